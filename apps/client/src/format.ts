@@ -1,0 +1,54 @@
+import type { FileInfo, NodeInfo } from '@cairn/protocol';
+import type { ClusterStatus, FileStat } from '@cairn/transfer';
+
+/** Human-readable output of the CLI; `--json` output is the SDK's objects as they are. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatFileLine(file: FileInfo): string {
+  return `${formatBytes(file.size).padStart(10)}  ${new Date(file.updatedAt).toISOString()}  ${file.name}`;
+}
+
+export function formatStat(stat: FileStat): string {
+  const lines = [
+    `name:     ${stat.name}`,
+    `size:     ${stat.size} (${formatBytes(stat.size)})`,
+    `sha256:   ${stat.sha256}`,
+    `replicas: ${stat.replicas}`,
+    `chunks:   ${stat.chunkCount}`,
+    `updated:  ${new Date(stat.updatedAt).toISOString()}`,
+  ];
+  for (const c of stat.chunks) lines.push(`  #${c.index} ${c.hash.slice(0, 16)}… ${formatBytes(c.size)} on ${c.nodes.join(', ')}`);
+  return lines.join('\n');
+}
+
+export function formatNodes(nodes: NodeInfo[]): string {
+  if (nodes.length === 0) return 'no nodes have registered';
+  const rows = nodes.map((n) => [n.id, n.address, n.zone ?? '-', n.state, `${formatBytes(n.used)} / ${formatBytes(n.capacity)}`, String(n.chunks)]);
+  return table(['ID', 'ADDRESS', 'ZONE', 'STATE', 'USED / CAPACITY', 'CHUNKS'], rows);
+}
+
+export function formatStatus(s: ClusterStatus): string {
+  return [
+    `nodes:            ${s.nodes.alive} alive, ${s.nodes.suspect} suspect, ${s.nodes.dead} dead`,
+    `files:            ${s.files}`,
+    `bytes:            ${s.bytes} (${formatBytes(s.bytes)})`,
+    `chunks:           ${s.chunks}`,
+    `under-replicated: ${s.underReplicated}`,
+    `lost:             ${s.lost}`,
+  ].join('\n');
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}

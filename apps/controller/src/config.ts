@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { CairnError, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
+
+export interface ControllerConfig {
+  host: string;
+  port: number;
+  data: string;
+  replicas: number;
+  nodeTimeoutMs: number;
+  logLevel: string;
+}
+
+/** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
+export function parseControllerConfig(argv: string[]): ControllerConfig {
+  const args = yargs(argv)
+    .scriptName('cairn-controller')
+    .usage('$0 [options]\n\nRuns the Cairn controller: node membership, the file catalog and placement.')
+    .env('CAIRN')
+    .config('config', 'JSON config file with any of the options below', (path) => JSON.parse(readFileSync(path, 'utf8')))
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_HOST)' })
+    .option('port', { type: 'number', default: 7700, describe: 'port for WebSocket (/ws), /healthz and /metrics (CAIRN_PORT)' })
+    .option('data', { type: 'string', default: './.cairn/controller', describe: 'data directory: catalog database and keys (CAIRN_DATA)' })
+    .option('replicas', { type: 'number', default: 2, describe: 'default replication factor (CAIRN_REPLICAS)' })
+    .option('node-timeout', { type: 'string', default: '30s', describe: 'a node without heartbeat this long is dead (CAIRN_NODE_TIMEOUT)' })
+    .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .example('$0 --port 7700 --data ./.cairn/controller', 'the defaults, spelled out')
+    .example('CAIRN_NODE_TIMEOUT=3s $0', 'declare nodes dead after 3 s without heartbeat')
+    .strictOptions()
+    .help()
+    .version(false)
+    .parserConfiguration({ 'camel-case-expansion': true })
+    .exitProcess(true)
+    .parseSync();
+  const replicas = args.replicas;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_REPLICAS) {
+    throw new CairnError('E_USAGE', `--replicas must be an integer from 1 to ${MAX_REPLICAS}`);
+  }
+  const port = args.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
+  const nodeTimeoutMs = parseDuration(args.nodeTimeout, '--node-timeout');
+  if (nodeTimeoutMs < 100) throw new CairnError('E_USAGE', '--node-timeout must be at least 100ms');
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, logLevel: args.logLevel };
+}

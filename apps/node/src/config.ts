@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { CairnError, parseByteSize, parseDuration } from '@cairn/protocol';
+
+export interface NodeConfig {
+  host: string;
+  port: number;
+  data: string;
+  controller: string;
+  zone: string | null;
+  capacity: number | undefined;
+  scrubIntervalMs: number;
+  /** host:port the node tells the controller (and so clients) to reach it at. */
+  advertise: string | undefined;
+  logLevel: string;
+}
+
+/** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
+export function parseNodeConfig(argv: string[]): NodeConfig {
+  const args = yargs(argv)
+    .scriptName('cairn-node')
+    .usage('$0 [options]\n\nRuns a Cairn storage node: content-addressed chunks on local disk.')
+    .env('CAIRN')
+    .config('config', 'JSON config file with any of the options below', (path) => JSON.parse(readFileSync(path, 'utf8')))
+    .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_HOST)' })
+    .option('port', { type: 'number', default: 7701, describe: 'port for WebSocket (/ws) and /healthz (CAIRN_PORT)' })
+    .option('data', { type: 'string', describe: 'data directory (default ./.cairn/node-<port>) (CAIRN_DATA)' })
+    .option('controller', { type: 'string', default: '127.0.0.1:7700', describe: 'controller address (CAIRN_CONTROLLER)' })
+    .option('zone', { type: 'string', describe: 'failure zone (rack, room, host) for replica spreading (CAIRN_ZONE)' })
+    .option('capacity', { type: 'string', describe: 'bytes this node may use, e.g. 10GiB (default: its disk) (CAIRN_CAPACITY)' })
+    .option('scrub-interval', { type: 'string', default: '24h', describe: 'how often every chunk is re-verified (CAIRN_SCRUB_INTERVAL)' })
+    .option('advertise', { type: 'string', describe: 'host:port announced to clients (default: host:port) (CAIRN_ADVERTISE)' })
+    .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .example('$0 --port 7702 --data .cairn/n2', 'a second node on the same machine')
+    .example('$0 --zone rack-a --capacity 500GiB', 'a node in zone rack-a that may use 500 GiB')
+    .strictOptions()
+    .help()
+    .version(false)
+    .parseSync();
+  const port = args.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
+  const zone = args.zone === undefined || args.zone === '' ? null : args.zone;
+  if (zone !== null && !/^[A-Za-z0-9_.-]{1,64}$/.test(zone)) throw new CairnError('E_USAGE', '--zone must be 1-64 of [A-Za-z0-9_.-]');
+  return {
+    host: args.host,
+    port,
+    data: args.data ?? `./.cairn/node-${port}`,
+    controller: args.controller,
+    zone,
+    capacity: args.capacity === undefined ? undefined : parseByteSize(args.capacity, '--capacity'),
+    scrubIntervalMs: parseDuration(args.scrubInterval, '--scrub-interval'),
+    advertise: args.advertise,
+    logLevel: args.logLevel,
+  };
+}

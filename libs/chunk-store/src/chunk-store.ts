@@ -1,0 +1,72 @@
+import type { ChunkHash } from './chunk-hash';
+
+export interface ChunkStoreStats {
+  /** Bytes of chunk data stored (the sum of chunk sizes, not file-system blocks). */
+  used: number;
+  /** Bytes the store may use; `put` refuses a chunk that would take `used` past it. */
+  capacity: number;
+  /** Number of distinct chunks stored. */
+  chunks: number;
+}
+
+export interface PutResult {
+  /** `true` if this call wrote the chunk; `false` if it was already present (a no-op). */
+  stored: boolean;
+}
+
+/** Every long call can be cancelled; a cancelled call rejects with `E_ABORTED`. */
+export interface AbortOptions {
+  signal?: AbortSignal;
+}
+
+export interface ListedChunk {
+  hash: ChunkHash;
+  size: number;
+}
+
+/**
+ * A node's disk: content-addressed chunks, written durably and atomically, verified on every read.
+ * Every method validates its hash argument and rejects a malformed one with `E_BAD_MESSAGE`.
+ */
+export interface ChunkStore {
+  /** The directory the store lives in (absolute). */
+  readonly dir: string;
+
+  /**
+   * Stores `data` under `hash`. Verifies sha256(data) === hash before anything becomes visible: a
+   * mismatch rejects with `E_HASH_MISMATCH` and leaves nothing on disk. A chunk already present is a
+   * cheap no-op (`{ stored: false }`, no rewrite). Over capacity, ENOSPC or EDQUOT → `E_CAPACITY`;
+   * other I/O failures → `E_DISK`. When the promise resolves the chunk is durable: temp file
+   * written, fsynced, renamed into place, directory fsynced.
+   */
+  put(hash: ChunkHash, data: Uint8Array, opts?: AbortOptions): Promise<PutResult>;
+
+  /**
+   * Reads a whole chunk, hashing while reading (one pass). A hash mismatch rejects with `E_CORRUPT`
+   * and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
+   * failure reject with `E_DISK`.
+   */
+  get(hash: ChunkHash, opts?: AbortOptions): Promise<Buffer>;
+
+  /** Whether a chunk file is present (its content is not verified). */
+  has(hash: ChunkHash): Promise<boolean>;
+
+  /** Removes a chunk; resolves `false` if it was not there. */
+  delete(hash: ChunkHash): Promise<boolean>;
+
+  /** Streams every stored chunk by walking the fan-out directories; never holds the whole list. */
+  list(opts?: AbortOptions): AsyncIterable<ListedChunk>;
+
+  /** Counters kept in memory: computed by a scan at open and maintained by put and delete. */
+  stats(): ChunkStoreStats;
+
+  /** Waits for writes and deletes in progress, then refuses further calls (`E_UNAVAILABLE`). */
+  close(): Promise<void>;
+}
+
+export interface ChunkStoreOptions {
+  /** The store's directory; created (mode 0700) if missing. */
+  dir: string;
+  /** Bytes the store may use. Default: bytes already stored + free space of the file system. */
+  capacity?: number;
+}

@@ -1,0 +1,33 @@
+import { CairnError } from '@cairn/protocol';
+
+/** errno codes that mean "the disk is full" (ENOSPC) or "our quota is" (EDQUOT). */
+const OUT_OF_SPACE_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+export function errnoOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+/** ENOENT only: an absent file. Anything else (EIO above all) is a disk problem, never "absent". */
+export function isMissing(err: unknown): boolean {
+  return errnoOf(err) === 'ENOENT';
+}
+
+export function isAlreadyExisting(err: unknown): boolean {
+  return errnoOf(err) === 'EEXIST';
+}
+
+/**
+ * Turns a file-system failure into a CairnError: out of space → `E_CAPACITY`, everything else →
+ * `E_DISK`. A CairnError passes through unchanged. The message names the operation and the chunk,
+ * not the path, because messages travel to remote peers; the path stays in `details`.
+ */
+export function toDiskError(err: unknown, operation: string, details: Record<string, unknown>): CairnError {
+  if (err instanceof CairnError) return err;
+  const errno = errnoOf(err) ?? 'unknown';
+  const code = OUT_OF_SPACE_CODES.has(errno) ? 'E_CAPACITY' : 'E_DISK';
+  return new CairnError(code, `${operation} failed: ${errno}`, { ...details, errno });
+}

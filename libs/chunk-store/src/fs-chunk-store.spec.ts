@@ -1,0 +1,298 @@
+import { mkdir, readdir, readFile, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChunkStore } from './chunk-store';
+import { openChunkStore } from './open-chunk-store';
+import { makeChunk } from './testing/chunks';
+import { collect, expectRejectsWithCode } from './testing/errors';
+import { TempDirs } from './testing/temp-dir';
+
+/** The very module object the store calls into, so that a spy on it can inject a disk failure. */
+const fsPromises = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
+
+const dirs = new TempDirs();
+const open: ChunkStore[] = [];
+
+async function openIn(dir: string, capacity?: number): Promise<ChunkStore> {
+  const store = await openChunkStore({ dir, capacity });
+  open.push(store);
+  return store;
+}
+
+function chunkPath(root: string, hash: string): string {
+  return join(root, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash);
+}
+
+afterEach(async () => {
+  jest.restoreAllMocks();
+  try {
+    await Promise.all(open.splice(0).map((store) => store.close()));
+  } finally {
+    await dirs.removeAll();
+  }
+});
+
+describe('file-system chunk store: on-disk layout', () => {
+  it('keeps each chunk at chunks/<hash[0..2]>/<hash[2..4]>/<hash>, private to its owner', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(3000, 1);
+
+    await store.put(chunk.hash, chunk.data);
+
+    const file = chunkPath(root, chunk.hash);
+    expect((await readFile(file)).equals(chunk.data)).toBe(true);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(root, 'chunks', chunk.hash.slice(0, 2)))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, 'chunks', chunk.hash.slice(0, 2), chunk.hash.slice(2, 4)))).mode & 0o777).toBe(
+      0o700,
+    );
+    expect(store.dir).toBe(root);
+  });
+
+  it('creates its directories at open, even several levels deep', async () => {
+    const root = join(await dirs.make(), 'a', 'b', 'store');
+    await openIn(root);
+    expect((await readdir(root)).sort()).toEqual(['chunks', 'tmp']);
+  });
+
+  it('leaves no temp file behind after a put, a refused put or a duplicate put', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(100, 2);
+
+    await store.put(chunk.hash, chunk.data);
+    await store.put(chunk.hash, chunk.data);
+    await expectRejectsWithCode(store.put(makeChunk(100, 3).hash, chunk.data), 'E_HASH_MISMATCH');
+
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('writes nothing at all for a hash mismatch', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const claimed = makeChunk(100, 4);
+
+    await expectRejectsWithCode(store.put(claimed.hash, makeChunk(100, 5).data), 'E_HASH_MISMATCH');
+
+    expect(await readdir(join(root, 'chunks'))).toEqual([]);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+});
+
+describe('file-system chunk store: reopening', () => {
+  it('counts the same bytes and chunks after a reopen', async () => {
+    const root = await dirs.make();
+    const first = await openIn(root);
+    const chunks = Array.from({ length: 25 }, (_, i) => makeChunk(100 + i, 100 + i));
+    for (const chunk of chunks) await first.put(chunk.hash, chunk.data);
+    await first.delete(chunks[0].hash);
+    const { used, chunks: count } = first.stats();
+    await first.close();
+
+    const second = await openIn(root);
+
+    expect(second.stats()).toMatchObject({ used, chunks: count });
+    expect(count).toBe(24);
+    expect(used).toBe(chunks.slice(1).reduce((n, c) => n + c.data.length, 0));
+    expect((await second.get(chunks[1].hash)).equals(chunks[1].data)).toBe(true);
+  });
+
+  it('ignores files in the chunk tree that are not chunks where they belong', async () => {
+    const root = await dirs.make();
+    const chunk = makeChunk(50, 6);
+    const misplaced = makeChunk(50, 7);
+    await mkdir(join(root, 'chunks', 'zz'), { recursive: true });
+    await writeFile(join(root, 'chunks', 'zz', 'note'), 'not a chunk');
+    const leaf = join(root, 'chunks', chunk.hash.slice(0, 2), chunk.hash.slice(2, 4));
+    await mkdir(leaf, { recursive: true });
+    await writeFile(join(leaf, chunk.hash), chunk.data);
+    await writeFile(join(leaf, misplaced.hash), misplaced.data); // right name, wrong directory
+    await writeFile(join(leaf, 'README'), 'stray');
+
+    const store = await openIn(root);
+
+    expect(store.stats()).toMatchObject({ chunks: 1, used: 50 });
+    expect(await collect(store.list())).toEqual([{ hash: chunk.hash, size: 50 }]);
+  });
+
+  it('defaults its capacity to what it stores plus the free space of the file system', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const fsStats = await statfs(root);
+    const free = fsStats.bavail * fsStats.bsize;
+    // Other processes write to the same file system meanwhile; allow them some slack.
+    expect(Math.abs(store.stats().capacity - free)).toBeLessThan(256 * 1024 * 1024);
+  });
+
+  it('refuses a capacity that is not a whole number of bytes', async () => {
+    const root = await dirs.make();
+    await expectRejectsWithCode(openChunkStore({ dir: root, capacity: -1 }), 'E_USAGE');
+    await expectRejectsWithCode(openChunkStore({ dir: root, capacity: 1.5 }), 'E_USAGE');
+    await expectRejectsWithCode(openChunkStore({ dir: '' }), 'E_USAGE');
+  });
+});
+
+describe('file-system chunk store: capacity', () => {
+  it('refuses a chunk that would pass the capacity, and harms nothing already stored', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root, 100);
+    const first = makeChunk(60, 8);
+    const tooBig = makeChunk(50, 9);
+    const exactFit = makeChunk(40, 10);
+
+    await store.put(first.hash, first.data);
+    await expectRejectsWithCode(store.put(tooBig.hash, tooBig.data), 'E_CAPACITY');
+
+    expect(await store.has(tooBig.hash)).toBe(false);
+    expect((await store.get(first.hash)).equals(first.data)).toBe(true);
+    expect(store.stats()).toEqual({ used: 60, capacity: 100, chunks: 1 });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+
+    await expect(store.put(exactFit.hash, exactFit.data)).resolves.toEqual({ stored: true });
+    await expect(store.put(first.hash, first.data)).resolves.toEqual({ stored: false }); // full, but present
+    expect(store.stats()).toEqual({ used: 100, capacity: 100, chunks: 2 });
+  });
+
+  it('does not let concurrent puts overshoot the capacity together', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root, 1000);
+    const chunks = Array.from({ length: 5 }, (_, i) => makeChunk(300, 20 + i));
+
+    const results = await Promise.allSettled(chunks.map((c) => store.put(c.hash, c.data)));
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    for (const result of results) {
+      if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 'E_CAPACITY' });
+    }
+    expect(store.stats()).toMatchObject({ used: 900, chunks: 3 });
+  });
+
+  it('frees space on delete', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root, 100);
+    const a = makeChunk(80, 30);
+    const b = makeChunk(80, 31);
+    await store.put(a.hash, a.data);
+    await expectRejectsWithCode(store.put(b.hash, b.data), 'E_CAPACITY');
+    await store.delete(a.hash);
+    await expect(store.put(b.hash, b.data)).resolves.toEqual({ stored: true });
+  });
+});
+
+describe('file-system chunk store: verify on read', () => {
+  it('rejects a chunk with a flipped byte as E_CORRUPT', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(10_000, 40);
+    await store.put(chunk.hash, chunk.data);
+
+    const file = chunkPath(root, chunk.hash);
+    const bytes = await readFile(file);
+    bytes[5000] ^= 0x01;
+    await writeFile(file, bytes);
+
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+  });
+
+  it('rejects a truncated chunk as E_CORRUPT', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(10_000, 41);
+    await store.put(chunk.hash, chunk.data);
+
+    await truncate(chunkPath(root, chunk.hash), 9_999);
+
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+  });
+
+  it('reports a read error that is not "absent" as E_DISK, never E_NOT_FOUND', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(10, 42);
+    await store.put(chunk.hash, chunk.data);
+    const eio = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
+    jest.spyOn(fsPromises, 'open').mockRejectedValueOnce(eio);
+
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_DISK');
+    expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+  });
+
+  it('reports a directory squatting on a chunk path as E_DISK, not E_NOT_FOUND', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(10, 43);
+    await mkdir(chunkPath(root, chunk.hash), { recursive: true });
+
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_DISK');
+  });
+});
+
+describe('file-system chunk store: write failures', () => {
+  it('reports a full disk (ENOSPC) as E_CAPACITY and cleans up its temp file', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(100, 50);
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
+    jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(enospc);
+
+    await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_CAPACITY');
+
+    expect(await store.has(chunk.hash)).toBe(false);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+  });
+
+  it('reports other write failures as E_DISK', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(100, 51);
+    const eio = Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
+    jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(eio);
+
+    await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_DISK');
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+});
+
+describe('file-system chunk store: concurrent puts of one chunk', () => {
+  it('does not fail the other puts when the first caller abandons its put', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(512 * 1024, 70);
+    const controller = new AbortController();
+
+    const abandoned = store.put(chunk.hash, chunk.data, { signal: controller.signal });
+    const other = store.put(chunk.hash, chunk.data);
+    controller.abort();
+
+    await expectRejectsWithCode(abandoned, 'E_ABORTED');
+    await expect(other).resolves.toEqual({ stored: true });
+    expect(store.stats()).toMatchObject({ used: chunk.data.length, chunks: 1 });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+});
+
+describe('file-system chunk store: crash leftovers', () => {
+  it('deletes temp files left by a crash between write and rename, and never serves them', async () => {
+    const root = await dirs.make();
+    const whole = makeChunk(2000, 60);
+    const half = makeChunk(2000, 61);
+    await (await openIn(root)).close();
+    const tmp = join(root, 'tmp');
+    await writeFile(join(tmp, `${whole.hash}.0123456789abcdef.tmp`), whole.data);
+    await writeFile(join(tmp, `${half.hash}.fedcba9876543210.tmp`), half.data.subarray(0, 1000));
+    await writeFile(join(tmp, whole.hash), whole.data); // even a temp named exactly like a chunk
+
+    const store = await openIn(root);
+
+    expect(await readdir(tmp)).toEqual([]);
+    expect(await collect(store.list())).toEqual([]);
+    expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
+    for (const chunk of [whole, half]) {
+      expect(await store.has(chunk.hash)).toBe(false);
+      await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
+    }
+    await expect(store.put(whole.hash, whole.data)).resolves.toEqual({ stored: true });
+  });
+});

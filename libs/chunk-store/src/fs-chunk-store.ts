@@ -1,0 +1,146 @@
+import { lstat, unlink } from 'node:fs/promises';
+import { CairnError } from '@cairn/protocol';
+import { throwIfAborted } from './abort';
+import type { CapacityLedger } from './capacity';
+import { assertChunkHash, type ChunkHash } from './chunk-hash';
+import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult } from './chunk-store';
+import { walkChunkTree } from './chunk-tree';
+import { isMissing, toDiskError } from './disk-errors';
+import { ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
+import { HashLocks } from './hash-locks';
+import type { ChunkLayout } from './layout';
+import { readVerifiedChunk } from './verified-read';
+import { verifyChunkContent } from './verify-content';
+
+/**
+ * The ChunkStore on a local file system. Built by `openChunkStore`, which prepares the directories
+ * and counts what is stored; this class keeps the counters right from then on.
+ *
+ * Concurrency: put and delete of one hash are serialised by `HashLocks`; reads take no lock, since a
+ * chunk file appears by an atomic rename and an open file survives its unlink.
+ */
+export class FsChunkStore implements ChunkStore {
+  private readonly locks = new HashLocks();
+  private closed = false;
+
+  constructor(
+    private readonly layout: ChunkLayout,
+    private readonly ledger: CapacityLedger,
+  ) {}
+
+  get dir(): string {
+    return this.layout.root;
+  }
+
+  async put(hash: ChunkHash, data: Uint8Array, opts: AbortOptions = {}): Promise<PutResult> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    throwIfAborted(opts.signal);
+    // Verified even when the chunk is present: a sender of bad bytes must hear about it.
+    verifyChunkContent(hash, data);
+    return this.locks.run(hash, () => this.storeIfAbsent(hash, data, opts.signal), opts.signal);
+  }
+
+  async get(hash: ChunkHash, opts: AbortOptions = {}): Promise<Buffer> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    throwIfAborted(opts.signal);
+    try {
+      return await readVerifiedChunk(this.layout.locate(hash).file, hash, opts.signal);
+    } catch (err) {
+      if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
+      throw toDiskError(err, `reading chunk ${hash}`, { hash });
+    }
+  }
+
+  async has(hash: ChunkHash): Promise<boolean> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    return (await this.sizeOnDisk(hash)) !== undefined;
+  }
+
+  async delete(hash: ChunkHash): Promise<boolean> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    return this.locks.run(hash, () => this.removeIfPresent(hash));
+  }
+
+  async *list(opts: AbortOptions = {}): AsyncIterable<ListedChunk> {
+    this.assertOpen();
+    throwIfAborted(opts.signal);
+    try {
+      yield* walkChunkTree(this.layout, opts.signal);
+    } catch (err) {
+      throw toDiskError(err, 'listing chunks', {});
+    }
+  }
+
+  stats(): ChunkStoreStats {
+    return this.ledger.stats();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.locks.drain();
+  }
+
+  /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
+  private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
+    if ((await this.sizeOnDisk(hash)) !== undefined) return { stored: false };
+    this.ledger.reserve(data.length);
+    try {
+      const location = this.layout.locate(hash);
+      await ensureDirectory(location.outerDir);
+      await ensureDirectory(location.innerDir);
+      await writeFileDurably({
+        tempPath: this.layout.tempFileFor(hash),
+        finalPath: location.file,
+        data,
+        signal,
+      });
+    } catch (err) {
+      this.ledger.release(data.length);
+      throw toDiskError(err, `writing chunk ${hash}`, { hash });
+    }
+    this.ledger.commit(data.length);
+    return { stored: true };
+  }
+
+  /**
+   * Runs under the hash's lock, so two deletes of one chunk cannot both count it gone. The directory
+   * is fsynced so that an acknowledged delete does not come back after a power cut.
+   */
+  private async removeIfPresent(hash: ChunkHash): Promise<boolean> {
+    const size = await this.sizeOnDisk(hash);
+    if (size === undefined) return false;
+    const location = this.layout.locate(hash);
+    try {
+      await unlink(location.file);
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw toDiskError(err, `deleting chunk ${hash}`, { hash });
+    }
+    this.ledger.removed(size);
+    try {
+      await fsyncDirectory(location.innerDir);
+    } catch (err) {
+      throw toDiskError(err, `deleting chunk ${hash}`, { hash });
+    }
+    return true;
+  }
+
+  /** The chunk file's size, or undefined when there is none. EIO and friends are `E_DISK`. */
+  private async sizeOnDisk(hash: ChunkHash): Promise<number | undefined> {
+    try {
+      const stats = await lstat(this.layout.locate(hash).file);
+      return stats.isFile() ? stats.size : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw toDiskError(err, `looking up chunk ${hash}`, { hash });
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CairnError('E_UNAVAILABLE', 'the chunk store is closed');
+  }
+}

@@ -1,0 +1,73 @@
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { CairnError } from '@cairn/protocol';
+import { CapacityLedger, freeBytesOf } from './capacity';
+import type { ChunkStore, ChunkStoreOptions } from './chunk-store';
+import { walkChunkTree } from './chunk-tree';
+import { toDiskError } from './disk-errors';
+import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory } from './durable-write';
+import { FsChunkStore } from './fs-chunk-store';
+import { ChunkLayout } from './layout';
+import { removeLeftoverTemps } from './leftover-temps';
+
+/**
+ * Opens (creating if needed) the chunk store in `options.dir`:
+ * 1. creates `<dir>`, `<dir>/chunks` and `<dir>/tmp` (mode 0700), fsyncing each new entry's parent;
+ * 2. deletes every leftover temp file (a crash between temp write and rename leaves them);
+ * 3. walks the chunk tree once to count stored bytes and chunks;
+ * 4. settles the capacity: `options.capacity`, else bytes stored + free space of the file system.
+ *
+ * One process at a time may own a directory: the counters live in this process's memory.
+ */
+export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkStore> {
+  validateOptions(options);
+  const layout = new ChunkLayout(resolve(options.dir));
+  try {
+    await prepareDirectories(layout);
+    await removeLeftoverTemps(layout.tmpDir);
+    const stored = await countStored(layout);
+    const capacity = options.capacity ?? stored.used + (await freeBytesOf(layout.root));
+    return new FsChunkStore(layout, new CapacityLedger(capacity, stored));
+  } catch (err) {
+    throw toDiskError(err, 'opening the chunk store', { dir: layout.root });
+  }
+}
+
+function validateOptions(options: ChunkStoreOptions): void {
+  if (typeof options?.dir !== 'string' || options.dir.length === 0) {
+    throw new CairnError('E_USAGE', 'a chunk store needs a directory');
+  }
+  const { capacity } = options;
+  if (capacity !== undefined && !(Number.isSafeInteger(capacity) && capacity >= 0)) {
+    throw new CairnError('E_USAGE', 'a chunk store capacity must be a whole number of bytes, 0 or more', {
+      capacity,
+    });
+  }
+}
+
+async function prepareDirectories(layout: ChunkLayout): Promise<void> {
+  // mkdir -p reports the topmost directory it created; every directory from there down is new, and
+  // each new entry is made durable by fsyncing the directory that holds it.
+  const topCreated = await mkdir(layout.root, { recursive: true, mode: DIRECTORY_MODE });
+  if (topCreated !== undefined) {
+    let created = layout.root;
+    for (;;) {
+      const parent = dirname(created);
+      await fsyncDirectory(parent);
+      if (created === topCreated || parent === created) break;
+      created = parent;
+    }
+  }
+  await ensureDirectory(layout.chunksDir);
+  await ensureDirectory(layout.tmpDir);
+}
+
+async function countStored(layout: ChunkLayout): Promise<{ used: number; chunks: number }> {
+  let used = 0;
+  let chunks = 0;
+  for await (const chunk of walkChunkTree(layout)) {
+    used += chunk.size;
+    chunks += 1;
+  }
+  return { used, chunks };
+}

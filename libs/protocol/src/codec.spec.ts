@@ -1,0 +1,554 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { CairnError, ERROR_CODES, ErrorCode } from './errors';
+import { HASH_BYTES, MAX_REQUEST_ID, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
+import {
+  FRAME_HEADER_SIZE,
+  MAX_CHUNK_SIZE,
+  MAX_CONTROL_BODY,
+  MAX_FILE_SIZE,
+  MAX_FRAME_SIZE,
+  MAX_NAME_BYTES,
+  MAX_PAGE,
+  MAX_REPLICAS,
+  PROTOCOL_VERSION,
+} from './limits';
+import { isValidName } from './names';
+import {
+  concatFrame,
+  decodeFrame,
+  encodeControl,
+  encodeData,
+  encodeError,
+  errorFromWire,
+  isDataType,
+  MESSAGES,
+  messageTypeOf,
+  type Body,
+  type ControlType,
+  type DataType,
+  type Frame,
+  type MessageType,
+} from './index';
+
+// ---------------------------------------------------------------------------------------------------
+// Arbitraries: one per message type, producing bodies the schemas accept.
+// ---------------------------------------------------------------------------------------------------
+
+/** Any integer in [min, max], including beyond 32 bits (fc.integer stops at 2^31 - 1). */
+const intIn = (min: number, max: number) =>
+  fc.bigInt({ min: BigInt(min), max: BigInt(max) }).map((n) => Number(n));
+
+const requestId = intIn(0, MAX_REQUEST_ID);
+const hex64 = fc.uint8Array({ minLength: HASH_BYTES, maxLength: HASH_BYTES }).map((b) => Buffer.from(b).toString('hex'));
+const nodeId = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+const uploadId = fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/);
+const port = fc.integer({ min: 1, max: 65535 });
+const address = fc.oneof(
+  fc.constantFrom('127.0.0.1:7701', '127.0.0.1:7702', 'localhost:7700', '[::1]:7701'),
+  fc.tuple(fc.ipV4(), port).map(([host, p]) => `${host}:${p}`),
+  fc.tuple(fc.ipV6(), port).map(([host, p]) => `[${host}]:${p}`),
+  fc.tuple(fc.domain(), port).map(([host, p]) => `${host}:${p}`).filter((a) => a.length <= 300),
+);
+const zone = fc.option(fc.stringMatching(/^[A-Za-z0-9_.-]{0,64}$/), { nil: null });
+const byteSize = intIn(0, MAX_FILE_SIZE);
+const count = intIn(0, MAX_FILE_SIZE);
+const chunkSize = intIn(0, MAX_CHUNK_SIZE);
+const chunkIndex = intIn(0, 2 ** 32);
+const replicas = fc.integer({ min: 1, max: MAX_REPLICAS });
+const timestamp = intIn(0, MAX_FILE_SIZE);
+const nodeState = fc.constantFrom('alive' as const, 'suspect' as const, 'dead' as const);
+
+/** Free text: any code point, lone surrogates included (JSON escapes them), at most `max` UTF-16 units. */
+const text = (max: number) =>
+  fc
+    .string({ unit: fc.oneof(fc.integer({ min: 0, max: 0x10ffff }).map((cp) => String.fromCodePoint(cp)), fc.constantFrom('"', '\\', '\n', '\uD800')), maxLength: Math.min(max, 40) })
+    .filter((s) => s.length <= max);
+
+/** Valid file names, built from valid segments (UTF-8, spaces, dots) and checked against the byte limit. */
+const segment = fc
+  .string({ unit: fc.oneof(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }), fc.constantFrom(' ', '.', 'é', '日', '😀')), minLength: 1, maxLength: 16 })
+  .filter((s) => s !== '.' && s !== '..' && !s.includes('/') && !s.includes('\0'));
+const fileName = fc.oneof(
+  { weight: 8, arbitrary: fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => s.join('/')) },
+  { weight: 1, arbitrary: fc.constantFrom('photos/2024/a.jpg', 'a'.repeat(MAX_NAME_BYTES), '😀'.repeat(MAX_NAME_BYTES / 4), 'x y/ z') },
+).filter(isValidName);
+
+const page = <T>(item: fc.Arbitrary<T>, maxLength = 5) => fc.array(item, { maxLength: Math.min(maxLength, MAX_PAGE) });
+const nodeRef = fc.record({ id: nodeId, address });
+const fileInfo = fc.record({
+  id: count,
+  name: text(MAX_NAME_BYTES),
+  size: byteSize,
+  sha256: hex64,
+  replicas,
+  chunkCount: count,
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+const nodeInfo = fc.record({
+  id: nodeId,
+  address,
+  zone,
+  state: nodeState,
+  capacity: byteSize,
+  used: byteSize,
+  chunks: count,
+  lastSeen: timestamp,
+});
+
+/** Every control message type must have an entry here; the type checker and a test both insist. */
+const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
+  error: fc.record({ code: fc.oneof(fc.constantFrom(...ERROR_CODES), text(64)), message: text(4096) }),
+  ack: fc.constant({}),
+  'upload.begin': fc.record({ name: fileName, replicas }, { requiredKeys: ['name'] }),
+  'upload.begun': fc.record({ uploadId, chunkSize, replicas }),
+  'upload.place': fc.record(
+    { uploadId, chunks: page(fc.record({ index: chunkIndex, size: chunkSize })), exclude: page(nodeId) },
+    { requiredKeys: ['uploadId', 'chunks'] },
+  ),
+  'upload.placed': fc.record({ placements: page(fc.record({ index: chunkIndex, nodes: fc.array(nodeRef, { maxLength: 4 }) })) }),
+  'upload.stored': fc.record({
+    uploadId,
+    chunks: page(fc.record({ index: chunkIndex, hash: hex64, size: chunkSize, nodes: fc.array(nodeId, { minLength: 1, maxLength: 16 }) })),
+  }),
+  'upload.commit': fc.record({ uploadId, size: byteSize, sha256: hex64, chunkCount: count }),
+  'upload.abort': fc.record({ uploadId }),
+  'file.stat': fc.record({ name: fileName }),
+  'file.info': fc.record({ file: fileInfo }),
+  'file.chunks': fc.record({ fileId: count, from: chunkIndex, limit: fc.integer({ min: 1, max: MAX_PAGE }) }),
+  'file.chunk-page': fc.record({
+    chunks: page(
+      fc.record({
+        index: chunkIndex,
+        hash: hex64,
+        size: chunkSize,
+        nodes: fc.array(fc.record({ id: nodeId, address, state: nodeState }), { maxLength: 4 }),
+      }),
+    ),
+  }),
+  'file.list': fc.record(
+    { prefix: text(64).filter((p) => !p.includes('\0')), after: text(4096), limit: fc.integer({ min: 1, max: MAX_PAGE }) },
+    { requiredKeys: ['prefix', 'limit'] },
+  ),
+  'file.list-page': fc.record({ files: page(fileInfo), next: text(200) }, { requiredKeys: ['files'] }),
+  'file.remove': fc.record({ name: fileName }),
+  'nodes.list': fc.constant({}),
+  'nodes.info': fc.record({ nodes: fc.array(nodeInfo, { maxLength: 5 }) }),
+  'cluster.status': fc.constant({}),
+  'cluster.info': fc.record({
+    nodes: fc.record({ alive: count, suspect: count, dead: count }),
+    files: count,
+    bytes: count,
+    chunks: count,
+    underReplicated: count,
+    lost: count,
+  }),
+  'chunk.bad': fc.record({ hash: hex64, nodeId, reason: text(200) }),
+  'node.register': fc.record({ nodeId, address, zone, capacity: byteSize, used: byteSize, chunks: count }),
+  'node.registered': fc.record({ heartbeatMs: fc.integer({ min: 10, max: 3_600_000 }) }),
+  'node.heartbeat': fc.record({ capacity: byteSize, used: byteSize, chunks: count }),
+  'chunk.stored': fc.record({ hash: hex64, size: chunkSize, stored: fc.boolean() }),
+  'chunk.get': fc.record({ hash: hex64 }),
+  'chunk.has': fc.record({ hashes: page(hex64) }),
+  'chunk.present': fc.record({ present: page(fc.boolean()) }),
+};
+
+/** Data frames: a claimed hash and raw bytes (the codec carries the hash; receivers verify it). */
+const DATA_BODIES: { [K in DataType]: fc.Arbitrary<{ hash: string; payload: Uint8Array }> } = {
+  'chunk.put': fc.record({ hash: hex64, payload: fc.uint8Array({ maxLength: 4096 }) }),
+  'chunk.data': fc.record({ hash: hex64, payload: fc.uint8Array({ maxLength: 4096 }) }),
+};
+
+const ALL_TYPES = Object.keys(MESSAGES) as MessageType[];
+const CONTROL_TYPES = ALL_TYPES.filter((t): t is ControlType => !isDataType(t));
+const DATA_TYPES = ALL_TYPES.filter((t): t is DataType => isDataType(t));
+
+/** Any valid frame, as bytes, with what it should decode to. */
+const validFrame: fc.Arbitrary<{ bytes: Buffer; frame: Frame }> = fc.oneof(
+  ...CONTROL_TYPES.map((type) =>
+    fc.tuple(requestId, CONTROL_BODIES[type] as fc.Arbitrary<Body<ControlType>>).map(([id, body]) => ({
+      bytes: encodeControl(type, id, body),
+      frame: { type, requestId: id, body } as Frame,
+    })),
+  ),
+  ...DATA_TYPES.map((type) =>
+    fc.tuple(requestId, DATA_BODIES[type]).map(([id, { hash, payload }]) => ({
+      bytes: concatFrame(encodeData(type, id, hash, payload)),
+      frame: { type, requestId: id, hash, payload } as Frame,
+    })),
+  ),
+);
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------
+
+const DECODE_CODES: readonly ErrorCode[] = [
+  'E_FRAME_MALFORMED',
+  'E_FRAME_TOO_LARGE',
+  'E_VERSION',
+  'E_UNKNOWN_TYPE',
+  'E_BAD_MESSAGE',
+  'E_NAME_INVALID',
+];
+
+/** Runs `fn` and returns the CairnError it threw (fails the test if it threw nothing or something else). */
+function refusal(fn: () => unknown): CairnError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(CairnError);
+    return err as CairnError;
+  }
+  throw new Error('expected a CairnError, but nothing was thrown');
+}
+
+/** A frame with a hand-written header and body, for the cases an encoder would never produce. */
+function rawFrame(opts: { version?: number; code?: number; flags?: number; requestId?: number; body?: Uint8Array | string }): Buffer {
+  const header = Buffer.alloc(FRAME_HEADER_SIZE);
+  header.writeUInt8(opts.version ?? PROTOCOL_VERSION, OFFSET_VERSION);
+  header.writeUInt8(opts.code ?? MESSAGES.ack.code, OFFSET_TYPE);
+  header.writeUInt16BE(opts.flags ?? 0, OFFSET_FLAGS);
+  header.writeUInt32BE(opts.requestId ?? 7, OFFSET_REQUEST_ID);
+  const body = typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : Buffer.from(opts.body ?? Buffer.from('{}'));
+  return Buffer.concat([header, body]);
+}
+
+const controlFrame = (type: ControlType, body: unknown, id = 7) =>
+  rawFrame({ code: MESSAGES[type].code, requestId: id, body: JSON.stringify(body) });
+
+/** decodeFrame either returns a frame that re-encodes to itself or throws a decode-class CairnError. */
+function decodesOrRefuses(bytes: Uint8Array): void {
+  let frame: Frame;
+  try {
+    frame = decodeFrame(bytes);
+  } catch (err) {
+    expect(err).toBeInstanceOf(CairnError);
+    expect(DECODE_CODES).toContain((err as CairnError).code);
+    return;
+  }
+  // Accepted: it is a well-formed frame the encoder would also produce, byte for byte.
+  const again = 'body' in frame
+    ? encodeControl(frame.type, frame.requestId, frame.body as Body<ControlType>)
+    : concatFrame(encodeData(frame.type, frame.requestId, frame.hash, frame.payload));
+  expect(decodeFrame(again)).toStrictEqual(frame);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The message table
+// ---------------------------------------------------------------------------------------------------
+
+describe('MESSAGES', () => {
+  it('has an arbitrary for every message type (add one when you add a type)', () => {
+    for (const type of ALL_TYPES) {
+      const arbitraries: Record<string, unknown> = isDataType(type) ? DATA_BODIES : CONTROL_BODIES;
+      expect({ type, covered: type in arbitraries }).toEqual({ type, covered: true });
+    }
+    expect(Object.keys(CONTROL_BODIES).length + Object.keys(DATA_BODIES).length).toBe(ALL_TYPES.length);
+  });
+
+  it('gives every type a distinct one-byte code that maps back to it', () => {
+    const codes = ALL_TYPES.map((t) => MESSAGES[t].code);
+    expect(new Set(codes).size).toBe(codes.length);
+    for (const type of ALL_TYPES) {
+      expect(MESSAGES[type].code).toBeGreaterThan(0);
+      expect(MESSAGES[type].code).toBeLessThanOrEqual(0xff);
+      expect(messageTypeOf(MESSAGES[type].code)).toBe(type);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Round trips
+// ---------------------------------------------------------------------------------------------------
+
+describe('encode → decode round-trips exactly', () => {
+  it.each(CONTROL_TYPES)('%s', (type) => {
+    fc.assert(
+      fc.property(requestId, CONTROL_BODIES[type] as fc.Arbitrary<Body<ControlType>>, (id, body) => {
+        const bytes = encodeControl(type, id, body);
+        expect(bytes.readUInt8(OFFSET_VERSION)).toBe(PROTOCOL_VERSION);
+        expect(bytes.readUInt8(OFFSET_TYPE)).toBe(MESSAGES[type].code);
+        expect(bytes.readUInt16BE(OFFSET_FLAGS)).toBe(0);
+        expect(bytes.readUInt32BE(OFFSET_REQUEST_ID)).toBe(id);
+        expect(decodeFrame(bytes)).toStrictEqual({ type, requestId: id, body });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it.each(DATA_TYPES)('%s', (type) => {
+    fc.assert(
+      fc.property(requestId, DATA_BODIES[type], (id, { hash, payload }) => {
+        const [header, body] = encodeData(type, id, hash, payload);
+        expect(header.length).toBe(FRAME_HEADER_SIZE + HASH_BYTES);
+        expect(body).toBe(payload); // handed through without a copy
+        const frame = decodeFrame(concatFrame([header, body]));
+        expect(frame.type).toBe(type);
+        expect(frame.requestId).toBe(id);
+        if (!('payload' in frame)) throw new Error('expected a data frame');
+        expect(frame.hash).toBe(hash);
+        expect(Buffer.from(frame.payload).equals(Buffer.from(payload))).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('carries a real chunk of MAX_CHUNK_SIZE bytes with its SHA-256', () => {
+    const payload = Buffer.alloc(MAX_CHUNK_SIZE, 0xab);
+    const hash = createHash('sha256').update(payload).digest('hex');
+    const frame = decodeFrame(concatFrame(encodeData('chunk.put', 1, hash, payload)));
+    expect(frame).toMatchObject({ type: 'chunk.put', requestId: 1, hash });
+    if (!('payload' in frame)) throw new Error('expected a data frame');
+    expect(createHash('sha256').update(frame.payload).digest('hex')).toBe(hash);
+  });
+
+  it('decodes a frame that sits at an offset inside a larger buffer', () => {
+    const frame = encodeControl('chunk.get', 99, { hash: 'a'.repeat(64) });
+    const inside = Buffer.concat([Buffer.from('junk!'), frame, Buffer.from('more')]).subarray(5, 5 + frame.length);
+    expect(decodeFrame(inside)).toStrictEqual({ type: 'chunk.get', requestId: 99, body: { hash: 'a'.repeat(64) } });
+  });
+
+  it('round-trips a full page (MAX_PAGE entries) and refuses one more', () => {
+    const hashes = Array.from({ length: MAX_PAGE }, (_, i) => i.toString(16).padStart(64, '0'));
+    expect(decodeFrame(encodeControl('chunk.has', 3, { hashes }))).toStrictEqual({ type: 'chunk.has', requestId: 3, body: { hashes } });
+    const over = [...hashes, 'f'.repeat(64)];
+    expect(refusal(() => encodeControl('chunk.has', 3, { hashes: over })).code).toBe('E_BAD_MESSAGE');
+    expect(refusal(() => decodeFrame(controlFrame('chunk.has', { hashes: over }))).code).toBe('E_BAD_MESSAGE');
+  });
+
+  it('encodeError → decode → errorFromWire keeps the code and message of any CairnError', () => {
+    fc.assert(
+      fc.property(requestId, fc.constantFrom(...ERROR_CODES), fc.oneof(text(200), fc.string({ minLength: 4000, maxLength: 6000 })), (id, code, message) => {
+        const frame = decodeFrame(encodeError(id, new CairnError(code, message)));
+        expect(frame.type).toBe('error');
+        expect(frame.requestId).toBe(id);
+        if (frame.type !== 'error') return;
+        const back = errorFromWire(frame.body);
+        expect(back.code).toBe(code);
+        expect(message.startsWith(back.message)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Hostile input
+// ---------------------------------------------------------------------------------------------------
+
+describe('decodeFrame never throws anything but a protocol CairnError', () => {
+  it('on arbitrary bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), decodesOrRefuses), { numRuns: 500 });
+  });
+
+  it('on arbitrary bodies behind a valid header of any known or unknown type', () => {
+    const header = fc.record({ code: fc.oneof(fc.constantFrom(...ALL_TYPES.map((t) => MESSAGES[t].code)), fc.integer({ min: 0, max: 255 })), requestId });
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.json().map((j) => Buffer.from(j, 'utf8')),
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null', 'utf8')),
+    );
+    fc.assert(fc.property(header, body, (h, b) => decodesOrRefuses(rawFrame({ ...h, body: b }))), { numRuns: 500 });
+  });
+
+  it('on valid bodies with one field replaced by an arbitrary JSON value', () => {
+    const mutated = fc
+      .constantFrom(...CONTROL_TYPES)
+      .chain((type) => fc.tuple(fc.constant(type), CONTROL_BODIES[type] as fc.Arbitrary<Record<string, unknown>>, fc.string({ maxLength: 12 }), fc.jsonValue()))
+      .map(([type, body, extraKey, value]) => {
+        const keys = Object.keys(body);
+        const key = keys.length > 0 ? keys[extraKey.length % keys.length] : extraKey;
+        return controlFrame(type, { ...body, [key]: value });
+      });
+    fc.assert(fc.property(mutated, decodesOrRefuses), { numRuns: 500 });
+  });
+
+  it('on truncations of valid frames', () => {
+    const truncated = fc.tuple(validFrame, fc.nat()).map(([{ bytes }, n]) => bytes.subarray(0, n % (bytes.length + 1)));
+    fc.assert(fc.property(truncated, decodesOrRefuses), { numRuns: 500 });
+  });
+
+  it('on valid frames with one byte changed', () => {
+    const flipped = fc.tuple(validFrame, fc.nat(), fc.integer({ min: 1, max: 255 })).map(([{ bytes }, at, xor]) => {
+      const copy = Buffer.from(bytes);
+      copy[at % copy.length] ^= xor;
+      return copy;
+    });
+    fc.assert(fc.property(flipped, decodesOrRefuses), { numRuns: 500 });
+  });
+});
+
+describe('decodeFrame refusals', () => {
+  it('a header shorter than 8 bytes is E_FRAME_MALFORMED without a request id', () => {
+    for (let n = 0; n < FRAME_HEADER_SIZE; n++) {
+      const err = refusal(() => decodeFrame(encodeControl('ack', 5, {}).subarray(0, n)));
+      expect(err.code).toBe('E_FRAME_MALFORMED');
+      expect(err.details?.['requestId']).toBeUndefined();
+    }
+  });
+
+  it.each([0, 2, PROTOCOL_VERSION + 1, 255])('version %d is E_VERSION, with the request id', (version) => {
+    const err = refusal(() => decodeFrame(rawFrame({ version, requestId: 4242 })));
+    expect(err.code).toBe('E_VERSION');
+    expect(err.details?.['requestId']).toBe(4242);
+  });
+
+  it('a wrong version is reported even when the rest is garbage', () => {
+    const err = refusal(() => decodeFrame(rawFrame({ version: 9, code: 0xee, flags: 0xffff, requestId: 1, body: Uint8Array.of(0xff) })));
+    expect(err.code).toBe('E_VERSION');
+    expect(err.details?.['requestId']).toBe(1);
+  });
+
+  it('every type code not in MESSAGES is E_UNKNOWN_TYPE, with the request id', () => {
+    const known = new Set(ALL_TYPES.map((t) => MESSAGES[t].code));
+    for (let code = 0; code <= 0xff; code++) {
+      if (known.has(code)) continue;
+      const err = refusal(() => decodeFrame(rawFrame({ code, requestId: code + 1 })));
+      expect(err.code).toBe('E_UNKNOWN_TYPE');
+      expect(err.details?.['requestId']).toBe(code + 1);
+    }
+  });
+
+  it.each([1, 0x8000, 0xffff])('flags %d are E_FRAME_MALFORMED', (flags) => {
+    const err = refusal(() => decodeFrame(rawFrame({ flags, requestId: 12 })));
+    expect(err.code).toBe('E_FRAME_MALFORMED');
+    expect(err.details?.['requestId']).toBe(12);
+  });
+
+  it.each([
+    ['an empty body', ''],
+    ['plain text', 'not json'],
+    ['truncated JSON', '{"hash":"ab'],
+    ['two JSON values', '{} {}'],
+  ])('a control body that is not JSON (%s) is E_FRAME_MALFORMED', (_what, body) => {
+    const err = refusal(() => decodeFrame(rawFrame({ code: MESSAGES['chunk.get'].code, requestId: 31, body })));
+    expect(err.code).toBe('E_FRAME_MALFORMED');
+    expect(err.details?.['requestId']).toBe(31);
+  });
+
+  it('a control body that is not UTF-8 is E_FRAME_MALFORMED', () => {
+    const body = Buffer.concat([Buffer.from('{"name":"'), Uint8Array.of(0xc3, 0x28), Buffer.from('"}')]);
+    expect(refusal(() => decodeFrame(rawFrame({ code: MESSAGES['file.stat'].code, body }))).code).toBe('E_FRAME_MALFORMED');
+  });
+
+  it.each([
+    ['JSON of the wrong shape', 'chunk.get', []],
+    ['a missing field', 'chunk.get', {}],
+    ['a bad hash', 'chunk.get', { hash: 'A'.repeat(64) }],
+    ['a field of the wrong type', 'upload.begin', { name: 'a', replicas: '2' }],
+    ['a replication factor over the limit', 'upload.begin', { name: 'a', replicas: MAX_REPLICAS + 1 }],
+    ['a non-integer size', 'chunk.stored', { hash: 'a'.repeat(64), size: 1.5, stored: true }],
+    ['a chunk over MAX_CHUNK_SIZE', 'chunk.stored', { hash: 'a'.repeat(64), size: MAX_CHUNK_SIZE + 1, stored: true }],
+    ['a bad node id', 'node.register', { nodeId: 'a b', address: '127.0.0.1:7701', zone: null, capacity: 1, used: 0, chunks: 0 }],
+    ['a bad address', 'node.register', { nodeId: 'n1', address: 'http://x', zone: null, capacity: 1, used: 0, chunks: 0 }],
+    ['a name that is not a string', 'file.stat', { name: 5 }],
+  ] as const)('a body that breaks its schema (%s) is E_BAD_MESSAGE', (_what, type, body) => {
+    const err = refusal(() => decodeFrame(controlFrame(type, body, 77)));
+    expect(err.code).toBe('E_BAD_MESSAGE');
+    expect(err.details?.['requestId']).toBe(77);
+  });
+
+  it.each([
+    ['absolute', '/etc/passwd'],
+    ['traversal', '../x'],
+    ['an empty segment', 'a//b'],
+    ['a NUL', 'a\0b'],
+    ['a lone surrogate', 'a\uD800'],
+    ['1025 bytes', 'a'.repeat(MAX_NAME_BYTES + 1)],
+    ['far too long', 'a'.repeat(MAX_NAME_BYTES * 5)],
+    ['empty', ''],
+  ])('a bad name inside upload.begin (%s) is E_NAME_INVALID', (_what, name) => {
+    const err = refusal(() => decodeFrame(controlFrame('upload.begin', { name, replicas: 2 }, 8)));
+    expect(err.code).toBe('E_NAME_INVALID');
+    expect(err.details?.['requestId']).toBe(8);
+  });
+
+  it('a bad name in file.stat and file.remove is E_NAME_INVALID too', () => {
+    for (const type of ['file.stat', 'file.remove'] as const) {
+      expect(refusal(() => decodeFrame(controlFrame(type, { name: 'a/./b' }))).code).toBe('E_NAME_INVALID');
+    }
+  });
+
+  it('a frame over MAX_FRAME_SIZE is E_FRAME_TOO_LARGE', () => {
+    const frame = Buffer.concat([concatFrame(encodeData('chunk.put', 1, 'a'.repeat(64), new Uint8Array(0))), Buffer.alloc(MAX_FRAME_SIZE)]);
+    expect(frame.length).toBeGreaterThan(MAX_FRAME_SIZE);
+    expect(refusal(() => decodeFrame(frame)).code).toBe('E_FRAME_TOO_LARGE');
+    expect(refusal(() => decodeFrame(Buffer.alloc(MAX_FRAME_SIZE + 1))).code).toBe('E_FRAME_TOO_LARGE');
+  });
+
+  it('a data payload over MAX_CHUNK_SIZE (inside MAX_FRAME_SIZE) is E_FRAME_TOO_LARGE, with the request id', () => {
+    const header = encodeData('chunk.put', 6, 'b'.repeat(64), new Uint8Array(0))[0];
+    const err = refusal(() => decodeFrame(Buffer.concat([header, Buffer.alloc(MAX_CHUNK_SIZE + 1)])));
+    expect(err.code).toBe('E_FRAME_TOO_LARGE');
+    expect(err.details?.['requestId']).toBe(6);
+  });
+
+  it('a control body over MAX_CONTROL_BODY is E_FRAME_TOO_LARGE, with the request id', () => {
+    const body = JSON.stringify({ hash: 'a'.repeat(64), pad: 'x'.repeat(MAX_CONTROL_BODY) });
+    const err = refusal(() => decodeFrame(rawFrame({ code: MESSAGES['chunk.get'].code, requestId: 9, body })));
+    expect(err.code).toBe('E_FRAME_TOO_LARGE');
+    expect(err.details?.['requestId']).toBe(9);
+  });
+
+  it('a data frame shorter than its hash is E_FRAME_MALFORMED', () => {
+    const header = encodeData('chunk.data', 2, 'c'.repeat(64), new Uint8Array(0))[0];
+    for (let n = FRAME_HEADER_SIZE; n < header.length; n++) {
+      expect(refusal(() => decodeFrame(header.subarray(0, n))).code).toBe('E_FRAME_MALFORMED');
+    }
+  });
+
+  it('drops unknown fields of a control body', () => {
+    const frame = decodeFrame(controlFrame('chunk.get', { hash: 'd'.repeat(64), extra: 1 }));
+    expect(frame).toStrictEqual({ type: 'chunk.get', requestId: 7, body: { hash: 'd'.repeat(64) } });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Encoder refusals and error frames
+// ---------------------------------------------------------------------------------------------------
+
+describe('encoders refuse what a peer would refuse', () => {
+  it.each([
+    ['a bad hash', 'chunk.get', { hash: 'xyz' }],
+    ['a missing field', 'upload.commit', { uploadId: 'abcdefgh', size: 1, sha256: 'a'.repeat(64) }],
+    ['a bad name', 'upload.begin', { name: '../etc' }],
+    ['a negative size', 'node.heartbeat', { capacity: -1, used: 0, chunks: 0 }],
+    ['a chunk stored on no node', 'upload.stored', { uploadId: 'abcdefgh', chunks: [{ index: 0, hash: 'a'.repeat(64), size: 1, nodes: [] }] }],
+  ] as const)('encodeControl of an invalid body (%s) throws E_BAD_MESSAGE', (_what, type, body) => {
+    expect(refusal(() => encodeControl(type, 1, body as never)).code).toBe('E_BAD_MESSAGE');
+  });
+
+  it.each([-1, 1.5, MAX_REQUEST_ID + 1, Number.NaN])('request id %p is E_BAD_MESSAGE', (id) => {
+    expect(refusal(() => encodeControl('ack', id, {})).code).toBe('E_BAD_MESSAGE');
+    expect(refusal(() => encodeData('chunk.put', id, 'a'.repeat(64), new Uint8Array(1))).code).toBe('E_BAD_MESSAGE');
+  });
+
+  it('a control body over MAX_CONTROL_BODY is E_FRAME_TOO_LARGE', () => {
+    const node = { id: 'n'.repeat(64), address: `${'h'.repeat(290)}:7701`, zone: null, state: 'alive' as const, capacity: 1, used: 0, chunks: 0, lastSeen: 0 };
+    const nodes = Array.from({ length: 10_000 }, () => node);
+    expect(refusal(() => encodeControl('nodes.info', 1, { nodes })).code).toBe('E_FRAME_TOO_LARGE');
+  });
+
+  it('encodeData refuses a bad hash with E_BAD_MESSAGE and an oversized chunk with E_FRAME_TOO_LARGE', () => {
+    for (const hash of ['', 'A'.repeat(64), 'a'.repeat(63), 'a'.repeat(65), 'g'.repeat(64)]) {
+      expect(refusal(() => encodeData('chunk.put', 1, hash, new Uint8Array(1))).code).toBe('E_BAD_MESSAGE');
+    }
+    expect(refusal(() => encodeData('chunk.data', 1, 'a'.repeat(64), new Uint8Array(MAX_CHUNK_SIZE + 1))).code).toBe('E_FRAME_TOO_LARGE');
+  });
+});
+
+describe('errorFromWire', () => {
+  it.each(ERROR_CODES)('keeps the known code %s', (code) => {
+    const err = errorFromWire({ code, message: 'm' });
+    expect(err).toBeInstanceOf(CairnError);
+    expect(err.code).toBe(code);
+  });
+
+  it.each(['E_FROM_THE_FUTURE', '', 'e_not_found', 'toString', '__proto__'])('maps the unknown code %p to E_INTERNAL', (code) => {
+    const err = errorFromWire({ code, message: 'from a newer peer' });
+    expect(err).toBeInstanceOf(CairnError);
+    expect(err.code).toBe('E_INTERNAL');
+  });
+});

@@ -1,0 +1,25 @@
+export * from './errors';
+export * from './limits';
+export * from './names';
+export { MAX_REQUEST_ID, HASH_BYTES } from './frame-layout';
+export { sha256Hex, fileName } from './schemas';
+export {
+  MESSAGES,
+  messageTypeOf,
+  isDataType,
+  isResponseType,
+  type MessageType,
+  type ControlType,
+  type DataType,
+  type Body,
+  type ControlFrame,
+  type DataFrame,
+  type Frame,
+  type FileInfo,
+  type NodeInfo,
+  type NodeRef,
+  type NodeState,
+} from './messages';
+export { encodeControl, encodeData, encodeError, concatFrame } from './encoder';
+export { decodeFrame, errorFromWire } from './decoder';
+export * from './units';

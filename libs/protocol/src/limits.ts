@@ -1,0 +1,27 @@
+/**
+ * Every size limit of the wire, in one place. Peers enforce them on input; nothing trusts a length
+ * it did not check against these.
+ */
+export const PROTOCOL_VERSION = 1;
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Default chunk size used by clients (docs/architecture.md explains the choice). */
+export const DEFAULT_CHUNK_SIZE = 1 * MiB;
+/** The largest chunk any peer accepts. */
+export const MAX_CHUNK_SIZE = 16 * MiB;
+/** Fixed frame header: version, type, flags, request id. */
+export const FRAME_HEADER_SIZE = 8;
+/** The largest control (JSON) body; large lists are paged instead of growing this. */
+export const MAX_CONTROL_BODY = 1 * MiB;
+/** The largest frame of any kind: a full chunk plus its binary header. */
+export const MAX_FRAME_SIZE = MAX_CHUNK_SIZE + 4 * KiB;
+/** A file name, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 1024;
+/** Entries per paged list message (chunks of a manifest, files of a listing, hashes asked for). */
+export const MAX_PAGE = 1000;
+/** Largest replication factor anyone may ask for. */
+export const MAX_REPLICAS = 16;
+/** Largest file size we accept (2^53 - 1 keeps sizes exact in JSON numbers). */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;

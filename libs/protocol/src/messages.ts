@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import * as f from './schemas';
+
+/**
+ * Every message of the protocol: its numeric type on the wire, whether its body is a JSON control
+ * body (validated against `body`) or a binary data body (a 32-byte SHA-256 then raw bytes), and the
+ * schema. Requests and their responses sit next to each other. docs/protocol.md describes each one.
+ */
+const control = <T extends z.ZodType>(code: number, body: T) => ({ code, kind: 'control' as const, body });
+const data = (code: number) => ({ code, kind: 'data' as const });
+
+export const MESSAGES = {
+  // --- generic responses ---
+  error: control(0x01, z.object({ code: z.string().max(64), message: z.string().max(4096) })),
+  ack: control(0x02, z.object({})),
+
+  // --- client → controller: uploads ---
+  'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional() })),
+  'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas })),
+  'upload.place': control(
+    0x12,
+    z.object({ uploadId: f.uploadId, chunks: f.page(z.object({ index: f.chunkIndex, size: f.chunkSize, count: f.replicas.optional() })), exclude: f.page(f.nodeId).optional() }),
+  ),
+  'upload.placed': control(
+    0x13,
+    z.object({ placements: f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16) })) }),
+  ),
+  'upload.stored': control(
+    0x14,
+    z.object({
+      uploadId: f.uploadId,
+      chunks: f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, nodes: z.array(f.nodeId).min(1).max(16) })),
+    }),
+  ),
+  'upload.commit': control(
+    0x16,
+    z.object({ uploadId: f.uploadId, size: f.byteSize, sha256: f.sha256Hex, chunkCount: f.count }),
+  ),
+  'upload.abort': control(0x18, z.object({ uploadId: f.uploadId })),
+
+  // --- client → controller: the catalog ---
+  'file.stat': control(0x20, z.object({ name: f.fileName })),
+  'file.info': control(0x21, z.object({ file: f.fileInfo })),
+  'file.chunks': control(0x22, z.object({ fileId: f.count, from: f.chunkIndex, limit: z.number().int().min(1).max(1000) })),
+  'file.chunk-page': control(
+    0x23,
+    z.object({
+      chunks: f.page(
+        z.object({
+          index: f.chunkIndex,
+          hash: f.sha256Hex,
+          size: f.chunkSize,
+          nodes: z.array(f.nodeRef.extend({ state: f.nodeState })).max(64),
+        }),
+      ),
+    }),
+  ),
+  'file.list': control(0x24, z.object({ prefix: f.namePrefix, after: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000) })),
+  'file.list-page': control(0x25, z.object({ files: f.page(f.fileInfo), next: z.string().optional() })),
+  'file.remove': control(0x26, z.object({ name: f.fileName })),
+  'nodes.list': control(0x28, z.object({})),
+  'nodes.info': control(0x29, z.object({ nodes: z.array(f.nodeInfo).max(10_000) })),
+  'cluster.status': control(0x2a, z.object({})),
+  'cluster.info': control(
+    0x2b,
+    z.object({
+      nodes: z.object({ alive: f.count, suspect: f.count, dead: f.count }),
+      files: f.count,
+      bytes: f.count,
+      chunks: f.count,
+      underReplicated: f.count,
+      lost: f.count,
+    }),
+  ),
+  'chunk.bad': control(0x2c, z.object({ hash: f.sha256Hex, nodeId: f.nodeId, reason: z.string().max(200) })),
+
+  // --- node → controller ---
+  'node.register': control(
+    0x30,
+    z.object({ nodeId: f.nodeId, address: f.address, zone: f.zone, capacity: f.byteSize, used: f.byteSize, chunks: f.count }),
+  ),
+  'node.registered': control(0x31, z.object({ heartbeatMs: z.number().int().min(10).max(3_600_000) })),
+  'node.heartbeat': control(0x32, z.object({ capacity: f.byteSize, used: f.byteSize, chunks: f.count })),
+
+  // --- client ↔ node: chunks ---
+  'chunk.put': data(0x40),
+  'chunk.stored': control(0x41, z.object({ hash: f.sha256Hex, size: f.chunkSize, stored: z.boolean() })),
+  'chunk.get': control(0x42, z.object({ hash: f.sha256Hex })),
+  'chunk.data': data(0x43),
+  'chunk.has': control(0x44, z.object({ hashes: f.page(f.sha256Hex) })),
+  'chunk.present': control(0x45, z.object({ present: f.page(z.boolean()) })),
+} as const;
+
+type Messages = typeof MESSAGES;
+export type MessageType = keyof Messages;
+export type ControlType = { [K in MessageType]: Messages[K]['kind'] extends 'control' ? K : never }[MessageType];
+export type DataType = Exclude<MessageType, ControlType>;
+export type Body<T extends ControlType> = Messages[T] extends { body: infer S extends z.ZodType } ? z.infer<S> : never;
+
+export interface ControlFrame<T extends ControlType = ControlType> {
+  type: T;
+  requestId: number;
+  body: Body<T>;
+}
+
+export interface DataFrame<T extends DataType = DataType> {
+  type: T;
+  requestId: number;
+  /** SHA-256 (hex) the sender claims for `payload`; receivers verify it. */
+  hash: string;
+  payload: Uint8Array;
+}
+
+/** A decoded frame: a discriminated union over every message type. */
+export type Frame = { [K in ControlType]: ControlFrame<K> }[ControlType] | { [K in DataType]: DataFrame<K> }[DataType];
+
+const BY_CODE = new Map<number, MessageType>(
+  (Object.keys(MESSAGES) as MessageType[]).map((type) => [MESSAGES[type].code, type]),
+);
+
+export function messageTypeOf(code: number): MessageType | undefined {
+  return BY_CODE.get(code);
+}
+
+export function isDataType(type: MessageType): type is DataType {
+  return MESSAGES[type].kind === 'data';
+}
+
+export function schemaOf(type: ControlType): z.ZodType {
+  return (MESSAGES[type] as { body: z.ZodType }).body;
+}
+
+export type FileInfo = z.infer<typeof f.fileInfo>;
+export type NodeInfo = z.infer<typeof f.nodeInfo>;
+export type NodeRef = z.infer<typeof f.nodeRef>;
+export type NodeState = z.infer<typeof f.nodeState>;
+
+/** Types that answer a request (they carry the request's id); every other type is a request. */
+const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  'error',
+  'ack',
+  'upload.begun',
+  'upload.placed',
+  'file.info',
+  'file.chunk-page',
+  'file.list-page',
+  'nodes.info',
+  'cluster.info',
+  'node.registered',
+  'chunk.stored',
+  'chunk.data',
+  'chunk.present',
+]);
+
+export function isResponseType(type: MessageType): boolean {
+  return RESPONSE_TYPES.has(type);
+}

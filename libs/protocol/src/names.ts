@@ -1,0 +1,59 @@
+import { CairnError } from './errors';
+import { MAX_NAME_BYTES } from './limits';
+
+/**
+ * File names are logical paths ("photos/2024/a.jpg"), validated here once for every peer. They are
+ * keys in the catalog and never become file-system paths, but we still refuse the shapes that would be
+ * dangerous if anyone ever did (traversal, absolute paths, NUL), and the ones that are ambiguous.
+ */
+export function validateName(name: unknown): string {
+  if (typeof name !== 'string') throw invalid('a name must be a string');
+  if (name.length === 0) throw invalid('a name must not be empty');
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
+    throw invalid(`a name must be at most ${MAX_NAME_BYTES} bytes of UTF-8`);
+  }
+  if (!isWellFormedUtf16(name)) throw invalid('a name must be valid UTF-8 (no lone surrogates)');
+  if (name.includes('\0')) throw invalid('a name must not contain NUL');
+  if (name.startsWith('/')) throw invalid('a name must not start with "/"');
+  for (const segment of name.split('/')) {
+    if (segment === '') throw invalid(`"${printable(name)}" has an empty segment`);
+    if (segment === '.' || segment === '..') {
+      throw invalid(`"${printable(name)}" has a "${segment}" segment`);
+    }
+  }
+  return name;
+}
+
+/** Checks raw bytes are valid UTF-8 and returns the decoded name (for names read off a wire or disk). */
+export function decodeName(bytes: Uint8Array): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw invalid('a name must be valid UTF-8');
+  }
+  return validateName(text);
+}
+
+export function isValidName(name: unknown): name is string {
+  try {
+    validateName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function invalid(message: string): CairnError {
+  return new CairnError('E_NAME_INVALID', message);
+}
+
+function isWellFormedUtf16(text: string): boolean {
+  // A lone surrogate cannot be encoded as UTF-8; Buffer would silently turn it into U+FFFD.
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+}
+
+function printable(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what we mask here
+  return name.replace(/[\u0000-\u001f]/g, '?');
+}

@@ -1,0 +1,75 @@
+import { CairnError } from '@cairn/protocol';
+import type { NodeRecord, StoredChunk, UploadRecord } from './catalog';
+import { MAX_PAGE_ROWS, SHA256_HEX } from './limits';
+
+/**
+ * Argument checks every catalog engine applies before touching its storage, so that all engines
+ * reject the same inputs with the same codes.
+ */
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+/** A page request: `from` a non-negative integer, `limit` in 0..MAX_PAGE_ROWS. */
+export function checkPage(from: number, limit: number): void {
+  if (!isCount(from) || !isCount(limit) || limit > MAX_PAGE_ROWS) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `invalid page (from ${from}, limit ${limit}): both must be integers >= 0, limit at most ${MAX_PAGE_ROWS}`,
+    );
+  }
+}
+
+export function checkNode(node: NodeRecord): void {
+  const counts = [node.capacity, node.used, node.chunks, node.firstSeen, node.lastSeen];
+  if (!isNonEmptyString(node.id) || typeof node.address !== 'string' || !counts.every(isCount)) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `invalid node record ${String(node.id)}: needs an id, an address and integer sizes and times >= 0`,
+    );
+  }
+  if (node.zone !== null && typeof node.zone !== 'string') {
+    throw new CairnError('E_BAD_MESSAGE', `invalid zone for node ${node.id}`);
+  }
+}
+
+export function checkUpload(upload: UploadRecord): void {
+  if (!isNonEmptyString(upload.id) || typeof upload.name !== 'string') {
+    throw new CairnError('E_UPLOAD_INVALID', 'an upload needs a non-empty id and a name');
+  }
+  if (!Number.isSafeInteger(upload.replicas) || upload.replicas < 1) {
+    throw new CairnError('E_UPLOAD_INVALID', `invalid replication factor ${upload.replicas}`);
+  }
+  if (!isCount(upload.createdAt)) {
+    throw new CairnError('E_UPLOAD_INVALID', 'an upload needs a creation time (integer ms)');
+  }
+}
+
+export function checkStoredChunks(chunks: readonly StoredChunk[]): void {
+  for (const chunk of chunks) {
+    if (!isCount(chunk.index) || !isCount(chunk.size) || !SHA256_HEX.test(chunk.hash)) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `invalid chunk (index ${chunk.index}, size ${chunk.size}, hash ${chunk.hash}): ` +
+          'index and size must be integers >= 0 and hash lowercase hex SHA-256',
+      );
+    }
+    if (!Array.isArray(chunk.nodes) || !chunk.nodes.every(isNonEmptyString)) {
+      throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index}: node ids must be non-empty strings`);
+    }
+  }
+}
+
+export function checkCommit(commit: { size: number; sha256: string; chunkCount: number; now: number }): void {
+  if (!isCount(commit.size) || !isCount(commit.chunkCount) || !isCount(commit.now)) {
+    throw new CairnError('E_UPLOAD_INVALID', 'a commit needs integer size, chunk count and time (ms) >= 0');
+  }
+  if (!SHA256_HEX.test(commit.sha256)) {
+    throw new CairnError('E_UPLOAD_INVALID', 'a commit needs the lowercase hex SHA-256 of the whole file');
+  }
+}

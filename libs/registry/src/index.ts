@@ -1,0 +1,18 @@
+/**
+ * @cairn/registry — the controller's brain: the persistent file catalog, node liveness and
+ * chunk placement. This file is the library's only public door.
+ */
+export type {
+  CatalogStats,
+  CatalogStore,
+  ChunkEntry,
+  FileRecord,
+  NodeRecord,
+  ReplicationHealth,
+  StoredChunk,
+  UploadRecord,
+} from './catalog';
+export { openSqliteCatalog, type SqliteCatalogOptions } from './sqlite/open-sqlite-catalog';
+export { Liveness, type LivenessOptions, type NodeState } from './liveness';
+export { placeChunk, type PlacementCandidate, type PlacementRequest } from './placement';
+export { MAX_PAGE_ROWS } from './limits';

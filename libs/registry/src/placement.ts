@@ -1,0 +1,85 @@
+import { CairnError } from '@cairn/protocol';
+
+/** A node that may receive a chunk: the caller passes live nodes only. */
+export interface PlacementCandidate {
+  id: string;
+  /** Failure domain the node declared; a node without one is a domain of its own. */
+  zone: string | null;
+  capacity: number;
+  used: number;
+}
+
+export interface PlacementRequest {
+  /** How many distinct nodes to pick. */
+  replicas: number;
+  /** The chunk's size: nodes with less free space are skipped. */
+  size: number;
+  candidates: readonly PlacementCandidate[];
+  /** Node ids never to pick (e.g. nodes that already hold the chunk, or just failed a write). */
+  exclude?: readonly string[];
+  /** Uniform in [0, 1); injectable so tests are reproducible. */
+  random?: () => number;
+}
+
+function freeSpace(node: PlacementCandidate): number {
+  return node.capacity - node.used;
+}
+
+/** Zone used for spreading: a node without a zone shares its failure domain with no one. */
+function domainOf(node: PlacementCandidate): string {
+  return node.zone === null ? `node:${node.id}` : `zone:${node.zone}`;
+}
+
+/**
+ * Picks one node at random, with probability proportional to its free space. A node with no free
+ * space at all (only eligible for an empty chunk) still gets a weight of 1 so it can be picked.
+ */
+function pickWeighted(nodes: readonly PlacementCandidate[], random: () => number): PlacementCandidate {
+  const weights = nodes.map((node) => Math.max(freeSpace(node), 1));
+  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  let target = random() * total;
+  for (let i = 0; i < nodes.length; i++) {
+    target -= weights[i];
+    if (target < 0) return nodes[i];
+  }
+  return nodes[nodes.length - 1]; // rounding left a sliver past the last weight
+}
+
+/**
+ * Picks `replicas` distinct nodes for one chunk. Each pick prefers the failure domains not used yet
+ * (so no two replicas share a zone while another zone has a node with room), and within them
+ * chooses at random weighted by free space, so emptier nodes fill faster and the cluster evens out.
+ * Fewer eligible nodes than `replicas` is E_NO_NODES.
+ */
+export function placeChunk(request: PlacementRequest): string[] {
+  const { replicas, size, candidates, exclude = [], random = Math.random } = request;
+  if (!Number.isSafeInteger(replicas) || replicas < 1 || !Number.isSafeInteger(size) || size < 0) {
+    throw new CairnError('E_USAGE', `invalid placement request: ${replicas} replicas of ${size} bytes`);
+  }
+  const excluded = new Set(exclude);
+  const seen = new Set<string>();
+  const remaining: PlacementCandidate[] = [];
+  for (const node of candidates) {
+    if (excluded.has(node.id) || seen.has(node.id) || !(freeSpace(node) >= size)) continue;
+    seen.add(node.id);
+    remaining.push(node);
+  }
+  if (remaining.length < replicas) {
+    throw new CairnError(
+      'E_NO_NODES',
+      `need ${replicas} node${replicas === 1 ? '' : 's'} with room for ${size} bytes, ${remaining.length} available`,
+      { needed: replicas, available: remaining.length, size },
+    );
+  }
+
+  const usedDomains = new Set<string>();
+  const picked: string[] = [];
+  while (picked.length < replicas) {
+    const fresh = remaining.filter((node) => !usedDomains.has(domainOf(node)));
+    const node = pickWeighted(fresh.length > 0 ? fresh : remaining, random);
+    picked.push(node.id);
+    usedDomains.add(domainOf(node));
+    remaining.splice(remaining.indexOf(node), 1);
+  }
+  return picked;
+}

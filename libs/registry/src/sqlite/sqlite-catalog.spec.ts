@@ -1,0 +1,156 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { isCairnError } from '@cairn/protocol';
+import { describeCatalogConformance } from '../catalog.conformance';
+import { openConnection } from './connection';
+import { migrate } from './migrate';
+import { MIGRATIONS } from './migrations';
+import { openSqliteCatalog } from './open-sqlite-catalog';
+import { fromSqliteError } from './sqlite-errors';
+
+interface TempCatalog {
+  dir: string;
+  path: string;
+  open(): ReturnType<typeof openSqliteCatalog>;
+}
+
+async function tempCatalog(): Promise<TempCatalog> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-catalog-'));
+  // A directory that does not exist yet: opening must create it.
+  const path = join(dir, 'controller', 'catalog.db');
+  return { dir, path, open: () => openSqliteCatalog({ path }) };
+}
+
+async function removeTemp(fixture: TempCatalog): Promise<void> {
+  await rm(fixture.dir, { recursive: true, force: true });
+}
+
+describeCatalogConformance('sqlite', { setup: tempCatalog, teardown: removeTemp });
+
+describe('SQLite catalog', () => {
+  let temp: TempCatalog;
+  beforeEach(async () => {
+    temp = await tempCatalog();
+  });
+  afterEach(async () => {
+    await removeTemp(temp);
+  });
+
+  it('creates its directory private to the controller (0700)', async () => {
+    const catalog = await temp.open();
+    await catalog.close();
+    expect((await stat(join(temp.dir, 'controller'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('runs with WAL, synchronous=FULL, foreign keys and a busy timeout', async () => {
+    await temp.open().then((catalog) => catalog.close());
+    const db = openConnection(temp.path);
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  describe('migrations', () => {
+    it('brings a new catalog to the latest schema version', async () => {
+      await temp.open().then((catalog) => catalog.close());
+      const db = new Database(temp.path);
+      try {
+        expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('applies each pending step in its own transaction, and a failed step not at all', () => {
+      const db = new Database(join(temp.dir, 'steps.db'));
+      try {
+        const steps = [
+          (d: Database.Database) => d.exec('CREATE TABLE one (x)'),
+          (d: Database.Database) => d.exec('CREATE TABLE two (x); SELECT no_such_function();'),
+        ];
+        expect(() => migrate(db, steps)).toThrow();
+        expect(db.pragma('user_version', { simple: true })).toBe(1);
+        const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
+        expect(tables).toEqual(['one']);
+
+        steps[1] = (d) => d.exec('CREATE TABLE two (x)');
+        migrate(db, steps);
+        migrate(db, steps); // nothing left to do
+        expect(db.pragma('user_version', { simple: true })).toBe(2);
+      } finally {
+        db.close();
+      }
+    });
+
+    it('refuses a catalog written by a newer version', async () => {
+      await temp.open().then((catalog) => catalog.close());
+      const db = new Database(temp.path);
+      db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+      db.close();
+      await expect(temp.open()).rejects.toMatchObject({ name: 'CairnError', code: 'E_INTERNAL' });
+    });
+  });
+
+  it('reports a file that is not a database as a CairnError', async () => {
+    await temp.open().then((catalog) => catalog.close());
+    const path = join(temp.dir, 'garbage.db');
+    await writeFile(path, Buffer.alloc(4096, 0x41));
+    await expect(openSqliteCatalog({ path })).rejects.toMatchObject({ name: 'CairnError', code: 'E_INTERNAL' });
+  });
+
+  it('maps SQLite failures to stable codes', () => {
+    const code = (sqliteCode: string) => fromSqliteError(new Database.SqliteError('x', sqliteCode)).code;
+    expect(code('SQLITE_BUSY')).toBe('E_UNAVAILABLE');
+    expect(code('SQLITE_BUSY_SNAPSHOT')).toBe('E_UNAVAILABLE');
+    expect(code('SQLITE_FULL')).toBe('E_DISK');
+    expect(code('SQLITE_IOERR_FSYNC')).toBe('E_DISK');
+    expect(code('SQLITE_CORRUPT')).toBe('E_INTERNAL');
+    expect(isCairnError(fromSqliteError(new TypeError('boom')), 'E_INTERNAL')).toBe(true);
+  });
+
+  it('keeps a commit acknowledged just before the process is killed with SIGKILL', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@cairn/source', '-r', join(__dirname, 'testing', 'register-ts.cjs'), join(__dirname, 'testing', 'commit-then-hang.ts'), temp.path],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+    const committedId = await new Promise<number>((resolve, reject) => {
+      let stdout = '';
+      child.stdout.on('data', (data: Buffer) => {
+        stdout += data.toString();
+        const match = /committed (\d+)\n/.exec(stdout);
+        if (match) {
+          child.kill('SIGKILL'); // the moment the commit is acknowledged
+          resolve(Number(match[1]));
+        }
+      });
+      child.on('exit', () => reject(new Error(`child exited before committing: ${stderr}`)));
+    });
+    expect(await exited).toBe('SIGKILL');
+
+    // The commit lives only in the write-ahead log: reopening must replay it.
+    expect((await stat(`${temp.path}-wal`)).size).toBeGreaterThan(0);
+    const catalog = await temp.open();
+    try {
+      const file = await catalog.getFile('durable.txt');
+      expect(file).toMatchObject({ id: committedId, name: 'durable.txt', size: 7, chunkCount: 1 });
+      expect(await catalog.fileChunks(committedId, 0, 10)).toEqual([
+        expect.objectContaining({ index: 0, size: 7, nodes: ['n1', 'n2'] }),
+      ]);
+      expect(await catalog.getUpload('u-durable')).toBeUndefined();
+    } finally {
+      await catalog.close();
+    }
+  }, 30_000);
+});

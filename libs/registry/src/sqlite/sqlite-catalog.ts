@@ -1,0 +1,233 @@
+import type Database from 'better-sqlite3';
+import { CairnError } from '@cairn/protocol';
+import type {
+  CatalogStats,
+  CatalogStore,
+  FileRecord,
+  NodeRecord,
+  ReplicationHealth,
+  StoredChunk,
+  UploadRecord,
+} from '../catalog';
+import { checkCommit, checkNode, checkPage, checkStoredChunks, checkUpload } from '../catalog-checks';
+import { prefixUpperBound } from '../name-prefix';
+import { fromSqliteError } from './sqlite-errors';
+import { prepareStatements, type ChunkRow, type Statements, type UploadChunkSummary } from './statements';
+
+type Commit = Parameters<CatalogStore['commitUpload']>[1];
+
+function bytewiseCompare(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function toStoredChunk(row: ChunkRow): StoredChunk {
+  const nodes = (JSON.parse(row.nodesJson) as string[]).sort();
+  return { index: row.index, hash: row.hash, size: row.size, nodes };
+}
+
+/**
+ * The SQLite engine of `CatalogStore`. better-sqlite3 is synchronous, so each method runs to the end
+ * without interleaving with others in this process; multi-statement writes still run in IMMEDIATE
+ * transactions, which makes them atomic on disk and safe against another process on the same file.
+ */
+export class SqliteCatalog implements CatalogStore {
+  private readonly sql: Statements;
+  private closed = false;
+
+  constructor(private readonly db: Database.Database) {
+    this.sql = prepareStatements(db);
+  }
+
+  /** Runs `work` as one method call: refused after close, and every failure a CairnError. */
+  private async run<T>(work: () => T): Promise<T> {
+    if (this.closed) throw new CairnError('E_UNAVAILABLE', 'the catalog is closed');
+    try {
+      return work();
+    } catch (err) {
+      throw fromSqliteError(err);
+    }
+  }
+
+  /** Runs `work` in an IMMEDIATE transaction: it takes the write lock up front, so it never fails midway on an upgrade. */
+  private write<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  /** Runs `work` in a read transaction, so its statements see one snapshot. */
+  private read<T>(work: () => T): T {
+    return this.db.transaction(work).deferred();
+  }
+
+  upsertNode(node: NodeRecord): Promise<void> {
+    return this.run(() => {
+      checkNode(node);
+      this.sql.upsertNode.run(node);
+    });
+  }
+
+  listNodes(): Promise<NodeRecord[]> {
+    return this.run(() => this.sql.listNodes.all());
+  }
+
+  beginUpload(upload: UploadRecord): Promise<void> {
+    return this.run(() => {
+      checkUpload(upload);
+      const { id, name, replicas, createdAt } = upload;
+      if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
+        throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
+      }
+    });
+  }
+
+  getUpload(id: string): Promise<UploadRecord | undefined> {
+    return this.run(() => this.sql.getUpload.get(id));
+  }
+
+  recordUploadChunks(uploadId: string, chunks: StoredChunk[]): Promise<void> {
+    return this.run(() => {
+      checkStoredChunks(chunks);
+      this.write(() => {
+        this.requireUpload(uploadId);
+        for (const chunk of chunks) {
+          this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
+          this.sql.upsertUploadChunk.run(uploadId, chunk.index, chunk.hash, chunk.size);
+          for (const node of chunk.nodes) this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
+        }
+      });
+    });
+  }
+
+  commitUpload(uploadId: string, commit: Commit): Promise<FileRecord> {
+    return this.run(() => {
+      checkCommit(commit);
+      return this.write(() => {
+        const upload = this.requireUpload(uploadId);
+        this.checkUploadComplete(upload, commit);
+        this.sql.deleteFileByName.get(upload.name);
+        const file = this.sql.insertFile.get({
+          name: upload.name,
+          size: commit.size,
+          sha256: commit.sha256,
+          replicas: upload.replicas,
+          chunkCount: commit.chunkCount,
+          createdAt: commit.now,
+          updatedAt: commit.now,
+        }) as FileRecord;
+        this.sql.copyUploadChunksToFile.run(file.id, uploadId);
+        this.sql.copyUploadReplicas.run(uploadId);
+        this.sql.deleteUpload.run(uploadId);
+        return file;
+      });
+    });
+  }
+
+  private requireUpload(uploadId: string): UploadRecord {
+    const upload = this.sql.getUpload.get(uploadId);
+    if (!upload) throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
+    return upload;
+  }
+
+  /** The commit-time checks: the recorded chunks are exactly the file, each on enough nodes. */
+  private checkUploadComplete(upload: UploadRecord, commit: Commit): void {
+    // An aggregate always yields one row.
+    const summary = this.sql.uploadChunkSummary.get(upload.id) as UploadChunkSummary;
+    const contiguous =
+      summary.count === commit.chunkCount &&
+      (summary.count === 0 || (summary.lowest === 0 && summary.highest === commit.chunkCount - 1));
+    if (!contiguous) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `upload ${upload.id}: expected chunks 0..${commit.chunkCount - 1}, ` +
+          `recorded ${summary.count} in ${summary.lowest ?? '-'}..${summary.highest ?? '-'}`,
+        { expected: commit.chunkCount, recorded: summary.count },
+      );
+    }
+    if (summary.bytes !== commit.size) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `upload ${upload.id}: chunks add up to ${summary.bytes} bytes, the commit says ${commit.size}`,
+        { expected: commit.size, recorded: summary.bytes },
+      );
+    }
+    const thin = this.sql.firstThinUploadChunk.get(upload.id, upload.replicas);
+    if (thin) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `upload ${upload.id}: chunk ${thin.index} is on ${thin.nodes} distinct nodes, ${upload.replicas} required`,
+        { index: thin.index, nodes: thin.nodes, required: upload.replicas },
+      );
+    }
+  }
+
+  abortUpload(id: string): Promise<void> {
+    return this.run(() => {
+      this.sql.deleteUpload.run(id);
+    });
+  }
+
+  listStaleUploads(olderThan: number): Promise<UploadRecord[]> {
+    return this.run(() => this.sql.staleUploads.all(olderThan));
+  }
+
+  getFile(name: string): Promise<FileRecord | undefined> {
+    return this.run(() => this.sql.getFileByName.get(name));
+  }
+
+  fileChunks(fileId: number, from: number, limit: number): Promise<StoredChunk[]> {
+    return this.run(() => {
+      checkPage(from, limit);
+      return this.read(() => {
+        if (!this.sql.fileExists.get(fileId)) throw new CairnError('E_NOT_FOUND', `no file with id ${fileId}`);
+        return this.sql.fileChunks.all(fileId, from, limit).map(toStoredChunk);
+      });
+    });
+  }
+
+  listFiles(prefix: string, after: string | undefined, limit: number): Promise<FileRecord[]> {
+    return this.run(() => {
+      checkPage(0, limit);
+      // Start at whichever lower bound is tighter, so a page costs its own rows, not the ones skipped.
+      const strict = after !== undefined && bytewiseCompare(after, prefix) >= 0;
+      const from = strict ? after : prefix;
+      const to = prefixUpperBound(prefix);
+      if (to === undefined) {
+        return (strict ? this.sql.listFilesAfter : this.sql.listFilesFrom).all({ from, limit });
+      }
+      return (strict ? this.sql.listFilesAfterTo : this.sql.listFilesFromTo).all({ from, to, limit });
+    });
+  }
+
+  removeFile(name: string): Promise<FileRecord | undefined> {
+    return this.run(() => this.sql.deleteFileByName.get(name));
+  }
+
+  addReplica(hash: string, nodeId: string): Promise<void> {
+    return this.run(() => {
+      this.sql.insertReplica.run(hash, nodeId);
+    });
+  }
+
+  removeReplica(hash: string, nodeId: string): Promise<void> {
+    return this.run(() => {
+      this.sql.deleteReplica.run(hash, nodeId);
+    });
+  }
+
+  chunkReplicas(hash: string): Promise<string[]> {
+    return this.run(() => this.sql.replicasOf.all(hash));
+  }
+
+  stats(): Promise<CatalogStats> {
+    return this.run(() => this.sql.stats.get() as CatalogStats);
+  }
+
+  replicationHealth(liveNodes: readonly string[]): Promise<ReplicationHealth> {
+    return this.run(() => this.sql.replicationHealth.get(JSON.stringify(liveNodes)) as ReplicationHealth);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,172 @@
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import {
+  Body,
+  CairnError,
+  FileInfo,
+  NodeInfo,
+  validateName,
+} from '@cairn/protocol';
+import { RpcPeer, expectFrame } from './rpc-peer';
+import { connectPeer } from './connect';
+import { NodePool } from './node-pool';
+import { PutOptions, uploadStream } from './uploader';
+import { GetOptions, downloadFile } from './downloader';
+import { writeFileAtomically } from './atomic-file';
+
+export interface CairnClientOptions {
+  /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
+  controller?: string;
+  /** Chunks in flight per transfer (memory ≈ window × chunk size × 2). Default 8. */
+  window?: number;
+  requestTimeoutMs?: number;
+  /** Extra CA certificate(s) to trust for wss:// endpoints. */
+  ca?: string | Buffer;
+}
+
+/** Where a put reads from: bytes in memory, a stream, or a file on disk. */
+export type PutSource = Uint8Array | Readable | AsyncIterable<Uint8Array> | { path: string };
+
+export interface StatChunk {
+  index: number;
+  hash: string;
+  size: number;
+  nodes: string[];
+}
+
+export type FileStat = FileInfo & { chunks: StatChunk[] };
+export type ClusterStatus = Body<'cluster.info'>;
+
+export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
+const DEFAULT_WINDOW = 8;
+const LIST_PAGE = 500;
+
+/**
+ * The Cairn SDK. One instance keeps one connection to the controller and one per storage node it
+ * talks to; call `close()` when done. Every failure is a CairnError with a stable `code`.
+ */
+export class CairnClient {
+  private controllerPeer: Promise<RpcPeer> | undefined;
+  private readonly nodes: NodePool;
+  private readonly window: number;
+
+  constructor(private readonly options: CairnClientOptions = {}) {
+    this.window = options.window ?? DEFAULT_WINDOW;
+    this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca });
+  }
+
+  /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
+  async put(name: string, source: PutSource, options: PutOptions = {}): Promise<FileInfo> {
+    validateName(name);
+    const stream = isPathSource(source) ? createReadStream(source.path, { highWaterMark: 1024 * 1024 }) : toIterable(source);
+    try {
+      return await uploadStream(this.uploadContext(), name, stream, options);
+    } finally {
+      if (stream instanceof Readable) stream.destroy();
+    }
+  }
+
+  /** The file's bytes as a stream; it errors with E_CORRUPT if the whole-file SHA-256 does not match. */
+  get(name: string, options: GetOptions = {}): Readable {
+    return Readable.from(this.read(name, options), { objectMode: false });
+  }
+
+  /** The file's bytes as an async iterator of verified chunks. */
+  async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
+    const file = await this.stat(name, { withChunks: false });
+    yield* downloadFile(this.uploadContext(), file, options);
+  }
+
+  /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
+  async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
+    const file = await this.stat(name, { withChunks: false });
+    await writeFileAtomically(dest, downloadFile(this.uploadContext(), file, options));
+    return file;
+  }
+
+  stat(name: string, options: { withChunks: false }): Promise<FileInfo>;
+  stat(name: string, options?: { withChunks?: true }): Promise<FileStat>;
+  async stat(name: string, options: { withChunks?: boolean } = {}): Promise<FileInfo | FileStat> {
+    validateName(name);
+    const controller = await this.controller();
+    const file = expectFrame(await controller.request('file.stat', { name }), 'file.info').body.file;
+    if (options.withChunks === false) return file;
+    const chunks: StatChunk[] = [];
+    for (let from = 0; from < file.chunkCount; from += LIST_PAGE) {
+      const page = expectFrame(await controller.request('file.chunks', { fileId: file.id, from, limit: LIST_PAGE }), 'file.chunk-page');
+      if (page.body.chunks.length === 0) throw new CairnError('E_NOT_FOUND', `${name} changed while it was being read`);
+      for (const c of page.body.chunks) chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id) });
+    }
+    return { ...file, chunks };
+  }
+
+  /** Files whose names start with `prefix` (a plain string), in name order, fetched page by page. */
+  async *ls(prefix = '', options: { signal?: AbortSignal } = {}): AsyncGenerator<FileInfo> {
+    const controller = await this.controller();
+    let after: string | undefined;
+    for (;;) {
+      const page = expectFrame(
+        await controller.request('file.list', { prefix, after, limit: LIST_PAGE }, { signal: options.signal }),
+        'file.list-page',
+      ).body;
+      yield* page.files;
+      if (!page.next) return;
+      after = page.next;
+    }
+  }
+
+  async rm(name: string): Promise<FileInfo> {
+    validateName(name);
+    const controller = await this.controller();
+    return expectFrame(await controller.request('file.remove', { name }), 'file.info').body.file;
+  }
+
+  async nodesInfo(): Promise<NodeInfo[]> {
+    const controller = await this.controller();
+    return expectFrame(await controller.request('nodes.list', {}), 'nodes.info').body.nodes;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const controller = await this.controller();
+    return expectFrame(await controller.request('cluster.status', {}), 'cluster.info').body;
+  }
+
+  async close(): Promise<void> {
+    const controller = this.controllerPeer;
+    this.controllerPeer = undefined;
+    await this.nodes.close();
+    if (controller) await controller.then((peer) => peer.close()).catch(() => undefined);
+  }
+
+  private controller(): Promise<RpcPeer> {
+    if (!this.controllerPeer) {
+      const connecting = connectPeer(this.options.controller ?? DEFAULT_CONTROLLER, {
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        ca: this.options.ca,
+      });
+      this.controllerPeer = connecting;
+      connecting.then(
+        (peer) => void peer.closed.then(() => this.dropController(connecting)),
+        () => this.dropController(connecting),
+      );
+    }
+    return this.controllerPeer;
+  }
+
+  private dropController(peer: Promise<RpcPeer>): void {
+    if (this.controllerPeer === peer) this.controllerPeer = undefined;
+  }
+
+  private uploadContext() {
+    return { controller: () => this.controller(), nodes: this.nodes, window: this.window };
+  }
+}
+
+function isPathSource(source: PutSource): source is { path: string } {
+  return typeof source === 'object' && source !== null && 'path' in source && typeof (source as { path: unknown }).path === 'string';
+}
+
+function toIterable(source: Exclude<PutSource, { path: string }>): Readable | AsyncIterable<Uint8Array> {
+  if (source instanceof Uint8Array) return Readable.from([source], { objectMode: false });
+  return source;
+}

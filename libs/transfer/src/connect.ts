@@ -1,0 +1,51 @@
+import WebSocket from 'ws';
+import { CairnError, MAX_FRAME_SIZE } from '@cairn/protocol';
+import { RpcPeer, RpcPeerOptions } from './rpc-peer';
+import { toWebSocketUrl } from './endpoint';
+
+export interface ConnectOptions extends RpcPeerOptions {
+  signal?: AbortSignal;
+  connectTimeoutMs?: number;
+  /** Extra CA certificates to trust for wss:// (a private CA). */
+  ca?: string | Buffer;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Opens a WebSocket to a Cairn process (`host:port` or a URL) and wraps it in an RpcPeer. */
+export function connectPeer(endpoint: string, options: ConnectOptions = {}): Promise<RpcPeer> {
+  const url = toWebSocketUrl(endpoint);
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: MAX_FRAME_SIZE,
+      handshakeTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      ca: options.ca,
+    });
+    const fail = (err: CairnError) => {
+      cleanup();
+      socket.terminate();
+      reject(err);
+    };
+    const onAbort = () => fail(new CairnError('E_ABORTED', 'aborted'));
+    const onError = (err: Error) => fail(new CairnError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describe(err)}`));
+    const onOpen = () => {
+      cleanup();
+      resolve(new RpcPeer(socket, options));
+    };
+    const cleanup = () => {
+      socket.off('open', onOpen);
+      socket.off('error', onError);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.on('open', onOpen);
+    socket.on('error', onError);
+  });
+}
+
+function describe(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code ? `${code}` : err.message;
+}

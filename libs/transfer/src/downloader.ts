@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { CairnError, FileInfo, NodeState, toCairnError } from '@cairn/protocol';
+import { RpcPeer, expectFrame } from './rpc-peer';
+import { NodePool } from './node-pool';
+import { sha256 } from './hashing';
+
+export interface GetOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: { bytes: number; chunks: number }) => void;
+}
+
+export interface DownloadContext {
+  controller: () => Promise<RpcPeer>;
+  nodes: NodePool;
+  window: number;
+}
+
+interface ReplicaRef {
+  id: string;
+  address: string;
+  state: NodeState;
+}
+
+interface ManifestEntry {
+  index: number;
+  hash: string;
+  size: number;
+  nodes: ReplicaRef[];
+}
+
+/** Manifest entries asked for per request; pages are fetched as the download reaches them. */
+const MANIFEST_PAGE = 256;
+
+/**
+ * Streams a file's bytes in order: up to `window` chunks are fetched ahead in parallel, each is
+ * verified against its SHA-256, a replica that fails or returns bad bytes is reported and the next one
+ * tried, and the whole file's SHA-256 is checked at the end (a mismatch throws E_CORRUPT before the
+ * stream ends, so an atomic file writer never renames a bad file into place).
+ */
+export async function* downloadFile(ctx: DownloadContext, file: FileInfo, options: GetOptions = {}): AsyncGenerator<Buffer> {
+  const controller = await ctx.controller();
+  const whole = createHash('sha256');
+  const ahead: Array<Promise<Buffer>> = [];
+  let bytes = 0;
+  let chunks = 0;
+  for await (const entry of manifest(controller, file, options.signal)) {
+    const fetching = fetchChunk(ctx, controller, entry, options.signal);
+    fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+    ahead.push(fetching);
+    if (ahead.length >= ctx.window) yield emit(await ahead.shift()!);
+  }
+  while (ahead.length > 0) yield emit(await ahead.shift()!);
+
+  if (bytes !== file.size || whole.digest('hex') !== file.sha256) {
+    throw new CairnError('E_CORRUPT', `${file.name}: the reassembled file does not match its SHA-256`);
+  }
+
+  function emit(chunk: Buffer): Buffer {
+    whole.update(chunk);
+    bytes += chunk.length;
+    chunks++;
+    options.onProgress?.({ bytes, chunks });
+    return chunk;
+  }
+}
+
+async function* manifest(controller: RpcPeer, file: FileInfo, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
+  for (let from = 0; from < file.chunkCount; from += MANIFEST_PAGE) {
+    const page = expectFrame(
+      await controller.request('file.chunks', { fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }),
+      'file.chunk-page',
+    ).body.chunks;
+    if (page.length === 0) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
+    yield* page;
+  }
+}
+
+async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: ManifestEntry, signal?: AbortSignal): Promise<Buffer> {
+  const failures: string[] = [];
+  for (const node of replicaOrder(ctx.nodes, entry.nodes)) {
+    if (signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
+    try {
+      const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash }, { signal }));
+      const data = expectFrame(answer, 'chunk.data');
+      const payload = Buffer.from(data.payload.buffer, data.payload.byteOffset, data.payload.byteLength);
+      if (data.hash !== entry.hash || payload.length !== entry.size || sha256(payload) !== entry.hash) {
+        throw new CairnError('E_CORRUPT', `node ${node.id} returned bad bytes for chunk ${entry.index}`);
+      }
+      return payload;
+    } catch (err) {
+      const error = toCairnError(err);
+      if (error.code === 'E_ABORTED') throw error;
+      failures.push(`${node.id}: ${error.code}`);
+      if (error.code === 'E_CORRUPT' || error.code === 'E_NOT_FOUND') {
+        // A replica that lost or rotted the chunk: tell the controller so it can repair it.
+        void controller
+          .request('chunk.bad', { hash: entry.hash, nodeId: node.id, reason: error.code }, { timeoutMs: 5_000 })
+          .catch(() => undefined);
+      }
+    }
+  }
+  const corrupt = failures.length > 0 && failures.every((f) => f.endsWith('E_CORRUPT'));
+  throw new CairnError(
+    corrupt ? 'E_CORRUPT' : 'E_UNAVAILABLE',
+    `chunk ${entry.index} of ${entry.nodes.length} replica(s) could not be read${failures.length ? ` (${failures.join(', ')})` : ''}`,
+  );
+}
+
+/** Live replicas first, least busy first among them, so a hot file spreads over its replicas. */
+function replicaOrder(pool: NodePool, replicas: readonly ReplicaRef[]): ReplicaRef[] {
+  const rank = (r: ReplicaRef) => (r.state === 'dead' ? 2 : r.state === 'suspect' ? 1 : 0);
+  return [...replicas]
+    .map((r) => ({ r, tie: Math.random() }))
+    .sort((a, b) => rank(a.r) - rank(b.r) || pool.load(a.r.address) - pool.load(b.r.address) || a.tie - b.tie)
+    .map(({ r }) => r);
+}
+

@@ -1,0 +1,12 @@
+export { CairnClient, DEFAULT_CONTROLLER, type CairnClientOptions, type PutSource, type FileStat, type StatChunk, type ClusterStatus } from './cairn-client';
+export type { PutOptions, TransferProgress } from './uploader';
+export type { GetOptions } from './downloader';
+export { RpcPeer, expectFrame, type Reply, type RequestHandler, type RpcPeerOptions, type RequestOptions } from './rpc-peer';
+export { connectPeer, type ConnectOptions } from './connect';
+export { attachRpcServer, type RpcServer, type RpcServerOptions } from './rpc-server';
+export { toWebSocketUrl, WS_PATH } from './endpoint';
+export { fixedChunks } from './chunker';
+export { Window } from './window';
+export { sha256 } from './hashing';
+export { writeFileAtomically } from './atomic-file';
+export { createProbeHandler } from './http-probes';

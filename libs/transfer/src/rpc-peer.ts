@@ -1,0 +1,254 @@
+import type WebSocket from 'ws';
+import {
+  Body,
+  CairnError,
+  ControlType,
+  DataFrame,
+  Frame,
+  MAX_REQUEST_ID,
+  concatFrame,
+  decodeFrame,
+  encodeControl,
+  encodeData,
+  encodeError,
+  errorFromWire,
+  isResponseType,
+  toCairnError,
+} from '@cairn/protocol';
+
+/** What a request handler answers: a control body of some response type, or a chunk of data. */
+export type Reply =
+  | { [K in ControlType]: { type: K; body: Body<K> } }[ControlType]
+  | { type: 'chunk.data'; hash: string; payload: Uint8Array };
+
+export type RequestHandler = (frame: Frame, peer: RpcPeer) => Promise<Reply> | Reply;
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** Default: the peer's `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface RpcPeerOptions {
+  /** Answers requests that arrive from the other side; without one, requests get E_UNKNOWN_TYPE. */
+  onRequest?: RequestHandler;
+  requestTimeoutMs?: number;
+  /** Pause sending while the socket buffers more than this many bytes (backpressure). */
+  maxBufferedBytes?: number;
+  /** Told about frames that could not even be attributed to a request (then the socket is closed). */
+  onProtocolError?: (err: CairnError) => void;
+}
+
+interface Pending {
+  resolve: (frame: Frame) => void;
+  reject: (err: CairnError) => void;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/** WebSocket close codes (RFC 6455): protocol error, message too big. */
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_TOO_BIG = 1009;
+
+/**
+ * Request/response over one WebSocket, both ways: each side numbers its own requests, responses carry
+ * the request's id, and many requests may be in flight at once. Every failure surfaces as a
+ * CairnError; a closed socket fails every pending request with E_UNAVAILABLE.
+ */
+export class RpcPeer {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closedError: CairnError | undefined;
+  private readonly drainWaiters: Array<() => void> = [];
+  private drainTimer: NodeJS.Timeout | undefined;
+  readonly closed: Promise<CairnError>;
+  private markClosed!: (err: CairnError) => void;
+
+  constructor(
+    readonly socket: WebSocket,
+    private readonly options: RpcPeerOptions = {},
+  ) {
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.binaryType = 'nodebuffer';
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
+    socket.on('close', (code, reason) =>
+      this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`)),
+    );
+    socket.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
+  }
+
+  get isOpen(): boolean {
+    return this.closedError === undefined;
+  }
+
+  /** Sends a control request and resolves with the response frame (an `error` frame rejects). */
+  request<T extends ControlType>(type: T, body: Body<T>, options: RequestOptions = {}): Promise<Frame> {
+    return this.send((id) => [encodeControl(type, id, body)], options);
+  }
+
+  /** Sends a chunk (`chunk.put`) without copying the payload into a new buffer. */
+  putChunk(hash: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Frame> {
+    return this.send((id) => encodeData('chunk.put', id, hash, payload), options);
+  }
+
+  /** Resolves once the socket's send buffer is below the high-water mark. */
+  async drained(): Promise<void> {
+    const limit = this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    while (this.isOpen && this.socket.bufferedAmount > limit) {
+      await new Promise<void>((resolve) => {
+        this.drainWaiters.push(resolve);
+        this.pollDrain();
+      });
+    }
+  }
+
+  close(code = 1000, reason = ''): void {
+    this.shutdown(new CairnError('E_UNAVAILABLE', 'connection closed'));
+    try {
+      this.socket.close(code, reason);
+    } catch {
+      this.socket.terminate();
+    }
+  }
+
+  private async send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
+    if (this.closedError) throw this.closedError;
+    if (options.signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
+    await this.drained();
+    if (this.closedError) throw this.closedError;
+    const id = this.allocateId();
+    const parts = build(id);
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(
+        () => settle(new CairnError('E_TIMEOUT', `no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
+      const settle = (outcome: Frame | CairnError) => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+        if (outcome instanceof CairnError) reject(outcome);
+        else resolve(outcome);
+      };
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, { resolve: settle, reject: settle });
+      this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, (err) => {
+        if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+      });
+    });
+  }
+
+  private allocateId(): number {
+    // Skip ids still waiting for an answer after a wrap-around; 0 means "not a request".
+    do {
+      this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
+    } while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      this.fatal(new CairnError('E_FRAME_MALFORMED', 'text frames are not part of the protocol'), CLOSE_PROTOCOL_ERROR);
+      return;
+    }
+    let frame: Frame;
+    try {
+      frame = decodeFrame(data);
+    } catch (err) {
+      this.onUndecodable(toCairnError(err, 'E_FRAME_MALFORMED'));
+      return;
+    }
+    if (isResponseType(frame.type)) this.settleResponse(frame);
+    else void this.answer(frame);
+  }
+
+  private settleResponse(frame: Frame): void {
+    const pending = this.pending.get(frame.requestId);
+    if (!pending) return; // late answer to a request that timed out or was aborted
+    if (frame.type === 'error') pending.reject(errorFromWire(frame.body));
+    else pending.resolve(frame);
+  }
+
+  private async answer(frame: Frame): Promise<void> {
+    let reply: Buffer | Uint8Array[];
+    try {
+      if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
+      const result = await this.options.onRequest(frame, this);
+      reply =
+        result.type === 'chunk.data'
+          ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
+          : encodeControl(result.type, frame.requestId, result.body as never);
+    } catch (err) {
+      reply = encodeError(frame.requestId, toCairnError(err));
+    }
+    if (!this.isOpen) return;
+    await this.drained();
+    this.socket.send(Array.isArray(reply) ? concatFrame(reply) : reply, { binary: true });
+  }
+
+  /**
+   * A frame we cannot decode: if its header named a request we answer that request with the error
+   * (or fail our own pending request it answered); a frame too broken to attribute closes the socket.
+   */
+  private onUndecodable(err: CairnError): void {
+    const requestId = err.details?.['requestId'];
+    if (typeof requestId === 'number' && requestId !== 0 && err.code !== 'E_FRAME_TOO_LARGE') {
+      const pending = this.pending.get(requestId);
+      if (pending) {
+        pending.reject(err);
+        return;
+      }
+      this.socket.send(encodeError(requestId, err), { binary: true });
+      this.options.onProtocolError?.(err);
+      return;
+    }
+    this.fatal(err, err.code === 'E_FRAME_TOO_LARGE' ? CLOSE_TOO_BIG : CLOSE_PROTOCOL_ERROR);
+  }
+
+  private fatal(err: CairnError, closeCode: number): void {
+    this.options.onProtocolError?.(err);
+    if (this.isOpen) {
+      try {
+        this.socket.send(encodeError(0, err), { binary: true });
+      } catch {
+        // the socket may already be going away; closing below is what matters
+      }
+    }
+    this.shutdown(err);
+    this.socket.close(closeCode, err.code);
+  }
+
+  private shutdown(err: CairnError): void {
+    if (this.closedError) return;
+    this.closedError = err.code === 'E_UNAVAILABLE' ? err : new CairnError('E_UNAVAILABLE', err.message);
+    for (const pending of [...this.pending.values()]) pending.reject(this.closedError);
+    this.pending.clear();
+    this.flushDrainWaiters();
+    this.markClosed(this.closedError);
+  }
+
+  private pollDrain(): void {
+    // `ws` has no drain event; poll the buffered amount briefly while someone waits.
+    if (this.drainTimer) return;
+    this.drainTimer = setInterval(() => {
+      const limit = this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+      if (!this.isOpen || this.socket.bufferedAmount <= limit) this.flushDrainWaiters();
+    }, 2);
+  }
+
+  private flushDrainWaiters(): void {
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.drainTimer = undefined;
+    for (const wake of this.drainWaiters.splice(0)) wake();
+  }
+}
+
+/** Narrows a response frame to the expected type, or fails with E_BAD_MESSAGE. */
+export function expectFrame<T extends Frame['type']>(frame: Frame, type: T): Extract<Frame, { type: T }> {
+  if (frame.type !== type) throw new CairnError('E_BAD_MESSAGE', `expected ${type}, got ${frame.type}`);
+  return frame as Extract<Frame, { type: T }>;
+}
+
+export type { DataFrame };

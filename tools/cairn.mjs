@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// `npm run cairn -- <command>` and the client's nx targets: runs the built client from the directory
+// the user invoked npm/nx in (npm and npx set INIT_CWD), so relative paths mean what the user meant.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const main = join(root, 'apps/client/dist/main.js');
+if (!existsSync(main)) {
+  console.error('cairn: the client is not built yet; run `npx nx build client` (or `npm run build`) first');
+  process.exit(2);
+}
+const cwd = process.env.INIT_CWD && existsSync(process.env.INIT_CWD) ? process.env.INIT_CWD : process.cwd();
+const child = spawn(process.execPath, [main, ...process.argv.slice(2)], { cwd, stdio: 'inherit' });
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
