@@ -24,6 +24,7 @@ export default [
             { sourceTag: 'scope:transfer', onlyDependOnLibsWithTags: ['scope:protocol'] },
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
             { sourceTag: 'type:tools', onlyDependOnLibsWithTags: ['type:lib'] },
+            { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib'] },
           ],
         },
       ],

@@ -26,8 +26,18 @@ export function checkPage(from: number, limit: number): void {
 }
 
 export function checkNode(node: NodeRecord): void {
-  const counts = [node.capacity, node.used, node.chunks, node.firstSeen, node.lastSeen];
-  if (!isNonEmptyString(node.id) || typeof node.address !== 'string' || !counts.every(isCount)) {
+  const counts = [
+    node.capacity,
+    node.used,
+    node.chunks,
+    node.firstSeen,
+    node.lastSeen,
+  ];
+  if (
+    !isNonEmptyString(node.id) ||
+    typeof node.address !== 'string' ||
+    !counts.every(isCount)
+  ) {
     throw new CairnError(
       'E_BAD_MESSAGE',
       `invalid node record ${String(node.id)}: needs an id, an address and integer sizes and times >= 0`,
@@ -40,19 +50,32 @@ export function checkNode(node: NodeRecord): void {
 
 export function checkUpload(upload: UploadRecord): void {
   if (!isNonEmptyString(upload.id) || typeof upload.name !== 'string') {
-    throw new CairnError('E_UPLOAD_INVALID', 'an upload needs a non-empty id and a name');
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      'an upload needs a non-empty id and a name',
+    );
   }
   if (!Number.isSafeInteger(upload.replicas) || upload.replicas < 1) {
-    throw new CairnError('E_UPLOAD_INVALID', `invalid replication factor ${upload.replicas}`);
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      `invalid replication factor ${upload.replicas}`,
+    );
   }
   if (!isCount(upload.createdAt)) {
-    throw new CairnError('E_UPLOAD_INVALID', 'an upload needs a creation time (integer ms)');
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      'an upload needs a creation time (integer ms)',
+    );
   }
 }
 
 export function checkStoredChunks(chunks: readonly StoredChunk[]): void {
   for (const chunk of chunks) {
-    if (!isCount(chunk.index) || !isCount(chunk.size) || !SHA256_HEX.test(chunk.hash)) {
+    if (
+      !isCount(chunk.index) ||
+      !isCount(chunk.size) ||
+      !SHA256_HEX.test(chunk.hash)
+    ) {
       throw new CairnError(
         'E_UPLOAD_INVALID',
         `invalid chunk (index ${chunk.index}, size ${chunk.size}, hash ${chunk.hash}): ` +
@@ -60,16 +83,34 @@ export function checkStoredChunks(chunks: readonly StoredChunk[]): void {
       );
     }
     if (!Array.isArray(chunk.nodes) || !chunk.nodes.every(isNonEmptyString)) {
-      throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index}: node ids must be non-empty strings`);
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `chunk ${chunk.index}: node ids must be non-empty strings`,
+      );
     }
   }
 }
 
-export function checkCommit(commit: { size: number; sha256: string; chunkCount: number; now: number }): void {
-  if (!isCount(commit.size) || !isCount(commit.chunkCount) || !isCount(commit.now)) {
-    throw new CairnError('E_UPLOAD_INVALID', 'a commit needs integer size, chunk count and time (ms) >= 0');
+export function checkCommit(commit: {
+  size: number;
+  sha256: string;
+  chunkCount: number;
+  now: number;
+}): void {
+  if (
+    !isCount(commit.size) ||
+    !isCount(commit.chunkCount) ||
+    !isCount(commit.now)
+  ) {
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      'a commit needs integer size, chunk count and time (ms) >= 0',
+    );
   }
   if (!SHA256_HEX.test(commit.sha256)) {
-    throw new CairnError('E_UPLOAD_INVALID', 'a commit needs the lowercase hex SHA-256 of the whole file');
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      'a commit needs the lowercase hex SHA-256 of the whole file',
+    );
   }
 }

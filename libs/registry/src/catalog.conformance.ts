@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import { isCairnError } from '@cairn/protocol';
-import type { CatalogStore, FileRecord, NodeRecord, StoredChunk } from './catalog';
+import type {
+  CatalogStore,
+  FileRecord,
+  NodeRecord,
+  StoredChunk,
+} from './catalog';
 
 /**
  * The behaviour every `CatalogStore` engine must have, written against the interface only. An
@@ -26,12 +31,26 @@ export function hashOf(label: string): string {
   return createHash('sha256').update(label).digest('hex');
 }
 
-function chunk(index: number, label: string, size: number, nodes: string[]): StoredChunk {
+function chunk(
+  index: number,
+  label: string,
+  size: number,
+  nodes: string[],
+): StoredChunk {
   return { index, hash: hashOf(label), size, nodes };
 }
 
 function node(id: string, zone: string | null = null): NodeRecord {
-  return { id, address: `127.0.0.1:${7700 + id.length}`, zone, capacity: 1000, used: 10, chunks: 1, firstSeen: 1, lastSeen: 2 };
+  return {
+    id,
+    address: `127.0.0.1:${7700 + id.length}`,
+    zone,
+    capacity: 1000,
+    used: 10,
+    chunks: 1,
+    firstSeen: 1,
+    lastSeen: 2,
+  };
 }
 
 /** The error code a promise rejects with ('resolved' if it does not). */
@@ -57,13 +76,28 @@ interface PutOptions {
 let uploadCounter = 0;
 
 /** Uploads and commits a file made of `chunks` (sizes summed, indexes as given). */
-async function put(store: CatalogStore, name: string, chunks: StoredChunk[], options: PutOptions = {}): Promise<FileRecord> {
+async function put(
+  store: CatalogStore,
+  name: string,
+  chunks: StoredChunk[],
+  options: PutOptions = {},
+): Promise<FileRecord> {
   const id = options.uploadId ?? `upload-${++uploadCounter}`;
   const now = options.now ?? 1_000;
-  await store.beginUpload({ id, name, replicas: options.replicas ?? 2, createdAt: now - 10 });
+  await store.beginUpload({
+    id,
+    name,
+    replicas: options.replicas ?? 2,
+    createdAt: now - 10,
+  });
   await store.recordUploadChunks(id, chunks);
   const size = chunks.reduce((sum, c) => sum + c.size, 0);
-  return store.commitUpload(id, { size, sha256: hashOf(`file:${name}:${now}`), chunkCount: chunks.length, now });
+  return store.commitUpload(id, {
+    size,
+    sha256: hashOf(`file:${name}:${now}`),
+    chunkCount: chunks.length,
+    now,
+  });
 }
 
 /** Three 100-byte chunks, each on two nodes. */
@@ -75,7 +109,10 @@ function threeChunks(label: string): StoredChunk[] {
   ];
 }
 
-export function describeCatalogConformance<F extends CatalogFixture>(name: string, hooks: CatalogConformanceHooks<F>): void {
+export function describeCatalogConformance<F extends CatalogFixture>(
+  name: string,
+  hooks: CatalogConformanceHooks<F>,
+): void {
   describe(`CatalogStore conformance: ${name}`, () => {
     let fixture: F | undefined;
     let store: CatalogStore;
@@ -95,13 +132,24 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
       it('inserts, replaces and lists nodes ordered by id', async () => {
         await store.upsertNode(node('n2', 'zone-b'));
         await store.upsertNode(node('n1'));
-        await store.upsertNode({ ...node('n2', 'zone-b'), used: 500, lastSeen: 99 });
-        expect(await store.listNodes()).toEqual([node('n1'), { ...node('n2', 'zone-b'), used: 500, lastSeen: 99 }]);
+        await store.upsertNode({
+          ...node('n2', 'zone-b'),
+          used: 500,
+          lastSeen: 99,
+        });
+        expect(await store.listNodes()).toEqual([
+          node('n1'),
+          { ...node('n2', 'zone-b'), used: 500, lastSeen: 99 },
+        ]);
       });
 
       it('rejects a malformed node record', async () => {
-        expect(await codeOf(store.upsertNode({ ...node('n1'), capacity: -1 }))).toBe('E_BAD_MESSAGE');
-        expect(await codeOf(store.upsertNode({ ...node('n1'), id: '' }))).toBe('E_BAD_MESSAGE');
+        expect(
+          await codeOf(store.upsertNode({ ...node('n1'), capacity: -1 })),
+        ).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.upsertNode({ ...node('n1'), id: '' }))).toBe(
+          'E_BAD_MESSAGE',
+        );
         expect(await store.listNodes()).toEqual([]);
       });
     });
@@ -112,12 +160,18 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         await store.beginUpload(upload);
         expect(await store.getUpload('u1')).toEqual(upload);
         expect(await store.getUpload('nope')).toBeUndefined();
-        expect(await codeOf(store.beginUpload({ ...upload, name: 'b.txt' }))).toBe('E_UPLOAD_INVALID');
+        expect(
+          await codeOf(store.beginUpload({ ...upload, name: 'b.txt' })),
+        ).toBe('E_UPLOAD_INVALID');
         expect(await store.getUpload('u1')).toEqual(upload);
       });
 
       it('commits an upload into a visible file and closes the session', async () => {
-        const file = await put(store, 'docs/a.txt', threeChunks('a'), { replicas: 2, now: 2_000, uploadId: 'u1' });
+        const file = await put(store, 'docs/a.txt', threeChunks('a'), {
+          replicas: 2,
+          now: 2_000,
+          uploadId: 'u1',
+        });
         expect(file).toEqual({
           id: expect.any(Number),
           name: 'docs/a.txt',
@@ -130,13 +184,25 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         });
         expect(await store.getFile('docs/a.txt')).toEqual(file);
         expect(await store.getUpload('u1')).toBeUndefined();
-        expect(await codeOf(store.commitUpload('u1', { size: 250, sha256: file.sha256, chunkCount: 3, now: 3_000 }))).toBe(
-          'E_UPLOAD_INVALID',
-        );
+        expect(
+          await codeOf(
+            store.commitUpload('u1', {
+              size: 250,
+              sha256: file.sha256,
+              chunkCount: 3,
+              now: 3_000,
+            }),
+          ),
+        ).toBe('E_UPLOAD_INVALID');
       });
 
       it('a file is not visible before its commit', async () => {
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 1,
+          createdAt: 1,
+        });
         await store.recordUploadChunks('u1', [chunk(0, 'x', 10, ['n1'])]);
         expect(await store.getFile('a')).toBeUndefined();
         expect(await store.listFiles('', undefined, 10)).toEqual([]);
@@ -144,32 +210,82 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
       });
 
       it('accepts chunks recorded in several calls and out of order', async () => {
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 1,
+          createdAt: 1,
+        });
         await store.recordUploadChunks('u1', [chunk(2, 'c', 3, ['n1'])]);
-        await store.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n2']), chunk(1, 'b', 2, ['n3'])]);
-        const file = await store.commitUpload('u1', { size: 6, sha256: hashOf('abc'), chunkCount: 3, now: 10 });
-        expect((await store.fileChunks(file.id, 0, 10)).map((c) => c.hash)).toEqual([hashOf('a'), hashOf('b'), hashOf('c')]);
+        await store.recordUploadChunks('u1', [
+          chunk(0, 'a', 1, ['n2']),
+          chunk(1, 'b', 2, ['n3']),
+        ]);
+        const file = await store.commitUpload('u1', {
+          size: 6,
+          sha256: hashOf('abc'),
+          chunkCount: 3,
+          now: 10,
+        });
+        expect(
+          (await store.fileChunks(file.id, 0, 10)).map((c) => c.hash),
+        ).toEqual([hashOf('a'), hashOf('b'), hashOf('c')]);
       });
 
       it('a later record for the same index replaces the earlier one, nodes included', async () => {
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 2, createdAt: 1 });
-        await store.recordUploadChunks('u1', [chunk(0, 'old', 10, ['n1', 'n2'])]);
-        await store.recordUploadChunks('u1', [chunk(0, 'new', 12, ['n3', 'n4'])]);
-        const file = await store.commitUpload('u1', { size: 12, sha256: hashOf('new'), chunkCount: 1, now: 10 });
-        expect(await store.fileChunks(file.id, 0, 10)).toEqual([{ index: 0, hash: hashOf('new'), size: 12, nodes: ['n3', 'n4'] }]);
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 2,
+          createdAt: 1,
+        });
+        await store.recordUploadChunks('u1', [
+          chunk(0, 'old', 10, ['n1', 'n2']),
+        ]);
+        await store.recordUploadChunks('u1', [
+          chunk(0, 'new', 12, ['n3', 'n4']),
+        ]);
+        const file = await store.commitUpload('u1', {
+          size: 12,
+          sha256: hashOf('new'),
+          chunkCount: 1,
+          now: 10,
+        });
+        expect(await store.fileChunks(file.id, 0, 10)).toEqual([
+          { index: 0, hash: hashOf('new'), size: 12, nodes: ['n3', 'n4'] },
+        ]);
         expect(await store.chunkReplicas(hashOf('old'))).toEqual([]);
       });
 
       it('commits an empty file', async () => {
-        await store.beginUpload({ id: 'u1', name: 'empty', replicas: 2, createdAt: 1 });
-        const file = await store.commitUpload('u1', { size: 0, sha256: hashOf(''), chunkCount: 0, now: 10 });
+        await store.beginUpload({
+          id: 'u1',
+          name: 'empty',
+          replicas: 2,
+          createdAt: 1,
+        });
+        const file = await store.commitUpload('u1', {
+          size: 0,
+          sha256: hashOf(''),
+          chunkCount: 0,
+          now: 10,
+        });
         expect(file).toMatchObject({ name: 'empty', size: 0, chunkCount: 0 });
         expect(await store.fileChunks(file.id, 0, 10)).toEqual([]);
       });
 
       it('refuses chunks for an unknown upload and malformed chunks', async () => {
-        expect(await codeOf(store.recordUploadChunks('nope', [chunk(0, 'a', 1, ['n1'])]))).toBe('E_UPLOAD_INVALID');
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        expect(
+          await codeOf(
+            store.recordUploadChunks('nope', [chunk(0, 'a', 1, ['n1'])]),
+          ),
+        ).toBe('E_UPLOAD_INVALID');
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 1,
+          createdAt: 1,
+        });
         const bad: StoredChunk[] = [
           { index: 0, hash: 'not-a-hash', size: 1, nodes: ['n1'] },
           { index: 0, hash: hashOf('a').toUpperCase(), size: 1, nodes: ['n1'] },
@@ -177,27 +293,65 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
           { index: 0, hash: hashOf('a'), size: 1.5, nodes: ['n1'] },
           { index: 0, hash: hashOf('a'), size: 1, nodes: [''] },
         ];
-        for (const c of bad) expect(await codeOf(store.recordUploadChunks('u1', [c]))).toBe('E_UPLOAD_INVALID');
+        for (const c of bad)
+          expect(await codeOf(store.recordUploadChunks('u1', [c]))).toBe(
+            'E_UPLOAD_INVALID',
+          );
       });
 
       it('abort forgets the upload and its chunks; aborting an unknown upload is fine', async () => {
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 1,
+          createdAt: 1,
+        });
         await store.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n1'])]);
         await store.abortUpload('u1');
         await store.abortUpload('u1');
         expect(await store.getUpload('u1')).toBeUndefined();
         // The id can be reused, and the new session starts with no chunks.
-        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 2 });
-        expect(await codeOf(store.commitUpload('u1', { size: 1, sha256: hashOf('a'), chunkCount: 1, now: 3 }))).toBe(
-          'E_UPLOAD_INVALID',
-        );
+        await store.beginUpload({
+          id: 'u1',
+          name: 'a',
+          replicas: 1,
+          createdAt: 2,
+        });
+        expect(
+          await codeOf(
+            store.commitUpload('u1', {
+              size: 1,
+              sha256: hashOf('a'),
+              chunkCount: 1,
+              now: 3,
+            }),
+          ),
+        ).toBe('E_UPLOAD_INVALID');
       });
 
       it('lists uploads created before a time, oldest first', async () => {
-        await store.beginUpload({ id: 'late', name: 'a', replicas: 1, createdAt: 300 });
-        await store.beginUpload({ id: 'early', name: 'b', replicas: 1, createdAt: 100 });
-        await store.beginUpload({ id: 'mid', name: 'c', replicas: 1, createdAt: 200 });
-        expect((await store.listStaleUploads(300)).map((u) => u.id)).toEqual(['early', 'mid']);
+        await store.beginUpload({
+          id: 'late',
+          name: 'a',
+          replicas: 1,
+          createdAt: 300,
+        });
+        await store.beginUpload({
+          id: 'early',
+          name: 'b',
+          replicas: 1,
+          createdAt: 100,
+        });
+        await store.beginUpload({
+          id: 'mid',
+          name: 'c',
+          replicas: 1,
+          createdAt: 200,
+        });
+        expect((await store.listStaleUploads(300)).map((u) => u.id)).toEqual([
+          'early',
+          'mid',
+        ]);
         expect(await store.listStaleUploads(100)).toEqual([]);
         expect(await store.listStaleUploads(301)).toHaveLength(3);
       });
@@ -207,7 +361,10 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
       let before: { file: FileRecord; chunks: StoredChunk[] };
 
       beforeEach(async () => {
-        const file = await put(store, 'same-name', threeChunks('old'), { replicas: 1, now: 500 });
+        const file = await put(store, 'same-name', threeChunks('old'), {
+          replicas: 1,
+          now: 500,
+        });
         before = { file, chunks: await store.fileChunks(file.id, 0, 100) };
       });
 
@@ -216,109 +373,226 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         commit: { size: number; chunkCount: number; sha256?: string },
         replicas = 2,
       ): Promise<void> {
-        await store.beginUpload({ id: 'u-bad', name: 'same-name', replicas, createdAt: 600 });
+        await store.beginUpload({
+          id: 'u-bad',
+          name: 'same-name',
+          replicas,
+          createdAt: 600,
+        });
         await store.recordUploadChunks('u-bad', chunks);
-        const attempt = store.commitUpload('u-bad', { sha256: hashOf('new'), now: 700, ...commit });
+        const attempt = store.commitUpload('u-bad', {
+          sha256: hashOf('new'),
+          now: 700,
+          ...commit,
+        });
         expect(await codeOf(attempt)).toBe('E_UPLOAD_INVALID');
         expect(await store.getFile('same-name')).toEqual(before.file);
-        expect(await store.fileChunks(before.file.id, 0, 100)).toEqual(before.chunks);
-        expect(await store.listFiles('', undefined, 100)).toEqual([before.file]);
-        expect(await store.stats()).toEqual({ files: 1, bytes: 250, chunks: 3 });
+        expect(await store.fileChunks(before.file.id, 0, 100)).toEqual(
+          before.chunks,
+        );
+        expect(await store.listFiles('', undefined, 100)).toEqual([
+          before.file,
+        ]);
+        expect(await store.stats()).toEqual({
+          files: 1,
+          bytes: 250,
+          chunks: 3,
+        });
         expect(await store.getUpload('u-bad')).toBeDefined();
         expect(await store.chunkReplicas(hashOf('new-0'))).toEqual([]);
       }
 
       it('refuses a gap in the chunk indexes', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b']), chunk(2, 'new-2', 10, ['a', 'b'])], {
-          size: 20,
-          chunkCount: 2,
-        });
+        await expectRefusedAndUnchanged(
+          [
+            chunk(0, 'new-0', 10, ['a', 'b']),
+            chunk(2, 'new-2', 10, ['a', 'b']),
+          ],
+          {
+            size: 20,
+            chunkCount: 2,
+          },
+        );
       });
 
       it('refuses a missing last chunk', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b']), chunk(1, 'new-1', 10, ['a', 'b'])], {
-          size: 20,
-          chunkCount: 3,
-        });
+        await expectRefusedAndUnchanged(
+          [
+            chunk(0, 'new-0', 10, ['a', 'b']),
+            chunk(1, 'new-1', 10, ['a', 'b']),
+          ],
+          {
+            size: 20,
+            chunkCount: 3,
+          },
+        );
       });
 
       it('refuses chunks beyond the chunk count', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b']), chunk(1, 'new-1', 10, ['a', 'b'])], {
-          size: 10,
-          chunkCount: 1,
-        });
+        await expectRefusedAndUnchanged(
+          [
+            chunk(0, 'new-0', 10, ['a', 'b']),
+            chunk(1, 'new-1', 10, ['a', 'b']),
+          ],
+          {
+            size: 10,
+            chunkCount: 1,
+          },
+        );
       });
 
       it('refuses sizes that do not add up', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b']), chunk(1, 'new-1', 10, ['a', 'b'])], {
-          size: 21,
-          chunkCount: 2,
-        });
+        await expectRefusedAndUnchanged(
+          [
+            chunk(0, 'new-0', 10, ['a', 'b']),
+            chunk(1, 'new-1', 10, ['a', 'b']),
+          ],
+          {
+            size: 21,
+            chunkCount: 2,
+          },
+        );
       });
 
       it('refuses a chunk on fewer distinct nodes than the upload requires', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b']), chunk(1, 'new-1', 10, ['a', 'a'])], {
-          size: 20,
-          chunkCount: 2,
-        });
+        await expectRefusedAndUnchanged(
+          [
+            chunk(0, 'new-0', 10, ['a', 'b']),
+            chunk(1, 'new-1', 10, ['a', 'a']),
+          ],
+          {
+            size: 20,
+            chunkCount: 2,
+          },
+        );
       });
 
       it('refuses a malformed file hash', async () => {
-        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b'])], { size: 10, chunkCount: 1, sha256: 'xyz' });
+        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b'])], {
+          size: 10,
+          chunkCount: 1,
+          sha256: 'xyz',
+        });
       });
 
       it('refuses an unknown upload', async () => {
-        const attempt = store.commitUpload('nope', { size: 0, sha256: hashOf(''), chunkCount: 0, now: 1 });
+        const attempt = store.commitUpload('nope', {
+          size: 0,
+          sha256: hashOf(''),
+          chunkCount: 0,
+          now: 1,
+        });
         expect(await codeOf(attempt)).toBe('E_UPLOAD_INVALID');
-        expect(await store.listFiles('', undefined, 100)).toEqual([before.file]);
+        expect(await store.listFiles('', undefined, 100)).toEqual([
+          before.file,
+        ]);
       });
     });
 
     describe('files', () => {
       it('pages through a file’s chunks with their replica nodes', async () => {
-        const chunks = [0, 1, 2, 3, 4].map((i) => chunk(i, `c${i}`, 10 + i, i % 2 ? ['n3', 'n1'] : ['n2', 'n1']));
+        const chunks = [0, 1, 2, 3, 4].map((i) =>
+          chunk(i, `c${i}`, 10 + i, i % 2 ? ['n3', 'n1'] : ['n2', 'n1']),
+        );
         const file = await put(store, 'f', chunks);
-        const expected = chunks.map((c) => ({ ...c, nodes: [...c.nodes].sort() }));
-        expect(await store.fileChunks(file.id, 0, 2)).toEqual(expected.slice(0, 2));
-        expect(await store.fileChunks(file.id, 2, 2)).toEqual(expected.slice(2, 4));
-        expect(await store.fileChunks(file.id, 4, 2)).toEqual(expected.slice(4));
+        const expected = chunks.map((c) => ({
+          ...c,
+          nodes: [...c.nodes].sort(),
+        }));
+        expect(await store.fileChunks(file.id, 0, 2)).toEqual(
+          expected.slice(0, 2),
+        );
+        expect(await store.fileChunks(file.id, 2, 2)).toEqual(
+          expected.slice(2, 4),
+        );
+        expect(await store.fileChunks(file.id, 4, 2)).toEqual(
+          expected.slice(4),
+        );
         expect(await store.fileChunks(file.id, 5, 2)).toEqual([]);
         expect(await store.fileChunks(file.id, 0, 0)).toEqual([]);
       });
 
       it('a chunk used twice in one file is listed at both indexes', async () => {
-        const file = await put(store, 'f', [chunk(0, 'same', 5, ['n1', 'n2']), chunk(1, 'same', 5, ['n1', 'n2'])]);
-        expect((await store.fileChunks(file.id, 0, 10)).map((c) => c.index)).toEqual([0, 1]);
+        const file = await put(store, 'f', [
+          chunk(0, 'same', 5, ['n1', 'n2']),
+          chunk(1, 'same', 5, ['n1', 'n2']),
+        ]);
+        expect(
+          (await store.fileChunks(file.id, 0, 10)).map((c) => c.index),
+        ).toEqual([0, 1]);
         expect(await store.stats()).toEqual({ files: 1, bytes: 10, chunks: 1 });
       });
 
       it('fileChunks of an unknown id is E_NOT_FOUND; a bad page is E_BAD_MESSAGE', async () => {
-        expect(await codeOf(store.fileChunks(12345, 0, 10))).toBe('E_NOT_FOUND');
+        expect(await codeOf(store.fileChunks(12345, 0, 10))).toBe(
+          'E_NOT_FOUND',
+        );
         const file = await put(store, 'f', threeChunks('x'));
-        expect(await codeOf(store.fileChunks(file.id, -1, 10))).toBe('E_BAD_MESSAGE');
-        expect(await codeOf(store.fileChunks(file.id, 0, 1.5))).toBe('E_BAD_MESSAGE');
-        expect(await codeOf(store.fileChunks(file.id, 0, Number.MAX_SAFE_INTEGER))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.fileChunks(file.id, -1, 10))).toBe(
+          'E_BAD_MESSAGE',
+        );
+        expect(await codeOf(store.fileChunks(file.id, 0, 1.5))).toBe(
+          'E_BAD_MESSAGE',
+        );
+        expect(
+          await codeOf(store.fileChunks(file.id, 0, Number.MAX_SAFE_INTEGER)),
+        ).toBe('E_BAD_MESSAGE');
       });
 
       it('replacing a file keeps exactly one file with the new content; the old id is gone', async () => {
         const old = await put(store, 'doc', threeChunks('v1'), { now: 1_000 });
-        const replacement = await put(store, 'doc', [chunk(0, 'v2-0', 7, ['n4', 'n5'])], { now: 2_000 });
+        const replacement = await put(
+          store,
+          'doc',
+          [chunk(0, 'v2-0', 7, ['n4', 'n5'])],
+          { now: 2_000 },
+        );
         expect(replacement.id).not.toBe(old.id);
-        expect(replacement).toMatchObject({ name: 'doc', size: 7, chunkCount: 1, createdAt: 2_000, updatedAt: 2_000 });
+        expect(replacement).toMatchObject({
+          name: 'doc',
+          size: 7,
+          chunkCount: 1,
+          createdAt: 2_000,
+          updatedAt: 2_000,
+        });
         expect(await store.getFile('doc')).toEqual(replacement);
         expect(await store.listFiles('', undefined, 10)).toEqual([replacement]);
-        expect(await codeOf(store.fileChunks(old.id, 0, 10))).toBe('E_NOT_FOUND');
-        expect(await store.fileChunks(replacement.id, 0, 10)).toEqual([{ index: 0, hash: hashOf('v2-0'), size: 7, nodes: ['n4', 'n5'] }]);
+        expect(await codeOf(store.fileChunks(old.id, 0, 10))).toBe(
+          'E_NOT_FOUND',
+        );
+        expect(await store.fileChunks(replacement.id, 0, 10)).toEqual([
+          { index: 0, hash: hashOf('v2-0'), size: 7, nodes: ['n4', 'n5'] },
+        ]);
         expect(await store.stats()).toEqual({ files: 1, bytes: 7, chunks: 1 });
       });
 
       it('of two uploads of one name, the last commit wins', async () => {
-        await store.beginUpload({ id: 'first', name: 'x', replicas: 1, createdAt: 1 });
-        await store.beginUpload({ id: 'second', name: 'x', replicas: 1, createdAt: 2 });
+        await store.beginUpload({
+          id: 'first',
+          name: 'x',
+          replicas: 1,
+          createdAt: 1,
+        });
+        await store.beginUpload({
+          id: 'second',
+          name: 'x',
+          replicas: 1,
+          createdAt: 2,
+        });
         await store.recordUploadChunks('first', [chunk(0, 'one', 1, ['n1'])]);
         await store.recordUploadChunks('second', [chunk(0, 'two', 2, ['n1'])]);
-        await store.commitUpload('second', { size: 2, sha256: hashOf('two'), chunkCount: 1, now: 10 });
-        const last = await store.commitUpload('first', { size: 1, sha256: hashOf('one'), chunkCount: 1, now: 11 });
+        await store.commitUpload('second', {
+          size: 2,
+          sha256: hashOf('two'),
+          chunkCount: 1,
+          now: 10,
+        });
+        const last = await store.commitUpload('first', {
+          size: 1,
+          sha256: hashOf('one'),
+          chunkCount: 1,
+          now: 11,
+        });
         expect(await store.listFiles('', undefined, 10)).toEqual([last]);
       });
 
@@ -327,18 +601,37 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         expect(await store.removeFile('gone')).toEqual(file);
         expect(await store.getFile('gone')).toBeUndefined();
         expect(await store.removeFile('gone')).toBeUndefined();
-        expect(await codeOf(store.fileChunks(file.id, 0, 10))).toBe('E_NOT_FOUND');
+        expect(await codeOf(store.fileChunks(file.id, 0, 10))).toBe(
+          'E_NOT_FOUND',
+        );
         expect(await store.stats()).toEqual({ files: 0, bytes: 0, chunks: 0 });
         // A new file of the same name never reuses the old id.
-        expect((await put(store, 'gone', threeChunks('g'))).id).not.toBe(file.id);
+        expect((await put(store, 'gone', threeChunks('g'))).id).not.toBe(
+          file.id,
+        );
       });
     });
 
     describe('listing', () => {
-      const names = ['a%b', 'a_b', 'aXb', 'a%', 'ab', 'b', 'a/x', 'A', 'é', '𝄞', '\uffff', 'z', 'a%%'];
+      const names = [
+        'a%b',
+        'a_b',
+        'aXb',
+        'a%',
+        'ab',
+        'b',
+        'a/x',
+        'A',
+        'é',
+        '𝄞',
+        '\uffff',
+        'z',
+        'a%%',
+      ];
 
       beforeEach(async () => {
-        for (const name of names) await put(store, name, [chunk(0, name, 1, ['n1', 'n2'])]);
+        for (const name of names)
+          await put(store, name, [chunk(0, name, 1, ['n1', 'n2'])]);
       });
 
       const listed = async (prefix: string, after?: string, limit = 100) =>
@@ -354,7 +647,15 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         expect(await listed('a%')).toEqual(['a%', 'a%%', 'a%b']);
         expect(await listed('a_')).toEqual(['a_b']);
         expect(await listed('a%%')).toEqual(['a%%']);
-        expect(await listed('a')).toEqual(['a%', 'a%%', 'a%b', 'a/x', 'aXb', 'a_b', 'ab']);
+        expect(await listed('a')).toEqual([
+          'a%',
+          'a%%',
+          'a%b',
+          'a/x',
+          'aXb',
+          'a_b',
+          'ab',
+        ]);
         expect(await listed('nothing')).toEqual([]);
         expect(await listed('\uffff')).toEqual(['\uffff']);
       });
@@ -384,7 +685,9 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
       });
 
       it('rejects a bad limit', async () => {
-        expect(await codeOf(store.listFiles('', undefined, -1))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.listFiles('', undefined, -1))).toBe(
+          'E_BAD_MESSAGE',
+        );
       });
     });
 
@@ -405,12 +708,18 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         const file = await put(store, 'f', [chunk(0, 'r', 1, ['n1', 'n2'])]);
         await store.addReplica(hashOf('r'), 'n3');
         await store.removeReplica(hashOf('r'), 'n1');
-        expect((await store.fileChunks(file.id, 0, 1))[0].nodes).toEqual(['n2', 'n3']);
+        expect((await store.fileChunks(file.id, 0, 1))[0].nodes).toEqual([
+          'n2',
+          'n3',
+        ]);
       });
 
       it('counts files, bytes and distinct chunks', async () => {
         expect(await store.stats()).toEqual({ files: 0, bytes: 0, chunks: 0 });
-        await put(store, 'a', [chunk(0, 'shared', 10, ['n1', 'n2']), chunk(1, 'a-only', 5, ['n1', 'n2'])]);
+        await put(store, 'a', [
+          chunk(0, 'shared', 10, ['n1', 'n2']),
+          chunk(1, 'a-only', 5, ['n1', 'n2']),
+        ]);
         await put(store, 'b', [chunk(0, 'shared', 10, ['n1', 'n2'])]);
         await store.addReplica(hashOf('orphan'), 'n1'); // on a node, used by no file
         expect(await store.stats()).toEqual({ files: 2, bytes: 25, chunks: 2 });
@@ -418,28 +727,62 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
 
       it('counts under-replicated and lost chunks against the live nodes', async () => {
         // c1 is shared: file y's factor 3 applies to it.
-        await put(store, 'x', [chunk(0, 'c1', 1, ['n1', 'n2']), chunk(1, 'c2', 1, ['n2', 'n3']), chunk(2, 'c3', 1, ['n3', 'n4'])], {
-          replicas: 2,
-        });
-        await put(store, 'y', [chunk(0, 'c1', 1, ['n1', 'n2', 'n3']), chunk(1, 'c4', 1, ['n1', 'n2', 'n3'])], { replicas: 3 });
+        await put(
+          store,
+          'x',
+          [
+            chunk(0, 'c1', 1, ['n1', 'n2']),
+            chunk(1, 'c2', 1, ['n2', 'n3']),
+            chunk(2, 'c3', 1, ['n3', 'n4']),
+          ],
+          {
+            replicas: 2,
+          },
+        );
+        await put(
+          store,
+          'y',
+          [
+            chunk(0, 'c1', 1, ['n1', 'n2', 'n3']),
+            chunk(1, 'c4', 1, ['n1', 'n2', 'n3']),
+          ],
+          { replicas: 3 },
+        );
         await store.removeReplica(hashOf('c1'), 'n3');
         await store.addReplica(hashOf('orphan'), 'n9');
 
         // c1: 2 of 3 (under); c2: 2 of 2; c3: 1 of 2 (under); c4: 3 of 3.
-        expect(await store.replicationHealth(['n1', 'n2', 'n3'])).toEqual({ underReplicated: 2, lost: 0 });
+        expect(await store.replicationHealth(['n1', 'n2', 'n3'])).toEqual({
+          underReplicated: 2,
+          lost: 0,
+        });
         // Everything healthy when all four are up except c1 (factor 3, two copies).
-        expect(await store.replicationHealth(['n1', 'n2', 'n3', 'n4', 'n9'])).toEqual({ underReplicated: 1, lost: 0 });
+        expect(
+          await store.replicationHealth(['n1', 'n2', 'n3', 'n4', 'n9']),
+        ).toEqual({ underReplicated: 1, lost: 0 });
         // Only n4: c3 keeps one copy; c1, c2 and c4 are lost (and counted as under-replicated too).
-        expect(await store.replicationHealth(['n4'])).toEqual({ underReplicated: 4, lost: 3 });
-        expect(await store.replicationHealth([])).toEqual({ underReplicated: 4, lost: 4 });
+        expect(await store.replicationHealth(['n4'])).toEqual({
+          underReplicated: 4,
+          lost: 3,
+        });
+        expect(await store.replicationHealth([])).toEqual({
+          underReplicated: 4,
+          lost: 4,
+        });
 
         // Without file y, c1's factor drops to 2 and c4 is no longer referenced.
         await store.removeFile('y');
-        expect(await store.replicationHealth(['n1', 'n2', 'n3'])).toEqual({ underReplicated: 1, lost: 0 });
+        expect(await store.replicationHealth(['n1', 'n2', 'n3'])).toEqual({
+          underReplicated: 1,
+          lost: 0,
+        });
       });
 
       it('is healthy with no files', async () => {
-        expect(await store.replicationHealth([])).toEqual({ underReplicated: 0, lost: 0 });
+        expect(await store.replicationHealth([])).toEqual({
+          underReplicated: 0,
+          lost: 0,
+        });
       });
     });
 
@@ -448,7 +791,12 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
         const file = await put(store, 'kept', threeChunks('k'), { now: 42 });
         await store.upsertNode(node('n1', 'z1'));
         await store.addReplica(hashOf('k-0'), 'n9');
-        await store.beginUpload({ id: 'open', name: 'pending', replicas: 1, createdAt: 7 });
+        await store.beginUpload({
+          id: 'open',
+          name: 'pending',
+          replicas: 1,
+          createdAt: 7,
+        });
         await store.recordUploadChunks('open', [chunk(0, 'p', 3, ['n1'])]);
         await store.close();
 
@@ -460,10 +808,23 @@ export function describeCatalogConformance<F extends CatalogFixture>(name: strin
           { ...threeChunks('k')[2], nodes: ['n1', 'n3'] },
         ]);
         expect(await store.listNodes()).toEqual([node('n1', 'z1')]);
-        expect(await store.getUpload('open')).toEqual({ id: 'open', name: 'pending', replicas: 1, createdAt: 7 });
+        expect(await store.getUpload('open')).toEqual({
+          id: 'open',
+          name: 'pending',
+          replicas: 1,
+          createdAt: 7,
+        });
         // The upload session survived too: it can still be committed.
-        const pending = await store.commitUpload('open', { size: 3, sha256: hashOf('p'), chunkCount: 1, now: 50 });
-        expect(await store.listFiles('', undefined, 10)).toEqual([file, pending]);
+        const pending = await store.commitUpload('open', {
+          size: 3,
+          sha256: hashOf('p'),
+          chunkCount: 1,
+          now: 50,
+        });
+        expect(await store.listFiles('', undefined, 10)).toEqual([
+          file,
+          pending,
+        ]);
       });
 
       it('fails calls after close with E_UNAVAILABLE; close is idempotent', async () => {

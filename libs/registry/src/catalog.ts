@@ -107,12 +107,20 @@ export interface CatalogStore {
    * replica node ids (sorted). The file is named by id so that a concurrent replace is detectable:
    * an unknown id is E_NOT_FOUND.
    */
-  fileChunks(fileId: number, from: number, limit: number): Promise<StoredChunk[]>;
+  fileChunks(
+    fileId: number,
+    from: number,
+    limit: number,
+  ): Promise<StoredChunk[]>;
   /**
    * Files whose name starts with `prefix` (a plain string prefix: '%' and '_' are literal) and is
    * greater than `after`, ordered bytewise by UTF-8 name, at most `limit`.
    */
-  listFiles(prefix: string, after: string | undefined, limit: number): Promise<FileRecord[]>;
+  listFiles(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<FileRecord[]>;
   /** Removes the file and its chunk references; returns what was removed. */
   removeFile(name: string): Promise<FileRecord | undefined>;
 

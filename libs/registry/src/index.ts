@@ -12,7 +12,14 @@ export type {
   StoredChunk,
   UploadRecord,
 } from './catalog';
-export { openSqliteCatalog, type SqliteCatalogOptions } from './sqlite/open-sqlite-catalog';
+export {
+  openSqliteCatalog,
+  type SqliteCatalogOptions,
+} from './sqlite/open-sqlite-catalog';
 export { Liveness, type LivenessOptions, type NodeState } from './liveness';
-export { placeChunk, type PlacementCandidate, type PlacementRequest } from './placement';
+export {
+  placeChunk,
+  type PlacementCandidate,
+  type PlacementRequest,
+} from './placement';
 export { MAX_PAGE_ROWS } from './limits';

@@ -6,7 +6,11 @@ const TIMEOUT_MS = 10_000;
 function clockedLiveness() {
   let now = 1_000_000;
   const liveness = new Liveness({ timeoutMs: TIMEOUT_MS, now: () => now });
-  return { liveness, advance: (ms: number) => (now += ms), rewind: (ms: number) => (now -= ms) };
+  return {
+    liveness,
+    advance: (ms: number) => (now += ms),
+    rewind: (ms: number) => (now -= ms),
+  };
 }
 
 describe('Liveness', () => {

@@ -32,7 +32,10 @@ export class Liveness {
 
   constructor(options: LivenessOptions) {
     if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
-      throw new CairnError('E_USAGE', `node timeout must be a positive number of ms, got ${options.timeoutMs}`);
+      throw new CairnError(
+        'E_USAGE',
+        `node timeout must be a positive number of ms, got ${options.timeoutMs}`,
+      );
     }
     this.timeoutMs = options.timeoutMs;
     this.now = options.now ?? monotonicNow;

@@ -6,8 +6,23 @@ function bytewise(a: string, b: string): number {
 }
 
 /** Code points at the edges of UTF-8 encodings, so prefixes and near-misses are common. */
-const EDGE_CHARS = ['a', 'b', '%', '\u007f', '\u0080', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '\u{10000}', '\u{10ffff}'];
-const edgyString = fc.array(fc.constantFrom(...EDGE_CHARS), { maxLength: 5 }).map((chars) => chars.join(''));
+const EDGE_CHARS = [
+  'a',
+  'b',
+  '%',
+  '\u007f',
+  '\u0080',
+  '\u07ff',
+  '\u0800',
+  '\ud7ff',
+  '\ue000',
+  '\uffff',
+  '\u{10000}',
+  '\u{10ffff}',
+];
+const edgyString = fc
+  .array(fc.constantFrom(...EDGE_CHARS), { maxLength: 5 })
+  .map((chars) => chars.join(''));
 
 describe('prefixUpperBound', () => {
   it('increments the last code point', () => {
@@ -24,12 +39,19 @@ describe('prefixUpperBound', () => {
 
   it('[prefix, bound) holds exactly the names starting with prefix, in UTF-8 byte order', () => {
     fc.assert(
-      fc.property(edgyString, edgyString, fc.boolean(), (prefix, tail, extend) => {
-        const name = extend ? prefix + tail : tail;
-        const bound = prefixUpperBound(prefix);
-        const inRange = bytewise(name, prefix) >= 0 && (bound === undefined || bytewise(name, bound) < 0);
-        expect(inRange).toBe(name.startsWith(prefix));
-      }),
+      fc.property(
+        edgyString,
+        edgyString,
+        fc.boolean(),
+        (prefix, tail, extend) => {
+          const name = extend ? prefix + tail : tail;
+          const bound = prefixUpperBound(prefix);
+          const inRange =
+            bytewise(name, prefix) >= 0 &&
+            (bound === undefined || bytewise(name, bound) < 0);
+          expect(inRange).toBe(name.startsWith(prefix));
+        },
+      ),
       { numRuns: 2_000 },
     );
   });

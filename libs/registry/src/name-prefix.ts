@@ -11,11 +11,15 @@ const SURROGATES_END = 0xdfff;
 
 /** The least string greater than every string starting with `prefix`; undefined if there is none. */
 export function prefixUpperBound(prefix: string): string | undefined {
-  const codePoints = Array.from(prefix, (char) => char.codePointAt(0) as number);
+  const codePoints = Array.from(
+    prefix,
+    (char) => char.codePointAt(0) as number,
+  );
   while (codePoints.length > 0) {
     const last = codePoints.pop() as number;
     if (last < MAX_CODE_POINT) {
-      const next = last + 1 === SURROGATES_START ? SURROGATES_END + 1 : last + 1;
+      const next =
+        last + 1 === SURROGATES_START ? SURROGATES_END + 1 : last + 1;
       return String.fromCodePoint(...codePoints, next);
     }
   }

@@ -14,7 +14,16 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-const NODE_IDS: readonly string[] = ['n0', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+const NODE_IDS: readonly string[] = [
+  'n0',
+  'n1',
+  'n2',
+  'n3',
+  'n4',
+  'n5',
+  'n6',
+  'n7',
+];
 
 const candidateList = fc.uniqueArray(
   fc.record({
@@ -42,10 +51,18 @@ describe('placeChunk', () => {
   it('picks distinct, eligible nodes spread over as many zones as possible, or fails with E_NO_NODES', () => {
     fc.assert(
       fc.property(request, ({ candidates, replicas, size, exclude, seed }) => {
-        const eligible = candidates.filter((c) => !exclude.includes(c.id) && c.capacity - c.used >= size);
+        const eligible = candidates.filter(
+          (c) => !exclude.includes(c.id) && c.capacity - c.used >= size,
+        );
         let picked: string[];
         try {
-          picked = placeChunk({ replicas, size, candidates, exclude, random: seededRandom(seed) });
+          picked = placeChunk({
+            replicas,
+            size,
+            candidates,
+            exclude,
+            random: seededRandom(seed),
+          });
         } catch (err) {
           expect(isCairnError(err, 'E_NO_NODES')).toBe(true);
           expect(eligible.length).toBeLessThan(replicas);
@@ -56,7 +73,9 @@ describe('placeChunk', () => {
         const byId = new Map(eligible.map((c) => [c.id, c]));
         for (const id of picked) expect(byId.has(id)).toBe(true); // never excluded, never full
         const zonesAvailable = new Set(eligible.map(domain)).size;
-        const zonesUsed = new Set(picked.map((id) => domain(byId.get(id) as PlacementCandidate))).size;
+        const zonesUsed = new Set(
+          picked.map((id) => domain(byId.get(id) as PlacementCandidate)),
+        ).size;
         expect(zonesUsed).toBe(Math.min(replicas, zonesAvailable));
       }),
       { numRuns: 1_000 },
@@ -72,7 +91,9 @@ describe('placeChunk', () => {
     ];
     const random = seededRandom(7);
     for (let i = 0; i < 200; i++) {
-      expect(placeChunk({ replicas: 2, size: 10, candidates, random })).toContain('b1');
+      expect(
+        placeChunk({ replicas: 2, size: 10, candidates, random }),
+      ).toContain('b1');
     }
   });
 
@@ -89,7 +110,9 @@ describe('placeChunk', () => {
       error = err;
     }
     expect(isCairnError(error, 'E_NO_NODES')).toBe(true);
-    expect((error as Error).message).toBe('need 2 nodes with room for 10 bytes, 1 available');
+    expect((error as Error).message).toBe(
+      'need 2 nodes with room for 10 bytes, 1 available',
+    );
   });
 
   it('places on nodes with more free space more often, in proportion', () => {
@@ -101,14 +124,19 @@ describe('placeChunk', () => {
     const draws = 10_000;
     let roomy = 0;
     for (let i = 0; i < draws; i++) {
-      if (placeChunk({ replicas: 1, size: 1, candidates, random })[0] === 'roomy') roomy++;
+      if (
+        placeChunk({ replicas: 1, size: 1, candidates, random })[0] === 'roomy'
+      )
+        roomy++;
     }
     expect(roomy / draws).toBeGreaterThan(0.87);
     expect(roomy / draws).toBeLessThan(0.93);
   });
 
   it('can place an empty chunk on a full node', () => {
-    const candidates: PlacementCandidate[] = [{ id: 'full', zone: null, capacity: 100, used: 100 }];
+    const candidates: PlacementCandidate[] = [
+      { id: 'full', zone: null, capacity: 100, used: 100 },
+    ];
     expect(placeChunk({ replicas: 1, size: 0, candidates })).toEqual(['full']);
   });
 

@@ -34,7 +34,10 @@ function domainOf(node: PlacementCandidate): string {
  * Picks one node at random, with probability proportional to its free space. A node with no free
  * space at all (only eligible for an empty chunk) still gets a weight of 1 so it can be picked.
  */
-function pickWeighted(nodes: readonly PlacementCandidate[], random: () => number): PlacementCandidate {
+function pickWeighted(
+  nodes: readonly PlacementCandidate[],
+  random: () => number,
+): PlacementCandidate {
   const weights = nodes.map((node) => Math.max(freeSpace(node), 1));
   const total = weights.reduce((sum, weight) => sum + weight, 0);
   let target = random() * total;
@@ -52,15 +55,34 @@ function pickWeighted(nodes: readonly PlacementCandidate[], random: () => number
  * Fewer eligible nodes than `replicas` is E_NO_NODES.
  */
 export function placeChunk(request: PlacementRequest): string[] {
-  const { replicas, size, candidates, exclude = [], random = Math.random } = request;
-  if (!Number.isSafeInteger(replicas) || replicas < 1 || !Number.isSafeInteger(size) || size < 0) {
-    throw new CairnError('E_USAGE', `invalid placement request: ${replicas} replicas of ${size} bytes`);
+  const {
+    replicas,
+    size,
+    candidates,
+    exclude = [],
+    random = Math.random,
+  } = request;
+  if (
+    !Number.isSafeInteger(replicas) ||
+    replicas < 1 ||
+    !Number.isSafeInteger(size) ||
+    size < 0
+  ) {
+    throw new CairnError(
+      'E_USAGE',
+      `invalid placement request: ${replicas} replicas of ${size} bytes`,
+    );
   }
   const excluded = new Set(exclude);
   const seen = new Set<string>();
   const remaining: PlacementCandidate[] = [];
   for (const node of candidates) {
-    if (excluded.has(node.id) || seen.has(node.id) || !(freeSpace(node) >= size)) continue;
+    if (
+      excluded.has(node.id) ||
+      seen.has(node.id) ||
+      !(freeSpace(node) >= size)
+    )
+      continue;
     seen.add(node.id);
     remaining.push(node);
   }

@@ -16,7 +16,10 @@ export function openConnection(path: string): Database.Database {
     db.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') {
-      throw new CairnError('E_INTERNAL', `catalog ${path}: SQLite refused WAL mode (got ${String(mode)})`);
+      throw new CairnError(
+        'E_INTERNAL',
+        `catalog ${path}: SQLite refused WAL mode (got ${String(mode)})`,
+      );
     }
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');

@@ -12,7 +12,10 @@ function schemaVersion(db: Database.Database): number {
  * two controllers opening one catalog at once apply each step exactly once. A catalog newer than
  * this code is refused rather than misread.
  */
-export function migrate(db: Database.Database, migrations: readonly Migration[] = MIGRATIONS): void {
+export function migrate(
+  db: Database.Database,
+  migrations: readonly Migration[] = MIGRATIONS,
+): void {
   const target = migrations.length;
   const current = schemaVersion(db);
   if (current > target) {

@@ -13,12 +13,17 @@ export interface SqliteCatalogOptions {
 }
 
 /** Opens (creating or upgrading as needed) the embedded SQLite catalog at `options.path`. */
-export async function openSqliteCatalog(options: SqliteCatalogOptions): Promise<CatalogStore> {
+export async function openSqliteCatalog(
+  options: SqliteCatalogOptions,
+): Promise<CatalogStore> {
   const dir = dirname(options.path);
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new CairnError('E_DISK', `cannot create the catalog directory ${dir}: ${(err as Error).message}`);
+    throw new CairnError(
+      'E_DISK',
+      `cannot create the catalog directory ${dir}: ${(err as Error).message}`,
+    );
   }
   let db;
   try {

@@ -28,7 +28,10 @@ async function removeTemp(fixture: TempCatalog): Promise<void> {
   await rm(fixture.dir, { recursive: true, force: true });
 }
 
-describeCatalogConformance('sqlite', { setup: tempCatalog, teardown: removeTemp });
+describeCatalogConformance('sqlite', {
+  setup: tempCatalog,
+  teardown: removeTemp,
+});
 
 describe('SQLite catalog', () => {
   let temp: TempCatalog;
@@ -63,7 +66,9 @@ describe('SQLite catalog', () => {
       await temp.open().then((catalog) => catalog.close());
       const db = new Database(temp.path);
       try {
-        expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+        expect(db.pragma('user_version', { simple: true })).toBe(
+          MIGRATIONS.length,
+        );
       } finally {
         db.close();
       }
@@ -74,11 +79,17 @@ describe('SQLite catalog', () => {
       try {
         const steps = [
           (d: Database.Database) => d.exec('CREATE TABLE one (x)'),
-          (d: Database.Database) => d.exec('CREATE TABLE two (x); SELECT no_such_function();'),
+          (d: Database.Database) =>
+            d.exec('CREATE TABLE two (x); SELECT no_such_function();'),
         ];
         expect(() => migrate(db, steps)).toThrow();
         expect(db.pragma('user_version', { simple: true })).toBe(1);
-        const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all();
+        const tables = db
+          .prepare(
+            `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`,
+          )
+          .pluck()
+          .all();
         expect(tables).toEqual(['one']);
 
         steps[1] = (d) => d.exec('CREATE TABLE two (x)');
@@ -95,7 +106,10 @@ describe('SQLite catalog', () => {
       const db = new Database(temp.path);
       db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
       db.close();
-      await expect(temp.open()).rejects.toMatchObject({ name: 'CairnError', code: 'E_INTERNAL' });
+      await expect(temp.open()).rejects.toMatchObject({
+        name: 'CairnError',
+        code: 'E_INTERNAL',
+      });
     });
   });
 
@@ -103,26 +117,40 @@ describe('SQLite catalog', () => {
     await temp.open().then((catalog) => catalog.close());
     const path = join(temp.dir, 'garbage.db');
     await writeFile(path, Buffer.alloc(4096, 0x41));
-    await expect(openSqliteCatalog({ path })).rejects.toMatchObject({ name: 'CairnError', code: 'E_INTERNAL' });
+    await expect(openSqliteCatalog({ path })).rejects.toMatchObject({
+      name: 'CairnError',
+      code: 'E_INTERNAL',
+    });
   });
 
   it('maps SQLite failures to stable codes', () => {
-    const code = (sqliteCode: string) => fromSqliteError(new Database.SqliteError('x', sqliteCode)).code;
+    const code = (sqliteCode: string) =>
+      fromSqliteError(new Database.SqliteError('x', sqliteCode)).code;
     expect(code('SQLITE_BUSY')).toBe('E_UNAVAILABLE');
     expect(code('SQLITE_BUSY_SNAPSHOT')).toBe('E_UNAVAILABLE');
     expect(code('SQLITE_FULL')).toBe('E_DISK');
     expect(code('SQLITE_IOERR_FSYNC')).toBe('E_DISK');
     expect(code('SQLITE_CORRUPT')).toBe('E_INTERNAL');
-    expect(isCairnError(fromSqliteError(new TypeError('boom')), 'E_INTERNAL')).toBe(true);
+    expect(
+      isCairnError(fromSqliteError(new TypeError('boom')), 'E_INTERNAL'),
+    ).toBe(true);
   });
 
   it('keeps a commit acknowledged just before the process is killed with SIGKILL', async () => {
     const child = spawn(
       process.execPath,
-      ['--conditions=@cairn/source', '-r', join(__dirname, 'testing', 'register-ts.cjs'), join(__dirname, 'testing', 'commit-then-hang.ts'), temp.path],
+      [
+        '--conditions=@cairn/source',
+        '-r',
+        join(__dirname, 'testing', 'register-ts.cjs'),
+        join(__dirname, 'testing', 'commit-then-hang.ts'),
+        temp.path,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     let stderr = '';
     child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
     const committedId = await new Promise<number>((resolve, reject) => {
@@ -135,7 +163,9 @@ describe('SQLite catalog', () => {
           resolve(Number(match[1]));
         }
       });
-      child.on('exit', () => reject(new Error(`child exited before committing: ${stderr}`)));
+      child.on('exit', () =>
+        reject(new Error(`child exited before committing: ${stderr}`)),
+      );
     });
     expect(await exited).toBe('SIGKILL');
 
@@ -144,7 +174,12 @@ describe('SQLite catalog', () => {
     const catalog = await temp.open();
     try {
       const file = await catalog.getFile('durable.txt');
-      expect(file).toMatchObject({ id: committedId, name: 'durable.txt', size: 7, chunkCount: 1 });
+      expect(file).toMatchObject({
+        id: committedId,
+        name: 'durable.txt',
+        size: 7,
+        chunkCount: 1,
+      });
       expect(await catalog.fileChunks(committedId, 0, 10)).toEqual([
         expect.objectContaining({ index: 0, size: 7, nodes: ['n1', 'n2'] }),
       ]);

@@ -9,10 +9,21 @@ import type {
   StoredChunk,
   UploadRecord,
 } from '../catalog';
-import { checkCommit, checkNode, checkPage, checkStoredChunks, checkUpload } from '../catalog-checks';
+import {
+  checkCommit,
+  checkNode,
+  checkPage,
+  checkStoredChunks,
+  checkUpload,
+} from '../catalog-checks';
 import { prefixUpperBound } from '../name-prefix';
 import { fromSqliteError } from './sqlite-errors';
-import { prepareStatements, type ChunkRow, type Statements, type UploadChunkSummary } from './statements';
+import {
+  prepareStatements,
+  type ChunkRow,
+  type Statements,
+  type UploadChunkSummary,
+} from './statements';
 
 type Commit = Parameters<CatalogStore['commitUpload']>[1];
 
@@ -40,7 +51,8 @@ export class SqliteCatalog implements CatalogStore {
 
   /** Runs `work` as one method call: refused after close, and every failure a CairnError. */
   private async run<T>(work: () => T): Promise<T> {
-    if (this.closed) throw new CairnError('E_UNAVAILABLE', 'the catalog is closed');
+    if (this.closed)
+      throw new CairnError('E_UNAVAILABLE', 'the catalog is closed');
     try {
       return work();
     } catch (err) {
@@ -73,7 +85,10 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       checkUpload(upload);
       const { id, name, replicas, createdAt } = upload;
-      if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
+      if (
+        this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes ===
+        0
+      ) {
         throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
       }
     });
@@ -90,8 +105,14 @@ export class SqliteCatalog implements CatalogStore {
         this.requireUpload(uploadId);
         for (const chunk of chunks) {
           this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
-          this.sql.upsertUploadChunk.run(uploadId, chunk.index, chunk.hash, chunk.size);
-          for (const node of chunk.nodes) this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
+          this.sql.upsertUploadChunk.run(
+            uploadId,
+            chunk.index,
+            chunk.hash,
+            chunk.size,
+          );
+          for (const node of chunk.nodes)
+            this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
         }
       });
     });
@@ -123,17 +144,21 @@ export class SqliteCatalog implements CatalogStore {
 
   private requireUpload(uploadId: string): UploadRecord {
     const upload = this.sql.getUpload.get(uploadId);
-    if (!upload) throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
+    if (!upload)
+      throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
     return upload;
   }
 
   /** The commit-time checks: the recorded chunks are exactly the file, each on enough nodes. */
   private checkUploadComplete(upload: UploadRecord, commit: Commit): void {
     // An aggregate always yields one row.
-    const summary = this.sql.uploadChunkSummary.get(upload.id) as UploadChunkSummary;
+    const summary = this.sql.uploadChunkSummary.get(
+      upload.id,
+    ) as UploadChunkSummary;
     const contiguous =
       summary.count === commit.chunkCount &&
-      (summary.count === 0 || (summary.lowest === 0 && summary.highest === commit.chunkCount - 1));
+      (summary.count === 0 ||
+        (summary.lowest === 0 && summary.highest === commit.chunkCount - 1));
     if (!contiguous) {
       throw new CairnError(
         'E_UPLOAD_INVALID',
@@ -173,17 +198,26 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.getFileByName.get(name));
   }
 
-  fileChunks(fileId: number, from: number, limit: number): Promise<StoredChunk[]> {
+  fileChunks(
+    fileId: number,
+    from: number,
+    limit: number,
+  ): Promise<StoredChunk[]> {
     return this.run(() => {
       checkPage(from, limit);
       return this.read(() => {
-        if (!this.sql.fileExists.get(fileId)) throw new CairnError('E_NOT_FOUND', `no file with id ${fileId}`);
+        if (!this.sql.fileExists.get(fileId))
+          throw new CairnError('E_NOT_FOUND', `no file with id ${fileId}`);
         return this.sql.fileChunks.all(fileId, from, limit).map(toStoredChunk);
       });
     });
   }
 
-  listFiles(prefix: string, after: string | undefined, limit: number): Promise<FileRecord[]> {
+  listFiles(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<FileRecord[]> {
     return this.run(() => {
       checkPage(0, limit);
       // Start at whichever lower bound is tighter, so a page costs its own rows, not the ones skipped.
@@ -191,9 +225,14 @@ export class SqliteCatalog implements CatalogStore {
       const from = strict ? after : prefix;
       const to = prefixUpperBound(prefix);
       if (to === undefined) {
-        return (strict ? this.sql.listFilesAfter : this.sql.listFilesFrom).all({ from, limit });
+        return (strict ? this.sql.listFilesAfter : this.sql.listFilesFrom).all({
+          from,
+          limit,
+        });
       }
-      return (strict ? this.sql.listFilesAfterTo : this.sql.listFilesFromTo).all({ from, to, limit });
+      return (
+        strict ? this.sql.listFilesAfterTo : this.sql.listFilesFromTo
+      ).all({ from, to, limit });
     });
   }
 
@@ -222,7 +261,12 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   replicationHealth(liveNodes: readonly string[]): Promise<ReplicationHealth> {
-    return this.run(() => this.sql.replicationHealth.get(JSON.stringify(liveNodes)) as ReplicationHealth);
+    return this.run(
+      () =>
+        this.sql.replicationHealth.get(
+          JSON.stringify(liveNodes),
+        ) as ReplicationHealth,
+    );
   }
 
   async close(): Promise<void> {

@@ -10,13 +10,28 @@ export function fromSqliteError(err: unknown): CairnError {
   if (err instanceof CairnError) return err;
   if (err instanceof Database.SqliteError) {
     const details = { sqliteCode: err.code };
-    if (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED')) {
-      return new CairnError('E_UNAVAILABLE', `catalog busy: ${err.message}`, details);
+    if (
+      err.code.startsWith('SQLITE_BUSY') ||
+      err.code.startsWith('SQLITE_LOCKED')
+    ) {
+      return new CairnError(
+        'E_UNAVAILABLE',
+        `catalog busy: ${err.message}`,
+        details,
+      );
     }
     if (err.code === 'SQLITE_FULL' || err.code.startsWith('SQLITE_IOERR')) {
-      return new CairnError('E_DISK', `catalog disk error: ${err.message}`, details);
+      return new CairnError(
+        'E_DISK',
+        `catalog disk error: ${err.message}`,
+        details,
+      );
     }
-    return new CairnError('E_INTERNAL', `catalog error: ${err.message}`, details);
+    return new CairnError(
+      'E_INTERNAL',
+      `catalog error: ${err.message}`,
+      details,
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
   return new CairnError('E_INTERNAL', `catalog error: ${message}`);

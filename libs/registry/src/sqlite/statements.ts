@@ -39,12 +39,15 @@ export interface Query<Params extends unknown[], Row> {
   all(...params: Params): Row[];
 }
 
-function query<Params extends unknown[], Row = never>(statement: Database.Statement): Query<Params, Row> {
+function query<Params extends unknown[], Row = never>(
+  statement: Database.Statement,
+): Query<Params, Row> {
   return statement as unknown as Query<Params, Row>;
 }
 
 export function prepareStatements(db: Database.Database) {
-  const prepare = <Params extends unknown[], Row = never>(sql: string) => query<Params, Row>(db.prepare(sql));
+  const prepare = <Params extends unknown[], Row = never>(sql: string) =>
+    query<Params, Row>(db.prepare(sql));
 
   const listFiles = (lower: '>' | '>=', bounded: boolean) =>
     prepare<[ListFilesParams], FileRecord>(
@@ -62,14 +65,18 @@ export function prepareStatements(db: Database.Database) {
          capacity = excluded.capacity, used = excluded.used, chunks = excluded.chunks,
          first_seen = excluded.first_seen, last_seen = excluded.last_seen`,
     ),
-    listNodes: prepare<[], NodeRecord>(`SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`),
+    listNodes: prepare<[], NodeRecord>(
+      `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`,
+    ),
 
     // ---- uploads ----
     insertUpload: prepare<[UploadRecord]>(
       `INSERT INTO uploads (id, name, replicas, created_at) VALUES (@id, @name, @replicas, @createdAt)
        ON CONFLICT (id) DO NOTHING`,
     ),
-    getUpload: prepare<[string], UploadRecord>(`SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`),
+    getUpload: prepare<[string], UploadRecord>(
+      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`,
+    ),
     deleteUpload: prepare<[string]>(`DELETE FROM uploads WHERE id = ?`),
     staleUploads: prepare<[number], UploadRecord>(
       `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE created_at < ? ORDER BY created_at, id`,
@@ -89,15 +96,22 @@ export function prepareStatements(db: Database.Database) {
        FROM upload_chunks WHERE upload_id = ?`,
     ),
     /** The first chunk of an upload stored on fewer than `replicas` distinct nodes, if any. */
-    firstThinUploadChunk: prepare<[string, number], { index: number; nodes: number }>(
+    firstThinUploadChunk: prepare<
+      [string, number],
+      { index: number; nodes: number }
+    >(
       `SELECT idx AS "index",
          (SELECT COUNT(*) FROM upload_chunk_nodes n WHERE n.upload_id = c.upload_id AND n.idx = c.idx) AS nodes
        FROM upload_chunks c WHERE c.upload_id = ? AND nodes < ? ORDER BY idx LIMIT 1`,
     ),
 
     // ---- files ----
-    getFileByName: prepare<[string], FileRecord>(`SELECT ${FILE_COLUMNS} FROM files WHERE name = ?`),
-    fileExists: prepare<[number], { found: 1 }>(`SELECT 1 AS found FROM files WHERE id = ?`),
+    getFileByName: prepare<[string], FileRecord>(
+      `SELECT ${FILE_COLUMNS} FROM files WHERE name = ?`,
+    ),
+    fileExists: prepare<[number], { found: 1 }>(
+      `SELECT 1 AS found FROM files WHERE id = ?`,
+    ),
     deleteFileByName: prepare<[string], FileRecord>(
       `DELETE FROM files WHERE name = ? RETURNING ${FILE_COLUMNS}`,
     ),
@@ -130,9 +144,15 @@ export function prepareStatements(db: Database.Database) {
     insertReplica: prepare<[string, string]>(
       `INSERT OR IGNORE INTO chunk_replicas (hash, node_id) VALUES (?, ?)`,
     ),
-    deleteReplica: prepare<[string, string]>(`DELETE FROM chunk_replicas WHERE hash = ? AND node_id = ?`),
+    deleteReplica: prepare<[string, string]>(
+      `DELETE FROM chunk_replicas WHERE hash = ? AND node_id = ?`,
+    ),
     replicasOf: query<[string], string>(
-      db.prepare(`SELECT node_id FROM chunk_replicas WHERE hash = ? ORDER BY node_id`).pluck(),
+      db
+        .prepare(
+          `SELECT node_id FROM chunk_replicas WHERE hash = ? ORDER BY node_id`,
+        )
+        .pluck(),
     ),
     stats: prepare<[], { files: number; bytes: number; chunks: number }>(
       `SELECT (SELECT COUNT(*) FROM files) AS files,
@@ -143,7 +163,10 @@ export function prepareStatements(db: Database.Database) {
      * Per referenced chunk: factor = highest replicas among the files using it, healthy = replicas
      * on live nodes (passed as one JSON array, so any number of nodes binds as one parameter).
      */
-    replicationHealth: prepare<[string], { underReplicated: number; lost: number }>(
+    replicationHealth: prepare<
+      [string],
+      { underReplicated: number; lost: number }
+    >(
       `WITH live (node_id) AS (SELECT DISTINCT value FROM json_each(?)),
        needed (hash, factor) AS (
          SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id GROUP BY c.hash

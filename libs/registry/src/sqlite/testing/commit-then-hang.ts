@@ -11,9 +11,21 @@ const HOLD_OPEN_MS = 60_000;
 async function main(path: string): Promise<void> {
   const catalog = await openSqliteCatalog({ path });
   const hash = createHash('sha256').update('durable').digest('hex');
-  await catalog.beginUpload({ id: 'u-durable', name: 'durable.txt', replicas: 2, createdAt: 1 });
-  await catalog.recordUploadChunks('u-durable', [{ index: 0, hash, size: 7, nodes: ['n1', 'n2'] }]);
-  const file = await catalog.commitUpload('u-durable', { size: 7, sha256: hash, chunkCount: 1, now: 2 });
+  await catalog.beginUpload({
+    id: 'u-durable',
+    name: 'durable.txt',
+    replicas: 2,
+    createdAt: 1,
+  });
+  await catalog.recordUploadChunks('u-durable', [
+    { index: 0, hash, size: 7, nodes: ['n1', 'n2'] },
+  ]);
+  const file = await catalog.commitUpload('u-durable', {
+    size: 7,
+    sha256: hash,
+    chunkCount: 1,
+    now: 2,
+  });
   process.stdout.write(`committed ${file.id}\n`);
   setInterval(() => undefined, HOLD_OPEN_MS);
 }

@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { TestCluster } from './support/test-cluster';
+import { sha256, sha256File, writeRandomFile } from './support/files';
+
+/** The first path of a byte, through the real CLI against a real controller and 3 nodes. */
+describe('put and get through the CLI', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 3, replicas: 2 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const sizes: Array<[string, number]> = [
+    ['an empty file', 0],
+    ['a 1-byte file', 1],
+    ['exactly one chunk', DEFAULT_CHUNK_SIZE],
+    ['one chunk and one byte', DEFAULT_CHUNK_SIZE + 1],
+    ['64 MiB', 64 * 1024 * 1024],
+  ];
+
+  it.each(sizes)('round-trips %s bit-exact', async (_label, size) => {
+    const src = join(cluster.root, `src-${size}.bin`);
+    const expected = await writeRandomFile(src, size);
+    const put = await cluster.cli(['put', src, `sizes/${size}.bin`, '--json']);
+    expect(put.stderr).toBe('');
+    expect(put.code).toBe(0);
+    const info = JSON.parse(put.stdout.toString());
+    expect(info).toMatchObject({ name: `sizes/${size}.bin`, size, sha256: expected, chunkCount: Math.ceil(size / DEFAULT_CHUNK_SIZE) });
+
+    const dest = join(cluster.root, `dest-${size}.bin`);
+    const get = await cluster.cli(['get', `sizes/${size}.bin`, dest]);
+    expect(get.code).toBe(0);
+    expect(await sha256File(dest)).toBe(expected);
+  });
+
+  it('stores names with spaces and UTF-8, and flags may follow the command', async () => {
+    const name = 'fotos/été 2024/çà et là — ☃.txt';
+    const content = Buffer.from('bonjour, Cairn\n');
+    expect((await cluster.cli(['put', '-', name], { input: content })).code).toBe(0);
+    const cat = await cluster.cli(['cat', name]);
+    expect(cat.code).toBe(0);
+    expect(cat.stdout.equals(content)).toBe(true);
+    const stat = await cluster.cli(['stat', name, '--json']);
+    expect(JSON.parse(stat.stdout.toString())).toMatchObject({ name, size: content.length, sha256: sha256(content) });
+  });
+
+  it('get defaults to the base name in the current directory, and get NAME - writes stdout', async () => {
+    const content = Buffer.from('default destination');
+    await cluster.cli(['put', '-', 'deep/path/leaf.txt'], { input: content });
+    expect((await cluster.cli(['get', 'deep/path/leaf.txt'])).code).toBe(0);
+    expect(await sha256File(join(cluster.root, 'leaf.txt'))).toBe(sha256(content));
+    const out = await cluster.cli(['get', 'deep/path/leaf.txt', '-']);
+    expect(out.stdout.equals(content)).toBe(true);
+  });
+
+  it('replaces an existing name atomically', async () => {
+    await cluster.cli(['put', '-', 'replace/me.txt'], { input: Buffer.from('first version') });
+    await cluster.cli(['put', '-', 'replace/me.txt'], { input: Buffer.from('second, longer version') });
+    const cat = await cluster.cli(['cat', 'replace/me.txt']);
+    expect(cat.stdout.toString()).toBe('second, longer version');
+    const ls = JSON.parse((await cluster.cli(['ls', 'replace/', '--json'])).stdout.toString());
+    expect(ls.map((f: { name: string }) => f.name)).toEqual(['replace/me.txt']);
+  });
+
+  it('lists by plain string prefix and removes files', async () => {
+    for (const name of ['list/a.txt', 'list/b.txt', 'list/sub/c.txt', 'listing.txt', 'other/x.txt']) {
+      expect((await cluster.cli(['put', '-', name], { input: Buffer.from(name) })).code).toBe(0);
+    }
+    const names = async (prefix: string) =>
+      JSON.parse((await cluster.cli(['ls', prefix, '--json'])).stdout.toString()).map((f: { name: string }) => f.name);
+    expect(await names('list/')).toEqual(['list/a.txt', 'list/b.txt', 'list/sub/c.txt']);
+    expect(await names('list')).toEqual(['list/a.txt', 'list/b.txt', 'list/sub/c.txt', 'listing.txt']);
+
+    expect((await cluster.cli(['rm', 'list/b.txt'])).code).toBe(0);
+    expect(await names('list/')).toEqual(['list/a.txt', 'list/sub/c.txt']);
+    const gone = await cluster.cli(['stat', 'list/b.txt']);
+    expect(gone.code).toBe(3);
+    expect(gone.stderr).toMatch(/E_NOT_FOUND/);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('stat --json shows every chunk on `replicas` distinct live nodes', async () => {
+    // Different content for each: identical chunks are shared (content addressing) and would carry
+    // the larger factor's replicas.
+    for (const [name, flags] of [['three', ['--replicas', '3']], ['two', []]] as const) {
+      const src = join(cluster.root, `stat-${name}.bin`);
+      await writeRandomFile(src, 3 * DEFAULT_CHUNK_SIZE + 5);
+      expect((await cluster.cli(['put', src, `stat/${name}.bin`, ...flags])).code).toBe(0);
+    }
+    const nodeIds = cluster.nodes.map((n) => n.id);
+    for (const [name, replicas] of [['stat/three.bin', 3], ['stat/two.bin', 2]] as const) {
+      const stat = JSON.parse((await cluster.cli(['stat', name, '--json'])).stdout.toString());
+      expect(stat.replicas).toBe(replicas);
+      expect(stat.chunks).toHaveLength(4);
+      for (const chunk of stat.chunks) {
+        expect(new Set(chunk.nodes).size).toBe(replicas);
+        for (const id of chunk.nodes) expect(nodeIds).toContain(id);
+      }
+    }
+    const status = JSON.parse((await cluster.cli(['status', '--json'])).stdout.toString());
+    expect(status).toMatchObject({ nodes: { alive: 3, dead: 0 }, underReplicated: 0, lost: 0 });
+  });
+
+  it('refuses more replicas than live nodes with a clear error', async () => {
+    const put = await cluster.cli(['put', '-', 'too/many', '--replicas', '4'], { input: Buffer.from('x') });
+    expect(put.code).toBe(5);
+    expect(put.stderr).toMatch(/E_NO_NODES/);
+    expect((await cluster.cli(['stat', 'too/many'])).code).toBe(3);
+  });
+
+  it.each(['../x', 'a//b', '/abs', 'a/./b', 'nul\0byte'])('refuses the bad name %j and writes nothing', async (name) => {
+    const before = await chunkCount(cluster);
+    const filesBefore = (await cluster.cli(['ls', '', '--json'])).stdout.toString();
+    const put = await cluster.cli(['put', '-', name], { input: Buffer.from('should never be stored') }).catch((e) => e);
+    if (name.includes('\0')) {
+      // argv cannot carry NUL at all; the SDK is the boundary that must refuse it.
+      await expect(cluster.client().put(name, Buffer.from('x'))).rejects.toMatchObject({ code: 'E_NAME_INVALID' });
+    } else {
+      expect(put.code).toBe(2);
+      expect(put.stderr).toMatch(/E_NAME_INVALID/);
+      expect(put.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(await chunkCount(cluster)).toBe(before);
+    expect((await cluster.cli(['ls', '', '--json'])).stdout.toString()).toBe(filesBefore);
+  });
+
+  it('exits non-zero with one line for usage errors and suggests commands', async () => {
+    const typo = await cluster.cli(['sttus']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+  });
+});
+
+async function chunkCount(cluster: TestCluster): Promise<number> {
+  let count = 0;
+  const walk = async (dir: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(dir, e.name));
+      else count++;
+    }
+  };
+  for (const node of cluster.nodes) await walk(join(node.data, 'store'));
+  return count;
+}

@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
+import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { TestCluster, waitUntil } from './support/test-cluster';
+import { MAIN } from './support/processes';
+import { sha256, sha256File, writeRandomFile } from './support/files';
+
+/** Invariants 1–3 under real failures: kill -9, interrupted uploads, rotten disks. */
+describe('failures', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 3, replicas: 2 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('keeps every acknowledged file across a kill -9 of the controller', async () => {
+    const expected = new Map<string, string>();
+    for (let i = 0; i < 6; i++) {
+      const src = join(cluster.root, `durable-${i}.bin`);
+      expected.set(`durable/${i}.bin`, await writeRandomFile(src, i * 700_000 + 1));
+      const put = await cluster.cli(['put', src, `durable/${i}.bin`]);
+      expect(put.code).toBe(0);
+    }
+    await cluster.killController(); // right after the last acknowledgement
+    await cluster.startController();
+    await cluster.waitForAliveNodes(3);
+
+    const listed = JSON.parse((await cluster.cli(['ls', 'durable/', '--json'])).stdout.toString());
+    expect(listed.map((f: { name: string }) => f.name).sort()).toEqual([...expected.keys()].sort());
+    for (const [name, hash] of expected) {
+      const dest = join(cluster.root, 'back.bin');
+      expect((await cluster.cli(['get', name, dest])).code).toBe(0);
+      expect(await sha256File(dest)).toBe(hash);
+    }
+  });
+
+  it('leaves no visible file when the client is killed mid-upload', async () => {
+    const client = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'put', '-', 'interrupted/big.bin'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    const exited = new Promise((resolve) => client.once('exit', resolve));
+    // Feed several chunks, wait until some are durably on the nodes, then kill the client.
+    const piece = Buffer.alloc(DEFAULT_CHUNK_SIZE, 7);
+    const chunkHash = sha256(piece);
+    for (let i = 0; i < 6; i++) client.stdin.write(piece);
+    await waitUntil(async () => (await cluster.chunkFiles(chunkHash)).length >= 2, 20_000);
+    client.kill('SIGKILL');
+    await exited;
+
+    const stat = await cluster.cli(['stat', 'interrupted/big.bin']);
+    expect(stat.code).toBe(3);
+    expect(JSON.parse((await cluster.cli(['ls', 'interrupted/', '--json'])).stdout.toString())).toEqual([]);
+    const status = JSON.parse((await cluster.cli(['status', '--json'])).stdout.toString());
+    expect(status.lost).toBe(0);
+  });
+
+  it('detects a chunk corrupted on disk, serves the other replica and reports the bad one', async () => {
+    const src = join(cluster.root, 'rot.bin');
+    const expected = await writeRandomFile(src, 2 * DEFAULT_CHUNK_SIZE + 123);
+    expect((await cluster.cli(['put', src, 'rot/file.bin'])).code).toBe(0);
+    const stat = JSON.parse((await cluster.cli(['stat', 'rot/file.bin', '--json'])).stdout.toString());
+    const victim = stat.chunks[1];
+    const [replica] = await cluster.chunkFiles(victim.hash);
+    expect(victim.nodes).toContain(replica.node.id);
+    await flipByte(replica.path, 1000);
+
+    // Whichever replica a read picks first, it returns the right bytes; the rotten one gets reported.
+    const reported = () =>
+      cluster.controller.lines.some((l) => l.includes('bad replica reported') && l.includes(victim.hash) && l.includes(replica.node.id));
+    for (let attempt = 0; attempt < 20 && !reported(); attempt++) {
+      const dest = join(cluster.root, `rot-${attempt}.bin`);
+      const get = await cluster.cli(['get', 'rot/file.bin', dest]);
+      expect(get.code).toBe(0);
+      expect(await sha256File(dest)).toBe(expected);
+    }
+    await waitUntil(reported, 5_000);
+  });
+
+  it('fails a get cleanly, without a partial file, when every replica is corrupt', async () => {
+    const content = Buffer.from('x'.repeat(5000));
+    expect((await cluster.cli(['put', '-', 'rot/all.txt'], { input: content })).code).toBe(0);
+    for (const { path } of await cluster.chunkFiles(sha256(content))) await flipByte(path, 10);
+    const dest = join(cluster.root, 'all.txt');
+    const get = await cluster.cli(['get', 'rot/all.txt', dest]);
+    expect(get.code).toBe(6);
+    expect(get.stderr).toMatch(/E_CORRUPT/);
+    await expect(readFile(dest)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+async function flipByte(path: string, offset: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, offset);
+    byte[0] ^= 0xff;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
+}
