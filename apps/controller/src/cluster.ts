@@ -44,6 +44,12 @@ export class Cluster {
     return node && { id: node.id, address: node.address };
   }
 
+  requireRef(id: string): NodeRef {
+    const ref = this.ref(id);
+    if (!ref) throw new CairnError('E_INTERNAL', `node ${id} is not known`);
+    return ref;
+  }
+
   isKnown(id: string): boolean {
     return this.nodes.has(id);
   }

@@ -38,8 +38,8 @@ export function createRequestHandler(ctx: HandlerContext) {
         const candidates = ctx.cluster.placementCandidates(exclude);
         const placements = frame.body.chunks.map((chunk) => ({
           index: chunk.index,
-          nodes: placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates }).map(
-            (id) => ctx.cluster.ref(id)!,
+          nodes: placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates }).map((id) =>
+            ctx.cluster.requireRef(id),
           ),
         }));
         return { type: 'upload.placed', body: { placements } };

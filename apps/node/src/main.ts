@@ -17,8 +17,8 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { role: 'node', node: nodeId } });
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
 
-  let link: ControllerLink | undefined;
-  const server = createServer(createProbeHandler(() => link?.registered ?? false));
+  let registered = () => false;
+  const server = createServer(createProbeHandler(() => registered()));
   const rpc = attachRpcServer(server, {
     onRequest: createChunkService(store),
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   const address = config.advertise ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
 
-  link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log });
+  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log });
+  registered = () => link.registered;
   link.start();
 
   let stopping = false;
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    link?.stop();
+    link.stop();
     server.closeAllConnections();
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));

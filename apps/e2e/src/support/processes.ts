@@ -32,7 +32,8 @@ export function spawnProcess(main: string, args: string[], env: NodeJS.ProcessEn
   running.add(child);
   const lines: string[] = [];
   const listeners: Array<(line: string) => void> = [];
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
       for (const l of listeners) l(line);

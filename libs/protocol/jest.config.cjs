@@ -1,8 +1,5 @@
-/**
- * TypeScript 6 refuses the options Jest's ts-node loader compiles this file with (module CommonJS
- * implies the deprecated node10 resolution; no @types by default), so load it without type-checking.
- * @jest-config-loader-options {"transpileOnly": true, "compilerOptions": {"module": "CommonJS", "ignoreDeprecations": "6.0"}}
- */
+// Plain CommonJS on purpose: Jest compiles a jest.config.cts with ts-node and options TypeScript 6
+// refuses (CommonJS module => deprecated node10 resolution, no @types by default).
 const { readFileSync } = require('fs');
 
 // Reading the SWC compilation config for the spec files
