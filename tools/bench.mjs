@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import {
   closeSync,
+  createWriteStream,
   existsSync,
   fsyncSync,
   mkdirSync,
@@ -35,11 +36,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = {
+const BUILT = {
   controller: join(ROOT, 'apps/controller/dist/main.js'),
   node: join(ROOT, 'apps/node/dist/main.js'),
   client: join(ROOT, 'apps/client/dist/main.js'),
 };
+// What the processes run: a copy of the built bundles taken at start (see snapshotApps).
+const MAIN = { ...BUILT };
 const LIB_DIST = [join(ROOT, 'libs/protocol/dist/index.js'), join(ROOT, 'libs/transfer/dist/index.js')];
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -131,13 +134,42 @@ function usageError(message) {
 // processes: every child is tracked, so that nothing outlives the benchmark
 
 const children = new Set(); // { name, child, lines, exited }
+const started = new Map(); // name -> how many processes of that name so far (log file names)
 let tempRoot;
 let keepTemp = false;
 let shuttingDown;
 
 function cleanEnv() {
-  // the caller's CAIRN_* settings must not point the benchmark at another cluster
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
+  // the caller's CAIRN_* settings must not point the benchmark at another cluster; NODE_PATH lets the
+  // copied bundles (snapshotApps) find the workspace's node_modules (pino, ws, better-sqlite3, ...)
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
+  env.NODE_PATH = [join(ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
+  return env;
+}
+
+/**
+ * Copies the three app bundles (esbuild output: our libs are inside, npm packages are not) into the
+ * temp dir and runs those copies, so that a rebuild of the workspace during a long run can neither
+ * break the benchmark nor mix two builds in one set of figures.
+ */
+function snapshotApps(root) {
+  const dir = join(root, 'apps');
+  mkdirSync(dir);
+  const hash = createHash('sha256');
+  for (const [app, path] of Object.entries(BUILT)) {
+    const code = readFileSync(path);
+    hash.update(code);
+    MAIN[app] = join(dir, `${app}.js`);
+    writeFileSync(MAIN[app], code);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+function gitInfo() {
+  const git = (...args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  const dirty = git('status', '--porcelain', '--untracked-files=no');
+  return head.status === 0 ? { commit: head.stdout.trim(), modifiedFiles: dirty.stdout.split('\n').filter(Boolean).length } : null;
 }
 
 /** Starts a child `node <main> ...args` and keeps its last log lines. */
@@ -148,6 +180,17 @@ function startProcess(name, main, args, { stdin = 'ignore', keepStdout = true } 
     stdio: [stdin, 'pipe', 'pipe'],
   });
   const proc = { name, child, pid: child.pid, lines: [], listeners: new Set(), stderr: '' };
+  // every line also goes to <temp>/logs/<name>[-n].log, for --keep and for post-mortems
+  const nth = (started.get(name) ?? 0) + 1;
+  started.set(name, nth);
+  const logFile = tempRoot && join(tempRoot, 'logs', `${name}${name === 'client' ? `-${nth}` : ''}.log`);
+  let log;
+  if (logFile) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    log = createWriteStream(logFile, { flags: 'a' });
+    log.on('error', () => undefined); // the temp dir is being removed (shutdown)
+    child.once('exit', () => setTimeout(() => log.end(), 100)); // after the last lines are read
+  }
   proc.exited = new Promise((resolveExit) => {
     child.once('exit', (code, signal) => {
       proc.exitCode = code;
@@ -164,6 +207,7 @@ function startProcess(name, main, args, { stdin = 'ignore', keepStdout = true } 
   for (const stream of streams) {
     createInterface({ input: stream }).on('line', (line) => {
       proc.lines.push(line);
+      if (log?.writable) log.write(`${line}\n`);
       if (proc.lines.length > 300) proc.lines.splice(0, proc.lines.length - 200);
       for (const listener of proc.listeners) listener(line);
     });
@@ -530,6 +574,13 @@ async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
   };
 }
 
+/** Wall clock of a CLI process that starts, makes one small request and exits (median of 3): the fixed cost in every CLI figure. */
+async function cliOverhead(cluster) {
+  const times = [];
+  for (let i = 0; i < 3; i++) times.push((await timedCli(cluster, ['status', '--json'], { timeoutMs: 60_000 })).wallS);
+  return median(times);
+}
+
 async function bigFile(options, cluster, src, srcSha, run) {
   const name = `bench/run-${run}/big.bin`;
   const timeoutMs = 120_000 + (options.size / 1e6) * 1000; // anything slower than ~1 MB/s is a hang
@@ -577,6 +628,7 @@ async function bigFile(options, cluster, src, srcSha, run) {
 
   const gib = options.size / GiB;
   return {
+    cliStartupS: await cliOverhead(cluster),
     putMBps: mbps(options.size, put.wallS),
     getMBps: mbps(options.size, get.wallS),
     getStdoutMBps: mbps(options.size, cat.wallS),
@@ -680,7 +732,7 @@ async function smallFiles(options, cluster, run, concurrency) {
 // ---------------------------------------------------------------------------------------------------
 // the cluster
 
-async function startCluster(options, root) {
+async function startCluster(options, root, CairnClient) {
   const cluster = {
     root,
     servers: [],
@@ -712,7 +764,6 @@ async function startCluster(options, root) {
     nodeReady.push(waitForLog(node, (e) => typeof e.msg === 'string' && e.msg.includes(' listening on '), 'listening on'));
   }
   await Promise.all(nodeReady);
-  const { CairnClient } = loadSdk();
   cluster.sdk = new CairnClient({ controller: cluster.controllerAddress });
   const deadline = Date.now() + 30_000;
   let alive = 0;
@@ -732,7 +783,7 @@ function loadSdk() {
 }
 
 async function ensureBuilt(options) {
-  const missing = [...Object.values(MAIN), ...LIB_DIST].filter((p) => !existsSync(p));
+  const missing = [...Object.values(BUILT), ...LIB_DIST].filter((p) => !existsSync(p));
   if (!options.build && missing.length === 0) return;
   console.error(options.build ? 'bench: building' : `bench: building (missing ${missing.map((p) => p.slice(ROOT.length + 1)).join(', ')})`);
   const build = spawn('npx', ['nx', 'run-many', '-t', 'build', '-p', 'controller', 'node', 'client', 'transfer', 'protocol'], {
@@ -745,7 +796,7 @@ async function ensureBuilt(options) {
   children.add(proc);
   const { code, signal } = await proc.exited;
   if (code !== 0) throw new Error(`build failed (${code ?? signal})`);
-  const still = [...Object.values(MAIN), ...LIB_DIST].filter((p) => !existsSync(p));
+  const still = [...Object.values(BUILT), ...LIB_DIST].filter((p) => !existsSync(p));
   if (still.length) throw new Error(`build finished but these are missing: ${still.join(', ')}`);
 }
 
@@ -812,6 +863,7 @@ function printTable(options, machine, placement, runs, med) {
     [`Cairn put ${size}, replicas ${options.replicas} (CLI)`, cell('putMBps'), 'MB/s'],
     [`Cairn get ${size} to a file (CLI, fsync + rename)`, cell('getMBps'), 'MB/s'],
     [`Cairn get ${size} to stdout (CLI, hashed by bench)`, cell('getStdoutMBps'), 'MB/s'],
+    ['CLI fixed cost (start, one request, exit), in each figure', cell('cliStartupS', 2), 's'],
     ['put / raw disk write', String(round(med.putMBps / med.rawWriteMBps, 3)), 'ratio'],
     ['peak client RSS: put', cell('putPeakClientRssMiB'), 'MiB'],
     ['peak client RSS: get to a file', cell('getPeakClientRssMiB'), 'MiB'],
@@ -868,6 +920,8 @@ async function main() {
 
   mkdirSync(options.dir, { recursive: true });
   tempRoot = mkdtempSync(join(options.dir, 'cairn-bench-'));
+  const buildHash = snapshotApps(tempRoot);
+  const { CairnClient } = loadSdk(); // loaded now, once: the SDK's own dist may be rebuilt later
   const fs = statfsSync(tempRoot);
   const placement = {
     dir: tempRoot,
@@ -893,9 +947,10 @@ async function main() {
     clockTicks: CLK_TCK,
     loadavgStart: loadavg(),
   };
+  const build = { ...gitInfo(), appBundlesSha256: buildHash };
 
   console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes`);
-  const cluster = await startCluster(options, tempRoot);
+  const cluster = await startCluster(options, tempRoot, CairnClient);
   console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
 
   const runs = [];
@@ -937,6 +992,7 @@ async function main() {
     version: 1,
     date: new Date().toISOString(),
     machine,
+    build,
     config: {
       size: options.size,
       files: options.files,
@@ -958,9 +1014,11 @@ async function main() {
 }
 
 main()
-  .then(() => shutdown())
-  .catch(async (err) => {
+  .catch((err) => {
+    if (shuttingDown) return; // interrupted: the signal handler reports and exits
     console.error(`\nbench: FAILED: ${err?.stack ?? err}`);
     process.exitCode = 1;
-    await shutdown();
-  });
+  })
+  .then(() => shutdown())
+  // an SDK connection left open by a failure must not keep the process alive
+  .then(() => process.exit(process.exitCode ?? 0));

@@ -77,3 +77,10 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
   else print(ctx, formatStatus(status));
 }
 
+
+/** `drain <node-id>`: move a node's chunks elsewhere before retiring it; `--undo` takes it back. */
+export async function drainCommand(ctx: CommandContext, nodeId: string, undo: boolean): Promise<void> {
+  await ctx.client.drain(nodeId, !undo);
+  if (ctx.json) printJson(ctx, { node: nodeId, draining: !undo });
+  else print(ctx, undo ? `node ${nodeId} accepts chunks again` : `node ${nodeId} is draining: its chunks are being copied elsewhere`);
+}

@@ -38,12 +38,14 @@ export function formatNodes(nodes: NodeInfo[]): string {
 
 export function formatStatus(s: ClusterStatus): string {
   return [
-    `nodes:            ${s.nodes.alive} alive, ${s.nodes.suspect} suspect, ${s.nodes.dead} dead`,
+    `nodes:            ${s.nodes.alive} alive, ${s.nodes.suspect} suspect, ${s.nodes.dead} dead, ${s.nodes.draining} draining`,
     `files:            ${s.files}`,
     `bytes:            ${s.bytes} (${formatBytes(s.bytes)})`,
     `chunks:           ${s.chunks}`,
     `under-replicated: ${s.underReplicated}`,
     `lost:             ${s.lost}`,
+    `repair:           ${s.repair.queued} queued, ${s.repair.running} running, ${s.repair.copiedChunks} chunks (${formatBytes(s.repair.copiedBytes)}) copied`,
+    `garbage:          ${s.gc.pendingChunks} chunks in grace period, ${s.gc.deletedChunks} deleted`,
   ].join('\n');
 }
 

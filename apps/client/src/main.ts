@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
-import { CairnError, MAX_REPLICAS, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
 import { CairnClient, DEFAULT_CONTROLLER } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
+
+/** Global options, each also read from CAIRN_<OPTION> in the environment. */
+const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'replicas'];
 
 interface GlobalArgs {
   controller: string;
@@ -20,7 +23,6 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
   return yargs(argv)
     .scriptName('cairn')
     .usage('$0 <command> [options]\n\nThe Cairn client: store and fetch files in a Cairn cluster.')
-    .env('CAIRN')
     .config('config', 'JSON config file with any of the global options', (path) => JSON.parse(readFileSync(path, 'utf8')))
     .option('controller', { type: 'string', default: DEFAULT_CONTROLLER, global: true, describe: 'controller: host:port, ws(s):// or http(s):// (CAIRN_CONTROLLER)' })
     .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output' })
@@ -43,9 +45,16 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .command('rm <name>', 'remove a file', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.rmCommand(ctx, a.name)))
     .command('nodes', 'list storage nodes and their state', (y) => y, act((ctx) => cmd.nodesCommand(ctx)))
     .command('status', 'cluster totals and replication health', (y) => y, act((ctx) => cmd.statusCommand(ctx)))
+    .command(
+      'drain <node>',
+      'admin: copy a node\'s chunks elsewhere so it can be retired (--undo to stop)',
+      (y) => y.positional('node', { type: 'string', demandOption: true }).option('undo', { type: 'boolean', default: false }),
+      act((ctx, a: { node: string; undo: boolean }) => cmd.drainCommand(ctx, a.node, a.undo)),
+    )
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .strict()
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .help()
     .version(false)
     .fail((message, err) => {
@@ -90,7 +99,8 @@ async function main(): Promise<number> {
     }
   };
   try {
-    await buildCli(fromNxTarget(process.argv.slice(2)), run).parseAsync();
+    const argv = [...envToFlags(process.env, GLOBAL_OPTIONS), ...fromNxTarget(process.argv.slice(2))];
+    await buildCli(argv, run).parseAsync();
   } catch (err) {
     const error = toCairnError(err, 'E_INTERNAL');
     process.stderr.write(`cairn: ${error.message}${isCairnError(err) ? ` (${error.code})` : ''}\n`);

@@ -1,13 +1,24 @@
 import { CairnError, NodeInfo, NodeRef, NodeState } from '@cairn/protocol';
 import { CatalogStore, Liveness, NodeRecord, PlacementCandidate } from '@cairn/registry';
+import type { RpcPeer } from '@cairn/transfer';
+
+/** How long a placement counts as load on its node: new chunks go to nodes busy with fewer. */
+const RECENT_PLACEMENT_MS = 2_000;
+/** Recent placements at which a node's weight is halved. */
+const PLACEMENT_LOAD_HALF = 32;
 
 /**
  * The controller's view of its storage nodes: their records (persisted in the catalog, so addresses
- * survive a restart) joined with liveness (in memory: after a restart every node is dead until it
- * heartbeats again).
+ * and the draining flag survive a restart) joined with liveness (in memory: after a restart every
+ * node is dead until it heartbeats again) and the node's open connection, over which the controller
+ * sends it repair and garbage-collection work.
  */
 export class Cluster {
   private readonly nodes = new Map<string, NodeRecord>();
+  private readonly peers = new Map<string, RpcPeer>();
+  private readonly recentPlacements = new Map<string, number[]>();
+  /** Nodes whose chunk report finished since they (re)registered: only their view is complete. */
+  private readonly reported = new Set<string>();
 
   private constructor(
     private readonly catalog: CatalogStore,
@@ -20,12 +31,22 @@ export class Cluster {
     return cluster;
   }
 
-  async register(node: Omit<NodeRecord, 'firstSeen' | 'lastSeen'>, now = Date.now()): Promise<void> {
+  async register(
+    node: Omit<NodeRecord, 'firstSeen' | 'lastSeen' | 'draining'>,
+    peer: RpcPeer,
+    now = Date.now(),
+  ): Promise<void> {
     const known = this.nodes.get(node.id);
-    const record: NodeRecord = { ...node, firstSeen: known?.firstSeen ?? now, lastSeen: now };
+    const record: NodeRecord = { ...node, draining: known?.draining ?? false, firstSeen: known?.firstSeen ?? now, lastSeen: now };
     await this.catalog.upsertNode(record);
     this.nodes.set(node.id, record);
     this.liveness.heartbeat(node.id);
+    this.reported.delete(node.id);
+    this.peers.get(node.id)?.close(4000, 'replaced by a new connection');
+    this.peers.set(node.id, peer);
+    void peer.closed.then(() => {
+      if (this.peers.get(node.id) === peer) this.peers.delete(node.id);
+    });
   }
 
   heartbeat(id: string, usage: { capacity: number; used: number; chunks: number }, now = Date.now()): void {
@@ -35,8 +56,17 @@ export class Cluster {
     this.liveness.heartbeat(id);
   }
 
+  async setDraining(id: string, draining: boolean): Promise<void> {
+    const node = this.nodes.get(id);
+    if (!node) throw new CairnError('E_NOT_FOUND', `no node ${id}`);
+    await this.catalog.setNodeDraining(id, draining);
+    node.draining = draining;
+  }
+
+  /** Liveness first: a dead node is dead even if draining; a draining node that lives says so. */
   state(id: string): NodeState {
-    return this.liveness.state(id);
+    const live = this.liveness.state(id);
+    return live !== 'dead' && this.nodes.get(id)?.draining ? 'draining' : live;
   }
 
   ref(id: string): NodeRef | undefined {
@@ -54,11 +84,52 @@ export class Cluster {
     return this.nodes.has(id);
   }
 
-  /** Nodes that may receive new chunks: alive ones only (a suspect node may be on its way out). */
-  placementCandidates(exclude: ReadonlySet<string> = new Set()): PlacementCandidate[] {
+  /** The open connection of a live node, for work the controller sends it. */
+  peer(id: string): RpcPeer | undefined {
+    const peer = this.peers.get(id);
+    return peer?.isOpen && this.state(id) !== 'dead' ? peer : undefined;
+  }
+
+  /**
+   * Nodes that may receive new chunks: alive and not draining. Placement weighs nodes by free space;
+   * here the free space beyond `size` is discounted by recent placements, so a node that just got many
+   * chunks (busy) gets fewer until they land — without ever making a node with room look full.
+   */
+  placementCandidates(exclude: ReadonlySet<string> = new Set(), size = 0): PlacementCandidate[] {
+    const now = Date.now();
     return [...this.nodes.values()]
       .filter((n) => !exclude.has(n.id) && this.state(n.id) === 'alive')
-      .map((n) => ({ id: n.id, zone: n.zone, capacity: n.capacity, used: n.used }));
+      .map((n) => {
+        const spare = Math.max(0, n.capacity - n.used - size);
+        const load = this.recentLoad(n.id, now);
+        return { id: n.id, zone: n.zone, capacity: n.capacity, used: n.used + Math.floor((spare * load) / (load + PLACEMENT_LOAD_HALF)) };
+      });
+  }
+
+  notePlacement(ids: readonly string[]): void {
+    const now = Date.now();
+    for (const id of ids) {
+      const recent = (this.recentPlacements.get(id) ?? []).filter((t) => now - t < RECENT_PLACEMENT_MS);
+      recent.push(now);
+      this.recentPlacements.set(id, recent);
+    }
+  }
+
+  /** Nodes whose replicas count as healthy: alive or suspect (still holding data), not draining. */
+  healthyNodeIds(): string[] {
+    return this.liveness.liveNodes().filter((id) => !this.nodes.get(id)?.draining);
+  }
+
+  markReported(id: string): void {
+    this.reported.add(id);
+  }
+
+  /**
+   * Healthy nodes whose chunk report is complete: the only ones whose replicas may justify trimming a
+   * surplus elsewhere (a node that just came back is still reporting a stale view).
+   */
+  reportedHealthyNodeIds(): string[] {
+    return this.healthyNodeIds().filter((id) => this.reported.has(id));
   }
 
   liveNodeIds(): string[] {
@@ -78,5 +149,9 @@ export class Cluster {
         chunks: n.chunks,
         lastSeen: n.lastSeen,
       }));
+  }
+
+  private recentLoad(id: string, now: number): number {
+    return (this.recentPlacements.get(id) ?? []).filter((t) => now - t < RECENT_PLACEMENT_MS).length;
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
-import { CairnError, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
 
 export interface ControllerConfig {
   host: string;
@@ -8,28 +8,35 @@ export interface ControllerConfig {
   data: string;
   replicas: number;
   nodeTimeoutMs: number;
+  /** How long an unreferenced chunk (removed, replaced or orphaned) is kept before deletion. */
+  gcGraceMs: number;
+  repairConcurrency: number;
   logLevel: string;
 }
 
+/** Every option, each also read from CAIRN_<OPTION> in the environment. */
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'log-level'];
+
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseControllerConfig(argv: string[]): ControllerConfig {
-  const args = yargs(argv)
+  const args = yargs([...envToFlags(process.env, OPTION_NAMES), ...argv])
     .scriptName('cairn-controller')
     .usage('$0 [options]\n\nRuns the Cairn controller: node membership, the file catalog and placement.')
-    .env('CAIRN')
     .config('config', 'JSON config file with any of the options below', (path) => JSON.parse(readFileSync(path, 'utf8')))
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_HOST)' })
     .option('port', { type: 'number', default: 7700, describe: 'port for WebSocket (/ws), /healthz and /metrics (CAIRN_PORT)' })
     .option('data', { type: 'string', default: './.cairn/controller', describe: 'data directory: catalog database and keys (CAIRN_DATA)' })
     .option('replicas', { type: 'number', default: 2, describe: 'default replication factor (CAIRN_REPLICAS)' })
     .option('node-timeout', { type: 'string', default: '30s', describe: 'a node without heartbeat this long is dead (CAIRN_NODE_TIMEOUT)' })
+    .option('gc-grace', { type: 'string', default: '1h', describe: 'keep unreferenced chunks this long before deleting them (CAIRN_GC_GRACE)' })
+    .option('repair-concurrency', { type: 'number', default: 4, describe: 'chunk copies in flight during repair (CAIRN_REPAIR_CONCURRENCY)' })
     .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
     .example('$0 --port 7700 --data ./.cairn/controller', 'the defaults, spelled out')
     .example('CAIRN_NODE_TIMEOUT=3s $0', 'declare nodes dead after 3 s without heartbeat')
     .strictOptions()
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .help()
     .version(false)
-    .parserConfiguration({ 'camel-case-expansion': true })
     .exitProcess(true)
     .parseSync();
   const replicas = args.replicas;
@@ -40,5 +47,10 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
   const nodeTimeoutMs = parseDuration(args.nodeTimeout, '--node-timeout');
   if (nodeTimeoutMs < 100) throw new CairnError('E_USAGE', '--node-timeout must be at least 100ms');
-  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, logLevel: args.logLevel };
+  const gcGraceMs = parseDuration(args.gcGrace, '--gc-grace');
+  const repairConcurrency = args.repairConcurrency;
+  if (!Number.isInteger(repairConcurrency) || repairConcurrency < 1 || repairConcurrency > 64) {
+    throw new CairnError('E_USAGE', '--repair-concurrency must be an integer from 1 to 64');
+  }
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, logLevel: args.logLevel };
 }

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame } from '@cairn/protocol';
 import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
-import type { Reply, RpcPeer } from '@cairn/transfer';
+import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
+import { Healer } from './healer';
 
 export interface HandlerContext {
   catalog: CatalogStore;
   cluster: Cluster;
+  healer: Healer;
   defaultReplicas: number;
   heartbeatMs: number;
   log: Logger;
@@ -35,13 +37,13 @@ export function createRequestHandler(ctx: HandlerContext) {
       case 'upload.place': {
         const upload = await requireUpload(ctx.catalog, frame.body.uploadId);
         const exclude = new Set(frame.body.exclude ?? []);
-        const candidates = ctx.cluster.placementCandidates(exclude);
-        const placements = frame.body.chunks.map((chunk) => ({
-          index: chunk.index,
-          nodes: placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates }).map((id) =>
-            ctx.cluster.requireRef(id),
-          ),
-        }));
+        const placements = frame.body.chunks.map((chunk) => {
+          const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
+          const ids = placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates });
+          ctx.cluster.notePlacement(ids);
+          return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)) };
+        });
+        await ctx.catalog.touchUpload(upload.id, Date.now());
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
@@ -52,7 +54,7 @@ export function createRequestHandler(ctx: HandlerContext) {
             throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names a node twice`);
           }
         }
-        await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks);
+        await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
         return { type: 'ack', body: {} };
       }
       case 'upload.commit': {
@@ -102,32 +104,84 @@ export function createRequestHandler(ctx: HandlerContext) {
         const count = (state: string) => nodes.filter((n) => n.state === state).length;
         const stats = await ctx.catalog.stats();
         const health = await ctx.catalog.replicationHealth(ctx.cluster.liveNodeIds());
+        const { queued, running, copiedChunks, copiedBytes, deletedChunks } = ctx.healer.counters;
+        const { pendingChunks } = await ctx.catalog.gcStats();
         return {
           type: 'cluster.info',
-          body: { nodes: { alive: count('alive'), suspect: count('suspect'), dead: count('dead') }, ...stats, ...health },
+          body: {
+            nodes: { alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') },
+            ...stats,
+            ...health,
+            repair: { queued, running, copiedChunks, copiedBytes },
+            gc: { pendingChunks, deletedChunks },
+          },
         };
       }
-      case 'chunk.bad':
-        // Repair is planned from this in the replication work; until then it is logged for operators.
-        ctx.log.warn({ hash: frame.body.hash, node: frame.body.nodeId, reason: frame.body.reason }, 'bad replica reported');
+      case 'chunk.bad': {
+        // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
+        const { hash, nodeId, reason } = frame.body;
+        ctx.log.warn({ hash, node: nodeId, reason }, 'bad replica reported');
+        void verifyReplica(ctx, hash, nodeId);
         return { type: 'ack', body: {} };
+      }
+      case 'chunk.quarantined': {
+        const nodeId = requireNode(nodeOfPeer, peer);
+        ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, 'node quarantined a bad chunk');
+        await ctx.catalog.removeReplica(frame.body.hash, nodeId);
+        void ctx.healer.pass();
+        return { type: 'ack', body: {} };
+      }
+      case 'node.drain': {
+        await ctx.cluster.setDraining(frame.body.nodeId, frame.body.draining);
+        ctx.log.info({ node: frame.body.nodeId, draining: frame.body.draining }, 'node draining changed');
+        return { type: 'ack', body: {} };
+      }
+      case 'node.report': {
+        const nodeId = requireNode(nodeOfPeer, peer);
+        if (frame.body.first) await ctx.catalog.beginNodeReport(nodeId);
+        await ctx.catalog.addNodeReportPage(nodeId, frame.body.hashes);
+        if (frame.body.done) {
+          const { added, removed } = await ctx.catalog.finishNodeReport(nodeId);
+          ctx.cluster.markReported(nodeId);
+          ctx.log.info({ node: nodeId, added, removed }, 'node chunk report reconciled');
+        }
+        return { type: 'ack', body: {} };
+      }
       case 'node.register': {
         const { nodeId, address, zone, capacity, used, chunks } = frame.body;
-        await ctx.cluster.register({ id: nodeId, address, zone, capacity, used, chunks });
+        await ctx.cluster.register({ id: nodeId, address, zone, capacity, used, chunks }, peer);
         nodeOfPeer.set(peer, nodeId);
         ctx.log.info({ node: nodeId, address, zone }, 'node registered');
         return { type: 'node.registered', body: { heartbeatMs: ctx.heartbeatMs } };
       }
       case 'node.heartbeat': {
-        const nodeId = nodeOfPeer.get(peer);
-        if (!nodeId) throw new CairnError('E_AUTH', 'heartbeat before node.register');
-        ctx.cluster.heartbeat(nodeId, frame.body);
+        ctx.cluster.heartbeat(requireNode(nodeOfPeer, peer), frame.body);
         return { type: 'ack', body: {} };
       }
       default:
         throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
     }
   };
+}
+
+function requireNode(nodeOfPeer: WeakMap<RpcPeer, string>, peer: RpcPeer): string {
+  const nodeId = nodeOfPeer.get(peer);
+  if (!nodeId) throw new CairnError('E_AUTH', 'this connection has not registered as a node');
+  return nodeId;
+}
+
+async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string): Promise<void> {
+  const peer = ctx.cluster.peer(nodeId);
+  if (!peer) return;
+  try {
+    const answer = expectFrame(await peer.request('chunk.check', { hash }, { timeoutMs: 30_000 }), 'chunk.checked');
+    if (answer.body.ok) return;
+    await ctx.catalog.removeReplica(hash, nodeId);
+    ctx.log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
+    void ctx.healer.pass();
+  } catch (err) {
+    ctx.log.warn({ hash, node: nodeId, err: (err as Error).message }, 'could not verify a reported replica');
+  }
 }
 
 async function requireUpload(catalog: CatalogStore, uploadId: string) {

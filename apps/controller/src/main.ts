@@ -8,6 +8,8 @@ import { attachRpcServer, createProbeHandler } from '@cairn/transfer';
 import { parseControllerConfig } from './config';
 import { Cluster } from './cluster';
 import { createRequestHandler } from './handlers';
+import { startUploadSweeper } from './upload-sweeper';
+import { Healer } from './healer';
 
 /** Heartbeats come several times per node timeout, and at least every second. */
 const heartbeatInterval = (nodeTimeoutMs: number) => Math.max(50, Math.min(1000, Math.floor(nodeTimeoutMs / 4)));
@@ -18,14 +20,25 @@ async function main(): Promise<void> {
   mkdirSync(config.data, { recursive: true, mode: 0o700 });
   const catalog = await openSqliteCatalog({ path: join(config.data, 'catalog.db') });
   const cluster = await Cluster.load(catalog, config.nodeTimeoutMs);
+  const healer = new Healer({
+    catalog,
+    cluster,
+    log,
+    gcGraceMs: config.gcGraceMs,
+    repairConcurrency: config.repairConcurrency,
+    intervalMs: Math.min(1000, config.nodeTimeoutMs),
+  });
   const handle = createRequestHandler({
     catalog,
     cluster,
+    healer,
     defaultReplicas: config.replicas,
     heartbeatMs: heartbeatInterval(config.nodeTimeoutMs),
     log,
   });
 
+  const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs);
+  healer.start();
   const server = createServer(createProbeHandler(() => true));
   const rpc = attachRpcServer(server, {
     onRequest: handle,
@@ -44,6 +57,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    stopSweeper();
+    healer.stop();
     server.closeAllConnections();
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));

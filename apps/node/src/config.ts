@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
-import { CairnError, parseByteSize, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, parseByteSize, parseDuration } from '@cairn/protocol';
 
 export interface NodeConfig {
   host: string;
@@ -15,12 +15,14 @@ export interface NodeConfig {
   logLevel: string;
 }
 
+/** Every option, each also read from CAIRN_<OPTION> in the environment. */
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'controller', 'zone', 'capacity', 'scrub-interval', 'advertise', 'log-level'];
+
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseNodeConfig(argv: string[]): NodeConfig {
-  const args = yargs(argv)
+  const args = yargs([...envToFlags(process.env, OPTION_NAMES), ...argv])
     .scriptName('cairn-node')
     .usage('$0 [options]\n\nRuns a Cairn storage node: content-addressed chunks on local disk.')
-    .env('CAIRN')
     .config('config', 'JSON config file with any of the options below', (path) => JSON.parse(readFileSync(path, 'utf8')))
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_HOST)' })
     .option('port', { type: 'number', default: 7701, describe: 'port for WebSocket (/ws) and /healthz (CAIRN_PORT)' })
@@ -34,6 +36,7 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
     .example('$0 --port 7702 --data .cairn/n2', 'a second node on the same machine')
     .example('$0 --zone rack-a --capacity 500GiB', 'a node in zone rack-a that may use 500 GiB')
     .strictOptions()
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .help()
     .version(false)
     .parseSync();
@@ -48,8 +51,14 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
     controller: args.controller,
     zone,
     capacity: args.capacity === undefined ? undefined : parseByteSize(args.capacity, '--capacity'),
-    scrubIntervalMs: parseDuration(args.scrubInterval, '--scrub-interval'),
+    scrubIntervalMs: positiveDuration(args.scrubInterval, '--scrub-interval'),
     advertise: args.advertise,
     logLevel: args.logLevel,
   };
+}
+
+function positiveDuration(value: string, flag: string): number {
+  const ms = parseDuration(value, flag);
+  if (ms < 100) throw new CairnError('E_USAGE', `${flag} must be at least 100ms`);
+  return ms;
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { toCairnError } from '@cairn/protocol';
+import { MAX_PAGE, toCairnError } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
-import { RpcPeer, connectPeer, expectFrame } from '@cairn/transfer';
+import { RpcPeer, RequestHandler, connectPeer, expectFrame } from '@cairn/transfer';
 
 export interface ControllerLinkOptions {
   controller: string;
@@ -10,14 +10,18 @@ export interface ControllerLinkOptions {
   zone: string | null;
   store: ChunkStore;
   log: Logger;
+  /** Serves what the controller asks of this node (repair copies, deletions, checks). */
+  onRequest: RequestHandler;
 }
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
 /**
- * Keeps the node registered with the controller: connect, register, heartbeat with current usage, and
- * on any failure reconnect with capped exponential backoff. The node keeps serving chunks meanwhile.
+ * Keeps the node registered with the controller: connect, register, report every stored chunk (in
+ * pages, while heartbeats go on), heartbeat with current usage, and on any failure reconnect with
+ * capped exponential backoff. The node keeps serving chunks meanwhile. The same connection carries the
+ * controller's requests to this node.
  */
 export class ControllerLink {
   private stopped = false;
@@ -41,14 +45,31 @@ export class ControllerLink {
     this.peer?.close();
   }
 
+  /** Tells the controller about a chunk moved to quarantine (best effort: the next report also shows it gone). */
+  notifyQuarantined(hash: string, reason: string): void {
+    const peer = this.peer;
+    if (!peer?.isOpen) return;
+    peer.request('chunk.quarantined', { hash, reason }).catch((err) => {
+      this.options.log.warn({ hash, code: toCairnError(err).code }, 'could not report a quarantined chunk');
+    });
+  }
+
   private async run(): Promise<void> {
     let backoff = RECONNECT_MIN_MS;
     while (!this.stopped) {
       try {
-        const peer = await connectPeer(this.options.controller, { connectTimeoutMs: 5_000, requestTimeoutMs: 10_000 });
+        const peer = await connectPeer(this.options.controller, {
+          connectTimeoutMs: 5_000,
+          requestTimeoutMs: 10_000,
+          onRequest: this.options.onRequest,
+        });
         this.peer = peer;
         const heartbeatMs = await this.register(peer);
         backoff = RECONNECT_MIN_MS;
+        this.report(peer).catch((err) => {
+          this.options.log.warn({ code: toCairnError(err).code }, `chunk report failed: ${toCairnError(err).message}`);
+          peer.close(); // reconnect and report again: the controller must not keep a partial view
+        });
         await this.heartbeatUntilClosed(peer, heartbeatMs);
       } catch (err) {
         if (this.stopped) return;
@@ -68,6 +89,25 @@ export class ControllerLink {
     this.registeredOnce = true;
     this.options.log.info({ controller: this.options.controller, nodeId }, 'registered with the controller');
     return heartbeatMs;
+  }
+
+  /** Streams the list of stored chunks to the controller, a page at a time. */
+  private async report(peer: RpcPeer): Promise<void> {
+    let page: string[] = [];
+    let first = true;
+    let total = 0;
+    const send = async (done: boolean) => {
+      expectFrame(await peer.request('node.report', { hashes: page, first, done }, { timeoutMs: 60_000 }), 'ack');
+      total += page.length;
+      page = [];
+      first = false;
+    };
+    for await (const { hash } of this.options.store.list()) {
+      page.push(hash);
+      if (page.length === MAX_PAGE) await send(false);
+    }
+    await send(true);
+    this.options.log.info({ chunks: total }, 'chunk report sent');
   }
 
   private async heartbeatUntilClosed(peer: RpcPeer, heartbeatMs: number): Promise<void> {

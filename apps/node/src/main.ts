@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
 import { openChunkStore } from '@cairn/chunk-store';
-import { attachRpcServer, createProbeHandler } from '@cairn/transfer';
+import { NodePool, attachRpcServer, createProbeHandler } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
 import { ControllerLink } from './controller-link';
+import { scheduleScrub } from './scrub-schedule';
 
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
@@ -17,10 +18,20 @@ async function main(): Promise<void> {
   const log = pino({ level: config.logLevel, base: { role: 'node', node: nodeId } });
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
 
-  let registered = () => false;
-  const server = createServer(createProbeHandler(() => registered()));
+  // The link needs the server's bound address, and the server's handlers need the link: a late binding.
+  const late: { link?: ControllerLink } = {};
+  const nodes = new NodePool({ requestTimeoutMs: 60_000 });
+  const serveChunks = createChunkService({
+    store,
+    nodes,
+    onQuarantined: (hash, reason) => {
+      log.warn({ hash, reason }, 'chunk failed verification; quarantined');
+      late.link?.notifyQuarantined(hash, reason);
+    },
+  });
+  const server = createServer(createProbeHandler(() => late.link?.registered ?? false));
   const rpc = attachRpcServer(server, {
-    onRequest: createChunkService(store),
+    onRequest: serveChunks,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),
   });
   await new Promise<void>((resolve, reject) => {
@@ -32,16 +43,19 @@ async function main(): Promise<void> {
   const address = config.advertise ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
 
-  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log });
-  registered = () => link.registered;
+  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: serveChunks });
+  late.link = link;
   link.start();
+  const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    stopScrub();
     link.stop();
+    await nodes.close();
     server.closeAllConnections();
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,5 +1,6 @@
 import { MAX_CHUNK_SIZE } from '@cairn/protocol';
 import type { ChunkStore } from './chunk-store';
+import { scrubChunks } from './scrub';
 import { INVALID_HASHES, makeChunk, sha256Hex } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 
@@ -239,6 +240,49 @@ export function describeChunkStoreConformance(name: string, harness: ChunkStoreH
         const put = store.put(chunk.hash, chunk.data);
         await store.close();
         await expect(put).resolves.toEqual({ stored: true });
+      });
+    });
+
+    describe('reclaim and quarantine (garbage collection and scrub)', () => {
+      it('reclaims a chunk older than the minimum age, and says when there was nothing', async () => {
+        const chunk = makeChunk(2048, 11);
+        await store.put(chunk.hash, chunk.data);
+        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('deleted');
+        expect(await store.has(chunk.hash)).toBe(false);
+        expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
+        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('absent');
+      });
+
+      it('keeps a chunk written or re-put within the minimum age', async () => {
+        const chunk = makeChunk(2048, 12);
+        await store.put(chunk.hash, chunk.data);
+        await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('kept');
+        expect(await store.has(chunk.hash)).toBe(true);
+      });
+
+      it('moves a chunk to quarantine: no longer served, listed or counted', async () => {
+        const chunk = makeChunk(4096, 13);
+        const other = makeChunk(100, 14);
+        await store.put(chunk.hash, chunk.data);
+        await store.put(other.hash, other.data);
+        await expect(store.quarantine(chunk.hash)).resolves.toBe(true);
+        await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
+        expect((await collect(store.list())).map((c) => c.hash)).toEqual([other.hash]);
+        expect(store.stats()).toMatchObject({ used: 100, chunks: 1 });
+        await expect(store.quarantine(chunk.hash)).resolves.toBe(false);
+        // A good copy can be stored again afterwards (repair).
+        await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+      });
+
+      it('scrubs every chunk and quarantines none when all are good', async () => {
+        for (let i = 0; i < 5; i++) {
+          const chunk = makeChunk(1000 + i, 20 + i);
+          await store.put(chunk.hash, chunk.data);
+        }
+        const bad: string[] = [];
+        const report = await scrubChunks(store, { bytesPerSecond: 1e9, onBad: (h) => void bad.push(h) });
+        expect(report).toEqual({ checked: 5, bytes: 5010, quarantined: 0 });
+        expect(bad).toEqual([]);
       });
     });
   });

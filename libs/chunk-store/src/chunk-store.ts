@@ -19,6 +19,9 @@ export interface AbortOptions {
   signal?: AbortSignal;
 }
 
+/** `absent`: there was nothing to delete; `kept`: too young, left in place. */
+export type ReclaimResult = 'deleted' | 'absent' | 'kept';
+
 export interface ListedChunk {
   hash: ChunkHash;
   size: number;
@@ -53,6 +56,15 @@ export interface ChunkStore {
 
   /** Removes a chunk; resolves `false` if it was not there. */
   delete(hash: ChunkHash): Promise<boolean>;
+
+  /**
+   * Deletes a chunk only if it was not written or re-put within `minAgeMs` (a re-put refreshes its
+   * age): garbage collection's guard against deleting a chunk an upload has just deduplicated.
+   */
+  reclaim(hash: ChunkHash, minAgeMs: number): Promise<ReclaimResult>;
+
+  /** Moves a chunk aside into the quarantine directory (not deleted); `false` if it was not there. */
+  quarantine(hash: ChunkHash): Promise<boolean>;
 
   /** Streams every stored chunk by walking the fan-out directories; never holds the whole list. */
   list(opts?: AbortOptions): AsyncIterable<ListedChunk>;

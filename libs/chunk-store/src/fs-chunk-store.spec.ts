@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkStore } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
+import { scrubChunks } from './scrub';
 import { makeChunk } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
@@ -294,5 +295,43 @@ describe('file-system chunk store: crash leftovers', () => {
       await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
     }
     await expect(store.put(whole.hash, whole.data)).resolves.toEqual({ stored: true });
+  });
+});
+
+describe('file-system chunk store: scrub and quarantine on disk', () => {
+  it('finds a rotten chunk, moves it to quarantine/ with its hash in the name, and reports it', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const good = makeChunk(3000, 50);
+    const rotten = makeChunk(3000, 51);
+    await store.put(good.hash, good.data);
+    await store.put(rotten.hash, rotten.data);
+    const file = chunkPath(root, rotten.hash);
+    const bytes = await readFile(file);
+    bytes[10] ^= 0xff;
+    await writeFile(file, bytes);
+
+    const reported: string[] = [];
+    const report = await scrubChunks(store, { bytesPerSecond: 1e9, onBad: (hash) => void reported.push(hash) });
+    expect(report).toMatchObject({ checked: 2, quarantined: 1 });
+    expect(reported).toEqual([rotten.hash]);
+    const quarantined = await readdir(join(root, 'quarantine'));
+    expect(quarantined).toHaveLength(1);
+    expect(quarantined[0].startsWith(rotten.hash)).toBe(true);
+    expect(await store.has(rotten.hash)).toBe(false);
+    expect((await store.get(good.hash)).equals(good.data)).toBe(true);
+  });
+
+  it('a re-put of a present chunk refreshes its age, so garbage collection keeps it', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(500, 52);
+    await store.put(chunk.hash, chunk.data);
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(chunkPath(root, chunk.hash), old, old);
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: false });
+    await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('kept');
+    await utimes(chunkPath(root, chunk.hash), old, old);
+    await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('deleted');
   });
 });

@@ -1,9 +1,9 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, rename, unlink, utimes } from 'node:fs/promises';
 import { CairnError } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
-import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult } from './chunk-store';
+import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
 import { isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
@@ -65,6 +65,38 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, () => this.removeIfPresent(hash));
   }
 
+  async reclaim(hash: ChunkHash, minAgeMs: number): Promise<ReclaimResult> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    return this.locks.run(hash, async () => {
+      const modified = await this.modifiedAt(hash);
+      if (modified === undefined) return 'absent';
+      if (Date.now() - modified < minAgeMs) return 'kept';
+      return (await this.removeIfPresent(hash)) ? 'deleted' : 'absent';
+    });
+  }
+
+  async quarantine(hash: ChunkHash): Promise<boolean> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    return this.locks.run(hash, async () => {
+      const size = await this.sizeOnDisk(hash);
+      if (size === undefined) return false;
+      const location = this.layout.locate(hash);
+      try {
+        await ensureDirectory(this.layout.quarantineDir);
+        await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
+        await fsyncDirectory(location.innerDir);
+        await fsyncDirectory(this.layout.quarantineDir);
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
+      }
+      this.ledger.removed(size);
+      return true;
+    });
+  }
+
   async *list(opts: AbortOptions = {}): AsyncIterable<ListedChunk> {
     this.assertOpen();
     throwIfAborted(opts.signal);
@@ -86,7 +118,13 @@ export class FsChunkStore implements ChunkStore {
 
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
   private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
-    if ((await this.sizeOnDisk(hash)) !== undefined) return { stored: false };
+    if ((await this.sizeOnDisk(hash)) !== undefined) {
+      // Refresh its age: garbage collection never reclaims a chunk an upload has just relied on.
+      await utimes(this.layout.locate(hash).file, new Date(), new Date()).catch((err) => {
+        throw toDiskError(err, `touching chunk ${hash}`, { hash });
+      });
+      return { stored: false };
+    }
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
@@ -127,6 +165,16 @@ export class FsChunkStore implements ChunkStore {
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }
     return true;
+  }
+
+  private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {
+    try {
+      const stats = await lstat(this.layout.locate(hash).file);
+      return stats.isFile() ? stats.mtimeMs : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw toDiskError(err, `looking up chunk ${hash}`, { hash });
+    }
   }
 
   /** The chunk file's size, or undefined when there is none. EIO and friends are `E_DISK`. */

@@ -11,5 +11,7 @@ export type {
   ChunkStoreStats,
   ListedChunk,
   PutResult,
+  ReclaimResult,
 } from './chunk-store';
+export { scrubChunks, type ScrubOptions, type ScrubReport } from './scrub';
 export { openChunkStore } from './open-chunk-store';

@@ -31,10 +31,17 @@ export interface ChunkLocation {
 export class ChunkLayout {
   readonly chunksDir: string;
   readonly tmpDir: string;
+  /** Chunks found bad are moved here (never served, never listed), for an operator to inspect. */
+  readonly quarantineDir: string;
 
   constructor(readonly root: string) {
     this.chunksDir = join(root, 'chunks');
     this.tmpDir = join(root, 'tmp');
+    this.quarantineDir = join(root, 'quarantine');
+  }
+
+  quarantineFileFor(hash: ChunkHash, at: number): string {
+    return join(this.quarantineDir, `${hash}.${at}`);
   }
 
   locate(hash: ChunkHash): ChunkLocation {

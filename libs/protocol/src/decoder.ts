@@ -46,8 +46,11 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   }
   const parsed = schemaOf(type as ControlType).safeParse(json);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const tagged = (issue as { params?: { cairnCode?: unknown } } | undefined)?.params?.cairnCode;
+    // A field may fail several checks (a 5000-character name fails both `max` and the name rule); the
+    // issue tagged with a Cairn code wins, so a bad name is E_NAME_INVALID whatever else is wrong.
+    const cairnCode = (i: unknown) => (i as { params?: { cairnCode?: unknown } } | undefined)?.params?.cairnCode;
+    const issue = parsed.error.issues.find((i) => isErrorCode(cairnCode(i))) ?? parsed.error.issues[0];
+    const tagged = cairnCode(issue);
     const code: ErrorCode = isErrorCode(tagged) ? tagged : 'E_BAD_MESSAGE';
     const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
     throw fail(code, `invalid ${type}${where}: ${issue?.message ?? 'schema mismatch'}`);

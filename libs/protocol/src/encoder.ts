@@ -41,8 +41,14 @@ export function concatFrame(parts: readonly Uint8Array[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** The `error` body's message limit, from its schema. */
+const MAX_ERROR_MESSAGE = MESSAGES.error.body.shape.message.maxLength ?? 4096;
+
+/** Always encodable: a message longer than the `error` body allows is cut (an error must never fail to send). */
 export function encodeError(requestId: number, error: CairnError): Buffer {
-  return encodeControl('error', requestId, error.toWire());
+  const { code, message } = error.toWire();
+  const clipped = message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : message;
+  return encodeControl('error', requestId, { code, message: clipped });
 }
 
 function writeHeader(frame: Buffer, code: number, requestId: number): void {

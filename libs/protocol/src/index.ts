@@ -23,3 +23,4 @@ export {
 export { encodeControl, encodeData, encodeError, concatFrame } from './encoder';
 export { decodeFrame, errorFromWire } from './decoder';
 export * from './units';
+export * from './config-env';

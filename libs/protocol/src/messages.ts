@@ -64,15 +64,19 @@ export const MESSAGES = {
   'cluster.info': control(
     0x2b,
     z.object({
-      nodes: z.object({ alive: f.count, suspect: f.count, dead: f.count }),
+      nodes: z.object({ alive: f.count, suspect: f.count, dead: f.count, draining: f.count }),
       files: f.count,
       bytes: f.count,
       chunks: f.count,
       underReplicated: f.count,
       lost: f.count,
+      repair: z.object({ queued: f.count, running: f.count, copiedChunks: f.count, copiedBytes: f.count }),
+      gc: z.object({ pendingChunks: f.count, deletedChunks: f.count }),
     }),
   ),
   'chunk.bad': control(0x2c, z.object({ hash: f.sha256Hex, nodeId: f.nodeId, reason: z.string().max(200) })),
+  /** Admin: retire a node (its chunks are copied elsewhere, then it holds no required replica) or undo it. */
+  'node.drain': control(0x2e, z.object({ nodeId: f.nodeId, draining: z.boolean() })),
 
   // --- node → controller ---
   'node.register': control(
@@ -81,6 +85,10 @@ export const MESSAGES = {
   ),
   'node.registered': control(0x31, z.object({ heartbeatMs: z.number().int().min(10).max(3_600_000) })),
   'node.heartbeat': control(0x32, z.object({ capacity: f.byteSize, used: f.byteSize, chunks: f.count })),
+  /** A node's chunk report after it registers, streamed in pages: `first` starts it, `done` ends it. */
+  'node.report': control(0x34, z.object({ hashes: f.page(f.sha256Hex), first: z.boolean(), done: z.boolean() })),
+  /** A node found a chunk bad (scrub or read) and moved it aside; the controller repairs it elsewhere. */
+  'chunk.quarantined': control(0x36, z.object({ hash: f.sha256Hex, reason: z.string().max(200) })),
 
   // --- client ↔ node: chunks ---
   'chunk.put': data(0x40),
@@ -89,6 +97,16 @@ export const MESSAGES = {
   'chunk.data': data(0x43),
   'chunk.has': control(0x44, z.object({ hashes: f.page(f.sha256Hex) })),
   'chunk.present': control(0x45, z.object({ present: f.page(z.boolean()) })),
+
+  // --- controller → node: repair and garbage collection ---
+  /** Pull a chunk from `source` (another node), verify it and store it durably; answered by chunk.stored. */
+  'chunk.replicate': control(0x46, z.object({ hash: f.sha256Hex, size: f.chunkSize, source: f.nodeRef })),
+  /** Delete chunks not written or re-put within `minAgeMs` (a chunk just deduplicated by an upload survives). */
+  'chunk.delete': control(0x48, z.object({ hashes: f.page(f.sha256Hex), minAgeMs: z.number().int().nonnegative() })),
+  'chunk.deleted': control(0x49, z.object({ deleted: f.page(z.boolean()) })),
+  /** Re-read and verify one chunk now; a bad one is quarantined. */
+  'chunk.check': control(0x4a, z.object({ hash: f.sha256Hex })),
+  'chunk.checked': control(0x4b, z.object({ ok: z.boolean() })),
 } as const;
 
 type Messages = typeof MESSAGES;
@@ -150,6 +168,8 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'chunk.stored',
   'chunk.data',
   'chunk.present',
+  'chunk.deleted',
+  'chunk.checked',
 ]);
 
 export function isResponseType(type: MessageType): boolean {

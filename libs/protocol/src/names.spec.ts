@@ -3,6 +3,10 @@ import { CairnError } from './errors';
 import { MAX_NAME_BYTES } from './limits';
 import { decodeName, isValidName, validateName } from './names';
 
+// A failing property must report quickly: stop generating and shrinking after 4 s and fail anyway
+// (fc.assert is synchronous, so Jest's own timeout could not interrupt it).
+fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
+
 /** Runs `fn` and returns the CairnError it threw (fails the test if it threw nothing or something else). */
 function refusal(fn: () => unknown): CairnError {
   try {

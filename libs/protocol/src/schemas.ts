@@ -67,7 +67,8 @@ export const fileInfo = z.object({
   updatedAt: timestamp,
 });
 
-export const nodeState = z.enum(['alive', 'suspect', 'dead']);
+/** Liveness (alive → suspect → dead) and the admin's draining, which wins while the node is not dead. */
+export const nodeState = z.enum(['alive', 'suspect', 'dead', 'draining']);
 
 export const nodeInfo = z.object({
   id: nodeId,

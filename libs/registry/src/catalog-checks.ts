@@ -1,5 +1,5 @@
 import { CairnError } from '@cairn/protocol';
-import type { NodeRecord, StoredChunk, UploadRecord } from './catalog';
+import type { NewUpload, NodeRecord, StoredChunk } from './catalog';
 import { MAX_PAGE_ROWS, SHA256_HEX } from './limits';
 
 /**
@@ -46,9 +46,63 @@ export function checkNode(node: NodeRecord): void {
   if (node.zone !== null && typeof node.zone !== 'string') {
     throw new CairnError('E_BAD_MESSAGE', `invalid zone for node ${node.id}`);
   }
+  if (typeof node.draining !== 'boolean') {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `invalid node record ${node.id}: draining must be true or false`,
+    );
+  }
 }
 
-export function checkUpload(upload: UploadRecord): void {
+export function checkNodeId(nodeId: string): void {
+  if (!isNonEmptyString(nodeId)) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      'a node id must be a non-empty string',
+    );
+  }
+}
+
+/** A time in ms since the epoch (or a duration in ms): an integer >= 0. */
+export function checkTime(what: string, value: number): void {
+  if (!isCount(value)) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `invalid ${what} ${value}: must be an integer number of ms >= 0`,
+    );
+  }
+}
+
+/** A list of node ids, as passed to the repair planners. */
+export function checkNodeIds(nodeIds: readonly string[]): void {
+  if (!Array.isArray(nodeIds) || !nodeIds.every(isNonEmptyString)) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      'node ids must be an array of non-empty strings',
+    );
+  }
+}
+
+/** One page of a node's chunk report: at most MAX_PAGE_ROWS lowercase hex SHA-256 hashes. */
+export function checkReportPage(hashes: readonly string[]): void {
+  if (!Array.isArray(hashes) || hashes.length > MAX_PAGE_ROWS) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `a report page holds at most ${MAX_PAGE_ROWS} hashes`,
+    );
+  }
+  const bad = hashes.find(
+    (hash) => typeof hash !== 'string' || !SHA256_HEX.test(hash),
+  );
+  if (bad !== undefined) {
+    throw new CairnError(
+      'E_BAD_MESSAGE',
+      `invalid chunk hash in report: ${String(bad).slice(0, 80)} (lowercase hex SHA-256 expected)`,
+    );
+  }
+}
+
+export function checkUpload(upload: NewUpload): void {
   if (!isNonEmptyString(upload.id) || typeof upload.name !== 'string') {
     throw new CairnError(
       'E_UPLOAD_INVALID',
@@ -65,6 +119,15 @@ export function checkUpload(upload: UploadRecord): void {
     throw new CairnError(
       'E_UPLOAD_INVALID',
       'an upload needs a creation time (integer ms)',
+    );
+  }
+}
+
+export function checkUploadTime(now: number): void {
+  if (!isCount(now)) {
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      `invalid upload activity time ${now}: must be integer ms >= 0`,
     );
   }
 }

@@ -1,11 +1,16 @@
-import { createHash } from 'node:crypto';
-import { isCairnError } from '@cairn/protocol';
-import type {
-  CatalogStore,
-  FileRecord,
-  NodeRecord,
-  StoredChunk,
-} from './catalog';
+import type { CatalogStore, FileRecord, StoredChunk } from './catalog';
+import { describeHealingConformance } from './catalog-healing.conformance';
+import {
+  bytewise,
+  chunk,
+  codeOf,
+  hashOf,
+  node,
+  put,
+  threeChunks,
+} from './testing/catalog-fixtures';
+
+export { hashOf } from './testing/catalog-fixtures';
 
 /**
  * The behaviour every `CatalogStore` engine must have, written against the interface only. An
@@ -24,89 +29,6 @@ export interface CatalogFixture {
 export interface CatalogConformanceHooks<F extends CatalogFixture> {
   setup(): Promise<F>;
   teardown(fixture: F): Promise<void>;
-}
-
-/** A realistic chunk hash for a label. */
-export function hashOf(label: string): string {
-  return createHash('sha256').update(label).digest('hex');
-}
-
-function chunk(
-  index: number,
-  label: string,
-  size: number,
-  nodes: string[],
-): StoredChunk {
-  return { index, hash: hashOf(label), size, nodes };
-}
-
-function node(id: string, zone: string | null = null): NodeRecord {
-  return {
-    id,
-    address: `127.0.0.1:${7700 + id.length}`,
-    zone,
-    capacity: 1000,
-    used: 10,
-    chunks: 1,
-    firstSeen: 1,
-    lastSeen: 2,
-  };
-}
-
-/** The error code a promise rejects with ('resolved' if it does not). */
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (err) {
-    return isCairnError(err) ? err.code : `not a CairnError: ${String(err)}`;
-  }
-}
-
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-interface PutOptions {
-  replicas?: number;
-  now?: number;
-  uploadId?: string;
-}
-
-let uploadCounter = 0;
-
-/** Uploads and commits a file made of `chunks` (sizes summed, indexes as given). */
-async function put(
-  store: CatalogStore,
-  name: string,
-  chunks: StoredChunk[],
-  options: PutOptions = {},
-): Promise<FileRecord> {
-  const id = options.uploadId ?? `upload-${++uploadCounter}`;
-  const now = options.now ?? 1_000;
-  await store.beginUpload({
-    id,
-    name,
-    replicas: options.replicas ?? 2,
-    createdAt: now - 10,
-  });
-  await store.recordUploadChunks(id, chunks);
-  const size = chunks.reduce((sum, c) => sum + c.size, 0);
-  return store.commitUpload(id, {
-    size,
-    sha256: hashOf(`file:${name}:${now}`),
-    chunkCount: chunks.length,
-    now,
-  });
-}
-
-/** Three 100-byte chunks, each on two nodes. */
-function threeChunks(label: string): StoredChunk[] {
-  return [
-    chunk(0, `${label}-0`, 100, ['n1', 'n2']),
-    chunk(1, `${label}-1`, 100, ['n2', 'n3']),
-    chunk(2, `${label}-2`, 50, ['n3', 'n1']),
-  ];
 }
 
 export function describeCatalogConformance<F extends CatalogFixture>(
@@ -158,12 +80,19 @@ export function describeCatalogConformance<F extends CatalogFixture>(
       it('begins, reads back and refuses a second upload with the same id', async () => {
         const upload = { id: 'u1', name: 'a.txt', replicas: 2, createdAt: 5 };
         await store.beginUpload(upload);
-        expect(await store.getUpload('u1')).toEqual(upload);
+        // An upload starts active at its creation time.
+        expect(await store.getUpload('u1')).toEqual({
+          ...upload,
+          lastActive: 5,
+        });
         expect(await store.getUpload('nope')).toBeUndefined();
         expect(
           await codeOf(store.beginUpload({ ...upload, name: 'b.txt' })),
         ).toBe('E_UPLOAD_INVALID');
-        expect(await store.getUpload('u1')).toEqual(upload);
+        expect(await store.getUpload('u1')).toEqual({
+          ...upload,
+          lastActive: 5,
+        });
       });
 
       it('commits an upload into a visible file and closes the session', async () => {
@@ -254,7 +183,11 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         expect(await store.fileChunks(file.id, 0, 10)).toEqual([
           { index: 0, hash: hashOf('new'), size: 12, nodes: ['n3', 'n4'] },
         ]);
-        expect(await store.chunkReplicas(hashOf('old'))).toEqual([]);
+        // n1 and n2 durably stored the old chunk: it is theirs until GC reclaims it.
+        expect(await store.chunkReplicas(hashOf('old'))).toEqual(['n1', 'n2']);
+        expect(await store.gcState(hashOf('old'))).toEqual({
+          state: 'unreferenced',
+        });
       });
 
       it('commits an empty file', async () => {
@@ -329,7 +262,7 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         ).toBe('E_UPLOAD_INVALID');
       });
 
-      it('lists uploads created before a time, oldest first', async () => {
+      it('lists uploads last active before a time, least recently active first', async () => {
         await store.beginUpload({
           id: 'late',
           name: 'a',
@@ -813,6 +746,7 @@ export function describeCatalogConformance<F extends CatalogFixture>(
           name: 'pending',
           replicas: 1,
           createdAt: 7,
+          lastActive: 7,
         });
         // The upload session survived too: it can still be committed.
         const pending = await store.commitUpload('open', {
@@ -832,7 +766,19 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         await store.close();
         expect(await codeOf(store.getFile('a'))).toBe('E_UNAVAILABLE');
         expect(await codeOf(store.stats())).toBe('E_UNAVAILABLE');
+        expect(
+          await codeOf(store.collectGarbage({ now: 1, graceMs: 0, limit: 1 })),
+        ).toBe('E_UNAVAILABLE');
       });
+    });
+
+    describeHealingConformance({
+      store: () => store,
+      reopen: async () => {
+        await store.close();
+        store = await (fixture as F).open();
+        return store;
+      },
     });
   });
 }

@@ -39,7 +39,15 @@ export interface UploadRecord {
   name: string;
   replicas: number;
   createdAt: number;
+  /**
+   * The last sign of life: `createdAt` at first, then the `now` of `recordUploadChunks` or
+   * `touchUpload`. An upload idle for long is abandoned (`listStaleUploads`).
+   */
+  lastActive: number;
 }
+
+/** What `beginUpload` takes: an upload starts active at its creation time. */
+export type NewUpload = Omit<UploadRecord, 'lastActive'>;
 
 export interface CatalogStats {
   files: number;
@@ -58,6 +66,80 @@ export interface NodeRecord {
   chunks: number;
   firstSeen: number;
   lastSeen: number;
+  /**
+   * An admin is retiring the node: it gets no new chunks, its replicas no longer count as healthy
+   * (so repair copies them elsewhere), and it stays in the catalog until the admin removes it.
+   * Persisted, so a controller restart keeps draining it. Liveness (alive / suspect / dead) is
+   * separate and in memory: a draining node is usually alive, serving reads while it drains.
+   */
+  draining: boolean;
+}
+
+/**
+ * A referenced chunk as the repair planner sees it (`underReplicatedChunks`, `surplusChunks`).
+ */
+export interface ChunkHealth {
+  hash: string;
+  size: number;
+  /** Its replication factor: the highest `replicas` of the committed files referencing it. */
+  required: number;
+  /** Every node id with a replica row for it, sorted, whatever the node's state. */
+  holders: string[];
+  /** The holders that are in the `healthyNodes` passed in, sorted. */
+  healthy: string[];
+}
+
+/**
+ * A node's chunk report, reconciled (`finishNodeReport`): replica rows added for chunks the node
+ * has that the catalog did not know of, and removed for chunks the catalog expected there but the
+ * node no longer has.
+ */
+export interface ReportReconciliation {
+  added: number;
+  removed: number;
+}
+
+/**
+ * The garbage-collection state of a chunk hash. Like Garage's `rc.rs`, the grace period is a state
+ * held in the catalog, not a timer kept by callers. The states, and how each is stored:
+ *
+ * - `referenced {count}` — `count` rows of committed files' chunk lists and open uploads' chunk
+ *   lists name the hash. Never deleted. Stored as those rows themselves (no counter to drift).
+ * - `unreferenced` — the hash has replica rows but no reference, and no `collectGarbage` has run
+ *   since it lost its last reference (or since an orphan replica was found). Stored as a `gc_pending`
+ *   row without a time: the catalog marks it in the same transaction that drops the last reference
+ *   or records the orphan replica. Never deleted from this state; the next `collectGarbage` moves
+ *   it to `deletable {since: now}`. (It exists because only `collectGarbage` is given the time.)
+ * - `deletable {since}` — unreferenced continuously since `since` (the `now` of the
+ *   `collectGarbage` that first saw it so). Stored as a `gc_pending` row with that time, so a
+ *   controller restart keeps the clock. Once `since <= now - graceMs`, `collectGarbage` hands it out
+ *   for deletion on its holders. A reference appearing meanwhile (dedup during the grace period)
+ *   drops the row in that same transaction: the hash is `referenced` again and its clock starts over
+ *   if it is ever unreferenced again.
+ * - `absent` — no reference, no replica row, no `gc_pending` row: the catalog knows nothing of it.
+ *   The last `removeReplica` (or a node report without it) ends a deletable chunk here.
+ *
+ * Compatibility: catalogs created before the GC state existed (schema 1) get an `unreferenced` row
+ * for every unreferenced hash with replicas when they upgrade, so older garbage is collected too.
+ */
+export type ChunkGcState =
+  | { state: 'referenced'; count: number }
+  | { state: 'unreferenced' }
+  | { state: 'deletable'; since: number }
+  | { state: 'absent' };
+
+/** A chunk `collectGarbage` found deletable past its grace period, with the nodes holding it. */
+export interface CollectableChunk {
+  hash: string;
+  /** Every node id with a replica row for it, sorted. */
+  nodes: string[];
+}
+
+export interface GcStats {
+  /** Chunks in the `deletable` state (grace clock running or elapsed). */
+  pendingChunks: number;
+  /** Chunks in the `unreferenced` state (clock starts at the next `collectGarbage`). */
+  unreferencedChunks: number;
 }
 
 export interface ReplicationHealth {
@@ -76,15 +158,28 @@ export interface CatalogStore {
   upsertNode(node: NodeRecord): Promise<void>;
   /** Every node ever registered, ordered by id. */
   listNodes(): Promise<NodeRecord[]>;
+  /** Sets or clears the node's `draining` flag; an unknown node is E_NOT_FOUND. */
+  setNodeDraining(nodeId: string, draining: boolean): Promise<void>;
 
-  /** Opens an upload session; a second session with the same id is `E_UPLOAD_INVALID`. */
-  beginUpload(upload: UploadRecord): Promise<void>;
+  /**
+   * Opens an upload session, active as of `createdAt`; a second session with the same id is
+   * `E_UPLOAD_INVALID`.
+   */
+  beginUpload(upload: NewUpload): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
   /**
    * Durably records chunks of an open upload that are stored on `nodes`; idempotent per index (a
-   * later record for the same index replaces it). Unknown upload or malformed chunk → E_UPLOAD_INVALID.
+   * later record for the same index replaces it; the nodes of the replaced record keep the chunk
+   * they durably stored, so they become replica rows, like an aborted upload's). With `now`, also
+   * marks the upload active at `now`. Unknown upload or malformed chunk → E_UPLOAD_INVALID.
    */
-  recordUploadChunks(uploadId: string, chunks: StoredChunk[]): Promise<void>;
+  recordUploadChunks(
+    uploadId: string,
+    chunks: StoredChunk[],
+    now?: number,
+  ): Promise<void>;
+  /** Marks the upload active at `now`; an unknown upload is E_UPLOAD_INVALID. */
+  touchUpload(uploadId: string, now: number): Promise<void>;
   /**
    * One transaction: checks the upload exists, its indexes are exactly 0..chunkCount-1, sizes add up
    * to `size`, and every chunk has at least `upload.replicas` distinct nodes (else E_UPLOAD_INVALID
@@ -96,9 +191,13 @@ export interface CatalogStore {
     uploadId: string,
     commit: { size: number; sha256: string; chunkCount: number; now: number },
   ): Promise<FileRecord>;
-  /** Forgets the upload and its recorded chunks; unknown ids are ignored. */
+  /**
+   * Forgets the upload and its recorded chunks; unknown ids are ignored. The nodes the chunks were
+   * recorded on still hold them: they become replica rows, referenced by nothing (unless a file or
+   * another upload uses the same hash), so garbage collection reclaims them after its grace period.
+   */
   abortUpload(id: string): Promise<void>;
-  /** Uploads created before `olderThan`, oldest first (for the orphan sweep). */
+  /** Uploads last active before `olderThan`, least recently active first (for the abandoned-upload sweep). */
   listStaleUploads(olderThan: number): Promise<UploadRecord[]>;
 
   getFile(name: string): Promise<FileRecord | undefined>;
@@ -126,7 +225,10 @@ export interface CatalogStore {
 
   /** Records that `nodeId` holds a durable replica of `hash` (idempotent). */
   addReplica(hash: string, nodeId: string): Promise<void>;
-  /** Forgets that replica (idempotent). */
+  /**
+   * Forgets that replica (idempotent): the node no longer has it (GC deleted it, scrub found it bad,
+   * or it is gone). When it was the last one of an unreferenced chunk, the chunk becomes `absent`.
+   */
   removeReplica(hash: string, nodeId: string): Promise<void>;
   /** Node ids holding `hash`, sorted. */
   chunkReplicas(hash: string): Promise<string[]>;
@@ -137,6 +239,61 @@ export interface CatalogStore {
    * is counted in both `lost` and `underReplicated`.
    */
   replicationHealth(liveNodes: readonly string[]): Promise<ReplicationHealth>;
+
+  // ---- reconciliation: a node's chunk report, staged in the catalog page by page ----
+
+  /** Starts (or restarts) `nodeId`'s chunk report, discarding any pages staged before. */
+  beginNodeReport(nodeId: string): Promise<void>;
+  /**
+   * Stages one page of the report (at most MAX_PAGE_ROWS lowercase hex SHA-256 hashes; repeats are
+   * fine). No report begun for the node, or a malformed page → E_BAD_MESSAGE.
+   */
+  addNodeReportPage(nodeId: string, hashes: readonly string[]): Promise<void>;
+  /**
+   * One transaction: replica rows of `nodeId` whose hash the report lacks are removed (the node
+   * lost them); reported hashes without a row are added as replicas of `nodeId`, referenced or not
+   * (an unreferenced one becomes garbage like any orphan); the staged report is cleared. No report
+   * begun → E_BAD_MESSAGE and nothing changes.
+   */
+  finishNodeReport(nodeId: string): Promise<ReportReconciliation>;
+
+  // ---- repair planning ----
+
+  /**
+   * Chunks referenced by a committed file with fewer replicas on `healthyNodes` (the live,
+   * non-draining nodes) than their factor: lost ones (none healthy) first, then by healthy count,
+   * then by hash; at most `limit` (0..MAX_PAGE_ROWS).
+   */
+  underReplicatedChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]>;
+  /**
+   * Chunks referenced by a committed file with more replicas on `healthyNodes` than their factor
+   * (e.g. after a node came back), most surplus first, then by hash; at most `limit`. A chunk an
+   * open upload also references is left out: the upload's commit records the nodes it wrote, which
+   * must still hold it then.
+   */
+  surplusChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]>;
+
+  // ---- garbage collection (see ChunkGcState) ----
+
+  gcState(hash: string): Promise<ChunkGcState>;
+  /**
+   * One transaction: starts the grace clock (`since = now`) of every `unreferenced` chunk, then
+   * returns up to `limit` chunks `deletable` since `now - graceMs` or earlier (oldest first), each
+   * with its holders: they may be deleted on those nodes now. A chunk stays `deletable` (and is
+   * returned again) until `removeReplica` has removed its last replica row.
+   */
+  collectGarbage(args: {
+    now: number;
+    graceMs: number;
+    limit: number;
+  }): Promise<CollectableChunk[]>;
+  gcStats(): Promise<GcStats>;
   /** Releases the engine; idempotent. Calls after close fail with E_UNAVAILABLE. */
   close(): Promise<void>;
 }

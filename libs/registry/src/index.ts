@@ -1,14 +1,20 @@
 /**
  * @cairn/registry — the controller's brain: the persistent file catalog, node liveness and
- * chunk placement. This file is the library's only public door.
+ * chunk placement, repair and GC planning. This file is the library's only public door.
  */
 export type {
   CatalogStats,
   CatalogStore,
   ChunkEntry,
+  ChunkGcState,
+  ChunkHealth,
+  CollectableChunk,
   FileRecord,
+  GcStats,
+  NewUpload,
   NodeRecord,
   ReplicationHealth,
+  ReportReconciliation,
   StoredChunk,
   UploadRecord,
 } from './catalog';

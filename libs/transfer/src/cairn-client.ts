@@ -131,6 +131,12 @@ export class CairnClient {
     return expectFrame(await controller.request('cluster.status', {}), 'cluster.info').body;
   }
 
+  /** Admin: marks a node draining (its chunks are re-replicated elsewhere, it gets no new ones) or not. */
+  async drain(nodeId: string, draining = true): Promise<void> {
+    const controller = await this.controller();
+    expectFrame(await controller.request('node.drain', { nodeId, draining }), 'ack');
+  }
+
   async close(): Promise<void> {
     const controller = this.controllerPeer;
     this.controllerPeer = undefined;

@@ -24,6 +24,8 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
     });
     const fail = (err: CairnError) => {
       cleanup();
+      // Terminating a socket that is still connecting makes `ws` emit one more error: swallow it.
+      socket.on('error', () => undefined);
       socket.terminate();
       reject(err);
     };

@@ -7,6 +7,7 @@ export { attachRpcServer, type RpcServer, type RpcServerOptions } from './rpc-se
 export { toWebSocketUrl, WS_PATH } from './endpoint';
 export { fixedChunks } from './chunker';
 export { Window } from './window';
+export { NodePool } from './node-pool';
 export { sha256 } from './hashing';
 export { writeFileAtomically } from './atomic-file';
 export { createProbeHandler } from './http-probes';

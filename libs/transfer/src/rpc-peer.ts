@@ -86,7 +86,7 @@ export class RpcPeer {
     return this.send((id) => [encodeControl(type, id, body)], options);
   }
 
-  /** Sends a chunk (`chunk.put`) without copying the payload into a new buffer. */
+  /** Sends a chunk (`chunk.put`): a binary header and the raw bytes, never base64 or JSON. */
   putChunk(hash: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Frame> {
     return this.send((id) => encodeData('chunk.put', id, hash, payload), options);
   }
@@ -111,31 +111,40 @@ export class RpcPeer {
     }
   }
 
-  private async send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
-    if (this.closedError) throw this.closedError;
-    if (options.signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
-    await this.drained();
-    if (this.closedError) throw this.closedError;
-    const id = this.allocateId();
-    const parts = build(id);
+  /**
+   * Sends a request and waits for its answer. The timeout and the abort signal cover the whole wait,
+   * including the time spent waiting for the socket's buffer to drain before the frame goes out.
+   */
+  private send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    if (options.signal?.aborted) return Promise.reject(new CairnError('E_ABORTED', 'aborted'));
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(
-        () => settle(new CairnError('E_TIMEOUT', `no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
+      let id = 0;
+      let settled = false;
       const settle = (outcome: Frame | CairnError) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        this.pending.delete(id);
+        if (id !== 0) this.pending.delete(id);
         if (outcome instanceof CairnError) reject(outcome);
         else resolve(outcome);
       };
+      const timer = setTimeout(() => settle(new CairnError('E_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, { resolve: settle, reject: settle });
-      this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, (err) => {
-        if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+
+      void this.drained().then(() => {
+        if (settled) return; // timed out or aborted while waiting: never sent
+        if (this.closedError) return settle(this.closedError);
+        id = this.allocateId();
+        this.pending.set(id, { resolve: settle, reject: settle });
+        const parts = build(id);
+        // One WebSocket message per frame; joining header and payload costs one copy of the chunk.
+        this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, (err) => {
+          if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+        });
       });
     });
   }
@@ -194,6 +203,12 @@ export class RpcPeer {
    */
   private onUndecodable(err: CairnError): void {
     const requestId = err.details?.['requestId'];
+    if (err.code === 'E_VERSION') {
+      // A peer speaking another version will not understand anything else we say: answer, then close.
+      if (typeof requestId === 'number' && requestId !== 0) this.socket.send(encodeError(requestId, err), { binary: true });
+      this.fatal(err, CLOSE_PROTOCOL_ERROR);
+      return;
+    }
     if (typeof requestId === 'number' && requestId !== 0 && err.code !== 'E_FRAME_TOO_LARGE') {
       const pending = this.pending.get(requestId);
       if (pending) {

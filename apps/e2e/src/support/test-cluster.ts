@@ -9,6 +9,10 @@ export interface TestClusterOptions {
   nodes?: number;
   replicas?: number;
   nodeTimeout?: string;
+  gcGrace?: string;
+  scrubInterval?: string;
+  /** Per node index: extra flags (e.g. `--capacity`). */
+  nodeFlags?: Record<number, string[]>;
 }
 
 export interface TestNode {
@@ -28,6 +32,7 @@ export class TestCluster {
   controllerPort = 0;
   readonly nodes: TestNode[] = [];
   private readonly clients: CairnClient[] = [];
+  private shared: CairnClient | undefined;
 
   private constructor(
     readonly root: string,
@@ -36,7 +41,15 @@ export class TestCluster {
 
   static async start(options: TestClusterOptions = {}): Promise<TestCluster> {
     const root = await mkdtemp(join(tmpdir(), 'cairn-e2e-'));
-    const cluster = new TestCluster(root, { nodes: 3, replicas: 2, nodeTimeout: '3s', ...options });
+    const cluster = new TestCluster(root, {
+      nodes: 3,
+      replicas: 2,
+      nodeTimeout: '3s',
+      gcGrace: '1h',
+      scrubInterval: '1h',
+      nodeFlags: {},
+      ...options,
+    });
     try {
       await cluster.startController();
       for (let i = 0; i < cluster.options.nodes; i++) await cluster.startNode(i);
@@ -60,6 +73,7 @@ export class TestCluster {
       '--data', join(this.root, 'controller'),
       '--replicas', String(this.options.replicas),
       '--node-timeout', this.options.nodeTimeout,
+      '--gc-grace', this.options.gcGrace,
     ]);
     const ready = await waitForLog(this.controller, (e) => typeof e['msg'] === 'string' && e['msg'].startsWith('controller listening'));
     this.controllerPort = ready['port'] as number;
@@ -77,6 +91,8 @@ export class TestCluster {
       '--port', String(previous?.port ?? 0),
       '--data', data,
       '--controller', this.controllerAddress,
+      '--scrub-interval', this.options.scrubInterval,
+      ...(this.options.nodeFlags[index] ?? []),
     ]);
     const ready = await waitForLog(proc, (e) => typeof e['msg'] === 'string' && / listening on /.test(e['msg']));
     const port = Number(String(ready['address']).split(':').pop());
@@ -85,12 +101,18 @@ export class TestCluster {
     return node;
   }
 
+  /** One shared SDK client for the harness's own questions (status, nodes, stat). */
+  get sdk(): CairnClient {
+    this.shared ??= this.client();
+    return this.shared;
+  }
+
   async killNode(index: number): Promise<void> {
     await killHard(this.nodes[index].proc);
   }
 
   async waitForAliveNodes(count: number, timeoutMs = 15_000): Promise<void> {
-    const client = this.client();
+    const client = this.sdk;
     await waitUntil(async () => (await client.nodesInfo().catch(() => [])).filter((n) => n.state === 'alive').length >= count, timeoutMs);
   }
 

@@ -81,4 +81,106 @@ export const MIGRATIONS: readonly Migration[] = [
         FOREIGN KEY (upload_id, idx) REFERENCES upload_chunks (upload_id, idx) ON DELETE CASCADE
       ) STRICT, WITHOUT ROWID;
     `),
+
+  // 2: self-healing — draining nodes, upload activity, chunk reports, and the GC state.
+  (db) =>
+    db.exec(`
+      ALTER TABLE nodes ADD COLUMN draining INTEGER NOT NULL DEFAULT 0 CHECK (draining IN (0, 1));
+
+      -- Abandoned uploads are found by their last activity, not their age.
+      ALTER TABLE uploads ADD COLUMN last_active INTEGER NOT NULL DEFAULT 0;
+      UPDATE uploads SET last_active = created_at;
+      DROP INDEX uploads_by_created_at;
+      CREATE INDEX uploads_by_last_active ON uploads (last_active);
+
+      -- Is a hash referenced by an open upload? (GC, surplus.) Carries upload_id and idx.
+      CREATE INDEX upload_chunks_by_hash ON upload_chunks (hash);
+
+      -- A node's chunk report, staged page by page so memory stays bounded; a session row says a
+      -- report is under way (finishing without one would read "the node has nothing").
+      CREATE TABLE node_report_sessions (
+        node_id TEXT PRIMARY KEY
+      ) STRICT, WITHOUT ROWID;
+      CREATE TABLE node_report_hashes (
+        node_id TEXT NOT NULL REFERENCES node_report_sessions (node_id) ON DELETE CASCADE,
+        hash    TEXT NOT NULL,
+        PRIMARY KEY (node_id, hash)
+      ) STRICT, WITHOUT ROWID;
+
+      -- A replica recorded or removed while the node's report is under way is newer than the
+      -- node's listing: it wins, so finishing the report neither drops a chunk committed onto the
+      -- node meanwhile nor brings back one deleted or quarantined meanwhile.
+      CREATE TRIGGER report_sees_replica_added AFTER INSERT ON chunk_replicas
+      WHEN EXISTS (SELECT 1 FROM node_report_sessions WHERE node_id = NEW.node_id)
+      BEGIN
+        INSERT OR IGNORE INTO node_report_hashes (node_id, hash) VALUES (NEW.node_id, NEW.hash);
+      END;
+      CREATE TRIGGER report_sees_replica_removed AFTER DELETE ON chunk_replicas
+      WHEN EXISTS (SELECT 1 FROM node_report_sessions WHERE node_id = OLD.node_id)
+      BEGIN
+        DELETE FROM node_report_hashes WHERE node_id = OLD.node_id AND hash = OLD.hash;
+      END;
+
+      -- The GC state of unreferenced hashes (ChunkGcState in catalog.ts). A row exists exactly
+      -- when the hash has replica rows and no reference (file_chunks or upload_chunks):
+      -- since NULL = 'unreferenced' (clock not started), since set = 'deletable' since then.
+      -- The triggers below keep that true in the very statement that changes a reference or a
+      -- replica, so no write path can forget it.
+      CREATE TABLE gc_pending (
+        hash  TEXT PRIMARY KEY,
+        since INTEGER
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX gc_pending_by_since ON gc_pending (since);
+
+      -- A reference appears: the hash leaves the GC pipeline (dedup during the grace period).
+      CREATE TRIGGER gc_file_ref_added AFTER INSERT ON file_chunks BEGIN
+        DELETE FROM gc_pending WHERE hash = NEW.hash;
+      END;
+      CREATE TRIGGER gc_upload_ref_added AFTER INSERT ON upload_chunks BEGIN
+        DELETE FROM gc_pending WHERE hash = NEW.hash;
+      END;
+      -- A re-recorded upload chunk: a reference to NEW.hash appears, one to OLD.hash goes.
+      CREATE TRIGGER gc_upload_ref_changed AFTER UPDATE OF hash ON upload_chunks BEGIN
+        DELETE FROM gc_pending WHERE hash = NEW.hash;
+        INSERT OR IGNORE INTO gc_pending (hash, since)
+          SELECT OLD.hash, NULL
+          WHERE NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+            AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+            AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash);
+      END;
+      -- The last reference goes (also through ON DELETE CASCADE from files and uploads).
+      CREATE TRIGGER gc_file_ref_removed AFTER DELETE ON file_chunks
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+       AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (OLD.hash, NULL);
+      END;
+      CREATE TRIGGER gc_upload_ref_removed AFTER DELETE ON upload_chunks
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+       AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (OLD.hash, NULL);
+      END;
+      -- A replica nothing references (an orphan found by a node report, an aborted upload's chunk).
+      CREATE TRIGGER gc_orphan_replica_added AFTER INSERT ON chunk_replicas
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = NEW.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = NEW.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (NEW.hash, NULL);
+      END;
+      -- The last replica goes: nothing left to delete, the hash is absent.
+      CREATE TRIGGER gc_last_replica_removed AFTER DELETE ON chunk_replicas
+      WHEN NOT EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        DELETE FROM gc_pending WHERE hash = OLD.hash;
+      END;
+
+      -- Garbage left by schema 1 (replicas of removed files) enters the pipeline as 'unreferenced'.
+      INSERT INTO gc_pending (hash, since)
+        SELECT DISTINCT r.hash, NULL FROM chunk_replicas r
+        WHERE NOT EXISTS (SELECT 1 FROM file_chunks c WHERE c.hash = r.hash)
+          AND NOT EXISTS (SELECT 1 FROM upload_chunks u WHERE u.hash = r.hash);
+    `),
 ];

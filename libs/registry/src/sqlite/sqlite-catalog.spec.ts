@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isCairnError } from '@cairn/protocol';
-import { describeCatalogConformance } from '../catalog.conformance';
+import { describeCatalogConformance, hashOf } from '../catalog.conformance';
 import { openConnection } from './connection';
 import { migrate } from './migrate';
 import { MIGRATIONS } from './migrations';
 import { openSqliteCatalog } from './open-sqlite-catalog';
 import { fromSqliteError } from './sqlite-errors';
+import { prepareStatements, type Statements } from './statements';
 
 interface TempCatalog {
   dir: string;
@@ -101,6 +102,57 @@ describe('SQLite catalog', () => {
       }
     });
 
+    it('upgrades a schema-1 catalog: nodes not draining, uploads active since creation, old garbage unreferenced', async () => {
+      await mkdir(dirname(temp.path), { recursive: true });
+      const db = openConnection(temp.path);
+      try {
+        migrate(db, MIGRATIONS.slice(0, 1));
+        db.prepare(
+          `INSERT INTO nodes VALUES ('n1', '127.0.0.1:7701', NULL, 100, 1, 1, 1, 2)`,
+        ).run();
+        db.prepare(`INSERT INTO uploads VALUES ('u1', 'pending', 1, 42)`).run();
+        db.prepare(
+          `INSERT INTO files (name, size, sha256, replicas, chunk_count, created_at, updated_at)
+           VALUES ('f', 1, ?, 1, 1, 1, 1)`,
+        ).run(hashOf('f'));
+        db.prepare(`INSERT INTO file_chunks VALUES (1, 0, ?, 1)`).run(
+          hashOf('live'),
+        );
+        const replica = db.prepare(`INSERT INTO chunk_replicas VALUES (?, ?)`);
+        replica.run(hashOf('live'), 'n1');
+        replica.run(hashOf('removed-file-chunk'), 'n1');
+      } finally {
+        db.close();
+      }
+
+      const catalog = await temp.open();
+      try {
+        expect(await catalog.listNodes()).toEqual([
+          expect.objectContaining({ id: 'n1', draining: false }),
+        ]);
+        expect(await catalog.getUpload('u1')).toEqual({
+          id: 'u1',
+          name: 'pending',
+          replicas: 1,
+          createdAt: 42,
+          lastActive: 42,
+        });
+        expect(await catalog.listStaleUploads(43)).toHaveLength(1);
+        expect(await catalog.gcState(hashOf('live'))).toEqual({
+          state: 'referenced',
+          count: 1,
+        });
+        expect(await catalog.gcState(hashOf('removed-file-chunk'))).toEqual({
+          state: 'unreferenced',
+        });
+        expect(
+          await catalog.collectGarbage({ now: 10, graceMs: 0, limit: 10 }),
+        ).toEqual([{ hash: hashOf('removed-file-chunk'), nodes: ['n1'] }]);
+      } finally {
+        await catalog.close();
+      }
+    });
+
     it('refuses a catalog written by a newer version', async () => {
       await temp.open().then((catalog) => catalog.close());
       const db = new Database(temp.path);
@@ -110,6 +162,97 @@ describe('SQLite catalog', () => {
         name: 'CairnError',
         code: 'E_INTERNAL',
       });
+    });
+  });
+
+  describe('query plans', () => {
+    let db: Database.Database;
+    let sql: Statements;
+    beforeEach(async () => {
+      await temp.open().then((catalog) => catalog.close());
+      db = openConnection(temp.path);
+      sql = prepareStatements(db);
+    });
+    afterEach(() => db.close());
+
+    /** EXPLAIN QUERY PLAN of a statement, with every parameter bound to a dummy value. */
+    function plan(name: keyof Statements): string[] {
+      const source = (sql[name] as unknown as Database.Statement).source;
+      const named = [
+        ...new Set([...source.matchAll(/@(\w+)/g)].map((m) => m[1])),
+      ];
+      const args = named.length
+        ? [
+            Object.fromEntries(
+              named.map((k) => [k, k === 'healthy' ? '[]' : 1]),
+            ),
+          ]
+        : Array((source.match(/\?/g) ?? []).length).fill('x');
+      return db
+        .prepare(`EXPLAIN QUERY PLAN ${source}`)
+        .all(...args)
+        .map((row) => (row as { detail: string }).detail);
+    }
+
+    // Steps that only scan small inputs of the call itself: a constant, a subquery's few rows,
+    // the node ids passed in (json_each, materialized as healthy_nodes).
+    const harmlessScan =
+      /^SCAN (CONSTANT ROW|\(subquery-\d+\)|json_each|healthy_nodes)/;
+
+    it.each<keyof Statements>([
+      'staleUploads',
+      'touchUpload',
+      'setNodeDraining',
+      'keepUploadReplicas',
+      'keepUploadChunkReplicas',
+      'endReportSession',
+      'reportSessionExists',
+      'removeUnreported',
+      'addReported',
+      'referenceCount',
+      'gcRow',
+      'hasReplica',
+      'startGcClocks',
+      'collectable',
+      'gcStats',
+    ])('%s searches indexes and scans no table', (name) => {
+      const steps = plan(name);
+      expect(steps.length).toBeGreaterThan(0);
+      expect(
+        steps.filter((s) => s.startsWith('SCAN') && !harmlessScan.test(s)),
+      ).toEqual([]);
+    });
+
+    it.each<keyof Statements>(['underReplicated', 'surplus'])(
+      '%s walks the chunk-hash index once and probes replicas by index',
+      (name) => {
+        const steps = plan(name);
+        const scans = steps.filter(
+          (s) => s.startsWith('SCAN') && !harmlessScan.test(s),
+        );
+        expect(scans).toEqual([
+          'SCAN c USING COVERING INDEX file_chunks_by_hash',
+          'SCAN needed',
+        ]);
+        expect(steps.join('\n')).not.toMatch(
+          /SCAN (r|chunk_replicas|files|f)\b/,
+        );
+      },
+    );
+
+    it('the GC triggers probe by hash through indexes', () => {
+      for (const probe of [
+        'SELECT 1 FROM file_chunks WHERE hash = ?',
+        'SELECT 1 FROM upload_chunks WHERE hash = ?',
+        'SELECT 1 FROM chunk_replicas WHERE hash = ?',
+        'DELETE FROM gc_pending WHERE hash = ?',
+      ]) {
+        const steps = db
+          .prepare(`EXPLAIN QUERY PLAN ${probe}`)
+          .all('x')
+          .map((row) => (row as { detail: string }).detail);
+        expect(steps.every((s) => s.startsWith('SEARCH'))).toBe(true);
+      }
     });
   });
 

@@ -3,24 +3,37 @@ import { CairnError } from '@cairn/protocol';
 import type {
   CatalogStats,
   CatalogStore,
+  ChunkGcState,
+  ChunkHealth,
+  CollectableChunk,
   FileRecord,
+  GcStats,
+  NewUpload,
   NodeRecord,
   ReplicationHealth,
+  ReportReconciliation,
   StoredChunk,
   UploadRecord,
 } from '../catalog';
 import {
   checkCommit,
   checkNode,
+  checkNodeId,
+  checkNodeIds,
   checkPage,
+  checkReportPage,
   checkStoredChunks,
+  checkTime,
   checkUpload,
+  checkUploadTime,
 } from '../catalog-checks';
 import { prefixUpperBound } from '../name-prefix';
 import { fromSqliteError } from './sqlite-errors';
 import {
   prepareStatements,
+  type ChunkHealthRow,
   type ChunkRow,
+  type NodeRow,
   type Statements,
   type UploadChunkSummary,
 } from './statements';
@@ -34,6 +47,41 @@ function bytewiseCompare(a: string, b: string): number {
 function toStoredChunk(row: ChunkRow): StoredChunk {
   const nodes = (JSON.parse(row.nodesJson) as string[]).sort();
   return { index: row.index, hash: row.hash, size: row.size, nodes };
+}
+
+function toNodeRecord(row: NodeRow): NodeRecord {
+  return { ...row, draining: row.draining === 1 };
+}
+
+function toNodeRow(node: NodeRecord): NodeRow {
+  const { id, address, zone, capacity, used, chunks, firstSeen, lastSeen } =
+    node;
+  return {
+    id,
+    address,
+    zone,
+    capacity,
+    used,
+    chunks,
+    firstSeen,
+    lastSeen,
+    draining: node.draining ? 1 : 0,
+  };
+}
+
+/** Holders come sorted from SQL; `healthy` keeps their order. */
+function toChunkHealth(
+  row: ChunkHealthRow,
+  healthyNodes: ReadonlySet<string>,
+): ChunkHealth {
+  const holders = JSON.parse(row.holdersJson) as string[];
+  return {
+    hash: row.hash,
+    size: row.size,
+    required: row.required,
+    holders,
+    healthy: holders.filter((id) => healthyNodes.has(id)),
+  };
 }
 
 /**
@@ -73,15 +121,28 @@ export class SqliteCatalog implements CatalogStore {
   upsertNode(node: NodeRecord): Promise<void> {
     return this.run(() => {
       checkNode(node);
-      this.sql.upsertNode.run(node);
+      this.sql.upsertNode.run(toNodeRow(node));
     });
   }
 
   listNodes(): Promise<NodeRecord[]> {
-    return this.run(() => this.sql.listNodes.all());
+    return this.run(() => this.sql.listNodes.all().map(toNodeRecord));
   }
 
-  beginUpload(upload: UploadRecord): Promise<void> {
+  setNodeDraining(nodeId: string, draining: boolean): Promise<void> {
+    return this.run(() => {
+      if (typeof draining !== 'boolean') {
+        throw new CairnError('E_BAD_MESSAGE', 'draining must be true or false');
+      }
+      if (
+        this.sql.setNodeDraining.run(draining ? 1 : 0, nodeId).changes === 0
+      ) {
+        throw new CairnError('E_NOT_FOUND', `no node ${nodeId}`);
+      }
+    });
+  }
+
+  beginUpload(upload: NewUpload): Promise<void> {
     return this.run(() => {
       checkUpload(upload);
       const { id, name, replicas, createdAt } = upload;
@@ -98,12 +159,20 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.getUpload.get(id));
   }
 
-  recordUploadChunks(uploadId: string, chunks: StoredChunk[]): Promise<void> {
+  recordUploadChunks(
+    uploadId: string,
+    chunks: StoredChunk[],
+    now?: number,
+  ): Promise<void> {
     return this.run(() => {
       checkStoredChunks(chunks);
+      if (now !== undefined) checkUploadTime(now);
       this.write(() => {
         this.requireUpload(uploadId);
+        if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
         for (const chunk of chunks) {
+          // A re-recorded index: the nodes of the old record still hold what they stored.
+          this.sql.keepUploadChunkReplicas.run(uploadId, chunk.index);
           this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
           this.sql.upsertUploadChunk.run(
             uploadId,
@@ -184,9 +253,22 @@ export class SqliteCatalog implements CatalogStore {
     }
   }
 
+  touchUpload(uploadId: string, now: number): Promise<void> {
+    return this.run(() => {
+      checkUploadTime(now);
+      if (this.sql.touchUpload.run(now, uploadId).changes === 0) {
+        throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
+      }
+    });
+  }
+
   abortUpload(id: string): Promise<void> {
     return this.run(() => {
-      this.sql.deleteUpload.run(id);
+      this.write(() => {
+        // Its chunks stay on the nodes: as replica rows (orphans unless referenced), GC finds them.
+        this.sql.keepUploadReplicas.run(id);
+        this.sql.deleteUpload.run(id);
+      });
     });
   }
 
@@ -267,6 +349,121 @@ export class SqliteCatalog implements CatalogStore {
           JSON.stringify(liveNodes),
         ) as ReplicationHealth,
     );
+  }
+
+  beginNodeReport(nodeId: string): Promise<void> {
+    return this.run(() => {
+      checkNodeId(nodeId);
+      this.write(() => {
+        this.sql.endReportSession.run(nodeId); // cascades to the staged hashes
+        this.sql.beginReportSession.run(nodeId);
+      });
+    });
+  }
+
+  addNodeReportPage(nodeId: string, hashes: readonly string[]): Promise<void> {
+    return this.run(() => {
+      checkNodeId(nodeId);
+      checkReportPage(hashes);
+      this.write(() => {
+        this.requireReportSession(nodeId);
+        for (const hash of hashes) this.sql.stageReportHash.run(nodeId, hash);
+      });
+    });
+  }
+
+  finishNodeReport(nodeId: string): Promise<ReportReconciliation> {
+    return this.run(() => {
+      checkNodeId(nodeId);
+      return this.write(() => {
+        this.requireReportSession(nodeId);
+        // The report_sees_* triggers fire here too, as no-ops: the rows removed are exactly the
+        // unstaged ones, the rows added come from the staged ones. Ending the session then
+        // cascades to the staged hashes.
+        const removed = this.sql.removeUnreported.run({ node: nodeId }).changes;
+        const added = this.sql.addReported.run(nodeId).changes;
+        this.sql.endReportSession.run(nodeId);
+        return { added, removed };
+      });
+    });
+  }
+
+  private requireReportSession(nodeId: string): void {
+    if (!this.sql.reportSessionExists.get(nodeId)) {
+      throw new CairnError(
+        'E_BAD_MESSAGE',
+        `no chunk report under way for node ${nodeId}: beginNodeReport first`,
+      );
+    }
+  }
+
+  underReplicatedChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]> {
+    return this.plan('underReplicated', args);
+  }
+
+  surplusChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]> {
+    return this.plan('surplus', args);
+  }
+
+  private plan(
+    which: 'underReplicated' | 'surplus',
+    args: { healthyNodes: readonly string[]; limit: number },
+  ): Promise<ChunkHealth[]> {
+    return this.run(() => {
+      checkNodeIds(args.healthyNodes);
+      checkPage(0, args.limit);
+      const healthy = new Set(args.healthyNodes);
+      return this.sql[which]
+        .all({ healthy: JSON.stringify([...healthy]), limit: args.limit })
+        .map((row) => toChunkHealth(row, healthy));
+    });
+  }
+
+  gcState(hash: string): Promise<ChunkGcState> {
+    return this.run(() =>
+      this.read((): ChunkGcState => {
+        const count = this.sql.referenceCount.get({ hash }) ?? 0;
+        if (count > 0) return { state: 'referenced', count };
+        const row = this.sql.gcRow.get(hash);
+        if (row?.since != null) return { state: 'deletable', since: row.since };
+        if (row || this.sql.hasReplica.get(hash))
+          return { state: 'unreferenced' };
+        return { state: 'absent' };
+      }),
+    );
+  }
+
+  collectGarbage(args: {
+    now: number;
+    graceMs: number;
+    limit: number;
+  }): Promise<CollectableChunk[]> {
+    return this.run(() => {
+      checkTime('time', args.now);
+      checkTime('grace period', args.graceMs);
+      checkPage(0, args.limit);
+      return this.write(() => {
+        // References arriving during the grace period already dropped their gc rows (triggers);
+        // `collectable` checks it again. What is left unreferenced now starts its clock.
+        this.sql.startGcClocks.run(args.now);
+        return this.sql.collectable
+          .all({ cutoff: args.now - args.graceMs, limit: args.limit })
+          .map((row) => ({
+            hash: row.hash,
+            nodes: JSON.parse(row.nodesJson) as string[],
+          }));
+      });
+    });
+  }
+
+  gcStats(): Promise<GcStats> {
+    return this.run(() => this.sql.gcStats.get() as GcStats);
   }
 
   async close(): Promise<void> {

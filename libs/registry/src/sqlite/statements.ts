@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { FileRecord, NodeRecord, UploadRecord } from '../catalog';
+import type { FileRecord, UploadRecord } from '../catalog';
 
 /**
  * Every SQL statement of the SQLite catalog, prepared once per connection and reused. Columns are
@@ -8,8 +8,68 @@ import type { FileRecord, NodeRecord, UploadRecord } from '../catalog';
 
 const FILE_COLUMNS = `id, name, size, sha256, replicas, chunk_count AS chunkCount,
   created_at AS createdAt, updated_at AS updatedAt`;
-const NODE_COLUMNS = `id, address, zone, capacity, used, chunks, first_seen AS firstSeen, last_seen AS lastSeen`;
-const UPLOAD_COLUMNS = `id, name, replicas, created_at AS createdAt`;
+const NODE_COLUMNS = `id, address, zone, capacity, used, chunks, first_seen AS firstSeen,
+  last_seen AS lastSeen, draining`;
+const UPLOAD_COLUMNS = `id, name, replicas, created_at AS createdAt, last_active AS lastActive`;
+
+/** A node as stored: SQLite has no boolean, `draining` is 0 or 1. */
+export interface NodeRow {
+  id: string;
+  address: string;
+  zone: string | null;
+  capacity: number;
+  used: number;
+  chunks: number;
+  firstSeen: number;
+  lastSeen: number;
+  draining: 0 | 1;
+}
+
+/** A chunk row of the repair planners; holders come as a JSON array. */
+export interface ChunkHealthRow {
+  hash: string;
+  size: number;
+  required: number;
+  holdersJson: string;
+}
+
+/** The planners' parameters: healthy node ids as one JSON array (any number binds as one value). */
+export interface PlanParams {
+  healthy: string;
+  limit: number;
+}
+
+/** `hash` is referenced by a file or an open upload: one probe into each hash index. */
+const referenced = (hash: string) =>
+  `(EXISTS (SELECT 1 FROM file_chunks WHERE hash = ${hash})
+    OR EXISTS (SELECT 1 FROM upload_chunks WHERE hash = ${hash}))`;
+
+/** Node ids holding `hash`, sorted, as a JSON array. */
+const holdersJson = (hash: string) =>
+  `(SELECT json_group_array(node_id)
+    FROM (SELECT node_id FROM chunk_replicas WHERE hash = ${hash} ORDER BY node_id))`;
+
+/**
+ * Each hash referenced by a committed file with its factor and its healthy replica count; one pass
+ * over the hash index of file_chunks, an index probe per hash into chunk_replicas.
+ */
+const PLANNED = `
+  healthy_nodes (node_id) AS (SELECT DISTINCT value FROM json_each(@healthy)),
+  needed (hash, required) AS (
+    SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id GROUP BY c.hash
+  ),
+  counted (hash, required, healthy) AS (
+    SELECT hash, required,
+      (SELECT COUNT(*) FROM chunk_replicas r
+       WHERE r.hash = needed.hash AND r.node_id IN (SELECT node_id FROM healthy_nodes))
+    FROM needed
+  )`;
+
+const planned = (where: string, order: string) => `
+  WITH ${PLANNED}
+  SELECT hash, (SELECT size FROM file_chunks WHERE hash = counted.hash LIMIT 1) AS size, required,
+    ${holdersJson('counted.hash')} AS holdersJson
+  FROM counted WHERE ${where} ORDER BY ${order} LIMIT @limit`;
 
 /** A chunk row whose replica node ids come as a JSON array (SQLite has no array type). */
 export interface ChunkRow {
@@ -58,28 +118,52 @@ export function prepareStatements(db: Database.Database) {
 
   return {
     // ---- nodes ----
-    upsertNode: prepare<[NodeRecord]>(
-      `INSERT INTO nodes (id, address, zone, capacity, used, chunks, first_seen, last_seen)
-       VALUES (@id, @address, @zone, @capacity, @used, @chunks, @firstSeen, @lastSeen)
+    upsertNode: prepare<[NodeRow]>(
+      `INSERT INTO nodes (id, address, zone, capacity, used, chunks, first_seen, last_seen, draining)
+       VALUES (@id, @address, @zone, @capacity, @used, @chunks, @firstSeen, @lastSeen, @draining)
        ON CONFLICT (id) DO UPDATE SET address = excluded.address, zone = excluded.zone,
          capacity = excluded.capacity, used = excluded.used, chunks = excluded.chunks,
-         first_seen = excluded.first_seen, last_seen = excluded.last_seen`,
+         first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+         draining = excluded.draining`,
     ),
-    listNodes: prepare<[], NodeRecord>(
+    listNodes: prepare<[], NodeRow>(
       `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`,
+    ),
+    setNodeDraining: prepare<[0 | 1, string]>(
+      `UPDATE nodes SET draining = ? WHERE id = ?`,
     ),
 
     // ---- uploads ----
-    insertUpload: prepare<[UploadRecord]>(
-      `INSERT INTO uploads (id, name, replicas, created_at) VALUES (@id, @name, @replicas, @createdAt)
+    insertUpload: prepare<[Omit<UploadRecord, 'lastActive'>]>(
+      `INSERT INTO uploads (id, name, replicas, created_at, last_active)
+       VALUES (@id, @name, @replicas, @createdAt, @createdAt)
        ON CONFLICT (id) DO NOTHING`,
+    ),
+    touchUpload: prepare<[number, string]>(
+      `UPDATE uploads SET last_active = ? WHERE id = ?`,
     ),
     getUpload: prepare<[string], UploadRecord>(
       `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`,
     ),
     deleteUpload: prepare<[string]>(`DELETE FROM uploads WHERE id = ?`),
     staleUploads: prepare<[number], UploadRecord>(
-      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE created_at < ? ORDER BY created_at, id`,
+      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE last_active < ? ORDER BY last_active, id`,
+    ),
+    /**
+     * The nodes an upload recorded (all chunks, or one index) durably hold those chunks: before the
+     * records go without a commit, they become replica rows, so GC can find the chunks.
+     */
+    keepUploadReplicas: prepare<[string]>(
+      `INSERT OR IGNORE INTO chunk_replicas (hash, node_id)
+       SELECT c.hash, n.node_id FROM upload_chunk_nodes n
+       JOIN upload_chunks c ON c.upload_id = n.upload_id AND c.idx = n.idx
+       WHERE n.upload_id = ?`,
+    ),
+    keepUploadChunkReplicas: prepare<[string, number]>(
+      `INSERT OR IGNORE INTO chunk_replicas (hash, node_id)
+       SELECT c.hash, n.node_id FROM upload_chunk_nodes n
+       JOIN upload_chunks c ON c.upload_id = n.upload_id AND c.idx = n.idx
+       WHERE n.upload_id = ? AND n.idx = ?`,
     ),
     clearUploadChunkNodes: prepare<[string, number]>(
       `DELETE FROM upload_chunk_nodes WHERE upload_id = ? AND idx = ?`,
@@ -178,6 +262,79 @@ export function prepareStatements(db: Database.Database) {
        )
        SELECT COALESCE(SUM(healthy < factor), 0) AS underReplicated, COALESCE(SUM(healthy = 0), 0) AS lost
        FROM counted`,
+    ),
+    underReplicated: prepare<[PlanParams], ChunkHealthRow>(
+      planned('healthy < required', 'healthy, hash'),
+    ),
+    /** Surplus: never a chunk an open upload references (its commit re-records the nodes it wrote). */
+    surplus: prepare<[PlanParams], ChunkHealthRow>(
+      planned(
+        `healthy > required AND NOT EXISTS (SELECT 1 FROM upload_chunks u WHERE u.hash = counted.hash)`,
+        'healthy - required DESC, hash',
+      ),
+    ),
+
+    // ---- node reports ----
+    beginReportSession: prepare<[string]>(
+      `INSERT OR IGNORE INTO node_report_sessions (node_id) VALUES (?)`,
+    ),
+    endReportSession: prepare<[string]>(
+      `DELETE FROM node_report_sessions WHERE node_id = ?`,
+    ),
+    reportSessionExists: prepare<[string], { found: 1 }>(
+      `SELECT 1 AS found FROM node_report_sessions WHERE node_id = ?`,
+    ),
+    stageReportHash: prepare<[string, string]>(
+      `INSERT OR IGNORE INTO node_report_hashes (node_id, hash) VALUES (?, ?)`,
+    ),
+    /** The node's replica rows its report lacks (walks chunk_replicas_by_node). */
+    removeUnreported: prepare<[{ node: string }]>(
+      `DELETE FROM chunk_replicas
+       WHERE node_id = @node
+         AND NOT EXISTS (SELECT 1 FROM node_report_hashes s WHERE s.node_id = @node AND s.hash = chunk_replicas.hash)`,
+    ),
+    addReported: prepare<[string]>(
+      `INSERT OR IGNORE INTO chunk_replicas (hash, node_id)
+       SELECT hash, node_id FROM node_report_hashes WHERE node_id = ?`,
+    ),
+
+    // ---- garbage collection ----
+    /** Reference rows naming the hash: file chunk entries plus open-upload chunk entries. */
+    referenceCount: query<[{ hash: string }], number>(
+      db
+        .prepare(
+          `SELECT (SELECT COUNT(*) FROM file_chunks WHERE hash = @hash)
+                + (SELECT COUNT(*) FROM upload_chunks WHERE hash = @hash)`,
+        )
+        .pluck(),
+    ),
+    gcRow: prepare<[string], { since: number | null }>(
+      `SELECT since FROM gc_pending WHERE hash = ?`,
+    ),
+    hasReplica: prepare<[string], { found: 1 }>(
+      `SELECT 1 AS found FROM chunk_replicas WHERE hash = ? LIMIT 1`,
+    ),
+    startGcClocks: prepare<[number]>(
+      `UPDATE gc_pending SET since = ? WHERE since IS NULL`,
+    ),
+    /**
+     * Deletable chunks past the grace period, oldest first. The reference check repeats what the
+     * triggers guarantee, so a deletion never rests on the triggers alone.
+     */
+    collectable: prepare<
+      [{ cutoff: number; limit: number }],
+      { hash: string; nodesJson: string }
+    >(
+      `SELECT g.hash, ${holdersJson('g.hash')} AS nodesJson
+       FROM gc_pending g
+       WHERE g.since <= @cutoff
+         AND NOT ${referenced('g.hash')}
+         AND EXISTS (SELECT 1 FROM chunk_replicas r WHERE r.hash = g.hash)
+       ORDER BY g.since, g.hash LIMIT @limit`,
+    ),
+    gcStats: prepare<[], { pendingChunks: number; unreferencedChunks: number }>(
+      `SELECT (SELECT COUNT(*) FROM gc_pending WHERE since IS NOT NULL) AS pendingChunks,
+              (SELECT COUNT(*) FROM gc_pending WHERE since IS NULL) AS unreferencedChunks`,
     ),
   };
 }

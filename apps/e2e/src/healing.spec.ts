@@ -1,0 +1,216 @@
+import { join } from 'node:path';
+import { open, readdir, readFile } from 'node:fs/promises';
+import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { TestCluster, waitUntil } from './support/test-cluster';
+import { sha256, sha256File, writeRandomFile } from './support/files';
+
+/** Invariant 4 under real kill -9: the cluster heals by itself and never deletes what a file needs. */
+describe('self-healing replication', () => {
+  let cluster: TestCluster;
+  const files = new Map<string, string>(); // name → sha256
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 4, replicas: 2, nodeTimeout: '2s', gcGrace: '2s' });
+    const sizes = [0, 1, 100, 4096, 65_536, DEFAULT_CHUNK_SIZE - 1, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE + 1, 3 * DEFAULT_CHUNK_SIZE + 17];
+    for (let i = 0; i < 20; i++) {
+      const size = sizes[i % sizes.length] + (i >= sizes.length ? 1000 * i : 0);
+      const src = join(cluster.root, `src-${i}`);
+      const hash = await writeRandomFile(src, size);
+      const put = await cluster.cli(['put', src, `heal/${i}.bin`]);
+      expect(put.code).toBe(0);
+      files.set(`heal/${i}.bin`, hash);
+    }
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  /** Every chunk of every file is on exactly/at least `replicas` live nodes, and every file reads back. */
+  async function expectFullyReplicated(exact: boolean): Promise<void> {
+    const alive = new Set((await cluster.sdk.nodesInfo()).filter((n) => n.state === 'alive').map((n) => n.id));
+    for (const name of files.keys()) {
+      const stat = await cluster.sdk.stat(name);
+      for (const chunk of stat.chunks) {
+        const live = chunk.nodes.filter((id) => alive.has(id));
+        if (exact) expect(live).toHaveLength(2);
+        else expect(live.length).toBeGreaterThanOrEqual(2);
+      }
+    }
+  }
+
+  async function expectAllFilesReadBack(): Promise<void> {
+    for (const [name, hash] of files) {
+      const dest = join(cluster.root, 'readback');
+      await cluster.sdk.getToFile(name, dest);
+      expect(await sha256File(dest)).toBe(hash);
+    }
+  }
+
+  it('starts fully replicated', async () => {
+    expect(await cluster.sdk.status()).toMatchObject({ underReplicated: 0, lost: 0 });
+    await expectFullyReplicated(true);
+  });
+
+  it('re-replicates every chunk of a node killed with -9, within a bounded time', async () => {
+    const victim = cluster.nodes[1];
+    const held = (await cluster.sdk.nodesInfo()).find((n) => n.id === victim.id)!.chunks;
+    expect(held).toBeGreaterThan(0);
+    await cluster.killNode(1);
+    // Dead after --node-timeout (2 s); repair must finish within a few more multiples of it.
+    await waitUntil(async () => (await cluster.sdk.nodesInfo()).find((n) => n.id === victim.id)?.state === 'dead', 10_000);
+    await waitUntil(async () => (await cluster.sdk.status()).underReplicated === 0, 15_000);
+    const status = await cluster.sdk.status();
+    expect(status.lost).toBe(0);
+    expect(status.repair.copiedChunks).toBeGreaterThan(0);
+    await expectFullyReplicated(true);
+    await expectAllFilesReadBack();
+  });
+
+  it('reconciles the node when it returns: surplus replicas go, nothing a file needs is removed', async () => {
+    await cluster.startNode(1);
+    await cluster.waitForAliveNodes(4);
+    // Right after the return some chunks have 3 live replicas; at every check each has at least 2.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      await expectFullyReplicated(false);
+      const stats = await Promise.all([...files.keys()].map((n) => cluster.sdk.stat(n)));
+      const surplus = stats.some((s) => s.chunks.some((c) => c.nodes.length > 2));
+      if (!surplus) break;
+      if (Date.now() > deadline) throw new Error('surplus replicas were not removed');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await expectFullyReplicated(true);
+    await expectAllFilesReadBack();
+  });
+
+  it('resumes repair after the controller is killed with -9 in the middle of it', async () => {
+    await cluster.killNode(2);
+    await waitUntil(async () => (await cluster.sdk.nodesInfo()).find((n) => n.id === cluster.nodes[2].id)?.state === 'dead', 10_000);
+    await waitUntil(async () => (await cluster.sdk.status()).repair.copiedChunks > 0, 10_000);
+    await cluster.killController();
+    await cluster.startController();
+    // After a restart every node is dead until it heartbeats; the live ones come back within a second.
+    await cluster.waitForAliveNodes(3);
+    await waitUntil(async () => (await cluster.sdk.status().catch(() => ({ underReplicated: -1 }))).underReplicated === 0, 20_000);
+    await expectFullyReplicated(true);
+    await expectAllFilesReadBack();
+    await cluster.startNode(2);
+    await cluster.waitForAliveNodes(4);
+  });
+
+  it('gives space back on every node after rm and replace, once the grace period is over', async () => {
+    const used = async () => (await cluster.sdk.nodesInfo()).reduce((sum, n) => sum + n.used, 0);
+    const settle = () => new Promise((r) => setTimeout(r, 1500)); // heartbeats carry usage
+    await settle();
+    const base = await used();
+    const content = 4 * DEFAULT_CHUNK_SIZE;
+    const src = join(cluster.root, 'space.bin');
+
+    await writeRandomFile(src, content); // X
+    expect((await cluster.cli(['put', src, 'space/a.bin'])).code).toBe(0);
+    expect((await cluster.cli(['put', src, 'space/b.bin'])).code).toBe(0);
+    await waitUntil(async () => (await used()) >= base + 2 * content, 5_000);
+
+    const y = await writeRandomFile(src, content); // Y replaces b, then a goes: X is referenced by nothing
+    expect((await cluster.cli(['put', src, 'space/b.bin'])).code).toBe(0);
+    expect((await cluster.cli(['rm', 'space/a.bin'])).code).toBe(0);
+    // X's replicas are deleted after the 2 s grace; Y's two replicas stay.
+    await waitUntil(async () => (await used()) === base + 2 * content, 20_000);
+    expect((await cluster.sdk.status()).gc.deletedChunks).toBeGreaterThan(0);
+    const dest = join(cluster.root, 'space-back.bin');
+    await cluster.sdk.getToFile('space/b.bin', dest);
+    expect(await sha256File(dest)).toBe(y);
+    await expectAllFilesReadBack();
+  });
+
+  it('a node killed during a multi-chunk put: the put succeeds with full redundancy or fails cleanly', async () => {
+    const src = join(cluster.root, 'during.bin');
+    const hash = await writeRandomFile(src, 48 * DEFAULT_CHUNK_SIZE + 5);
+    const putting = cluster.cli(['put', src, 'during/big.bin']);
+    // Kill a node as soon as the upload's first chunk is on disk somewhere: the rest is still to come.
+    const first = await readFile(src).then((b) => sha256(b.subarray(0, DEFAULT_CHUNK_SIZE)));
+    await waitUntil(async () => (await cluster.chunkFiles(first)).length > 0, 20_000, 5);
+    await cluster.killNode(3);
+    const put = await putting;
+    if (put.code === 0) {
+      await waitUntil(async () => (await cluster.sdk.status()).underReplicated === 0, 20_000);
+      const stat = await cluster.sdk.stat('during/big.bin');
+      expect(stat.sha256).toBe(hash);
+      const dest = join(cluster.root, 'during-back.bin');
+      await cluster.sdk.getToFile('during/big.bin', dest);
+      expect(await sha256File(dest)).toBe(hash);
+    } else {
+      expect(put.stderr.trim().split('\n')).toHaveLength(1);
+      await expect(cluster.sdk.stat('during/big.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    }
+    await expectAllFilesReadBack();
+    await cluster.startNode(3);
+    await cluster.waitForAliveNodes(4);
+  });
+});
+
+describe('scrub and full disks', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({
+      nodes: 3,
+      replicas: 2,
+      nodeTimeout: '2s',
+      scrubInterval: '1s',
+      // Node 0 has room for almost nothing: placement must avoid it.
+      nodeFlags: { 0: ['--capacity', '10KiB'] },
+    });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('places chunks only on nodes with room', async () => {
+    const src = join(cluster.root, 'big.bin');
+    const hash = await writeRandomFile(src, 3 * DEFAULT_CHUNK_SIZE);
+    expect((await cluster.cli(['put', src, 'full/big.bin'])).code).toBe(0);
+    const stat = await cluster.sdk.stat('full/big.bin');
+    for (const chunk of stat.chunks) expect(chunk.nodes).not.toContain(cluster.nodes[0].id);
+    const dest = join(cluster.root, 'big-back.bin');
+    await cluster.sdk.getToFile('full/big.bin', dest);
+    expect(await sha256File(dest)).toBe(hash);
+  });
+
+  it('detects a rotten chunk by scrub, quarantines it and repairs it, serving correct data meanwhile', async () => {
+    const src = join(cluster.root, 'rot.bin');
+    const hash = await writeRandomFile(src, 2 * DEFAULT_CHUNK_SIZE);
+    expect((await cluster.cli(['put', src, 'scrub/rot.bin'])).code).toBe(0);
+    const stat = await cluster.sdk.stat('scrub/rot.bin');
+    const [replica] = await cluster.chunkFiles(stat.chunks[0].hash);
+    await flipByte(replica.path, 4242);
+
+    // No reads meanwhile: the scrub (every second here) is what finds it.
+    const foundByScrub = () => replica.node.proc.lines.some((l) => l.includes('scrub found a bad chunk') && l.includes(stat.chunks[0].hash));
+    await waitUntil(foundByScrub, 15_000);
+    const dest = join(cluster.root, 'rot-back.bin');
+    await cluster.sdk.getToFile('scrub/rot.bin', dest); // during repair the bytes are right
+    expect(await sha256File(dest)).toBe(hash);
+    const quarantineDir = join(replica.node.data, 'store', 'quarantine');
+    expect((await readdir(quarantineDir)).some((f) => f.startsWith(stat.chunks[0].hash))).toBe(true);
+    // Repaired: the chunk is back on 2 nodes with good bytes (with node 0 full, that is the bad node again).
+    await waitUntil(async () => {
+      const copies = await cluster.chunkFiles(stat.chunks[0].hash);
+      return copies.filter((c) => !c.path.includes('quarantine')).length >= 2 && (await cluster.sdk.status()).underReplicated === 0;
+    }, 15_000);
+    await cluster.sdk.getToFile('scrub/rot.bin', dest);
+    expect(await sha256File(dest)).toBe(hash);
+  });
+});
+
+async function flipByte(path: string, offset: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, offset);
+    byte[0] ^= 0xff;
+    await handle.write(byte, 0, 1, offset);
+  } finally {
+    await handle.close();
+  }
+}

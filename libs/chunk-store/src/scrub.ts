@@ -1,0 +1,52 @@
+import { isCairnError } from '@cairn/protocol';
+import type { ChunkHash } from './chunk-hash';
+import type { ChunkStore } from './chunk-store';
+
+export interface ScrubOptions {
+  /** Read rate cap, so a scrub never starves clients of the disk. */
+  bytesPerSecond: number;
+  signal?: AbortSignal;
+  /** Told about each chunk found bad, after it was moved to quarantine. */
+  onBad?: (hash: ChunkHash) => void | Promise<void>;
+}
+
+export interface ScrubReport {
+  checked: number;
+  bytes: number;
+  quarantined: number;
+}
+
+/**
+ * One scrub pass: re-reads and re-hashes every stored chunk (the store's verified read), at most
+ * `bytesPerSecond`, and moves any that fail verification into quarantine rather than deleting them.
+ */
+export async function scrubChunks(store: ChunkStore, options: ScrubOptions): Promise<ScrubReport> {
+  const report: ScrubReport = { checked: 0, bytes: 0, quarantined: 0 };
+  const started = Date.now();
+  for await (const { hash, size } of store.list({ signal: options.signal })) {
+    try {
+      await store.get(hash, { signal: options.signal });
+    } catch (err) {
+      if (!isCairnError(err, 'E_CORRUPT')) {
+        if (isCairnError(err, 'E_NOT_FOUND')) continue; // deleted meanwhile
+        throw err;
+      }
+      if (await store.quarantine(hash)) {
+        report.quarantined++;
+        await options.onBad?.(hash);
+      }
+    }
+    report.checked++;
+    report.bytes += size;
+    const ahead = (report.bytes / options.bytesPerSecond) * 1000 - (Date.now() - started);
+    if (ahead > 0) await sleep(ahead, options.signal);
+  }
+  return report;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}

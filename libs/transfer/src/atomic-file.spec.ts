@@ -1,0 +1,74 @@
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CairnError } from '@cairn/protocol';
+import { writeFileAtomically } from './atomic-file';
+
+describe('writeFileAtomically', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-atomic-'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Yields `pieces`, then fails the way a late integrity check does. */
+  async function* failingAfter(pieces: Uint8Array[]): AsyncGenerator<Uint8Array> {
+    yield* pieces;
+    throw new CairnError('E_CORRUPT', 'whole-file hash mismatch');
+  }
+
+  it('writes every piece of the source and returns the byte count', async () => {
+    const dest = join(dir, 'out.bin');
+    const pieces = [Buffer.from('hello, '), new Uint8Array(0), Buffer.from('world'), Buffer.alloc(100_000, 7)];
+
+    const written = await writeFileAtomically(dest, pieces);
+
+    expect(written).toBe(12 + 100_000);
+    expect((await readFile(dest)).equals(Buffer.concat(pieces))).toBe(true);
+    expect(await readdir(dir)).toEqual(['out.bin']);
+  });
+
+  it('accepts an async source and writes an empty one as an empty file', async () => {
+    const dest = join(dir, 'empty');
+    async function* nothing(): AsyncGenerator<Uint8Array> {
+      // no bytes at all
+    }
+    expect(await writeFileAtomically(dest, nothing())).toBe(0);
+    expect((await readFile(dest)).length).toBe(0);
+  });
+
+  it('leaves neither the destination nor a temp file behind when the source fails midway', async () => {
+    const dest = join(dir, 'out.bin');
+
+    const failure = await writeFileAtomically(dest, failingAfter([Buffer.alloc(64 * 1024, 1)])).catch((err) => err);
+
+    expect(failure).toBeInstanceOf(CairnError);
+    expect((failure as CairnError).code).toBe('E_CORRUPT');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('replaces an existing destination only when the write succeeds', async () => {
+    const dest = join(dir, 'file.txt');
+    await writeFile(dest, 'old contents');
+
+    await expect(writeFileAtomically(dest, failingAfter([Buffer.from('new contents, half')]))).rejects.toBeInstanceOf(CairnError);
+    expect(await readFile(dest, 'utf8')).toBe('old contents');
+    expect(await readdir(dir)).toEqual(['file.txt']);
+
+    await writeFileAtomically(dest, [Buffer.from('new contents')]);
+    expect(await readFile(dest, 'utf8')).toBe('new contents');
+    expect(await readdir(dir)).toEqual(['file.txt']);
+  });
+
+  it('fails without a trace when the destination cannot be replaced (it is a directory)', async () => {
+    const dest = join(dir, 'taken');
+    await mkdir(dest);
+
+    await expect(writeFileAtomically(dest, [Buffer.from('x')])).rejects.toThrow();
+    expect(await readdir(dir)).toEqual(['taken']);
+  });
+});

@@ -1,0 +1,429 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CairnError, FileInfo, Frame, NodeRef } from '@cairn/protocol';
+import { CairnClient } from './cairn-client';
+import { Reply, RequestHandler } from './rpc-peer';
+import { attachRpcServer } from './rpc-server';
+import { sha256 } from './hashing';
+
+// A fake controller and fake storage nodes, speaking the real protocol over real sockets on
+// 127.0.0.1. They keep just enough state to check what the SDK sends and to misbehave on demand.
+
+const CHUNK_SIZE = 1024;
+const cleanups: Array<() => unknown> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(onRequest: RequestHandler): Promise<{ address: string; stop: () => Promise<void> }> {
+  const http = createServer();
+  const rpc = attachRpcServer(http, { onRequest });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await rpc.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  };
+  cleanups.push(stop);
+  return { address: `127.0.0.1:${(http.address() as AddressInfo).port}`, stop };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type NodeMode = 'ok' | 'refuse-puts' | 'corrupt-reads';
+
+class FakeNode {
+  readonly chunks = new Map<string, Buffer>();
+  mode: NodeMode = 'ok';
+  putDelayMs = 0;
+  ref!: NodeRef;
+  stop!: () => Promise<void>;
+
+  constructor(
+    readonly id: string,
+    private readonly cluster: FakeCluster,
+  ) {}
+
+  async start(): Promise<void> {
+    const server = await serve(async (frame) => {
+      if (frame.type === 'chunk.put') {
+        this.cluster.putsInFlight++;
+        this.cluster.peakPutsInFlight = Math.max(this.cluster.peakPutsInFlight, this.cluster.putsInFlight);
+        try {
+          if (this.putDelayMs) await sleep(this.putDelayMs);
+          if (this.mode === 'refuse-puts') throw new CairnError('E_DISK', 'disk on fire');
+          if (sha256(frame.payload) !== frame.hash) throw new CairnError('E_HASH_MISMATCH', 'bad bytes');
+          this.chunks.set(frame.hash, Buffer.from(frame.payload));
+          return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+        } finally {
+          this.cluster.putsInFlight--;
+        }
+      }
+      if (frame.type === 'chunk.get') {
+        const bytes = this.chunks.get(frame.body.hash);
+        if (!bytes) throw new CairnError('E_NOT_FOUND', 'no such chunk');
+        const payload = this.mode === 'corrupt-reads' ? Buffer.from(bytes).fill(0x55, 0, 1) : bytes;
+        return { type: 'chunk.data', hash: frame.body.hash, payload };
+      }
+      throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+    });
+    this.ref = { id: this.id, address: server.address };
+    this.stop = server.stop;
+  }
+}
+
+interface StoredChunk {
+  index: number;
+  hash: string;
+  size: number;
+  nodes: string[];
+}
+
+class FakeCluster {
+  readonly nodes: FakeNode[] = [];
+  readonly files = new Map<string, FileInfo & { chunks: StoredChunk[] }>();
+  readonly aborted: string[] = [];
+  readonly badReports: Array<{ hash: string; nodeId: string }> = [];
+  /** Nodes the manifest reports as suspect (readers try alive replicas first). */
+  readonly suspect = new Set<string>();
+  putsInFlight = 0;
+  peakPutsInFlight = 0;
+  controller!: string;
+  private readonly uploads = new Map<string, { name: string; replicas: number; chunks: StoredChunk[] }>();
+  private nextId = 1;
+
+  static async start(nodeCount: number): Promise<FakeCluster> {
+    const cluster = new FakeCluster();
+    for (let i = 1; i <= nodeCount; i++) {
+      const node = new FakeNode(`node-${i}`, cluster);
+      await node.start();
+      cluster.nodes.push(node);
+    }
+    cluster.controller = (await serve((frame) => cluster.answer(frame))).address;
+    return cluster;
+  }
+
+  node(id: string): FakeNode {
+    return this.nodes.find((n) => n.id === id) as FakeNode;
+  }
+
+  private answer(frame: Frame): Reply {
+    switch (frame.type) {
+      case 'upload.begin': {
+        const uploadId = `upload-${this.nextId++}`;
+        this.uploads.set(uploadId, { name: frame.body.name, replicas: frame.body.replicas ?? 2, chunks: [] });
+        return { type: 'upload.begun', body: { uploadId, chunkSize: CHUNK_SIZE, replicas: frame.body.replicas ?? 2 } };
+      }
+      case 'upload.place': {
+        const exclude = new Set(frame.body.exclude ?? []);
+        const placements = frame.body.chunks.map((c) => ({
+          index: c.index,
+          nodes: this.nodes
+            .filter((n) => !exclude.has(n.id))
+            .sort(() => Math.random() - 0.5)
+            .slice(0, c.count ?? 2)
+            .map((n) => n.ref),
+        }));
+        return { type: 'upload.placed', body: { placements } };
+      }
+      case 'upload.stored': {
+        this.uploadOf(frame.body.uploadId).chunks.push(...frame.body.chunks);
+        return { type: 'ack', body: {} };
+      }
+      case 'upload.commit': {
+        const upload = this.uploadOf(frame.body.uploadId);
+        if (upload.chunks.length !== frame.body.chunkCount) throw new CairnError('E_UPLOAD_INVALID', 'chunks missing');
+        const file = {
+          id: this.nextId++,
+          name: upload.name,
+          size: frame.body.size,
+          sha256: frame.body.sha256,
+          replicas: upload.replicas,
+          chunkCount: frame.body.chunkCount,
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+        };
+        this.files.set(upload.name, { ...file, chunks: [...upload.chunks].sort((a, b) => a.index - b.index) });
+        return { type: 'file.info', body: { file } };
+      }
+      case 'upload.abort':
+        this.aborted.push(frame.body.uploadId);
+        return { type: 'ack', body: {} };
+      case 'file.stat':
+        return { type: 'file.info', body: { file: this.fileInfo(frame.body.name) } };
+      case 'file.chunks': {
+        const file = [...this.files.values()].find((f) => f.id === frame.body.fileId);
+        if (!file) throw new CairnError('E_NOT_FOUND', 'no such file');
+        const chunks = file.chunks.slice(frame.body.from, frame.body.from + frame.body.limit).map((c) => ({
+          index: c.index,
+          hash: c.hash,
+          size: c.size,
+          nodes: c.nodes.map((id) => ({ ...this.node(id).ref, state: this.suspect.has(id) ? ('suspect' as const) : ('alive' as const) })),
+        }));
+        return { type: 'file.chunk-page', body: { chunks } };
+      }
+      case 'file.list': {
+        const { prefix, after, limit } = frame.body;
+        const names = [...this.files.keys()].filter((n) => n.startsWith(prefix) && (after === undefined || n > after)).sort();
+        const page = names.slice(0, limit);
+        return {
+          type: 'file.list-page',
+          body: { files: page.map((n) => this.fileInfo(n)), next: page.length === limit ? page[page.length - 1] : undefined },
+        };
+      }
+      case 'file.remove': {
+        const file = this.fileInfo(frame.body.name);
+        this.files.delete(frame.body.name);
+        return { type: 'file.info', body: { file } };
+      }
+      case 'chunk.bad':
+        this.badReports.push({ hash: frame.body.hash, nodeId: frame.body.nodeId });
+        return { type: 'ack', body: {} };
+      default:
+        throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+    }
+  }
+
+  private uploadOf(uploadId: string) {
+    const upload = this.uploads.get(uploadId);
+    if (!upload) throw new CairnError('E_UPLOAD_INVALID', 'no such upload');
+    return upload;
+  }
+
+  private fileInfo(name: string): FileInfo {
+    const file = this.files.get(name);
+    if (!file) throw new CairnError('E_NOT_FOUND', `${name} does not exist`);
+    const { chunks: _chunks, ...info } = file;
+    return info;
+  }
+}
+
+function client(cluster: FakeCluster, window?: number): CairnClient {
+  const sdk = new CairnClient({ controller: cluster.controller, window, requestTimeoutMs: 5_000 });
+  cleanups.push(() => sdk.close());
+  return sdk;
+}
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+function codeOf(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'resolved',
+    (err: unknown) => (err instanceof CairnError ? err.code : `not a CairnError: ${String(err)}`),
+  );
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-client-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('CairnClient', () => {
+  it('puts a buffer, then gets, stats, lists and removes it', async () => {
+    const cluster = await FakeCluster.start(3);
+    const sdk = client(cluster);
+    const data = randomBytes(10 * CHUNK_SIZE + 17);
+
+    const file = await sdk.put('docs/report.bin', data);
+
+    expect(file).toMatchObject({ name: 'docs/report.bin', size: data.length, chunkCount: 11, replicas: 2 });
+    expect(file.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+
+    const stat = await sdk.stat('docs/report.bin');
+    expect(stat.chunks.map((c) => c.index)).toEqual([...Array(11).keys()]);
+    for (const chunk of stat.chunks) {
+      const bytes = data.subarray(chunk.index * CHUNK_SIZE, (chunk.index + 1) * CHUNK_SIZE);
+      expect(chunk).toMatchObject({ hash: sha256(bytes), size: bytes.length });
+      expect(new Set(chunk.nodes).size).toBe(2); // two distinct nodes
+      for (const id of chunk.nodes) expect(cluster.node(id).chunks.get(chunk.hash)?.equals(bytes)).toBe(true);
+    }
+
+    expect((await readAll(sdk.get('docs/report.bin'))).equals(data)).toBe(true);
+    expect((await readAll(sdk.read('docs/report.bin'))).equals(data)).toBe(true);
+
+    const dir = await tempDir();
+    await sdk.getToFile('docs/report.bin', join(dir, 'copy.bin'));
+    expect((await readFile(join(dir, 'copy.bin'))).equals(data)).toBe(true);
+
+    await sdk.put('docs/empty', new Uint8Array(0));
+    await sdk.put('other', Readable.from([Buffer.from('x')]));
+    const listed: string[] = [];
+    for await (const f of sdk.ls('docs/')) listed.push(f.name);
+    expect(listed).toEqual(['docs/empty', 'docs/report.bin']);
+    expect((await readAll(sdk.get('docs/empty'))).length).toBe(0);
+
+    expect((await sdk.rm('docs/report.bin')).name).toBe('docs/report.bin');
+    expect(await codeOf(sdk.stat('docs/report.bin'))).toBe('E_NOT_FOUND');
+  });
+
+  it('puts with the replication factor asked for', async () => {
+    const cluster = await FakeCluster.start(3);
+    const sdk = client(cluster);
+
+    const file = await sdk.put('three', randomBytes(3 * CHUNK_SIZE), { replicas: 3 });
+
+    expect(file.replicas).toBe(3);
+    for (const chunk of (await sdk.stat('three')).chunks) expect(chunk.nodes.sort()).toEqual(['node-1', 'node-2', 'node-3']);
+  });
+
+  it('reads from a file path', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const dir = await tempDir();
+    const data = randomBytes(5 * CHUNK_SIZE - 1);
+    await writeFile(join(dir, 'in.bin'), data);
+
+    await sdk.put('from-disk', { path: join(dir, 'in.bin') });
+
+    expect((await readAll(sdk.read('from-disk'))).equals(data)).toBe(true);
+  });
+
+  it('keeps at most `window` chunks in flight, and does pipeline them', async () => {
+    const cluster = await FakeCluster.start(2);
+    for (const node of cluster.nodes) node.putDelayMs = 5;
+    const sdk = client(cluster, 3);
+
+    await sdk.put('windowed', randomBytes(24 * CHUNK_SIZE));
+
+    // Each chunk goes to its 2 replicas at once: 3 chunks in flight are at most 6 puts.
+    expect(cluster.peakPutsInFlight).toBeLessThanOrEqual(3 * 2);
+    expect(cluster.peakPutsInFlight).toBeGreaterThan(2);
+  });
+
+  it('reports progress as chunks are stored', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const seen: number[] = [];
+
+    await sdk.put('progress', randomBytes(4 * CHUNK_SIZE), { onProgress: (p) => seen.push(p.bytes) });
+
+    expect(seen).toHaveLength(4);
+    expect(Math.max(...seen)).toBe(4 * CHUNK_SIZE);
+  });
+
+  it('places a chunk elsewhere when a node refuses it', async () => {
+    const cluster = await FakeCluster.start(3);
+    cluster.node('node-2').mode = 'refuse-puts';
+    const sdk = client(cluster);
+    const data = randomBytes(6 * CHUNK_SIZE);
+
+    await sdk.put('failover', data);
+
+    for (const chunk of (await sdk.stat('failover')).chunks) expect(chunk.nodes.sort()).toEqual(['node-1', 'node-3']);
+    expect((await readAll(sdk.read('failover'))).equals(data)).toBe(true);
+  });
+
+  it('fails with E_NO_NODES and aborts the upload when no node is left to take a chunk', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.node('node-1').mode = 'refuse-puts';
+    const sdk = client(cluster);
+
+    expect(await codeOf(sdk.put('doomed', randomBytes(2 * CHUNK_SIZE)))).toBe('E_NO_NODES');
+    expect(cluster.aborted).toHaveLength(1);
+    expect(cluster.files.has('doomed')).toBe(false);
+  });
+
+  it('aborts the upload and commits nothing when the source fails midway', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield randomBytes(3 * CHUNK_SIZE);
+      throw new CairnError('E_DISK', 'the local disk failed');
+    }
+
+    expect(await codeOf(sdk.put('half', failing()))).toBe('E_DISK');
+    expect(cluster.aborted).toHaveLength(1);
+    expect(cluster.files.has('half')).toBe(false);
+  });
+
+  it('fails with E_ABORTED when the put is aborted', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+
+    expect(await codeOf(sdk.put('aborted', randomBytes(CHUNK_SIZE), { signal: AbortSignal.abort() }))).toBe('E_ABORTED');
+    expect(cluster.files.has('aborted')).toBe(false);
+  });
+
+  it('reads from another replica when one returns bad bytes, and reports the bad one', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(4 * CHUNK_SIZE);
+    await sdk.put('rotting', data);
+    cluster.node('node-1').mode = 'corrupt-reads';
+    cluster.suspect.add('node-2'); // so node-1, alive, is always tried first
+
+    expect((await readAll(sdk.read('rotting'))).equals(data)).toBe(true);
+
+    for (let waited = 0; cluster.badReports.length < 4 && waited < 2_000; waited += 10) await sleep(10);
+    expect(cluster.badReports.map((r) => r.nodeId)).toEqual(['node-1', 'node-1', 'node-1', 'node-1']);
+    const hashes = (await sdk.stat('rotting')).chunks.map((c) => c.hash);
+    expect(cluster.badReports.map((r) => r.hash).sort()).toEqual([...hashes].sort());
+  });
+
+  it('reads from another replica when a node is down', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(4 * CHUNK_SIZE);
+    await sdk.put('survivor', data);
+    await cluster.node('node-2').stop();
+
+    expect((await readAll(sdk.read('survivor'))).equals(data)).toBe(true);
+  });
+
+  it('fails with E_CORRUPT when every replica is bad, and getToFile leaves no file behind', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('lost', randomBytes(3 * CHUNK_SIZE));
+    for (const node of cluster.nodes) node.mode = 'corrupt-reads';
+    const dir = await tempDir();
+
+    expect(await codeOf(readAll(sdk.read('lost')))).toBe('E_CORRUPT');
+    expect(await codeOf(sdk.getToFile('lost', join(dir, 'lost.bin')))).toBe('E_CORRUPT');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('fails with E_NOT_FOUND for a file that does not exist', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+
+    expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
+    expect(await codeOf(readAll(sdk.get('nope')))).toBe('E_NOT_FOUND');
+    expect(await codeOf(sdk.rm('nope'))).toBe('E_NOT_FOUND');
+  });
+
+  it('refuses an invalid name with E_NAME_INVALID before touching the network', async () => {
+    const sdk = new CairnClient({ controller: '127.0.0.1:1' });
+    cleanups.push(() => sdk.close());
+
+    for (const name of ['', 'a/../b', '/abs', 'a//b', 'nul\0byte']) {
+      expect(await codeOf(sdk.put(name, Buffer.from('x')))).toBe('E_NAME_INVALID');
+      expect(await codeOf(sdk.stat(name))).toBe('E_NAME_INVALID');
+    }
+  });
+
+  it('fails with E_UNAVAILABLE when the controller cannot be reached', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const sdk = new CairnClient({ controller: `127.0.0.1:${port}` });
+    cleanups.push(() => sdk.close());
+
+    expect(await codeOf(sdk.stat('anything'))).toBe('E_UNAVAILABLE');
+    expect(await codeOf(sdk.put('anything', Buffer.from('x')))).toBe('E_UNAVAILABLE');
+  });
+});

@@ -1,0 +1,596 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import {
+  CairnError,
+  FileInfo,
+  Frame,
+  MAX_FRAME_SIZE,
+  MESSAGES,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeControl,
+} from '@cairn/protocol';
+import { RpcPeer, RequestHandler, expectFrame } from './rpc-peer';
+import { RpcServer, RpcServerOptions, attachRpcServer } from './rpc-server';
+import { ConnectOptions, connectPeer } from './connect';
+import { sha256 } from './hashing';
+
+// Real sockets on 127.0.0.1 with port 0; everything a test opens is closed in afterEach.
+const cleanups: Array<() => unknown> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface TestServer {
+  rpc: RpcServer;
+  port: number;
+  address: string;
+  protocolErrors: string[];
+}
+
+async function startServer(options: RpcServerOptions = {}): Promise<TestServer> {
+  const protocolErrors: string[] = [];
+  const http = createServer((_request, response) => {
+    response.writeHead(404);
+    response.end();
+  });
+  const rpc = attachRpcServer(http, {
+    ...options,
+    onProtocolError: (err) => {
+      protocolErrors.push(err.code);
+      options.onProtocolError?.(err);
+    },
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const port = (http.address() as AddressInfo).port;
+  cleanups.push(async () => {
+    await rpc.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+  });
+  return { rpc, port, address: `127.0.0.1:${port}`, protocolErrors };
+}
+
+async function connect(address: string, options?: ConnectOptions): Promise<RpcPeer> {
+  const peer = await connectPeer(address, options);
+  cleanups.push(() => peer.socket.terminate());
+  return peer;
+}
+
+/** The code of the CairnError a promise rejects with ('resolved' if it does not). */
+function codeOf(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'resolved',
+    (err: unknown) => (err instanceof CairnError ? err.code : `not a CairnError: ${String(err)}`),
+  );
+}
+
+/** A promise the test settles by hand (a handler that answers only when told to). */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  cleanups.push(() => open());
+  return { opened, open };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function fileInfo(name: string, id = 1): FileInfo {
+  return { id, name, size: 0, sha256: sha256(new Uint8Array(0)), replicas: 1, chunkCount: 0, createdAt: 0, updatedAt: 0 };
+}
+
+/** Answers file.stat by echoing the name (E_NOT_FOUND for "missing"), nodes.list with no nodes. */
+const echoHandler: RequestHandler = (frame) => {
+  switch (frame.type) {
+    case 'file.stat':
+      if (frame.body.name === 'missing') throw new CairnError('E_NOT_FOUND', 'no such file');
+      return { type: 'file.info', body: { file: fileInfo(frame.body.name) } };
+    case 'nodes.list':
+      return { type: 'nodes.info', body: { nodes: [] } };
+    default:
+      throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
+  }
+};
+
+async function stat(peer: RpcPeer, name: string, options = {}): Promise<string> {
+  return expectFrame(await peer.request('file.stat', { name }, options), 'file.info').body.file.name;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A raw `ws` client, for sending what a well-behaved peer never would.
+// ---------------------------------------------------------------------------------------------------
+
+interface RawClient {
+  ws: WebSocket;
+  /** The next frame the server sent, decoded. */
+  nextFrame(): Promise<Frame>;
+  /** The close code the connection ended with. */
+  closed: Promise<number>;
+}
+
+async function rawClient(port: number): Promise<RawClient> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { perMessageDeflate: false });
+  cleanups.push(() => ws.terminate());
+  const inbox: Buffer[] = [];
+  const wakers: Array<() => void> = [];
+  let isClosed = false;
+  const wake = () => wakers.splice(0).forEach((w) => w());
+  ws.on('error', () => undefined); // a refused or reset connection shows up as the close code
+  ws.on('message', (data) => {
+    inbox.push(data as Buffer);
+    wake();
+  });
+  const closed = new Promise<number>((resolve) =>
+    ws.on('close', (code) => {
+      isClosed = true;
+      resolve(code);
+      wake();
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const nextFrame = async (): Promise<Frame> => {
+    while (inbox.length === 0) {
+      if (isClosed) throw new Error('the connection closed without another frame');
+      await new Promise<void>((resolve) => wakers.push(resolve));
+    }
+    return decodeFrame(inbox.shift() as Buffer);
+  };
+  return { ws, nextFrame, closed };
+}
+
+function header(fields: { version?: number; type: number; requestId: number }, body = Buffer.from('{}')): Buffer {
+  const frame = Buffer.alloc(8 + body.length);
+  frame.writeUInt8(fields.version ?? PROTOCOL_VERSION, 0);
+  frame.writeUInt8(fields.type, 1);
+  frame.writeUInt16BE(0, 2);
+  frame.writeUInt32BE(fields.requestId, 4);
+  body.copy(frame, 8);
+  return frame;
+}
+
+function expectError(frame: Frame, requestId: number, code: string): void {
+  expect(frame.type).toBe('error');
+  expect(frame.requestId).toBe(requestId);
+  expect(expectFrame(frame, 'error').body.code).toBe(code);
+}
+
+/** A second, well-behaved client still gets answers. */
+async function expectStillServing(server: TestServer): Promise<void> {
+  const peer = await connect(server.address);
+  expect(await stat(peer, 'still/here.txt')).toBe('still/here.txt');
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('RpcPeer over attachRpcServer and connectPeer', () => {
+  it('answers a request with the response of its type', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const client = await connect(server.address);
+
+    const frame = await client.request('file.stat', { name: 'photos/a.jpg' });
+
+    expect(frame.type).toBe('file.info');
+    expect(expectFrame(frame, 'file.info').body.file).toEqual(fileInfo('photos/a.jpg'));
+    expect(client.isOpen).toBe(true);
+  });
+
+  it('multiplexes many concurrent requests, each getting its own answer when the server answers out of order', async () => {
+    const count = 40;
+    // A random permutation of delays, so the answers come back in an order unrelated to the requests.
+    const delays = Array.from({ length: count }, (_, i) => i).sort(() => Math.random() - 0.5);
+    const answered: string[] = [];
+    const server = await startServer({
+      onRequest: async (frame) => {
+        if (frame.type !== 'file.stat') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        const name = frame.body.name;
+        await sleep(delays[Number(name.split('-')[1])]);
+        answered.push(name);
+        return { type: 'file.info', body: { file: fileInfo(name) } };
+      },
+    });
+    const client = await connect(server.address);
+    const names = Array.from({ length: count }, (_, i) => `f-${i}`);
+
+    const results = await Promise.all(names.map((name) => stat(client, name)));
+
+    expect(results).toEqual(names);
+    expect(answered).toHaveLength(count);
+    expect(answered).not.toEqual(names);
+  });
+
+  it('turns a CairnError thrown by the handler into a rejection with its code, and the connection stays usable', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const client = await connect(server.address);
+
+    expect(await codeOf(client.request('file.stat', { name: 'missing' }))).toBe('E_NOT_FOUND');
+
+    expect(client.isOpen).toBe(true);
+    expect(await stat(client, 'present.txt')).toBe('present.txt');
+  });
+
+  it('answers E_INTERNAL for a handler that throws something other than a CairnError', async () => {
+    const server = await startServer({
+      onRequest: () => {
+        throw new TypeError('a bug in the handler');
+      },
+    });
+    const client = await connect(server.address);
+
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_INTERNAL');
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_INTERNAL');
+  });
+
+  it('answers E_BAD_MESSAGE when the handler returns a body its own schema refuses', async () => {
+    const server = await startServer({
+      onRequest: () => ({ type: 'file.info', body: { file: { ...fileInfo('x'), sha256: 'not a hash' } } }),
+    });
+    const client = await connect(server.address);
+
+    expect(await codeOf(client.request('file.stat', { name: 'x' }))).toBe('E_BAD_MESSAGE');
+  });
+
+  it('answers E_UNKNOWN_TYPE where no request handler is installed', async () => {
+    const server = await startServer();
+    const client = await connect(server.address);
+
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_UNKNOWN_TYPE');
+  });
+
+  it('carries requests both ways on one connection', async () => {
+    const serverSide: RpcPeer[] = [];
+    const server = await startServer({ onRequest: echoHandler, onConnection: (peer) => serverSide.push(peer) });
+    const client = await connect(server.address, {
+      onRequest: (frame) => {
+        if (frame.type !== 'nodes.list') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    expect(await stat(client, 'a')).toBe('a'); // by now the server has the connection
+    expect(serverSide).toHaveLength(1);
+
+    const [fromServer, fromClient] = await Promise.all([serverSide[0].request('nodes.list', {}), stat(client, 'b')]);
+
+    expect(expectFrame(fromServer, 'nodes.info').body.nodes).toEqual([]);
+    expect(fromClient).toBe('b');
+    expect(await codeOf(serverSide[0].request('cluster.status', {}))).toBe('E_UNKNOWN_TYPE');
+  });
+
+  it('fails a request with no answer in time with E_TIMEOUT, ignores the late answer, and keeps working', async () => {
+    const slow = gate();
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type === 'file.stat' && frame.body.name === 'slow') await slow.opened;
+        return echoHandler(frame, peer);
+      },
+    });
+    const client = await connect(server.address);
+
+    expect(await codeOf(client.request('file.stat', { name: 'slow' }, { timeoutMs: 30 }))).toBe('E_TIMEOUT');
+
+    slow.open(); // the late answer arrives after the caller gave up
+    expect(await stat(client, 'after')).toBe('after');
+    expect(client.isOpen).toBe(true);
+  });
+
+  it('uses the peer-wide requestTimeoutMs when a request names none', async () => {
+    const never = gate();
+    const server = await startServer({
+      onRequest: async () => {
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address, { requestTimeoutMs: 30 });
+
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_TIMEOUT');
+  });
+
+  it('fails a request with E_ABORTED when its signal aborts, before or while it waits', async () => {
+    const never = gate();
+    const server = await startServer({
+      onRequest: async () => {
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address);
+
+    const controller = new AbortController();
+    const pending = client.request('nodes.list', {}, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 10);
+    expect(await codeOf(pending)).toBe('E_ABORTED');
+
+    expect(await codeOf(client.request('nodes.list', {}, { signal: AbortSignal.abort() }))).toBe('E_ABORTED');
+    expect(await codeOf(client.putChunk(sha256(Buffer.from('x')), Buffer.from('x'), { signal: AbortSignal.abort() }))).toBe(
+      'E_ABORTED',
+    );
+    expect(client.isOpen).toBe(true);
+  });
+
+  it('fails every pending request with E_UNAVAILABLE when the server closes, and refuses new ones', async () => {
+    const never = gate();
+    let received = 0;
+    const server = await startServer({
+      onRequest: async () => {
+        received++;
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address);
+    const pending = [1, 2, 3].map(() => codeOf(client.request('nodes.list', {})));
+    while (received < 3) await sleep(2);
+
+    await server.rpc.close();
+
+    expect(await Promise.all(pending)).toEqual(['E_UNAVAILABLE', 'E_UNAVAILABLE', 'E_UNAVAILABLE']);
+    expect((await client.closed).code).toBe('E_UNAVAILABLE');
+    expect(client.isOpen).toBe(false);
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_UNAVAILABLE');
+  });
+
+  it('fails pending requests with E_UNAVAILABLE when the caller closes its own peer', async () => {
+    const never = gate();
+    const server = await startServer({
+      onRequest: async () => {
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address);
+    const pending = codeOf(client.request('nodes.list', {}));
+
+    client.close();
+
+    expect(await pending).toBe('E_UNAVAILABLE');
+    expect(await codeOf(client.request('nodes.list', {}))).toBe('E_UNAVAILABLE');
+  });
+
+  it('delivers putChunk data frames with the hash and the exact bytes', async () => {
+    const received = new Map<string, Buffer>();
+    const server = await startServer({
+      onRequest: (frame) => {
+        if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        received.set(frame.hash, Buffer.from(frame.payload));
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+      },
+    });
+    const client = await connect(server.address);
+    const chunks = [0, 1, 1000, 1024 * 1024 + 3].map((size) => randomBytes(size));
+
+    const answers = await Promise.all(chunks.map((chunk) => client.putChunk(sha256(chunk), chunk)));
+
+    chunks.forEach((chunk, i) => {
+      const hash = sha256(chunk);
+      expect(expectFrame(answers[i], 'chunk.stored').body).toEqual({ hash, size: chunk.length, stored: true });
+      const bytes = received.get(hash);
+      expect(bytes && bytes.equals(chunk)).toBe(true);
+      expect(sha256(bytes as Buffer)).toBe(hash);
+    });
+  });
+
+  it('answers a request with a chunk.data frame carrying hash and bytes', async () => {
+    const stored = randomBytes(70_000);
+    const server = await startServer({
+      onRequest: (frame) => {
+        if (frame.type !== 'chunk.get') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        if (frame.body.hash !== sha256(stored)) throw new CairnError('E_NOT_FOUND', 'no such chunk');
+        return { type: 'chunk.data', hash: sha256(stored), payload: stored };
+      },
+    });
+    const client = await connect(server.address);
+
+    const data = expectFrame(await client.request('chunk.get', { hash: sha256(stored) }), 'chunk.data');
+
+    expect(data.hash).toBe(sha256(stored));
+    expect(Buffer.from(data.payload).equals(stored)).toBe(true);
+    expect(await codeOf(client.request('chunk.get', { hash: sha256(Buffer.from('other')) }))).toBe('E_NOT_FOUND');
+  });
+
+  it('waits for the send buffer to drain below maxBufferedBytes before sending more', async () => {
+    const limit = 64 * 1024;
+    const server = await startServer({
+      onRequest: (frame) => {
+        if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+      },
+    });
+    const client = await connect(server.address, { maxBufferedBytes: limit });
+    const bufferedAtSend: number[] = [];
+    const send = client.socket.send.bind(client.socket);
+    jest.spyOn(client.socket, 'send').mockImplementation(((...args: Parameters<typeof send>) => {
+      bufferedAtSend.push(client.socket.bufferedAmount);
+      return send(...args);
+    }) as typeof send);
+
+    const chunks = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
+    const answers: Array<Promise<Frame>> = [];
+    for (const chunk of chunks) {
+      answers.push(client.putChunk(sha256(chunk), chunk));
+      await new Promise((resolve) => setImmediate(resolve)); // let this send reach the socket before the next
+    }
+    await Promise.all(answers);
+    await client.drained();
+
+    expect(bufferedAtSend).toHaveLength(chunks.length);
+    bufferedAtSend.forEach((buffered) => expect(buffered).toBeLessThanOrEqual(limit));
+    expect(client.socket.bufferedAmount).toBeLessThanOrEqual(limit);
+  });
+
+  it('expectFrame refuses a frame of another type with E_BAD_MESSAGE', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const client = await connect(server.address);
+    const frame = await client.request('nodes.list', {});
+
+    expect(expectFrame(frame, 'nodes.info').type).toBe('nodes.info');
+    expect(() => expectFrame(frame, 'file.info')).toThrow(CairnError);
+    expect(await codeOf(Promise.resolve().then(() => expectFrame(frame, 'file.info')))).toBe('E_BAD_MESSAGE');
+  });
+});
+
+describe('connectPeer', () => {
+  it('fails with E_UNAVAILABLE where nothing listens', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const freePort = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+    expect(await codeOf(connectPeer(`127.0.0.1:${freePort}`, { connectTimeoutMs: 2000 }))).toBe('E_UNAVAILABLE');
+  });
+
+  it('fails with E_UNAVAILABLE when the upgrade is refused', async () => {
+    const http = createServer((_request, response) => {
+      response.writeHead(404);
+      response.end();
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      http.closeAllConnections();
+      return new Promise<void>((resolve) => http.close(() => resolve()));
+    });
+
+    expect(await codeOf(connectPeer(`127.0.0.1:${(http.address() as AddressInfo).port}`))).toBe('E_UNAVAILABLE');
+  });
+
+  it('fails with E_USAGE for an address that is none', async () => {
+    expect(await codeOf(Promise.resolve().then(() => connectPeer('ftp://nowhere')))).toBe('E_USAGE');
+  });
+
+  it('accepts the http:// and ws:// spellings of the same endpoint', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+
+    const viaHttp = await connect(`http://127.0.0.1:${server.port}`);
+    const viaWs = await connect(`ws://127.0.0.1:${server.port}/anything`);
+
+    expect(await stat(viaHttp, 'h')).toBe('h');
+    expect(await stat(viaWs, 'w')).toBe('w');
+  });
+});
+
+describe('attachRpcServer against bad input (invariant 7)', () => {
+  it('refuses an upgrade on any path but /ws with 404', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+
+    for (const path of ['/', '/other', '/ws/extra', '/wsx']) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`);
+        cleanups.push(() => ws.terminate());
+        ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+        ws.on('open', () => reject(new Error(`upgrade on ${path} was accepted`)));
+        ws.on('error', reject);
+      });
+      expect(status).toBe(404);
+    }
+    await expectStillServing(server);
+  });
+
+  it('accepts /ws with a query string', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws?client=test`);
+    cleanups.push(() => ws.terminate());
+
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('closes on bytes too short to be a frame, after an error frame, and keeps serving others', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(Buffer.from([0xde, 0xad, 0xbe]));
+
+    expectError(await raw.nextFrame(), 0, 'E_FRAME_MALFORMED');
+    expect(await raw.closed).toBe(1002);
+    expect(server.protocolErrors).toEqual(['E_FRAME_MALFORMED']);
+    await expectStillServing(server);
+  });
+
+  it('closes on random garbage without a request id', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+    const garbage = randomBytes(64);
+    garbage.writeUInt32BE(0, 4); // nothing to attribute the error to
+
+    raw.ws.send(garbage);
+
+    expect(await raw.closed).toBe(1002);
+    await expectStillServing(server);
+  });
+
+  it('closes on a text frame', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send('{"type":"file.stat"}');
+
+    expectError(await raw.nextFrame(), 0, 'E_FRAME_MALFORMED');
+    expect(await raw.closed).toBe(1002);
+    await expectStillServing(server);
+  });
+
+  it('answers a request with a wrong protocol version with E_VERSION, then closes (docs/protocol.md)', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(header({ version: PROTOCOL_VERSION + 1, type: MESSAGES['nodes.list'].code, requestId: 7 }));
+    expectError(await raw.nextFrame(), 7, 'E_VERSION');
+    expect(await raw.closed).toBe(1002);
+    await expectStillServing(server);
+  });
+
+  it('closes on a wrong version it cannot attribute to a request', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(header({ version: 0, type: MESSAGES['nodes.list'].code, requestId: 0 }));
+
+    expectError(await raw.nextFrame(), 0, 'E_VERSION');
+    expect(await raw.closed).toBe(1002);
+    await expectStillServing(server);
+  });
+
+  it('answers an unknown message type with E_UNKNOWN_TYPE', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(header({ type: 0xee, requestId: 9 }));
+
+    expectError(await raw.nextFrame(), 9, 'E_UNKNOWN_TYPE');
+    expect(server.protocolErrors).toEqual(['E_UNKNOWN_TYPE']);
+    await expectStillServing(server);
+  });
+
+  it.each([
+    ['a body that is not JSON', Buffer.from('{not json'), 'E_FRAME_MALFORMED'],
+    ['a body its schema refuses', Buffer.from('{"name":42}'), 'E_BAD_MESSAGE'],
+    ['an invalid file name', Buffer.from('{"name":"a/../b"}'), 'E_NAME_INVALID'],
+  ])('answers a request with %s with its error code', async (_what, body, code) => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(header({ type: MESSAGES['file.stat'].code, requestId: 11 }, body));
+
+    expectError(await raw.nextFrame(), 11, code);
+    raw.ws.send(encodeControl('file.stat', 12, { name: 'fine.txt' }));
+    expect((await raw.nextFrame()).requestId).toBe(12);
+  });
+
+  it('closes with 1009 on a frame larger than MAX_FRAME_SIZE', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const raw = await rawClient(server.port);
+
+    raw.ws.send(Buffer.alloc(MAX_FRAME_SIZE + 1));
+
+    expect(await raw.closed).toBe(1009);
+    await expectStillServing(server);
+  });
+});
