@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import {
   closeSync,
+  cpSync,
   createWriteStream,
   existsSync,
   fsyncSync,
@@ -139,28 +140,39 @@ let tempRoot;
 let keepTemp = false;
 let shuttingDown;
 
-function cleanEnv() {
+// Secrets of this benchmark's own cluster (DESIGN.md: they come from the environment). Each process
+// gets only its own: the controller the cluster secret and its bootstrap admin token, nodes the
+// cluster secret, clients the admin token as their client token.
+const SECRETS = {
+  clusterSecret: randomBytes(32).toString('hex'),
+  adminToken: `cairn_admin_${randomBytes(32).toString('base64url')}`,
+};
+const ROLE_ENV = {
+  controller: { CAIRN_CLUSTER_SECRET: SECRETS.clusterSecret, CAIRN_ADMIN_TOKEN: SECRETS.adminToken },
+  node: { CAIRN_CLUSTER_SECRET: SECRETS.clusterSecret },
+  client: { CAIRN_TOKEN: SECRETS.adminToken },
+};
+
+function envFor(role) {
   // the caller's CAIRN_* settings must not point the benchmark at another cluster; NODE_PATH lets the
   // copied bundles (snapshotApps) find the workspace's node_modules (pino, ws, better-sqlite3, ...)
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
   env.NODE_PATH = [join(ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
-  return env;
+  return { ...env, ...ROLE_ENV[role] };
 }
 
 /**
- * Copies the three app bundles (esbuild output: our libs are inside, npm packages are not) into the
- * temp dir and runs those copies, so that a rebuild of the workspace during a long run can neither
- * break the benchmark nor mix two builds in one set of figures.
+ * Copies the three apps' dist dirs (esbuild bundles: our libs are inside, npm packages are not; plus
+ * assets such as the dashboard) into the temp dir and runs those copies, so that a rebuild of the
+ * workspace during a long run can neither break the benchmark nor mix two builds in one set of figures.
  */
 function snapshotApps(root) {
-  const dir = join(root, 'apps');
-  mkdirSync(dir);
   const hash = createHash('sha256');
   for (const [app, path] of Object.entries(BUILT)) {
-    const code = readFileSync(path);
-    hash.update(code);
-    MAIN[app] = join(dir, `${app}.js`);
-    writeFileSync(MAIN[app], code);
+    hash.update(readFileSync(path));
+    const dest = join(root, 'apps', app);
+    cpSync(dirname(path), dest, { recursive: true });
+    MAIN[app] = join(dest, 'main.js');
   }
   return hash.digest('hex').slice(0, 16);
 }
@@ -173,13 +185,13 @@ function gitInfo() {
 }
 
 /** Starts a child `node <main> ...args` and keeps its last log lines. */
-function startProcess(name, main, args, { stdin = 'ignore', keepStdout = true } = {}) {
-  const child = spawn(process.execPath, [main, ...args], {
+function startProcess(name, role, args, { stdin = 'ignore', keepStdout = true } = {}) {
+  const child = spawn(process.execPath, [MAIN[role], ...args], {
     cwd: tempRoot ?? ROOT,
-    env: cleanEnv(),
+    env: envFor(role),
     stdio: [stdin, 'pipe', 'pipe'],
   });
-  const proc = { name, child, pid: child.pid, lines: [], listeners: new Set(), stderr: '' };
+  const proc = { name, role, child, pid: child.pid, lines: [], listeners: new Set(), stderr: '' };
   // every line also goes to <temp>/logs/<name>[-n].log, for --keep and for post-mortems
   const nth = (started.get(name) ?? 0) + 1;
   started.set(name, nth);
@@ -200,6 +212,7 @@ function startProcess(name, main, args, { stdin = 'ignore', keepStdout = true } 
       resolveExit({ code, signal });
     });
   });
+  proc.closed = new Promise((resolveClose) => child.once('close', resolveClose));
   child.once('error', (err) => {
     proc.lines.push(`spawn error: ${err.message}`);
   });
@@ -337,7 +350,7 @@ function memOf(pid) {
 /** Machine-wide CPU time in seconds: busy (everything but idle and iowait) and iowait. */
 function machineCpu() {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, _idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return { busy: (user + nice + system + irq + softirq + (steal || 0)) / CLK_TCK, iowait: iowait / CLK_TCK };
 }
 
@@ -513,9 +526,8 @@ async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
   const selfBefore = cpuOf(process.pid);
   const machineBefore = machineCpu();
   const t0 = now();
-  const proc = startProcess('client', MAIN.client, ['--controller', cluster.controllerAddress, ...args], { keepStdout: !stdoutSink });
+  const proc = startProcess('client', 'client', ['--controller', cluster.controllerAddress, ...args], { keepStdout: !stdoutSink });
   if (stdoutSink) proc.child.stdout.on('data', stdoutSink);
-  else proc.stdout = '';
   let peakRss = 0;
   let lastClientCpu = 0;
   let maxServerRss = 0;
@@ -537,11 +549,12 @@ async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
   }, timeoutMs);
   const { code, signal } = await proc.exited;
   clearInterval(poll);
-  clearTimeout(timer);
   const wallS = seconds(t0, proc.exitedAt);
   const after = new Map(servers.map((p) => [p, cpuOf(p.pid)]));
   const selfAfter = cpuOf(process.pid);
   const machineAfter = machineCpu();
+  await proc.closed; // 'exit' can come before the last bytes of its stdout have been read
+  clearTimeout(timer);
   if (proc.timedOut) {
     throw new Error(`\`cairn ${args.join(' ')}\` did not finish within ${Math.round(timeoutMs / 1000)} s (killed); its output:\n${tail(proc)}\n${cluster.diagnostics()}`);
   }
@@ -745,26 +758,24 @@ async function startCluster(options, root, CairnClient) {
     },
   };
   // info, not warn: the "controller listening" line that carries the port is an info line
-  const controller = startProcess('controller', MAIN.controller, [
+  const controller = startProcess('controller', 'controller', [
     '--host', '127.0.0.1', '--port', '0', '--data', join(root, 'controller'),
     '--replicas', String(options.replicas), '--node-timeout', '3s', '--log-level', 'info',
   ]);
-  controller.role = 'controller';
   cluster.servers.push(controller);
   const ready = await waitForLog(controller, (e) => typeof e.msg === 'string' && e.msg.startsWith('controller listening'), 'controller listening');
   cluster.controllerAddress = `127.0.0.1:${ready.port}`;
   const nodeReady = [];
   for (let i = 0; i < NODES; i++) {
-    const node = startProcess(`node-${i}`, MAIN.node, [
+    const node = startProcess(`node-${i}`, 'node', [
       '--host', '127.0.0.1', '--port', '0', '--data', join(root, `node-${i}`),
       '--controller', cluster.controllerAddress, '--log-level', 'info',
     ]);
-    node.role = 'node';
     cluster.servers.push(node);
     nodeReady.push(waitForLog(node, (e) => typeof e.msg === 'string' && e.msg.includes(' listening on '), 'listening on'));
   }
   await Promise.all(nodeReady);
-  cluster.sdk = new CairnClient({ controller: cluster.controllerAddress });
+  cluster.sdk = new CairnClient({ controller: cluster.controllerAddress, token: SECRETS.adminToken });
   const deadline = Date.now() + 30_000;
   let alive = 0;
   while (alive < NODES) {
@@ -863,7 +874,7 @@ function printTable(options, machine, placement, runs, med) {
     [`Cairn put ${size}, replicas ${options.replicas} (CLI)`, cell('putMBps'), 'MB/s'],
     [`Cairn get ${size} to a file (CLI, fsync + rename)`, cell('getMBps'), 'MB/s'],
     [`Cairn get ${size} to stdout (CLI, hashed by bench)`, cell('getStdoutMBps'), 'MB/s'],
-    ['CLI fixed cost (start, one request, exit), in each figure', cell('cliStartupS', 2), 's'],
+    ['CLI fixed cost (start + 1 request + exit)', cell('cliStartupS', 2), 's'],
     ['put / raw disk write', String(round(med.putMBps / med.rawWriteMBps, 3)), 'ratio'],
     ['peak client RSS: put', cell('putPeakClientRssMiB'), 'MiB'],
     ['peak client RSS: get to a file', cell('getPeakClientRssMiB'), 'MiB'],
@@ -929,8 +940,8 @@ async function main() {
     sameFsAsRepo: statSync(tempRoot).dev === statSync(ROOT).dev,
     dropCaches: false,
   };
-  // source + raw copy + replicas + one get, plus room for the small files and the catalog
-  const need = options.size * (3 + options.replicas) + options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs + 256 * MiB;
+  // source + raw copy + one get + the stored replicas of every run's file, small files, catalog
+  const need = options.size * (3 + options.replicas * options.runs) + options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs + 256 * MiB;
   const free = fs.bavail * fs.bsize;
   if (free < need) throw new Error(`${tempRoot} has ${formatSize(free)} free; the benchmark needs about ${round(need / GiB, 1)} GiB`);
   if (placement.fsType === 'tmpfs') console.error('bench: WARNING: the temp dir is on tmpfs: disk figures will be memory figures');

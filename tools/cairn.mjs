@@ -2,7 +2,7 @@
 // `npm run cairn -- <command>` and the client's nx targets: runs the built client from the directory
 // the user invoked npm/nx in (npm and npx set INIT_CWD), so relative paths mean what the user meant.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +13,10 @@ if (!existsSync(main)) {
   process.exit(2);
 }
 const cwd = process.env.INIT_CWD && existsSync(process.env.INIT_CWD) ? process.env.INIT_CWD : process.cwd();
-const child = spawn(process.execPath, [main, ...process.argv.slice(2)], { cwd, stdio: 'inherit' });
+// The local cluster's admin token (npm start), passed in the environment, never in argv.
+const localToken = join(root, '.cairn', 'controller', 'admin-token');
+const env = { ...process.env };
+if (!env.CAIRN_TOKEN && existsSync(localToken)) env.CAIRN_TOKEN = readFileSync(localToken, 'utf8').trim();
+const child = spawn(process.execPath, [main, ...process.argv.slice(2)], { cwd, env, stdio: 'inherit' });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));

@@ -13,8 +13,9 @@
 // back bit-exact (retrying while reads fail transiently: the controller down, a node just killed).
 // A failed put must leave the name as it was (the previous acknowledged version, or not found); an
 // acknowledged rm must make the name disappear. At the end it stops the chaos, waits for
-// `underReplicated === 0`, reads everything one last time, checks that every chunk is on enough live
-// nodes, and prints as its last line:
+// `underReplicated === 0`, reads everything one last time, checks on the nodes' disks that every
+// chunk a file needs has its copies on distinct live nodes and that the space of everything else came
+// back once the GC grace was over, and prints as its last line:
 //
 //   soak: N files checked, M bytes lost, K operations, D seconds
 //
@@ -27,8 +28,8 @@
 //
 // Plain Node ESM, no dependencies beyond the workspace's own build output.
 import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createHash, randomInt } from 'node:crypto';
-import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createCipheriv, createHash, randomBytes, randomInt } from 'node:crypto';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -53,6 +54,8 @@ const PREFIX = 'soak/';
 const MAX_LIVE_FILES = 32; // expected files at most; the name pool is larger so puts also create
 const OP_TIMEOUT_MS = 120_000; // an operation that takes longer is a hang
 const VERIFY_WINDOW_MS = 60_000; // how long a read may keep failing transiently before the bytes count as lost
+const UNAVAILABLE_PROBLEM_MS = 20_000; // a file unreadable this long (controller up) is a problem even if it comes back
+const LOST_STREAK_PROBLEM = 3; // status.lost > 0 in this many samples in a row (2 s apart, controller up) is a problem
 const FINAL_HEAL_TIMEOUT_MS = 180_000;
 const PROGRESS_EVERY_MS = 30_000;
 
@@ -64,8 +67,9 @@ const USAGE = `usage: node tools/soak.mjs [options]
   --seed N           seed for sizes, contents, names and the chaos schedule (timing still varies);
                      default random (printed at start)
   --workers N        operations in flight at once, on distinct names; default 2
-  --check-every N    full check (list + read back every file) after this many operations; default 4
-                     (and always after every kill and restart)
+  --check-every N    full check (list + read back every file) after this many operations; default 2,
+                     i.e. after every batch of --workers operations (and always after every kill and
+                     restart)
   --no-chaos         no kills at all (a baseline)
   --no-controller-kills   kill storage nodes only
   --dir DIR          parent of the temp dir; default ${os.tmpdir()}
@@ -92,7 +96,7 @@ function parseOptions(argv) {
         replicas: { type: 'string', default: '2' },
         seed: { type: 'string' },
         workers: { type: 'string', default: '2' },
-        'check-every': { type: 'string', default: '4' },
+        'check-every': { type: 'string', default: '2' },
         'no-chaos': { type: 'boolean', default: false },
         'no-controller-kills': { type: 'boolean', default: false },
         dir: { type: 'string', default: os.tmpdir() },
@@ -190,6 +194,8 @@ const stats = {
   controllerKills: 0,
   healTimesMs: [], // node kill -> status.underReplicated back to 0 while the node was still down
   healNotReached: 0, // the node came back before underReplicated reached 0
+  lostSamples: 0, // status samples with lost > 0 outside a controller restart
+  maxLostQuiet: 0,
   ambiguous: 0, // puts/rms that failed while the controller was being killed and took effect anyway
   maxRss: {}, // process name -> peak VmRSS seen (bytes)
 };
@@ -227,13 +233,19 @@ let keepTemp = false;
 let shuttingDown = null;
 let stopping = false; // no more restarts of unexpected exits
 
+// This run's secrets (DESIGN.md: from the environment): the nodes prove themselves with the cluster
+// secret, the soak's client uses the admin token. Builds without authentication ignore them.
+const SECRETS = {
+  CAIRN_CLUSTER_SECRET: randomBytes(32).toString('hex'),
+  CAIRN_ADMIN_TOKEN: `cairn_admin_${randomBytes(32).toString('base64url')}`,
+};
+
 function cleanEnv() {
-  // the caller's CAIRN_* settings must not point the soak at another cluster (and unknown CAIRN_*
-  // names are refused by the apps' strict option parsing); NODE_PATH lets the copied bundles find
-  // the workspace's node_modules (pino, ws, better-sqlite3, ...)
+  // the caller's CAIRN_* settings must not point the soak at another cluster; NODE_PATH lets the
+  // copied bundles find the workspace's node_modules (pino, ws, better-sqlite3, ...)
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CAIRN_')));
   env.NODE_PATH = [join(ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':');
-  return env;
+  return { ...env, ...SECRETS };
 }
 
 /** A process the soak manages: `start()` (re)spawns it with `args()`; kills are marked as expected. */
@@ -253,6 +265,7 @@ function defineProc(name, main, args, readyTest) {
     errorLines: 0,
     warnLines: 0,
     firstErrors: [],
+    warnMsgs: new Map(), // distinct warning messages -> count
     log: null,
     exited: Promise.resolve(),
   };
@@ -305,7 +318,11 @@ function spawnProc(proc) {
       if (level >= 50) {
         proc.errorLines++;
         if (proc.firstErrors.length < 5) proc.firstErrors.push(`[${stamp()}] ${line.slice(0, 400)}`);
-      } else if (level >= 40) proc.warnLines++;
+      } else if (level >= 40) {
+        proc.warnLines++;
+        const msg = String(entry?.msg ?? line).replace(/[0-9a-f]{64}/g, '<hash>').replace(/\d+/g, 'N').slice(0, 160);
+        if (proc.warnMsgs.has(msg) || proc.warnMsgs.size < 20) proc.warnMsgs.set(msg, (proc.warnMsgs.get(msg) ?? 0) + 1);
+      }
       if (entry) for (const listener of proc.listeners) listener(entry);
     });
   }
@@ -419,7 +436,8 @@ function removeTemp() {
 let sdkForShutdown = null;
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(signal, () => {
-    if (shuttingDown) return;
+    if (shuttingDown || stopping) return;
+    stopping = true; // a Ctrl-C also reaches the children: their exits are expected now
     console.log(`\nsoak: ${signal}: stopping the cluster and cleaning up (${stats.ops} operations, ${fmtBytes(lostBytes())} lost so far)`);
     Promise.resolve(sdkForShutdown?.close())
       .catch(() => undefined)
@@ -575,7 +593,17 @@ const cluster = {
   controllerDown: false, // killed by the chaos loop and not yet restarted
   controllerEpoch: 0, // bumped at every controller kill: an operation that spans one may be ambiguous
   downNode: null, // the storage node the chaos loop killed, if any
+  controllerEventAt: 0, // last controller kill or restart (ms)
+  nodeEventAt: 0, // last storage node kill or restart (ms)
 };
+
+/** What the cluster was going through around now: failures are read in that light. */
+function chaosContext() {
+  const recent = (t) => Date.now() - t < 10_000;
+  if (cluster.controllerDown || recent(cluster.controllerEventAt)) return 'controller restart';
+  if (cluster.downNode || recent(cluster.nodeEventAt)) return 'node down';
+  return 'all up';
+}
 
 const isReady = {
   controller: (e) => typeof e.msg === 'string' && e.msg.startsWith('controller listening') && Number.isInteger(e.port),
@@ -616,11 +644,15 @@ async function startCluster(opts, main) {
 
 async function waitAllAlive(sdk, n, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
+  let lastError = '';
   for (;;) {
-    const nodes = await sdk.nodesInfo().catch(() => []);
+    const nodes = await sdk.nodesInfo().catch((err) => {
+      lastError = `; the SDK says: ${codeOf(err)} ${msgOf(err)}`;
+      return [];
+    });
     const alive = nodes.filter((x) => x.state === 'alive').length;
     if (alive >= n) return;
-    if (Date.now() > deadline) throw new Error(`only ${alive} of ${n} nodes alive after ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline) throw new Error(`only ${alive} of ${n} nodes alive after ${timeoutMs / 1000} s${lastError}`);
     await sleep(200);
   }
 }
@@ -674,6 +706,7 @@ async function killController() {
   chaos.lastControllerKill = Date.now();
   stats.controllerKills++;
   event(`kill -9 controller (pid ${proc.pid})`);
+  cluster.controllerEventAt = Date.now();
   await killProc(proc);
   chaos.checkDue = true;
   const down = rng.int(0, 3000);
@@ -684,6 +717,7 @@ async function killController() {
   } catch (err) {
     problem(`controller did not restart: ${msgOf(err)}`);
   }
+  cluster.controllerEventAt = Date.now();
   cluster.controllerDown = false;
   chaos.checkDue = true;
 }
@@ -694,19 +728,30 @@ function killNode(sdk) {
   cluster.downNode = node;
   stats.nodeKills++;
   const killedAt = Date.now();
+  cluster.nodeEventAt = killedAt;
+  let nodeId = null;
+  try {
+    nodeId = readFileSync(join(node.dataDir, 'node-id'), 'utf8').trim();
+  } catch {
+    // no identity file (another layout): the watch below then waits for any dead node
+  }
   event(`kill -9 ${node.name} (pid ${node.pid}, port ${node.port})`);
   const downMs = rng.int(3_000, 15_000);
   chaos.nodeRestart = (async () => {
     await killProc(node);
     chaos.checkDue = true;
-    // meanwhile, watch how long the cluster takes to get back to full redundancy without it
+    // meanwhile, watch how long the cluster takes to get back to full redundancy without it: the
+    // controller must first see it dead (suspect replicas still count as healthy), then repair
     let healed = false;
     const watch = (async () => {
       while (!healed && node === cluster.downNode && !node.running) {
-        await sleep(500);
+        await sleep(250);
         if (node.running) break;
+        const nodes = await withTimeout(sdk.nodesInfo(), 10_000).catch(() => null);
+        const seenDead = nodes?.some((n) => n.state === 'dead' && (nodeId ? n.id === nodeId : true));
+        if (!seenDead) continue;
         const s = await status(sdk).catch(() => null);
-        if (s && s.underReplicated === 0 && s.nodes.dead + s.nodes.suspect >= 1 && !node.running) {
+        if (s && s.underReplicated === 0 && !node.running) {
           healed = true;
           stats.healTimesMs.push(Date.now() - killedAt);
           event(`healed without ${node.name}: underReplicated 0 after ${((Date.now() - killedAt) / 1000).toFixed(1)} s (copied ${s.repair.copiedChunks} chunks so far)`);
@@ -717,6 +762,19 @@ function killNode(sdk) {
     try {
       await startProc(node);
       event(`${node.name} restarted after ${(downMs / 1000).toFixed(1)} s down (pid ${node.pid})`);
+      cluster.nodeEventAt = Date.now();
+      // it is up again only once the controller sees it alive: until then, killing another node
+      // would make two down at once
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const nodes = await withTimeout(sdk.nodesInfo(), 10_000).catch(() => null);
+        if (nodes?.some((n) => n.state === 'alive' && (nodeId ? n.id === nodeId : true))) break;
+        if (Date.now() > deadline) {
+          event(`${node.name} is not alive in the controller's view 15 s after its restart`, { important: true });
+          break;
+        }
+        await sleep(200);
+      }
     } catch (err) {
       problem(`${node.name} did not restart: ${msgOf(err)}`);
     }
@@ -731,6 +789,11 @@ function killNode(sdk) {
 // reading back and checking
 
 const TRANSIENT_PAUSE_MS = [200, 300, 500, 800, 1000, 1500, 2000];
+
+function countRetry(what) {
+  const key = `${what} (${chaosContext()})`;
+  stats.transientReads[key] = (stats.transientReads[key] ?? 0) + 1;
+}
 
 async function readBack(sdk, name) {
   const hash = createHash('sha256');
@@ -748,25 +811,37 @@ async function readBack(sdk, name) {
 
 /**
  * Reads `name` until it gives a stable answer: {kind: 'content', sha, size}, {kind: 'not-found'}, or
- * {kind: 'unreadable', code, message} once reads kept failing for VERIFY_WINDOW_MS.
- * `expectSha` ends the retries early on the expected content.
+ * {kind: 'unreadable', code, message} once reads kept failing for `windowMs`. `expectSha` ends the
+ * retries early on the expected content; `notFoundAnswers` E_NOT_FOUND in a row count as not found.
  */
-async function settledRead(sdk, name, expectSha, windowMs = VERIFY_WINDOW_MS) {
+async function settledRead(sdk, name, expectSha, { windowMs = VERIFY_WINDOW_MS, notFoundAnswers = 3 } = {}) {
   const deadline = Date.now() + windowMs;
   let notFound = 0;
   let mismatches = 0;
   let last = null;
+  let firstFailure = 0;
+  let quietFailure = false; // a failure with the controller up (not in or just after a restart)
   for (let attempt = 0; ; attempt++) {
     const r = await readBack(sdk, name);
     stats.fileReads++;
     if (r.ok) {
-      if (expectSha === undefined || r.sha === expectSha || ++mismatches >= 2) return { kind: 'content', sha: r.sha, size: r.size };
+      if (expectSha === undefined || r.sha === expectSha || ++mismatches >= 2) {
+        // with at most one node down and RF >= 2, a read may fail only briefly (controller restart)
+        const outage = firstFailure ? Date.now() - firstFailure : 0;
+        if (outage > UNAVAILABLE_PROBLEM_MS && quietFailure) {
+          problem(`${name} was unreadable for ${(outage / 1000).toFixed(1)} s (${last?.code}: ${last?.message}) before it read back`);
+        }
+        return { kind: 'content', sha: r.sha, size: r.size };
+      }
     } else if (r.code === 'E_NOT_FOUND' && !/changed while/.test(r.message)) {
-      // not found is an answer, but make sure it is not a blip (three in a row, a second apart)
-      if (++notFound >= 3) return { kind: 'not-found', message: r.message };
+      // not found is an answer; where content is expected, make sure it is not a blip (three in a
+      // row, a second apart)
+      if (++notFound >= notFoundAnswers) return { kind: 'not-found', message: r.message };
     } else {
       last = r;
-      stats.transientReads[r.code] = (stats.transientReads[r.code] ?? 0) + 1;
+      firstFailure ||= Date.now();
+      if (chaosContext() !== 'controller restart') quietFailure = true;
+      countRetry(r.code);
     }
     if (Date.now() > deadline) return { kind: 'unreadable', code: last?.code ?? 'E_NOT_FOUND', message: last?.message ?? '' };
     await sleep(r.ok || r.code === 'E_NOT_FOUND' ? 1000 : TRANSIENT_PAUSE_MS[Math.min(attempt, TRANSIENT_PAUSE_MS.length - 1)]);
@@ -815,7 +890,7 @@ async function listNames(sdk) {
       for await (const f of sdk.ls(PREFIX, { signal: AbortSignal.timeout(30_000) })) names.add(f.name);
       return names;
     } catch (err) {
-      stats.transientReads[codeOf(err)] = (stats.transientReads[codeOf(err)] ?? 0) + 1;
+      countRetry(`ls ${codeOf(err)}`);
       if (Date.now() > deadline) throw err;
       await sleep(500);
     }
@@ -862,7 +937,7 @@ async function checkAll(sdk, state, why) {
 // operations (each on a name no other operation in flight touches)
 
 function noteOpError(op, err) {
-  const key = `${op}:${codeOf(err)}`;
+  const key = `${op} ${codeOf(err)} (${chaosContext()})`;
   stats.opErrors[key] = (stats.opErrors[key] ?? 0) + 1;
 }
 
@@ -884,16 +959,16 @@ async function opPut(sdk, state, name, opts) {
     const version = { id: ++versionSeq, name, size: buf.length, sha, blocks: spec.blocks, ackedAt: stamp() };
     state.files.set(name, version);
     state.failedPuts.delete(name);
-    event(`put ${name} ${buf.length} B (${spec.mode}${fromStream ? ', stream' : ''}) ok in ${Date.now() - started} ms: version ${version.id}`);
+    event(`put ${name} ${buf.length} B (${spec.mode}${fromStream ? ', stream' : ''}) ok in ${Date.now() - started} ms: version ${version.id}, sha256 ${sha.slice(0, 12)}`);
   } catch (err) {
     stats.put.failed++;
     noteOpError('put', err);
     const code = codeOf(err);
     if (code === 'E_ABORTED' || Date.now() - started >= OP_TIMEOUT_MS) problem(`put ${name} (${buf.length} B) hung for ${OP_TIMEOUT_MS / 1000} s`);
-    event(`put ${name} ${buf.length} B failed after ${Date.now() - started} ms: ${code} ${msgOf(err)}`);
+    event(`put ${name} ${buf.length} B failed after ${Date.now() - started} ms (${chaosContext()}): ${code} ${msgOf(err)}`);
     const attempt = { sha, size: buf.length, blocks: spec.blocks, code, at: stamp() };
     // a failed put must leave the name as it was: the previous acknowledged version, or nothing
-    const r = await settledRead(sdk, name, prev?.sha);
+    const r = await settledRead(sdk, name, prev?.sha, { notFoundAnswers: prev ? 3 : 1 });
     if (r.kind === 'content' && r.sha === sha && r.size === buf.length) {
       if (cluster.controllerEpoch !== epoch || cluster.controllerDown) {
         stats.ambiguous++;
@@ -951,18 +1026,18 @@ async function opRm(sdk, state, name) {
     state.files.delete(name);
     rememberBlocks(version);
     event(`rm ${name} ok (version ${version.id})`);
-    const r = await settledRead(sdk, name, undefined, 30_000);
+    const r = await settledRead(sdk, name, undefined, { windowMs: 30_000, notFoundAnswers: 1 });
     if (r.kind !== 'not-found') problem(`rm ${name} acknowledged, but the name still ${r.kind === 'content' ? `reads back (${r.size} B)` : `answers ${r.code}`}`);
   } catch (err) {
     noteOpError('rm', err);
     stats.rm.failed++;
     const code = codeOf(err);
-    event(`rm ${name} failed: ${code} ${msgOf(err)}`);
+    event(`rm ${name} failed (${chaosContext()}): ${code} ${msgOf(err)}`);
     if (code === 'E_NOT_FOUND') {
       await verify(sdk, state, version); // an acknowledged file the controller does not know: lost
       return;
     }
-    const r = await settledRead(sdk, name, version.sha);
+    const r = await settledRead(sdk, name, version.sha, { notFoundAnswers: 1 });
     if (r.kind === 'not-found') {
       if (cluster.controllerEpoch !== epoch || cluster.controllerDown) {
         stats.ambiguous++;
@@ -1039,6 +1114,86 @@ async function progressLine(sdk, state, phase) {
 // ---------------------------------------------------------------------------------------------------
 // the end: heal, verify everything, check placement
 
+/** Chunk files on each node's disk: node id -> Map(hash -> size). Temp and quarantined files are not chunks. */
+function scanDisks() {
+  const disks = new Map();
+  for (const node of cluster.nodes) {
+    let id;
+    try {
+      id = readFileSync(join(node.dataDir, 'node-id'), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const have = new Map();
+    const walk = (dir) => {
+      let entries = [];
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        return; // removed meanwhile
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) {
+          if (!/^(tmp|temp|quarantine)$/i.test(e.name)) walk(path);
+        } else if (/^[0-9a-f]{64}$/.test(e.name)) {
+          try {
+            have.set(e.name, statSync(path).size);
+          } catch {
+            // deleted meanwhile
+          }
+        }
+      }
+    };
+    walk(node.dataDir);
+    disks.set(id, have);
+  }
+  return disks;
+}
+
+/** The catalog's placement of every expected file's chunks, checked against the disks. */
+async function placementView(sdk, state) {
+  const nodes = await withTimeout(sdk.nodesInfo(), 10_000).catch(() => null);
+  const st = await status(sdk).catch(() => null);
+  if (!nodes || !st) return null;
+  const alive = new Set(nodes.filter((n) => n.state === 'alive').map((n) => n.id));
+  const needed = new Map(); // hash -> {size, listed: Set(node id), where}
+  for (const v of state.files.values()) {
+    let file;
+    try {
+      file = await withTimeout(sdk.stat(v.name), 30_000);
+    } catch {
+      return null;
+    }
+    for (const c of file.chunks) {
+      const entry = needed.get(c.hash) ?? { size: c.size, listed: new Set(), where: `${v.name} chunk ${c.index}`, replicas: 0 };
+      for (const id of c.nodes) entry.listed.add(id);
+      entry.replicas = Math.max(entry.replicas, file.replicas);
+      needed.set(c.hash, entry);
+    }
+  }
+  const disks = scanDisks();
+  const view = { chunks: needed.size, shortLines: [], phantomLines: [], diskFiles: 0, diskBytes: 0, neededBytes: 0, neededCopies: 0, garbageFiles: 0, surplus: 0, gcPending: st.gc.pendingChunks };
+  for (const [hash, c] of needed) {
+    const holders = [...disks].filter(([id, have]) => have.has(hash) && alive.has(id)).map(([id]) => id);
+    if (holders.length < c.replicas) view.shortLines.push(`${c.where} (${hash.slice(0, 12)}…) is on ${holders.length} live node(s)' disks (${holders.join(', ') || 'none'}), the catalog lists ${[...c.listed].join(', ') || 'none'}`);
+    for (const id of c.listed) if (!disks.get(id)?.has(hash)) view.phantomLines.push(`${c.where} (${hash.slice(0, 12)}…): the catalog lists node ${id}, whose disk does not hold it`);
+    view.surplus += Math.max(0, holders.length - c.replicas);
+    view.neededCopies += Math.min(holders.length, c.replicas);
+    view.neededBytes += c.size * Math.min(holders.length, c.replicas);
+  }
+  for (const have of disks.values()) {
+    for (const [hash, size] of have) {
+      view.diskFiles++;
+      view.diskBytes += size;
+      if (!needed.has(hash)) view.garbageFiles++;
+    }
+  }
+  view.settled = view.shortLines.length === 0 && view.phantomLines.length === 0 && view.garbageFiles === 0 && view.surplus === 0 && view.gcPending === 0;
+  return view;
+}
+
+
 async function finalPhase(sdk, state, opts) {
   // every process up (a chaos kill is over by now; an unexpected exit may still be restarting)
   for (const proc of procs.values()) {
@@ -1069,44 +1224,35 @@ async function finalPhase(sdk, state, opts) {
   const finalOk = versions.filter((v) => checkedVersions.has(v.id) && !lostVersions.has(v.id)).length;
   console.log(`soak: [${stamp()}] final: ${finalOk}/${versions.length} files (${fmtBytes(versions.reduce((a, v) => a + v.size, 0))}) read back bit-exact${lostVersions.size > before ? `, ${lostVersions.size - before} newly lost` : ''}`);
 
-  // placement: every chunk of every file on `replicas` distinct live nodes
-  const nodes = await withTimeout(sdk.nodesInfo(), 10_000).catch(() => []);
-  const alive = new Set(nodes.filter((n) => n.state === 'alive').map((n) => n.id));
-  const unique = new Map(); // hash -> {size, copies}
-  let short = 0;
-  for (const v of versions) {
-    try {
-      const st = await withTimeout(sdk.stat(v.name), 30_000);
-      for (const c of st.chunks) {
-        const live = new Set(c.nodes.filter((id) => alive.has(id)));
-        if (live.size < st.replicas) {
-          short++;
-          if (short <= 5) problem(`final: ${v.name} chunk ${c.index} (${c.hash.slice(0, 12)}…) is on ${live.size} live node(s), not ${st.replicas}: ${c.nodes.join(', ')}`);
-        }
-        unique.set(c.hash, { size: c.size, copies: Math.max(unique.get(c.hash)?.copies ?? 0, c.nodes.length) });
-      }
-    } catch (err) {
-      problem(`final: stat ${v.name} failed: ${codeOf(err)} ${msgOf(err)}`);
-    }
+  // placement, as the catalog says it and as the disks say it: once repair, surplus trimming and GC
+  // have settled (no client writes any more), every chunk a file needs has `replicas` copies on
+  // distinct live nodes, each listed replica exists on its node's disk (a chunk file is named by its
+  // hex SHA-256, DESIGN invariant 3), and nothing else is left on the disks
+  const settleStart = Date.now();
+  const settleDeadline = settleStart + GC_GRACE_MS * 8;
+  let view;
+  for (;;) {
+    view = await placementView(sdk, state);
+    if (view && view.settled) break;
+    if (Date.now() > settleDeadline) break;
+    await sleep(1000);
   }
-  if (short > 5) problem(`final: ${short} chunks in all are short of live replicas`);
-  console.log(`soak: [${stamp()}] final: ${unique.size} distinct chunks, ${short} short of ${opts.replicas} live replicas`);
-
-  // space: once the GC grace is over, the nodes should hold about what the catalog needs
-  const needed = [...unique.values()].reduce((a, c) => a + c.size * c.copies, 0);
-  const spaceDeadline = Date.now() + GC_GRACE_MS * 6;
-  let used = 0;
-  let chunks = 0;
-  do {
-    await sleep(2000);
-    const info = await withTimeout(sdk.nodesInfo(), 10_000).catch(() => null);
-    if (!info) continue;
-    used = info.reduce((a, n) => a + n.used, 0);
-    chunks = info.reduce((a, n) => a + n.chunks, 0);
-  } while (used > needed * 1.1 + MiB && Date.now() < spaceDeadline);
-  const replicaCount = [...unique.values()].reduce((a, c) => a + c.copies, 0);
-  const line = `space after GC grace: nodes report ${fmtBytes(used)} in ${chunks} chunk files; the catalog's chunks need ${fmtBytes(needed)} in ${replicaCount} replicas`;
-  if (used > needed * 1.1 + MiB) event(`${line} — NOT reclaimed within ${(GC_GRACE_MS * 6) / 1000} s`, { important: true });
+  const settleS = ((Date.now() - settleStart) / 1000).toFixed(1);
+  if (!view) {
+    problem('final: could not read the placement (stat/nodes failed)');
+    return healed;
+  }
+  for (const line of view.shortLines.slice(0, 5)) problem(`final: ${line}`);
+  if (view.shortLines.length > 5) problem(`final: ${view.shortLines.length} chunks in all are short of ${opts.replicas} copies on live nodes`);
+  for (const line of view.phantomLines.slice(0, 5)) event(`final: ${line}`, { important: true });
+  console.log(
+    `soak: [${stamp()}] final: ${view.chunks} distinct chunks needed by the files; ${view.shortLines.length} short of ${opts.replicas} copies on live ` +
+      `nodes (on disk); ${view.phantomLines.length} catalog replicas missing on disk; after ${settleS} s`,
+  );
+  const line =
+    `space: ${fmtBytes(view.diskBytes)} in ${view.diskFiles} chunk files on the nodes' disks for ${fmtBytes(view.neededBytes)} in ` +
+    `${view.neededCopies} needed replicas; unreferenced chunk files ${view.garbageFiles}, surplus copies ${view.surplus}, gc pending ${view.gcPending}`;
+  if (view.garbageFiles > 0 || view.surplus > 0 || view.gcPending > 0) problem(`final: ${line}: NOT reclaimed within ${settleS} s`);
   else console.log(`soak: [${stamp()}] final: ${line}`);
   return healed;
 }
@@ -1130,7 +1276,7 @@ async function main() {
   );
 
   const ctl = await startCluster(opts, main_);
-  const sdk = new CairnClient({ controller: ctl });
+  const sdk = new CairnClient({ controller: ctl, token: SECRETS.CAIRN_ADMIN_TOKEN });
   sdkForShutdown = sdk;
   await waitAllAlive(sdk, opts.nodes, 30_000);
   console.log(`soak: [${stamp()}] cluster up: controller ${ctl}, nodes on ports ${cluster.nodes.map((n) => n.port).join(', ')}`);
@@ -1138,7 +1284,26 @@ async function main() {
   const state = { files: new Map(), failedPuts: new Map(), ghosts: new Set(), names: namePool() };
   const endAt = Date.now() + opts.minutes * 60_000;
   const progress = setInterval(() => void progressLine(sdk, state, 'running'), PROGRESS_EVERY_MS);
-  const rssTimer = setInterval(sampleRss, 2000);
+  let lostStreak = 0;
+  const rssTimer = setInterval(() => {
+    sampleRss();
+    if (chaosContext() === 'controller restart') {
+      lostStreak = 0;
+      return;
+    }
+    void status(sdk).then(
+      (s) => {
+        if (s.lost > 0 && chaosContext() !== 'controller restart') {
+          stats.lostSamples++;
+          stats.maxLostQuiet = Math.max(stats.maxLostQuiet, s.lost);
+          event(`status: lost ${s.lost}, underReplicated ${s.underReplicated}, nodes ${JSON.stringify(s.nodes)} (${chaosContext()})`);
+          // chunks with no healthy live replica while at most one node is down: the catalog lost track
+          if (++lostStreak === LOST_STREAK_PROBLEM) problem(`status.lost = ${s.lost} for ${LOST_STREAK_PROBLEM} samples in a row with the controller up (nodes ${JSON.stringify(s.nodes)})`);
+        } else lostStreak = 0;
+      },
+      () => undefined,
+    );
+  }, 2000);
   if (opts.chaos) chaos.task = chaosLoop(sdk, opts);
 
   let sinceCheck = 0;
@@ -1186,13 +1351,20 @@ async function main() {
       `${heal.length} times, p50 ${pct(50)} s, max ${pct(100)} s (node back first: ${stats.healNotReached})`,
   );
   console.log(`soak: error/warn log lines: ${procErrors}`);
-  for (const p of procs.values()) for (const l of p.firstErrors) console.log(`soak:   ${p.name}: ${l}`);
+  for (const p of procs.values()) for (const l of p.firstErrors) console.log(`soak:   ${p.name} error: ${l}`);
+  const warns = new Map();
+  for (const p of procs.values()) {
+    const role = p.name.startsWith('node-') ? 'nodes' : p.name;
+    for (const [msg, n] of p.warnMsgs) warns.set(`${role}: ${msg}`, (warns.get(`${role}: ${msg}`) ?? 0) + n);
+  }
+  for (const [msg, n] of [...warns].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`soak:   warn ×${n} ${msg}`);
+  if (stats.lostSamples) console.log(`soak: status.lost > 0 in ${stats.lostSamples} samples outside controller restarts (max ${stats.maxLostQuiet}), transient`);
   const exitCode = lostVersions.size || problems.length ? 1 : 0;
   if (problems.length) {
     console.log(`soak: ${problems.length} PROBLEM(S):`);
     for (const p of problems) console.log(`soak:   ${p}`);
   }
-  if (exitCode && !opts.keep) keepTemp = true; // leave the evidence
+  if (exitCode && !opts.keep) console.log('soak: rerun with --keep to keep the process logs and soak-events.log');
   await shutdown();
   console.log(`soak: ${checkedVersions.size} files checked, ${lostBytes()} bytes lost, ${stats.ops} operations, ${Math.round(elapsed())} seconds`);
   return exitCode;

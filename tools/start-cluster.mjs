@@ -15,8 +15,11 @@ build();
 mkdirSync(join(root, '.cairn'), { recursive: true, mode: 0o700 });
 
 const children = [];
+let stopping = false;
 const controllerAddress = `127.0.0.1:${CONTROLLER_PORT}`;
 start('controller', ['--port', String(CONTROLLER_PORT), '--data', '.cairn/controller']);
+// Nodes read the cluster secret the controller generates on its first start.
+await waitFor(() => existsSync(join(root, '.cairn', 'controller', 'cluster-secret')), 15_000);
 for (let i = 1; i <= NODE_COUNT; i++) {
   const port = CONTROLLER_PORT + i;
   start(`node-${port}`, ['--port', String(port), '--data', `.cairn/node-${port}`, '--controller', controllerAddress], 'node');
@@ -33,8 +36,19 @@ Try, from another terminal:
 Ctrl-C stops everything.
 `);
 
-let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => stop(0));
+
+async function waitFor(condition, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) {
+      console.error('the controller did not start; see its log above');
+      stop(1);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function build() {
   const mains = ['controller', 'node', 'client'].map((app) => join(root, 'apps', app, 'dist', 'main.js'));

@@ -1,11 +1,16 @@
+import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CairnError, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat } from '@cairn/transfer';
 import { formatFileLine, formatNodes, formatStat, formatStatus } from './format';
+import { createProgress } from './progress';
+import { formatTreeSummary, getTree, putTree } from './tree-transfer';
 
 export interface CommandContext {
   client: CairnClient;
   json: boolean;
+  /** No progress bar even on a terminal. */
+  quiet: boolean;
   replicas?: number;
   /** Where output goes; tests and embedding may swap it. */
   out: NodeJS.WritableStream;
@@ -20,7 +25,12 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
   const target = name ?? (fromStdin ? undefined : basename(source));
   if (target === undefined) throw new CairnError('E_USAGE', 'put - needs a name: cairn put - <name>');
   validateName(target);
-  const file = await ctx.client.put(target, fromStdin ? process.stdin : { path: resolve(source) }, { replicas: ctx.replicas });
+  const path = resolve(source);
+  const total = fromStdin ? undefined : (await stat(path)).size;
+  const progress = createProgress(`put ${target}`, total, ctx);
+  const file = await ctx.client
+    .put(target, fromStdin ? process.stdin : { path }, { replicas: ctx.replicas, onProgress: (p) => progress.update(p.bytes) })
+    .finally(() => progress.stop());
   if (ctx.json) printJson(ctx, file);
   else print(ctx, `stored ${file.name} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas)`);
 }
@@ -30,7 +40,9 @@ export async function getCommand(ctx: CommandContext, name: string, dest: string
   validateName(name);
   if (dest === '-') return catCommand(ctx, name);
   const path = resolve(dest ?? basename(name));
-  const file = await ctx.client.getToFile(name, path);
+  const { size } = await ctx.client.stat(name, { withChunks: false });
+  const progress = createProgress(`get ${name}`, size, ctx);
+  const file = await ctx.client.getToFile(name, path, { onProgress: (p) => progress.update(p.bytes) }).finally(() => progress.stop());
   if (ctx.json) printJson(ctx, { ...file, path });
   else print(ctx, `saved ${file.name} to ${path} (${file.size} bytes)`);
 }
@@ -83,4 +95,40 @@ export async function drainCommand(ctx: CommandContext, nodeId: string, undo: bo
   await ctx.client.drain(nodeId, !undo);
   if (ctx.json) printJson(ctx, { node: nodeId, draining: !undo });
   else print(ctx, undo ? `node ${nodeId} accepts chunks again` : `node ${nodeId} is draining: its chunks are being copied elsewhere`);
+}
+
+/** `token create --scope S [--prefix P]`: prints the new token once (with --json: {id, token}). */
+export async function tokenCreateCommand(ctx: CommandContext, scope: 'read' | 'write' | 'admin', prefix: string | undefined): Promise<void> {
+  const created = await ctx.client.createToken(scope, prefix);
+  if (ctx.json) printJson(ctx, created);
+  else print(ctx, `token ${created.id} (${scope}${prefix ? `, names under "${prefix}"` : ''}):\n${created.token}\nIt is shown only now: store it as a secret.`);
+}
+
+export async function tokenListCommand(ctx: CommandContext): Promise<void> {
+  const tokens = await ctx.client.listTokens();
+  if (ctx.json) return void printJson(ctx, tokens);
+  if (tokens.length === 0) return void print(ctx, 'no tokens (the admin token is not listed)');
+  for (const t of tokens) {
+    const state = t.revokedAt === null ? 'active' : `revoked ${new Date(t.revokedAt).toISOString()}`;
+    print(ctx, `${t.id}  ${t.scope.padEnd(5)}  ${t.prefix ?? '*'}  ${state}`);
+  }
+}
+
+export async function tokenRevokeCommand(ctx: CommandContext, id: string): Promise<void> {
+  await ctx.client.revokeToken(id);
+  if (ctx.json) printJson(ctx, { revoked: id });
+  else print(ctx, `revoked ${id}`);
+}
+
+/** `put -r <dir> <prefix>` and `get -r <prefix> <dir>`, with one overall progress bar and a summary line. */
+export async function putTreeCommand(ctx: CommandContext, dir: string, prefix: string): Promise<void> {
+  const summary = await putTree(ctx, dir, prefix);
+  if (ctx.json) printJson(ctx, summary);
+  else print(ctx, formatTreeSummary('stored', summary));
+}
+
+export async function getTreeCommand(ctx: CommandContext, prefix: string, dir: string): Promise<void> {
+  const summary = await getTree(ctx, prefix, dir);
+  if (ctx.json) printJson(ctx, summary);
+  else print(ctx, formatTreeSummary('fetched', summary));
 }

@@ -1,15 +1,20 @@
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
-import { CairnClient, DEFAULT_CONTROLLER } from '@cairn/transfer';
+import { CairnClient, DEFAULT_CONTROLLER, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
 
+/** ~/.config/cairn/client.json (or under $XDG_CONFIG_HOME), read when it exists. */
+const CONFIG_PATH = defaultConfigPath('client');
+
 /** Global options, each also read from CAIRN_<OPTION> in the environment. */
-const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'replicas'];
+const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'quiet', 'replicas', 'ca'];
 
 interface GlobalArgs {
   controller: string;
+  quiet: boolean;
+  ca?: string;
   json: boolean;
   replicas?: number;
 }
@@ -23,21 +28,41 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
   return yargs(argv)
     .scriptName('cairn')
     .usage('$0 <command> [options]\n\nThe Cairn client: store and fetch files in a Cairn cluster.')
-    .config('config', 'JSON config file with any of the global options', (path) => JSON.parse(readFileSync(path, 'utf8')))
+    .option('config', { type: 'string', default: CONFIG_PATH, describe: 'JSON config file with any of the global options (CAIRN_CONFIG)' })
+    .config('config', (path: string) => readConfigFile(path, CONFIG_PATH))
     .option('controller', { type: 'string', default: DEFAULT_CONTROLLER, global: true, describe: 'controller: host:port, ws(s):// or http(s):// (CAIRN_CONTROLLER)' })
     .option('json', { type: 'boolean', default: false, global: true, describe: 'machine-readable output' })
     .option('replicas', { type: 'number', global: true, describe: 'replication factor for put (default: the cluster\'s)' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress bar' })
+    .option('ca', { type: 'string', global: true, describe: 'CA certificate (PEM) to trust for wss:// (CAIRN_CA)' })
     .command(
       'put <file> [name]',
       'store a local file (or - for stdin) under a name',
-      (y) => y.positional('file', { type: 'string', demandOption: true, describe: 'local file, or - for stdin' }).positional('name', { type: 'string', describe: 'name in Cairn (default: the file\'s base name)' }).example('$0 put photo.jpg photos/2024/photo.jpg', 'store photo.jpg under a logical path'),
-      act((ctx, a: { file: string; name?: string }) => cmd.putCommand(ctx, dashArg(a.file), a.name)),
+      (y) =>
+        y
+          .positional('file', { type: 'string', demandOption: true, describe: 'local file, or - for stdin (with -r: a directory)' })
+          .positional('name', { type: 'string', describe: 'name in Cairn (default: the file\'s base name; with -r: the prefix)' })
+          .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'store a directory tree under a prefix' })
+          .example('$0 put photo.jpg photos/2024/photo.jpg', 'store photo.jpg under a logical path')
+          .example('$0 put -r ./site backups/site', 'store a whole directory under backups/site/'),
+      act((ctx, a: { file: string; name?: string; recursive: boolean }) =>
+        a.recursive ? cmd.putTreeCommand(ctx, a.file, a.name ?? '') : cmd.putCommand(ctx, dashArg(a.file), a.name),
+      ),
     )
     .command(
       'get <name> [dest]',
       'fetch a file to a local path (or - for stdout)',
-      (y) => y.positional('name', { type: 'string', demandOption: true }).positional('dest', { type: 'string', describe: 'local path (default: the name\'s base name), or -' }).option('out', { type: 'string', hidden: true }).example('$0 get photos/2024/photo.jpg copy.jpg', 'fetch into copy.jpg'),
-      act((ctx, a: { name: string; dest?: string; out?: string }) => cmd.getCommand(ctx, a.name, dashArg(a.dest ?? a.out))),
+      (y) =>
+        y
+          .positional('name', { type: 'string', demandOption: true, describe: 'name in Cairn (with -r: a prefix)' })
+          .positional('dest', { type: 'string', describe: 'local path (default: the name\'s base name), or -; with -r: a directory' })
+          .option('out', { type: 'string', hidden: true })
+          .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'fetch every file under a prefix into a directory' })
+          .example('$0 get photos/2024/photo.jpg copy.jpg', 'fetch into copy.jpg')
+          .example('$0 get -r backups/site ./restore', 'fetch everything under backups/site into ./restore'),
+      act((ctx, a: { name: string; dest?: string; out?: string; recursive: boolean }) =>
+        a.recursive ? cmd.getTreeCommand(ctx, a.name, a.dest ?? a.out ?? '.') : cmd.getCommand(ctx, a.name, dashArg(a.dest ?? a.out)),
+      ),
     )
     .command('cat <name>', 'write a file to stdout', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.catCommand(ctx, a.name)))
     .command('ls [prefix]', 'list files whose names start with prefix', (y) => y.positional('prefix', { type: 'string', default: '' }), act((ctx, a: { prefix: string }) => cmd.lsCommand(ctx, a.prefix)))
@@ -45,6 +70,27 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .command('rm <name>', 'remove a file', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.rmCommand(ctx, a.name)))
     .command('nodes', 'list storage nodes and their state', (y) => y, act((ctx) => cmd.nodesCommand(ctx)))
     .command('status', 'cluster totals and replication health', (y) => y, act((ctx) => cmd.statusCommand(ctx)))
+    .command('token', 'admin: create, list and revoke client tokens', (y) =>
+      y
+        .command(
+          'create',
+          'create a token (shown once)',
+          (t) =>
+            t
+              .option('scope', { choices: ['read', 'write', 'admin'] as const, demandOption: true, describe: 'what it may do' })
+              .option('prefix', { type: 'string', describe: 'only names starting with this' })
+              .example('$0 token create --scope write --prefix photos/', 'a token that may put, get and rm under photos/'),
+          act((ctx, a: { scope: 'read' | 'write' | 'admin'; prefix?: string }) => cmd.tokenCreateCommand(ctx, a.scope, a.prefix)),
+        )
+        .command('list', 'list tokens (ids, scopes, prefixes; never secrets)', (t) => t, act((ctx) => cmd.tokenListCommand(ctx)))
+        .command(
+          'revoke <id>',
+          'revoke a token; its open connections close at once',
+          (t) => t.positional('id', { type: 'string', demandOption: true }),
+          act((ctx, a: { id: string }) => cmd.tokenRevokeCommand(ctx, a.id)),
+        )
+        .demandCommand(1, 'token create | list | revoke'),
+    )
     .command(
       'drain <node>',
       'admin: copy a node\'s chunks elsewhere so it can be retired (--undo to stop)',
@@ -58,7 +104,8 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .help()
     .version(false)
     .fail((message, err) => {
-      throw err ?? new CairnError('E_USAGE', message);
+      // yargs' own complaints (unknown command, missing argument, unreadable --config) are usage errors.
+      throw isCairnError(err) ? err : new CairnError('E_USAGE', message || err?.message || 'usage error');
     });
 }
 
@@ -85,15 +132,23 @@ function fromNxTarget(argv: string[]): string[] {
   return [...before, command, file, ...(out !== undefined ? [out] : []), ...rest];
 }
 
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CairnError('E_USAGE', `cannot read --ca ${path}: ${(err as Error).message}`);
+  }
+}
+
 async function main(): Promise<number> {
   let exitCode: number = EXIT.ok;
   const run = async (fn: (ctx: cmd.CommandContext) => Promise<void>, args: GlobalArgs) => {
     if (args.replicas !== undefined && (!Number.isInteger(args.replicas) || args.replicas < 1 || args.replicas > MAX_REPLICAS)) {
       throw new CairnError('E_USAGE', `--replicas must be an integer from 1 to ${MAX_REPLICAS}`);
     }
-    const client = new CairnClient({ controller: args.controller });
+    const client = new CairnClient({ controller: args.controller, ca: args.ca ? readCa(args.ca) : undefined });
     try {
-      await fn({ client, json: args.json, replicas: args.replicas, out: process.stdout });
+      await fn({ client, json: args.json, quiet: args.quiet, replicas: args.replicas, out: process.stdout });
     } finally {
       await client.close();
     }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
 import { CairnError, envToFlags, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
 
@@ -11,18 +11,26 @@ export interface ControllerConfig {
   /** How long an unreferenced chunk (removed, replaced or orphaned) is kept before deletion. */
   gcGraceMs: number;
   repairConcurrency: number;
+  /** Serve wss:// and https:// with this certificate and key. */
+  tls: { cert: string; key: string } | undefined;
+  /** Connections without a complete frame either way for this long are closed (slow peers). */
+  idleTimeoutMs: number;
   logLevel: string;
 }
 
+/** ~/.config/cairn/controller.json (or under $XDG_CONFIG_HOME), read when it exists. */
+const CONFIG_PATH = defaultConfigPath('controller');
+
 /** Every option, each also read from CAIRN_<OPTION> in the environment. */
-const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'log-level'];
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'tls-cert', 'tls-key', 'idle-timeout', 'log-level'];
 
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseControllerConfig(argv: string[]): ControllerConfig {
   const args = yargs([...envToFlags(process.env, OPTION_NAMES), ...argv])
     .scriptName('cairn-controller')
     .usage('$0 [options]\n\nRuns the Cairn controller: node membership, the file catalog and placement.')
-    .config('config', 'JSON config file with any of the options below', (path) => JSON.parse(readFileSync(path, 'utf8')))
+    .option('config', { type: 'string', default: CONFIG_PATH, describe: 'JSON config file with any of the options below (CAIRN_CONFIG)' })
+    .config('config', (path: string) => readConfigFile(path, CONFIG_PATH))
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_HOST)' })
     .option('port', { type: 'number', default: 7700, describe: 'port for WebSocket (/ws), /healthz and /metrics (CAIRN_PORT)' })
     .option('data', { type: 'string', default: './.cairn/controller', describe: 'data directory: catalog database and keys (CAIRN_DATA)' })
@@ -30,6 +38,9 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
     .option('node-timeout', { type: 'string', default: '30s', describe: 'a node without heartbeat this long is dead (CAIRN_NODE_TIMEOUT)' })
     .option('gc-grace', { type: 'string', default: '1h', describe: 'keep unreferenced chunks this long before deleting them (CAIRN_GC_GRACE)' })
     .option('repair-concurrency', { type: 'number', default: 4, describe: 'chunk copies in flight during repair (CAIRN_REPAIR_CONCURRENCY)' })
+    .option('tls-cert', { type: 'string', describe: 'TLS certificate (PEM): serve wss:// and https:// (CAIRN_TLS_CERT)' })
+    .option('tls-key', { type: 'string', describe: 'TLS private key (PEM) for --tls-cert (CAIRN_TLS_KEY)' })
+    .option('idle-timeout', { type: 'string', default: '60s', describe: 'close connections silent this long (CAIRN_IDLE_TIMEOUT)' })
     .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
     .example('$0 --port 7700 --data ./.cairn/controller', 'the defaults, spelled out')
     .example('CAIRN_NODE_TIMEOUT=3s $0', 'declare nodes dead after 3 s without heartbeat')
@@ -52,5 +63,7 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   if (!Number.isInteger(repairConcurrency) || repairConcurrency < 1 || repairConcurrency > 64) {
     throw new CairnError('E_USAGE', '--repair-concurrency must be an integer from 1 to 64');
   }
-  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, logLevel: args.logLevel };
+  if (Boolean(args.tlsCert) !== Boolean(args.tlsKey)) throw new CairnError('E_USAGE', '--tls-cert and --tls-key go together');
+  const tls = args.tlsCert && args.tlsKey ? { cert: args.tlsCert, key: args.tlsKey } : undefined;
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel };
 }

@@ -5,26 +5,56 @@ import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
 import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer } from './healer';
+import { AccessControl, checkNameAllowed, effectivePrefix } from './security/access-control';
+import { GrantSigner } from './security/grant-signer';
+import { clusterStatus } from './cluster-status';
 
 export interface HandlerContext {
   catalog: CatalogStore;
   cluster: Cluster;
   healer: Healer;
+  access: AccessControl;
+  grants: GrantSigner;
   defaultReplicas: number;
   heartbeatMs: number;
   log: Logger;
 }
 
-/**
- * The controller's request handlers: each one validates what the schema cannot (does the upload exist,
- * are the nodes known), asks the registry, and answers. No storage knowledge lives here.
- */
-export function createRequestHandler(ctx: HandlerContext) {
-  const nodeOfPeer = new WeakMap<RpcPeer, string>();
+/** The remote address of a connection, for the failed-authentication cap and logs. */
+export type AddressOf = (peer: RpcPeer) => string;
 
+/**
+ * The controller's request handlers: each one first checks the connection may send it (access
+ * control), then validates what the schema cannot (does the upload exist, are the nodes known, is the
+ * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
+ */
+export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
   return async function handle(frame: Frame, peer: RpcPeer): Promise<Reply> {
+    if (frame.type === 'chunk.put' || frame.type === 'chunk.data') {
+      throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
+    }
+    const session = ctx.access.authorize(peer, frame.type);
+    const nodeOf = () => ctx.access.nodeOf(peer) as string; // authorize() guarantees a node session
     switch (frame.type) {
+      case 'session.auth': {
+        const client = await ctx.access.authenticateClient(peer, frame.body.token, addressOf(peer));
+        return { type: 'session.info', body: { scope: client.scope, prefix: client.prefix } };
+      }
+      case 'node.hello':
+        return { type: 'node.challenge', body: ctx.access.nodeHello(peer, frame.body.nodeId, frame.body.nonce, addressOf(peer)) };
+      case 'token.create': {
+        const created = await ctx.access.createToken(frame.body.scope, frame.body.prefix ?? null);
+        return { type: 'token.created', body: created };
+      }
+      case 'token.list': {
+        const tokens = (await ctx.catalog.listTokens()).map(({ id, scope, prefix, createdAt, revokedAt }) => ({ id, scope, prefix, createdAt, revokedAt }));
+        return { type: 'token.listed', body: { tokens } };
+      }
+      case 'token.revoke':
+        await ctx.access.revokeToken(frame.body.id);
+        return { type: 'ack', body: {} };
       case 'upload.begin': {
+        checkNameAllowed(session, frame.body.name);
         const replicas = frame.body.replicas ?? ctx.defaultReplicas;
         const live = ctx.cluster.placementCandidates().length;
         if (live < replicas) {
@@ -41,7 +71,7 @@ export function createRequestHandler(ctx: HandlerContext) {
           const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
           const ids = placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates });
           ctx.cluster.notePlacement(ids);
-          return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)) };
+          return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)), grant: ctx.grants.put(chunk.hash, ids, upload.id) };
         });
         await ctx.catalog.touchUpload(upload.id, Date.now());
         return { type: 'upload.placed', body: { placements } };
@@ -53,6 +83,8 @@ export function createRequestHandler(ctx: HandlerContext) {
           if (new Set(chunk.nodes).size !== chunk.nodes.length) {
             throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names a node twice`);
           }
+          // Only what each node itself confirms it stored for this upload is recorded.
+          ctx.access.verifyReceipts(frame.body.uploadId, chunk);
         }
         await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
         return { type: 'ack', body: {} };
@@ -67,8 +99,13 @@ export function createRequestHandler(ctx: HandlerContext) {
         await ctx.catalog.abortUpload(frame.body.uploadId);
         return { type: 'ack', body: {} };
       case 'file.stat':
+        checkNameAllowed(session, frame.body.name);
         return { type: 'file.info', body: { file: toFileInfo(await requireFile(ctx.catalog, frame.body.name)) } };
       case 'file.chunks': {
+        // By name and id: the name is what the token's prefix is checked against, the id pins the version.
+        checkNameAllowed(session, frame.body.name);
+        const file = await requireFile(ctx.catalog, frame.body.name);
+        if (file.id !== frame.body.fileId) throw new CairnError('E_NOT_FOUND', `${frame.body.name} was replaced while being read`);
         const chunks = await ctx.catalog.fileChunks(frame.body.fileId, frame.body.from, frame.body.limit);
         return {
           type: 'file.chunk-page',
@@ -82,16 +119,19 @@ export function createRequestHandler(ctx: HandlerContext) {
                 return ref ? [{ ...ref, state: ctx.cluster.state(id) }] : [];
               }),
             })),
+            grant: chunks.length > 0 ? ctx.grants.get(chunks.map((c) => c.hash)) : undefined,
           },
         };
       }
       case 'file.list': {
-        const { prefix, after, limit } = frame.body;
-        const files = await ctx.catalog.listFiles(prefix, after, limit);
+        const { after, limit } = frame.body;
+        const prefix = effectivePrefix(session, frame.body.prefix);
+        const files = prefix === undefined ? [] : await ctx.catalog.listFiles(prefix, after, limit);
         const next = files.length === limit ? files[files.length - 1].name : undefined;
         return { type: 'file.list-page', body: { files: files.map(toFileInfo), next } };
       }
       case 'file.remove': {
+        checkNameAllowed(session, frame.body.name);
         const removed = await ctx.catalog.removeFile(frame.body.name);
         if (!removed) throw new CairnError('E_NOT_FOUND', `no file named ${frame.body.name}`);
         ctx.log.info({ name: removed.name }, 'file removed');
@@ -99,24 +139,8 @@ export function createRequestHandler(ctx: HandlerContext) {
       }
       case 'nodes.list':
         return { type: 'nodes.info', body: { nodes: ctx.cluster.list() } };
-      case 'cluster.status': {
-        const nodes = ctx.cluster.list();
-        const count = (state: string) => nodes.filter((n) => n.state === state).length;
-        const stats = await ctx.catalog.stats();
-        const health = await ctx.catalog.replicationHealth(ctx.cluster.liveNodeIds());
-        const { queued, running, copiedChunks, copiedBytes, deletedChunks } = ctx.healer.counters;
-        const { pendingChunks } = await ctx.catalog.gcStats();
-        return {
-          type: 'cluster.info',
-          body: {
-            nodes: { alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') },
-            ...stats,
-            ...health,
-            repair: { queued, running, copiedChunks, copiedBytes },
-            gc: { pendingChunks, deletedChunks },
-          },
-        };
-      }
+      case 'cluster.status':
+        return { type: 'cluster.info', body: await clusterStatus(ctx) };
       case 'chunk.bad': {
         // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
         const { hash, nodeId, reason } = frame.body;
@@ -125,7 +149,7 @@ export function createRequestHandler(ctx: HandlerContext) {
         return { type: 'ack', body: {} };
       }
       case 'chunk.quarantined': {
-        const nodeId = requireNode(nodeOfPeer, peer);
+        const nodeId = nodeOf();
         ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, 'node quarantined a bad chunk');
         await ctx.catalog.removeReplica(frame.body.hash, nodeId);
         void ctx.healer.pass();
@@ -137,7 +161,7 @@ export function createRequestHandler(ctx: HandlerContext) {
         return { type: 'ack', body: {} };
       }
       case 'node.report': {
-        const nodeId = requireNode(nodeOfPeer, peer);
+        const nodeId = nodeOf();
         if (frame.body.first) await ctx.catalog.beginNodeReport(nodeId);
         await ctx.catalog.addNodeReportPage(nodeId, frame.body.hashes);
         if (frame.body.done) {
@@ -148,26 +172,20 @@ export function createRequestHandler(ctx: HandlerContext) {
         return { type: 'ack', body: {} };
       }
       case 'node.register': {
-        const { nodeId, address, zone, capacity, used, chunks } = frame.body;
+        const { nodeId, address, zone, capacity, used, chunks, proof } = frame.body;
+        ctx.access.verifyNode(peer, nodeId, proof, addressOf(peer));
         await ctx.cluster.register({ id: nodeId, address, zone, capacity, used, chunks }, peer);
-        nodeOfPeer.set(peer, nodeId);
         ctx.log.info({ node: nodeId, address, zone }, 'node registered');
         return { type: 'node.registered', body: { heartbeatMs: ctx.heartbeatMs } };
       }
       case 'node.heartbeat': {
-        ctx.cluster.heartbeat(requireNode(nodeOfPeer, peer), frame.body);
+        ctx.cluster.heartbeat(nodeOf(), frame.body);
         return { type: 'ack', body: {} };
       }
       default:
         throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
     }
   };
-}
-
-function requireNode(nodeOfPeer: WeakMap<RpcPeer, string>, peer: RpcPeer): string {
-  const nodeId = nodeOfPeer.get(peer);
-  if (!nodeId) throw new CairnError('E_AUTH', 'this connection has not registered as a node');
-  return nodeId;
 }
 
 async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string): Promise<void> {

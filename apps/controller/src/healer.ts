@@ -3,6 +3,7 @@ import { isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame } from '@cairn/transfer';
 import { Cluster } from './cluster';
+import { GrantSigner } from './security/grant-signer';
 
 export interface HealerOptions {
   catalog: CatalogStore;
@@ -10,6 +11,8 @@ export interface HealerOptions {
   log: Logger;
   /** How long a chunk stays unreferenced before its replicas are deleted. */
   gcGraceMs: number;
+  /** Signs the read grant the target node shows the source node. */
+  grants: GrantSigner;
   /** Chunk copies in flight at once, so repair does not starve clients. */
   repairConcurrency: number;
   intervalMs: number;
@@ -110,7 +113,11 @@ export class Healer {
         const peer = cluster.peer(target);
         if (!peer) return;
         try {
-          const answer = await peer.request('chunk.replicate', { hash: chunk.hash, size: chunk.size, source }, { timeoutMs: 60_000 });
+          const answer = await peer.request(
+            'chunk.replicate',
+            { hash: chunk.hash, size: chunk.size, source, grant: this.options.grants.get([chunk.hash]) },
+            { timeoutMs: 60_000 },
+          );
           expectFrame(answer, 'chunk.stored');
           await catalog.addReplica(chunk.hash, target);
           this.counters.copiedChunks++;

@@ -1,24 +1,40 @@
-import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
-import { attachRpcServer, createProbeHandler } from '@cairn/transfer';
+import {
+  RpcPeer,
+  attachRpcServer,
+  createHttpHandler,
+  createProcessServer,
+  requireAuthorized,
+  type HttpAuthorizer,
+} from '@cairn/transfer';
 import { parseControllerConfig } from './config';
 import { Cluster } from './cluster';
 import { createRequestHandler } from './handlers';
 import { startUploadSweeper } from './upload-sweeper';
 import { Healer } from './healer';
+import { createControllerMetrics } from './metrics';
+import { controllerSources, createDashboard } from './dashboard';
+import { loadControllerKeys } from './security/key-files';
+import { AccessControl } from './security/access-control';
+import { GrantSigner } from './security/grant-signer';
 
 /** Heartbeats come several times per node timeout, and at least every second. */
-const heartbeatInterval = (nodeTimeoutMs: number) => Math.max(50, Math.min(1000, Math.floor(nodeTimeoutMs / 4)));
+const heartbeatInterval = (nodeTimeoutMs: number) =>
+  Math.max(50, Math.min(1000, Math.floor(nodeTimeoutMs / 4)));
 
 async function main(): Promise<void> {
   const config = parseControllerConfig(process.argv.slice(2));
   const log = pino({ level: config.logLevel, base: { role: 'controller' } });
   mkdirSync(config.data, { recursive: true, mode: 0o700 });
-  const catalog = await openSqliteCatalog({ path: join(config.data, 'catalog.db') });
+  const keys = await loadControllerKeys(config.data);
+  const grants = new GrantSigner(keys.grantPrivateKey);
+  const catalog = await openSqliteCatalog({
+    path: join(config.data, 'catalog.db'),
+  });
   const cluster = await Cluster.load(catalog, config.nodeTimeoutMs);
   const healer = new Healer({
     catalog,
@@ -26,31 +42,76 @@ async function main(): Promise<void> {
     log,
     gcGraceMs: config.gcGraceMs,
     repairConcurrency: config.repairConcurrency,
+    grants,
     intervalMs: Math.min(1000, config.nodeTimeoutMs),
   });
-  const handle = createRequestHandler({
-    catalog,
-    cluster,
-    healer,
-    defaultReplicas: config.replicas,
-    heartbeatMs: heartbeatInterval(config.nodeTimeoutMs),
-    log,
-  });
+  const access = new AccessControl(catalog, keys, log);
+  const remoteAddresses = new WeakMap<RpcPeer, string>();
+  const handle = createRequestHandler(
+    {
+      catalog,
+      cluster,
+      healer,
+      access,
+      grants,
+      defaultReplicas: config.replicas,
+      heartbeatMs: heartbeatInterval(config.nodeTimeoutMs),
+      log,
+    },
+    (peer) => remoteAddresses.get(peer) ?? 'unknown',
+  );
 
   const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs);
   healer.start();
-  const server = createServer(createProbeHandler(() => true));
+  // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
+  // /metrics and the dashboard's /api/* need the admin token (`Authorization: Bearer …`); probes never do.
+  const authorize: HttpAuthorizer = (request) => access.isAdminBearer(request.headers.authorization);
+  const metrics = createControllerMetrics({ catalog, cluster, healer });
+  const dashboard = createDashboard({
+    sources: controllerSources({ catalog, cluster, healer }),
+    authorize,
+    staticDir: join(__dirname, 'dashboard'),
+    onError: (err) => log.warn({ err }, 'dashboard overview failed'),
+  });
+  let catalogOpen = true;
+  const server = createProcessServer(
+    createHttpHandler({
+      isReady: () => catalogOpen,
+      routes: { ...dashboard.routes, '/metrics': requireAuthorized(authorize, metrics.serve) },
+      onError: (err, request) => log.warn({ err, path: request.url }, 'HTTP request failed'),
+    }),
+    config.tls,
+  );
   const rpc = attachRpcServer(server, {
-    onRequest: handle,
-    onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),
+    onRequest: metrics.instrument(handle),
+    onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
+    idleTimeoutMs: config.idleTimeoutMs,
+    onConnection: (peer, request) =>
+      remoteAddresses.set(peer, request.socket.remoteAddress ?? 'unknown'),
+    onProtocolError: (err) =>
+      log.warn(
+        { code: err.code },
+        `protocol error from a peer: ${err.message}`,
+      ),
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
-  log.info({ host: config.host, port, data: config.data, replicas: config.replicas }, `controller listening on ${config.host}:${port}`);
+  const port =
+    typeof address === 'object' && address ? address.port : config.port;
+  const scheme = config.tls ? 'wss' : 'ws';
+  log.info(
+    {
+      host: config.host,
+      port,
+      tls: Boolean(config.tls),
+      data: config.data,
+      replicas: config.replicas,
+    },
+    `controller listening on ${config.host}:${port} (${scheme}://…/ws)`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -59,6 +120,8 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     stopSweeper();
     healer.stop();
+    catalogOpen = false;
+    dashboard.close();
     server.closeAllConnections();
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -70,6 +133,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`cairn-controller: ${isCairnError(err) ? err.message : (err as Error)?.stack ?? err}\n`);
+  process.stderr.write(
+    `cairn-controller: ${isCairnError(err) ? err.message : ((err as Error)?.stack ?? err)}\n`,
+  );
   process.exit(isCairnError(err, 'E_USAGE') ? 2 : 1);
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster } from './support/test-cluster';
 import { sha256, sha256File, writeRandomFile } from './support/files';
@@ -127,6 +127,30 @@ describe('put and get through the CLI', () => {
     }
     expect(await chunkCount(cluster)).toBe(before);
     expect((await cluster.cli(['ls', '', '--json'])).stdout.toString()).toBe(filesBefore);
+  });
+
+  it('put -r and get -r move a directory tree, never following symlinks out of it', async () => {
+    const tree = join(cluster.root, 'tree');
+    await mkdir(join(tree, 'a', 'b'), { recursive: true });
+    const hashes = new Map<string, string>();
+    for (const [rel, size] of [['top.txt', 10], ['a/one.bin', 3 * 1024 * 1024], ['a/b/two.bin', 5000], ['a/b/empty', 0]] as const) {
+      hashes.set(rel, await writeRandomFile(join(tree, ...rel.split('/')), size));
+    }
+    await writeFile(join(cluster.root, 'outside-secret.txt'), 'not for the tree');
+    await symlink(join(cluster.root, 'outside-secret.txt'), join(tree, 'a', 'link-out'));
+
+    const put = await cluster.cli(['put', '-r', tree, 'trees/t1']);
+    expect(put.code).toBe(0);
+    expect(put.stdout.toString()).toMatch(/stored 4 files .* skipped 1/);
+    const names = JSON.parse((await cluster.cli(['ls', 'trees/t1/', '--json'])).stdout.toString()).map((f: { name: string }) => f.name);
+    expect(names.sort()).toEqual(['trees/t1/a/b/empty', 'trees/t1/a/b/two.bin', 'trees/t1/a/one.bin', 'trees/t1/top.txt']);
+
+    const back = join(cluster.root, 'tree-back');
+    const get = await cluster.cli(['get', '-r', 'trees/t1/', back]);
+    expect(get.code).toBe(0);
+    expect(get.stdout.toString()).toMatch(/fetched 4 files/);
+    for (const [rel, hash] of hashes) expect(await sha256File(join(back, ...rel.split('/')))).toBe(hash);
+    await expect(readdir(join(back, 'a'))).resolves.not.toContain('link-out');
   });
 
   it('exits non-zero with one line for usage errors and suggests commands', async () => {

@@ -41,6 +41,7 @@ describe('failures', () => {
   it('leaves no visible file when the client is killed mid-upload', async () => {
     const client = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'put', '-', 'interrupted/big.bin'], {
       stdio: ['pipe', 'ignore', 'ignore'],
+      env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
     });
     const exited = new Promise((resolve) => client.once('exit', resolve));
     client.stdin.on('error', () => undefined); // EPIPE once we kill it with writes still queued

@@ -1,32 +1,47 @@
-import { CairnError, Frame, isCairnError } from '@cairn/protocol';
+import type { KeyObject } from 'node:crypto';
+import { CairnError, Frame, checkGrant, isCairnError, storeReceipt } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 
 export interface ChunkServiceOptions {
   store: ChunkStore;
+  nodeId: string;
   /** Connections to other nodes, for pulling chunks during repair. */
   nodes: NodePool;
+  /** The controller's grant public key, learnt in the authenticated handshake; undefined before it. */
+  grantKey: () => KeyObject | undefined;
   /** Told about a chunk found bad while serving it (it is already in quarantine). */
   onQuarantined: (hash: string, reason: string) => void;
+  /** Signs receipts for stored chunks (the cluster secret). */
+  clusterSecret: string;
 }
 
 /**
- * What a node serves: to clients, store a chunk durably, read one back verified, say which chunks it
- * has; to the controller, copy a chunk from another node, delete garbage, re-verify a chunk. The chunk
- * store checks every hash; this maps messages onto it.
+ * What a node serves. To anyone on its port (clients, other nodes): store a chunk, read one back
+ * verified, say which chunks it has — each only against a grant signed by the controller for that
+ * chunk (and, for writes, this node). To the controller, over the authenticated link it opened: copy
+ * a chunk from another node, delete garbage, re-verify a chunk. The chunk store checks every hash.
  */
-export function createChunkService({ store, nodes, onQuarantined }: ChunkServiceOptions) {
+export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, clusterSecret }: ChunkServiceOptions) {
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
   };
+  const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string) => {
+    const key = grantKey();
+    if (!key) throw new CairnError('E_UNAVAILABLE', 'this node has not joined the cluster yet');
+    return checkGrant(key, grant, { op, hash, nodeId });
+  };
 
-  return async function handle(frame: Frame): Promise<Reply> {
+  async function forClients(frame: Frame): Promise<Reply> {
     switch (frame.type) {
       case 'chunk.put': {
+        const grant = requireGrant(frame.grant, 'put', frame.hash);
         const { stored } = await store.put(frame.hash, frame.payload);
-        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored } };
+        const receipt = grant.upload ? storeReceipt(clusterSecret, { nodeId, hash: frame.hash, uploadId: grant.upload }) : undefined;
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt } };
       }
       case 'chunk.get':
+        requireGrant(frame.body.grant, 'get', frame.body.hash);
         try {
           return { type: 'chunk.data', hash: frame.body.hash, payload: await store.get(frame.body.hash) };
         } catch (err) {
@@ -34,10 +49,18 @@ export function createChunkService({ store, nodes, onQuarantined }: ChunkService
           throw err;
         }
       case 'chunk.has':
+        for (const hash of frame.body.hashes) requireGrant(frame.body.grant, 'get', hash);
         return { type: 'chunk.present', body: { present: await Promise.all(frame.body.hashes.map((h) => store.has(h))) } };
+      default:
+        throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served on a node's port`);
+    }
+  }
+
+  async function forController(frame: Frame): Promise<Reply> {
+    switch (frame.type) {
       case 'chunk.replicate': {
-        const { hash, size, source } = frame.body;
-        const answer = await nodes.use(source.address, (peer) => peer.request('chunk.get', { hash }, { timeoutMs: 60_000 }));
+        const { hash, size, source, grant } = frame.body;
+        const answer = await nodes.use(source.address, (peer) => peer.request('chunk.get', { hash, grant }, { timeoutMs: 60_000 }));
         const data = expectFrame(answer, 'chunk.data');
         if (data.hash !== hash || data.payload.length !== size) {
           throw new CairnError('E_HASH_MISMATCH', `node ${source.id} sent a different chunk for ${hash}`);
@@ -60,7 +83,9 @@ export function createChunkService({ store, nodes, onQuarantined }: ChunkService
           return { type: 'chunk.checked', body: { ok: false } };
         }
       default:
-        throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by a storage node`);
+        throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served to the controller`);
     }
-  };
+  }
+
+  return { forClients, forController };
 }

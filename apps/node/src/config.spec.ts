@@ -86,6 +86,10 @@ describe('parseNodeConfig', () => {
       scrubIntervalMs: 30_000,
       advertise: 'n1.example:7710',
       logLevel: 'warn',
+      clusterSecretFile: './.cairn/controller/cluster-secret',
+      tls: undefined,
+      ca: undefined,
+      idleTimeoutMs: 60_000,
     });
   });
 

@@ -1,5 +1,6 @@
+import { KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { MAX_PAGE, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { RpcPeer, RequestHandler, connectPeer, expectFrame } from '@cairn/transfer';
 
@@ -12,6 +13,10 @@ export interface ControllerLinkOptions {
   log: Logger;
   /** Serves what the controller asks of this node (repair copies, deletions, checks). */
   onRequest: RequestHandler;
+  /** The cluster secret: proves this node to the controller and the controller to it. */
+  clusterSecret: string;
+  /** Extra CA certificate to trust when the controller serves wss://. */
+  ca?: Buffer;
 }
 
 const RECONNECT_MIN_MS = 100;
@@ -28,11 +33,17 @@ export class ControllerLink {
   private peer: RpcPeer | undefined;
   private timer: NodeJS.Timeout | undefined;
   private registeredOnce = false;
+  private grantPublicKey: KeyObject | undefined;
 
   constructor(private readonly options: ControllerLinkOptions) {}
 
   get registered(): boolean {
     return this.registeredOnce;
+  }
+
+  /** The controller's grant key, once a handshake has authenticated it. */
+  get grantKey(): KeyObject | undefined {
+    return this.grantPublicKey;
   }
 
   start(): void {
@@ -62,6 +73,7 @@ export class ControllerLink {
           connectTimeoutMs: 5_000,
           requestTimeoutMs: 10_000,
           onRequest: this.options.onRequest,
+          ca: this.options.ca,
         });
         this.peer = peer;
         const heartbeatMs = await this.register(peer);
@@ -82,9 +94,21 @@ export class ControllerLink {
     }
   }
 
+  /**
+   * The handshake (docs/security.md): hello with our nonce; the controller answers with its nonce, its
+   * grant key and a proof over both; we check it, then register with our own proof.
+   */
   private async register(peer: RpcPeer): Promise<number> {
-    const { nodeId, address, zone, store } = this.options;
-    const answer = await peer.request('node.register', { nodeId, address, zone, ...store.stats() });
+    const { nodeId, address, zone, store, clusterSecret } = this.options;
+    const nodeNonce = randomBytes(NONCE_BYTES).toString('hex');
+    const challenge = expectFrame(await peer.request('node.hello', { nodeId, nonce: nodeNonce }), 'node.challenge').body;
+    const transcript = { nodeId, nodeNonce, controllerNonce: challenge.nonce, grantPublicKey: challenge.grantPublicKey };
+    if (!proofsEqual(controllerProof(clusterSecret, transcript), challenge.proof)) {
+      throw new CairnError('E_AUTH', 'the controller could not prove it knows the cluster secret');
+    }
+    this.grantPublicKey = createPublicKey(challenge.grantPublicKey);
+    const proof = nodeProof(clusterSecret, transcript);
+    const answer = await peer.request('node.register', { nodeId, address, zone, ...store.stats(), proof });
     const { heartbeatMs } = expectFrame(answer, 'node.registered').body;
     this.registeredOnce = true;
     this.options.log.info({ controller: this.options.controller, nodeId }, 'registered with the controller');

@@ -1,37 +1,56 @@
-import { createServer } from 'node:http';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
 import { openChunkStore } from '@cairn/chunk-store';
-import { NodePool, attachRpcServer, createProbeHandler } from '@cairn/transfer';
+import { NodePool, attachRpcServer, createHttpHandler, createProcessServer, requireAuthorized, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
 import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
+import { loadClusterSecret } from './cluster-secret';
+import { createNodeMetrics } from './metrics';
 
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   const nodeId = await loadOrCreateNodeId(config.data);
   const log = pino({ level: config.logLevel, base: { role: 'node', node: nodeId } });
+  const clusterSecret = await loadClusterSecret(config.clusterSecretFile);
+  const ca = config.ca ? await readFile(config.ca) : undefined;
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
 
   // The link needs the server's bound address, and the server's handlers need the link: a late binding.
   const late: { link?: ControllerLink } = {};
-  const nodes = new NodePool({ requestTimeoutMs: 60_000 });
-  const serveChunks = createChunkService({
+  const nodes = new NodePool({ requestTimeoutMs: 60_000, ca });
+  const service = createChunkService({
     store,
+    nodeId,
     nodes,
+    grantKey: () => late.link?.grantKey,
+    clusterSecret,
     onQuarantined: (hash, reason) => {
       log.warn({ hash, reason }, 'chunk failed verification; quarantined');
       late.link?.notifyQuarantined(hash, reason);
     },
   });
-  const server = createServer(createProbeHandler(() => late.link?.registered ?? false));
+  // Plain HTTP on the same port: probes and /metrics. A node knows no client tokens, and its metrics
+  // carry no names or secrets, so they are open; bind --host to a private interface (docs/security.md).
+  const authorize: HttpAuthorizer = () => true;
+  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false });
+  const server = createProcessServer(
+    createHttpHandler({
+      isReady: () => late.link?.registered ?? false,
+      routes: { '/metrics': requireAuthorized(authorize, metrics.serve) },
+      onError: (err, request) => log.warn({ err, path: request.url }, 'HTTP request failed'),
+    }),
+    config.tls,
+  );
   const rpc = attachRpcServer(server, {
-    onRequest: serveChunks,
+    onRequest: metrics.instrument(service.forClients),
+    onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
+    idleTimeoutMs: config.idleTimeoutMs,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),
   });
   await new Promise<void>((resolve, reject) => {
@@ -40,10 +59,11 @@ async function main(): Promise<void> {
   });
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.port;
-  const address = config.advertise ?? `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const hostPort = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const address = config.advertise ?? (config.tls ? `wss://${hostPort}` : hostPort);
   log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
 
-  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: serveChunks });
+  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
   late.link = link;
   link.start();
   const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));

@@ -1,9 +1,14 @@
 import { CairnError, ErrorCode, isErrorCode } from './errors';
 import { FRAME_HEADER_SIZE, MAX_CHUNK_SIZE, MAX_CONTROL_BODY, MAX_FRAME_SIZE, PROTOCOL_VERSION } from './limits';
-import { HASH_BYTES, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
+import { GRANT_LENGTH_BYTES, HASH_BYTES, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
+import { MAX_GRANT_BYTES } from './grants';
 import { ControlType, Frame, isDataType, messageTypeOf, schemaOf } from './messages';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Messages whose only free-form text is a file name or prefix. */
+const NAME_ONLY_TEXT: ReadonlySet<string> = new Set(['upload.begin', 'file.stat', 'file.chunks', 'file.remove', 'file.list']);
+/** Grants are opaque: keep a leading U+FEFF as it was sent. */
+const utf8Exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Decodes one frame (one WebSocket message). Never trusts a length or a field: anything wrong becomes
@@ -31,18 +36,34 @@ export function decodeFrame(bytes: Uint8Array): Frame {
 
   const body = bytes.subarray(FRAME_HEADER_SIZE);
   if (isDataType(type)) {
-    if (body.length < HASH_BYTES) throw fail('E_FRAME_MALFORMED', `${type} is shorter than its hash`);
-    const payload = body.subarray(HASH_BYTES);
+    if (body.length < HASH_BYTES + GRANT_LENGTH_BYTES) throw fail('E_FRAME_MALFORMED', `${type} is shorter than its header`);
+    const grantLength = (body[HASH_BYTES] << 8) | body[HASH_BYTES + 1];
+    const payloadStart = HASH_BYTES + GRANT_LENGTH_BYTES + grantLength;
+    if (grantLength > MAX_GRANT_BYTES || payloadStart > body.length) throw fail('E_FRAME_MALFORMED', `${type} grant length out of bounds`);
+    let grant: string;
+    try {
+      grant = utf8Exact.decode(body.subarray(HASH_BYTES + GRANT_LENGTH_BYTES, payloadStart));
+    } catch {
+      throw fail('E_FRAME_MALFORMED', `${type} grant is not UTF-8`);
+    }
+    const payload = body.subarray(payloadStart);
     if (payload.length > MAX_CHUNK_SIZE) throw fail('E_FRAME_TOO_LARGE', `chunk of ${payload.length} bytes`);
-    return { type, requestId, hash: Buffer.from(body.subarray(0, HASH_BYTES)).toString('hex'), payload };
+    return { type, requestId, hash: Buffer.from(body.subarray(0, HASH_BYTES)).toString('hex'), grant, payload };
   }
 
   if (body.length > MAX_CONTROL_BODY) throw fail('E_FRAME_TOO_LARGE', `${type} body of ${body.length} bytes`);
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    // In these messages a name is the only free text: bad bytes there are a bad name.
+    throw fail(NAME_ONLY_TEXT.has(type) ? 'E_NAME_INVALID' : 'E_FRAME_MALFORMED', `${type} body is not valid UTF-8`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(utf8.decode(body));
+    json = JSON.parse(text);
   } catch {
-    throw fail('E_FRAME_MALFORMED', `${type} body is not UTF-8 JSON`);
+    throw fail('E_FRAME_MALFORMED', `${type} body is not JSON`);
   }
   const parsed = schemaOf(type as ControlType).safeParse(json);
   if (!parsed.success) {

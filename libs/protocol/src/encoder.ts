@@ -1,6 +1,7 @@
 import { CairnError } from './errors';
 import { FRAME_HEADER_SIZE, MAX_CHUNK_SIZE, MAX_CONTROL_BODY, PROTOCOL_VERSION } from './limits';
-import { HASH_BYTES, MAX_REQUEST_ID, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
+import { GRANT_LENGTH_BYTES, HASH_BYTES, MAX_DATA_FRAME_GRANT_BYTES, MAX_REQUEST_ID, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
+import { MAX_GRANT_BYTES } from './grants';
 import { Body, ControlType, DataType, MESSAGES, schemaOf } from './messages';
 
 /**
@@ -26,14 +27,20 @@ export function encodeControl<T extends ControlType>(type: T, requestId: number,
  * A data frame as two parts, header (with the hash) and payload, so a sender can hand the payload to
  * the socket without copying it into a new buffer. `concatFrame` joins them where one buffer is needed.
  */
-export function encodeData(type: DataType, requestId: number, hash: string, payload: Uint8Array): [Buffer, Uint8Array] {
+export function encodeData(type: DataType, requestId: number, hash: string, payload: Uint8Array, grant = ''): [Buffer, Uint8Array] {
   if (payload.length > MAX_CHUNK_SIZE) {
     throw new CairnError('E_FRAME_TOO_LARGE', `chunk of ${payload.length} bytes, limit ${MAX_CHUNK_SIZE}`);
   }
   if (!/^[0-9a-f]{64}$/.test(hash)) throw new CairnError('E_BAD_MESSAGE', 'a data frame needs a SHA-256 hex hash');
-  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HASH_BYTES);
+  const grantBytes = Buffer.from(grant, 'utf8');
+  if (grantBytes.length > Math.min(MAX_GRANT_BYTES, MAX_DATA_FRAME_GRANT_BYTES)) {
+    throw new CairnError('E_FRAME_TOO_LARGE', `grant of ${grantBytes.length} bytes does not fit a data frame`);
+  }
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE + HASH_BYTES + GRANT_LENGTH_BYTES + grantBytes.length);
   writeHeader(header, MESSAGES[type].code, requestId);
   header.write(hash, FRAME_HEADER_SIZE, 'hex');
+  header.writeUInt16BE(grantBytes.length, FRAME_HEADER_SIZE + HASH_BYTES);
+  grantBytes.copy(header, FRAME_HEADER_SIZE + HASH_BYTES + GRANT_LENGTH_BYTES);
   return [header, payload];
 }
 

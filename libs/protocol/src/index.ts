@@ -24,3 +24,6 @@ export { encodeControl, encodeData, encodeError, concatFrame } from './encoder';
 export { decodeFrame, errorFromWire } from './decoder';
 export * from './units';
 export * from './config-env';
+export * from './grants';
+export * from './handshake';
+export * from './tokens';

@@ -25,3 +25,17 @@ export const MAX_PAGE = 1000;
 export const MAX_REPLICAS = 16;
 /** Largest file size we accept (2^53 - 1 keeps sizes exact in JSON numbers). */
 export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;
+
+// --- Limits on peers (every server enforces them; docs/security.md lists them) ---
+
+/** WebSocket connections one process accepts at once. */
+export const MAX_CONNECTIONS = 1024;
+/** WebSocket connections from one remote address at once. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 256;
+/** Requests one connection may have in flight; more are answered E_UNAVAILABLE at once. */
+export const MAX_REQUESTS_IN_FLIGHT = 64;
+/**
+ * A connection with no complete frame either way for this long is closed: a peer trickling a frame
+ * one byte at a time (slow-loris) does not hold a socket. Nodes heartbeat far more often.
+ */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import * as f from './schemas';
+import { MAX_GRANT_BYTES } from './grants';
+
+const grant = z.string().min(1).max(MAX_GRANT_BYTES);
 
 /**
  * Every message of the protocol: its numeric type on the wire, whether its body is a JSON control
@@ -14,22 +17,36 @@ export const MESSAGES = {
   error: control(0x01, z.object({ code: z.string().max(64), message: z.string().max(4096) })),
   ack: control(0x02, z.object({})),
 
+  // --- client → controller: the session ---
+  /** First request on a client connection: the bearer token (send it over wss:// off-machine). */
+  'session.auth': control(0x08, z.object({ token: z.string().min(1).max(512) })),
+  'session.info': control(0x09, z.object({ scope: f.tokenScope, prefix: z.string().max(4096).nullable() })),
+
   // --- client → controller: uploads ---
   'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional() })),
   'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas })),
   'upload.place': control(
     0x12,
-    z.object({ uploadId: f.uploadId, chunks: f.page(z.object({ index: f.chunkIndex, size: f.chunkSize, count: f.replicas.optional() })), exclude: f.page(f.nodeId).optional() }),
+    z.object({ uploadId: f.uploadId, chunks: f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, count: f.replicas.optional() })), exclude: f.page(f.nodeId).optional() }),
   ),
   'upload.placed': control(
     0x13,
-    z.object({ placements: f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16) })) }),
+    z.object({ placements: f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16), grant })) }),
   ),
   'upload.stored': control(
     0x14,
     z.object({
       uploadId: f.uploadId,
-      chunks: f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, nodes: z.array(f.nodeId).min(1).max(16) })),
+      chunks: f.page(
+        z.object({
+          index: f.chunkIndex,
+          hash: f.sha256Hex,
+          size: f.chunkSize,
+          nodes: z.array(f.nodeId).min(1).max(16),
+          /** One receipt per node, in the same order. */
+          receipts: z.array(f.sha256Hex).min(1).max(16),
+        }),
+      ),
     }),
   ),
   'upload.commit': control(
@@ -41,7 +58,7 @@ export const MESSAGES = {
   // --- client → controller: the catalog ---
   'file.stat': control(0x20, z.object({ name: f.fileName })),
   'file.info': control(0x21, z.object({ file: f.fileInfo })),
-  'file.chunks': control(0x22, z.object({ fileId: f.count, from: f.chunkIndex, limit: z.number().int().min(1).max(1000) })),
+  'file.chunks': control(0x22, z.object({ name: f.fileName, fileId: f.count, from: f.chunkIndex, limit: z.number().int().min(1).max(1000) })),
   'file.chunk-page': control(
     0x23,
     z.object({
@@ -53,6 +70,8 @@ export const MESSAGES = {
           nodes: z.array(f.nodeRef.extend({ state: f.nodeState })).max(64),
         }),
       ),
+      /** A `get` grant for every chunk of the page (absent for an empty page). */
+      grant: grant.optional(),
     }),
   ),
   'file.list': control(0x24, z.object({ prefix: f.namePrefix, after: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000) })),
@@ -78,10 +97,35 @@ export const MESSAGES = {
   /** Admin: retire a node (its chunks are copied elsewhere, then it holds no required replica) or undo it. */
   'node.drain': control(0x2e, z.object({ nodeId: f.nodeId, draining: z.boolean() })),
 
+  // --- admin → controller: tokens ---
+  'token.create': control(0x50, z.object({ scope: f.tokenScope, prefix: f.namePrefix.optional() })),
+  'token.created': control(0x51, z.object({ id: z.string().max(64), token: z.string().max(512) })),
+  'token.list': control(0x52, z.object({})),
+  'token.listed': control(
+    0x53,
+    z.object({
+      tokens: z
+        .array(z.object({ id: z.string().max(64), scope: f.tokenScope, prefix: z.string().max(4096).nullable(), createdAt: f.timestamp, revokedAt: f.timestamp.nullable() }))
+        .max(100_000),
+    }),
+  ),
+  'token.revoke': control(0x54, z.object({ id: z.string().max(64) })),
+
   // --- node → controller ---
+  /** Opens the node handshake: the node's fresh nonce (docs/security.md). */
+  'node.hello': control(0x2f, z.object({ nodeId: f.nodeId, nonce: f.nonce })),
+  'node.challenge': control(0x33, z.object({ nonce: f.nonce, proof: f.sha256Hex, grantPublicKey: z.string().max(1024) })),
   'node.register': control(
     0x30,
-    z.object({ nodeId: f.nodeId, address: f.address, zone: f.zone, capacity: f.byteSize, used: f.byteSize, chunks: f.count }),
+    z.object({
+      nodeId: f.nodeId,
+      address: f.address,
+      zone: f.zone,
+      capacity: f.byteSize,
+      used: f.byteSize,
+      chunks: f.count,
+      proof: f.sha256Hex,
+    }),
   ),
   'node.registered': control(0x31, z.object({ heartbeatMs: z.number().int().min(10).max(3_600_000) })),
   'node.heartbeat': control(0x32, z.object({ capacity: f.byteSize, used: f.byteSize, chunks: f.count })),
@@ -92,15 +136,16 @@ export const MESSAGES = {
 
   // --- client ↔ node: chunks ---
   'chunk.put': data(0x40),
-  'chunk.stored': control(0x41, z.object({ hash: f.sha256Hex, size: f.chunkSize, stored: z.boolean() })),
-  'chunk.get': control(0x42, z.object({ hash: f.sha256Hex })),
+  /** `receipt`: the node's MAC over (node, hash, upload) when the put was for an upload (docs/security.md). */
+  'chunk.stored': control(0x41, z.object({ hash: f.sha256Hex, size: f.chunkSize, stored: z.boolean(), receipt: f.sha256Hex.optional() })),
+  'chunk.get': control(0x42, z.object({ hash: f.sha256Hex, grant })),
   'chunk.data': data(0x43),
-  'chunk.has': control(0x44, z.object({ hashes: f.page(f.sha256Hex) })),
+  'chunk.has': control(0x44, z.object({ hashes: f.page(f.sha256Hex), grant })),
   'chunk.present': control(0x45, z.object({ present: f.page(z.boolean()) })),
 
   // --- controller → node: repair and garbage collection ---
   /** Pull a chunk from `source` (another node), verify it and store it durably; answered by chunk.stored. */
-  'chunk.replicate': control(0x46, z.object({ hash: f.sha256Hex, size: f.chunkSize, source: f.nodeRef })),
+  'chunk.replicate': control(0x46, z.object({ hash: f.sha256Hex, size: f.chunkSize, source: f.nodeRef, grant })),
   /** Delete chunks not written or re-put within `minAgeMs` (a chunk just deduplicated by an upload survives). */
   'chunk.delete': control(0x48, z.object({ hashes: f.page(f.sha256Hex), minAgeMs: z.number().int().nonnegative() })),
   'chunk.deleted': control(0x49, z.object({ deleted: f.page(z.boolean()) })),
@@ -126,6 +171,8 @@ export interface DataFrame<T extends DataType = DataType> {
   requestId: number;
   /** SHA-256 (hex) the sender claims for `payload`; receivers verify it. */
   hash: string;
+  /** The chunk grant authorising a `chunk.put` (empty for `chunk.data`). */
+  grant: string;
   payload: Uint8Array;
 }
 
@@ -169,6 +216,10 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'chunk.data',
   'chunk.present',
   'chunk.deleted',
+  'session.info',
+  'node.challenge',
+  'token.created',
+  'token.listed',
   'chunk.checked',
 ]);
 

@@ -50,6 +50,42 @@ export function describeCatalogConformance<F extends CatalogFixture>(
       fixture = undefined;
     });
 
+    describe('tokens', () => {
+      const token = (id: string, scope: 'read' | 'write' | 'admin' = 'read', prefix: string | null = null) => ({
+        id,
+        secretHash: 'a'.repeat(64),
+        scope,
+        prefix,
+        createdAt: 1000,
+        revokedAt: null,
+      });
+
+      it('stores, finds, lists and revokes tokens, and keeps them across a reopen', async () => {
+        await store.createToken(token('0000000000000001', 'write', 'photos/'));
+        await store.createToken(token('0000000000000002', 'admin'));
+        expect(await store.getToken('0000000000000001')).toEqual(token('0000000000000001', 'write', 'photos/'));
+        expect(await store.getToken('nope')).toBeUndefined();
+        expect(await store.revokeToken('0000000000000002', 2000)).toBe(true);
+        expect(await store.revokeToken('0000000000000002', 3000)).toBe(false);
+        expect(await store.revokeToken('unknown', 3000)).toBe(false);
+        await store.close();
+        store = await fixture!.open();
+        const listed = await store.listTokens();
+        expect(listed.map((t) => [t.id, t.revokedAt])).toEqual([
+          ['0000000000000001', null],
+          ['0000000000000002', 2000],
+        ]);
+      });
+
+      it('refuses a duplicate id and a secret that is not stored as a hash', async () => {
+        await store.createToken(token('0000000000000003'));
+        await expect(store.createToken(token('0000000000000003'))).rejects.toMatchObject({ code: 'E_BAD_MESSAGE' });
+        await expect(store.createToken({ ...token('0000000000000004'), secretHash: 'plain' })).rejects.toMatchObject({
+          code: 'E_BAD_MESSAGE',
+        });
+      });
+    });
+
     describe('nodes', () => {
       it('inserts, replaces and lists nodes ordered by id', async () => {
         await store.upsertNode(node('n2', 'zone-b'));

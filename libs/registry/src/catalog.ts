@@ -56,6 +56,17 @@ export interface CatalogStats {
   chunks: number;
 }
 
+/** A client token as stored: never the secret itself, only its SHA-256. */
+export interface TokenRecord {
+  id: string;
+  secretHash: string;
+  scope: 'read' | 'write' | 'admin';
+  /** Names the token may touch must start with this; null for every name. */
+  prefix: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
 /** What the catalog remembers about a storage node (its liveness is in memory: see `Liveness`). */
 export interface NodeRecord {
   id: string;
@@ -294,6 +305,14 @@ export interface CatalogStore {
     limit: number;
   }): Promise<CollectableChunk[]>;
   gcStats(): Promise<GcStats>;
+
+  /** Stores a new client token (its secret only as a hash); a duplicate id is `E_BAD_MESSAGE`. */
+  createToken(token: TokenRecord): Promise<void>;
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  /** Every token ever created, oldest first, revoked ones included. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Marks a token revoked; `false` if unknown or already revoked. */
+  revokeToken(id: string, now: number): Promise<boolean>;
   /** Releases the engine; idempotent. Calls after close fail with E_UNAVAILABLE. */
   close(): Promise<void>;
 }

@@ -16,6 +16,7 @@ export type {
   ReplicationHealth,
   ReportReconciliation,
   StoredChunk,
+  TokenRecord,
   UploadRecord,
 } from './catalog';
 export {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
@@ -70,5 +70,50 @@ describe('writeFileAtomically', () => {
 
     await expect(writeFileAtomically(dest, [Buffer.from('x')])).rejects.toThrow();
     expect(await readdir(dir)).toEqual(['taken']);
+  });
+
+  const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
+
+  it('creates the file with the mode asked for (0600 for secrets such as tokens)', async () => {
+    const dest = join(dir, 'admin-token');
+
+    await writeFileAtomically(dest, [Buffer.from('cairn_secret\n')], { mode: 0o600 });
+
+    expect(await modeOf(dest)).toBe(0o600);
+    expect(await readFile(dest, 'utf8')).toBe('cairn_secret\n');
+  });
+
+  it('gives the temp file that mode from the start, so the secret is never readable by others while written', async () => {
+    const dest = join(dir, 'secret');
+    const modesSeen: number[] = [];
+    async function* watched(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('first half, ');
+      for (const name of await readdir(dir)) modesSeen.push(await modeOf(join(dir, name)));
+      yield Buffer.from('second half');
+    }
+
+    await writeFileAtomically(dest, watched(), { mode: 0o600 });
+
+    expect(modesSeen).toEqual([0o600]); // exactly one file existed mid-write: the temp file
+    expect(await modeOf(dest)).toBe(0o600);
+  });
+
+  it('replaces a world-readable file with one of the mode asked for', async () => {
+    const dest = join(dir, 'token');
+    await writeFile(dest, 'old');
+    await chmod(dest, 0o644);
+
+    await writeFileAtomically(dest, [Buffer.from('new')], { mode: 0o600 });
+
+    expect(await modeOf(dest)).toBe(0o600);
+    expect(await readFile(dest, 'utf8')).toBe('new');
+  });
+
+  it('defaults to 0644 (less the umask)', async () => {
+    const dest = join(dir, 'download.bin');
+
+    await writeFileAtomically(dest, [Buffer.from('x')]);
+
+    expect(await modeOf(dest)).toBe(0o644 & ~process.umask());
   });
 });

@@ -10,10 +10,11 @@ import { basename, dirname, join } from 'node:path';
 export async function writeFileAtomically(
   dest: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: { mode?: number } = {},
 ): Promise<number> {
   const dir = dirname(dest);
   const temp = join(dir, `.${basename(dest)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o644);
+  const handle = await open(temp, 'wx', options.mode ?? 0o644);
   let written = 0;
   try {
     for await (const piece of source) {

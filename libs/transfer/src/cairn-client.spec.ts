@@ -1,13 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CairnError, FileInfo, Frame, NodeRef } from '@cairn/protocol';
+import { CairnError, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
-import { Reply, RequestHandler } from './rpc-peer';
+import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
 import { sha256 } from './hashing';
 
@@ -16,6 +16,11 @@ import { sha256 } from './hashing';
 
 const CHUNK_SIZE = 1024;
 const cleanups: Array<() => unknown> = [];
+
+/** The fake controller's grant key; fake nodes verify with its public half, as real nodes do. */
+const GRANT_KEYS = generateKeyPairSync('ed25519');
+/** A key the controller never uses: a node holding it refuses every grant (a misconfigured node). */
+const WRONG_KEYS = generateKeyPairSync('ed25519');
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -39,10 +44,12 @@ async function serve(onRequest: RequestHandler): Promise<{ address: string; stop
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type NodeMode = 'ok' | 'refuse-puts' | 'corrupt-reads';
+type NodeMode = 'ok' | 'refuse-puts' | 'corrupt-reads' | 'wrong-key';
 
 class FakeNode {
   readonly chunks = new Map<string, Buffer>();
+  /** Every grant this node was shown, with the operation it was shown for. */
+  readonly grantsSeen: Array<{ op: 'put' | 'get'; grant: string }> = [];
   mode: NodeMode = 'ok';
   putDelayMs = 0;
   ref!: NodeRef;
@@ -60,15 +67,17 @@ class FakeNode {
         this.cluster.peakPutsInFlight = Math.max(this.cluster.peakPutsInFlight, this.cluster.putsInFlight);
         try {
           if (this.putDelayMs) await sleep(this.putDelayMs);
+          this.check('put', frame.grant, frame.hash);
           if (this.mode === 'refuse-puts') throw new CairnError('E_DISK', 'disk on fire');
           if (sha256(frame.payload) !== frame.hash) throw new CairnError('E_HASH_MISMATCH', 'bad bytes');
           this.chunks.set(frame.hash, Buffer.from(frame.payload));
-          return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+          return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true, receipt: 'e'.repeat(64) } };
         } finally {
           this.cluster.putsInFlight--;
         }
       }
       if (frame.type === 'chunk.get') {
+        this.check('get', frame.body.grant, frame.body.hash);
         const bytes = this.chunks.get(frame.body.hash);
         if (!bytes) throw new CairnError('E_NOT_FOUND', 'no such chunk');
         const payload = this.mode === 'corrupt-reads' ? Buffer.from(bytes).fill(0x55, 0, 1) : bytes;
@@ -78,6 +87,14 @@ class FakeNode {
     });
     this.ref = { id: this.id, address: server.address };
     this.stop = server.stop;
+  }
+
+  /** What a real node does: no chunk moves without a grant the controller signed for it (E_FORBIDDEN). */
+  private check(op: 'put' | 'get', grant: string, hash: string): void {
+    if (!grant) throw new CairnError('E_FORBIDDEN', `${op} without a grant`);
+    this.grantsSeen.push({ op, grant });
+    const key = this.mode === 'wrong-key' ? WRONG_KEYS.publicKey : GRANT_KEYS.publicKey;
+    checkGrant(key, grant, { op, hash, nodeId: this.id });
   }
 }
 
@@ -98,6 +115,14 @@ class FakeCluster {
   putsInFlight = 0;
   peakPutsInFlight = 0;
   controller!: string;
+  /** The token the controller accepts (a real, minted one). */
+  readonly token = mintToken().token;
+  /** The type of the first request of each controller connection, in order. */
+  readonly firstRequests: string[] = [];
+  /** Every request the controller answered, by type, after authentication. */
+  readonly requests: Frame[] = [];
+  private readonly sessions = new WeakSet<RpcPeer>();
+  private readonly connections = new Set<RpcPeer>();
   private readonly uploads = new Map<string, { name: string; replicas: number; chunks: StoredChunk[] }>();
   private nextId = 1;
 
@@ -108,7 +133,7 @@ class FakeCluster {
       await node.start();
       cluster.nodes.push(node);
     }
-    cluster.controller = (await serve((frame) => cluster.answer(frame))).address;
+    cluster.controller = (await serve((frame, peer) => cluster.answer(frame, peer))).address;
     return cluster;
   }
 
@@ -116,7 +141,23 @@ class FakeCluster {
     return this.nodes.find((n) => n.id === id) as FakeNode;
   }
 
-  private answer(frame: Frame): Reply {
+  /** Closes every client connection from the controller's side, as a restart or a network failure would. */
+  dropConnections(): void {
+    for (const peer of this.connections) if (peer.isOpen) peer.close(1001, 'going away');
+  }
+
+  private answer(frame: Frame, peer: RpcPeer): Reply {
+    if (!this.connections.has(peer)) {
+      this.connections.add(peer);
+      this.firstRequests.push(frame.type);
+    }
+    if (frame.type === 'session.auth') {
+      if (frame.body.token !== this.token) throw new CairnError('E_AUTH', 'unknown token');
+      this.sessions.add(peer);
+      return { type: 'session.info', body: { scope: 'admin', prefix: null } };
+    }
+    if (!this.sessions.has(peer)) throw new CairnError('E_AUTH', 'authenticate first');
+    this.requests.push(frame);
     switch (frame.type) {
       case 'upload.begin': {
         const uploadId = `upload-${this.nextId++}`;
@@ -125,14 +166,15 @@ class FakeCluster {
       }
       case 'upload.place': {
         const exclude = new Set(frame.body.exclude ?? []);
-        const placements = frame.body.chunks.map((c) => ({
-          index: c.index,
-          nodes: this.nodes
+        const placements = frame.body.chunks.map((c) => {
+          const nodes = this.nodes
             .filter((n) => !exclude.has(n.id))
             .sort(() => Math.random() - 0.5)
             .slice(0, c.count ?? 2)
-            .map((n) => n.ref),
-        }));
+            .map((n) => n.ref);
+          const grant = signGrant(GRANT_KEYS.privateKey, { op: 'put', hashes: [c.hash], nodes: nodes.map((n) => n.id), exp: Date.now() + GRANT_TTL_MS });
+          return { index: c.index, nodes, grant };
+        });
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
@@ -161,15 +203,18 @@ class FakeCluster {
       case 'file.stat':
         return { type: 'file.info', body: { file: this.fileInfo(frame.body.name) } };
       case 'file.chunks': {
-        const file = [...this.files.values()].find((f) => f.id === frame.body.fileId);
-        if (!file) throw new CairnError('E_NOT_FOUND', 'no such file');
+        // The real controller authorises by name (token prefixes), so the name must match the file id.
+        const file = this.files.get(frame.body.name);
+        if (!file || file.id !== frame.body.fileId) throw new CairnError('E_NOT_FOUND', 'no such file');
         const chunks = file.chunks.slice(frame.body.from, frame.body.from + frame.body.limit).map((c) => ({
           index: c.index,
           hash: c.hash,
           size: c.size,
           nodes: c.nodes.map((id) => ({ ...this.node(id).ref, state: this.suspect.has(id) ? ('suspect' as const) : ('alive' as const) })),
         }));
-        return { type: 'file.chunk-page', body: { chunks } };
+        if (chunks.length === 0) return { type: 'file.chunk-page', body: { chunks } };
+        const grant = signGrant(GRANT_KEYS.privateKey, { op: 'get', hashes: chunks.map((c) => c.hash), exp: Date.now() + GRANT_TTL_MS });
+        return { type: 'file.chunk-page', body: { chunks, grant } };
       }
       case 'file.list': {
         const { prefix, after, limit } = frame.body;
@@ -207,10 +252,26 @@ class FakeCluster {
   }
 }
 
-function client(cluster: FakeCluster, window?: number): CairnClient {
-  const sdk = new CairnClient({ controller: cluster.controller, window, requestTimeoutMs: 5_000 });
+function client(cluster: FakeCluster, window?: number, token: string | undefined = cluster.token): CairnClient {
+  const sdk = new CairnClient({ controller: cluster.controller, window, requestTimeoutMs: 5_000, token });
   cleanups.push(() => sdk.close());
   return sdk;
+}
+
+/**
+ * Runs the rest of the test with no ambient credentials: CAIRN_TOKEN unset and the working directory
+ * `cwd` (so a local cluster's .cairn/controller/admin-token above the repository is not found either).
+ */
+function ambientCredentials(cwd: string, env: { CAIRN_TOKEN?: string } = {}): void {
+  const saved = process.env['CAIRN_TOKEN'];
+  if (env.CAIRN_TOKEN === undefined) delete process.env['CAIRN_TOKEN'];
+  else process.env['CAIRN_TOKEN'] = env.CAIRN_TOKEN;
+  const spy = jest.spyOn(process, 'cwd').mockReturnValue(cwd);
+  cleanups.push(() => {
+    spy.mockRestore();
+    if (saved === undefined) delete process.env['CAIRN_TOKEN'];
+    else process.env['CAIRN_TOKEN'] = saved;
+  });
 }
 
 async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -420,10 +481,150 @@ describe('CairnClient', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const sdk = new CairnClient({ controller: `127.0.0.1:${port}` });
+    const sdk = new CairnClient({ controller: `127.0.0.1:${port}`, token: mintToken().token });
     cleanups.push(() => sdk.close());
 
     expect(await codeOf(sdk.stat('anything'))).toBe('E_UNAVAILABLE');
     expect(await codeOf(sdk.put('anything', Buffer.from('x')))).toBe('E_UNAVAILABLE');
+  });
+});
+
+describe('CairnClient security', () => {
+  it('authenticates with session.auth before any other request, once per controller connection', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+
+    await sdk.put('a', randomBytes(2 * CHUNK_SIZE));
+    await sdk.stat('a');
+    await readAll(sdk.get('a'));
+
+    expect(cluster.firstRequests).toEqual(['session.auth']);
+    expect(cluster.requests.map((r) => r.type)).not.toContain('session.auth');
+  });
+
+  it('authenticates again on a new connection after the controller connection drops', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+    expect(await codeOf(sdk.stat('x'))).toBe('E_NOT_FOUND');
+
+    cluster.dropConnections();
+    // Until the client sees the close, a request may still fail on the old connection.
+    let code = await codeOf(sdk.stat('x'));
+    for (let tries = 0; code === 'E_UNAVAILABLE' && tries < 100; tries++) {
+      await sleep(10);
+      code = await codeOf(sdk.stat('x'));
+    }
+
+    expect(code).toBe('E_NOT_FOUND'); // answered, so authenticated again
+    expect(cluster.firstRequests).toEqual(['session.auth', 'session.auth']);
+  });
+
+  it('fails with E_AUTH when the controller refuses the token, and starts nothing', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster, undefined, mintToken().token);
+
+    expect(await codeOf(sdk.stat('anything'))).toBe('E_AUTH');
+    expect(await codeOf(sdk.put('anything', randomBytes(10)))).toBe('E_AUTH');
+    expect(await codeOf(readAll(sdk.get('anything')))).toBe('E_AUTH');
+
+    expect(cluster.requests).toEqual([]);
+    for (const node of cluster.nodes) expect(node.chunks.size).toBe(0);
+  });
+
+  it('without any token fails with E_AUTH and a message that says how to get one, before connecting', async () => {
+    const dir = await tempDir(); // no .cairn here or (normally) above a temp dir
+    ambientCredentials(dir);
+    let connections = 0;
+    const http = createServer();
+    http.on('connection', () => connections++);
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
+    const sdk = new CairnClient({ controller: `127.0.0.1:${(http.address() as AddressInfo).port}`, token: undefined });
+    cleanups.push(() => sdk.close());
+
+    const err = await sdk.stat('anything').catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(CairnError);
+    expect((err as CairnError).code).toBe('E_AUTH');
+    expect((err as CairnError).message).toMatch(/CAIRN_TOKEN/);
+    expect((err as CairnError).message).toMatch(/admin-token|\.cairn/);
+    expect(await codeOf(sdk.put('anything', Buffer.from('x')))).toBe('E_AUTH');
+    expect(connections).toBe(0);
+  });
+
+  it('uses CAIRN_TOKEN when no token is given', async () => {
+    const cluster = await FakeCluster.start(1);
+    ambientCredentials(await tempDir(), { CAIRN_TOKEN: cluster.token });
+    const sdk = client(cluster, undefined, undefined);
+
+    expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND'); // past authentication
+    expect(cluster.firstRequests).toEqual(['session.auth']);
+  });
+
+  it('finds a local cluster admin token in .cairn/controller/admin-token above the working directory', async () => {
+    const cluster = await FakeCluster.start(1);
+    const root = await tempDir();
+    await mkdir(join(root, '.cairn', 'controller'), { recursive: true });
+    await writeFile(join(root, '.cairn', 'controller', 'admin-token'), `${cluster.token}\n`);
+    await mkdir(join(root, 'some', 'project'), { recursive: true });
+    ambientCredentials(join(root, 'some', 'project'));
+    const sdk = client(cluster, undefined, undefined);
+
+    expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
+  });
+
+  it('sends each chunk with the put grant of its placement, which every node verifies', async () => {
+    const cluster = await FakeCluster.start(3);
+    const sdk = client(cluster);
+    const data = randomBytes(5 * CHUNK_SIZE);
+
+    await sdk.put('granted', data);
+
+    const placed = cluster.requests.filter((r): r is Extract<Frame, { type: 'upload.place' }> => r.type === 'upload.place');
+    const hashes = (await sdk.stat('granted')).chunks.map((c) => c.hash);
+    expect(placed.flatMap((r) => r.body.chunks.map((c) => c.hash)).sort()).toEqual([...hashes].sort());
+    const puts = cluster.nodes.flatMap((n) => n.grantsSeen.filter((g) => g.op === 'put'));
+    expect(puts).toHaveLength(5 * 2);
+  });
+
+  it('places a chunk elsewhere when a node refuses its grant', async () => {
+    const cluster = await FakeCluster.start(3);
+    cluster.node('node-2').mode = 'wrong-key';
+    const sdk = client(cluster);
+    const data = randomBytes(4 * CHUNK_SIZE);
+
+    await sdk.put('regranted', data);
+
+    for (const chunk of (await sdk.stat('regranted')).chunks) expect(chunk.nodes.sort()).toEqual(['node-1', 'node-3']);
+    expect((await readAll(sdk.read('regranted'))).equals(data)).toBe(true);
+  });
+
+  it('reads each chunk with the get grant of its manifest page, asking for the manifest by name', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(3 * CHUNK_SIZE + 5);
+    await sdk.put('dir/read-me', data);
+
+    expect((await readAll(sdk.get('dir/read-me'))).equals(data)).toBe(true);
+
+    const manifests = cluster.requests.filter((r): r is Extract<Frame, { type: 'file.chunks' }> => r.type === 'file.chunks');
+    expect(manifests.length).toBeGreaterThan(0);
+    for (const m of manifests) expect(m.body.name).toBe('dir/read-me');
+    const gets = cluster.nodes.flatMap((n) => n.grantsSeen.filter((g) => g.op === 'get'));
+    expect(gets).toHaveLength(4);
+  });
+
+  it('reads from another replica when a node refuses the read grant, without reporting the chunk bad', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(3 * CHUNK_SIZE);
+    await sdk.put('guarded', data);
+    cluster.node('node-1').mode = 'wrong-key';
+    cluster.suspect.add('node-2'); // node-1 is tried first
+
+    expect((await readAll(sdk.read('guarded'))).equals(data)).toBe(true);
+
+    await sleep(50); // a bad-chunk report would be on its way by now
+    expect(cluster.badReports).toEqual([]);
   });
 });

@@ -13,6 +13,7 @@ import { NodePool } from './node-pool';
 import { PutOptions, uploadStream } from './uploader';
 import { GetOptions, downloadFile } from './downloader';
 import { writeFileAtomically } from './atomic-file';
+import { defaultToken } from './credentials';
 
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
@@ -22,6 +23,11 @@ export interface CairnClientOptions {
   requestTimeoutMs?: number;
   /** Extra CA certificate(s) to trust for wss:// endpoints. */
   ca?: string | Buffer;
+  /**
+   * The client token (scoped, see `token create`). Default: CAIRN_TOKEN, else a local cluster's admin
+   * token found at `.cairn/controller/admin-token` in this directory or a parent.
+   */
+  token?: string;
 }
 
 /** Where a put reads from: bytes in memory, a stream, or a file on disk. */
@@ -93,7 +99,7 @@ export class CairnClient {
     if (options.withChunks === false) return file;
     const chunks: StatChunk[] = [];
     for (let from = 0; from < file.chunkCount; from += LIST_PAGE) {
-      const page = expectFrame(await controller.request('file.chunks', { fileId: file.id, from, limit: LIST_PAGE }), 'file.chunk-page');
+      const page = expectFrame(await controller.request('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }), 'file.chunk-page');
       if (page.body.chunks.length === 0) throw new CairnError('E_NOT_FOUND', `${name} changed while it was being read`);
       for (const c of page.body.chunks) chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id) });
     }
@@ -131,6 +137,24 @@ export class CairnClient {
     return expectFrame(await controller.request('cluster.status', {}), 'cluster.info').body;
   }
 
+  /** Admin: creates a token limited to `scope` (and to names under `prefix`); the token is shown only here. */
+  async createToken(scope: 'read' | 'write' | 'admin', prefix?: string): Promise<{ id: string; token: string }> {
+    const controller = await this.controller();
+    return expectFrame(await controller.request('token.create', { scope, prefix }), 'token.created').body;
+  }
+
+  /** Admin: every token's id, scope, prefix and state (never the secrets, which are not kept). */
+  async listTokens(): Promise<Body<'token.listed'>['tokens']> {
+    const controller = await this.controller();
+    return expectFrame(await controller.request('token.list', {}), 'token.listed').body.tokens;
+  }
+
+  /** Admin: revokes a token; connections using it are closed at once. */
+  async revokeToken(id: string): Promise<void> {
+    const controller = await this.controller();
+    expectFrame(await controller.request('token.revoke', { id }), 'ack');
+  }
+
   /** Admin: marks a node draining (its chunks are re-replicated elsewhere, it gets no new ones) or not. */
   async drain(nodeId: string, draining = true): Promise<void> {
     const controller = await this.controller();
@@ -144,12 +168,10 @@ export class CairnClient {
     if (controller) await controller.then((peer) => peer.close()).catch(() => undefined);
   }
 
+  /** The controller connection, authenticated with the token before any other request. */
   private controller(): Promise<RpcPeer> {
     if (!this.controllerPeer) {
-      const connecting = connectPeer(this.options.controller ?? DEFAULT_CONTROLLER, {
-        requestTimeoutMs: this.options.requestTimeoutMs,
-        ca: this.options.ca,
-      });
+      const connecting = this.connectAndAuthenticate();
       this.controllerPeer = connecting;
       connecting.then(
         (peer) => void peer.closed.then(() => this.dropController(connecting)),
@@ -157,6 +179,24 @@ export class CairnClient {
       );
     }
     return this.controllerPeer;
+  }
+
+  private async connectAndAuthenticate(): Promise<RpcPeer> {
+    const token = this.options.token ?? defaultToken();
+    if (!token) {
+      throw new CairnError('E_AUTH', 'no token: set CAIRN_TOKEN (or run next to a local cluster, whose admin token is found in .cairn/controller)');
+    }
+    const peer = await connectPeer(this.options.controller ?? DEFAULT_CONTROLLER, {
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      ca: this.options.ca,
+    });
+    try {
+      expectFrame(await peer.request('session.auth', { token }), 'session.info');
+    } catch (err) {
+      peer.close();
+      throw err;
+    }
+    return peer;
   }
 
   private dropController(peer: Promise<RpcPeer>): void {

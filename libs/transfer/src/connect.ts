@@ -21,6 +21,9 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
       maxPayload: MAX_FRAME_SIZE,
       handshakeTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       ca: options.ca,
+      // An all-zero mask: ws then skips masking (and the receiver unmasking) every byte in JavaScript.
+      // Masking guards proxies against script-controlled browser traffic; Cairn peers are not browsers.
+      generateMask: () => undefined,
     });
     const fail = (err: CairnError) => {
       cleanup();

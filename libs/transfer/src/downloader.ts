@@ -26,6 +26,8 @@ interface ManifestEntry {
   hash: string;
   size: number;
   nodes: ReplicaRef[];
+  /** The page's signed read grant, shown to the node that serves the chunk. */
+  grant: string;
 }
 
 /** Manifest entries asked for per request; pages are fetched as the download reaches them. */
@@ -67,11 +69,12 @@ export async function* downloadFile(ctx: DownloadContext, file: FileInfo, option
 async function* manifest(controller: RpcPeer, file: FileInfo, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
   for (let from = 0; from < file.chunkCount; from += MANIFEST_PAGE) {
     const page = expectFrame(
-      await controller.request('file.chunks', { fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }),
+      await controller.request('file.chunks', { name: file.name, fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }),
       'file.chunk-page',
-    ).body.chunks;
-    if (page.length === 0) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
-    yield* page;
+    ).body;
+    if (page.chunks.length === 0 || !page.grant) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
+    const grant = page.grant;
+    yield* page.chunks.map((chunk) => ({ ...chunk, grant }));
   }
 }
 
@@ -80,7 +83,7 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
   for (const node of replicaOrder(ctx.nodes, entry.nodes)) {
     if (signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
     try {
-      const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash }, { signal }));
+      const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash, grant: entry.grant }, { signal }));
       const data = expectFrame(answer, 'chunk.data');
       const payload = Buffer.from(data.payload.buffer, data.payload.byteOffset, data.payload.byteLength);
       if (data.hash !== entry.hash || payload.length !== entry.size || sha256(payload) !== entry.hash) {

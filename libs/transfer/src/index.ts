@@ -10,4 +10,16 @@ export { Window } from './window';
 export { NodePool } from './node-pool';
 export { sha256 } from './hashing';
 export { writeFileAtomically } from './atomic-file';
-export { createProbeHandler } from './http-probes';
+export {
+  createHttpHandler,
+  createProbeHandler,
+  requireAuthorized,
+  sendJson,
+  sendText,
+  type HttpAuthorizer,
+  type HttpHandlerOptions,
+  type HttpRoute,
+} from './http-probes';
+export { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, type TlsFiles } from './process-server';
+export { defaultToken, readTokenFile, LOCAL_ADMIN_TOKEN_PATH } from './credentials';
+export { defaultConfigPath, readConfigFile } from './config-file';

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import {
@@ -7,6 +7,7 @@ import {
   FileInfo,
   Frame,
   MAX_FRAME_SIZE,
+  MAX_REQUESTS_IN_FLIGHT,
   MESSAGES,
   PROTOCOL_VERSION,
   decodeFrame,
@@ -77,6 +78,9 @@ function gate(): { opened: Promise<void>; open: () => void } {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Any grant string: these tests carry grants, they do not check signatures (the node does). */
+const GRANT = 'grant-payload.grant-signature';
 
 function fileInfo(name: string, id = 1): FileInfo {
   return { id, name, size: 0, sha256: sha256(new Uint8Array(0)), replicas: 1, chunkCount: 0, createdAt: 0, updatedAt: 0 };
@@ -307,7 +311,7 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     expect(await codeOf(pending)).toBe('E_ABORTED');
 
     expect(await codeOf(client.request('nodes.list', {}, { signal: AbortSignal.abort() }))).toBe('E_ABORTED');
-    expect(await codeOf(client.putChunk(sha256(Buffer.from('x')), Buffer.from('x'), { signal: AbortSignal.abort() }))).toBe(
+    expect(await codeOf(client.putChunk(sha256(Buffer.from('x')), Buffer.from('x'), GRANT, { signal: AbortSignal.abort() }))).toBe(
       'E_ABORTED',
     );
     expect(client.isOpen).toBe(true);
@@ -352,27 +356,39 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     expect(await codeOf(client.request('nodes.list', {}))).toBe('E_UNAVAILABLE');
   });
 
-  it('delivers putChunk data frames with the hash and the exact bytes', async () => {
-    const received = new Map<string, Buffer>();
+  it('delivers putChunk data frames with the hash, the grant and the exact bytes', async () => {
+    const received = new Map<string, { grant: string; bytes: Buffer }>();
     const server = await startServer({
       onRequest: (frame) => {
         if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
-        received.set(frame.hash, Buffer.from(frame.payload));
+        received.set(frame.hash, { grant: frame.grant, bytes: Buffer.from(frame.payload) });
         return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
       },
     });
     const client = await connect(server.address);
     const chunks = [0, 1, 1000, 1024 * 1024 + 3].map((size) => randomBytes(size));
+    const grantOf = (i: number) => `${GRANT}-${i}-${'é'.repeat(i * 100)}`;
 
-    const answers = await Promise.all(chunks.map((chunk) => client.putChunk(sha256(chunk), chunk)));
+    const answers = await Promise.all(chunks.map((chunk, i) => client.putChunk(sha256(chunk), chunk, grantOf(i))));
 
     chunks.forEach((chunk, i) => {
       const hash = sha256(chunk);
       expect(expectFrame(answers[i], 'chunk.stored').body).toEqual({ hash, size: chunk.length, stored: true });
-      const bytes = received.get(hash);
-      expect(bytes && bytes.equals(chunk)).toBe(true);
-      expect(sha256(bytes as Buffer)).toBe(hash);
+      const got = received.get(hash);
+      expect(got?.grant).toBe(grantOf(i));
+      expect(got && got.bytes.equals(chunk)).toBe(true);
+      expect(sha256(got?.bytes as Buffer)).toBe(hash);
     });
+  });
+
+  it('answers chunk.data with an empty grant', async () => {
+    const stored = randomBytes(100);
+    const server = await startServer({ onRequest: () => ({ type: 'chunk.data', hash: sha256(stored), payload: stored }) });
+    const client = await connect(server.address);
+
+    const data = expectFrame(await client.request('chunk.get', { hash: sha256(stored), grant: GRANT }), 'chunk.data');
+
+    expect(data.grant).toBe('');
   });
 
   it('answers a request with a chunk.data frame carrying hash and bytes', async () => {
@@ -380,17 +396,19 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     const server = await startServer({
       onRequest: (frame) => {
         if (frame.type !== 'chunk.get') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        if (frame.body.grant !== GRANT) throw new CairnError('E_FORBIDDEN', 'no grant');
         if (frame.body.hash !== sha256(stored)) throw new CairnError('E_NOT_FOUND', 'no such chunk');
         return { type: 'chunk.data', hash: sha256(stored), payload: stored };
       },
     });
     const client = await connect(server.address);
 
-    const data = expectFrame(await client.request('chunk.get', { hash: sha256(stored) }), 'chunk.data');
+    const data = expectFrame(await client.request('chunk.get', { hash: sha256(stored), grant: GRANT }), 'chunk.data');
 
     expect(data.hash).toBe(sha256(stored));
     expect(Buffer.from(data.payload).equals(stored)).toBe(true);
-    expect(await codeOf(client.request('chunk.get', { hash: sha256(Buffer.from('other')) }))).toBe('E_NOT_FOUND');
+    expect(await codeOf(client.request('chunk.get', { hash: sha256(Buffer.from('other')), grant: GRANT }))).toBe('E_NOT_FOUND');
+    expect(await codeOf(client.request('chunk.get', { hash: sha256(stored), grant: 'another' }))).toBe('E_FORBIDDEN');
   });
 
   it('waits for the send buffer to drain below maxBufferedBytes before sending more', async () => {
@@ -412,7 +430,7 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     const chunks = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
     const answers: Array<Promise<Frame>> = [];
     for (const chunk of chunks) {
-      answers.push(client.putChunk(sha256(chunk), chunk));
+      answers.push(client.putChunk(sha256(chunk), chunk, GRANT));
       await new Promise((resolve) => setImmediate(resolve)); // let this send reach the socket before the next
     }
     await Promise.all(answers);
@@ -592,5 +610,185 @@ describe('attachRpcServer against bad input (invariant 7)', () => {
 
     expect(await raw.closed).toBe(1009);
     await expectStillServing(server);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Limits on peers (docs: limits.ts): connection caps, idle timeout, requests in flight.
+// ---------------------------------------------------------------------------------------------------
+
+/** Opens a raw WebSocket: resolves with it once open, or with the HTTP status of a refused upgrade. */
+function tryUpgrade(port: number): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { perMessageDeflate: false });
+    cleanups.push(() => ws.terminate());
+    ws.on('error', () => undefined); // terminating a refused upgrade emits one; the status is what we want
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+    setTimeout(() => reject(new Error('the upgrade got no answer')), 5_000).unref();
+  });
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Sends an upgrade request to /ws that the WebSocket server refuses (no Sec-WebSocket-Key); resolves with its status line. */
+function badUpgrade(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1', () =>
+      socket.write('GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n'),
+    );
+    let answer = '';
+    socket.on('data', (data) => (answer += data.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve(answer.split('\r\n')[0]));
+  });
+}
+
+describe('attachRpcServer limits', () => {
+  it('refuses a third connection from one address with 503 when maxConnectionsPerAddress is 2, and tells onLimit', async () => {
+    const limits: Array<[string, string]> = [];
+    const server = await startServer({ onRequest: echoHandler, maxConnectionsPerAddress: 2, onLimit: (reason, remote) => limits.push([reason, remote]) });
+
+    const first = await tryUpgrade(server.port);
+    const second = await tryUpgrade(server.port);
+    expect(first).toBeInstanceOf(WebSocket);
+    expect(second).toBeInstanceOf(WebSocket);
+    expect(limits).toEqual([]);
+
+    expect(await tryUpgrade(server.port)).toBe(503);
+    expect(limits).toEqual([['too many connections from one address', '127.0.0.1']]);
+    expect(server.rpc.peers.size).toBe(2);
+
+    // A slot frees when a connection closes.
+    (first as WebSocket).close();
+    await waitFor(() => server.rpc.peers.size === 1, 'the server to drop the closed connection');
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
+    expect(await tryUpgrade(server.port)).toBe(503);
+  });
+
+  it('refuses connections beyond maxConnections with 503, whatever their address', async () => {
+    const limits: string[] = [];
+    const server = await startServer({ onRequest: echoHandler, maxConnections: 2, onLimit: (reason) => limits.push(reason) });
+
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
+    expect(await tryUpgrade(server.port)).toBe(503);
+    expect(limits).toEqual(['too many connections']);
+  });
+
+  it('does not count upgrades refused for their path', async () => {
+    const server = await startServer({ onRequest: echoHandler, maxConnectionsPerAddress: 1 });
+    const wrongPath = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/elsewhere`);
+      cleanups.push(() => ws.terminate());
+      ws.on('error', () => undefined);
+      ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+    });
+    expect(wrongPath).toBe(404);
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
+  });
+
+  // KNOWN BUG (reported): rpc-server.ts counts the address before wss.handleUpgrade, whose callback
+  // never runs when the handshake fails (ws answers 400 and destroys the socket), so the count is
+  // never given back. Each bad upgrade leaks a slot until the address is locked out for good.
+  // Remove `.failing` once failed handshakes release their slot.
+  it('gives the slot back when a WebSocket handshake on /ws fails', async () => {
+    const server = await startServer({ onRequest: echoHandler, maxConnectionsPerAddress: 2 });
+
+    expect(await badUpgrade(server.port)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await badUpgrade(server.port)).toBe('HTTP/1.1 400 Bad Request');
+
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
+  });
+
+  it('closes a connection idle for idleTimeoutMs and tells onLimit, but not one that keeps sending', async () => {
+    const limits: string[] = [];
+    const server = await startServer({ onRequest: echoHandler, idleTimeoutMs: 200, onLimit: (reason) => limits.push(reason) });
+    const started = Date.now();
+    const idle = await rawClient(server.port);
+    const idleClosedAt = idle.closed.then(() => Date.now());
+    const busy = await connect(server.address);
+
+    let answered = 0;
+    while (Date.now() - started < 700) {
+      expect(await stat(busy, `tick-${answered}`)).toBe(`tick-${answered}`);
+      answered++;
+      await sleep(25);
+    }
+
+    expect(await idle.closed).not.toBe(1000);
+    expect((await idleClosedAt) - started).toBeGreaterThanOrEqual(195); // not before the timeout…
+    expect((await idleClosedAt) - started).toBeLessThan(700); // …but well within the test
+    expect(limits).toContain('idle timeout');
+    expect(busy.isOpen).toBe(true);
+    expect(answered).toBeGreaterThan(5);
+    expect(server.rpc.peers.size).toBe(1);
+  });
+
+  it('closes a peer trickling a message it never finishes (slow-loris): only complete frames count as activity', async () => {
+    const limits: string[] = [];
+    const server = await startServer({ onRequest: echoHandler, idleTimeoutMs: 200, onLimit: (reason) => limits.push(reason) });
+    const raw = await rawClient(server.port);
+    const frame = encodeControl('nodes.list', 1, {});
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (raw.ws.readyState === WebSocket.OPEN) raw.ws.send(frame.subarray(sent % frame.length, (sent++ % frame.length) + 1), { fin: false });
+    }, 30);
+    cleanups.push(() => clearInterval(trickle));
+
+    let timer: NodeJS.Timeout | undefined;
+    const code = await Promise.race([raw.closed, new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still open'), 2_000)))]);
+    clearTimeout(timer);
+
+    expect(code).not.toBe('still open');
+    expect(limits).toEqual(['idle timeout']);
+    expect(sent).toBeGreaterThan(3); // it was sending all along
+  });
+
+  it('keeps counting activity on the server side when the server is the one sending requests', async () => {
+    const serverSide: RpcPeer[] = [];
+    const server = await startServer({ onRequest: echoHandler, onConnection: (peer) => serverSide.push(peer) });
+    const client = await connect(server.address, { onRequest: () => ({ type: 'nodes.info', body: { nodes: [] } }) });
+    await stat(client, 'hello');
+    const before = serverSide[0].lastActivity;
+    await sleep(20);
+
+    await serverSide[0].request('nodes.list', {});
+
+    expect(serverSide[0].lastActivity).toBeGreaterThan(before);
+    expect(client.lastActivity).toBeGreaterThan(before);
+  });
+
+  it(`answers request ${MAX_REQUESTS_IN_FLIGHT + 1} in flight on one connection with E_UNAVAILABLE at once, and recovers`, async () => {
+    const never = gate();
+    let handled = 0;
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type !== 'nodes.list') return echoHandler(frame, peer);
+        handled++;
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address);
+
+    const held = Array.from({ length: MAX_REQUESTS_IN_FLIGHT }, () => codeOf(client.request('nodes.list', {})));
+    const over = codeOf(client.request('nodes.list', {}));
+
+    expect(await over).toBe('E_UNAVAILABLE'); // answered while the others still wait
+    expect(handled).toBe(MAX_REQUESTS_IN_FLIGHT); // the extra one never reached the handler
+    expect(await codeOf(client.request('file.stat', { name: 'also-refused' }))).toBe('E_UNAVAILABLE');
+    expect(client.isOpen).toBe(true);
+    await expectStillServing(server); // the limit is per connection
+
+    never.open();
+    expect(new Set(await Promise.all(held))).toEqual(new Set(['resolved']));
+    expect(await stat(client, 'after')).toBe('after');
   });
 });

@@ -6,6 +6,7 @@ import {
   DataFrame,
   Frame,
   MAX_REQUEST_ID,
+  MAX_REQUESTS_IN_FLIGHT,
   concatFrame,
   decodeFrame,
   encodeControl,
@@ -60,6 +61,11 @@ export class RpcPeer {
   private readonly pending = new Map<number, Pending>();
   private closedError: CairnError | undefined;
   private readonly drainWaiters: Array<() => void> = [];
+  private answering = 0;
+  /** The remote address, for logs and limits (set by the server that accepted the connection). */
+  remoteAddress: string | undefined;
+  /** When a complete frame last went either way (the idle timeout's clock). */
+  lastActivity = Date.now();
   private drainTimer: NodeJS.Timeout | undefined;
   readonly closed: Promise<CairnError>;
   private markClosed!: (err: CairnError) => void;
@@ -87,8 +93,8 @@ export class RpcPeer {
   }
 
   /** Sends a chunk (`chunk.put`): a binary header and the raw bytes, never base64 or JSON. */
-  putChunk(hash: string, payload: Uint8Array, options: RequestOptions = {}): Promise<Frame> {
-    return this.send((id) => encodeData('chunk.put', id, hash, payload), options);
+  putChunk(hash: string, payload: Uint8Array, grant: string, options: RequestOptions = {}): Promise<Frame> {
+    return this.send((id) => encodeData('chunk.put', id, hash, payload, grant), options);
   }
 
   /** Resolves once the socket's send buffer is below the high-water mark. */
@@ -142,6 +148,7 @@ export class RpcPeer {
         this.pending.set(id, { resolve: settle, reject: settle });
         const parts = build(id);
         // One WebSocket message per frame; joining header and payload costs one copy of the chunk.
+        this.lastActivity = Date.now();
         this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, (err) => {
           if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
         });
@@ -158,6 +165,7 @@ export class RpcPeer {
   }
 
   private receive(data: Buffer, isBinary: boolean): void {
+    this.lastActivity = Date.now();
     if (!isBinary) {
       this.fatal(new CairnError('E_FRAME_MALFORMED', 'text frames are not part of the protocol'), CLOSE_PROTOCOL_ERROR);
       return;
@@ -182,8 +190,12 @@ export class RpcPeer {
 
   private async answer(frame: Frame): Promise<void> {
     let reply: Buffer | Uint8Array[];
+    this.answering++;
     try {
       if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
+      if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
+        throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
+      }
       const result = await this.options.onRequest(frame, this);
       reply =
         result.type === 'chunk.data'
@@ -192,9 +204,15 @@ export class RpcPeer {
     } catch (err) {
       reply = encodeError(frame.requestId, toCairnError(err));
     }
-    if (!this.isOpen) return;
-    await this.drained();
-    this.socket.send(Array.isArray(reply) ? concatFrame(reply) : reply, { binary: true });
+    try {
+      // Still counted while the reply waits for the socket: a peer that never reads cannot pile up answers.
+      if (!this.isOpen) return;
+      await this.drained();
+      this.lastActivity = Date.now();
+      this.socket.send(Array.isArray(reply) ? concatFrame(reply) : reply, { binary: true });
+    } finally {
+      this.answering--;
+    }
   }
 
   /**

@@ -26,6 +26,15 @@ export interface UploadContext {
   window: number;
 }
 
+/** A chunk durably stored on `nodes`, with each node's receipt (same order). */
+interface StoredRecord {
+  index: number;
+  hash: string;
+  size: number;
+  nodes: string[];
+  receipts: string[];
+}
+
 /** How often one chunk is re-placed on other nodes after replicas fail before the put gives up. */
 const MAX_PLACEMENT_ATTEMPTS = 4;
 /** Stored-chunk records sent to the controller per message. */
@@ -64,7 +73,7 @@ export async function uploadStream(
 
 class Upload {
   private failure: CairnError | undefined;
-  private readonly pendingRecords: Array<{ index: number; hash: string; size: number; nodes: string[] }> = [];
+  private readonly pendingRecords: StoredRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
   private readonly progress: TransferProgress = { bytes: 0, chunks: 0 };
 
@@ -105,15 +114,15 @@ class Upload {
 
   private async storeChunk(index: number, data: Buffer): Promise<void> {
     const hash = sha256(data);
-    const stored = new Set<string>();
+    const stored = new Map<string, string>(); // node id → its receipt
     const failed = new Set<string>();
     for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
       this.throwIfStopped();
-      const targets = await this.place(index, data.length, this.replicas - stored.size, [...stored, ...failed]);
-      const results = await Promise.allSettled(targets.map((node) => this.sendTo(node, hash, data)));
+      const { nodes: targets, grant } = await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed]);
+      const results = await Promise.allSettled(targets.map((node) => this.sendTo(node, hash, data, grant)));
       results.forEach((result, i) => {
         const node = targets[i];
-        if (result.status === 'fulfilled') stored.add(node.id);
+        if (result.status === 'fulfilled') stored.set(node.id, result.value);
         else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
         else failed.add(node.id);
       });
@@ -124,32 +133,35 @@ class Upload {
     this.progress.bytes += data.length;
     this.progress.chunks++;
     this.options.onProgress?.({ ...this.progress });
-    await this.record({ index, hash, size: data.length, nodes: [...stored] });
+    await this.record({ index, hash, size: data.length, nodes: [...stored.keys()], receipts: [...stored.values()] });
   }
 
-  private async place(index: number, size: number, count: number, exclude: string[]): Promise<NodeRef[]> {
+  /** Where to send a chunk, with the controller's signed grant that lets those nodes accept it. */
+  private async place(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<{ nodes: NodeRef[]; grant: string }> {
     const placed = await this.controller.request(
       'upload.place',
-      { uploadId: this.uploadId, chunks: [{ index, size, count }], exclude },
+      { uploadId: this.uploadId, chunks: [{ index, hash, size, count }], exclude },
       { signal: this.options.signal },
     );
-    const nodes = expectFrame(placed, 'upload.placed').body.placements.find((p) => p.index === index)?.nodes;
-    if (!nodes || nodes.length === 0) throw new CairnError('E_NO_NODES', `no placement for chunk ${index}`);
-    return nodes;
+    const placement = expectFrame(placed, 'upload.placed').body.placements.find((p) => p.index === index);
+    if (!placement || placement.nodes.length === 0) throw new CairnError('E_NO_NODES', `no placement for chunk ${index}`);
+    return placement;
   }
 
-  private async sendTo(node: NodeRef, hash: string, data: Buffer): Promise<void> {
+  /** Sends one replica and returns the node's receipt for it. */
+  private async sendTo(node: NodeRef, hash: string, data: Buffer, grant: string): Promise<string> {
     const answer = await this.ctx.nodes.use(node.address, (peer) =>
-      peer.putChunk(hash, data, { signal: this.options.signal }),
+      peer.putChunk(hash, data, grant, { signal: this.options.signal }),
     );
     const stored = expectFrame(answer, 'chunk.stored').body;
-    if (stored.hash !== hash || stored.size !== data.length) {
-      throw new CairnError('E_BAD_MESSAGE', `node ${node.id} acknowledged a different chunk`);
+    if (stored.hash !== hash || stored.size !== data.length || !stored.receipt) {
+      throw new CairnError('E_BAD_MESSAGE', `node ${node.id} acknowledged a different chunk, or gave no receipt`);
     }
+    return stored.receipt;
   }
 
   /** Batches stored-chunk records; each batch is durably recorded by the controller before the commit. */
-  private record(entry: { index: number; hash: string; size: number; nodes: string[] }): Promise<void> {
+  private record(entry: StoredRecord): Promise<void> {
     this.pendingRecords.push(entry);
     return this.pendingRecords.length >= STORED_BATCH ? this.flushRecords() : Promise.resolve();
   }

@@ -13,6 +13,13 @@ export interface TestClusterOptions {
   scrubInterval?: string;
   /** Per node index: extra flags (e.g. `--capacity`). */
   nodeFlags?: Record<number, string[]>;
+  /** Extra controller flags (e.g. `--idle-timeout 2s`). */
+  controllerFlags?: string[];
+  /**
+   * Serve wss:// and https:// with this certificate and key (controller and nodes), and trust `ca`
+   * everywhere (nodes' `--ca`, the CLI's `--ca`, the SDK's `ca`). Null: plain ws://.
+   */
+  tls?: { cert: string; key: string; ca: string } | null;
 }
 
 export interface TestNode {
@@ -30,6 +37,8 @@ export interface TestNode {
 export class TestCluster {
   controller!: Spawned;
   controllerPort = 0;
+  /** The admin token the controller generated into its data dir (clients find it there). */
+  adminToken = '';
   readonly nodes: TestNode[] = [];
   private readonly clients: CairnClient[] = [];
   private shared: CairnClient | undefined;
@@ -48,6 +57,8 @@ export class TestCluster {
       gcGrace: '1h',
       scrubInterval: '1h',
       nodeFlags: {},
+      controllerFlags: [],
+      tls: null,
       ...options,
     });
     try {
@@ -62,7 +73,7 @@ export class TestCluster {
   }
 
   get controllerAddress(): string {
-    return `127.0.0.1:${this.controllerPort}`;
+    return `${this.options.tls ? 'wss://' : ''}127.0.0.1:${this.controllerPort}`;
   }
 
   /** Starts (or restarts, on the same port and data) the controller. */
@@ -74,9 +85,12 @@ export class TestCluster {
       '--replicas', String(this.options.replicas),
       '--node-timeout', this.options.nodeTimeout,
       '--gc-grace', this.options.gcGrace,
+      ...(this.options.tls ? ['--tls-cert', this.options.tls.cert, '--tls-key', this.options.tls.key] : []),
+      ...this.options.controllerFlags,
     ]);
     const ready = await waitForLog(this.controller, (e) => typeof e['msg'] === 'string' && e['msg'].startsWith('controller listening'));
     this.controllerPort = ready['port'] as number;
+    this.adminToken = readFileSync(join(this.root, 'controller', 'admin-token'), 'utf8').trim();
   }
 
   async killController(): Promise<void> {
@@ -91,7 +105,9 @@ export class TestCluster {
       '--port', String(previous?.port ?? 0),
       '--data', data,
       '--controller', this.controllerAddress,
+      '--cluster-secret-file', this.secretFile,
       '--scrub-interval', this.options.scrubInterval,
+      ...(this.options.tls ? ['--tls-cert', this.options.tls.cert, '--tls-key', this.options.tls.key, '--ca', this.options.tls.ca] : []),
       ...(this.options.nodeFlags[index] ?? []),
     ]);
     const ready = await waitForLog(proc, (e) => typeof e['msg'] === 'string' && / listening on /.test(e['msg']));
@@ -107,6 +123,10 @@ export class TestCluster {
     return this.shared;
   }
 
+  get secretFile(): string {
+    return join(this.root, 'controller', 'cluster-secret');
+  }
+
   async killNode(index: number): Promise<void> {
     await killHard(this.nodes[index].proc);
   }
@@ -117,15 +137,19 @@ export class TestCluster {
   }
 
   /** An SDK client closed by `stop()`. */
-  client(): CairnClient {
-    const client = new CairnClient({ controller: this.controllerAddress });
+  client(token = this.adminToken): CairnClient {
+    const client = new CairnClient({ controller: this.controllerAddress, token, ca: this.options.tls ? readFileSync(this.options.tls.ca) : undefined });
     this.clients.push(client);
     return client;
   }
 
   /** Runs the CLI against this cluster, from `cwd` (default: the cluster's temp dir). */
-  cli(args: string[], options: { cwd?: string; input?: Buffer } = {}): Promise<CliResult> {
-    return runCli(['--controller', this.controllerAddress, ...args], { cwd: options.cwd ?? this.root, input: options.input });
+  cli(args: string[], options: { cwd?: string; input?: Buffer; token?: string } = {}): Promise<CliResult> {
+    return runCli(['--controller', this.controllerAddress, ...(this.options.tls ? ['--ca', this.options.tls.ca] : []), ...args], {
+      cwd: options.cwd ?? this.root,
+      input: options.input,
+      env: { CAIRN_TOKEN: options.token ?? this.adminToken },
+    });
   }
 
   /** Paths of a chunk's files on every node that holds it (the file name contains its hash). */

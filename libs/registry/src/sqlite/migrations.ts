@@ -183,4 +183,16 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE NOT EXISTS (SELECT 1 FROM file_chunks c WHERE c.hash = r.hash)
           AND NOT EXISTS (SELECT 1 FROM upload_chunks u WHERE u.hash = r.hash);
     `),
+  // 3: client tokens. Only the SHA-256 of each token's secret is stored.
+  (db) =>
+    db.exec(`
+      CREATE TABLE tokens (
+        id          TEXT    PRIMARY KEY,
+        secret_hash TEXT    NOT NULL,
+        scope       TEXT    NOT NULL CHECK (scope IN ('read', 'write', 'admin')),
+        prefix      TEXT,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+    `),
 ];

@@ -13,6 +13,7 @@ import type {
   ReplicationHealth,
   ReportReconciliation,
   StoredChunk,
+  TokenRecord,
   UploadRecord,
 } from '../catalog';
 import {
@@ -460,6 +461,26 @@ export class SqliteCatalog implements CatalogStore {
           }));
       });
     });
+  }
+
+  createToken(token: TokenRecord): Promise<void> {
+    return this.run(() => {
+      if (!/^[0-9a-f]{64}$/.test(token.secretHash)) throw new CairnError('E_BAD_MESSAGE', 'a token is stored by the SHA-256 of its secret');
+      if (this.sql.getToken.get(token.id)) throw new CairnError('E_BAD_MESSAGE', `token ${token.id} exists`);
+      this.sql.insertToken.run(token);
+    });
+  }
+
+  getToken(id: string): Promise<TokenRecord | undefined> {
+    return this.run(() => this.sql.getToken.get(id));
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.run(() => this.sql.listTokens.all());
+  }
+
+  revokeToken(id: string, now: number): Promise<boolean> {
+    return this.run(() => this.sql.revokeToken.run(now, id).changes > 0);
   }
 
   gcStats(): Promise<GcStats> {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { FileRecord, UploadRecord } from '../catalog';
+import type { FileRecord, TokenRecord, UploadRecord } from '../catalog';
 
 /**
  * Every SQL statement of the SQLite catalog, prepared once per connection and reused. Columns are
@@ -104,6 +104,8 @@ function query<Params extends unknown[], Row = never>(
 ): Query<Params, Row> {
   return statement as unknown as Query<Params, Row>;
 }
+
+const TOKEN_COLUMNS = `id, secret_hash AS secretHash, scope, prefix, created_at AS createdAt, revoked_at AS revokedAt`;
 
 export function prepareStatements(db: Database.Database) {
   const prepare = <Params extends unknown[], Row = never>(sql: string) =>
@@ -332,6 +334,15 @@ export function prepareStatements(db: Database.Database) {
          AND EXISTS (SELECT 1 FROM chunk_replicas r WHERE r.hash = g.hash)
        ORDER BY g.since, g.hash LIMIT @limit`,
     ),
+    // ---- tokens ----
+    insertToken: prepare<[TokenRecord]>(
+      `INSERT INTO tokens (id, secret_hash, scope, prefix, created_at, revoked_at)
+       VALUES (@id, @secretHash, @scope, @prefix, @createdAt, @revokedAt)`,
+    ),
+    getToken: prepare<[string], TokenRecord>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ?`),
+    listTokens: prepare<[], TokenRecord>(`SELECT ${TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id`),
+    revokeToken: prepare<[number, string]>(`UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`),
+
     gcStats: prepare<[], { pendingChunks: number; unreferencedChunks: number }>(
       `SELECT (SELECT COUNT(*) FROM gc_pending WHERE since IS NOT NULL) AS pendingChunks,
               (SELECT COUNT(*) FROM gc_pending WHERE since IS NULL) AS unreferencedChunks`,

@@ -1,0 +1,121 @@
+import { lstat, mkdir, opendir, realpath } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { CairnError, validateName } from '@cairn/protocol';
+import type { CommandContext } from './commands';
+import { formatBytes } from './format';
+import { createProgress } from './progress';
+
+/** Files transferred at once by `put -r` / `get -r`. */
+export const TREE_CONCURRENCY = 4;
+
+export interface TreeSummary {
+  files: number;
+  bytes: number;
+  skipped: string[];
+  seconds: number;
+}
+
+/**
+ * `put -r <dir> <prefix>`: every regular file under `dir` as `<prefix>/<relative path>`. Symbolic
+ * links are not followed out of the tree: a link whose target resolves outside `dir` is skipped and
+ * listed; one inside is skipped too (its target is stored under its own name already).
+ */
+export async function putTree(ctx: CommandContext, dir: string, prefix: string): Promise<TreeSummary> {
+  const root = await realpath(resolve(dir));
+  if (!(await lstat(root)).isDirectory()) throw new CairnError('E_USAGE', `${dir} is not a directory`);
+  const base = normalisePrefix(prefix);
+  const started = Date.now();
+  const summary: TreeSummary = { files: 0, bytes: 0, skipped: [], seconds: 0 };
+  const progress = createProgress(`put -r ${base || '/'}`, 0, ctx);
+  const done = new Map<string, number>();
+  const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
+  try {
+    await runBounded(walk(root, summary.skipped), async ({ path, size }) => {
+      const name = `${base}${relative(root, path).split(sep).join('/')}`;
+      validateName(name);
+      progress.addTotal(size);
+      await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress: (p) => (done.set(path, p.bytes), report()) });
+      done.set(path, size);
+      report();
+      summary.files++;
+      summary.bytes += size;
+    });
+  } finally {
+    progress.stop();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  return summary;
+}
+
+/**
+ * `get -r <prefix> <dir>`: every file whose name starts with `prefix`, written under `dir` at its name
+ * relative to the prefix. Whatever the stored names are, nothing is written outside `dir`.
+ */
+export async function getTree(ctx: CommandContext, prefix: string, dir: string): Promise<TreeSummary> {
+  const root = resolve(dir);
+  await mkdir(root, { recursive: true });
+  const started = Date.now();
+  const summary: TreeSummary = { files: 0, bytes: 0, skipped: [], seconds: 0 };
+  const progress = createProgress(`get -r ${prefix || '/'}`, 0, ctx);
+  const done = new Map<string, number>();
+  const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
+  try {
+    await runBounded(ctx.client.ls(prefix), async (file) => {
+      const rel = file.name.slice(prefix.length).replace(/^\/+/, '') || file.name.split('/').pop() || file.name;
+      const dest = resolve(root, ...rel.split('/'));
+      if (dest !== root && !dest.startsWith(root + sep)) {
+        summary.skipped.push(file.name);
+        return;
+      }
+      progress.addTotal(file.size);
+      await mkdir(dirname(dest), { recursive: true });
+      await ctx.client.getToFile(file.name, dest, { onProgress: (p) => (done.set(file.name, p.bytes), report()) });
+      done.set(file.name, file.size);
+      report();
+      summary.files++;
+      summary.bytes += file.size;
+    });
+  } finally {
+    progress.stop();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  return summary;
+}
+
+export function formatTreeSummary(verb: string, s: TreeSummary): string {
+  const skipped = s.skipped.length > 0 ? `; skipped ${s.skipped.length}: ${s.skipped.slice(0, 5).join(', ')}${s.skipped.length > 5 ? ', …' : ''}` : '';
+  return `${verb} ${s.files} files (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}`;
+}
+
+function normalisePrefix(prefix: string): string {
+  if (prefix === '' || prefix.endsWith('/')) return prefix;
+  return `${prefix}/`;
+}
+
+/** Regular files under `dir`, depth first, without following symbolic links. */
+async function* walk(dir: string, skipped: string[]): AsyncGenerator<{ path: string; size: number }> {
+  for await (const entry of await opendir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isSymbolicLink()) skipped.push(path);
+    else if (entry.isDirectory()) yield* walk(path, skipped);
+    else if (entry.isFile()) yield { path, size: (await lstat(path)).size };
+  }
+}
+
+/** Runs `work` over an async iterable with at most TREE_CONCURRENCY at once; the first failure stops it. */
+async function runBounded<T>(items: AsyncIterable<T>, work: (item: T) => Promise<void>): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  for await (const item of items) {
+    if (failure) break;
+    const task: Promise<void> = work(item)
+      .catch((err) => {
+        failure ??= err;
+      })
+      .finally(() => running.delete(task));
+    running.add(task);
+    if (running.size >= TREE_CONCURRENCY) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw failure;
+}

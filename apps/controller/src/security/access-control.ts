@@ -1,0 +1,239 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  CairnError,
+  ControlType,
+  TokenScope,
+  controllerProof,
+  mintToken,
+  nodeProof,
+  parseToken,
+  proofsEqual,
+  scopeAllows,
+  secretMatches,
+  storeReceipt,
+} from '@cairn/protocol';
+import type { CatalogStore } from '@cairn/registry';
+import type { RpcPeer } from '@cairn/transfer';
+import type { ControllerKeys } from './key-files';
+import { FailedAuthLimiter } from './failed-auth-limiter';
+
+/**
+ * Who a connection is. Every connection starts anonymous and may only authenticate:
+ *   client       — presented a valid token (`session.auth`): may do what its scope and prefix allow.
+ *   node-pending — sent `node.hello` and got a challenge; must answer it in `node.register`.
+ *   node         — proved the cluster secret: may heartbeat, report and be sent work.
+ */
+export type Session =
+  | { kind: 'client'; tokenId: string; scope: TokenScope; prefix: string | null }
+  | { kind: 'node-pending'; nodeId: string; nodeNonce: string; controllerNonce: string }
+  | { kind: 'node'; nodeId: string };
+
+type Requirement = TokenScope | 'node' | 'anyone';
+
+/** What each request needs. A type missing here is refused (the type checker insists on all). */
+const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
+  'session.auth': 'anyone',
+  'node.hello': 'anyone',
+  'node.register': 'anyone', // checked against the pending challenge
+  'file.stat': 'read',
+  'file.chunks': 'read',
+  'file.list': 'read',
+  'nodes.list': 'read',
+  'cluster.status': 'read',
+  'chunk.bad': 'read',
+  'upload.begin': 'write',
+  'upload.place': 'write',
+  'upload.stored': 'write',
+  'upload.commit': 'write',
+  'upload.abort': 'write',
+  'file.remove': 'write',
+  'node.drain': 'admin',
+  'token.create': 'admin',
+  'token.list': 'admin',
+  'token.revoke': 'admin',
+  'node.heartbeat': 'node',
+  'node.report': 'node',
+  'chunk.quarantined': 'node',
+  // Requests a controller never serves (node-side); refused here like anything unauthorised.
+  'chunk.get': 'node',
+  'chunk.has': 'node',
+  'chunk.replicate': 'node',
+  'chunk.delete': 'node',
+  'chunk.check': 'node',
+};
+
+type ResponseTypes =
+  | 'error'
+  | 'ack'
+  | 'session.info'
+  | 'upload.begun'
+  | 'upload.placed'
+  | 'file.info'
+  | 'file.chunk-page'
+  | 'file.list-page'
+  | 'nodes.info'
+  | 'cluster.info'
+  | 'node.registered'
+  | 'node.challenge'
+  | 'chunk.stored'
+  | 'chunk.present'
+  | 'chunk.deleted'
+  | 'chunk.checked'
+  | 'token.created'
+  | 'token.listed';
+
+const ADMIN_TOKEN_ID = 'admin';
+
+export class AccessControl {
+  private readonly sessions = new WeakMap<RpcPeer, Session>();
+  private readonly peersByToken = new Map<string, Set<RpcPeer>>();
+  private readonly limiter = new FailedAuthLimiter();
+  private readonly adminTokenHash: Buffer;
+
+  constructor(
+    private readonly catalog: CatalogStore,
+    private readonly keys: ControllerKeys,
+    private readonly log: Logger,
+  ) {
+    this.adminTokenHash = createHash('sha256').update(keys.adminToken).digest();
+  }
+
+  /** Checks that `peer` may send a request of `type`; returns its session (undefined for 'anyone'). */
+  authorize(peer: RpcPeer, type: ControlType): Session | undefined {
+    const need = (REQUIREMENTS as Record<string, Requirement | undefined>)[type];
+    if (need === undefined) throw new CairnError('E_UNKNOWN_TYPE', `${type} is not a request`);
+    if (need === 'anyone') return this.sessions.get(peer);
+    const session = this.sessions.get(peer);
+    if (!session || session.kind === 'node-pending') throw new CairnError('E_AUTH', 'authenticate first (a token or the node handshake)');
+    if (need === 'node') {
+      if (session.kind !== 'node') throw new CairnError('E_FORBIDDEN', `${type} is for storage nodes`);
+      return session;
+    }
+    if (session.kind !== 'client') throw new CairnError('E_FORBIDDEN', `${type} is for clients`);
+    if (!scopeAllows(session.scope, need)) throw new CairnError('E_FORBIDDEN', `${type} needs a ${need} token, this one is ${session.scope}`);
+    return session;
+  }
+
+  /** `session.auth`: a bearer token, compared in constant time against stored hashes. */
+  async authenticateClient(peer: RpcPeer, token: string, address: string): Promise<Session & { kind: 'client' }> {
+    this.refuseIfBlocked(address);
+    const session = await this.resolveToken(token);
+    if (!session) {
+      this.limiter.recordFailure(address);
+      this.log.warn({ remote: address }, 'client authentication failed');
+      throw new CairnError('E_AUTH', 'invalid or revoked token');
+    }
+    this.sessions.set(peer, session);
+    let peers = this.peersByToken.get(session.tokenId);
+    if (!peers) this.peersByToken.set(session.tokenId, (peers = new Set()));
+    peers.add(peer);
+    void peer.closed.then(() => peers?.delete(peer));
+    return session;
+  }
+
+  /** `node.hello`: answers with a fresh challenge and the controller's own proof. */
+  nodeHello(peer: RpcPeer, nodeId: string, nodeNonce: string, address: string) {
+    this.refuseIfBlocked(address);
+    const controllerNonce = randomBytes(32).toString('hex');
+    const pending: Session = { kind: 'node-pending', nodeId, nodeNonce, controllerNonce };
+    this.sessions.set(peer, pending);
+    // A node that finds our proof wrong (it has another secret) hangs up without registering: say so.
+    void peer.closed.then(() => {
+      if (this.sessions.get(peer) !== pending) return;
+      // Logged, not counted as a failed attempt: a misconfigured node retrying must not lock out its host.
+      this.log.warn({ remote: address, node: nodeId }, 'node refused: it left the handshake unfinished (a different cluster secret?)');
+    });
+    const transcript = { nodeId, nodeNonce, controllerNonce, grantPublicKey: this.keys.grantPublicKeyPem };
+    return { nonce: controllerNonce, proof: controllerProof(this.keys.clusterSecret, transcript), grantPublicKey: this.keys.grantPublicKeyPem };
+  }
+
+  /** `node.register`: the node's proof over this connection's challenge. One try per challenge. */
+  verifyNode(peer: RpcPeer, nodeId: string, proof: string, address: string): void {
+    const pending = this.sessions.get(peer);
+    this.sessions.delete(peer); // a challenge is answered once, right or wrong
+    const expected =
+      pending?.kind === 'node-pending' && pending.nodeId === nodeId
+        ? nodeProof(this.keys.clusterSecret, { ...pending, grantPublicKey: this.keys.grantPublicKeyPem })
+        : undefined;
+    if (!expected || !proofsEqual(expected, proof)) {
+      this.limiter.recordFailure(address);
+      this.log.warn({ remote: address, node: nodeId }, 'node refused: it does not know the cluster secret (or replayed a handshake)');
+      throw new CairnError('E_AUTH', 'node handshake failed');
+    }
+    this.sessions.set(peer, { kind: 'node', nodeId });
+  }
+
+  /** Checks each node's receipt for a chunk it stored for this upload (E_UPLOAD_INVALID otherwise). */
+  verifyReceipts(uploadId: string, chunk: { index: number; hash: string; nodes: string[]; receipts: string[] }): void {
+    if (chunk.receipts.length !== chunk.nodes.length) {
+      throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index}: one receipt per node is required`);
+    }
+    chunk.nodes.forEach((nodeId, i) => {
+      const expected = storeReceipt(this.keys.clusterSecret, { nodeId, hash: chunk.hash, uploadId });
+      if (!proofsEqual(expected, chunk.receipts[i])) {
+        throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index}: node ${nodeId} did not confirm storing it for this upload`);
+      }
+    });
+  }
+
+  nodeOf(peer: RpcPeer): string | undefined {
+    const session = this.sessions.get(peer);
+    return session?.kind === 'node' ? session.nodeId : undefined;
+  }
+
+  async createToken(scope: TokenScope, prefix: string | null): Promise<{ id: string; token: string }> {
+    const { id, token, secretHash } = mintToken();
+    await this.catalog.createToken({ id, secretHash, scope, prefix, createdAt: Date.now(), revokedAt: null });
+    this.log.info({ tokenId: id, scope, prefix }, 'token created');
+    return { id, token };
+  }
+
+  /** Revokes a token and closes every connection that authenticated with it, at once. */
+  async revokeToken(id: string): Promise<void> {
+    if (!(await this.catalog.revokeToken(id, Date.now()))) throw new CairnError('E_NOT_FOUND', `no active token ${id}`);
+    for (const peer of this.peersByToken.get(id) ?? []) peer.close(4001, 'token revoked');
+    this.peersByToken.delete(id);
+    this.log.info({ tokenId: id }, 'token revoked');
+  }
+
+  /** Whether an HTTP request carries the admin token (`Authorization: Bearer …`), for /metrics and the dashboard API. */
+  isAdminBearer(authorization: string | undefined): boolean {
+    const match = /^Bearer (\S+)$/.exec(authorization ?? '');
+    if (!match) return false;
+    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), this.adminTokenHash);
+  }
+
+  private async resolveToken(token: string): Promise<(Session & { kind: 'client' }) | undefined> {
+    if (timingSafeEqual(createHash('sha256').update(token).digest(), this.adminTokenHash)) {
+      return { kind: 'client', tokenId: ADMIN_TOKEN_ID, scope: 'admin', prefix: null };
+    }
+    const parsed = parseToken(token);
+    if (!parsed) return undefined;
+    const record = await this.catalog.getToken(parsed.id);
+    if (!record || record.revokedAt !== null || !secretMatches(parsed.secret, record.secretHash)) return undefined;
+    return { kind: 'client', tokenId: record.id, scope: record.scope, prefix: record.prefix };
+  }
+
+  private refuseIfBlocked(address: string): void {
+    if (this.limiter.isBlocked(address)) throw new CairnError('E_AUTH', 'too many failed attempts from this address; try later');
+  }
+}
+
+/** A name a client may touch: every name for an unrestricted token, else only names under its prefix. */
+export function checkNameAllowed(session: Session | undefined, name: string): void {
+  if (session?.kind === 'client' && session.prefix !== null && !name.startsWith(session.prefix)) {
+    throw new CairnError('E_FORBIDDEN', `this token is limited to names under "${session.prefix}"`);
+  }
+}
+
+/**
+ * The prefix a listing really uses: a client's prefix narrowed to its token's. Returns undefined when
+ * the two cannot overlap (the listing is then empty).
+ */
+export function effectivePrefix(session: Session | undefined, prefix: string): string | undefined {
+  if (session?.kind !== 'client' || session.prefix === null) return prefix;
+  if (prefix.startsWith(session.prefix)) return prefix;
+  if (session.prefix.startsWith(prefix)) return session.prefix;
+  return undefined;
+}

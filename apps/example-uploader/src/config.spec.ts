@@ -1,0 +1,26 @@
+import { parseUploaderConfig } from './config';
+
+describe('parseUploaderConfig', () => {
+  it('has loopback defaults', () => {
+    expect(parseUploaderConfig([], {})).toEqual({ host: '127.0.0.1', port: 7780, controller: '127.0.0.1:7700', logLevel: 'info' });
+  });
+
+  it('reads flags in either form', () => {
+    expect(parseUploaderConfig(['--port', '0', '--controller=127.0.0.1:9000', '--host', '::1'], {})).toMatchObject({
+      host: '::1',
+      port: 0,
+      controller: '127.0.0.1:9000',
+    });
+  });
+
+  it('reads CAIRN_EXAMPLE_* from the environment, and flags win', () => {
+    const env = { CAIRN_EXAMPLE_PORT: '8000', CAIRN_EXAMPLE_CONTROLLER: '10.0.0.1:7700', CAIRN_CONTROLLER: 'ignored:1', CAIRN_TOKEN: 'secret' };
+    expect(parseUploaderConfig([], env)).toMatchObject({ port: 8000, controller: '10.0.0.1:7700' });
+    expect(parseUploaderConfig(['--port=8001'], env)).toMatchObject({ port: 8001 });
+  });
+
+  it('refuses a bad port', () => {
+    expect(() => parseUploaderConfig(['--port', '70000'], {})).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => parseUploaderConfig(['--port', '1.5'], {})).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+  });
+});

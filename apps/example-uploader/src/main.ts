@@ -1,0 +1,43 @@
+import { createServer } from 'node:http';
+import pino from 'pino';
+import { isCairnError } from '@cairn/protocol';
+import { CairnClient } from '@cairn/transfer';
+import { parseUploaderConfig } from './config';
+import { createUploaderHandler } from './server';
+
+/**
+ * An HTTP upload service that embeds Cairn the way any Node.js app would: one CairnClient (it picks up
+ * CAIRN_TOKEN from the environment by itself), shared by every request.
+ */
+async function main(): Promise<void> {
+  const config = parseUploaderConfig(process.argv.slice(2));
+  const log = pino({ level: config.logLevel, base: { role: 'example-uploader' } });
+  const client = new CairnClient({ controller: config.controller });
+
+  const server = createServer(createUploaderHandler(client, log));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ host: config.host, port, controller: config.controller }, 'example-uploader listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await client.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`example-uploader: ${isCairnError(err) ? err.message : (err as Error)?.message ?? err}\n`);
+  process.exit(isCairnError(err, 'E_USAGE') ? 2 : 1);
+});

@@ -1,0 +1,77 @@
+import { KeyObject, sign, verify } from 'node:crypto';
+import { z } from 'zod';
+import { CairnError } from './errors';
+import { MAX_PAGE } from './limits';
+
+/**
+ * Chunk grants: short-lived permissions signed by the controller with Ed25519 and checked by nodes,
+ * which hold only the public key (a stolen node cannot mint grants). A grant names its operation, the
+ * chunk hashes it opens and, for writes, the nodes that may accept them:
+ *
+ *   base64url(JSON payload) "." base64url(Ed25519 signature of the payload bytes)
+ */
+export const grantPayload = z.object({
+  op: z.enum(['put', 'get']),
+  hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_PAGE),
+  /** For `put`: the node ids allowed to store the chunks. */
+  nodes: z.array(z.string().max(64)).max(16).optional(),
+  /** For `put`: the upload the chunk belongs to; the node's receipt names it. */
+  upload: z.string().max(64).optional(),
+  /** Expiry, ms since the epoch. */
+  exp: z.number().int().nonnegative(),
+});
+
+export type Grant = z.infer<typeof grantPayload>;
+
+/** Grants live long enough for one page of a download or one chunk of an upload, with slack. */
+export const GRANT_TTL_MS = 10 * 60 * 1000;
+/** A grant string is small; anything longer is refused before parsing. */
+export const MAX_GRANT_BYTES = 96 * 1024;
+
+export function signGrant(privateKey: KeyObject, grant: Grant): string {
+  const payload = Buffer.from(JSON.stringify(grant), 'utf8');
+  return `${payload.toString('base64url')}.${sign(null, payload, privateKey).toString('base64url')}`;
+}
+
+/**
+ * Verifies a grant and that it allows `op` on `hash` (and, for puts, on node `nodeId`) at `now`.
+ * Every refusal is E_FORBIDDEN; nothing about the grant is trusted before its signature checks out.
+ */
+export function checkGrant(
+  publicKey: KeyObject,
+  token: string | undefined,
+  want: { op: Grant['op']; hash: string; nodeId?: string; now?: number },
+): Grant {
+  if (!token) throw forbidden('a grant from the controller is required');
+  if (token.length > MAX_GRANT_BYTES) throw forbidden('grant too large');
+  const dot = token.indexOf('.');
+  if (dot <= 0) throw forbidden('malformed grant');
+  const payload = Buffer.from(token.slice(0, dot), 'base64url');
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+  // Only the canonical spelling: a grant string then names exactly one grant.
+  if (payload.toString('base64url') !== token.slice(0, dot) || signature.toString('base64url') !== token.slice(dot + 1)) {
+    throw forbidden('malformed grant');
+  }
+  let valid = false;
+  try {
+    valid = signature.length === 64 && verify(null, payload, publicKey, signature);
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw forbidden('grant signature does not verify');
+  let parsed: Grant;
+  try {
+    parsed = grantPayload.parse(JSON.parse(payload.toString('utf8')));
+  } catch {
+    throw forbidden('malformed grant');
+  }
+  if (parsed.exp < (want.now ?? Date.now())) throw forbidden('grant expired');
+  if (parsed.op !== want.op) throw forbidden(`grant is for ${parsed.op}, not ${want.op}`);
+  if (!parsed.hashes.includes(want.hash)) throw forbidden('grant does not cover this chunk');
+  if (want.op === 'put' && (!want.nodeId || !parsed.nodes?.includes(want.nodeId))) throw forbidden('grant does not name this node');
+  return parsed;
+}
+
+function forbidden(message: string): CairnError {
+  return new CairnError('E_FORBIDDEN', message);
+}
