@@ -64,12 +64,12 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
         a.recursive ? cmd.getTreeCommand(ctx, a.name, a.dest ?? a.out ?? '.') : cmd.getCommand(ctx, a.name, dashArg(a.dest ?? a.out)),
       ),
     )
-    .command('cat <name>', 'write a file to stdout', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.catCommand(ctx, a.name)))
-    .command('ls [prefix]', 'list files whose names start with prefix', (y) => y.positional('prefix', { type: 'string', default: '' }), act((ctx, a: { prefix: string }) => cmd.lsCommand(ctx, a.prefix)))
-    .command('stat <name>', 'show a file\'s size, SHA-256 and chunk placement', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.statCommand(ctx, a.name)))
-    .command('rm <name>', 'remove a file', (y) => y.positional('name', { type: 'string', demandOption: true }), act((ctx, a: { name: string }) => cmd.rmCommand(ctx, a.name)))
-    .command('nodes', 'list storage nodes and their state', (y) => y, act((ctx) => cmd.nodesCommand(ctx)))
-    .command('status', 'cluster totals and replication health', (y) => y, act((ctx) => cmd.statusCommand(ctx)))
+    .command('cat <name>', 'write a file to stdout', (y) => y.positional('name', { type: 'string', demandOption: true }).example('$0 cat logs/app.log | grep ERROR', 'stream a file into a pipe'), act((ctx, a: { name: string }) => cmd.catCommand(ctx, a.name)))
+    .command('ls [prefix]', 'list files whose names start with prefix', (y) => y.positional('prefix', { type: 'string', default: '' }).example('$0 ls photos/2024/', 'files under photos/2024/').example('$0 ls --json', 'every file, as JSON'), act((ctx, a: { prefix: string }) => cmd.lsCommand(ctx, a.prefix)))
+    .command('stat <name>', 'show a file\'s size, SHA-256 and chunk placement', (y) => y.positional('name', { type: 'string', demandOption: true }).example('$0 stat photos/a.jpg --json', 'size, sha256 and the nodes of every chunk'), act((ctx, a: { name: string }) => cmd.statCommand(ctx, a.name)))
+    .command('rm <name>', 'remove a file', (y) => y.positional('name', { type: 'string', demandOption: true }).example('$0 rm photos/old.jpg', 'its space comes back after the GC grace period'), act((ctx, a: { name: string }) => cmd.rmCommand(ctx, a.name)))
+    .command('nodes', 'list storage nodes and their state', (y) => y.example('$0 nodes --json', 'id, address, zone, state, capacity, used, chunks'), act((ctx) => cmd.nodesCommand(ctx)))
+    .command('status', 'cluster totals and replication health', (y) => y.example('$0 status --json', 'nodes, files, bytes, chunks, underReplicated, lost, repair, gc'), act((ctx) => cmd.statusCommand(ctx)))
     .command('token', 'admin: create, list and revoke client tokens', (y) =>
       y
         .command(
@@ -82,11 +82,11 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
               .example('$0 token create --scope write --prefix photos/', 'a token that may put, get and rm under photos/'),
           act((ctx, a: { scope: 'read' | 'write' | 'admin'; prefix?: string }) => cmd.tokenCreateCommand(ctx, a.scope, a.prefix)),
         )
-        .command('list', 'list tokens (ids, scopes, prefixes; never secrets)', (t) => t, act((ctx) => cmd.tokenListCommand(ctx)))
+        .command('list', 'list tokens (ids, scopes, prefixes; never secrets)', (t) => t.example('$0 token list', 'every token and whether it is revoked'), act((ctx) => cmd.tokenListCommand(ctx)))
         .command(
           'revoke <id>',
           'revoke a token; its open connections close at once',
-          (t) => t.positional('id', { type: 'string', demandOption: true }),
+          (t) => t.positional('id', { type: 'string', demandOption: true }).example('$0 token revoke 3f2a9c0e11d4b5a6', 'its open connections close at once'),
           act((ctx, a: { id: string }) => cmd.tokenRevokeCommand(ctx, a.id)),
         )
         .demandCommand(1, 'token create | list | revoke'),
@@ -94,7 +94,11 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .command(
       'drain <node>',
       'admin: copy a node\'s chunks elsewhere so it can be retired (--undo to stop)',
-      (y) => y.positional('node', { type: 'string', demandOption: true }).option('undo', { type: 'boolean', default: false }),
+      (y) =>
+        y
+          .positional('node', { type: 'string', demandOption: true })
+          .option('undo', { type: 'boolean', default: false })
+          .example('$0 drain n-4f1c2a9b33e0', 'copy its chunks elsewhere; retire it when status shows nothing under-replicated'),
       act((ctx, a: { node: string; undo: boolean }) => cmd.drainCommand(ctx, a.node, a.undo)),
     )
     .demandCommand(1, 'name a command (see --help)')
