@@ -162,7 +162,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       }
       case 'node.report': {
         const nodeId = nodeOf();
-        if (frame.body.first) await ctx.catalog.beginNodeReport(nodeId);
+        // The report session was opened at registration (below), not here: a chunk committed onto the
+        // node between its registration and its first page must count as newer than its listing.
         await ctx.catalog.addNodeReportPage(nodeId, frame.body.hashes);
         if (frame.body.done) {
           const { added, removed } = await ctx.catalog.finishNodeReport(nodeId);
@@ -174,6 +175,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'node.register': {
         const { nodeId, address, zone, capacity, used, chunks, proof } = frame.body;
         ctx.access.verifyNode(peer, nodeId, proof, addressOf(peer));
+        // Open the node's report session before it can receive anything (see node.report).
+        await ctx.catalog.beginNodeReport(nodeId);
         await ctx.cluster.register({ id: nodeId, address, zone, capacity, used, chunks }, peer);
         ctx.log.info({ node: nodeId, address, zone }, 'node registered');
         return { type: 'node.registered', body: { heartbeatMs: ctx.heartbeatMs } };

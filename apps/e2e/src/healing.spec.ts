@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
@@ -96,6 +97,35 @@ describe('self-healing replication', () => {
     await expectAllFilesReadBack();
     await cluster.startNode(2);
     await cluster.waitForAliveNodes(4);
+  });
+
+  it('keeps the locations of chunks written while nodes are still reporting after a controller restart', async () => {
+    await cluster.killController();
+    await cluster.startController();
+    await cluster.waitForAliveNodes(4);
+    // Right after the nodes re-register their chunk reports are still in flight: write at once.
+    const written = new Map<string, Buffer>();
+    const sdk = cluster.client();
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, worker) => {
+        for (let i = 0; i < 10; i++) {
+          const content = randomBytes(2000 + worker * 100 + i);
+          const name = `race/${worker}-${i}.bin`;
+          await sdk.put(name, content);
+          written.set(name, content);
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 3000)); // every report reconciled by now
+    const status = await cluster.sdk.status();
+    expect(status).toMatchObject({ lost: 0, underReplicated: 0 });
+    for (const [name, content] of written) {
+      const stat = await cluster.sdk.stat(name);
+      expect(stat.chunks[0].nodes.length).toBeGreaterThanOrEqual(2);
+      const chunks: Buffer[] = [];
+      for await (const piece of cluster.sdk.read(name)) chunks.push(piece);
+      expect(Buffer.concat(chunks).equals(content)).toBe(true);
+    }
   });
 
   it('gives space back on every node after rm and replace, once the grace period is over', async () => {
