@@ -67,9 +67,9 @@ describe('parseControllerConfig', () => {
   });
 
   it('reads flags written as --flag=value', () => {
-    const config = parseControllerConfig(['--port=7801', '--replicas=1', '--node-timeout=1500ms', '--data=d', '--gc-grace=10m', '--repair-concurrency=8']);
+    const config = parseControllerConfig(['--port=7801', '--replicas=1', '--node-timeout=1500ms', '--data=d', '--gc-grace=10m', '--repair-concurrency=8', '--repair-rate=10MiB']);
 
-    expect(config).toMatchObject({ port: 7801, replicas: 1, nodeTimeoutMs: 1500, data: 'd', gcGraceMs: 600_000, repairConcurrency: 8 });
+    expect(config).toMatchObject({ port: 7801, replicas: 1, nodeTimeoutMs: 1500, data: 'd', gcGraceMs: 600_000, repairConcurrency: 8, repairBytesPerSecond: 10 * 1024 * 1024 });
   });
 
   it('accepts port 0 (any free port)', () => {
@@ -132,6 +132,7 @@ describe('parseControllerConfig', () => {
     [['--port', 'http']],
     [['--gc-grace', 'later']],
     [['--repair-concurrency', '0']],
+    [['--repair-rate', 'fast']],
   ])('refuses %j with E_USAGE', (argv) => {
     expect(codeOf(() => parseControllerConfig(argv))).toBe('E_USAGE');
   });

@@ -1,6 +1,6 @@
 import { defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
-import { CairnError, envToFlags, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, parseByteSize, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
 
 export interface ControllerConfig {
   host: string;
@@ -11,6 +11,8 @@ export interface ControllerConfig {
   /** How long an unreferenced chunk (removed, replaced or orphaned) is kept before deletion. */
   gcGraceMs: number;
   repairConcurrency: number;
+  /** Repair copies at most this many bytes per second (0: no cap). */
+  repairBytesPerSecond: number;
   /** Serve wss:// and https:// with this certificate and key. */
   tls: { cert: string; key: string } | undefined;
   /** Connections without a complete frame either way for this long are closed (slow peers). */
@@ -22,7 +24,7 @@ export interface ControllerConfig {
 const CONFIG_PATH = defaultConfigPath('controller');
 
 /** Every option, each also read from CAIRN_<OPTION> in the environment. */
-const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'tls-cert', 'tls-key', 'idle-timeout', 'log-level'];
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'repair-rate', 'tls-cert', 'tls-key', 'idle-timeout', 'log-level'];
 
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseControllerConfig(argv: string[]): ControllerConfig {
@@ -38,6 +40,7 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
     .option('node-timeout', { type: 'string', default: '30s', describe: 'a node without heartbeat this long is dead (CAIRN_NODE_TIMEOUT)' })
     .option('gc-grace', { type: 'string', default: '1h', describe: 'keep unreferenced chunks this long before deleting them (CAIRN_GC_GRACE)' })
     .option('repair-concurrency', { type: 'number', default: 4, describe: 'chunk copies in flight during repair (CAIRN_REPAIR_CONCURRENCY)' })
+    .option('repair-rate', { type: 'string', default: '100MiB', describe: 'bytes per second repair may copy, 0 for no cap (CAIRN_REPAIR_RATE)' })
     .option('tls-cert', { type: 'string', describe: 'TLS certificate (PEM): serve wss:// and https:// (CAIRN_TLS_CERT)' })
     .option('tls-key', { type: 'string', describe: 'TLS private key (PEM) for --tls-cert (CAIRN_TLS_KEY)' })
     .option('idle-timeout', { type: 'string', default: '60s', describe: 'close connections silent this long (CAIRN_IDLE_TIMEOUT)' })
@@ -65,5 +68,5 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   }
   if (Boolean(args.tlsCert) !== Boolean(args.tlsKey)) throw new CairnError('E_USAGE', '--tls-cert and --tls-key go together');
   const tls = args.tlsCert && args.tlsKey ? { cert: args.tlsCert, key: args.tlsKey } : undefined;
-  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel };
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, repairBytesPerSecond: parseByteSize(args.repairRate, '--repair-rate'), tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel };
 }

@@ -15,6 +15,8 @@ export interface HealerOptions {
   grants: GrantSigner;
   /** Chunk copies in flight at once, so repair does not starve clients. */
   repairConcurrency: number;
+  /** Bytes per second repair copies at most, across all copies (0: no cap). */
+  repairBytesPerSecond: number;
   intervalMs: number;
 }
 
@@ -40,6 +42,8 @@ export class Healer {
   readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
+  /** The pacing clock: when the next copy may start under the repair rate cap. */
+  private nextCopyAt = 0;
   private readonly warned = new Set<string>();
 
   constructor(private readonly options: HealerOptions) {}
@@ -76,6 +80,7 @@ export class Healer {
     const worker = async () => {
       while (next < chunks.length) {
         const chunk = chunks[next++];
+        await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
         try {
           await this.repairChunk(chunk);
@@ -86,6 +91,16 @@ export class Healer {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.repairConcurrency, chunks.length) }, worker));
+  }
+
+  /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */
+  private async pace(bytes: number): Promise<void> {
+    const rate = this.options.repairBytesPerSecond;
+    if (rate <= 0) return;
+    const now = Date.now();
+    const start = Math.max(now, this.nextCopyAt);
+    this.nextCopyAt = start + (bytes / rate) * 1000;
+    if (start > now) await new Promise((resolve) => setTimeout(resolve, start - now));
   }
 
   private async repairChunk(chunk: ChunkHealth): Promise<void> {

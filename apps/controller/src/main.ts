@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     log,
     gcGraceMs: config.gcGraceMs,
     repairConcurrency: config.repairConcurrency,
+    repairBytesPerSecond: config.repairBytesPerSecond,
     grants,
     intervalMs: Math.min(1000, config.nodeTimeoutMs),
   });
