@@ -71,7 +71,8 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, async () => {
       const modified = await this.modifiedAt(hash);
       if (modified === undefined) return 'absent';
-      if (Date.now() - modified < minAgeMs) return 'kept';
+      // minAgeMs 0 means no guard at all (file times have sub-millisecond precision, Date.now() has not).
+      if (minAgeMs > 0 && Date.now() - modified < minAgeMs) return 'kept';
       return (await this.removeIfPresent(hash)) ? 'deleted' : 'absent';
     });
   }
