@@ -48,10 +48,10 @@ export async function getCommand(ctx: CommandContext, name: string, dest: string
 }
 
 /** Streams a file to stdout, binary-safe, with backpressure. */
-export async function catCommand(_ctx: CommandContext, name: string): Promise<void> {
+export async function catCommand(ctx: CommandContext, name: string): Promise<void> {
   validateName(name);
   const stdout = process.stdout;
-  for await (const chunk of _ctx.client.read(name)) {
+  for await (const chunk of ctx.client.read(name)) {
     if (!stdout.write(chunk)) await new Promise((r) => stdout.once('drain', r));
   }
 }

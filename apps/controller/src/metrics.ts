@@ -1,10 +1,8 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isCairnError, type NodeInfo } from '@cairn/protocol';
-import type { HttpRoute, RequestHandler } from '@cairn/transfer';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeInfo } from '@cairn/protocol';
+import { createRpcMetrics, serveMetrics, type HttpRoute, type RequestHandler } from '@cairn/transfer';
 import { ClusterStatus, ClusterStatusSources, clusterStatus } from './cluster-status';
 
-/** Request latency buckets (seconds): sub-millisecond catalog reads up to slow multi-second commits. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface ControllerMetrics {
   readonly registry: Registry;
@@ -40,19 +38,7 @@ export function createControllerMetrics(sources: ClusterStatusSources, options: 
       this.inc(pick(await status()));
     };
 
-  const duration = new Histogram({
-    name: 'cairn_rpc_request_duration_seconds',
-    help: 'Time to answer an RPC request, by message type (errors included).',
-    labelNames: ['type'],
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const errors = new Counter({
-    name: 'cairn_rpc_errors_total',
-    help: 'RPC requests answered with an error, by message type and error code.',
-    labelNames: ['type', 'code'],
-    registers,
-  });
+  const rpc = createRpcMetrics(registry);
 
   new Gauge({
     name: 'cairn_nodes',
@@ -133,22 +119,8 @@ export function createControllerMetrics(sources: ClusterStatusSources, options: 
 
   return {
     registry,
-    instrument: (handler) => async (frame, peer) => {
-      const end = duration.startTimer({ type: frame.type });
-      try {
-        return await handler(frame, peer);
-      } catch (err) {
-        errors.inc({ type: frame.type, code: isCairnError(err) ? err.code : 'E_INTERNAL' });
-        throw err;
-      } finally {
-        end();
-      }
-    },
-    serve: async (_request, response) => {
-      const body = await registry.metrics();
-      response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
-      response.end(body);
-    },
+    instrument: rpc.instrument,
+    serve: serveMetrics(registry),
   };
 }
 

@@ -1,9 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { isCairnError } from '@cairn/protocol';
-import type { HttpRoute, RequestHandler } from '@cairn/transfer';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRpcMetrics, serveMetrics, type HttpRoute, type RequestHandler } from '@cairn/transfer';
 
-/** Request latency buckets (seconds): cached reads in microseconds up to fsync-bound puts and slow copies. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface NodeMetricsSources {
   /** The chunk store's usage (`ChunkStore.stats()`). */
@@ -38,19 +35,7 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
 
-  const duration = new Histogram({
-    name: 'cairn_rpc_request_duration_seconds',
-    help: 'Time to answer an RPC request, by message type (errors included).',
-    labelNames: ['type'],
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
-  const errors = new Counter({
-    name: 'cairn_rpc_errors_total',
-    help: 'RPC requests answered with an error, by message type and error code.',
-    labelNames: ['type', 'code'],
-    registers,
-  });
+  const rpc = createRpcMetrics(registry);
   const bytesIn = new Counter({
     name: 'cairn_node_bytes_in_total',
     help: 'Chunk bytes received: chunk.put payloads, and chunks pulled from other nodes by chunk.replicate.',
@@ -103,10 +88,10 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
 
   return {
     registry,
-    instrument: (handler) => async (frame, peer) => {
-      const type = frame.type;
-      const end = duration.startTimer({ type });
-      try {
+    // Latency and errors come from the shared RPC metrics; this layer adds the chunk traffic.
+    instrument: (handler) =>
+      rpc.instrument(async (frame, peer) => {
+        const type = frame.type;
         if (frame.type === 'chunk.put') {
           bytesIn.inc({ type }, frame.payload.length);
           chunksIn.inc({ type });
@@ -120,17 +105,7 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
           chunksIn.inc({ type });
         }
         return reply;
-      } catch (err) {
-        errors.inc({ type, code: isCairnError(err) ? err.code : 'E_INTERNAL' });
-        throw err;
-      } finally {
-        end();
-      }
-    },
-    serve: async (_request, response) => {
-      const body = await registry.metrics();
-      response.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
-      response.end(body);
-    },
+      }),
+    serve: serveMetrics(registry),
   };
 }

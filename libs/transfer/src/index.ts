@@ -23,3 +23,4 @@ export {
 export { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, type TlsFiles } from './process-server';
 export { defaultToken, readTokenFile, LOCAL_ADMIN_TOKEN_PATH } from './credentials';
 export { defaultConfigPath, readConfigFile } from './config-file';
+export { RPC_LATENCY_BUCKETS, createRpcMetrics, serveMetrics } from './rpc-metrics';

@@ -3,7 +3,6 @@ import {
   Body,
   CairnError,
   ControlType,
-  DataFrame,
   Frame,
   MAX_REQUEST_ID,
   MAX_REQUESTS_IN_FLIGHT,
@@ -284,4 +283,3 @@ export function expectFrame<T extends Frame['type']>(frame: Frame, type: T): Ext
   return frame as Extract<Frame, { type: T }>;
 }
 
-export type { DataFrame };
