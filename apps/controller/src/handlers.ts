@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame } from '@cairn/protocol';
+import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame } from '@cairn/protocol';
 import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
 import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -17,8 +17,16 @@ export interface HandlerContext {
   grants: GrantSigner;
   defaultReplicas: number;
   heartbeatMs: number;
+  /** An upload idle this long is abandoned by the sweeper; placements keep it alive. */
+  uploadExpiryMs: number;
   log: Logger;
 }
+
+/**
+ * A placement marks its upload active at most this often (and well within the expiry): the mark is a
+ * catalog write, and one per chunk would cost the controller a write per MiB of every put.
+ */
+const TOUCH_EVERY_MS = 1000;
 
 /** The remote address of a connection, for the failed-authentication cap and logs. */
 export type AddressOf = (peer: RpcPeer) => string;
@@ -60,38 +68,29 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         if (live < replicas) {
           throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
         }
-        const uploadId = randomBytes(16).toString('base64url');
-        await ctx.catalog.beginUpload({ id: uploadId, name: frame.body.name, replicas, createdAt: Date.now() });
-        return { type: 'upload.begun', body: { uploadId, chunkSize: DEFAULT_CHUNK_SIZE, replicas } };
+        const upload = { id: randomBytes(16).toString('base64url'), name: frame.body.name, replicas, createdAt: Date.now() };
+        await ctx.catalog.beginUpload(upload);
+        ctx.log.debug({ uploadId: upload.id, name: upload.name, replicas }, 'upload begun');
+        // A small file's only chunk is placed in the same round trip.
+        const placements = frame.body.chunks && placeChunks(ctx, upload, frame.body.chunks, new Set());
+        return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
       case 'upload.place': {
         const upload = await requireUpload(ctx.catalog, frame.body.uploadId);
-        const exclude = new Set(frame.body.exclude ?? []);
-        const placements = frame.body.chunks.map((chunk) => {
-          const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
-          const ids = placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates });
-          ctx.cluster.notePlacement(ids);
-          return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)), grant: ctx.grants.put(chunk.hash, ids, upload.id) };
-        });
-        await ctx.catalog.touchUpload(upload.id, Date.now());
+        const placements = placeChunks(ctx, upload, frame.body.chunks, new Set(frame.body.exclude ?? []));
+        const now = Date.now();
+        if (now - upload.lastActive >= Math.min(TOUCH_EVERY_MS, ctx.uploadExpiryMs / 10)) await ctx.catalog.touchUpload(upload.id, now);
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
-        for (const chunk of frame.body.chunks) {
-          const unknown = chunk.nodes.find((id) => !ctx.cluster.isKnown(id));
-          if (unknown) throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names unknown node ${unknown}`);
-          if (new Set(chunk.nodes).size !== chunk.nodes.length) {
-            throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names a node twice`);
-          }
-          // Only what each node itself confirms it stored for this upload is recorded.
-          ctx.access.verifyReceipts(frame.body.uploadId, chunk);
-        }
+        checkStoredRecords(ctx, frame.body.uploadId, frame.body.chunks);
         await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
         return { type: 'ack', body: {} };
       }
       case 'upload.commit': {
-        const { uploadId, size, sha256, chunkCount } = frame.body;
-        const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, chunkCount, now: Date.now() });
+        const { uploadId, size, sha256, chunkCount, chunks } = frame.body;
+        if (chunks) checkStoredRecords(ctx, uploadId, chunks);
+        const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, chunkCount, now: Date.now(), chunks });
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
@@ -189,6 +188,32 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
     }
   };
+}
+
+type PlaceRequest = Body<'upload.place'>['chunks'][number];
+type StoredRecord = Body<'upload.stored'>['chunks'][number];
+
+/** Chooses nodes for each chunk and signs the grant that lets them accept it for this upload. */
+function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: number }, chunks: PlaceRequest[], exclude: ReadonlySet<string>) {
+  return chunks.map((chunk) => {
+    const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
+    const ids = placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates });
+    ctx.cluster.notePlacement(ids);
+    return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)), grant: ctx.grants.put(chunk.hash, ids, upload.id) };
+  });
+}
+
+/** Stored-chunk records name known nodes, each once, and carry each node's own receipt for this upload. */
+function checkStoredRecords(ctx: HandlerContext, uploadId: string, chunks: StoredRecord[]): void {
+  for (const chunk of chunks) {
+    const unknown = chunk.nodes.find((id) => !ctx.cluster.isKnown(id));
+    if (unknown) throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names unknown node ${unknown}`);
+    if (new Set(chunk.nodes).size !== chunk.nodes.length) {
+      throw new CairnError('E_UPLOAD_INVALID', `chunk ${chunk.index} names a node twice`);
+    }
+    // Only what each node itself confirms it stored for this upload is recorded.
+    ctx.access.verifyReceipts(uploadId, chunk);
+  }
 }
 
 async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string): Promise<void> {

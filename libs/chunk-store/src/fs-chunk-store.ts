@@ -21,6 +21,8 @@ import { verifyChunkContent } from './verify-content';
  */
 export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
+  /** Fan-out directories known to exist (and be durable): saves two mkdir calls on every put. */
+  private readonly knownDirs = new Set<string>();
   private closed = false;
 
   constructor(
@@ -129,8 +131,7 @@ export class FsChunkStore implements ChunkStore {
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
-      await ensureDirectory(location.outerDir);
-      await ensureDirectory(location.innerDir);
+      await this.ensureFanOut(location.outerDir, location.innerDir);
       await writeFileDurably({
         tempPath: this.layout.tempFileFor(hash),
         finalPath: location.file,
@@ -166,6 +167,13 @@ export class FsChunkStore implements ChunkStore {
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }
     return true;
+  }
+
+  private async ensureFanOut(outerDir: string, innerDir: string): Promise<void> {
+    if (this.knownDirs.has(innerDir)) return;
+    await ensureDirectory(outerDir);
+    await ensureDirectory(innerDir);
+    this.knownDirs.add(innerDir);
   }
 
   private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {

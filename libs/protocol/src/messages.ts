@@ -4,6 +4,22 @@ import { MAX_GRANT_BYTES } from './grants';
 
 const grant = z.string().min(1).max(MAX_GRANT_BYTES);
 
+/** Chunks an upload wants placed: where should `count` (default: the upload's) copies go. */
+const placeRequests = f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, count: f.replicas.optional() }));
+/** Where each chunk goes, with the grant that lets those nodes accept it. */
+const placements = f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16), grant }));
+/** Chunks durably stored, each with the nodes that acknowledged it and their receipts. */
+const storedRecords = f.page(
+  z.object({
+    index: f.chunkIndex,
+    hash: f.sha256Hex,
+    size: f.chunkSize,
+    nodes: z.array(f.nodeId).min(1).max(16),
+    /** One receipt per node, in the same order. */
+    receipts: z.array(f.sha256Hex).min(1).max(16),
+  }),
+);
+
 /**
  * Every message of the protocol: its numeric type on the wire, whether its body is a JSON control
  * body (validated against `body`) or a binary data body (a 32-byte SHA-256 then raw bytes), and the
@@ -23,35 +39,16 @@ export const MESSAGES = {
   'session.info': control(0x09, z.object({ scope: f.tokenScope, prefix: z.string().max(4096).nullable() })),
 
   // --- client → controller: uploads ---
-  'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional() })),
-  'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas })),
-  'upload.place': control(
-    0x12,
-    z.object({ uploadId: f.uploadId, chunks: f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, count: f.replicas.optional() })), exclude: f.page(f.nodeId).optional() }),
-  ),
-  'upload.placed': control(
-    0x13,
-    z.object({ placements: f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16), grant })) }),
-  ),
-  'upload.stored': control(
-    0x14,
-    z.object({
-      uploadId: f.uploadId,
-      chunks: f.page(
-        z.object({
-          index: f.chunkIndex,
-          hash: f.sha256Hex,
-          size: f.chunkSize,
-          nodes: z.array(f.nodeId).min(1).max(16),
-          /** One receipt per node, in the same order. */
-          receipts: z.array(f.sha256Hex).min(1).max(16),
-        }),
-      ),
-    }),
-  ),
+  /** `chunks`: placements wanted at once (a small file's only chunk), answered in `upload.begun`. */
+  'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional(), chunks: placeRequests.optional() })),
+  'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas, placements: placements.optional() })),
+  'upload.place': control(0x12, z.object({ uploadId: f.uploadId, chunks: placeRequests, exclude: f.page(f.nodeId).optional() })),
+  'upload.placed': control(0x13, z.object({ placements })),
+  'upload.stored': control(0x14, z.object({ uploadId: f.uploadId, chunks: storedRecords })),
   'upload.commit': control(
     0x16,
-    z.object({ uploadId: f.uploadId, size: f.byteSize, sha256: f.sha256Hex, chunkCount: f.count }),
+    /** `chunks`: the last stored-chunk records, recorded with the commit (saves an `upload.stored`). */
+    z.object({ uploadId: f.uploadId, size: f.byteSize, sha256: f.sha256Hex, chunkCount: f.count, chunks: storedRecords.optional() }),
   ),
   'upload.abort': control(0x18, z.object({ uploadId: f.uploadId })),
 

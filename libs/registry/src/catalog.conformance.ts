@@ -197,6 +197,52 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         ).toEqual([hashOf('a'), hashOf('b'), hashOf('c')]);
       });
 
+      it('records chunks handed to the commit in the same step', async () => {
+        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        await store.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n1'])]);
+        const file = await store.commitUpload('u1', {
+          size: 3,
+          sha256: hashOf('ab'),
+          chunkCount: 2,
+          now: 10,
+          chunks: [chunk(1, 'b', 2, ['n2'])],
+        });
+        expect(await store.fileChunks(file.id, 0, 10)).toEqual([
+          { index: 0, hash: hashOf('a'), size: 1, nodes: ['n1'] },
+          { index: 1, hash: hashOf('b'), size: 2, nodes: ['n2'] },
+        ]);
+      });
+
+      it('a refused commit records none of the chunks handed to it', async () => {
+        await store.beginUpload({ id: 'u1', name: 'a', replicas: 2, createdAt: 1 });
+        const attempt = store.commitUpload('u1', {
+          size: 1,
+          sha256: hashOf('a'),
+          chunkCount: 1,
+          now: 10,
+          chunks: [chunk(0, 'a', 1, ['n1'])], // one node, two required
+        });
+        expect(await codeOf(attempt)).toBe('E_UPLOAD_INVALID');
+        expect(await store.getUpload('u1')).toBeDefined();
+        expect(await store.chunkReplicas(hashOf('a'))).toEqual([]);
+      });
+
+      it('concurrent commits each succeed or fail on their own', async () => {
+        for (const id of ['u1', 'u2', 'u3']) {
+          await store.beginUpload({ id, name: id, replicas: 1, createdAt: 1 });
+        }
+        const results = await Promise.allSettled([
+          store.commitUpload('u1', { size: 1, sha256: hashOf('a'), chunkCount: 1, now: 10, chunks: [chunk(0, 'a', 1, ['n1'])] }),
+          store.commitUpload('u2', { size: 5, sha256: hashOf('b'), chunkCount: 1, now: 10, chunks: [chunk(0, 'b', 1, ['n1'])] }),
+          store.commitUpload('u3', { size: 1, sha256: hashOf('c'), chunkCount: 1, now: 10, chunks: [chunk(0, 'c', 1, ['n2'])] }),
+        ]);
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+        expect((await store.getFile('u1'))?.size).toBe(1);
+        expect(await store.getFile('u2')).toBeUndefined();
+        expect(await store.getUpload('u2')).toBeDefined();
+        expect((await store.getFile('u3'))?.size).toBe(1);
+      });
+
       it('a later record for the same index replaces the earlier one, nodes included', async () => {
         await store.beginUpload({
           id: 'u1',

@@ -196,11 +196,12 @@ export interface CatalogStore {
    * to `size`, and every chunk has at least `upload.replicas` distinct nodes (else E_UPLOAD_INVALID
    * and nothing changes); then creates the file (atomically replacing a file of the same name and
    * its chunk references), records where each chunk lives, deletes the upload and returns the file.
-   * A replace is a new file: new id, `createdAt = updatedAt = now`.
+   * A replace is a new file: new id, `createdAt = updatedAt = now`. `chunks`, when given, are
+   * recorded first in the same transaction, as by `recordUploadChunks` (a small file's one chunk).
    */
   commitUpload(
     uploadId: string,
-    commit: { size: number; sha256: string; chunkCount: number; now: number },
+    commit: { size: number; sha256: string; chunkCount: number; now: number; chunks?: StoredChunk[] },
   ): Promise<FileRecord>;
   /**
    * Forgets the upload and its recorded chunks; unknown ids are ignored. The nodes the chunks were

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CairnError, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, mintToken, signGrant } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
 import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
@@ -183,6 +183,7 @@ class FakeCluster {
       }
       case 'upload.commit': {
         const upload = this.uploadOf(frame.body.uploadId);
+        upload.chunks.push(...(frame.body.chunks ?? []));
         if (upload.chunks.length !== frame.body.chunkCount) throw new CairnError('E_UPLOAD_INVALID', 'chunks missing');
         const file = {
           id: this.nextId++,
@@ -398,11 +399,24 @@ describe('CairnClient', () => {
     expect(cluster.files.has('doomed')).toBe(false);
   });
 
+  it('begins no upload when the source fails within its first chunk', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield randomBytes(CHUNK_SIZE);
+      throw new CairnError('E_DISK', 'the local disk failed');
+    }
+
+    expect(await codeOf(sdk.put('early', failing()))).toBe('E_DISK');
+    expect(cluster.requests.filter((f) => f.type === 'upload.begin')).toHaveLength(0);
+  });
+
   it('aborts the upload and commits nothing when the source fails midway', async () => {
     const cluster = await FakeCluster.start(2);
     const sdk = client(cluster);
     async function* failing(): AsyncGenerator<Uint8Array> {
-      yield randomBytes(3 * CHUNK_SIZE);
+      // past the first chunk the client reads before it begins the upload (DEFAULT_CHUNK_SIZE)
+      yield randomBytes(DEFAULT_CHUNK_SIZE + 3 * CHUNK_SIZE);
       throw new CairnError('E_DISK', 'the local disk failed');
     }
 

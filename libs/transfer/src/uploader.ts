@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { CairnError, FileInfo, NodeRef, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, isCairnError, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
@@ -44,6 +44,8 @@ const STORED_BATCH = 256;
  * A put: begin an upload, then for each chunk ask for a placement, send it to every target node and
  * wait for each node's durable acknowledgement, record where it is, and finally commit the manifest.
  * Nothing is visible, and nothing is acknowledged to the caller, before the commit (invariants 1–2).
+ * The first chunk's placement rides on the begin and the last records on the commit, so a small file
+ * costs three round trips: begin, the nodes' puts (in parallel), commit.
  */
 export async function uploadStream(
   ctx: UploadContext,
@@ -52,16 +54,38 @@ export async function uploadStream(
   options: PutOptions = {},
 ): Promise<FileInfo> {
   const controller = await ctx.controller();
+  const chunks = fixedChunks(source, DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  try {
+    return await putChunks(ctx, controller, name, chunks, options);
+  } finally {
+    await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
+  }
+}
+
+async function putChunks(ctx: UploadContext, controller: RpcPeer, name: string, chunks: AsyncIterator<Buffer>, options: PutOptions): Promise<FileInfo> {
+  // The first chunk is read before the upload begins, so that a small file's only chunk is placed in
+  // the same round trip as the begin.
+  const first = await chunks.next();
+  const head = first.done ? undefined : { data: first.value, hash: sha256(first.value) };
   const begun = expectFrame(
-    await controller.request('upload.begin', { name, replicas: options.replicas }, { signal: options.signal }),
+    await controller.request(
+      'upload.begin',
+      { name, replicas: options.replicas, chunks: head && [{ index: 0, hash: head.hash, size: head.data.length }] },
+      { signal: options.signal },
+    ),
     'upload.begun',
   ).body;
   const upload = new Upload(ctx, controller, begun.uploadId, begun.replicas, options);
   try {
-    const { size, sha256: digest, chunkCount } = await upload.sendAll(source, begun.chunkSize);
+    const sent =
+      begun.chunkSize === DEFAULT_CHUNK_SIZE
+        ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks)
+        : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
+          upload.sendAll(undefined, fixedChunks(prepend(head?.data, chunks), begun.chunkSize)[Symbol.asyncIterator]());
+    const { size, sha256: digest, chunkCount, lastRecords } = await sent;
     const committed = await controller.request(
       'upload.commit',
-      { uploadId: begun.uploadId, size, sha256: digest, chunkCount },
+      { uploadId: begun.uploadId, size, sha256: digest, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
       { signal: options.signal },
     );
     return expectFrame(committed, 'file.info').body.file;
@@ -69,6 +93,21 @@ export async function uploadStream(
     await controller.request('upload.abort', { uploadId: begun.uploadId }, { timeoutMs: 5_000 }).catch(() => undefined);
     throw toCairnError(err);
   }
+}
+
+async function* prepend(first: Buffer | undefined, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  if (first) yield first;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
+/** Where a chunk goes and the grant that lets those nodes accept it. */
+type Placement = { nodes: NodeRef[]; grant: string };
+
+/** The first chunk, already read and hashed, and its placement when the controller gave one with the begin. */
+interface HeadChunk {
+  data: Buffer;
+  hash: string;
+  placement?: Placement;
 }
 
 class Upload {
@@ -85,18 +124,20 @@ class Upload {
     private readonly options: PutOptions,
   ) {}
 
-  async sendAll(source: Readable | AsyncIterable<Uint8Array>, chunkSize: number) {
+  /**
+   * Stores every chunk; returns the file's size and hash, and the stored-chunk records not yet sent
+   * (they go with the commit, which saves a round trip, and for a small file the only one).
+   */
+  async sendAll(head: HeadChunk | undefined, rest: AsyncIterator<Buffer>) {
     const whole = createHash('sha256');
     const window = new Window(this.ctx.window);
     const inFlight = new Set<Promise<void>>();
     let index = 0;
     let size = 0;
-    for await (const chunk of fixedChunks(source, chunkSize)) {
-      this.throwIfStopped();
+    const start = (chunk: Buffer, hash: string, placement?: Placement) => {
       whole.update(chunk);
       size += chunk.length;
-      await window.acquire();
-      const tracked = this.storeChunk(index++, chunk)
+      const tracked = this.storeChunk(index++, chunk, hash, placement)
         .catch((err) => {
           this.failure ??= toCairnError(err);
         })
@@ -105,20 +146,29 @@ class Upload {
           inFlight.delete(tracked);
         });
       inFlight.add(tracked);
+    };
+    if (head) {
+      await window.acquire();
+      start(head.data, head.hash, head.placement);
+    }
+    for (let next = await rest.next(); !next.done; next = await rest.next()) {
+      this.throwIfStopped();
+      await window.acquire();
+      start(next.value, sha256(next.value));
     }
     await Promise.all(inFlight);
     this.throwIfStopped();
-    await this.flushRecords();
-    return { size, sha256: whole.digest('hex'), chunkCount: index };
+    await this.recording;
+    return { size, sha256: whole.digest('hex'), chunkCount: index, lastRecords: this.pendingRecords.splice(0) };
   }
 
-  private async storeChunk(index: number, data: Buffer): Promise<void> {
-    const hash = sha256(data);
+  private async storeChunk(index: number, data: Buffer, hash: string, given?: Placement): Promise<void> {
     const stored = new Map<string, string>(); // node id → its receipt
     const failed = new Set<string>();
     for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
       this.throwIfStopped();
-      const { nodes: targets, grant } = await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed]);
+      const placement = attempt === 0 && given ? given : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed]);
+      const { nodes: targets, grant } = placement;
       const results = await Promise.allSettled(targets.map((node) => this.sendTo(node, hash, data, grant)));
       results.forEach((result, i) => {
         const node = targets[i];
@@ -137,7 +187,7 @@ class Upload {
   }
 
   /** Where to send a chunk, with the controller's signed grant that lets those nodes accept it. */
-  private async place(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<{ nodes: NodeRef[]; grant: string }> {
+  private async place(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<Placement> {
     const placed = await this.controller.request(
       'upload.place',
       { uploadId: this.uploadId, chunks: [{ index, hash, size, count }], exclude },

@@ -29,6 +29,7 @@ import {
   checkUploadTime,
 } from '../catalog-checks';
 import { prefixUpperBound } from '../name-prefix';
+import { GroupCommit } from './group-commit';
 import { fromSqliteError } from './sqlite-errors';
 import {
   prepareStatements,
@@ -92,10 +93,12 @@ function toChunkHealth(
  */
 export class SqliteCatalog implements CatalogStore {
   private readonly sql: Statements;
+  private readonly commits: GroupCommit;
   private closed = false;
 
   constructor(private readonly db: Database.Database) {
     this.sql = prepareStatements(db);
+    this.commits = new GroupCommit(db);
   }
 
   /** Runs `work` as one method call: refused after close, and every failure a CairnError. */
@@ -112,6 +115,21 @@ export class SqliteCatalog implements CatalogStore {
   /** Runs `work` in an IMMEDIATE transaction: it takes the write lock up front, so it never fails midway on an upgrade. */
   private write<T>(work: () => T): T {
     return this.db.transaction(work).immediate();
+  }
+
+  /**
+   * Runs `work` with synchronous=NORMAL: its commit is atomic and survives kill -9, but is not fsynced
+   * on its own. Only for an upload session's bookkeeping (begin, placements, stored chunks), which is
+   * acknowledged to nobody: the upload's commit fsyncs the WAL, and with it every earlier write, before
+   * the file is acknowledged. A power cut before that loses only a session the client sees fail.
+   */
+  private relaxed<T>(work: () => T): T {
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return work();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /** Runs `work` in a read transaction, so its statements see one snapshot. */
@@ -147,10 +165,10 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       checkUpload(upload);
       const { id, name, replicas, createdAt } = upload;
-      if (
-        this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes ===
-        0
-      ) {
+      const inserted = this.relaxed(
+        () => this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes,
+      );
+      if (inserted === 0) {
         throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
       }
     });
@@ -168,31 +186,41 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       checkStoredChunks(chunks);
       if (now !== undefined) checkUploadTime(now);
-      this.write(() => {
-        this.requireUpload(uploadId);
-        if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
-        for (const chunk of chunks) {
-          // A re-recorded index: the nodes of the old record still hold what they stored.
-          this.sql.keepUploadChunkReplicas.run(uploadId, chunk.index);
-          this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
-          this.sql.upsertUploadChunk.run(
-            uploadId,
-            chunk.index,
-            chunk.hash,
-            chunk.size,
-          );
-          for (const node of chunk.nodes)
-            this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
-        }
-      });
+      this.relaxed(() =>
+        this.write(() => {
+          this.requireUpload(uploadId);
+          if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
+          this.insertUploadChunks(uploadId, chunks);
+        }),
+      );
     });
   }
 
+  private insertUploadChunks(uploadId: string, chunks: StoredChunk[]): void {
+    for (const chunk of chunks) {
+      // A re-recorded index: the nodes of the old record still hold what they stored.
+      this.sql.keepUploadChunkReplicas.run(uploadId, chunk.index);
+      this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
+      this.sql.upsertUploadChunk.run(uploadId, chunk.index, chunk.hash, chunk.size);
+      for (const node of chunk.nodes)
+        this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
+    }
+  }
+
+  /** Commits of concurrent uploads share one transaction and one fsync (group commit). */
   commitUpload(uploadId: string, commit: Commit): Promise<FileRecord> {
-    return this.run(() => {
+    // Checked and queued in the same turn, so a close cannot slip in between (close flushes the queue).
+    if (this.closed) return Promise.reject(new CairnError('E_UNAVAILABLE', 'the catalog is closed'));
+    try {
       checkCommit(commit);
-      return this.write(() => {
+      if (commit.chunks) checkStoredChunks(commit.chunks);
+    } catch (err) {
+      return Promise.reject(fromSqliteError(err));
+    }
+    return this.commits
+      .run(() => {
         const upload = this.requireUpload(uploadId);
+        if (commit.chunks) this.insertUploadChunks(uploadId, commit.chunks);
         this.checkUploadComplete(upload, commit);
         this.sql.deleteFileByName.get(upload.name);
         const file = this.sql.insertFile.get({
@@ -208,8 +236,10 @@ export class SqliteCatalog implements CatalogStore {
         this.sql.copyUploadReplicas.run(uploadId);
         this.sql.deleteUpload.run(uploadId);
         return file;
+      })
+      .catch((err: unknown) => {
+        throw fromSqliteError(err);
       });
-    });
   }
 
   private requireUpload(uploadId: string): UploadRecord {
@@ -257,7 +287,7 @@ export class SqliteCatalog implements CatalogStore {
   touchUpload(uploadId: string, now: number): Promise<void> {
     return this.run(() => {
       checkUploadTime(now);
-      if (this.sql.touchUpload.run(now, uploadId).changes === 0) {
+      if (this.relaxed(() => this.sql.touchUpload.run(now, uploadId).changes) === 0) {
         throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
       }
     });
@@ -490,6 +520,7 @@ export class SqliteCatalog implements CatalogStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.commits.flush();
     this.db.close();
   }
 }

@@ -1,0 +1,65 @@
+import Database from 'better-sqlite3';
+import { GroupCommit } from './group-commit';
+
+describe('GroupCommit', () => {
+  let db: Database.Database;
+  let commits: GroupCommit;
+  beforeEach(() => {
+    db = new Database(':memory:');
+    db.exec('CREATE TABLE t (k TEXT PRIMARY KEY)');
+    commits = new GroupCommit(db);
+  });
+  afterEach(() => db.close());
+
+  const insert = (k: string) => () => db.prepare('INSERT INTO t (k) VALUES (?)').run(k).changes;
+  const keys = () => (db.prepare('SELECT k FROM t ORDER BY k').all() as { k: string }[]).map((r) => r.k);
+
+  it('runs writes queued in one turn in one transaction and answers each', async () => {
+    let transactions = 0;
+    const counting = db.transaction;
+    const spy = jest.spyOn(db, 'transaction').mockImplementation((fn) => {
+      transactions++;
+      return counting.call(db, fn);
+    });
+    const answers = await Promise.all(['a', 'b', 'c'].map((k) => commits.run(insert(k))));
+    spy.mockRestore();
+    expect(answers).toEqual([1, 1, 1]);
+    expect(keys()).toEqual(['a', 'b', 'c']);
+    expect(transactions).toBe(4); // the group, plus one savepoint per write
+  });
+
+  it('rolls back only the write that fails, and tells only its caller', async () => {
+    const results = await Promise.allSettled([
+      commits.run(insert('a')),
+      commits.run(() => {
+        insert('b')();
+        insert('a')(); // duplicate key: this write fails after doing part of its work
+      }),
+      commits.run(insert('c')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(keys()).toEqual(['a', 'c']);
+  });
+
+  it('answers nothing before the group has committed', async () => {
+    const pending = commits.run(insert('a'));
+    expect(db.inTransaction).toBe(false);
+    expect(keys()).toEqual([]); // queued for the next turn, not yet written
+    await pending;
+    expect(keys()).toEqual(['a']);
+  });
+
+  it('flush commits the queue at once', async () => {
+    const pending = commits.run(insert('a'));
+    commits.flush();
+    expect(keys()).toEqual(['a']);
+    await expect(pending).resolves.toBe(1);
+  });
+
+  it('rejects every caller when the group itself cannot commit', async () => {
+    const pending = commits.run(insert('a'));
+    db.close();
+    await expect(pending).rejects.toThrow();
+    db = new Database(':memory:'); // for afterEach
+  });
+});
