@@ -3,9 +3,12 @@
 //
 // Starts a fresh controller and 3 storage nodes on 127.0.0.1 (ports chosen by the OS, data in a temp
 // dir), then measures, per run: the raw disk (1 MiB writes + one fsync, like `dd conv=fsync`, and a
-// read back), a sequential put and get of one big random file with the built CLI (wall clock, peak
-// RSS of the client process, CPU seconds of every Cairn process), and puts and gets of many 4 KiB
-// files through the SDK. Prints a table and one `BENCH_JSON {...}` line with every figure.
+// read back), a sequential put and get of one big random file with the built CLI, once per --size
+// (wall clock, peak RSS of the client process, max RSS of the controller and of the nodes, CPU seconds
+// of every Cairn process), puts and gets of many 4 KiB files through the SDK and, with --clients N,
+// N CLI processes putting and getting a file each at the same time, against one alone. With --peer,
+// it then runs a peer's own harness (../shared/peers/<peer>/, see tools/bench-peer.mjs) in the same
+// sitting and prints Cairn/peer ratios. Prints tables and one `BENCH_JSON {...}` line with every figure.
 // MB/s means 10^6 bytes per second (as in ../shared/peers). Never part of `npm test`.
 //
 // Plain Node ESM, no dependencies beyond the workspace's own build output.
@@ -35,6 +38,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { PEERS_DIR, PEER_NAMES, runPeer, stopPeers, stopPeersSync, strayPeerDirs } from './bench-peer.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT = {
@@ -54,18 +58,35 @@ const CLK_TCK = clockTicks();
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --size SIZE          big file size: bytes or with a unit (256MiB, 1GiB, 1G = GiB); default 1GiB
+  --size LIST          big file size(s): bytes or with a unit (256MiB, 1GiB, 1G = GiB); a comma list
+                       (100MiB,1GiB,4GiB) runs the raw disk and put + get phase once per size and
+                       reports each size and whether peak client RSS stays flat; default 1GiB
   --files N            number of 4 KiB files for the small-file phase; default 2000
-  --replicas N         replication factor for every put; default 2
+  --replicas N         replication factor for every put (and the peers' goal/replica count); default 2
   --runs N             repeat every phase N times on the same cluster and report medians; default 1
   --concurrency LIST   small-file operations in flight, e.g. 8 or 1,8 (one phase each); default 8
-  --dir DIR            parent of the temp dir; default the OS temp dir (${os.tmpdir()})
-  --keep               keep the temp dir (cluster data, logs) instead of deleting it
+  --clients N          also run N CLI processes at once, each putting (then getting) a file of its
+                       own of --client-size, and compare with 1 client alone; default 1 (phase skipped)
+  --client-size SIZE   the file size of each client in the --clients phase; default 64MiB
+  --peer NAME          after Cairn's phases (its cluster stopped), in the same sitting, run that
+                       peer's own harness from ${PEERS_DIR}/NAME: up.sh DIR <replicas>,
+                       bench.sh DIR -r <runs> -s <first --size, whole MiB> -n <files>, then the CPU
+                       s per GiB of <runs> more writes (glusterfs: its cpu.sh; moosefs: /proc of
+                       its processes + dd, the same way), and down.sh DIR --purge, which runs also
+                       on failure and on Ctrl-C. Prints the peer's table and Cairn/peer ratios.
+                       NAME is ${PEER_NAMES.join(' or ')}; repeat the option or give a comma list.
+                       Needs root (or sudo -n); up.sh may apt-get install the peer's packages. A
+                       peer that fails is reported (JSON: peers.NAME.error), not a failure
+  --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
+  --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
   --build              rebuild (nx run-many -t build) even if the apps are already built
+  --profile DIR        write a V8 CPU profile (node --cpu-prof) of every Cairn process into DIR
   --help               this text
 
-Figures: MB/s = 10^6 bytes/s. The last line is BENCH_JSON followed by every figure as JSON.`;
+Figures: MB/s = 10^6 bytes/s. The first size's figures are also the top-level ones (as with one
+size). The last line is BENCH_JSON followed by every figure as JSON. Exit code 1 if Cairn failed
+(including any client error in the --clients phase), 2 for a usage error; a failed peer is not a failure.`;
 
 // ---------------------------------------------------------------------------------------------------
 // options
@@ -81,10 +102,14 @@ function parseOptions(argv) {
       replicas: { type: 'string', default: '2' },
       runs: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '8' },
+      clients: { type: 'string', default: '1' },
+      'client-size': { type: 'string', default: '64MiB' },
+      peer: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', default: os.tmpdir() },
       keep: { type: 'boolean', default: false },
       'no-drop-caches': { type: 'boolean', default: false },
       build: { type: 'boolean', default: false },
+      profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -97,28 +122,37 @@ function parseOptions(argv) {
     if (!Number.isInteger(v) || v < min || v > max) usageError(`--${name} must be an integer from ${min} to ${max}`);
     return v;
   };
-  const concurrency = String(values.concurrency)
-    .split(',')
-    .map((s) => Number(s.trim()));
-  if (concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) usageError('--concurrency must be a list of integers from 1 to 256');
-  const size = parseSize(values.size);
-  if (size < MiB) usageError('--size must be at least 1MiB');
+  const list = (text) => String(text).split(',').map((s) => s.trim()).filter(Boolean);
+  const concurrency = list(values.concurrency).map(Number);
+  if (concurrency.length === 0 || concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) usageError('--concurrency must be a list of integers from 1 to 256');
+  const sizes = list(values.size).map((t) => parseSize(t, 'size'));
+  if (sizes.length === 0 || sizes.some((s) => s < MiB)) usageError('--size: every size must be at least 1MiB');
+  const clientSize = parseSize(values['client-size'], 'client-size');
+  if (clientSize < MiB) usageError('--client-size must be at least 1MiB');
+  const peers = [...new Set(values.peer.flatMap(list).map((p) => p.toLowerCase()))];
+  const unknown = peers.filter((p) => !PEER_NAMES.includes(p));
+  if (unknown.length) usageError(`--peer: unknown peer ${unknown.join(', ')} (known: ${PEER_NAMES.join(', ')})`);
   return {
-    size,
+    sizes,
+    size: sizes[0], // the first size: the top-level figures, and the size the peers run with
     files: int('files', 1, 1_000_000),
     replicas: int('replicas', 1, NODES),
     runs: int('runs', 1, 100),
     concurrency,
+    clients: int('clients', 1, 64),
+    clientSize,
+    peers,
     dir: resolve(values.dir),
     keep: values.keep,
     dropCaches: !values['no-drop-caches'],
     build: values.build,
+    profile: values.profile === undefined ? undefined : resolve(values.profile),
   };
 }
 
-function parseSize(text) {
+function parseSize(text, option) {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$/i.exec(String(text));
-  if (!m) usageError(`--size: cannot read "${text}" (try 256MiB or 1GiB)`);
+  if (!m) usageError(`--${option}: cannot read "${text}" (try 256MiB or 1GiB)`);
   const unit = m[2].toLowerCase();
   const decimal = /^b$/i.test(m[3]) && unit !== ''; // "MB" is 10^6, "MiB" and "M" are 2^20 (like dd)
   const base = decimal ? 1000 : 1024;
@@ -138,6 +172,7 @@ const children = new Set(); // { name, child, lines, exited }
 const started = new Map(); // name -> how many processes of that name so far (log file names)
 let tempRoot;
 let keepTemp = false;
+let profileDir; // --profile: where each child writes its CPU profile when it exits
 let shuttingDown;
 
 // Secrets of this benchmark's own cluster (DESIGN.md: they come from the environment). Each process
@@ -186,7 +221,8 @@ function gitInfo() {
 
 /** Starts a child `node <main> ...args` and keeps its last log lines. */
 function startProcess(name, role, args, { stdin = 'ignore', keepStdout = true } = {}) {
-  const child = spawn(process.execPath, [MAIN[role], ...args], {
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, MAIN[role], ...args], {
     cwd: tempRoot ?? ROOT,
     env: envFor(role),
     stdio: [stdin, 'pipe', 'pipe'],
@@ -284,7 +320,8 @@ async function stopProcess(proc, graceMs = 5000) {
 /** Stops every child and removes the temp dir (unless --keep). Safe to call more than once. */
 function shutdown() {
   shuttingDown ??= (async () => {
-    await Promise.allSettled([...children].map((p) => stopProcess(p)));
+    // a peer's harness is stopped and brought down (down.sh) too: no mount or namespace is left behind
+    await Promise.allSettled([...[...children].map((p) => stopProcess(p)), stopPeers()]);
     removeTemp();
   })();
   return shuttingDown;
@@ -313,6 +350,7 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]
 // last resort (e.g. process.exit from elsewhere): no child survives, no temp dir is left
 process.on('exit', () => {
   for (const proc of children) if (isRunning(proc)) proc.child.kill('SIGKILL');
+  stopPeersSync(); // a peer that is up and whose down.sh has not started: down.sh now, synchronously
   if (!shuttingDown) removeTemp();
 });
 
@@ -458,7 +496,7 @@ const mbps = (bytes, s) => bytes / 1e6 / s;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Raw disk: copy the (warm) source in 1 MiB pieces with one fsync at the end (dd conv=fsync), then read it back. */
-async function rawDisk(options, src, dir) {
+async function rawDisk(options, size, src, dir) {
   const dest = join(dir, 'raw-disk.bin');
   warm(src);
   await settle();
@@ -483,8 +521,8 @@ async function rawDisk(options, src, dir) {
   const read = readWhole(dest, () => undefined);
   const readS = seconds(t1);
   unlinkSync(dest);
-  if (read !== options.size) throw new Error(`raw disk read ${read} bytes, expected ${options.size}`);
-  return { rawWriteMBps: mbps(options.size, writeS), rawReadMBps: mbps(options.size, readS), rawWriteS: writeS, rawReadS: readS, rawReadCold: cold };
+  if (read !== size) throw new Error(`raw disk read ${read} bytes, expected ${size}`);
+  return { rawWriteMBps: mbps(size, writeS), rawReadMBps: mbps(size, readS), rawWriteS: writeS, rawReadS: readS, rawReadCold: cold };
 }
 
 /** Raw disk, small files: one process, create + write 4 KiB + fsync + close each (like the peers' smallfiles.py). */
@@ -517,54 +555,56 @@ async function rawSmallFiles(options, dir) {
 }
 
 /**
- * Runs the client CLI once, timing it (wall clock from spawn to exit) and watching it: peak RSS
- * (VmHWM, polled every 50 ms), CPU of the client and of every server process over its lifetime.
+ * Runs one CLI process per entry of `argLists`, all at the same time, timing each (wall clock from its
+ * spawn to its exit) and watching them all: peak RSS of each client (VmHWM, polled every 50 ms), max
+ * RSS of the controller and of any node, CPU of the clients and of every server process over the
+ * whole phase. Does not throw for a client that fails (see `ok`), only when a server is gone.
  */
-async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
+async function watchClis(cluster, argLists, { stdoutSink, timeoutMs } = {}) {
   const servers = cluster.servers;
   const before = new Map(servers.map((p) => [p, cpuOf(p.pid)]));
   const selfBefore = cpuOf(process.pid);
   const machineBefore = machineCpu();
   const t0 = now();
-  const proc = startProcess('client', 'client', ['--controller', cluster.controllerAddress, ...args], { keepStdout: !stdoutSink });
-  if (stdoutSink) proc.child.stdout.on('data', stdoutSink);
-  let peakRss = 0;
-  let lastClientCpu = 0;
-  let maxServerRss = 0;
+  const clients = argLists.map((args) => {
+    const proc = startProcess('client', 'client', ['--controller', cluster.controllerAddress, ...args], { keepStdout: !stdoutSink });
+    return { args, proc, startedAt: now(), peakRss: 0, lastCpu: 0 };
+  });
+  if (stdoutSink) clients[0].proc.child.stdout.on('data', stdoutSink);
+  let maxControllerRss = 0;
+  let maxNodeRss = 0;
   const sample = () => {
-    const m = memOf(proc.pid);
-    if (m) peakRss = Math.max(peakRss, m.hwm || 0, m.rss || 0);
-    const c = cpuOf(proc.pid);
-    if (c) lastClientCpu = c.self;
+    for (const c of clients) {
+      const m = memOf(c.proc.pid);
+      if (m) c.peakRss = Math.max(c.peakRss, m.hwm || 0, m.rss || 0);
+      const cpu = cpuOf(c.proc.pid);
+      if (cpu) c.lastCpu = cpu.self;
+    }
     for (const p of servers) {
-      const sm = memOf(p.pid);
-      if (sm) maxServerRss = Math.max(maxServerRss, sm.rss);
+      const rss = memOf(p.pid)?.rss ?? 0;
+      if (p.role === 'controller') maxControllerRss = Math.max(maxControllerRss, rss);
+      else maxNodeRss = Math.max(maxNodeRss, rss);
     }
   };
   const poll = setInterval(sample, 50);
   sample();
-  const timer = setTimeout(() => {
-    proc.timedOut = true;
-    proc.child.kill('SIGKILL');
-  }, timeoutMs);
-  const { code, signal } = await proc.exited;
+  const timers = clients.map((c) =>
+    setTimeout(() => {
+      c.proc.timedOut = true;
+      c.proc.child.kill('SIGKILL');
+    }, timeoutMs),
+  );
+  const exits = await Promise.all(clients.map((c) => c.proc.exited));
   clearInterval(poll);
-  const wallS = seconds(t0, proc.exitedAt);
+  const endedAt = clients.reduce((max, c) => (c.proc.exitedAt > max ? c.proc.exitedAt : max), t0);
   const after = new Map(servers.map((p) => [p, cpuOf(p.pid)]));
   const selfAfter = cpuOf(process.pid);
   const machineAfter = machineCpu();
-  await proc.closed; // 'exit' can come before the last bytes of its stdout have been read
-  clearTimeout(timer);
-  if (proc.timedOut) {
-    throw new Error(`\`cairn ${args.join(' ')}\` did not finish within ${Math.round(timeoutMs / 1000)} s (killed); its output:\n${tail(proc)}\n${cluster.diagnostics()}`);
-  }
-  if (code !== 0) {
-    throw new Error(`\`cairn ${args.join(' ')}\` failed (exit ${code ?? signal}); stderr:\n${proc.stderr.trim() || '(empty)'}\n${cluster.diagnostics()}`);
-  }
-  // The exited client is reaped by this process, so its CPU time shows up in our cutime+cstime.
+  await Promise.all(clients.map((c) => c.proc.closed)); // 'exit' can come before the last bytes of stdout
+  timers.forEach(clearTimeout);
+  // Exited clients are reaped by this process, so their CPU time shows up in our cutime+cstime.
   const reaped = selfAfter && selfBefore ? selfAfter.children - selfBefore.children : 0;
-  const clientCpuS = Math.max(reaped, lastClientCpu);
-  const cpu = { client: clientCpuS, controller: 0, nodes: 0 };
+  const cpu = { client: Math.max(reaped, clients.reduce((sum, c) => sum + c.lastCpu, 0)), controller: 0, nodes: 0 };
   for (const p of servers) {
     const a = after.get(p);
     const b = before.get(p);
@@ -574,17 +614,39 @@ async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
   const cairnCpuS = cpu.client + cpu.controller + cpu.nodes;
   const benchCpuS = selfAfter && selfBefore ? selfAfter.self - selfBefore.self : 0;
   return {
-    wallS,
-    peakRss,
-    maxServerRss,
+    wallS: seconds(t0, endedAt),
+    clients: clients.map((c, i) => ({
+      args: c.args,
+      proc: c.proc,
+      ok: exits[i].code === 0 && !c.proc.timedOut,
+      wallS: seconds(c.startedAt, c.proc.exitedAt),
+      peakRss: c.peakRss,
+    })),
+    maxServerRss: Math.max(maxControllerRss, maxNodeRss),
+    maxControllerRss,
+    maxNodeRss,
     cpu,
     cairnCpuS,
     machineBusyS: machineAfter.busy - machineBefore.busy,
     iowaitS: machineAfter.iowait - machineBefore.iowait,
     // CPU time on this machine that was neither Cairn nor this script: other work competing for the cores
     otherCpuS: Math.max(0, machineAfter.busy - machineBefore.busy - cairnCpuS - benchCpuS),
-    lines: proc.lines,
   };
+}
+
+/** Why a watched client failed, in one message (exit code or timeout, its stderr). */
+function clientFailure(cluster, client, timeoutMs) {
+  const { proc, args } = client;
+  if (proc.timedOut) return `\`cairn ${args.join(' ')}\` did not finish within ${Math.round(timeoutMs / 1000)} s (killed); its output:\n${tail(proc)}\n${cluster.diagnostics()}`;
+  return `\`cairn ${args.join(' ')}\` failed (exit ${proc.exitCode ?? proc.signal}); stderr:\n${proc.stderr.trim() || '(empty)'}\n${cluster.diagnostics()}`;
+}
+
+/** Runs the client CLI once, watched as by watchClis; throws if it fails. */
+async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
+  const watched = await watchClis(cluster, [args], { stdoutSink, timeoutMs });
+  const [client] = watched.clients;
+  if (!client.ok) throw new Error(clientFailure(cluster, client, timeoutMs));
+  return { ...watched, peakRss: client.peakRss, lines: client.proc.lines };
 }
 
 /** Wall clock of a CLI process that starts, makes one small request and exits (median of 3): the fixed cost in every CLI figure. */
@@ -594,9 +656,8 @@ async function cliOverhead(cluster) {
   return median(times);
 }
 
-async function bigFile(options, cluster, src, srcSha, run) {
-  const name = `bench/run-${run}/big.bin`;
-  const timeoutMs = 120_000 + (options.size / 1e6) * 1000; // anything slower than ~1 MB/s is a hang
+async function bigFile(options, size, cluster, src, srcSha, name) {
+  const timeoutMs = 120_000 + (size / 1e6) * 1000; // anything slower than ~1 MB/s is a hang
   warm(src);
   await settle();
   const put = await timedCli(cluster, ['put', src, name, '--replicas', String(options.replicas), '--json'], { timeoutMs });
@@ -606,7 +667,7 @@ async function bigFile(options, cluster, src, srcSha, run) {
   } catch {
     throw new Error(`put printed no JSON: ${put.lines.join('\n')}`);
   }
-  if (info.size !== options.size) throw new Error(`put reported size ${info.size}, expected ${options.size}`);
+  if (info.size !== size) throw new Error(`put reported size ${info.size}, expected ${size}`);
 
   // Every chunk should now be on `replicas` distinct nodes.
   const stat = await cluster.sdk.stat(name);
@@ -619,8 +680,8 @@ async function bigFile(options, cluster, src, srcSha, run) {
   const get = await timedCli(cluster, ['get', name, dest, '--json'], { timeoutMs });
   const got = sha256File(dest);
   unlinkSync(dest);
-  if (got.size !== options.size || got.sha256 !== srcSha) {
-    throw new Error(`get returned ${got.size} bytes with SHA-256 ${got.sha256}; expected ${options.size} bytes, ${srcSha}`);
+  if (got.size !== size || got.sha256 !== srcSha) {
+    throw new Error(`get returned ${got.size} bytes with SHA-256 ${got.sha256}; expected ${size} bytes, ${srcSha}`);
   }
 
   // get to stdout, hashed by this script as it streams (no local write: like dd of=/dev/null)
@@ -635,16 +696,15 @@ async function bigFile(options, cluster, src, srcSha, run) {
     },
   });
   const catSha = hash.digest('hex');
-  if (streamed !== options.size || catSha !== srcSha) {
-    throw new Error(`get - streamed ${streamed} bytes with SHA-256 ${catSha}; expected ${options.size} bytes, ${srcSha}`);
+  if (streamed !== size || catSha !== srcSha) {
+    throw new Error(`get - streamed ${streamed} bytes with SHA-256 ${catSha}; expected ${size} bytes, ${srcSha}`);
   }
 
-  const gib = options.size / GiB;
+  const gib = size / GiB;
   return {
-    cliStartupS: await cliOverhead(cluster),
-    putMBps: mbps(options.size, put.wallS),
-    getMBps: mbps(options.size, get.wallS),
-    getStdoutMBps: mbps(options.size, cat.wallS),
+    putMBps: mbps(size, put.wallS),
+    getMBps: mbps(size, get.wallS),
+    getStdoutMBps: mbps(size, cat.wallS),
     putS: put.wallS,
     getS: get.wallS,
     getStdoutS: cat.wallS,
@@ -653,6 +713,12 @@ async function bigFile(options, cluster, src, srcSha, run) {
     getStdoutPeakClientRssMiB: cat.peakRss / MiB,
     putMaxServerRssMiB: put.maxServerRss / MiB,
     getMaxServerRssMiB: Math.max(get.maxServerRss, cat.maxServerRss) / MiB,
+    putMaxControllerRssMiB: put.maxControllerRss / MiB,
+    putMaxNodeRssMiB: put.maxNodeRss / MiB,
+    getMaxControllerRssMiB: Math.max(get.maxControllerRss, cat.maxControllerRss) / MiB,
+    getMaxNodeRssMiB: Math.max(get.maxNodeRss, cat.maxNodeRss) / MiB,
+    // the largest of the three client peaks: the figure that must stay flat as the file grows
+    peakClientRssMiB: Math.max(put.peakRss, get.peakRss, cat.peakRss) / MiB,
     putCpuSPerGiB: put.cairnCpuS / gib,
     putCpuClientS: put.cpu.client,
     putCpuControllerS: put.cpu.controller,
@@ -742,6 +808,89 @@ async function smallFiles(options, cluster, run, concurrency) {
   };
 }
 
+/**
+ * --clients N: one client puts a file of --client-size alone, then N clients (N CLI processes) each put
+ * a file of their own of that size at the same time; the same for gets (to files, SHA-256 checked),
+ * caches dropped first. Every file has fresh random content, so that content addressing cannot turn
+ * a put into a no-op. A failing client does not stop the phase: it is counted and reported.
+ */
+async function concurrentClients(options, cluster, run) {
+  const n = options.clients;
+  const size = options.clientSize;
+  const dir = join(cluster.root, 'clients');
+  mkdirSync(dir, { recursive: true });
+  const file = (tag) => {
+    const path = join(dir, `${tag}.bin`);
+    return { tag, path, out: join(dir, `${tag}.out`), sha256: makeRandomFile(path, size), name: `bench/run-${run}/clients/${tag}.bin` };
+  };
+  const single = file('single');
+  const many = Array.from({ length: n }, (_, i) => file(`c${i}`));
+  const timeoutMs = 120_000 + ((size * n) / 1e6) * 1000; // slower than ~1 MB/s in total is a hang
+  const putArgs = (f) => ['put', f.path, f.name, '--replicas', String(options.replicas), '--json'];
+  const getArgs = (f) => ['get', f.name, f.out, '--json'];
+  const errors = [];
+
+  const warmAll = async (files) => {
+    for (const f of files) warm(f.path);
+    await settle();
+  };
+  await warmAll([single]);
+  const singlePut = await timedCli(cluster, putArgs(single), { timeoutMs });
+  await warmAll(many);
+  const put = await watchClis(cluster, many.map(putArgs), { timeoutMs });
+  put.clients.forEach((c) => c.ok || errors.push(`put: ${clientFailure(cluster, c, timeoutMs)}`));
+
+  dropCaches(options);
+  const singleGet = await timedCli(cluster, getArgs(single), { timeoutMs });
+  const singleGot = sha256File(single.out);
+  if (singleGot.sha256 !== single.sha256) throw new Error(`get ${single.name}: ${singleGot.size} bytes that differ from what was put`);
+  await settle();
+  dropCaches(options);
+  const get = await watchClis(cluster, many.map(getArgs), { timeoutMs });
+  get.clients.forEach((c, i) => {
+    if (!c.ok) return errors.push(`get: ${clientFailure(cluster, c, timeoutMs)}`);
+    const got = sha256File(many[i].out);
+    if (got.sha256 !== many[i].sha256) {
+      c.ok = false;
+      errors.push(`get ${many[i].name}: ${got.size} bytes that differ from what was put`);
+    }
+  });
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    clients: n,
+    clientSizeBytes: size,
+    put: concurrentFigures(put, singlePut, size),
+    get: concurrentFigures(get, singleGet, size),
+    errors: errors.length,
+    errorMessages: errors.map((e) => e.slice(0, 2000)),
+  };
+}
+
+/** Aggregate and per-client MB/s of a concurrent phase (bytes of successful clients only), against one client alone. */
+function concurrentFigures(watched, single, size) {
+  const ok = watched.clients.filter((c) => c.ok);
+  const perClient = ok.map((c) => mbps(size, c.wallS));
+  const aggregateMBps = mbps(size * ok.length, watched.wallS);
+  const singleMBps = mbps(size, single.wallS);
+  return {
+    singleMBps,
+    aggregateMBps,
+    aggregateToSingle: aggregateMBps / singleMBps,
+    minClientMBps: perClient.length ? Math.min(...perClient) : null,
+    maxClientMBps: perClient.length ? Math.max(...perClient) : null,
+    wallS: watched.wallS,
+    singleWallS: single.wallS,
+    errors: watched.clients.length - ok.length,
+    peakClientRssMiB: Math.max(...watched.clients.map((c) => c.peakRss)) / MiB,
+    singlePeakClientRssMiB: single.peakRss / MiB,
+    maxControllerRssMiB: watched.maxControllerRss / MiB,
+    maxNodeRssMiB: watched.maxNodeRss / MiB,
+    cpuSPerGiB: watched.cairnCpuS / ((size * watched.clients.length) / GiB),
+    singleCpuSPerGiB: single.cairnCpuS / (size / GiB),
+    otherCpuS: watched.otherCpuS,
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // the cluster
 
@@ -820,21 +969,18 @@ function median(values) {
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 }
 
-function medians(runs) {
+/** Medians over runs of every number, recursively: objects field by field, arrays of objects item by item. */
+function medianRecord(records) {
   const out = {};
-  for (const key of Object.keys(runs[0])) {
-    if (key === 'small') continue;
-    const values = runs.map((r) => r[key]);
-    out[key] = typeof values[0] === 'number' ? median(values) : values.every((v) => v === values[0]) ? values[0] : values;
+  for (const key of Object.keys(records[0])) {
+    const values = records.map((r) => r[key]);
+    const first = values[0];
+    if (typeof first === 'number') out[key] = median(values);
+    else if (Array.isArray(first) && first.length && typeof first[0] === 'object' && first[0] !== null) {
+      out[key] = first.map((_, i) => medianRecord(values.map((v) => v[i])));
+    } else if (first && typeof first === 'object' && !Array.isArray(first)) out[key] = medianRecord(values);
+    else out[key] = values.every((v) => JSON.stringify(v) === JSON.stringify(first)) ? first : values;
   }
-  out.small = runs[0].small.map((s, i) => {
-    const row = {};
-    for (const key of Object.keys(s)) {
-      const values = runs.map((r) => r.small[i][key]);
-      row[key] = typeof values[0] === 'number' ? median(values) : values[0];
-    }
-    return row;
-  });
   return out;
 }
 
@@ -857,14 +1003,25 @@ function formatSize(bytes) {
   return `${bytes} B`;
 }
 
+/** `get(med)`, and over several runs "median (min..max)" of `get(run)`. */
+function spread(runs, med, get, digits = 0) {
+  const m = round(get(med), digits);
+  const vals = runs.map(get).filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (runs.length < 2 || vals.length === 0) return String(m);
+  return `${m} (${round(Math.min(...vals), digits)}..${round(Math.max(...vals), digits)})`;
+}
+
+/** A Markdown table: `columns` = [{ title, right }], `rows` = arrays of strings. */
+function printGrid(columns, rows) {
+  const widths = columns.map((c, i) => Math.max(c.title.length, ...rows.map((r) => String(r[i]).length)));
+  const cells = (r) => r.map((v, i) => (columns[i].right ? String(v).padStart(widths[i]) : String(v).padEnd(widths[i])));
+  console.log(`| ${cells(columns.map((c) => c.title)).join(' | ')} |`);
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(`| ${cells(r).join(' | ')} |`);
+}
+
 function printTable(options, machine, placement, runs, med) {
-  const many = runs.length > 1;
-  const cell = (key, digits = 0, src = med) => {
-    const m = round(src[key], digits);
-    if (!many) return String(m);
-    const vals = runs.map((r) => r[key]).filter((v) => typeof v === 'number');
-    return `${m} (${round(Math.min(...vals), digits)}..${round(Math.max(...vals), digits)})`;
-  };
+  const cell = (key, digits = 0) => spread(runs, med, (r) => r[key], digits);
   const size = formatSize(options.size);
   const rows = [
     [`raw disk: write ${size}, 1 MiB pieces + fsync`, cell('rawWriteMBps'), 'MB/s'],
@@ -880,6 +1037,8 @@ function printTable(options, machine, placement, runs, med) {
     ['peak client RSS: get to a file', cell('getPeakClientRssMiB'), 'MiB'],
     ['peak client RSS: get to stdout', cell('getStdoutPeakClientRssMiB'), 'MiB'],
     ['max RSS of one server process during put', cell('putMaxServerRssMiB'), 'MiB'],
+    ['  controller / any node during put', `${round(med.putMaxControllerRssMiB, 0)} / ${round(med.putMaxNodeRssMiB, 0)}`, 'MiB'],
+    ['  controller / any node during the gets', `${round(med.getMaxControllerRssMiB, 0)} / ${round(med.getMaxNodeRssMiB, 0)}`, 'MiB'],
     [`CPU, all Cairn processes, during put`, cell('putCpuSPerGiB', 1), 's per GiB'],
     ['  of which client / controller / 3 nodes', `${round(med.putCpuClientS, 1)} / ${round(med.putCpuControllerS, 1)} / ${round(med.putCpuNodesS, 1)}`, 's'],
     ['  busy cores during put (of ' + machine.cpus + ')', cell('putCpuUtilisation', 2), 'cores'],
@@ -887,24 +1046,17 @@ function printTable(options, machine, placement, runs, med) {
     [`CPU, all Cairn processes, during get to a file`, cell('getCpuSPerGiB', 1), 's per GiB'],
   ];
   med.small.forEach((s, i) => {
-    const c = (key, digits = 0) => {
-      const m = round(s[key], digits);
-      if (!many) return String(m);
-      const vals = runs.map((r) => r.small[i][key]);
-      return `${m} (${round(Math.min(...vals), digits)}..${round(Math.max(...vals), digits)})`;
-    };
+    const c = (key, digits = 0) => spread(runs, med, (r) => r.small[i][key], digits);
     rows.push([`Cairn ${options.files} x 4 KiB puts, ${s.concurrency} in flight (SDK)`, c('putsPerS'), 'files/s']);
     rows.push([`Cairn ${options.files} x 4 KiB gets, ${s.concurrency} in flight (SDK)`, c('getsPerS'), 'files/s']);
     rows.push(['  put latency p50 / p99', `${round(s.putP50Ms, 1)} / ${round(s.putP99Ms, 1)}`, 'ms']);
     rows.push(['  get latency p50 / p99', `${round(s.getP50Ms, 1)} / ${round(s.getP99Ms, 1)}`, 'ms']);
   });
-  const w0 = Math.max(...rows.map((r) => r[0].length));
-  const w1 = Math.max(5, ...rows.map((r) => r[1].length));
-  const w2 = Math.max(...rows.map((r) => r[2].length));
-  const line = (a, b, c) => `| ${a.padEnd(w0)} | ${b.padStart(w1)} | ${c.padEnd(w2)} |`;
+  const many = runs.length > 1;
+  const sizesNote = options.sizes.length > 1 ? ` (the first of ${options.sizes.length} sizes; all sizes below)` : '';
   console.log('');
   console.log(
-    `Cairn benchmark: controller + ${NODES} nodes on 127.0.0.1, replicas ${options.replicas}, ${size} file, ` +
+    `Cairn benchmark: controller + ${NODES} nodes on 127.0.0.1, replicas ${options.replicas}, ${size} file${sizesNote}, ` +
       `${options.files} x 4 KiB files; ${runs.length} run${many ? 's, median (min..max)' : ''}`,
   );
   console.log(
@@ -914,40 +1066,176 @@ function printTable(options, machine, placement, runs, med) {
   console.log(`data: ${placement.dir} (${placement.fsType}, ${placement.sameFsAsRepo ? 'same file system as the repo' : 'NOT the repo\'s file system'}); page cache dropped before reads: ${placement.dropCaches ? 'yes' : 'no'}`);
   console.log(`big file: ${med.chunks} chunks of ${formatSize(med.chunkSizeBytes)}, under-replicated after put: ${med.chunksUnderReplicated}, SHA-256 of both gets verified`);
   console.log('');
-  console.log(line('measure', 'value', 'unit'));
-  console.log(`|${'-'.repeat(w0 + 2)}|${'-'.repeat(w1 + 2)}|${'-'.repeat(w2 + 2)}|`);
-  for (const r of rows) console.log(line(...r));
+  printGrid([{ title: 'measure' }, { title: 'value', right: true }, { title: 'unit' }], rows);
   console.log('');
   console.log('MB/s = 10^6 bytes/s; puts and gets timed as the CLI process\'s wall clock (spawn to exit).');
 }
 
+/**
+ * Whether the client's peak RSS stays flat as the file grows (max/min within 10% across sizes): a
+ * client that streams holds the same buffers for 100 MiB as for 4 GiB. Per operation and for the
+ * largest of the three peaks of each size.
+ */
+function rssFlatness(med) {
+  const flatness = (key) => {
+    const values = med.sizes.map((s) => s[key]);
+    const min = Math.min(...values);
+    const max = Math.max(...values);
+    return { minMiB: min, maxMiB: max, maxOverMin: max / min, flat: max / min <= 1.1, bySizeMiB: values };
+  };
+  return {
+    sizes: med.sizes.map((s) => s.size),
+    peak: flatness('peakClientRssMiB'),
+    put: flatness('putPeakClientRssMiB'),
+    get: flatness('getPeakClientRssMiB'),
+    getStdout: flatness('getStdoutPeakClientRssMiB'),
+  };
+}
+
+function flatnessLine(f) {
+  const p = f.peak;
+  return (
+    `peak client RSS across sizes (largest of put / get / get to stdout): ${round(p.minMiB, 0)}..${round(p.maxMiB, 0)} MiB, ` +
+    `max/min ${round(p.maxOverMin, 2)}: ${p.flat ? 'FLAT (within 10%)' : 'NOT flat (more than 10% apart)'}` +
+    ` [put ${round(f.put.maxOverMin, 2)}, get ${round(f.get.maxOverMin, 2)}, get to stdout ${round(f.getStdout.maxOverMin, 2)}]`
+  );
+}
+
+/** One column per --size: the big-file figures of every size side by side. */
+function printSizesTable(options, runs, med, flat) {
+  const col = (i, key, digits = 0) => spread(runs, med, (r) => r.sizes[i][key], digits);
+  const measures = [
+    ['raw disk: write, 1 MiB pieces + fsync', 'rawWriteMBps', 'MB/s'],
+    ['raw disk: read it back', 'rawReadMBps', 'MB/s'],
+    [`Cairn put, replicas ${options.replicas} (CLI)`, 'putMBps', 'MB/s'],
+    ['Cairn get to a file (CLI)', 'getMBps', 'MB/s'],
+    ['Cairn get to stdout (CLI)', 'getStdoutMBps', 'MB/s'],
+    ['peak client RSS: put', 'putPeakClientRssMiB', 'MiB'],
+    ['peak client RSS: get to a file', 'getPeakClientRssMiB', 'MiB'],
+    ['peak client RSS: get to stdout', 'getStdoutPeakClientRssMiB', 'MiB'],
+    ['max controller RSS: put', 'putMaxControllerRssMiB', 'MiB'],
+    ['max controller RSS: gets', 'getMaxControllerRssMiB', 'MiB'],
+    ['max node RSS (any node): put', 'putMaxNodeRssMiB', 'MiB'],
+    ['max node RSS (any node): gets', 'getMaxNodeRssMiB', 'MiB'],
+    ['CPU, all Cairn processes: put', 'putCpuSPerGiB', 's per GiB', 1],
+    ['CPU, all Cairn processes: get to a file', 'getCpuSPerGiB', 's per GiB', 1],
+    ['chunks', 'chunks', ''],
+  ];
+  const rows = measures.map(([label, key, unit, digits]) => [label, ...options.sizes.map((_, i) => col(i, key, digits)), unit]);
+  console.log('');
+  console.log(`Cairn by file size (${options.sizes.map(formatSize).join(', ')})${runs.length > 1 ? '; median (min..max) of ' + runs.length + ' runs' : ''}`);
+  console.log('');
+  printGrid([{ title: 'measure' }, ...options.sizes.map((s) => ({ title: formatSize(s), right: true })), { title: 'unit' }], rows);
+  console.log('');
+  console.log(flatnessLine(flat));
+}
+
+/** The --clients phase: N clients at once against one alone, for puts and for gets. */
+function printClientsTable(options, runs, med, errorsTotal) {
+  const c = med.clients;
+  const size = formatSize(options.clientSize);
+  const cell = (op, key, digits = 0) => spread(runs, med, (r) => r.clients[op][key], digits);
+  const rows = [];
+  for (const [op, verb] of [['put', 'put'], ['get', 'get (to a file)']]) {
+    rows.push([`1 client: ${verb} ${size}`, cell(op, 'singleMBps'), 'MB/s']);
+    rows.push([`${c.clients} clients at once: ${verb} ${size} each, aggregate`, cell(op, 'aggregateMBps'), 'MB/s']);
+    rows.push(['  per client min / max', `${round(c[op].minClientMBps, 0)} / ${round(c[op].maxClientMBps, 0)}`, 'MB/s']);
+    rows.push(['  aggregate / 1 client', cell(op, 'aggregateToSingle', 2), 'ratio']);
+    rows.push(['  peak RSS of one client (1 alone / N at once)', `${round(c[op].singlePeakClientRssMiB, 0)} / ${round(c[op].peakClientRssMiB, 0)}`, 'MiB']);
+    rows.push(['  max RSS controller / any node', `${round(c[op].maxControllerRssMiB, 0)} / ${round(c[op].maxNodeRssMiB, 0)}`, 'MiB']);
+    rows.push(['  CPU, all Cairn processes (1 alone / N at once)', `${round(c[op].singleCpuSPerGiB, 1)} / ${round(c[op].cpuSPerGiB, 1)}`, 's per GiB']);
+  }
+  rows.push([`client errors (all runs; must be 0)`, errorsTotal === 0 ? '0' : `${errorsTotal} FAILED`, '']);
+  console.log('');
+  console.log(`Cairn with ${c.clients} concurrent clients (CLI processes), each its own ${size} file, replicas ${options.replicas}; against 1 client alone, same run`);
+  console.log('');
+  printGrid([{ title: 'measure' }, { title: 'value', right: true }, { title: 'unit' }], rows);
+  if (errorsTotal) {
+    const messages = runs.flatMap((r) => r.clients.errorMessages);
+    console.log('');
+    for (const m of messages.slice(0, 5)) console.log(`client error: ${m.split('\n').slice(0, 4).join(' / ')}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// peers: ratios of Cairn's figures to a peer's, measured in the same sitting
+
+/**
+ * Cairn's figures (medians, first --size) beside the peer's (medians of its bench.sh runs and of its
+ * CPU-per-GiB writes), as rows of [label, cairn, peer, ratio, unit] where ratio > 1 always means Cairn
+ * is better: Cairn/peer for rates, peer/Cairn for CPU seconds per GiB.
+ */
+function peerComparison(med, peer) {
+  const p = peer.median;
+  const rows = [
+    ['put MB/s (CLI put vs dd conv=fsync to the mount)', 'putMBps', med.putMBps, p.writeMBps, 'MB/s'],
+    ['get MB/s, to a file (CLI get, fsync + rename vs dd read, cold)', 'getMBps', med.getMBps, p.readMBps, 'MB/s'],
+    ['get MB/s, to stdout (CLI get - vs dd read to /dev/null, cold)', 'getStdoutMBps', med.getStdoutMBps, p.readMBps, 'MB/s'],
+  ];
+  med.small.forEach((s, i) => {
+    const suffix = i === 0 ? '' : `C${s.concurrency}`;
+    rows.push([`4 KiB puts/s: Cairn SDK ${s.concurrency} in flight; peer 1 process, fsync each`, `smallPutsPerS${suffix}`, s.putsPerS, p.smallWritesPerS, 'files/s']);
+    rows.push([`4 KiB gets/s: Cairn SDK ${s.concurrency} in flight; peer 1 process, cold`, `smallGetsPerS${suffix}`, s.getsPerS, p.smallReadsPerS, 'files/s']);
+  });
+  const ratios = {};
+  const out = rows.map(([label, key, cairn, theirs, unit]) => {
+    ratios[key] = cairn / theirs;
+    return [label, cairn, theirs, ratios[key], unit];
+  });
+  // CPU: lower is better, so the ratio is peer/Cairn
+  ratios.cpuSPerGiB = p.cpuSPerGiB / med.putCpuSPerGiB;
+  out.push(['CPU s per GiB written, all processes (ratio = peer/Cairn)', med.putCpuSPerGiB, p.cpuSPerGiB, ratios.cpuSPerGiB, 's per GiB']);
+  // both harnesses measure the raw disk: how far apart they are says how much the disk moved in between
+  out.push(['raw disk write MB/s, each harness\'s own (sanity check)', med.rawWriteMBps, p.rawWriteMBps, med.rawWriteMBps / p.rawWriteMBps, 'MB/s']);
+  ratios.rawWriteMBps = med.rawWriteMBps / p.rawWriteMBps;
+  const cairn = {
+    sizeBytes: med.sizes[0].size,
+    putMBps: med.putMBps,
+    getMBps: med.getMBps,
+    getStdoutMBps: med.getStdoutMBps,
+    putCpuSPerGiB: med.putCpuSPerGiB,
+    rawWriteMBps: med.rawWriteMBps,
+    small: med.small.map((s) => ({ concurrency: s.concurrency, putsPerS: s.putsPerS, getsPerS: s.getsPerS })),
+  };
+  return { rows: out, ratios, cairn };
+}
+
+function printPeer(options, peer, comparison) {
+  const title = { moosefs: 'MooseFS', glusterfs: 'GlusterFS' }[peer.peer];
+  console.log('');
+  if (peer.error) {
+    console.log(`${title}: NOT MEASURED: ${peer.error.split('\n')[0]}`);
+    if (peer.cleanupWarning) console.log(`${title}: cleanup: ${peer.cleanupWarning}`);
+    return;
+  }
+  console.log(`${title}'s own table (${peer.config.scripts}/bench.sh, same sitting, after Cairn's phases):`);
+  console.log(peer.table);
+  console.log(`${title} CPU per GiB written: ${peer.cpu.runs.map((r) => round(r.cpuSPerGiB, 2)).join(', ')} s (${peer.cpu.method})`);
+  console.log('');
+  console.log(`Cairn vs ${title}: ${formatSize(options.size)} file, ${options.files} x 4 KiB files, replicas/goal ${options.replicas}, medians of ${options.runs} run${options.runs > 1 ? 's' : ''} each`);
+  console.log('');
+  const cols = [{ title: 'measure' }, { title: 'Cairn', right: true }, { title: title, right: true }, { title: 'ratio', right: true }, { title: 'unit' }];
+  printGrid(cols, comparison.rows.map(([label, a, b, r, unit]) => [label, String(round(a, 1)), String(round(b, 1)), round(r, 2).toFixed(2), unit]));
+  console.log(`ratio > 1: Cairn is better (Cairn/${title} for rates, ${title}/Cairn for CPU s per GiB)`);
+  if (peer.cleanupWarning) console.log(`${title}: cleanup: ${peer.cleanupWarning}`);
+}
+
 // ---------------------------------------------------------------------------------------------------
 
-async function main() {
-  const options = parseOptions(process.argv.slice(2));
-  keepTemp = options.keep;
-  if (process.platform !== 'linux') throw new Error('the benchmark reads /proc: it runs on Linux only');
-  await ensureBuilt(options);
+/** Disk space the Cairn phases need in the temp dir, roughly (see the comment inside). */
+function spaceNeeded(options) {
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  // per size: source + raw copy + one get at a time, plus the stored replicas of every run's file
+  const big = Math.max(...options.sizes) * 3 + sum(options.sizes) * options.replicas * options.runs;
+  const small = options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs;
+  // --clients: N + 1 sources and as many gets at a time, plus their stored replicas
+  const clients = options.clients > 1 ? (options.clients + 1) * options.clientSize * (2 + options.replicas * options.runs) : 0;
+  return big + small + clients + 256 * MiB; // + the catalog and logs
+}
 
-  mkdirSync(options.dir, { recursive: true });
-  tempRoot = mkdtempSync(join(options.dir, 'cairn-bench-'));
-  const buildHash = snapshotApps(tempRoot);
-  const { CairnClient } = loadSdk(); // loaded now, once: the SDK's own dist may be rebuilt later
-  const fs = statfsSync(tempRoot);
-  const placement = {
-    dir: tempRoot,
-    fsType: fsTypeName(fs.type),
-    sameFsAsRepo: statSync(tempRoot).dev === statSync(ROOT).dev,
-    dropCaches: false,
-  };
-  // source + raw copy + one get + the stored replicas of every run's file, small files, catalog
-  const need = options.size * (3 + options.replicas * options.runs) + options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs + 256 * MiB;
-  const free = fs.bavail * fs.bsize;
-  if (free < need) throw new Error(`${tempRoot} has ${formatSize(free)} free; the benchmark needs about ${round(need / GiB, 1)} GiB`);
-  if (placement.fsType === 'tmpfs') console.error('bench: WARNING: the temp dir is on tmpfs: disk figures will be memory figures');
-
+function machineInfo() {
   const cpuInfo = os.cpus();
-  const machine = {
+  return {
     cpus: cpuInfo.length,
     nproc: typeof os.availableParallelism === 'function' ? os.availableParallelism() : cpuInfo.length,
     cpuModel: cpuInfo[0]?.model?.trim() ?? 'unknown',
@@ -958,6 +1246,102 @@ async function main() {
     clockTicks: CLK_TCK,
     loadavgStart: loadavg(),
   };
+}
+
+/**
+ * One run: the raw 4 KiB baseline, then per --size the raw disk and the big-file put + get (the first
+ * size's figures also go to the top level, as before --size took a list), the CLI's fixed cost, the
+ * 4 KiB phases and, with --clients N > 1, the concurrent-clients phase.
+ */
+async function measureRun(options, cluster, run, placement) {
+  const tag = `bench: run ${run}/${options.runs}:`;
+  const src = join(cluster.root, 'source.bin');
+  const rawSmall = await rawSmallFiles(options, cluster.root);
+  const sizes = [];
+  for (const [i, size] of options.sizes.entries()) {
+    console.error(`${tag} generating ${formatSize(size)} of random data (not timed)`);
+    const srcSha = makeRandomFile(src, size); // new content every run and size: chunks are content-addressed
+    console.error(`${tag} raw disk, ${formatSize(size)}`);
+    const raw = await rawDisk(options, size, src, cluster.root);
+    if (i === 0) placement.dropCaches = raw.rawReadCold;
+    console.error(`${tag} put + get ${formatSize(size)}`);
+    const name = options.sizes.length > 1 ? `bench/run-${run}/big-${i + 1}.bin` : `bench/run-${run}/big.bin`;
+    const big = await bigFile(options, size, cluster, src, srcSha, name);
+    unlinkSync(src);
+    sizes.push({ size, ...raw, ...big });
+  }
+  const cliStartupS = await cliOverhead(cluster);
+  const small = [];
+  for (const c of options.concurrency) {
+    console.error(`${tag} ${options.files} x 4 KiB, ${c} in flight`);
+    small.push(await smallFiles(options, cluster, run, c));
+  }
+  let clients;
+  if (options.clients > 1) {
+    console.error(`${tag} ${options.clients} clients at once, ${formatSize(options.clientSize)} each, and 1 alone`);
+    clients = await concurrentClients(options, cluster, run);
+  }
+  const { size: _first, ...firstSize } = sizes[0];
+  return { ...firstSize, ...rawSmall, cliStartupS, sizes, small, ...(clients ? { clients } : {}) };
+}
+
+/** Runs every --peer after Cairn's phases, prints its table and the ratios; returns the JSON of each. */
+async function measurePeers(options, med) {
+  const peers = {};
+  for (const name of options.peers) {
+    if (shuttingDown) break;
+    console.error(`bench: peer ${name}: its harness, same sitting (${formatSize(options.size)}, ${options.files} x 4 KiB, ${options.runs} run${options.runs > 1 ? 's' : ''}, ${options.replicas} copies)`);
+    const result = await runPeer(name, {
+      replicas: options.replicas,
+      sizeBytes: options.size,
+      files: options.files,
+      runs: options.runs,
+      parentDir: options.dir,
+      keep: options.keep,
+    });
+    let comparison;
+    if (!result.error) {
+      comparison = peerComparison(med, result);
+      result.cairn = comparison.cairn;
+      result.ratios = comparison.ratios;
+    } else {
+      console.error(`bench: peer ${name} not measured: ${result.error}`);
+    }
+    printPeer(options, result, comparison);
+    const { table: _table, ...forJson } = result; // the printed table: its figures are in median/runs
+    peers[name] = forJson;
+  }
+  return peers;
+}
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2));
+  keepTemp = options.keep;
+  profileDir = options.profile;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  if (process.platform !== 'linux') throw new Error('the benchmark reads /proc: it runs on Linux only');
+  await ensureBuilt(options);
+
+  mkdirSync(options.dir, { recursive: true });
+  if (options.peers.length) {
+    for (const d of strayPeerDirs(options.dir)) console.error(`bench: WARNING: ${d} is left from an earlier bench (killed?): see its cluster.env, run the peer's down.sh on it`);
+  }
+  tempRoot = mkdtempSync(join(options.dir, 'cairn-bench-'));
+  const buildHash = snapshotApps(tempRoot);
+  const { CairnClient } = loadSdk(); // loaded now, once: the SDK's own dist may be rebuilt later
+  const fs = statfsSync(tempRoot);
+  const placement = {
+    dir: tempRoot,
+    fsType: fsTypeName(fs.type),
+    sameFsAsRepo: statSync(tempRoot).dev === statSync(ROOT).dev,
+    dropCaches: false,
+  };
+  const need = spaceNeeded(options);
+  const free = fs.bavail * fs.bsize;
+  if (free < need) throw new Error(`${tempRoot} has ${formatSize(free)} free; the benchmark needs about ${round(need / GiB, 1)} GiB`);
+  if (placement.fsType === 'tmpfs') console.error('bench: WARNING: the temp dir is on tmpfs: disk figures will be memory figures');
+
+  const machine = machineInfo();
   const build = { ...gitInfo(), appBundlesSha256: buildHash };
 
   console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes`);
@@ -965,25 +1349,7 @@ async function main() {
   console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
 
   const runs = [];
-  const src = join(tempRoot, 'source.bin');
-  for (let run = 1; run <= options.runs; run++) {
-    const tag = `bench: run ${run}/${options.runs}:`;
-    console.error(`${tag} generating ${formatSize(options.size)} of random data (not timed)`);
-    const srcSha = makeRandomFile(src, options.size); // new content every run: chunks are content-addressed
-    console.error(`${tag} raw disk`);
-    const raw = await rawDisk(options, src, tempRoot);
-    const rawSmall = await rawSmallFiles(options, tempRoot);
-    placement.dropCaches = raw.rawReadCold;
-    console.error(`${tag} put + get ${formatSize(options.size)}`);
-    const big = await bigFile(options, cluster, src, srcSha, run);
-    unlinkSync(src);
-    const small = [];
-    for (const c of options.concurrency) {
-      console.error(`${tag} ${options.files} x 4 KiB, ${c} in flight`);
-      small.push(await smallFiles(options, cluster, run, c));
-    }
-    runs.push({ ...raw, ...rawSmall, ...big, small });
-  }
+  for (let run = 1; run <= options.runs; run++) runs.push(await measureRun(options, cluster, run, placement));
 
   // server memory after everything: peak RSS (VmHWM) of each process over its life
   const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
@@ -993,11 +1359,19 @@ async function main() {
   for (const p of cluster.servers) {
     if (!isRunning(p)) throw new Error(`${p.name} exited during the benchmark (${p.exitCode ?? p.signal}):\n${tail(p)}`);
   }
+  // Cairn is done: stop it now, so that its idle processes do not share the machine with a peer
+  await Promise.all(cluster.servers.map((p) => stopProcess(p)));
   machine.loadavgEnd = loadavg();
 
-  const med = medians(runs);
+  const med = medianRecord(runs);
+  const clientErrorsTotal = options.clients > 1 ? runs.reduce((sum, r) => sum + r.clients.errors, 0) : undefined;
+  const rssAcrossSizes = options.sizes.length > 1 ? rssFlatness(med) : undefined;
   printTable(options, machine, placement, runs, med);
   console.log(`server peak RSS (MiB): ${Object.entries(serverPeakRssMiB).map(([k, v]) => `${k} ${round(v, 0)}`).join(', ')}; load average at end ${machine.loadavgEnd.join(' ')}`);
+  if (rssAcrossSizes) printSizesTable(options, runs, med, rssAcrossSizes);
+  if (options.clients > 1) printClientsTable(options, runs, med, clientErrorsTotal);
+
+  const peers = options.peers.length ? await measurePeers(options, med) : undefined;
   const json = {
     bench: 'cairn',
     version: 1,
@@ -1006,22 +1380,34 @@ async function main() {
     build,
     config: {
       size: options.size,
+      sizes: options.sizes,
       files: options.files,
       smallFileSize: SMALL_SIZE,
       replicas: options.replicas,
       runs: options.runs,
       concurrency: options.concurrency,
+      clients: options.clients,
+      clientSize: options.clientSize,
+      peers: options.peers,
       nodes: NODES,
       ...placement,
       mbUnit: 1e6,
     },
     median: med,
+    sizes: med.sizes, // each size's medians (also under median.sizes; the first size is the top level)
+    ...(rssAcrossSizes ? { rssAcrossSizes } : {}),
+    ...(options.clients > 1 ? { clients: med.clients, clientErrorsTotal } : {}),
+    ...(peers ? { peers } : {}),
     runs,
     serverPeakRssMiB,
     serverRssAtEndMiB: serverRssNowMiB,
     clusterStatusAtEnd: status,
   };
   console.log(`BENCH_JSON ${JSON.stringify(roundDeep(json))}`);
+  if (clientErrorsTotal) {
+    console.error(`\nbench: FAILED: ${clientErrorsTotal} client error${clientErrorsTotal > 1 ? 's' : ''} in the --clients phase (see the table)`);
+    process.exitCode = 1;
+  }
 }
 
 main()

@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { CairnError, validateName } from '@cairn/protocol';
-import { CairnClient, FileStat } from '@cairn/transfer';
-import { formatFileLine, formatNodes, formatStat, formatStatus } from './format';
+import { CairnClient, FileStat, TransferProgress } from '@cairn/transfer';
+import { formatFileLine, formatNodes, formatStat, formatStatus, skippedNote } from './format';
 import { createProgress } from './progress';
 import { formatTreeSummary, getTree, putTree } from './tree-transfer';
+import { uploadLog } from './upload-log';
 
 export interface CommandContext {
   client: CairnClient;
@@ -14,6 +16,8 @@ export interface CommandContext {
   replicas?: number;
   /** Where output goes; tests and embedding may swap it. */
   out: NodeJS.WritableStream;
+  /** The CLI's logger (stderr; silent below --log-level warn unless asked). */
+  log: Logger;
 }
 
 const print = (ctx: CommandContext, text: string) => ctx.out.write(`${text}\n`);
@@ -28,11 +32,18 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
   const path = resolve(source);
   const total = fromStdin ? undefined : (await stat(path)).size;
   const progress = createProgress(`put ${target}`, total, ctx);
+  const logged = uploadLog(ctx.log, target);
+  let skippedChunks = 0;
+  const onProgress = (p: TransferProgress) => {
+    skippedChunks = p.skippedChunks;
+    progress.update(p.bytes, p.skippedChunks);
+  };
   const file = await ctx.client
-    .put(target, fromStdin ? process.stdin : { path }, { replicas: ctx.replicas, onProgress: (p) => progress.update(p.bytes) })
+    .put(target, fromStdin ? process.stdin : { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin })
     .finally(() => progress.stop());
-  if (ctx.json) printJson(ctx, file);
-  else print(ctx, `stored ${file.name} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas)`);
+  logged.stored(file);
+  if (ctx.json) printJson(ctx, { ...file, skippedChunks });
+  else print(ctx, `stored ${file.name} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas${skippedNote(skippedChunks)})`);
 }
 
 /** `get <name> [dest|-]`: dest defaults to the name's base name in the current directory. */

@@ -54,3 +54,8 @@ function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** A resumed put (or content the cluster already has) sends only what the nodes lack; says how much. */
+export function skippedNote(chunks: number): string {
+  return chunks > 0 ? `; skipped ${chunks} chunks the nodes already had` : '';
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
-import { CairnClient, DEFAULT_CONTROLLER, defaultConfigPath, readConfigFile } from '@cairn/transfer';
+import { CairnClient, DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat, createProcessLogger, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
 
@@ -9,7 +9,7 @@ import { EXIT, exitCodeFor } from './exit-codes';
 const CONFIG_PATH = defaultConfigPath('client');
 
 /** Global options, each also read from CAIRN_<OPTION> in the environment. */
-const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'quiet', 'replicas', 'ca'];
+const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'quiet', 'replicas', 'ca', 'log-level', 'log-format'];
 
 interface GlobalArgs {
   controller: string;
@@ -17,6 +17,10 @@ interface GlobalArgs {
   ca?: string;
   json: boolean;
   replicas?: number;
+  logLevel: string;
+  logFormat: string;
+  /** The command words, e.g. ['token', 'create']. */
+  _: Array<string | number>;
 }
 
 /**
@@ -35,6 +39,8 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .option('replicas', { type: 'number', global: true, describe: 'replication factor for put (default: the cluster\'s)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress bar' })
     .option('ca', { type: 'string', global: true, describe: 'CA certificate (PEM) to trust for wss:// (CAIRN_CA)' })
+    .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, global: true, describe: 'log on stderr from this level: info shows each command and a put\'s upload id, debug the connection too (CAIRN_LOG_LEVEL)' })
+    .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, global: true, describe: 'stderr log lines as json, or pretty for reading (CAIRN_LOG_FORMAT)' })
     .command(
       'put <file> [name]',
       'store a local file (or - for stdin) under a name',
@@ -150,9 +156,21 @@ async function main(): Promise<number> {
     if (args.replicas !== undefined && (!Number.isInteger(args.replicas) || args.replicas < 1 || args.replicas > MAX_REPLICAS)) {
       throw new CairnError('E_USAGE', `--replicas must be an integer from 1 to ${MAX_REPLICAS}`);
     }
-    const client = new CairnClient({ controller: args.controller, ca: args.ca ? readCa(args.ca) : undefined });
+    // Logs go to stderr, so stdout stays the command's output; at the default level (warn) there are none.
+    const log = createProcessLogger({ level: args.logLevel, format: args.logFormat as LogFormat, base: { role: 'client' }, destination: 2 });
+    const command = args._.join(' ');
+    const started = Date.now();
+    log.info({ command, controller: args.controller }, 'command started');
+    const client = new CairnClient({ controller: args.controller, ca: args.ca ? readCa(args.ca) : undefined, log });
     try {
-      await fn({ client, json: args.json, quiet: args.quiet, replicas: args.replicas, out: process.stdout });
+      // A progress bar would be torn apart by log lines on the same stderr: logging turns it off.
+      await fn({ client, json: args.json, quiet: args.quiet || log.isLevelEnabled('info'), replicas: args.replicas, out: process.stdout, log });
+      log.info({ command, ms: Date.now() - started }, 'command finished');
+    } catch (err) {
+      // The one-line error on stderr is the user's; this line is for whoever follows the logs.
+      const { code, message } = toCairnError(err, 'E_INTERNAL');
+      log.info({ command, ms: Date.now() - started, code, reason: message }, 'command failed');
+      throw err;
     } finally {
       await client.close();
     }

@@ -2,8 +2,8 @@ import { SingleBar } from 'cli-progress';
 import { formatBytes } from './format';
 
 export interface Progress {
-  /** Called with the bytes done so far. */
-  update(bytes: number): void;
+  /** Called with the bytes done so far, and the chunks skipped because the nodes already had them. */
+  update(bytes: number, skippedChunks?: number): void;
   /** Adds to the total (recursive transfers learn it file by file). */
   addTotal(bytes: number): void;
   stop(): void;
@@ -20,11 +20,12 @@ export function createProgress(label: string, total: number | undefined, options
   if (options.quiet || options.json || !process.stderr.isTTY) return SILENT;
   const started = Date.now();
   let current = 0;
+  let skipped = 0;
   let known = total ?? 0;
   const bar = new SingleBar(
     {
       stream: process.stderr,
-      format: total === undefined ? `${label} {done} | {rate}/s` : `${label} [{bar}] {percentage}% | {done} / {size} | {rate}/s | ETA {eta_formatted}`,
+      format: total === undefined ? `${label} {done} | {rate}/s{skipped}` : `${label} [{bar}] {percentage}% | {done} / {size} | {rate}/s | ETA {eta_formatted}{skipped}`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,
@@ -35,11 +36,13 @@ export function createProgress(label: string, total: number | undefined, options
     done: formatBytes(current),
     size: formatBytes(known),
     rate: formatBytes(Math.round(current / Math.max(0.001, (Date.now() - started) / 1000))),
+    skipped: skipped > 0 ? ` | skipped ${skipped} chunks` : '',
   });
   bar.start(Math.max(1, known), 0, payload());
   return {
-    update(bytes) {
+    update(bytes, skippedChunks = skipped) {
       current = bytes;
+      skipped = skippedChunks;
       bar.update(Math.min(bytes, Math.max(1, known)), payload());
     },
     addTotal(bytes) {

@@ -2,8 +2,10 @@ import { lstat, mkdir, opendir, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { CairnError, validateName } from '@cairn/protocol';
 import type { CommandContext } from './commands';
-import { formatBytes } from './format';
+import type { TransferProgress } from '@cairn/transfer';
+import { formatBytes, skippedNote } from './format';
 import { createProgress } from './progress';
+import { uploadLog } from './upload-log';
 
 /** Files transferred at once by `put -r` / `get -r`. */
 export const TREE_CONCURRENCY = 4;
@@ -13,6 +15,8 @@ export interface TreeSummary {
   bytes: number;
   skipped: string[];
   seconds: number;
+  /** Chunks not sent because the nodes already had them (put -r run again after an interruption). */
+  skippedChunks?: number;
 }
 
 /**
@@ -34,7 +38,15 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
       const name = `${base}${relative(root, path).split(sep).join('/')}`;
       validateName(name);
       progress.addTotal(size);
-      await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress: (p) => (done.set(path, p.bytes), report()) });
+      const logged = uploadLog(ctx.log, name);
+      let skippedChunks = 0;
+      const onProgress = (p: TransferProgress) => {
+        done.set(path, p.bytes);
+        skippedChunks = p.skippedChunks;
+        report();
+      };
+      logged.stored(await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin }));
+      summary.skippedChunks = (summary.skippedChunks ?? 0) + skippedChunks;
       done.set(path, size);
       report();
       summary.files++;
@@ -84,7 +96,7 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {
   const skipped = s.skipped.length > 0 ? `; skipped ${s.skipped.length}: ${s.skipped.slice(0, 5).join(', ')}${s.skipped.length > 5 ? ', …' : ''}` : '';
-  return `${verb} ${s.files} files (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}`;
+  return `${verb} ${s.files} files (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}${skippedNote(s.skippedChunks ?? 0)}`;
 }
 
 function normalisePrefix(prefix: string): string {

@@ -40,7 +40,7 @@ describe('parseControllerConfig', () => {
   it('has the documented defaults', () => {
     const config = parseControllerConfig([]);
 
-    expect(config).toMatchObject({ host: '127.0.0.1', port: 7700, data: './.cairn/controller', replicas: 2, logLevel: 'info' });
+    expect(config).toMatchObject({ host: '127.0.0.1', port: 7700, data: './.cairn/controller', replicas: 2, logLevel: 'info', logFormat: 'json' });
     // "tens of seconds" without a heartbeat before a node is declared dead
     expect(config.nodeTimeoutMs).toBeGreaterThanOrEqual(10_000);
     expect(config.nodeTimeoutMs).toBeLessThan(100_000);
@@ -70,6 +70,16 @@ describe('parseControllerConfig', () => {
     const config = parseControllerConfig(['--port=7801', '--replicas=1', '--node-timeout=1500ms', '--data=d', '--gc-grace=10m', '--repair-concurrency=8', '--repair-rate=10MiB']);
 
     expect(config).toMatchObject({ port: 7801, replicas: 1, nodeTimeoutMs: 1500, data: 'd', gcGraceMs: 600_000, repairConcurrency: 8, repairBytesPerSecond: 10 * 1024 * 1024 });
+  });
+
+  it('prints pretty logs only when asked, by flag, CAIRN_LOG_FORMAT or the config file', async () => {
+    expect(parseControllerConfig(['--log-format', 'pretty']).logFormat).toBe('pretty');
+    expect(parseControllerConfig(['--log-format=json']).logFormat).toBe('json');
+    const path = await configFile({ 'log-format': 'pretty' });
+    expect(parseControllerConfig(['--config', path]).logFormat).toBe('pretty');
+    process.env['CAIRN_LOG_FORMAT'] = 'pretty';
+    expect(parseControllerConfig([]).logFormat).toBe('pretty');
+    expect(parseControllerConfig(['--log-format', 'json']).logFormat).toBe('json');
   });
 
   it('accepts port 0 (any free port)', () => {

@@ -1,4 +1,4 @@
-import { defaultConfigPath, readConfigFile } from '@cairn/transfer';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
 import { CairnError, envToFlags, parseByteSize, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
 
@@ -18,13 +18,15 @@ export interface ControllerConfig {
   /** Connections without a complete frame either way for this long are closed (slow peers). */
   idleTimeoutMs: number;
   logLevel: string;
+  /** `json` (the default) or `pretty` (through pino-pretty; only when asked for). */
+  logFormat: LogFormat;
 }
 
 /** ~/.config/cairn/controller.json (or under $XDG_CONFIG_HOME), read when it exists. */
 const CONFIG_PATH = defaultConfigPath('controller');
 
 /** Every option, each also read from CAIRN_<OPTION> in the environment. */
-const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'repair-rate', 'tls-cert', 'tls-key', 'idle-timeout', 'log-level'];
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'replicas', 'node-timeout', 'gc-grace', 'repair-concurrency', 'repair-rate', 'tls-cert', 'tls-key', 'idle-timeout', 'log-level', 'log-format'];
 
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseControllerConfig(argv: string[]): ControllerConfig {
@@ -44,7 +46,8 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
     .option('tls-cert', { type: 'string', describe: 'TLS certificate (PEM): serve wss:// and https:// (CAIRN_TLS_CERT)' })
     .option('tls-key', { type: 'string', describe: 'TLS private key (PEM) for --tls-cert (CAIRN_TLS_KEY)' })
     .option('idle-timeout', { type: 'string', default: '60s', describe: 'close connections silent this long (CAIRN_IDLE_TIMEOUT)' })
-    .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, describe: 'json lines, or pretty for reading at a terminal (CAIRN_LOG_FORMAT)' })
     .example('$0 --port 7700 --data ./.cairn/controller', 'the defaults, spelled out')
     .example('CAIRN_NODE_TIMEOUT=3s $0', 'declare nodes dead after 3 s without heartbeat')
     .strictOptions()
@@ -68,5 +71,5 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   }
   if (Boolean(args.tlsCert) !== Boolean(args.tlsKey)) throw new CairnError('E_USAGE', '--tls-cert and --tls-key go together');
   const tls = args.tlsCert && args.tlsKey ? { cert: args.tlsCert, key: args.tlsKey } : undefined;
-  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, repairBytesPerSecond: parseByteSize(args.repairRate, '--repair-rate'), tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel };
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, repairBytesPerSecond: parseByteSize(args.repairRate, '--repair-rate'), tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel, logFormat: args.logFormat as LogFormat };
 }

@@ -5,7 +5,7 @@ import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
 import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer } from './healer';
-import { AccessControl, checkNameAllowed, effectivePrefix } from './security/access-control';
+import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 
@@ -72,31 +72,36 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         await ctx.catalog.beginUpload(upload);
         ctx.log.debug({ uploadId: upload.id, name: upload.name, replicas }, 'upload begun');
         // A small file's only chunk is placed in the same round trip.
-        const placements = frame.body.chunks && placeChunks(ctx, upload, frame.body.chunks, new Set());
+        const placements = frame.body.chunks && (await placeChunks(ctx, upload, frame.body.chunks, new Set()));
         return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
       case 'upload.place': {
-        const upload = await requireUpload(ctx.catalog, frame.body.uploadId);
-        const placements = placeChunks(ctx, upload, frame.body.chunks, new Set(frame.body.exclude ?? []));
+        const upload = await requireUpload(ctx.catalog, frame.body.uploadId, session);
+        const placements = await placeChunks(ctx, upload, frame.body.chunks, new Set(frame.body.exclude ?? []));
         const now = Date.now();
         if (now - upload.lastActive >= Math.min(TOUCH_EVERY_MS, ctx.uploadExpiryMs / 10)) await ctx.catalog.touchUpload(upload.id, now);
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
+        await requireUpload(ctx.catalog, frame.body.uploadId, session);
         checkStoredRecords(ctx, frame.body.uploadId, frame.body.chunks);
         await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
         return { type: 'ack', body: {} };
       }
       case 'upload.commit': {
         const { uploadId, size, sha256, chunkCount, chunks } = frame.body;
+        await requireUpload(ctx.catalog, uploadId, session);
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
         const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, chunkCount, now: Date.now(), chunks });
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
-      case 'upload.abort':
+      case 'upload.abort': {
+        const upload = await ctx.catalog.getUpload(frame.body.uploadId);
+        if (upload) checkNameAllowed(session, upload.name); // unknown (already swept): nothing to do
         await ctx.catalog.abortUpload(frame.body.uploadId);
         return { type: 'ack', body: {} };
+      }
       case 'file.stat':
         checkNameAllowed(session, frame.body.name);
         return { type: 'file.info', body: { file: toFileInfo(await requireFile(ctx.catalog, frame.body.name)) } };
@@ -193,14 +198,29 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
 type PlaceRequest = Body<'upload.place'>['chunks'][number];
 type StoredRecord = Body<'upload.stored'>['chunks'][number];
 
-/** Chooses nodes for each chunk and signs the grant that lets them accept it for this upload. */
-function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: number }, chunks: PlaceRequest[], exclude: ReadonlySet<string>) {
-  return chunks.map((chunk) => {
+/**
+ * Chooses nodes for each chunk and signs the grant that lets them accept it for this upload. Nodes
+ * the catalog believes already hold the chunk come first, marked `held`: the client claims it there
+ * instead of sending it again (a resumed put, or content another file has).
+ */
+async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: number }, chunks: PlaceRequest[], exclude: ReadonlySet<string>) {
+  const placements = [];
+  for (const chunk of chunks) {
+    const count = chunk.count ?? upload.replicas;
     const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
-    const ids = placeChunk({ replicas: chunk.count ?? upload.replicas, size: chunk.size, candidates });
-    ctx.cluster.notePlacement(ids);
-    return { index: chunk.index, nodes: ids.map((id) => ctx.cluster.requireRef(id)), grant: ctx.grants.put(chunk.hash, ids, upload.id) };
-  });
+    const holders = new Set(await ctx.catalog.chunkHolders(chunk.hash));
+    const held = candidates.filter((node) => holders.has(node.id)).slice(0, count).map((node) => node.id);
+    const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held }) : [];
+    const ids = [...held, ...fresh];
+    ctx.cluster.notePlacement(fresh);
+    placements.push({
+      index: chunk.index,
+      nodes: ids.map((id) => ctx.cluster.requireRef(id)),
+      grant: ctx.grants.put(chunk.hash, ids, upload.id),
+      held: held.length > 0 ? held : undefined,
+    });
+  }
+  return placements;
 }
 
 /** Stored-chunk records name known nodes, each once, and carry each node's own receipt for this upload. */
@@ -230,9 +250,14 @@ async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string):
   }
 }
 
-async function requireUpload(catalog: CatalogStore, uploadId: string) {
+/**
+ * The open upload, if this session may touch it: an upload id alone is not a capability (it shows in
+ * logs), so its name must be under the token's prefix, as it had to be at `upload.begin`.
+ */
+async function requireUpload(catalog: CatalogStore, uploadId: string, session: Session | undefined) {
   const upload = await catalog.getUpload(uploadId);
   if (!upload) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${uploadId}`);
+  checkNameAllowed(session, upload.name);
   return upload;
 }
 

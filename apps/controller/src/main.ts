@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
 import {
   RpcPeer,
   attachRpcServer,
   createHttpHandler,
+  createProcessLogger,
   createProcessServer,
   requireAuthorized,
   type HttpAuthorizer,
@@ -28,7 +28,7 @@ const heartbeatInterval = (nodeTimeoutMs: number) =>
 
 async function main(): Promise<void> {
   const config = parseControllerConfig(process.argv.slice(2));
-  const log = pino({ level: config.logLevel, base: { role: 'controller' } });
+  const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'controller' } });
   mkdirSync(config.data, { recursive: true, mode: 0o700 });
   const keys = await loadControllerKeys(config.data);
   const grants = new GrantSigner(keys.grantPrivateKey);

@@ -5,7 +5,7 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NONCE_BYTES, controllerProof, nodeProof, proofsEqual, signGrant } from '@cairn/protocol';
+import { NONCE_BYTES, claimProof, controllerProof, nodeProof, proofsEqual, signGrant } from '@cairn/protocol';
 import { CairnClient, expectFrame as expectFrameType } from '@cairn/transfer';
 import { CliResult, MAIN, Spawned, killHard, runCli, spawnProcess, waitForLog } from './support/processes';
 import { TestCluster } from './support/test-cluster';
@@ -316,10 +316,50 @@ describe('security', () => {
           .then(() => peer.request('upload.commit', { uploadId, size: leaked.size, sha256: leaked.sha256, chunkCount: 1 }))
           .then(() => 'committed', (err: { code?: string }) => err.code);
         expect(outcome).toBe('E_UPLOAD_INVALID');
+
+        // Resumable puts place a chunk on the nodes that hold it and let the client claim it there,
+        // but only with a proof of possession (an HMAC of the bytes keyed by the fresh grant).
+        const { placements } = expectFrameType(
+          await peer.request('upload.place', { uploadId, chunks: [{ index: 0, hash: claimed.hash, size: claimed.size }] }),
+          'upload.placed',
+        ).body;
+        const [placement] = placements;
+        expect(placement.held?.length).toBeGreaterThan(0);
+        const holder = placement.nodes.find((n) => placement.held?.includes(n.id));
+        const node = await rawPeer(holder?.address ?? '');
+        try {
+          const claim = { hash: claimed.hash, grant: placement.grant, proof: claimProof(placement.grant, randomBytes(claimed.size)) };
+          expect(await errorCode(() => node.request('chunk.claim', claim))).toBe('E_FORBIDDEN');
+        } finally {
+          node.close();
+        }
       } finally {
         peer.close();
       }
       expect(await errorCode(() => readAll(thief, 'team-a/stolen.bin'))).toBe('E_NOT_FOUND');
+    });
+
+    it("an upload id is no capability: another prefix's writer cannot place, record, commit or abort it", async () => {
+      const owner = await createToken('write', 'team-a/');
+      const other = await createToken('write', 'team-b/');
+      const a = await rawPeer(cluster.controllerAddress);
+      const b = await rawPeer(cluster.controllerAddress);
+      try {
+        expectFrameType(await a.request('session.auth', { token: owner.token }), 'session.info');
+        expectFrameType(await b.request('session.auth', { token: other.token }), 'session.info');
+        const { uploadId } = expectFrameType(await a.request('upload.begin', { name: 'team-a/mine.bin' }), 'upload.begun').body;
+        const hash = 'a'.repeat(64);
+        expect(await errorCode(() => b.request('upload.place', { uploadId, chunks: [{ index: 0, hash, size: 1 }] }))).toBe('E_FORBIDDEN');
+        expect(await errorCode(() => b.request('upload.stored', { uploadId, chunks: [{ index: 0, hash, size: 1, nodes: ['n'], receipts: ['f'.repeat(64)] }] }))).toBe('E_FORBIDDEN');
+        expect(await errorCode(() => b.request('upload.commit', { uploadId, size: 0, sha256: hash, chunkCount: 0 }))).toBe('E_FORBIDDEN');
+        expect(await errorCode(() => b.request('upload.abort', { uploadId }))).toBe('E_FORBIDDEN');
+        // still the owner's: it commits (as an empty file)
+        const empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+        expectFrameType(await a.request('upload.commit', { uploadId, size: 0, sha256: empty, chunkCount: 0 }), 'file.info');
+      } finally {
+        a.close();
+        b.close();
+      }
     });
 
     it('a revoked token stops working at once, also on connections already open', async () => {

@@ -2,7 +2,7 @@ import { parseUploaderConfig } from './config';
 
 describe('parseUploaderConfig', () => {
   it('has loopback defaults', () => {
-    expect(parseUploaderConfig([], {})).toEqual({ host: '127.0.0.1', port: 7780, controller: '127.0.0.1:7700', logLevel: 'info' });
+    expect(parseUploaderConfig([], {})).toEqual({ host: '127.0.0.1', port: 7780, controller: '127.0.0.1:7700', logLevel: 'info', logFormat: 'json' });
   });
 
   it('reads flags in either form', () => {
@@ -17,6 +17,12 @@ describe('parseUploaderConfig', () => {
     const env = { CAIRN_EXAMPLE_PORT: '8000', CAIRN_EXAMPLE_CONTROLLER: '10.0.0.1:7700', CAIRN_CONTROLLER: 'ignored:1', CAIRN_TOKEN: 'secret' };
     expect(parseUploaderConfig([], env)).toMatchObject({ port: 8000, controller: '10.0.0.1:7700' });
     expect(parseUploaderConfig(['--port=8001'], env)).toMatchObject({ port: 8001 });
+  });
+
+  it('prints pretty logs only when asked, by flag or CAIRN_EXAMPLE_LOG_FORMAT', () => {
+    expect(parseUploaderConfig(['--log-format', 'pretty'], {}).logFormat).toBe('pretty');
+    expect(parseUploaderConfig([], { CAIRN_EXAMPLE_LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
+    expect(parseUploaderConfig([], { CAIRN_LOG_FORMAT: 'pretty' }).logFormat).toBe('json'); // its own prefix, like its other options
   });
 
   it('refuses a bad port', () => {

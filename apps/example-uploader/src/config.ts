@@ -1,16 +1,17 @@
 import yargs from 'yargs';
 import { CairnError, envToFlags } from '@cairn/protocol';
-import { DEFAULT_CONTROLLER } from '@cairn/transfer';
+import { DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '@cairn/transfer';
 
 export interface UploaderConfig {
   host: string;
   port: number;
   controller: string;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 /** Every option, each also read from CAIRN_EXAMPLE_<OPTION> in the environment. */
-const OPTION_NAMES = ['host', 'port', 'controller', 'log-level'];
+const OPTION_NAMES = ['host', 'port', 'controller', 'log-level', 'log-format'];
 const ENV_PREFIX = 'CAIRN_EXAMPLE_';
 
 /** Flags > CAIRN_EXAMPLE_* environment > defaults. */
@@ -21,7 +22,8 @@ export function parseUploaderConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (CAIRN_EXAMPLE_HOST)' })
     .option('port', { type: 'number', default: 7780, describe: 'HTTP port; 0 picks a free one (CAIRN_EXAMPLE_PORT)' })
     .option('controller', { type: 'string', default: DEFAULT_CONTROLLER, describe: 'Cairn controller: host:port, ws(s):// or http(s):// (CAIRN_EXAMPLE_CONTROLLER)' })
-    .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_EXAMPLE_LOG_LEVEL)' })
+    .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'log level (CAIRN_EXAMPLE_LOG_LEVEL)' })
+    .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, describe: 'json lines, or pretty for reading at a terminal (CAIRN_EXAMPLE_LOG_FORMAT)' })
     .example('$0 --port 7780 --controller 127.0.0.1:7700', 'the defaults, spelled out')
     .example('CAIRN_EXAMPLE_PORT=8080 $0', 'listen on 8080')
     .strictOptions()
@@ -32,5 +34,5 @@ export function parseUploaderConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     .parseSync();
   const port = args.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
-  return { host: args.host, port, controller: args.controller, logLevel: args.logLevel };
+  return { host: args.host, port, controller: args.controller, logLevel: args.logLevel, logFormat: args.logFormat as LogFormat };
 }

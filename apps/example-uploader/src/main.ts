@@ -1,7 +1,6 @@
 import { createServer } from 'node:http';
-import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
-import { CairnClient } from '@cairn/transfer';
+import { CairnClient, createProcessLogger } from '@cairn/transfer';
 import { parseUploaderConfig } from './config';
 import { createUploaderHandler } from './server';
 
@@ -11,8 +10,8 @@ import { createUploaderHandler } from './server';
  */
 async function main(): Promise<void> {
   const config = parseUploaderConfig(process.argv.slice(2));
-  const log = pino({ level: config.logLevel, base: { role: 'example-uploader' } });
-  const client = new CairnClient({ controller: config.controller });
+  const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'example-uploader' } });
+  const client = new CairnClient({ controller: config.controller, log });
 
   const server = createServer(createUploaderHandler(client, log));
   await new Promise<void>((resolve, reject) => {

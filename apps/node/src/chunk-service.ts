@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { CairnError, Frame, checkGrant, isCairnError, storeReceipt } from '@cairn/protocol';
+import { CairnError, Frame, checkGrant, claimProofMatches, isCairnError, storeReceipt } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 
@@ -12,6 +12,8 @@ export interface ChunkServiceOptions {
   grantKey: () => KeyObject | undefined;
   /** Told about a chunk found bad while serving it (it is already in quarantine). */
   onQuarantined: (hash: string, reason: string) => void;
+  /** Told about each chunk a client stored (or claimed), with the upload its grant names: for logs. */
+  onStored?: (chunk: { uploadId: string | undefined; hash: string; bytes: number }) => void;
   /** Signs receipts for stored chunks (the cluster secret). */
   clusterSecret: string;
 }
@@ -22,7 +24,7 @@ export interface ChunkServiceOptions {
  * chunk (and, for writes, this node). To the controller, over the authenticated link it opened: copy
  * a chunk from another node, delete garbage, re-verify a chunk. The chunk store checks every hash.
  */
-export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, clusterSecret }: ChunkServiceOptions) {
+export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret }: ChunkServiceOptions) {
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
   };
@@ -37,6 +39,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
       case 'chunk.put': {
         const grant = requireGrant(frame.grant, 'put', frame.hash);
         const { stored } = await store.put(frame.hash, frame.payload);
+        onStored?.({ uploadId: grant.upload, hash: frame.hash, bytes: frame.payload.length });
         const receipt = grant.upload ? storeReceipt(clusterSecret, { nodeId, hash: frame.hash, uploadId: grant.upload }) : undefined;
         return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt } };
       }
@@ -48,6 +51,24 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
           await quarantineIfBad(frame.body.hash, err);
           throw err;
         }
+      case 'chunk.claim': {
+        // A resumed put: the client proves it has the bytes this node already holds (claims.ts).
+        const { hash, grant: token, proof } = frame.body;
+        const grant = requireGrant(token, 'put', hash);
+        let data: Buffer;
+        try {
+          data = await store.get(hash); // verified: a rotten copy is no copy
+        } catch (err) {
+          await quarantineIfBad(hash, err);
+          if (isCairnError(err, 'E_CORRUPT')) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`);
+          throw err;
+        }
+        if (!claimProofMatches(token, data, proof)) throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
+        await store.put(hash, data); // present: refreshes its age, so garbage collection keeps it
+        onStored?.({ uploadId: grant.upload, hash, bytes: data.length });
+        const receipt = grant.upload ? storeReceipt(clusterSecret, { nodeId, hash, uploadId: grant.upload }) : undefined;
+        return { type: 'chunk.stored', body: { hash, size: data.length, stored: false, receipt } };
+      }
       case 'chunk.has':
         for (const hash of frame.body.hashes) requireGrant(frame.body.grant, 'get', hash);
         return { type: 'chunk.present', body: { present: await Promise.all(frame.body.hashes.map((h) => store.has(h))) } };

@@ -52,6 +52,7 @@ describe('parseNodeConfig', () => {
       capacity: undefined, // its disk
       advertise: undefined,
       logLevel: 'info',
+      logFormat: 'json',
     });
     expect(config.scrubIntervalMs).toBeGreaterThanOrEqual(HOUR); // "default hours"
   });
@@ -74,6 +75,7 @@ describe('parseNodeConfig', () => {
       '--scrub-interval', '30s',
       '--advertise', 'n1.example:7710',
       '--log-level', 'warn',
+      '--log-format', 'pretty',
     ]);
 
     expect(config).toEqual({
@@ -86,6 +88,7 @@ describe('parseNodeConfig', () => {
       scrubIntervalMs: 30_000,
       advertise: 'n1.example:7710',
       logLevel: 'warn',
+      logFormat: 'pretty',
       clusterSecretFile: './.cairn/controller/cluster-secret',
       tls: undefined,
       ca: undefined,
@@ -152,6 +155,15 @@ describe('parseNodeConfig', () => {
       zone: 'z2',
       capacity: 4 * GiB,
     });
+  });
+
+  it('prints pretty logs only when asked, by flag, CAIRN_LOG_FORMAT or the config file', async () => {
+    expect(parseNodeConfig(['--log-format', 'pretty']).logFormat).toBe('pretty');
+    const path = await configFile({ 'log-format': 'pretty' });
+    expect(parseNodeConfig(['--config', path]).logFormat).toBe('pretty');
+    process.env['CAIRN_LOG_FORMAT'] = 'pretty';
+    expect(parseNodeConfig([]).logFormat).toBe('pretty');
+    expect(parseNodeConfig(['--log-format=json']).logFormat).toBe('json');
   });
 
   it('treats an empty zone as no zone', () => {

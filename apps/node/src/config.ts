@@ -1,4 +1,4 @@
-import { defaultConfigPath, readConfigFile } from '@cairn/transfer';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
 import { CairnError, envToFlags, parseByteSize, parseDuration } from '@cairn/protocol';
 
@@ -20,13 +20,15 @@ export interface NodeConfig {
   /** Connections without a complete frame either way for this long are closed (slow peers). */
   idleTimeoutMs: number;
   logLevel: string;
+  /** `json` (the default) or `pretty` (through pino-pretty; only when asked for). */
+  logFormat: LogFormat;
 }
 
 /** ~/.config/cairn/node.json (or under $XDG_CONFIG_HOME), read when it exists. */
 const CONFIG_PATH = defaultConfigPath('node');
 
 /** Every option, each also read from CAIRN_<OPTION> in the environment. */
-const OPTION_NAMES = ['config', 'host', 'port', 'data', 'controller', 'zone', 'capacity', 'scrub-interval', 'advertise', 'cluster-secret-file', 'tls-cert', 'tls-key', 'idle-timeout', 'ca', 'log-level'];
+const OPTION_NAMES = ['config', 'host', 'port', 'data', 'controller', 'zone', 'capacity', 'scrub-interval', 'advertise', 'cluster-secret-file', 'tls-cert', 'tls-key', 'idle-timeout', 'ca', 'log-level', 'log-format'];
 
 /** Flags > CAIRN_* environment > --config file > defaults (DESIGN.md, stable surface). */
 export function parseNodeConfig(argv: string[]): NodeConfig {
@@ -52,7 +54,8 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
     .option('tls-key', { type: 'string', describe: 'TLS private key (PEM) for --tls-cert (CAIRN_TLS_KEY)' })
     .option('ca', { type: 'string', describe: 'CA certificate (PEM) to trust for wss:// (CAIRN_CA)' })
     .option('idle-timeout', { type: 'string', default: '60s', describe: 'close connections silent this long (CAIRN_IDLE_TIMEOUT)' })
-    .option('log-level', { type: 'string', default: 'info', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'log level (CAIRN_LOG_LEVEL)' })
+    .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, describe: 'json lines, or pretty for reading at a terminal (CAIRN_LOG_FORMAT)' })
     .example('$0 --port 7702 --data .cairn/n2', 'a second node on the same machine')
     .example('$0 --zone rack-a --capacity 500GiB', 'a node in zone rack-a that may use 500 GiB')
     .strictOptions()
@@ -78,6 +81,7 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
     ca: args.ca,
     idleTimeoutMs: positiveDuration(args.idleTimeout, '--idle-timeout'),
     logLevel: args.logLevel,
+    logFormat: args.logFormat as LogFormat,
   };
 }
 

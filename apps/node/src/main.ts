@@ -1,9 +1,8 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { isCairnError } from '@cairn/protocol';
 import { openChunkStore } from '@cairn/chunk-store';
-import { NodePool, attachRpcServer, createHttpHandler, createProcessServer, requireAuthorized, type HttpAuthorizer } from '@cairn/transfer';
+import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   const nodeId = await loadOrCreateNodeId(config.data);
-  const log = pino({ level: config.logLevel, base: { role: 'node', node: nodeId } });
+  const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'node', node: nodeId } });
   const clusterSecret = await loadClusterSecret(config.clusterSecretFile);
   const ca = config.ca ? await readFile(config.ca) : undefined;
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
@@ -34,6 +33,9 @@ async function main(): Promise<void> {
       log.warn({ hash, reason }, 'chunk failed verification; quarantined');
       late.link?.notifyQuarantined(hash, reason);
     },
+    // The upload id (from the put grant) is the request id that follows a put through the client's,
+    // the controller's and the nodes' logs (docs/architecture.md, "Following one put through the logs").
+    onStored: (chunk) => log.debug(chunk, 'chunk stored'),
   });
   // Plain HTTP on the same port: probes and /metrics. A node knows no client tokens, and its metrics
   // carry no names or secrets, so they are open; bind --host to a private interface (docs/security.md).

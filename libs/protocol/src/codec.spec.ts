@@ -121,6 +121,19 @@ const fileName = fc.oneof(
 
 const page = <T>(item: fc.Arbitrary<T>, maxLength = 5) => fc.array(item, { maxLength: Math.min(maxLength, MAX_PAGE) });
 const nodeRef = record({ id: nodeId, address });
+const placeRequests = page(record({ index: chunkIndex, hash: hex64, size: chunkSize, count: replicas }, { requiredKeys: ['index', 'hash', 'size'] }));
+const placements = page(
+  record({ index: chunkIndex, nodes: fc.array(nodeRef, { maxLength: 4 }), grant, held: fc.array(nodeId, { maxLength: 4 }) }, { requiredKeys: ['index', 'nodes', 'grant'] }),
+);
+const storedRecords = page(
+  record({
+    index: chunkIndex,
+    hash: hex64,
+    size: chunkSize,
+    nodes: fc.array(nodeId, { minLength: 1, maxLength: 16 }),
+    receipts: fc.array(hex64, { minLength: 1, maxLength: 16 }),
+  }),
+);
 const fileInfo = record({
   id: count,
   name: text(MAX_NAME_BYTES),
@@ -146,30 +159,15 @@ const nodeInfo = record({
 const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   error: record({ code: fc.oneof(fc.constantFrom(...ERROR_CODES), text(64)), message: text(4096) }),
   ack: fc.constant({}),
-  'upload.begin': record({ name: fileName, replicas }, { requiredKeys: ['name'] }),
-  'upload.begun': record({ uploadId, chunkSize, replicas }),
-  'upload.place': record(
-    {
-      uploadId,
-      chunks: page(record({ index: chunkIndex, hash: hex64, size: chunkSize, count: replicas }, { requiredKeys: ['index', 'hash', 'size'] })),
-      exclude: page(nodeId),
-    },
-    { requiredKeys: ['uploadId', 'chunks'] },
+  'upload.begin': record({ name: fileName, replicas, chunks: placeRequests }, { requiredKeys: ['name'] }),
+  'upload.begun': record({ uploadId, chunkSize, replicas, placements }, { requiredKeys: ['uploadId', 'chunkSize', 'replicas'] }),
+  'upload.place': record({ uploadId, chunks: placeRequests, exclude: page(nodeId) }, { requiredKeys: ['uploadId', 'chunks'] }),
+  'upload.placed': record({ placements }),
+  'upload.stored': record({ uploadId, chunks: storedRecords }),
+  'upload.commit': record(
+    { uploadId, size: byteSize, sha256: hex64, chunkCount: count, chunks: storedRecords },
+    { requiredKeys: ['uploadId', 'size', 'sha256', 'chunkCount'] },
   ),
-  'upload.placed': record({ placements: page(record({ index: chunkIndex, nodes: fc.array(nodeRef, { maxLength: 4 }), grant })) }),
-  'upload.stored': record({
-    uploadId,
-    chunks: page(
-      record({
-        index: chunkIndex,
-        hash: hex64,
-        size: chunkSize,
-        nodes: fc.array(nodeId, { minLength: 1, maxLength: 16 }),
-        receipts: fc.array(hex64, { minLength: 1, maxLength: 16 }),
-      }),
-    ),
-  }),
-  'upload.commit': record({ uploadId, size: byteSize, sha256: hex64, chunkCount: count }),
   'upload.abort': record({ uploadId }),
   'file.stat': record({ name: fileName }),
   'file.info': record({ file: fileInfo }),
@@ -231,6 +229,7 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   'chunk.stored': record({ hash: hex64, size: chunkSize, stored: fc.boolean(), receipt: hex64 }, { requiredKeys: ['hash', 'size', 'stored'] }),
   'chunk.get': record({ hash: hex64, grant }),
   'chunk.has': record({ hashes: page(hex64), grant }),
+  'chunk.claim': record({ hash: hex64, grant, proof: hex64 }),
   'chunk.present': record({ present: page(fc.boolean()) }),
   'chunk.replicate': record({ hash: hex64, size: chunkSize, source: nodeRef, grant }),
   'chunk.delete': record({ hashes: page(hex64), minAgeMs: intIn(0, Number.MAX_SAFE_INTEGER) }),

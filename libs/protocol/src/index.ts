@@ -27,3 +27,4 @@ export * from './config-env';
 export * from './grants';
 export * from './handshake';
 export * from './tokens';
+export * from './claims';

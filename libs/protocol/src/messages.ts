@@ -6,8 +6,12 @@ const grant = z.string().min(1).max(MAX_GRANT_BYTES);
 
 /** Chunks an upload wants placed: where should `count` (default: the upload's) copies go. */
 const placeRequests = f.page(z.object({ index: f.chunkIndex, hash: f.sha256Hex, size: f.chunkSize, count: f.replicas.optional() }));
-/** Where each chunk goes, with the grant that lets those nodes accept it. */
-const placements = f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16), grant }));
+/**
+ * Where each chunk goes, with the grant that lets those nodes accept it. `held`: the ids among `nodes`
+ * the catalog believes already hold the chunk; the client claims it there (`chunk.claim`) instead of
+ * sending it, and sends it only where the claim fails.
+ */
+const placements = f.page(z.object({ index: f.chunkIndex, nodes: z.array(f.nodeRef).max(16), grant, held: z.array(f.nodeId).max(16).optional() }));
 /** Chunks durably stored, each with the nodes that acknowledged it and their receipts. */
 const storedRecords = f.page(
   z.object({
@@ -139,6 +143,12 @@ export const MESSAGES = {
   'chunk.data': data(0x43),
   'chunk.has': control(0x44, z.object({ hashes: f.page(f.sha256Hex), grant })),
   'chunk.present': control(0x45, z.object({ present: f.page(z.boolean()) })),
+  /**
+   * Count a chunk the node already holds for an upload, without sending it: `grant` is the put grant,
+   * `proof` the HMAC of the bytes keyed by it (claims.ts). Answered by chunk.stored (with the receipt,
+   * `stored: false`), or E_NOT_FOUND when the node does not have it (then the client sends it).
+   */
+  'chunk.claim': control(0x4c, z.object({ hash: f.sha256Hex, grant, proof: f.sha256Hex })),
 
   // --- controller → node: repair and garbage collection ---
   /** Pull a chunk from `source` (another node), verify it and store it durably; answered by chunk.stored. */

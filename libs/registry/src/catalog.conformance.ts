@@ -719,6 +719,20 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         expect(await store.chunkReplicas(hashOf('unknown'))).toEqual([]);
       });
 
+      it('chunkHolders: replicas and the nodes open uploads recorded the chunk on, sorted, once each', async () => {
+        const h = hashOf('held');
+        expect(await store.chunkHolders(h)).toEqual([]);
+        await store.addReplica(h, 'n3');
+        await store.beginUpload({ id: 'open', name: 'f', replicas: 2, createdAt: 1 });
+        await store.recordUploadChunks('open', [chunk(0, 'held', 4, ['n1', 'n3'])]);
+        expect(await store.chunkHolders(h)).toEqual(['n1', 'n3']);
+        expect(await store.chunkReplicas(h)).toEqual(['n3']);
+        // an aborted upload's nodes keep the chunk as replicas: still holders
+        await store.abortUpload('open');
+        expect(await store.chunkHolders(h)).toEqual(['n1', 'n3']);
+        expect(await store.chunkHolders(hashOf('unknown'))).toEqual([]);
+      });
+
       it('fileChunks shows replicas added and removed after the commit', async () => {
         const file = await put(store, 'f', [chunk(0, 'r', 1, ['n1', 'n2'])]);
         await store.addReplica(hashOf('r'), 'n3');

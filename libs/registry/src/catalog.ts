@@ -244,6 +244,12 @@ export interface CatalogStore {
   removeReplica(hash: string, nodeId: string): Promise<void>;
   /** Node ids holding `hash`, sorted. */
   chunkReplicas(hash: string): Promise<string[]>;
+  /**
+   * Node ids believed to hold a durable copy of `hash`, sorted: its replicas, and the nodes open
+   * uploads recorded it on (an interrupted put, not yet swept). Placement prefers them, so a put run
+   * again sends only what the nodes lack.
+   */
+  chunkHolders(hash: string): Promise<string[]>;
   stats(): Promise<CatalogStats>;
   /**
    * Over every chunk referenced by a file: its factor is the highest `replicas` of the files that

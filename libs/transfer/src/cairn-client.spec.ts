@@ -121,10 +121,27 @@ class FakeCluster {
   readonly firstRequests: string[] = [];
   /** Every request the controller answered, by type, after authentication. */
   readonly requests: Frame[] = [];
+  /** The types of the requests that arrived while held. */
+  readonly heldRequests: string[] = [];
   private readonly sessions = new WeakSet<RpcPeer>();
   private readonly connections = new Set<RpcPeer>();
   private readonly uploads = new Map<string, { name: string; replicas: number; chunks: StoredChunk[] }>();
   private nextId = 1;
+  /** Requests of these types wait, unanswered, until `release()` (a slow or stuck controller). */
+  readonly held = new Set<string>();
+  private releaseHeld!: () => void;
+  private heldGate = this.newGate();
+
+  private newGate(): Promise<void> {
+    return new Promise<void>((resolve) => (this.releaseHeld = resolve));
+  }
+
+  /** Answers every held request, and holds nothing from now on. */
+  release(): void {
+    this.held.clear();
+    this.releaseHeld();
+    this.heldGate = this.newGate();
+  }
 
   static async start(nodeCount: number): Promise<FakeCluster> {
     const cluster = new FakeCluster();
@@ -133,7 +150,13 @@ class FakeCluster {
       await node.start();
       cluster.nodes.push(node);
     }
-    cluster.controller = (await serve((frame, peer) => cluster.answer(frame, peer))).address;
+    cluster.controller = (await serve(async (frame, peer) => {
+      if (cluster.held.has(frame.type)) {
+        cluster.heldRequests.push(frame.type);
+        await cluster.heldGate;
+      }
+      return cluster.answer(frame, peer);
+    })).address;
     return cluster;
   }
 
@@ -366,6 +389,16 @@ describe('CairnClient', () => {
     expect(cluster.peakPutsInFlight).toBeGreaterThan(2);
   });
 
+  it('tells onBegin the upload id the controller gave, before any chunk is placed', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const begun: Array<{ uploadId: string; requestsSoFar: string[] }> = [];
+
+    await sdk.put('named', randomBytes(3 * CHUNK_SIZE), { onBegin: ({ uploadId }) => begun.push({ uploadId, requestsSoFar: cluster.requests.map((r) => r.type) }) });
+
+    expect(begun).toEqual([{ uploadId: expect.stringMatching(/^upload-/), requestsSoFar: ['upload.begin'] }]);
+  });
+
   it('reports progress as chunks are stored', async () => {
     const cluster = await FakeCluster.start(2);
     const sdk = client(cluster);
@@ -533,6 +566,21 @@ describe('CairnClient security', () => {
     expect(cluster.firstRequests).toEqual(['session.auth', 'session.auth']);
   });
 
+  it('tells its logger (debug) about connecting and authenticating, never the token', async () => {
+    const cluster = await FakeCluster.start(1);
+    const lines: Array<{ fields: object; message: string }> = [];
+    const sdk = new CairnClient({ controller: cluster.controller, token: cluster.token, log: { debug: (fields, message) => lines.push({ fields, message }) } });
+    cleanups.push(() => sdk.close());
+
+    expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
+    await sdk.close();
+    await sleep(20);
+
+    expect(lines.map((l) => l.message)).toEqual(['connecting to the controller', 'connected and authenticated', 'controller connection closed']);
+    expect(lines[1].fields).toMatchObject({ controller: cluster.controller, scope: 'admin' });
+    expect(JSON.stringify(lines)).not.toContain(cluster.token.split('_').slice(2).join('_'));
+  });
+
   it('fails with E_AUTH when the controller refuses the token, and starts nothing', async () => {
     const cluster = await FakeCluster.start(2);
     const sdk = client(cluster, undefined, mintToken().token);
@@ -640,5 +688,139 @@ describe('CairnClient security', () => {
 
     await sleep(50); // a bad-chunk report would be on its way by now
     expect(cluster.badReports).toEqual([]);
+  });
+});
+
+describe('CairnClient aborts', () => {
+  /** Stores a file in the fake cluster directly (chunks on the first two nodes), without a put. */
+  function seed(cluster: FakeCluster, name: string, data: Buffer): void {
+    const chunks: StoredChunk[] = [];
+    for (let index = 0; index * CHUNK_SIZE < data.length; index++) {
+      const bytes = data.subarray(index * CHUNK_SIZE, (index + 1) * CHUNK_SIZE);
+      const hash = sha256(bytes);
+      const holders = cluster.nodes.slice(0, 2);
+      for (const node of holders) node.chunks.set(hash, Buffer.from(bytes));
+      chunks.push({ index, hash, size: bytes.length, nodes: holders.map((n) => n.id) });
+    }
+    const now = Date.now();
+    const id = cluster.files.size + 1;
+    cluster.files.set(name, { id, name, size: data.length, sha256: sha256(data), replicas: 2, chunkCount: chunks.length, createdAt: now, updatedAt: now, chunks });
+  }
+
+  /** Collects an async iterator (`ls`) into a promise. */
+  async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+    const all: T[] = [];
+    for await (const item of items) all.push(item);
+    return all;
+  }
+
+  /** Starts `call` with a fresh signal, waits until the controller holds its request, then aborts it. */
+  async function abortWhileWaiting(cluster: FakeCluster, type: string, call: (signal: AbortSignal) => Promise<unknown>): Promise<string> {
+    const controller = new AbortController();
+    const before = cluster.heldRequests.length;
+    const outcome = codeOf(call(controller.signal));
+    for (let waited = 0; cluster.heldRequests.length === before && waited < 2_000; waited += 5) await sleep(5);
+    expect(cluster.heldRequests.slice(before)).toEqual([type]); // the request did reach the controller
+    controller.abort();
+    return outcome;
+  }
+
+  it('an aborted stat, ls or rm rejects with E_ABORTED at once, and the same client goes on working', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(2 * CHUNK_SIZE);
+    seed(cluster, 'kept', data);
+    seed(cluster, 'doomed', Buffer.from('bye'));
+    cluster.held.add('file.stat').add('file.list').add('file.remove');
+
+    expect(await abortWhileWaiting(cluster, 'file.stat', (signal) => sdk.stat('kept', { signal }))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'file.stat', (signal) => sdk.stat('kept', { withChunks: false, signal }))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'file.list', (signal) => collect(sdk.ls('', { signal })))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'file.remove', (signal) => sdk.rm('doomed', { signal }))).toBe('E_ABORTED');
+
+    // The controller answers the abandoned requests late; the client ignores those answers and is still usable.
+    cluster.release();
+    expect((await sdk.stat('kept')).chunks).toHaveLength(2);
+    expect((await readAll(sdk.read('kept'))).equals(data)).toBe(true);
+    // An abort stops the wait, not a request the controller already has: the rm still happened.
+    expect((await collect(sdk.ls(''))).map((f) => f.name)).toEqual(['kept']);
+    expect((await sdk.rm('kept')).name).toBe('kept');
+    expect(cluster.firstRequests).toEqual(['session.auth']); // all on the one connection
+  });
+
+  it('stops an ls between pages when aborted, without asking for the next page', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+    for (let i = 0; i < 501; i++) seed(cluster, `many/${String(i).padStart(3, '0')}`, Buffer.alloc(0));
+    const controller = new AbortController();
+    let seen = 0;
+
+    const listing = (async () => {
+      for await (const _file of sdk.ls('many/', { signal: controller.signal })) {
+        if (++seen === 500) controller.abort(); // the end of the first page
+      }
+    })();
+
+    expect(await codeOf(listing)).toBe('E_ABORTED');
+    expect(seen).toBe(500);
+    expect(cluster.requests.filter((r) => r.type === 'file.list')).toHaveLength(1);
+    expect(await collect(sdk.ls('many/'))).toHaveLength(501); // and the client lists on
+  });
+
+  it('rejects every network call with an already aborted signal, sending nothing', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+    seed(cluster, 'there', Buffer.from('x'));
+    const sent = cluster.requests.length;
+    const signal = AbortSignal.abort();
+
+    const dest = join(await tempDir(), 'x');
+    const calls: Record<string, () => Promise<unknown>> = {
+      stat: () => sdk.stat('there', { signal }),
+      ls: () => collect(sdk.ls('', { signal })),
+      rm: () => sdk.rm('there', { signal }),
+      nodesInfo: () => sdk.nodesInfo({ signal }),
+      status: () => sdk.status({ signal }),
+      drain: () => sdk.drain('node-1', true, { signal }),
+      createToken: () => sdk.createToken('read', undefined, { signal }),
+      listTokens: () => sdk.listTokens({ signal }),
+      revokeToken: () => sdk.revokeToken('0123456789abcdef', { signal }),
+      put: () => sdk.put('more', Buffer.from('y'), { signal }),
+      read: () => readAll(sdk.read('there', { signal })),
+      getToFile: () => sdk.getToFile('there', dest, { signal }),
+    };
+    for (const [what, call] of Object.entries(calls)) expect([what, await codeOf(call())]).toEqual([what, 'E_ABORTED']);
+
+    expect(cluster.requests.slice(sent)).toEqual([]);
+    expect(cluster.files.has('there')).toBe(true);
+    expect(cluster.files.has('more')).toBe(false);
+  });
+
+  it('an abort while the controller connection is still being set up stops only that call', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+    cluster.held.add('session.auth');
+
+    const waiting = sdk.stat('nope'); // waits for the same connection, without a signal
+    expect(await abortWhileWaiting(cluster, 'session.auth', (signal) => sdk.stat('nope', { signal }))).toBe('E_ABORTED');
+
+    cluster.release();
+    expect(await codeOf(waiting)).toBe('E_NOT_FOUND'); // answered: the connection carried on
+    expect(await codeOf(sdk.status())).toBe('E_UNKNOWN_TYPE'); // the fake serves no status, but it answers
+    expect(cluster.firstRequests).toEqual(['session.auth']);
+  });
+
+  it('aborts an admin call (status, nodesInfo, drain, tokens) waiting for its answer', async () => {
+    const cluster = await FakeCluster.start(1);
+    const sdk = client(cluster);
+    cluster.held.add('cluster.status').add('nodes.list').add('node.drain').add('token.list');
+
+    expect(await abortWhileWaiting(cluster, 'cluster.status', (signal) => sdk.status({ signal }))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'nodes.list', (signal) => sdk.nodesInfo({ signal }))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'node.drain', (signal) => sdk.drain('node-1', true, { signal }))).toBe('E_ABORTED');
+    expect(await abortWhileWaiting(cluster, 'token.list', (signal) => sdk.listTokens({ signal }))).toBe('E_ABORTED');
+
+    cluster.release();
+    expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
   });
 });

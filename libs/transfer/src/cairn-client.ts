@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import {
   Body,
   CairnError,
+  ControlFrame,
+  ControlType,
   FileInfo,
   NodeInfo,
   validateName,
@@ -28,6 +30,21 @@ export interface CairnClientOptions {
    * token found at `.cairn/controller/admin-token` in this directory or a parent.
    */
   token?: string;
+  /**
+   * Where the client says what it does (connecting to and authenticating with the controller) at
+   * `debug` level. A pino logger fits; default: silent. Tokens are never logged.
+   */
+  log?: CairnLogger;
+}
+
+/** The little the SDK needs of a logger (pino's `Logger` has it). */
+export interface CairnLogger {
+  debug(fields: object, message: string): void;
+}
+
+/** Options of every call that talks to the network: aborting rejects it with E_ABORTED. */
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 /** Where a put reads from: bytes in memory, a stream, or a file on disk. */
@@ -66,7 +83,7 @@ export class CairnClient {
     validateName(name);
     const stream = isPathSource(source) ? createReadStream(source.path, { highWaterMark: 1024 * 1024 }) : toIterable(source);
     try {
-      return await uploadStream(this.uploadContext(), name, stream, options);
+      return await uploadStream(this.uploadContext(options.signal), name, stream, options);
     } finally {
       if (stream instanceof Readable) stream.destroy();
     }
@@ -79,27 +96,28 @@ export class CairnClient {
 
   /** The file's bytes as an async iterator of verified chunks. */
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
-    const file = await this.stat(name, { withChunks: false });
-    yield* downloadFile(this.uploadContext(), file, options);
+    const file = await this.stat(name, { withChunks: false, signal: options.signal });
+    yield* downloadFile(this.uploadContext(options.signal), file, options);
   }
 
   /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
   async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
-    const file = await this.stat(name, { withChunks: false });
-    await writeFileAtomically(dest, downloadFile(this.uploadContext(), file, options));
+    const file = await this.stat(name, { withChunks: false, signal: options.signal });
+    await writeFileAtomically(dest, downloadFile(this.uploadContext(options.signal), file, options));
     return file;
   }
 
-  stat(name: string, options: { withChunks: false }): Promise<FileInfo>;
-  stat(name: string, options?: { withChunks?: true }): Promise<FileStat>;
-  async stat(name: string, options: { withChunks?: boolean } = {}): Promise<FileInfo | FileStat> {
+  stat(name: string, options: { withChunks: false } & CallOptions): Promise<FileInfo>;
+  stat(name: string, options?: { withChunks?: true } & CallOptions): Promise<FileStat>;
+  async stat(name: string, options: { withChunks?: boolean } & CallOptions = {}): Promise<FileInfo | FileStat> {
     validateName(name);
-    const controller = await this.controller();
-    const file = expectFrame(await controller.request('file.stat', { name }), 'file.info').body.file;
+    const { signal } = options;
+    const controller = await this.controller(signal);
+    const file = expectFrame(await controller.request('file.stat', { name }, { signal }), 'file.info').body.file;
     if (options.withChunks === false) return file;
     const chunks: StatChunk[] = [];
     for (let from = 0; from < file.chunkCount; from += LIST_PAGE) {
-      const page = expectFrame(await controller.request('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }), 'file.chunk-page');
+      const page = expectFrame(await controller.request('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }, { signal }), 'file.chunk-page');
       if (page.body.chunks.length === 0) throw new CairnError('E_NOT_FOUND', `${name} changed while it was being read`);
       for (const c of page.body.chunks) chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id) });
     }
@@ -107,8 +125,8 @@ export class CairnClient {
   }
 
   /** Files whose names start with `prefix` (a plain string), in name order, fetched page by page. */
-  async *ls(prefix = '', options: { signal?: AbortSignal } = {}): AsyncGenerator<FileInfo> {
-    const controller = await this.controller();
+  async *ls(prefix = '', options: CallOptions = {}): AsyncGenerator<FileInfo> {
+    const controller = await this.controller(options.signal);
     let after: string | undefined;
     for (;;) {
       const page = expectFrame(
@@ -121,44 +139,37 @@ export class CairnClient {
     }
   }
 
-  async rm(name: string): Promise<FileInfo> {
+  async rm(name: string, options: CallOptions = {}): Promise<FileInfo> {
     validateName(name);
-    const controller = await this.controller();
-    return expectFrame(await controller.request('file.remove', { name }), 'file.info').body.file;
+    return (await this.ask('file.remove', { name }, 'file.info', options)).file;
   }
 
-  async nodesInfo(): Promise<NodeInfo[]> {
-    const controller = await this.controller();
-    return expectFrame(await controller.request('nodes.list', {}), 'nodes.info').body.nodes;
+  async nodesInfo(options: CallOptions = {}): Promise<NodeInfo[]> {
+    return (await this.ask('nodes.list', {}, 'nodes.info', options)).nodes;
   }
 
-  async status(): Promise<ClusterStatus> {
-    const controller = await this.controller();
-    return expectFrame(await controller.request('cluster.status', {}), 'cluster.info').body;
+  async status(options: CallOptions = {}): Promise<ClusterStatus> {
+    return this.ask('cluster.status', {}, 'cluster.info', options);
   }
 
   /** Admin: creates a token limited to `scope` (and to names under `prefix`); the token is shown only here. */
-  async createToken(scope: 'read' | 'write' | 'admin', prefix?: string): Promise<{ id: string; token: string }> {
-    const controller = await this.controller();
-    return expectFrame(await controller.request('token.create', { scope, prefix }), 'token.created').body;
+  async createToken(scope: 'read' | 'write' | 'admin', prefix?: string, options: CallOptions = {}): Promise<{ id: string; token: string }> {
+    return this.ask('token.create', { scope, prefix }, 'token.created', options);
   }
 
   /** Admin: every token's id, scope, prefix and state (never the secrets, which are not kept). */
-  async listTokens(): Promise<Body<'token.listed'>['tokens']> {
-    const controller = await this.controller();
-    return expectFrame(await controller.request('token.list', {}), 'token.listed').body.tokens;
+  async listTokens(options: CallOptions = {}): Promise<Body<'token.listed'>['tokens']> {
+    return (await this.ask('token.list', {}, 'token.listed', options)).tokens;
   }
 
   /** Admin: revokes a token; connections using it are closed at once. */
-  async revokeToken(id: string): Promise<void> {
-    const controller = await this.controller();
-    expectFrame(await controller.request('token.revoke', { id }), 'ack');
+  async revokeToken(id: string, options: CallOptions = {}): Promise<void> {
+    await this.ask('token.revoke', { id }, 'ack', options);
   }
 
   /** Admin: marks a node draining (its chunks are re-replicated elsewhere, it gets no new ones) or not. */
-  async drain(nodeId: string, draining = true): Promise<void> {
-    const controller = await this.controller();
-    expectFrame(await controller.request('node.drain', { nodeId, draining }), 'ack');
+  async drain(nodeId: string, draining = true, options: CallOptions = {}): Promise<void> {
+    await this.ask('node.drain', { nodeId, draining }, 'ack', options);
   }
 
   async close(): Promise<void> {
@@ -168,17 +179,30 @@ export class CairnClient {
     if (controller) await controller.then((peer) => peer.close()).catch(() => undefined);
   }
 
-  /** The controller connection, authenticated with the token before any other request. */
-  private controller(): Promise<RpcPeer> {
+  /** One request to the controller and its answer's body, which must be of type `answer`. */
+  private async ask<T extends ControlType, A extends ControlType>(type: T, body: Body<T>, answer: A, { signal }: CallOptions): Promise<Body<A>> {
+    const controller = await this.controller(signal);
+    return (expectFrame(await controller.request(type, body, { signal }), answer) as ControlFrame<A>).body;
+  }
+
+  /**
+   * The controller connection, authenticated with the token before any other request. It is shared:
+   * a caller's `signal` stops that caller's wait (E_ABORTED), never the connection others wait for.
+   */
+  private controller(signal?: AbortSignal): Promise<RpcPeer> {
     if (!this.controllerPeer) {
       const connecting = this.connectAndAuthenticate();
       this.controllerPeer = connecting;
       connecting.then(
-        (peer) => void peer.closed.then(() => this.dropController(connecting)),
+        (peer) =>
+          void peer.closed.then((reason) => {
+            this.log?.debug({ controller: this.endpoint, reason: reason.message }, 'controller connection closed');
+            this.dropController(connecting);
+          }),
         () => this.dropController(connecting),
       );
     }
-    return this.controllerPeer;
+    return signal ? abortable(this.controllerPeer, signal) : this.controllerPeer;
   }
 
   private async connectAndAuthenticate(): Promise<RpcPeer> {
@@ -186,13 +210,20 @@ export class CairnClient {
     if (!token) {
       throw new CairnError('E_AUTH', 'no token: set CAIRN_TOKEN (or run next to a local cluster, whose admin token is found in .cairn/controller)');
     }
-    const peer = await connectPeer(this.options.controller ?? DEFAULT_CONTROLLER, {
-      requestTimeoutMs: this.options.requestTimeoutMs,
-      ca: this.options.ca,
-    });
+    const started = Date.now();
+    this.log?.debug({ controller: this.endpoint }, 'connecting to the controller');
+    let peer: RpcPeer;
     try {
-      expectFrame(await peer.request('session.auth', { token }), 'session.info');
+      peer = await connectPeer(this.endpoint, { requestTimeoutMs: this.options.requestTimeoutMs, ca: this.options.ca });
     } catch (err) {
+      this.log?.debug({ controller: this.endpoint, code: (err as CairnError).code }, 'cannot connect to the controller');
+      throw err;
+    }
+    try {
+      const session = expectFrame(await peer.request('session.auth', { token }), 'session.info').body;
+      this.log?.debug({ controller: this.endpoint, scope: session.scope, prefix: session.prefix, ms: Date.now() - started }, 'connected and authenticated');
+    } catch (err) {
+      this.log?.debug({ controller: this.endpoint, code: (err as CairnError).code }, 'the controller refused the session');
       peer.close();
       throw err;
     }
@@ -203,9 +234,37 @@ export class CairnClient {
     if (this.controllerPeer === peer) this.controllerPeer = undefined;
   }
 
-  private uploadContext() {
-    return { controller: () => this.controller(), nodes: this.nodes, window: this.window };
+  /** What the uploader and downloader need; `signal` also covers waiting for the controller connection. */
+  private uploadContext(signal?: AbortSignal) {
+    return { controller: () => this.controller(signal), nodes: this.nodes, window: this.window };
   }
+
+  private get endpoint(): string {
+    return this.options.controller ?? DEFAULT_CONTROLLER;
+  }
+
+  private get log(): CairnLogger | undefined {
+    return this.options.log;
+  }
+}
+
+/** `promise`, or E_ABORTED as soon as `signal` aborts (the promise itself carries on for others). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new CairnError('E_ABORTED', 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CairnError('E_ABORTED', 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 function isPathSource(source: PutSource): source is { path: string } {

@@ -1,4 +1,14 @@
-export { CairnClient, DEFAULT_CONTROLLER, type CairnClientOptions, type PutSource, type FileStat, type StatChunk, type ClusterStatus } from './cairn-client';
+export {
+  CairnClient,
+  DEFAULT_CONTROLLER,
+  type CairnClientOptions,
+  type CairnLogger,
+  type CallOptions,
+  type PutSource,
+  type FileStat,
+  type StatChunk,
+  type ClusterStatus,
+} from './cairn-client';
 export type { PutOptions, TransferProgress } from './uploader';
 export type { GetOptions } from './downloader';
 export { RpcPeer, expectFrame, type Reply, type RequestHandler, type RpcPeerOptions, type RequestOptions } from './rpc-peer';
@@ -24,3 +34,4 @@ export { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, type TlsFi
 export { defaultToken, readTokenFile, LOCAL_ADMIN_TOKEN_PATH } from './credentials';
 export { defaultConfigPath, readConfigFile } from './config-file';
 export { RPC_LATENCY_BUCKETS, createRpcMetrics, serveMetrics } from './rpc-metrics';
+export { LOG_FORMATS, LOG_LEVELS, REDACTED_PATHS, createProcessLogger, type LogFormat, type LogLevel, type ProcessLoggerOptions } from './process-logger';

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
@@ -12,11 +12,21 @@ export interface PutOptions {
   replicas?: number;
   signal?: AbortSignal;
   onProgress?: (progress: TransferProgress) => void;
+  /**
+   * Called once the controller has opened the upload. Its id names this put in the controller's and
+   * the nodes' logs too (every put grant carries it), so one put can be followed across processes.
+   */
+  onBegin?: (info: { uploadId: string }) => void;
 }
 
 export interface TransferProgress {
   bytes: number;
   chunks: number;
+  /**
+   * Of `chunks`, those no node had to be sent: every replica was already stored and claimed with a
+   * proof of possession (a put run again after an interruption, or content the cluster already has).
+   */
+  skippedChunks: number;
 }
 
 export interface UploadContext {
@@ -37,8 +47,13 @@ interface StoredRecord {
 
 /** How often one chunk is re-placed on other nodes after replicas fail before the put gives up. */
 const MAX_PLACEMENT_ATTEMPTS = 4;
-/** Stored-chunk records sent to the controller per message. */
-const STORED_BATCH = 256;
+/**
+ * Stored-chunk records go to the controller in batches of this many, or after this long, whichever
+ * comes first: the controller soon knows where chunks are, so a put interrupted and run again finds
+ * them on the nodes and does not send them twice (resumable puts).
+ */
+const STORED_BATCH = 64;
+const STORED_FLUSH_MS = 500;
 
 /**
  * A put: begin an upload, then for each chunk ask for a placement, send it to every target node and
@@ -77,6 +92,7 @@ async function putChunks(ctx: UploadContext, controller: RpcPeer, name: string, 
   ).body;
   const upload = new Upload(ctx, controller, begun.uploadId, begun.replicas, options);
   try {
+    options.onBegin?.({ uploadId: begun.uploadId });
     const sent =
       begun.chunkSize === DEFAULT_CHUNK_SIZE
         ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks)
@@ -101,7 +117,7 @@ async function* prepend(first: Buffer | undefined, rest: AsyncIterator<Buffer>):
 }
 
 /** Where a chunk goes and the grant that lets those nodes accept it. */
-type Placement = { nodes: NodeRef[]; grant: string };
+type Placement = { nodes: NodeRef[]; grant: string; held?: string[] };
 
 /** The first chunk, already read and hashed, and its placement when the controller gave one with the begin. */
 interface HeadChunk {
@@ -114,7 +130,8 @@ class Upload {
   private failure: CairnError | undefined;
   private readonly pendingRecords: StoredRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
-  private readonly progress: TransferProgress = { bytes: 0, chunks: 0 };
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly progress: TransferProgress = { bytes: 0, chunks: 0, skippedChunks: 0 };
 
   constructor(
     private readonly ctx: UploadContext,
@@ -147,33 +164,41 @@ class Upload {
         });
       inFlight.add(tracked);
     };
-    if (head) {
-      await window.acquire();
-      start(head.data, head.hash, head.placement);
-    }
-    for (let next = await rest.next(); !next.done; next = await rest.next()) {
+    try {
+      if (head) {
+        await window.acquire();
+        start(head.data, head.hash, head.placement);
+      }
+      for (let next = await rest.next(); !next.done; next = await rest.next()) {
+        this.throwIfStopped();
+        await window.acquire();
+        start(next.value, sha256(next.value));
+      }
+      await Promise.all(inFlight);
       this.throwIfStopped();
-      await window.acquire();
-      start(next.value, sha256(next.value));
+      const lastRecords = this.takeLastRecords();
+      await this.recording;
+      return { size, sha256: whole.digest('hex'), chunkCount: index, lastRecords };
+    } finally {
+      clearTimeout(this.flushTimer); // a failed upload is aborted: nothing more to record
     }
-    await Promise.all(inFlight);
-    this.throwIfStopped();
-    await this.recording;
-    return { size, sha256: whole.digest('hex'), chunkCount: index, lastRecords: this.pendingRecords.splice(0) };
   }
 
   private async storeChunk(index: number, data: Buffer, hash: string, given?: Placement): Promise<void> {
     const stored = new Map<string, string>(); // node id → its receipt
     const failed = new Set<string>();
+    let sent = false;
     for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
       this.throwIfStopped();
       const placement = attempt === 0 && given ? given : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed]);
-      const { nodes: targets, grant } = placement;
-      const results = await Promise.allSettled(targets.map((node) => this.sendTo(node, hash, data, grant)));
+      const held = new Set(placement.held);
+      const results = await Promise.allSettled(placement.nodes.map((node) => this.storeOn(node, hash, data, placement.grant, held.has(node.id))));
       results.forEach((result, i) => {
-        const node = targets[i];
-        if (result.status === 'fulfilled') stored.set(node.id, result.value);
-        else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
+        const node = placement.nodes[i];
+        if (result.status === 'fulfilled') {
+          stored.set(node.id, result.value.receipt);
+          sent ||= result.value.sent;
+        } else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
         else failed.add(node.id);
       });
     }
@@ -182,8 +207,31 @@ class Upload {
     }
     this.progress.bytes += data.length;
     this.progress.chunks++;
+    if (!sent) this.progress.skippedChunks++;
     this.options.onProgress?.({ ...this.progress });
     await this.record({ index, hash, size: data.length, nodes: [...stored.keys()], receipts: [...stored.values()] });
+  }
+
+  /**
+   * Gets one replica durably onto `node`: where the controller says the node already holds the chunk,
+   * by claiming it with a proof of possession (no bytes sent); otherwise, or if the node no longer
+   * has it, by sending it. Returns the node's receipt, and whether the bytes were sent.
+   */
+  private async storeOn(node: NodeRef, hash: string, data: Buffer, grant: string, held: boolean): Promise<{ receipt: string; sent: boolean }> {
+    if (held) {
+      try {
+        return { receipt: await this.claimOn(node, hash, data, grant), sent: false };
+      } catch (err) {
+        if (!isCairnError(err, 'E_NOT_FOUND')) throw err;
+      }
+    }
+    return { receipt: await this.sendTo(node, hash, data, grant), sent: true };
+  }
+
+  private async claimOn(node: NodeRef, hash: string, data: Buffer, grant: string): Promise<string> {
+    const proof = claimProof(grant, data);
+    const answer = await this.ctx.nodes.use(node.address, (peer) => peer.request('chunk.claim', { hash, grant, proof }, { signal: this.options.signal }));
+    return this.receiptFrom(node, expectFrame(answer, 'chunk.stored').body, hash, data.length);
   }
 
   /** Where to send a chunk, with the controller's signed grant that lets those nodes accept it. */
@@ -203,8 +251,11 @@ class Upload {
     const answer = await this.ctx.nodes.use(node.address, (peer) =>
       peer.putChunk(hash, data, grant, { signal: this.options.signal }),
     );
-    const stored = expectFrame(answer, 'chunk.stored').body;
-    if (stored.hash !== hash || stored.size !== data.length || !stored.receipt) {
+    return this.receiptFrom(node, expectFrame(answer, 'chunk.stored').body, hash, data.length);
+  }
+
+  private receiptFrom(node: NodeRef, stored: { hash: string; size: number; receipt?: string }, hash: string, size: number): string {
+    if (stored.hash !== hash || stored.size !== size || !stored.receipt) {
       throw new CairnError('E_BAD_MESSAGE', `node ${node.id} acknowledged a different chunk, or gave no receipt`);
     }
     return stored.receipt;
@@ -213,10 +264,25 @@ class Upload {
   /** Batches stored-chunk records; each batch is durably recorded by the controller before the commit. */
   private record(entry: StoredRecord): Promise<void> {
     this.pendingRecords.push(entry);
-    return this.pendingRecords.length >= STORED_BATCH ? this.flushRecords() : Promise.resolve();
+    if (this.pendingRecords.length >= STORED_BATCH) return this.flushRecords();
+    this.flushTimer ??= setTimeout(() => {
+      this.flushRecords().catch((err) => {
+        this.failure ??= toCairnError(err);
+      });
+    }, STORED_FLUSH_MS).unref();
+    return Promise.resolve();
+  }
+
+  /** The records not sent yet, for the commit; none will be sent on their own after this. */
+  private takeLastRecords(): StoredRecord[] {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    return this.pendingRecords.splice(0);
   }
 
   private flushRecords(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const batch = this.pendingRecords.splice(0);
     if (batch.length === 0) return this.recording;
     this.recording = this.recording.then(async () => {

@@ -58,6 +58,7 @@ const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
   // Requests a controller never serves (node-side); refused here like anything unauthorised.
   'chunk.get': 'node',
   'chunk.has': 'node',
+  'chunk.claim': 'node',
   'chunk.replicate': 'node',
   'chunk.delete': 'node',
   'chunk.check': 'node',

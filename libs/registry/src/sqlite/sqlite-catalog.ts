@@ -369,6 +369,10 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.replicasOf.all(hash));
   }
 
+  chunkHolders(hash: string): Promise<string[]> {
+    return this.run(() => this.sql.holdersOf.all(hash, hash));
+  }
+
   stats(): Promise<CatalogStats> {
     return this.run(() => this.sql.stats.get() as CatalogStats);
   }

@@ -233,6 +233,18 @@ export function prepareStatements(db: Database.Database) {
     deleteReplica: prepare<[string, string]>(
       `DELETE FROM chunk_replicas WHERE hash = ? AND node_id = ?`,
     ),
+    holdersOf: query<[string, string], string>(
+      db
+        .prepare(
+          `SELECT node_id FROM chunk_replicas WHERE hash = ?
+           UNION
+           SELECT n.node_id FROM upload_chunks c
+             JOIN upload_chunk_nodes n ON n.upload_id = c.upload_id AND n.idx = c.idx
+            WHERE c.hash = ?
+           ORDER BY node_id`,
+        )
+        .pluck(),
+    ),
     replicasOf: query<[string], string>(
       db
         .prepare(

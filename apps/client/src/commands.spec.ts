@@ -1,0 +1,66 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { FileInfo } from '@cairn/protocol';
+import { CairnClient, PutOptions, createProcessLogger } from '@cairn/transfer';
+import { CommandContext, putCommand } from './commands';
+
+const STORED: FileInfo = { id: 7, name: 'docs/a.txt', size: 5, sha256: 'a'.repeat(64), replicas: 2, chunkCount: 1, createdAt: 0, updatedAt: 0 };
+
+/** A CairnClient stand-in whose put begins upload `up-42`, as the SDK reports it through `onBegin`. */
+const fakeClient = {
+  put: async (_name: string, _source: unknown, options: PutOptions = {}) => {
+    options.onBegin?.({ uploadId: 'up-42' });
+    return STORED;
+  },
+} as unknown as CairnClient;
+
+describe('putCommand logging', () => {
+  let dir: string;
+  let file: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-client-commands-'));
+    file = join(dir, 'a.txt');
+    await writeFile(file, 'hello');
+  });
+
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  function context(level: string): { ctx: CommandContext; logs: () => Array<Record<string, unknown>>; out: () => string } {
+    const sink = new PassThrough();
+    let logged = '';
+    sink.on('data', (chunk: Buffer) => (logged += chunk.toString()));
+    const stdout = new PassThrough();
+    let printed = '';
+    stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    const log = createProcessLogger({ level, format: 'json', base: { role: 'client' }, destination: sink });
+    return {
+      ctx: { client: fakeClient, json: false, quiet: true, out: stdout, log },
+      logs: () => logged.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
+      out: () => printed,
+    };
+  }
+
+  it('at info, names the upload id the controller gave the put, when it begins and once it is stored', async () => {
+    const { ctx, logs, out } = context('info');
+
+    await putCommand(ctx, file, 'docs/a.txt');
+
+    expect(logs()).toEqual([
+      expect.objectContaining({ msg: 'upload begun', name: 'docs/a.txt', uploadId: 'up-42', role: 'client' }),
+      expect.objectContaining({ msg: 'file stored', name: 'docs/a.txt', uploadId: 'up-42', size: 5, chunks: 1 }),
+    ]);
+    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunks, 2 replicas)\n');
+  });
+
+  it('at the default level (warn), logs nothing: the output is as it always was', async () => {
+    const { ctx, logs, out } = context('warn');
+
+    await putCommand(ctx, file, 'docs/a.txt');
+
+    expect(logs()).toEqual([]);
+    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunks, 2 replicas)\n');
+  });
+});
