@@ -1,3 +1,7 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { fixedChunks } from './chunker';
@@ -67,5 +71,23 @@ describe('fixedChunks', () => {
     }
     await chunks.return(undefined);
     expect(reads).toBe(5 * size);
+  });
+
+  it('passes whole chunks of a file stream on without copying, and still cuts any file exactly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'chunker-'));
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), chunkSize, fc.integer({ min: 1, max: 128 }), async (content, size, readSize) => {
+          const path = join(dir, 'f');
+          await writeFile(path, content);
+          const chunks = await collect(fixedChunks(createReadStream(path, { highWaterMark: readSize }), size));
+          expect(Buffer.concat(chunks).equals(Buffer.from(content))).toBe(true);
+          chunks.slice(0, -1).forEach((chunk) => expect(chunk.length).toBe(size));
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

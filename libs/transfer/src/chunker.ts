@@ -1,3 +1,4 @@
+import { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 /**
@@ -6,10 +7,17 @@ import type { Readable } from 'node:stream';
  * fast as the consumer takes chunks.
  */
 export async function* fixedChunks(source: Readable | AsyncIterable<Uint8Array>, chunkSize: number): AsyncGenerator<Buffer> {
+  // A file stream hands over a fresh buffer for every read, never touched again: a whole chunk of it
+  // can be passed on as it is (read with highWaterMark = chunk size, every chunk is), saving a copy.
+  const fresh = source instanceof ReadStream;
   let current = Buffer.allocUnsafe(chunkSize);
   let filled = 0;
   for await (const piece of source as AsyncIterable<Uint8Array | string>) {
     let bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    while (fresh && filled === 0 && bytes.length >= chunkSize) {
+      yield Buffer.from(bytes.buffer, bytes.byteOffset, chunkSize);
+      bytes = bytes.subarray(chunkSize);
+    }
     while (bytes.length > 0) {
       const take = Math.min(chunkSize - filled, bytes.length);
       current.set(bytes.subarray(0, take), filled);

@@ -421,11 +421,13 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     });
     const client = await connect(server.address, { maxBufferedBytes: limit });
     const bufferedAtSend: number[] = [];
-    const send = client.socket.send.bind(client.socket);
-    jest.spyOn(client.socket, 'send').mockImplementation(((...args: Parameters<typeof send>) => {
+    // Data frames go out through ws's frame writer (joined-send.ts), not socket.send.
+    const sender = (client.socket as unknown as { _sender: { sendFrame: (...args: unknown[]) => void } })._sender;
+    const sendFrame = sender.sendFrame.bind(sender);
+    jest.spyOn(sender, 'sendFrame').mockImplementation((...args: unknown[]) => {
       bufferedAtSend.push(client.socket.bufferedAmount);
-      return send(...args);
-    }) as typeof send);
+      return sendFrame(...args);
+    });
 
     const chunks = Array.from({ length: 6 }, () => randomBytes(1024 * 1024));
     const answers: Array<Promise<Frame>> = [];

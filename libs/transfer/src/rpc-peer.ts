@@ -15,6 +15,7 @@ import {
   isResponseType,
   toCairnError,
 } from '@cairn/protocol';
+import { sendJoined } from './joined-send';
 
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
 export type Reply =
@@ -145,14 +146,18 @@ export class RpcPeer {
         if (this.closedError) return settle(this.closedError);
         id = this.allocateId();
         this.pending.set(id, { resolve: settle, reject: settle });
-        const parts = build(id);
-        // One WebSocket message per frame; joining header and payload costs one copy of the chunk.
         this.lastActivity = Date.now();
-        this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, (err) => {
+        this.sendMessage(build(id), (err) => {
           if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
         });
       });
     });
+  }
+
+  /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */
+  private sendMessage(parts: Uint8Array[], cb: (err?: Error | null) => void = () => undefined): void {
+    if (parts.length === 2) sendJoined(this.socket, parts[0], parts[1], cb);
+    else this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, cb);
   }
 
   private allocateId(): number {
@@ -208,7 +213,7 @@ export class RpcPeer {
       if (!this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
-      this.socket.send(Array.isArray(reply) ? concatFrame(reply) : reply, { binary: true });
+      this.sendMessage(Array.isArray(reply) ? reply : [reply]);
     } finally {
       this.answering--;
     }
