@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkStore } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
@@ -232,7 +232,7 @@ describe('file-system chunk store: write failures', () => {
   it('reports a full disk (ENOSPC) as E_CAPACITY and cleans up its temp file', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
-    const chunk = makeChunk(100, 50);
+    const chunk = makeChunk(300 * 1024, 50); // bigger than what the writer threads take: the async path
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
     jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(enospc);
 
@@ -247,12 +247,26 @@ describe('file-system chunk store: write failures', () => {
   it('reports other write failures as E_DISK', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
-    const chunk = makeChunk(100, 51);
+    const chunk = makeChunk(300 * 1024, 51);
     const eio = Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
     jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(eio);
 
     await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_DISK');
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+});
+
+describe('file-system chunk store: small chunks through the writer threads', () => {
+  it('reports a write failure as E_DISK and leaves no temp file', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(100, 52);
+    await rm(join(root, 'tmp'), { recursive: true }); // the thread's open of its temp file fails
+
+    await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_DISK');
+    expect(await store.has(chunk.hash)).toBe(false);
+    expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
+    await store.close();
   });
 });
 

@@ -8,9 +8,16 @@ import { walkChunkTree } from './chunk-tree';
 import { isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
 import { HashLocks } from './hash-locks';
+import { WriterThreads } from './writer-threads';
 import type { ChunkLayout } from './layout';
 import { readVerifiedChunk } from './verified-read';
 import { verifyChunkContent } from './verify-content';
+
+/**
+ * Chunks up to this size go to the writer threads: for them the round trips of an asynchronous write
+ * cost more than the write; a bigger chunk would be copied to the thread, which would cost more.
+ */
+const SMALL_CHUNK_BYTES = 256 * 1024;
 
 /**
  * The ChunkStore on a local file system. Built by `openChunkStore`, which prepares the directories
@@ -23,6 +30,8 @@ export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Fan-out directories known to exist (and be durable): saves two mkdir calls on every put. */
   private readonly knownDirs = new Set<string>();
+  /** Small chunks are written by a thread of their own, in one round trip (writer-threads.ts). */
+  private readonly writerThreads = new WriterThreads();
   private closed = false;
 
   constructor(
@@ -117,6 +126,7 @@ export class FsChunkStore implements ChunkStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.locks.drain();
+    await this.writerThreads.close();
   }
 
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
@@ -131,13 +141,15 @@ export class FsChunkStore implements ChunkStore {
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
-      await this.ensureFanOut(location.outerDir, location.innerDir);
-      await writeFileDurably({
-        tempPath: this.layout.tempFileFor(hash),
-        finalPath: location.file,
-        data,
-        signal,
-      });
+      const write = { tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal };
+      if (data.length <= SMALL_CHUNK_BYTES) {
+        const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
+        await this.writerThreads.write({ ...write, dirs });
+        this.knownDirs.add(location.innerDir);
+      } else {
+        await this.ensureFanOut(location.outerDir, location.innerDir);
+        await writeFileDurably(write);
+      }
     } catch (err) {
       this.ledger.release(data.length);
       throw toDiskError(err, `writing chunk ${hash}`, { hash });

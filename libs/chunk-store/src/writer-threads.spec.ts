@@ -1,0 +1,75 @@
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TempDirs } from './testing/temp-dir';
+import { WriterThreads } from './writer-threads';
+
+describe('WriterThreads', () => {
+  const dirs = new TempDirs();
+  let threads: WriterThreads;
+  beforeEach(() => {
+    threads = new WriterThreads(2);
+  });
+  afterEach(async () => {
+    await threads.close();
+    await dirs.removeAll();
+  });
+
+  async function layout() {
+    const root = await dirs.make();
+    await mkdir(join(root, 'tmp'));
+    await mkdir(join(root, 'final'));
+    return { root, temp: (n: string) => join(root, 'tmp', `${n}.tmp`), final: (n: string) => join(root, 'final', n) };
+  }
+
+  it('writes many files at once, each whole, mode 0600, and leaves no temp file', async () => {
+    const { root, temp, final } = await layout();
+    const names = Array.from({ length: 20 }, (_, i) => `f${i}`);
+    await Promise.all(names.map((n, i) => threads.write({ tempPath: temp(n), finalPath: final(n), data: Buffer.alloc(1000 + i, i) })));
+    for (const [i, n] of names.entries()) {
+      expect((await readFile(final(n))).equals(Buffer.alloc(1000 + i, i))).toBe(true);
+      expect((await stat(final(n))).mode & 0o777).toBe(0o600);
+    }
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('fails with the fs error code and removes its temp file when the rename fails', async () => {
+    const { root, temp } = await layout();
+    const failed = threads.write({ tempPath: temp('x'), finalPath: join(root, 'missing', 'x'), data: Buffer.from('abc') });
+    await expect(failed).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('refuses a write whose signal has fired, before touching the disk', async () => {
+    const { root, temp, final } = await layout();
+    await expect(threads.write({ tempPath: temp('a'), finalPath: final('a'), data: Buffer.from('a'), signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'E_ABORTED',
+    });
+    expect(await readdir(join(root, 'final'))).toEqual([]);
+  });
+
+  it('refuses writes after close', async () => {
+    const { temp, final } = await layout();
+    await threads.close();
+    await expect(threads.write({ tempPath: temp('a'), finalPath: final('a'), data: Buffer.from('a') })).rejects.toThrow('closed');
+  });
+});
+
+describe('WriterThreads: fan-out directories', () => {
+  const dirs = new TempDirs();
+  const threads = new WriterThreads(1);
+  afterAll(async () => {
+    await threads.close();
+    await dirs.removeAll();
+  });
+
+  it('creates missing directories (mode 0700) before the write, and accepts existing ones', async () => {
+    const root = await dirs.make();
+    await mkdir(join(root, 'tmp'));
+    const outer = join(root, 'ab');
+    const inner = join(outer, 'cd');
+    await threads.write({ tempPath: join(root, 'tmp', 'x.tmp'), finalPath: join(inner, 'x'), data: Buffer.from('x'), dirs: [outer, inner] });
+    await threads.write({ tempPath: join(root, 'tmp', 'y.tmp'), finalPath: join(inner, 'y'), data: Buffer.from('y'), dirs: [outer, inner] });
+    expect((await stat(inner)).mode & 0o777).toBe(0o700);
+    expect((await readdir(inner)).sort()).toEqual(['x', 'y']);
+  });
+});
