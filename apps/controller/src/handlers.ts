@@ -109,8 +109,9 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         // By name and id: the name is what the token's prefix is checked against, the id pins the version.
         checkNameAllowed(session, frame.body.name);
         const file = await requireFile(ctx.catalog, frame.body.name);
-        if (file.id !== frame.body.fileId) throw new CairnError('E_NOT_FOUND', `${frame.body.name} was replaced while being read`);
-        const chunks = await ctx.catalog.fileChunks(frame.body.fileId, frame.body.from, frame.body.limit);
+        const pinned = frame.body.fileId !== undefined;
+        if (pinned && file.id !== frame.body.fileId) throw new CairnError('E_NOT_FOUND', `${frame.body.name} was replaced while being read`);
+        const chunks = await ctx.catalog.fileChunks(file.id, frame.body.from, frame.body.limit);
         return {
           type: 'file.chunk-page',
           body: {
@@ -124,6 +125,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
               }),
             })),
             grant: chunks.length > 0 ? ctx.grants.get(chunks.map((c) => c.hash)) : undefined,
+            // Unpinned: the reader learns which version it got (and its size and hash) in the same answer.
+            file: pinned ? undefined : toFileInfo(file),
           },
         };
       }

@@ -1,12 +1,13 @@
-import { lstat, rename, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, rename, unlink, utimes } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { isMissing, toDiskError } from './disk-errors';
-import { ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
+import { isAlreadyExisting, isMissing, toDiskError } from './disk-errors';
+import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { WriterThreads } from './writer-threads';
 import type { ChunkLayout } from './layout';
@@ -147,8 +148,12 @@ export class FsChunkStore implements ChunkStore {
         await this.writerThreads.write({ ...write, dirs });
         this.knownDirs.add(location.innerDir);
       } else {
-        await this.ensureFanOut(location.outerDir, location.innerDir);
+        const made = await this.makeFanOut(location.outerDir, location.innerDir);
         await writeFileDurably(write);
+        // New directories' entries last: every change is made by now, so on a journalling file system
+        // the fsyncs of the write have committed them already and these cost next to nothing.
+        for (const dir of made.reverse()) await fsyncDirectory(dirname(dir));
+        this.knownDirs.add(location.innerDir);
       }
     } catch (err) {
       this.ledger.release(data.length);
@@ -181,12 +186,21 @@ export class FsChunkStore implements ChunkStore {
     return true;
   }
 
-  private async ensureFanOut(outerDir: string, innerDir: string): Promise<void> {
-    if (this.knownDirs.has(innerDir)) return;
-    await ensureDirectory(outerDir);
-    await ensureDirectory(innerDir);
-    this.knownDirs.add(innerDir);
+  /** Creates the chunk's fan-out directories where missing; returns those it created, not yet fsynced. */
+  private async makeFanOut(outerDir: string, innerDir: string): Promise<string[]> {
+    if (this.knownDirs.has(innerDir)) return [];
+    const made: string[] = [];
+    for (const dir of [outerDir, innerDir]) {
+      try {
+        await mkdir(dir, { mode: DIRECTORY_MODE });
+        made.push(dir);
+      } catch (err) {
+        if (!isAlreadyExisting(err)) throw err;
+      }
+    }
+    return made;
   }
+
 
   private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {
     try {

@@ -171,7 +171,7 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   'upload.abort': record({ uploadId }),
   'file.stat': record({ name: fileName }),
   'file.info': record({ file: fileInfo }),
-  'file.chunks': record({ name: fileName, fileId: count, from: chunkIndex, limit: fc.integer({ min: 1, max: MAX_PAGE }) }),
+  'file.chunks': record({ name: fileName, fileId: count, from: chunkIndex, limit: fc.integer({ min: 1, max: MAX_PAGE }) }, { requiredKeys: ['name', 'from', 'limit'] }),
   'file.chunk-page': record(
     {
       chunks: page(
@@ -183,6 +183,7 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
         }),
       ),
       grant,
+      file: fileInfo,
     },
     { requiredKeys: ['chunks'] },
   ),

@@ -59,7 +59,8 @@ export const MESSAGES = {
   // --- client → controller: the catalog ---
   'file.stat': control(0x20, z.object({ name: f.fileName })),
   'file.info': control(0x21, z.object({ file: f.fileInfo })),
-  'file.chunks': control(0x22, z.object({ name: f.fileName, fileId: f.count, from: f.chunkIndex, limit: z.number().int().min(1).max(1000) })),
+  /** Without `fileId`: the current version, and the page carries its `file` info (a get in one request). */
+  'file.chunks': control(0x22, z.object({ name: f.fileName, fileId: f.count.optional(), from: f.chunkIndex, limit: z.number().int().min(1).max(1000) })),
   'file.chunk-page': control(
     0x23,
     z.object({
@@ -73,6 +74,8 @@ export const MESSAGES = {
       ),
       /** A `get` grant for every chunk of the page (absent for an empty page). */
       grant: grant.optional(),
+      /** The file these chunks belong to, when the request named no `fileId`. */
+      file: f.fileInfo.optional(),
     }),
   ),
   'file.list': control(0x24, z.object({ prefix: f.namePrefix, after: z.string().max(4096).optional(), limit: z.number().int().min(1).max(1000) })),

@@ -229,16 +229,18 @@ class FakeCluster {
       case 'file.chunks': {
         // The real controller authorises by name (token prefixes), so the name must match the file id.
         const file = this.files.get(frame.body.name);
-        if (!file || file.id !== frame.body.fileId) throw new CairnError('E_NOT_FOUND', 'no such file');
+        const pinned = frame.body.fileId !== undefined;
+        if (!file || (pinned && file.id !== frame.body.fileId)) throw new CairnError('E_NOT_FOUND', 'no such file');
         const chunks = file.chunks.slice(frame.body.from, frame.body.from + frame.body.limit).map((c) => ({
           index: c.index,
           hash: c.hash,
           size: c.size,
           nodes: c.nodes.map((id) => ({ ...this.node(id).ref, state: this.suspect.has(id) ? ('suspect' as const) : ('alive' as const) })),
         }));
-        if (chunks.length === 0) return { type: 'file.chunk-page', body: { chunks } };
+        const info = pinned ? undefined : this.fileInfo(frame.body.name);
+        if (chunks.length === 0) return { type: 'file.chunk-page', body: { chunks, file: info } };
         const grant = signGrant(GRANT_KEYS.privateKey, { op: 'get', hashes: chunks.map((c) => c.hash), exp: Date.now() + GRANT_TTL_MS });
-        return { type: 'file.chunk-page', body: { chunks, grant } };
+        return { type: 'file.chunk-page', body: { chunks, grant, file: info } };
       }
       case 'file.list': {
         const { prefix, after, limit } = frame.body;

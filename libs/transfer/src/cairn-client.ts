@@ -13,7 +13,7 @@ import { RpcPeer, expectFrame } from './rpc-peer';
 import { connectPeer } from './connect';
 import { NodePool } from './node-pool';
 import { PutOptions, uploadStream } from './uploader';
-import { GetOptions, downloadFile } from './downloader';
+import { GetOptions, downloadFile, openFile } from './downloader';
 import { writeFileAtomically } from './atomic-file';
 import { defaultToken } from './credentials';
 
@@ -96,15 +96,18 @@ export class CairnClient {
 
   /** The file's bytes as an async iterator of verified chunks. */
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
-    const file = await this.stat(name, { withChunks: false, signal: options.signal });
-    yield* downloadFile(this.uploadContext(options.signal), file, options);
+    validateName(name);
+    const ctx = this.uploadContext(options.signal);
+    yield* downloadFile(ctx, await openFile(ctx, name, options.signal), options);
   }
 
   /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
   async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
-    const file = await this.stat(name, { withChunks: false, signal: options.signal });
-    await writeFileAtomically(dest, downloadFile(this.uploadContext(options.signal), file, options));
-    return file;
+    validateName(name);
+    const ctx = this.uploadContext(options.signal);
+    const opened = await openFile(ctx, name, options.signal);
+    await writeFileAtomically(dest, downloadFile(ctx, opened, options));
+    return opened.file;
   }
 
   stat(name: string, options: { withChunks: false } & CallOptions): Promise<FileInfo>;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CairnError, FileInfo, NodeState, toCairnError } from '@cairn/protocol';
+import { Body, CairnError, FileInfo, NodeState, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { sha256 } from './hashing';
@@ -39,13 +39,14 @@ const MANIFEST_PAGE = 256;
  * tried, and the whole file's SHA-256 is checked at the end (a mismatch throws E_CORRUPT before the
  * stream ends, so an atomic file writer never renames a bad file into place).
  */
-export async function* downloadFile(ctx: DownloadContext, file: FileInfo, options: GetOptions = {}): AsyncGenerator<Buffer> {
+export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
+  const { file, firstPage } = opened;
   const controller = await ctx.controller();
   const whole = createHash('sha256');
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
-  for await (const entry of manifest(controller, file, options.signal)) {
+  for await (const entry of manifest(controller, file, firstPage, options.signal)) {
     const fetching = fetchChunk(ctx, controller, entry, options.signal);
     fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
     ahead.push(fetching);
@@ -66,12 +67,32 @@ export async function* downloadFile(ctx: DownloadContext, file: FileInfo, option
   }
 }
 
-async function* manifest(controller: RpcPeer, file: FileInfo, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
+/** A file about to be read: its info, and the first page of its manifest, both from one request. */
+export interface OpenedFile {
+  file: FileInfo;
+  firstPage: ManifestPage;
+}
+
+type ManifestPage = Body<'file.chunk-page'>;
+
+/**
+ * Asks for the first manifest page by name alone: the answer says which version of the file that is,
+ * so a get costs one request to the controller before the chunks (a small file: two in all).
+ */
+export async function openFile(ctx: DownloadContext, name: string, signal?: AbortSignal): Promise<OpenedFile> {
+  const controller = await ctx.controller();
+  const page = expectFrame(await controller.request('file.chunks', { name, from: 0, limit: MANIFEST_PAGE }, { signal }), 'file.chunk-page').body;
+  if (!page.file) throw new CairnError('E_BAD_MESSAGE', `the controller did not say which version of ${name} it listed`);
+  return { file: page.file, firstPage: page };
+}
+
+/** The manifest in order: the first page as opened, then pages asked for by the pinned file id. */
+async function* manifest(controller: RpcPeer, file: FileInfo, firstPage: ManifestPage, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
   for (let from = 0; from < file.chunkCount; from += MANIFEST_PAGE) {
-    const page = expectFrame(
-      await controller.request('file.chunks', { name: file.name, fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }),
-      'file.chunk-page',
-    ).body;
+    const page =
+      from === 0
+        ? firstPage
+        : expectFrame(await controller.request('file.chunks', { name: file.name, fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }), 'file.chunk-page').body;
     if (page.chunks.length === 0 || !page.grant) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
     const grant = page.grant;
     yield* page.chunks.map((chunk) => ({ ...chunk, grant }));
