@@ -69,10 +69,11 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
           throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
         }
         const upload = { id: randomBytes(16).toString('base64url'), name: frame.body.name, replicas, createdAt: Date.now() };
+        // A small file's only chunk is placed in the same round trip; placed first, so that a refused
+        // placement (E_NO_NODES) leaves no upload session behind for the sweeper.
+        const placements = frame.body.chunks && (await placeChunks(ctx, upload, frame.body.chunks, new Set()));
         await ctx.catalog.beginUpload(upload);
         ctx.log.debug({ uploadId: upload.id, name: upload.name, replicas }, 'upload begun');
-        // A small file's only chunk is placed in the same round trip.
-        const placements = frame.body.chunks && (await placeChunks(ctx, upload, frame.body.chunks, new Set()));
         return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
       case 'upload.place': {
@@ -212,18 +213,33 @@ async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: 
     const count = chunk.count ?? upload.replicas;
     const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
     const holders = new Set(await ctx.catalog.chunkHolders(chunk.hash));
-    const held = candidates.filter((node) => holders.has(node.id)).slice(0, count).map((node) => node.id);
-    const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held }) : [];
-    const ids = [...held, ...fresh];
+    const held = onePerZone(candidates.filter((node) => holders.has(node.id))).slice(0, count);
+    const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held.map((n) => n.id), placed: held }) : [];
+    const ids = [...held.map((n) => n.id), ...fresh];
     ctx.cluster.notePlacement(fresh);
     placements.push({
       index: chunk.index,
       nodes: ids.map((id) => ctx.cluster.requireRef(id)),
       grant: ctx.grants.put(chunk.hash, ids, upload.id),
-      held: held.length > 0 ? held : undefined,
+      held: held.length > 0 ? held.map((n) => n.id) : undefined,
     });
   }
   return placements;
+}
+
+/**
+ * At most one node per failure domain (a node without a zone is a domain of its own), so that reusing
+ * copies never puts two replicas in one zone; the other copies are placed by `placeChunk`, which still
+ * prefers unused zones (and sends the bytes again, which is all reusing saves).
+ */
+function onePerZone<T extends { id: string; zone: string | null }>(nodes: readonly T[]): T[] {
+  const seen = new Set<string>();
+  return nodes.filter((node) => {
+    const domain = node.zone ?? `node:${node.id}`;
+    if (seen.has(domain)) return false;
+    seen.add(domain);
+    return true;
+  });
 }
 
 /** Stored-chunk records name known nodes, each once, and carry each node's own receipt for this upload. */

@@ -28,6 +28,8 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
   };
+  /** Proof for the controller that this node holds `hash` for the upload its put grant names. */
+  const receiptFor = (uploadId: string | undefined, hash: string) => (uploadId ? storeReceipt(clusterSecret, { nodeId, hash, uploadId }) : undefined);
   const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string) => {
     const key = grantKey();
     if (!key) throw new CairnError('E_UNAVAILABLE', 'this node has not joined the cluster yet');
@@ -40,8 +42,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         const grant = requireGrant(frame.grant, 'put', frame.hash);
         const { stored } = await store.put(frame.hash, frame.payload);
         onStored?.({ uploadId: grant.upload, hash: frame.hash, bytes: frame.payload.length });
-        const receipt = grant.upload ? storeReceipt(clusterSecret, { nodeId, hash: frame.hash, uploadId: grant.upload }) : undefined;
-        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt } };
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt: receiptFor(grant.upload, frame.hash) } };
       }
       case 'chunk.get':
         requireGrant(frame.body.grant, 'get', frame.body.hash);
@@ -66,8 +67,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         if (!claimProofMatches(token, data, proof)) throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
         await store.put(hash, data); // present: refreshes its age, so garbage collection keeps it
         onStored?.({ uploadId: grant.upload, hash, bytes: data.length });
-        const receipt = grant.upload ? storeReceipt(clusterSecret, { nodeId, hash, uploadId: grant.upload }) : undefined;
-        return { type: 'chunk.stored', body: { hash, size: data.length, stored: false, receipt } };
+        return { type: 'chunk.stored', body: { hash, size: data.length, stored: false, receipt: receiptFor(grant.upload, hash) } };
       }
       case 'chunk.has':
         for (const hash of frame.body.hashes) requireGrant(frame.body.grant, 'get', hash);

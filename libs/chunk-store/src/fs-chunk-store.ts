@@ -6,10 +6,10 @@ import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { isAlreadyExisting, isMissing, toDiskError } from './disk-errors';
+import { errnoOf, isAlreadyExisting, isMissing, toDiskError } from './disk-errors';
 import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
 import { HashLocks } from './hash-locks';
-import { WriterThreads } from './writer-threads';
+import { WRITER_LOST, WriterThreads } from './writer-threads';
 import type { ChunkLayout } from './layout';
 import { readVerifiedChunk } from './verified-read';
 import { verifyChunkContent } from './verify-content';
@@ -145,14 +145,20 @@ export class FsChunkStore implements ChunkStore {
       const write = { tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal };
       if (data.length <= SMALL_CHUNK_BYTES) {
         const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
-        await this.writerThreads.write({ ...write, dirs });
+        await this.writerThreads.write({ ...write, dirs }).catch(async (err: unknown) => {
+          // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
+          // it, or a later put of this chunk would find it and acknowledge what may not be durable.
+          if (errnoOf(err) === WRITER_LOST) await unlink(location.file).catch(() => undefined);
+          throw err;
+        });
         this.knownDirs.add(location.innerDir);
       } else {
-        const made = await this.makeFanOut(location.outerDir, location.innerDir);
+        const dirs = await this.makeFanOut(location.outerDir, location.innerDir);
         await writeFileDurably(write);
-        // New directories' entries last: every change is made by now, so on a journalling file system
-        // the fsyncs of the write have committed them already and these cost next to nothing.
-        for (const dir of made.reverse()) await fsyncDirectory(dirname(dir));
+        // The directories' entries last: every change is made by now, so on a journalling file system
+        // the fsyncs of the write have committed them already and these cost next to nothing. Whether
+        // this put or a concurrent one created a directory, it is durable only once someone fsyncs it.
+        for (const dir of dirs.reverse()) await fsyncDirectory(dirname(dir));
         this.knownDirs.add(location.innerDir);
       }
     } catch (err) {
@@ -186,19 +192,20 @@ export class FsChunkStore implements ChunkStore {
     return true;
   }
 
-  /** Creates the chunk's fan-out directories where missing; returns those it created, not yet fsynced. */
+  /**
+   * Creates the chunk's fan-out directories where missing. Returns the directories not yet known to be
+   * durable (created by this put or by a concurrent one): the caller fsyncs their parents.
+   */
   private async makeFanOut(outerDir: string, innerDir: string): Promise<string[]> {
     if (this.knownDirs.has(innerDir)) return [];
-    const made: string[] = [];
     for (const dir of [outerDir, innerDir]) {
       try {
         await mkdir(dir, { mode: DIRECTORY_MODE });
-        made.push(dir);
       } catch (err) {
         if (!isAlreadyExisting(err)) throw err;
       }
     }
-    return made;
+    return [outerDir, innerDir];
   }
 
 

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
-import { WriterThreads } from './writer-threads';
+import { WRITER_LOST, WriterThreads } from './writer-threads';
 
 describe('WriterThreads', () => {
   const dirs = new TempDirs();
@@ -71,5 +71,26 @@ describe('WriterThreads: fan-out directories', () => {
     await threads.write({ tempPath: join(root, 'tmp', 'y.tmp'), finalPath: join(inner, 'y'), data: Buffer.from('y'), dirs: [outer, inner] });
     expect((await stat(inner)).mode & 0o777).toBe(0o700);
     expect((await readdir(inner)).sort()).toEqual(['x', 'y']);
+  });
+});
+
+describe('WriterThreads: a thread that dies', () => {
+  const dirs = new TempDirs();
+  const threads = new WriterThreads(1);
+  afterAll(async () => {
+    await threads.close();
+    await dirs.removeAll();
+  });
+
+  it('fails its writes with WRITER_LOST, and the next write runs on a new thread', async () => {
+    const root = await dirs.make();
+    await mkdir(join(root, 'tmp'));
+    const big = Buffer.alloc(256 * 1024 * 1024); // long enough to be cut short
+    const lost = threads.write({ tempPath: join(root, 'tmp', 'big.tmp'), finalPath: join(root, 'big'), data: big });
+    const internals = threads as unknown as { writers: Array<{ worker: { terminate: () => Promise<number> } }> };
+    await internals.writers[0].worker.terminate();
+    await expect(lost).rejects.toMatchObject({ code: WRITER_LOST });
+    await threads.write({ tempPath: join(root, 'tmp', 'a.tmp'), finalPath: join(root, 'a'), data: Buffer.from('a') });
+    expect((await readFile(join(root, 'a'))).toString()).toBe('a');
   });
 });

@@ -19,12 +19,12 @@ function syncDir(dir) {
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
 function created(dir, mode) {
-  try { fs.mkdirSync(dir, { mode }); return true; } catch (err) { if (err.code === 'EEXIST') return false; throw err; }
+  try { fs.mkdirSync(dir, { mode }); } catch (err) { if (err.code !== 'EEXIST') throw err; }
 }
 parentPort.on('message', ({ id, tempPath, finalPath, data, mode, dirs, dirMode }) => {
   let renamed = false;
   try {
-    const made = dirs.filter((dir) => created(dir, dirMode));
+    for (const dir of dirs) created(dir, dirMode);
     const fd = fs.openSync(tempPath, 'wx', mode);
     try {
       for (let offset = 0; offset < data.length; ) offset += fs.writeSync(fd, data, offset, data.length - offset, offset);
@@ -35,9 +35,10 @@ parentPort.on('message', ({ id, tempPath, finalPath, data, mode, dirs, dirMode }
     fs.renameSync(tempPath, finalPath);
     renamed = true;
     syncDir(path.dirname(finalPath));
-    // The new directories' entries, fsynced last: every change is made by now, so on a journalling
-    // file system the fsyncs above have already committed them and these cost next to nothing.
-    for (const dir of made.reverse()) syncDir(path.dirname(dir));
+    // The directories' entries, fsynced last (every change is made by now, so on a journalling file
+    // system the fsyncs above have committed them already and these cost next to nothing). Whether this
+    // put or a concurrent one created a directory, it is not known durable until someone fsyncs it.
+    for (const dir of [...dirs].reverse()) syncDir(path.dirname(dir));
     parentPort.postMessage({ id });
   } catch (err) {
     try { fs.unlinkSync(renamed ? finalPath : tempPath); } catch {}
@@ -45,6 +46,9 @@ parentPort.on('message', ({ id, tempPath, finalPath, data, mode, dirs, dirMode }
   }
 });
 `;
+
+/** The code of a write whose thread died before answering: it may or may not have renamed its file. */
+export const WRITER_LOST = 'EWRITERLOST';
 
 interface Pending {
   writer: Writer;
@@ -85,9 +89,13 @@ export class WriterThreads {
     const writer = this.pick();
     const id = this.nextId++;
     writer.outstanding++;
+    // Posting a view copies its whole underlying buffer (often a 64 KiB socket read for a 4 KiB chunk):
+    // send an exact copy instead, and hand its memory over rather than copying it again.
+    const exact = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : new Uint8Array(data);
+    const transfer = exact === data ? [] : [exact.buffer as ArrayBuffer];
     await new Promise<void>((resolve, reject) => {
       this.pending.set(id, { writer, resolve, reject });
-      writer.worker.postMessage({ id, tempPath, finalPath, data, mode: CHUNK_FILE_MODE, dirs, dirMode: DIRECTORY_MODE });
+      writer.worker.postMessage({ id, tempPath, finalPath, data: exact, mode: CHUNK_FILE_MODE, dirs, dirMode: DIRECTORY_MODE }, transfer);
     }).finally(() => {
       writer.outstanding--;
     });
@@ -123,8 +131,13 @@ export class WriterThreads {
     return writer;
   }
 
-  /** A thread died: its writes fail (their temp files are swept at the next open); the others go on. */
-  private fail(writer: Writer, err: Error): void {
+  /**
+   * A thread died: its writes fail with `WRITER_LOST` (the caller cannot know how far each got: its
+   * temp file is swept at the next open, and its final file, if renamed already, is the caller's to
+   * remove). The other threads go on.
+   */
+  private fail(writer: Writer, cause: Error): void {
+    const err = Object.assign(new Error(`a writer thread failed: ${cause.message}`), { code: WRITER_LOST });
     const index = this.writers.indexOf(writer);
     if (index >= 0) this.writers.splice(index, 1);
     for (const [id, pending] of this.pending) {

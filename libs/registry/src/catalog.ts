@@ -175,11 +175,17 @@ export interface CatalogStore {
   /**
    * Opens an upload session, active as of `createdAt`; a second session with the same id is
    * `E_UPLOAD_INVALID`.
+   *
+   * Durability of a session's bookkeeping (this, `recordUploadChunks`, `touchUpload`): atomic, and
+   * kept across a crash of the process, but an engine may leave it to the upload's commit to make it
+   * durable against a power cut (the SQLite engine does): nothing is acknowledged to a client before
+   * the commit, and a lost session only makes that put fail.
    */
   beginUpload(upload: NewUpload): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
   /**
-   * Durably records chunks of an open upload that are stored on `nodes`; idempotent per index (a
+   * Records chunks of an open upload that are stored on `nodes` (durable with the commit, see
+   * `beginUpload`); idempotent per index (a
    * later record for the same index replaces it; the nodes of the replaced record keep the chunk
    * they durably stored, so they become replica rows, like an aborted upload's). With `now`, also
    * marks the upload active at `now`. Unknown upload or malformed chunk → E_UPLOAD_INVALID.

@@ -97,6 +97,18 @@ describe('placeChunk', () => {
     }
   });
 
+  it('counts the zones of nodes already holding the chunk as used', () => {
+    const candidates: PlacementCandidate[] = [
+      { id: 'a1', zone: 'a', capacity: 1_000_000, used: 0 },
+      { id: 'a2', zone: 'a', capacity: 1_000_000, used: 0 },
+      { id: 'b1', zone: 'b', capacity: 10, used: 0 }, // almost full, but the only node in zone b
+    ];
+    const random = seededRandom(11);
+    for (let i = 0; i < 200; i++) {
+      expect(placeChunk({ replicas: 1, size: 10, candidates, exclude: ['a1'], placed: [candidates[0]], random })).toEqual(['b1']);
+    }
+  });
+
   it('reports how many nodes it needed and found', () => {
     const candidates: PlacementCandidate[] = [
       { id: 'n1', zone: null, capacity: 100, used: 0 },

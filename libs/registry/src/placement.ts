@@ -17,6 +17,8 @@ export interface PlacementRequest {
   candidates: readonly PlacementCandidate[];
   /** Node ids never to pick (e.g. nodes that already hold the chunk, or just failed a write). */
   exclude?: readonly string[];
+  /** Nodes that already have a replica of this chunk (not picked again): their zones count as used. */
+  placed?: readonly PlacementCandidate[];
   /** Uniform in [0, 1); injectable so tests are reproducible. */
   random?: () => number;
 }
@@ -94,7 +96,7 @@ export function placeChunk(request: PlacementRequest): string[] {
     );
   }
 
-  const usedDomains = new Set<string>();
+  const usedDomains = new Set<string>((request.placed ?? []).map(domainOf));
   const picked: string[] = [];
   while (picked.length < replicas) {
     const fresh = remaining.filter((node) => !usedDomains.has(domainOf(node)));

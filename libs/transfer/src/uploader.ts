@@ -131,6 +131,8 @@ class Upload {
   private readonly pendingRecords: StoredRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Set once sending has failed: chunks still finishing then record nothing more. */
+  private stopped = false;
   private readonly progress: TransferProgress = { bytes: 0, chunks: 0, skippedChunks: 0 };
 
   constructor(
@@ -179,8 +181,12 @@ class Upload {
       const lastRecords = this.takeLastRecords();
       await this.recording;
       return { size, sha256: whole.digest('hex'), chunkCount: index, lastRecords };
-    } finally {
-      clearTimeout(this.flushTimer); // a failed upload is aborted: nothing more to record
+    } catch (err) {
+      // The upload will be aborted: let the chunks in flight finish, recording nothing more.
+      this.stopped = true;
+      clearTimeout(this.flushTimer);
+      await Promise.allSettled(inFlight);
+      throw err;
     }
   }
 
@@ -261,8 +267,9 @@ class Upload {
     return stored.receipt;
   }
 
-  /** Batches stored-chunk records; each batch is durably recorded by the controller before the commit. */
+  /** Batches stored-chunk records; the controller records each batch, made durable by the commit. */
   private record(entry: StoredRecord): Promise<void> {
+    if (this.stopped) return Promise.resolve(); // failed: the upload is being aborted
     this.pendingRecords.push(entry);
     if (this.pendingRecords.length >= STORED_BATCH) return this.flushRecords();
     this.flushTimer ??= setTimeout(() => {

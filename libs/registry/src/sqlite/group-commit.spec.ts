@@ -62,4 +62,17 @@ describe('GroupCommit', () => {
     await expect(pending).rejects.toThrow();
     db = new Database(':memory:'); // for afterEach
   });
+
+  it('fails the whole group when SQLite rolls back the shared transaction (a full disk), committing none', async () => {
+    const file = new Database(':memory:');
+    file.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)');
+    const group = new GroupCommit(file);
+    const pages = file.pragma('page_count', { simple: true }) as number;
+    file.pragma(`max_page_count = ${pages + 2}`); // room for a little, not for a big row
+    const row = (k: string, bytes: number) => () => file.prepare('INSERT INTO t (k, v) VALUES (?, ?)').run(k, Buffer.alloc(bytes)).changes;
+    const results = await Promise.allSettled([group.run(row('a', 10)), group.run(row('big', 1 << 20)), group.run(row('c', 10))]);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(file.prepare('SELECT COUNT(*) AS n FROM t').get()).toEqual({ n: 0 });
+    file.close();
+  });
 });

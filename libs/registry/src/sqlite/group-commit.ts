@@ -9,7 +9,8 @@ interface Pending {
 /**
  * Group commit. Writes handed in during one turn of the event loop run together in one IMMEDIATE
  * transaction, so that N concurrent commits cost one fsync of the WAL instead of N. Each write runs in
- * its own savepoint: one that throws is rolled back alone and its caller alone hears the error. Every
+ * its own savepoint: one that throws is rolled back alone and its caller alone hears the error, unless
+ * SQLite rolled back the whole transaction (a full disk), which fails every caller of the group. Every
  * caller is answered only after the shared transaction has committed, so with synchronous=FULL an
  * answer still means the write is durable.
  */
@@ -40,6 +41,9 @@ export class GroupCommit {
               // A transaction function called inside another one runs as a savepoint.
               outcomes.push({ ok: true, value: this.db.transaction(work)() });
             } catch (error) {
+              // Some errors (a full disk, I/O) make SQLite roll back the whole transaction, not only the
+              // savepoint: the writes after it would then commit on their own. Fail the group instead.
+              if (!this.db.inTransaction) throw error;
               outcomes.push({ ok: false, error });
             }
           }
