@@ -6,6 +6,7 @@ import { scrubChunks } from './scrub';
 import { makeChunk } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
+import { IoThreads } from './io-threads';
 
 /** The very module object the store calls into, so that a spy on it can inject a disk failure. */
 const fsPromises = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
@@ -212,7 +213,7 @@ describe('file-system chunk store: verify on read', () => {
     const chunk = makeChunk(10, 42);
     await store.put(chunk.hash, chunk.data);
     const eio = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
-    jest.spyOn(fsPromises, 'open').mockRejectedValueOnce(eio);
+    jest.spyOn(IoThreads.prototype, 'readVerified').mockRejectedValueOnce(eio); // reads run on a thread
 
     await expectRejectsWithCode(store.get(chunk.hash), 'E_DISK');
     expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
@@ -232,7 +233,7 @@ describe('file-system chunk store: write failures', () => {
   it('reports a full disk (ENOSPC) as E_CAPACITY and cleans up its temp file', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
-    const chunk = makeChunk(300 * 1024, 50); // bigger than what the writer threads take: the async path
+    const chunk = makeChunk(300 * 1024, 50); // bigger than what the I/O threads take for writes: the async path
     const enospc = Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
     jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(enospc);
 
@@ -256,7 +257,7 @@ describe('file-system chunk store: write failures', () => {
   });
 });
 
-describe('file-system chunk store: small chunks through the writer threads', () => {
+describe('file-system chunk store: small chunks through the I/O threads', () => {
   it('reports a write failure as E_DISK and leaves no temp file', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

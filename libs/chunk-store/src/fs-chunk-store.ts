@@ -1,6 +1,6 @@
 import { lstat, mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
@@ -9,13 +9,12 @@ import { walkChunkTree } from './chunk-tree';
 import { errnoOf, isAlreadyExisting, isMissing, toDiskError } from './disk-errors';
 import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
 import { HashLocks } from './hash-locks';
-import { WRITER_LOST, WriterThreads } from './writer-threads';
+import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
-import { readVerifiedChunk } from './verified-read';
 import { verifyChunkContent } from './verify-content';
 
 /**
- * Chunks up to this size go to the writer threads: for them the round trips of an asynchronous write
+ * Chunks up to this size are written by the I/O threads: for them the round trips of an asynchronous write
  * cost more than the write; a bigger chunk would be copied to the thread, which would cost more.
  */
 const SMALL_CHUNK_BYTES = 256 * 1024;
@@ -31,8 +30,8 @@ export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Fan-out directories known to exist (and be durable): saves two mkdir calls on every put. */
   private readonly knownDirs = new Set<string>();
-  /** Small chunks are written by a thread of their own, in one round trip (writer-threads.ts). */
-  private readonly writerThreads = new WriterThreads();
+  /** Small chunks are written by a thread of their own, in one round trip (io-threads.ts). */
+  private readonly ioThreads = new IoThreads();
   private closed = false;
 
   constructor(
@@ -58,7 +57,7 @@ export class FsChunkStore implements ChunkStore {
     assertChunkHash(hash);
     throwIfAborted(opts.signal);
     try {
-      return await readVerifiedChunk(this.layout.locate(hash).file, hash, opts.signal);
+      return await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, opts.signal);
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
       throw toDiskError(err, `reading chunk ${hash}`, { hash });
@@ -127,7 +126,7 @@ export class FsChunkStore implements ChunkStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.locks.drain();
-    await this.writerThreads.close();
+    await this.ioThreads.close();
   }
 
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
@@ -145,10 +144,10 @@ export class FsChunkStore implements ChunkStore {
       const write = { tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal };
       if (data.length <= SMALL_CHUNK_BYTES) {
         const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
-        await this.writerThreads.write({ ...write, dirs }).catch(async (err: unknown) => {
+        await this.ioThreads.write({ ...write, dirs }).catch(async (err: unknown) => {
           // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
           // it, or a later put of this chunk would find it and acknowledge what may not be durable.
-          if (errnoOf(err) === WRITER_LOST) await unlink(location.file).catch(() => undefined);
+          if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
           throw err;
         });
         this.knownDirs.add(location.innerDir);

@@ -1,13 +1,14 @@
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
-import { WRITER_LOST, WriterThreads } from './writer-threads';
+import { THREAD_LOST, IoThreads } from './io-threads';
 
-describe('WriterThreads', () => {
+describe('IoThreads', () => {
   const dirs = new TempDirs();
-  let threads: WriterThreads;
+  let threads: IoThreads;
   beforeEach(() => {
-    threads = new WriterThreads(2);
+    threads = new IoThreads(2);
   });
   afterEach(async () => {
     await threads.close();
@@ -54,9 +55,9 @@ describe('WriterThreads', () => {
   });
 });
 
-describe('WriterThreads: fan-out directories', () => {
+describe('IoThreads: fan-out directories', () => {
   const dirs = new TempDirs();
-  const threads = new WriterThreads(1);
+  const threads = new IoThreads(1);
   afterAll(async () => {
     await threads.close();
     await dirs.removeAll();
@@ -74,23 +75,47 @@ describe('WriterThreads: fan-out directories', () => {
   });
 });
 
-describe('WriterThreads: a thread that dies', () => {
+describe('IoThreads: a thread that dies', () => {
   const dirs = new TempDirs();
-  const threads = new WriterThreads(1);
+  const threads = new IoThreads(1);
   afterAll(async () => {
     await threads.close();
     await dirs.removeAll();
   });
 
-  it('fails its writes with WRITER_LOST, and the next write runs on a new thread', async () => {
+  it('fails its writes with THREAD_LOST, and the next write runs on a new thread', async () => {
     const root = await dirs.make();
     await mkdir(join(root, 'tmp'));
     const big = Buffer.alloc(256 * 1024 * 1024); // long enough to be cut short
     const lost = threads.write({ tempPath: join(root, 'tmp', 'big.tmp'), finalPath: join(root, 'big'), data: big });
-    const internals = threads as unknown as { writers: Array<{ worker: { terminate: () => Promise<number> } }> };
-    await internals.writers[0].worker.terminate();
-    await expect(lost).rejects.toMatchObject({ code: WRITER_LOST });
+    const internals = threads as unknown as { threads: Array<{ worker: { terminate: () => Promise<number> } }> };
+    await internals.threads[0].worker.terminate();
+    await expect(lost).rejects.toMatchObject({ code: THREAD_LOST });
     await threads.write({ tempPath: join(root, 'tmp', 'a.tmp'), finalPath: join(root, 'a'), data: Buffer.from('a') });
     expect((await readFile(join(root, 'a'))).toString()).toBe('a');
+  });
+});
+
+describe('IoThreads: verified reads', () => {
+  const dirs = new TempDirs();
+  const threads = new IoThreads(2);
+  afterAll(async () => {
+    await threads.close();
+    await dirs.removeAll();
+  });
+  const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+  it('returns the bytes of a sound chunk, small or large, and refuses rotten, oversized and missing ones', async () => {
+    const root = await dirs.make();
+    for (const size of [0, 4096, 3 * 1024 * 1024 + 5]) {
+      const data = randomBytes(size);
+      await writeFile(join(root, `c${size}`), data);
+      expect((await threads.readVerified(join(root, `c${size}`), sha(data), 16 << 20)).equals(data)).toBe(true);
+    }
+    const data = randomBytes(100);
+    await writeFile(join(root, 'rotten'), data);
+    await expect(threads.readVerified(join(root, 'rotten'), sha(randomBytes(100)), 1000)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(threads.readVerified(join(root, 'rotten'), sha(data), 99)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(threads.readVerified(join(root, 'missing'), sha(data), 1000)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
