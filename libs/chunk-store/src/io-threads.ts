@@ -121,10 +121,10 @@ export class IoThreads {
   }
 
   /**
-   * Reads a whole chunk file and checks its SHA-256 on a thread: one
-   * round trip instead of four, and the hashing off the event loop. The bytes come back without a
-   * copy. A file bigger than `maxSize`, shorter than it said or not matching `hash` is `E_CORRUPT`;
-   * file-system errors keep their code (ENOENT: not stored).
+   * Reads a whole chunk file and checks its SHA-256 on a thread: one round trip instead of four, and
+   * the hashing off the event loop. The bytes come back without a copy. A file bigger than `maxSize`,
+   * shorter than it said or not matching `hash` is `E_CORRUPT`; file-system errors keep their code
+   * (ENOENT: not stored).
    */
   async readVerified(path: string, hash: string, maxSize: number, signal?: AbortSignal): Promise<Buffer> {
     throwIfAborted(signal);
