@@ -65,7 +65,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
           throw err;
         }
         if (!claimProofMatches(token, data, proof)) throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
-        await store.put(hash, data); // present: refreshes its age, so garbage collection keeps it
+        await store.touch(hash); // garbage collection keeps it, as after a re-put
         onStored?.({ uploadId: grant.upload, hash, bytes: data.length });
         return { type: 'chunk.stored', body: { hash, size: data.length, stored: false, receipt: receiptFor(grant.upload, hash) } };
       }

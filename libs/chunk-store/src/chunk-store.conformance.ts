@@ -260,6 +260,18 @@ export function describeChunkStoreConformance(name: string, harness: ChunkStoreH
         expect(await store.has(chunk.hash)).toBe(true);
       });
 
+      it('touch makes a present chunk young again, like a re-put, and refuses an absent one', async () => {
+        const chunk = makeChunk(2048, 15);
+        await store.put(chunk.hash, chunk.data);
+        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('deleted');
+        await expectRejectsWithCode(store.touch(chunk.hash), 'E_NOT_FOUND');
+        await store.put(chunk.hash, chunk.data);
+        await new Promise((r) => setTimeout(r, 600)); // older than the 500 ms below: only the touch keeps it
+        await store.touch(chunk.hash);
+        await expect(store.reclaim(chunk.hash, 500)).resolves.toBe('kept');
+        expect(store.stats()).toMatchObject({ used: 2048, chunks: 1 });
+      });
+
       it('moves a chunk to quarantine: no longer served, listed or counted', async () => {
         const chunk = makeChunk(4096, 13);
         const other = makeChunk(100, 14);

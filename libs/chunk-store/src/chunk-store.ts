@@ -54,6 +54,12 @@ export interface ChunkStore {
   /** Whether a chunk file is present (its content is not verified). */
   has(hash: ChunkHash): Promise<boolean>;
 
+  /**
+   * Refreshes a present chunk's age, as a re-put does, without its bytes (a claim of a chunk this store
+   * holds: garbage collection keeps it). An absent chunk rejects with `E_NOT_FOUND`.
+   */
+  touch(hash: ChunkHash): Promise<void>;
+
   /** Removes a chunk; resolves `false` if it was not there. */
   delete(hash: ChunkHash): Promise<boolean>;
 

@@ -70,6 +70,15 @@ export class FsChunkStore implements ChunkStore {
     return (await this.sizeOnDisk(hash)) !== undefined;
   }
 
+  async touch(hash: ChunkHash): Promise<void> {
+    this.assertOpen();
+    assertChunkHash(hash);
+    await this.locks.run(hash, async () => {
+      if ((await this.sizeOnDisk(hash)) === undefined) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
+      await this.refreshAge(hash);
+    });
+  }
+
   async delete(hash: ChunkHash): Promise<boolean> {
     this.assertOpen();
     assertChunkHash(hash);
@@ -132,10 +141,7 @@ export class FsChunkStore implements ChunkStore {
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
   private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
     if ((await this.sizeOnDisk(hash)) !== undefined) {
-      // Refresh its age: garbage collection never reclaims a chunk an upload has just relied on.
-      await utimes(this.layout.locate(hash).file, new Date(), new Date()).catch((err) => {
-        throw toDiskError(err, `touching chunk ${hash}`, { hash });
-      });
+      await this.refreshAge(hash);
       return { stored: false };
     }
     this.ledger.reserve(data.length);
@@ -207,6 +213,14 @@ export class FsChunkStore implements ChunkStore {
     return [outerDir, innerDir];
   }
 
+
+  /** Garbage collection never reclaims a chunk an upload has just relied on (reclaim's minimum age). */
+  private async refreshAge(hash: ChunkHash): Promise<void> {
+    const now = new Date();
+    await utimes(this.layout.locate(hash).file, now, now).catch((err) => {
+      throw toDiskError(err, `touching chunk ${hash}`, { hash });
+    });
+  }
 
   private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {
     try {
