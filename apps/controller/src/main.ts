@@ -1,6 +1,5 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isCairnError } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
 import {
   RpcPeer,
@@ -9,6 +8,8 @@ import {
   createProcessLogger,
   createProcessServer,
   requireAuthorized,
+  runMain,
+  stopOnSignals,
   type HttpAuthorizer,
 } from '@cairn/transfer';
 import { parseControllerConfig } from './config';
@@ -115,10 +116,7 @@ async function main(): Promise<void> {
     `controller listening on ${config.host}:${port} (${scheme}://…/ws)`,
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     stopSweeper();
     healer.stop();
@@ -128,15 +126,7 @@ async function main(): Promise<void> {
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await catalog.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
 }
 
-main().catch((err) => {
-  process.stderr.write(
-    `cairn-controller: ${isCairnError(err) ? err.message : ((err as Error)?.stack ?? err)}\n`,
-  );
-  process.exit(isCairnError(err, 'E_USAGE') ? 2 : 1);
-});
+runMain('cairn-controller', main);

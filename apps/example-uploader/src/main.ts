@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
-import { isCairnError } from '@cairn/protocol';
-import { CairnClient, createProcessLogger } from '@cairn/transfer';
+import { CairnClient, createProcessLogger, runMain, stopOnSignals } from '@cairn/transfer';
 import { parseUploaderConfig } from './config';
 import { createUploaderHandler } from './server';
 
@@ -22,21 +21,12 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ host: config.host, port, controller: config.controller }, 'example-uploader listening');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await client.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
 }
 
-main().catch((err) => {
-  process.stderr.write(`example-uploader: ${isCairnError(err) ? err.message : (err as Error)?.message ?? err}\n`);
-  process.exit(isCairnError(err, 'E_USAGE') ? 2 : 1);
-});
+runMain('example-uploader', main);

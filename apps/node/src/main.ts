@@ -1,8 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isCairnError } from '@cairn/protocol';
 import { openChunkStore } from '@cairn/chunk-store';
-import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, type HttpAuthorizer } from '@cairn/transfer';
+import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -70,10 +69,7 @@ async function main(): Promise<void> {
   link.start();
   const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     stopScrub();
     link.stop();
@@ -82,13 +78,7 @@ async function main(): Promise<void> {
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await store.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  });
 }
 
-main().catch((err) => {
-  process.stderr.write(`cairn-node: ${isCairnError(err) ? err.message : (err as Error)?.stack ?? err}\n`);
-  process.exit(isCairnError(err, 'E_USAGE') ? 2 : 1);
-});
+runMain('cairn-node', main);

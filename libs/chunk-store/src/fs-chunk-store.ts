@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { lstat, mkdir, rename, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
@@ -223,20 +224,19 @@ export class FsChunkStore implements ChunkStore {
   }
 
   private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {
-    try {
-      const stats = await lstat(this.layout.locate(hash).file);
-      return stats.isFile() ? stats.mtimeMs : undefined;
-    } catch (err) {
-      if (isMissing(err)) return undefined;
-      throw toDiskError(err, `looking up chunk ${hash}`, { hash });
-    }
+    return (await this.chunkFileStats(hash))?.mtimeMs;
   }
 
   /** The chunk file's size, or undefined when there is none. EIO and friends are `E_DISK`. */
   private async sizeOnDisk(hash: ChunkHash): Promise<number | undefined> {
+    return (await this.chunkFileStats(hash))?.size;
+  }
+
+  /** The chunk file's stats, or undefined when there is no regular file at its path. */
+  private async chunkFileStats(hash: ChunkHash): Promise<Stats | undefined> {
     try {
       const stats = await lstat(this.layout.locate(hash).file);
-      return stats.isFile() ? stats.size : undefined;
+      return stats.isFile() ? stats : undefined;
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw toDiskError(err, `looking up chunk ${hash}`, { hash });
