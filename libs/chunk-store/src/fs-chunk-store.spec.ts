@@ -8,9 +8,6 @@ import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
 import { IoThreads } from './io-threads';
 
-/** The very module object the store calls into, so that a spy on it can inject a disk failure. */
-const fsPromises = jest.requireActual<typeof import('node:fs/promises')>('node:fs/promises');
-
 const dirs = new TempDirs();
 const open: ChunkStore[] = [];
 
@@ -230,30 +227,30 @@ describe('file-system chunk store: verify on read', () => {
 });
 
 describe('file-system chunk store: write failures', () => {
-  it('reports a full disk (ENOSPC) as E_CAPACITY and cleans up its temp file', async () => {
+  it('reports a full disk (ENOSPC) as E_CAPACITY, gives the space back, and a later put succeeds', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
-    const chunk = makeChunk(300 * 1024, 50); // bigger than what the I/O threads take for writes: the async path
-    const enospc = Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' });
-    jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(enospc);
+    const chunk = makeChunk(300 * 1024, 50); // written past the page cache
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    jest.spyOn(IoThreads.prototype, 'write').mockRejectedValueOnce(enospc); // writes run on a thread
 
     await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_CAPACITY');
 
     expect(await store.has(chunk.hash)).toBe(false);
-    expect(await readdir(join(root, 'tmp'))).toEqual([]);
     expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
     await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+    expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
   });
 
   it('reports other write failures as E_DISK', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
     const chunk = makeChunk(300 * 1024, 51);
-    const eio = Object.assign(new Error('EIO: i/o error, rename'), { code: 'EIO' });
-    jest.spyOn(fsPromises, 'rename').mockRejectedValueOnce(eio);
+    const eio = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+    jest.spyOn(IoThreads.prototype, 'write').mockRejectedValueOnce(eio);
 
     await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_DISK');
-    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    expect(await store.has(chunk.hash)).toBe(false);
   });
 });
 

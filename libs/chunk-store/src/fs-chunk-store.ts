@@ -1,24 +1,24 @@
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, rename, unlink, utimes } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lstat, rename, unlink, utimes } from 'node:fs/promises';
 import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { errnoOf, isAlreadyExisting, isMissing, toDiskError } from './disk-errors';
-import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory, writeFileDurably } from './durable-write';
+import { errnoOf, isMissing, toDiskError } from './disk-errors';
+import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 import { verifyChunkContent } from './verify-content';
 
 /**
- * Chunks up to this size are written by the I/O threads: for them the round trips of an asynchronous write
- * cost more than the write; a bigger chunk would be copied to the thread, which would cost more.
+ * Chunks bigger than this are written past the page cache (O_DIRECT, io-threads.ts): copying them into
+ * fresh cache pages was the largest cost of a big put. Smaller ones stay cached: small files are the
+ * ones read again soon, and for them the copy is nothing next to the fsyncs.
  */
-const SMALL_CHUNK_BYTES = 256 * 1024;
+const DIRECT_WRITE_MIN_BYTES = 256 * 1024;
 
 /**
  * The ChunkStore on a local file system. Built by `openChunkStore`, which prepares the directories
@@ -31,7 +31,7 @@ export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Fan-out directories known to exist (and be durable): saves two mkdir calls on every put. */
   private readonly knownDirs = new Set<string>();
-  /** Small chunks are written by a thread of their own, in one round trip (io-threads.ts). */
+  /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
   private closed = false;
 
@@ -148,25 +148,15 @@ export class FsChunkStore implements ChunkStore {
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
-      const write = { tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal };
-      if (data.length <= SMALL_CHUNK_BYTES) {
-        const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
-        await this.ioThreads.write({ ...write, dirs }).catch(async (err: unknown) => {
-          // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
-          // it, or a later put of this chunk would find it and acknowledge what may not be durable.
-          if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
-          throw err;
-        });
-        this.knownDirs.add(location.innerDir);
-      } else {
-        const dirs = await this.makeFanOut(location.outerDir, location.innerDir);
-        await writeFileDurably(write);
-        // The directories' entries last: every change is made by now, so on a journalling file system
-        // the fsyncs of the write have committed them already and these cost next to nothing. Whether
-        // this put or a concurrent one created a directory, it is durable only once someone fsyncs it.
-        for (const dir of dirs.reverse()) await fsyncDirectory(dirname(dir));
-        this.knownDirs.add(location.innerDir);
-      }
+      const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
+      const direct = data.length > DIRECT_WRITE_MIN_BYTES;
+      await this.ioThreads.write({ tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal, dirs, direct }).catch(async (err: unknown) => {
+        // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
+        // it, or a later put of this chunk would find it and acknowledge what may not be durable.
+        if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
+        throw err;
+      });
+      this.knownDirs.add(location.innerDir);
     } catch (err) {
       this.ledger.release(data.length);
       throw toDiskError(err, `writing chunk ${hash}`, { hash });
@@ -197,23 +187,6 @@ export class FsChunkStore implements ChunkStore {
     }
     return true;
   }
-
-  /**
-   * Creates the chunk's fan-out directories where missing. Returns the directories not yet known to be
-   * durable (created by this put or by a concurrent one): the caller fsyncs their parents.
-   */
-  private async makeFanOut(outerDir: string, innerDir: string): Promise<string[]> {
-    if (this.knownDirs.has(innerDir)) return [];
-    for (const dir of [outerDir, innerDir]) {
-      try {
-        await mkdir(dir, { mode: DIRECTORY_MODE });
-      } catch (err) {
-        if (!isAlreadyExisting(err)) throw err;
-      }
-    }
-    return [outerDir, innerDir];
-  }
-
 
   /** Garbage collection never reclaims a chunk an upload has just relied on (reclaim's minimum age). */
   private async refreshAge(hash: ChunkHash): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
 import { THREAD_LOST, IoThreads } from './io-threads';
@@ -77,7 +77,7 @@ describe('IoThreads: fan-out directories', () => {
 
 describe('IoThreads: a thread that dies', () => {
   const dirs = new TempDirs();
-  const threads = new IoThreads(1);
+  const threads = new IoThreads(1, 256 * 1024 * 1024);
   afterAll(async () => {
     await threads.close();
     await dirs.removeAll();
@@ -89,6 +89,7 @@ describe('IoThreads: a thread that dies', () => {
     const big = Buffer.alloc(256 * 1024 * 1024); // long enough to be cut short
     const lost = threads.write({ tempPath: join(root, 'tmp', 'big.tmp'), finalPath: join(root, 'big'), data: big });
     const internals = threads as unknown as { threads: Array<{ worker: { terminate: () => Promise<number> } }> };
+    while (internals.threads.length === 0) await new Promise((resolve) => setImmediate(resolve)); // the slot is taken first
     await internals.threads[0].worker.terminate();
     await expect(lost).rejects.toMatchObject({ code: THREAD_LOST });
     await threads.write({ tempPath: join(root, 'tmp', 'a.tmp'), finalPath: join(root, 'a'), data: Buffer.from('a') });
@@ -117,5 +118,54 @@ describe('IoThreads: verified reads', () => {
     await expect(threads.readVerified(join(root, 'rotten'), sha(randomBytes(100)), 1000)).rejects.toMatchObject({ code: 'E_CORRUPT' });
     await expect(threads.readVerified(join(root, 'rotten'), sha(data), 99)).rejects.toMatchObject({ code: 'E_CORRUPT' });
     await expect(threads.readVerified(join(root, 'missing'), sha(data), 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+/** statfs magic numbers of ext4, XFS and btrfs. */
+const DIRECT_IO_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e]);
+
+describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
+  const dirs = new TempDirs();
+  const threads = new IoThreads(2);
+  afterAll(async () => {
+    await threads.close();
+    await dirs.removeAll();
+  });
+
+  /** Writes each size with `direct` asked for; resolves with whether each write went past the page cache. */
+  async function writeDirectAndReadBack(root: string, sizes: number[]): Promise<boolean[]> {
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    const chunks = sizes.map((size) => randomBytes(size));
+    const answers = await Promise.all(
+      chunks.map((data, i) => threads.write({ tempPath: join(root, 'tmp', `${i}.tmp`), finalPath: join(root, `c${i}`), data, direct: true })),
+    );
+    for (const [i, data] of chunks.entries()) {
+      const onDisk = await readFile(join(root, `c${i}`));
+      expect(onDisk.length).toBe(data.length);
+      expect(onDisk.equals(data)).toBe(true);
+      expect((await stat(join(root, `c${i}`))).mode & 0o777).toBe(0o600);
+    }
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    return answers.map((a) => a.direct);
+  }
+
+  it('writes exactly the bytes given, whether or not their length is a multiple of the block size', async () => {
+    // More writes than slots at once, and lengths around the 4 KiB alignment (the padding is truncated away).
+    const root = await dirs.make();
+    const sizes = [1, 4095, 4096, 4097, 300_001, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024 - 7, 5, 65_536, 12_345];
+    const direct = await writeDirectAndReadBack(root, sizes);
+    // ext4, XFS and btrfs take O_DIRECT: there the writes must really have bypassed the cache.
+    if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(direct).toEqual(sizes.map(() => true));
+  });
+
+  it('writes exact bytes on tmpfs too (which takes O_DIRECT since Linux 6.6; before, the thread falls back to the page cache)', async () => {
+    const shm = '/dev/shm';
+    const usable = await stat(shm).then((s) => s.isDirectory(), () => false);
+    const root = usable ? await mkdtemp(join(shm, 'cairn-direct-')) : await dirs.make();
+    try {
+      await writeDirectAndReadBack(root, [300_001, 4096, 10]);
+    } finally {
+      if (usable) await rm(root, { recursive: true, force: true });
+    }
   });
 });

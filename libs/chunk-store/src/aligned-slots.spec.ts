@@ -1,0 +1,48 @@
+import { AlignedSlots, DIRECT_IO_ALIGNMENT, alignUp } from './aligned-slots';
+
+describe('AlignedSlots', () => {
+  it('lends slots that start on a block boundary, do not overlap and hold the largest write rounded up', async () => {
+    const slots = new AlignedSlots(3, 1_000_001);
+    expect(slots.slotBytes).toBeGreaterThanOrEqual(alignUp(1_000_001));
+    const lent = [await slots.acquire(), await slots.acquire(), await slots.acquire()];
+    const offsets = lent.map((s) => s.offset).sort((a, b) => a - b);
+    for (const [i, offset] of offsets.entries()) {
+      expect(offset % DIRECT_IO_ALIGNMENT).toBe(0);
+      if (i > 0) expect(offset - offsets[i - 1]).toBeGreaterThanOrEqual(slots.slotBytes);
+    }
+    lent[0].view.fill(1);
+    expect(lent[1].view.every((b) => b === 0)).toBe(true);
+    expect(lent[0].view.buffer).toBe(slots.memory);
+  });
+
+  it('makes a borrower wait while every slot is lent, then hands over a released one, first come first served', async () => {
+    const slots = new AlignedSlots(1, 4096);
+    const only = await slots.acquire();
+    const order: string[] = [];
+    const first = slots.acquire().then((s) => (order.push('first'), s));
+    const second = slots.acquire().then((s) => (order.push('second'), s));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(order).toEqual([]);
+    slots.release(only);
+    slots.release(await first);
+    await second;
+    expect(order).toEqual(['first', 'second']);
+  });
+
+  it('gives up waiting when the signal fires, and the slot then goes to the next borrower', async () => {
+    const slots = new AlignedSlots(1, 4096);
+    const only = await slots.acquire();
+    const controller = new AbortController();
+    const abandoned = slots.acquire(controller.signal);
+    const next = slots.acquire();
+    controller.abort();
+    await expect(abandoned).rejects.toMatchObject({ code: 'E_ABORTED' });
+    slots.release(only);
+    await expect(next).resolves.toBe(only);
+    await expect(slots.acquire(AbortSignal.abort())).rejects.toMatchObject({ code: 'E_ABORTED' });
+  });
+
+  it('rounds lengths up to the block size', () => {
+    expect([0, 1, 4095, 4096, 4097].map(alignUp)).toEqual([0, 4096, 4096, 4096, 8192]);
+  });
+});

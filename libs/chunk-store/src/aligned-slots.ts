@@ -1,0 +1,76 @@
+import { throwIfAborted, abortedError } from './abort';
+
+/** O_DIRECT needs buffers, file offsets and lengths aligned to the device's block size; 4 KiB covers 512-byte and 4 KiB sectors. */
+export const DIRECT_IO_ALIGNMENT = 4096;
+const WASM_PAGE_BYTES = 64 * 1024;
+
+/** The one WebAssembly API used here (the DOM library, where TypeScript declares it, is not loaded). */
+interface SharedWasmMemory {
+  readonly buffer: SharedArrayBuffer;
+}
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (size: { initial: number; maximum: number; shared: true }) => SharedWasmMemory } })
+  .WebAssembly;
+
+export interface Slot {
+  /** Byte offset of the slot in `AlignedSlots.memory` (a multiple of the wasm page size). */
+  readonly offset: number;
+  /** The slot's bytes, `slotBytes` long. */
+  readonly view: Uint8Array;
+}
+
+/** `length` rounded up to the next multiple of DIRECT_IO_ALIGNMENT. */
+export function alignUp(length: number): number {
+  return Math.ceil(length / DIRECT_IO_ALIGNMENT) * DIRECT_IO_ALIGNMENT;
+}
+
+/**
+ * A fixed number of page-aligned buffers in one shared memory, lent out one at a time. The I/O threads
+ * see the same memory, so a chunk copied into a slot on the main thread is written from there without
+ * another copy. Node cannot allocate an aligned Buffer, but a WebAssembly memory starts on a page
+ * boundary, which is what O_DIRECT needs. The number of slots also bounds the bytes waiting for the disk.
+ */
+export class AlignedSlots {
+  /** Page-aligned at offset 0: a WebAssembly memory. */
+  readonly memory: SharedArrayBuffer;
+  readonly slotBytes: number;
+  private readonly free: Slot[] = [];
+  private readonly waiting: Array<(slot: Slot) => void> = [];
+
+  constructor(count: number, maxBytes: number) {
+    const pagesPerSlot = Math.ceil(alignUp(maxBytes) / WASM_PAGE_BYTES);
+    const pages = pagesPerSlot * count;
+    this.slotBytes = pagesPerSlot * WASM_PAGE_BYTES;
+    // Shared, so that the threads see it; never grown.
+    this.memory = new Memory({ initial: pages, maximum: pages, shared: true }).buffer;
+    for (let i = 0; i < count; i++) {
+      const offset = i * this.slotBytes;
+      this.free.push({ offset, view: new Uint8Array(this.memory, offset, this.slotBytes) });
+    }
+  }
+
+  /** A free slot; waits for one to be released when all are lent. */
+  async acquire(signal?: AbortSignal): Promise<Slot> {
+    throwIfAborted(signal);
+    const slot = this.free.pop();
+    if (slot) return slot;
+    return new Promise<Slot>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.waiting.indexOf(take);
+        if (index >= 0) this.waiting.splice(index, 1);
+        reject(abortedError());
+      };
+      const take = (given: Slot) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(given);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(take);
+    });
+  }
+
+  release(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next(slot);
+    else this.free.push(slot);
+  }
+}
