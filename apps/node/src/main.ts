@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openChunkStore } from '@cairn/chunk-store';
-import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, type HttpAuthorizer } from '@cairn/transfer';
+import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -81,4 +81,5 @@ async function main(): Promise<void> {
   });
 }
 
+tuneGarbageCollectorForChunks();
 runMain('cairn-node', main);

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import {
   Body,
@@ -81,7 +80,7 @@ export class CairnClient {
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
   async put(name: string, source: PutSource, options: PutOptions = {}): Promise<FileInfo> {
     validateName(name);
-    const stream = isPathSource(source) ? createReadStream(source.path, { highWaterMark: 1024 * 1024 }) : toIterable(source);
+    const stream = isPathSource(source) ? { path: source.path } : toIterable(source);
     try {
       return await uploadStream(this.uploadContext(options.signal), name, stream, options);
     } finally {

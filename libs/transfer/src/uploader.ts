@@ -4,6 +4,7 @@ import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, claimProof, isCairnE
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
+import { ChunkBuffers, fileChunks } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
 
@@ -65,19 +66,36 @@ const STORED_FLUSH_MS = 500;
 export async function uploadStream(
   ctx: UploadContext,
   name: string,
-  source: Readable | AsyncIterable<Uint8Array>,
+  source: Readable | AsyncIterable<Uint8Array> | { path: string },
   options: PutOptions = {},
 ): Promise<FileInfo> {
   const controller = await ctx.controller();
-  const chunks = fixedChunks(source, DEFAULT_CHUNK_SIZE)[Symbol.asyncIterator]();
+  // A file is read into recycled buffers, each given back once its chunk is stored on every replica
+  // (a stream's chunks are buffers of their own, which `give` ignores).
+  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
+  const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
   try {
-    return await putChunks(ctx, controller, name, chunks, options);
+    return await putChunks(ctx, controller, name, chunks, { ...options, recycle: (chunk) => buffers.give(chunk) });
   } finally {
     await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
   }
 }
 
-async function putChunks(ctx: UploadContext, controller: RpcPeer, name: string, chunks: AsyncIterator<Buffer>, options: PutOptions): Promise<FileInfo> {
+/** A file named by its path (a file stream also has a `path`, but it is a stream: it may start elsewhere). */
+function isFileSource(source: Readable | AsyncIterable<Uint8Array> | { path: string }): source is { path: string } {
+  return !(Symbol.asyncIterator in source) && typeof (source as { path?: unknown }).path === 'string';
+}
+
+/** Told about each chunk stored on every replica: its buffer is free again. */
+type Recycle = (chunk: Buffer) => void;
+
+async function putChunks(
+  ctx: UploadContext,
+  controller: RpcPeer,
+  name: string,
+  chunks: AsyncIterator<Buffer>,
+  options: PutOptions & { recycle?: Recycle },
+): Promise<FileInfo> {
   // The first chunk is read before the upload begins, so that a small file's only chunk is placed in
   // the same round trip as the begin.
   const first = await chunks.next();
@@ -140,7 +158,7 @@ class Upload {
     private readonly controller: RpcPeer,
     private readonly uploadId: string,
     private readonly replicas: number,
-    private readonly options: PutOptions,
+    private readonly options: PutOptions & { recycle?: Recycle },
   ) {}
 
   /**
@@ -157,6 +175,8 @@ class Upload {
       whole.update(chunk);
       size += chunk.length;
       const tracked = this.storeChunk(index++, chunk, hash, placement)
+        // Only after success: a failed chunk may still sit in a socket's queue, so its buffer is left alone.
+        .then(() => this.options.recycle?.(chunk))
         .catch((err) => {
           this.failure ??= toCairnError(err);
         })

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { ChunkBuffers, fileChunks } from './file-chunks';
+
+describe('fileChunks', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'file-chunks-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cuts any file into chunks of exactly chunkSize bytes (the last may be shorter) that concatenate back to it', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.integer({ min: 1, max: 700 }), async (content, size) => {
+        const path = join(dir, 'f');
+        await writeFile(path, content);
+        const buffers = new ChunkBuffers(size);
+        const got: Buffer[] = [];
+        for await (const chunk of fileChunks(path, buffers)) {
+          got.push(Buffer.from(chunk)); // a copy: the buffer goes back to be reused
+          buffers.give(chunk);
+        }
+        expect(got.slice(0, -1).every((c) => c.length === size)).toBe(true);
+        expect(got.every((c) => c.length > 0 && c.length <= size)).toBe(true);
+        expect(Buffer.concat(got).equals(Buffer.from(content))).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('reuses a buffer once it is given back, and never one that is still lent', async () => {
+    const path = join(dir, 'g');
+    const content = randomBytes(10 * 64);
+    await writeFile(path, content);
+    const buffers = new ChunkBuffers(64);
+    const seen = new Set<ArrayBufferLike>();
+    const held: Buffer[] = [];
+    for await (const chunk of fileChunks(path, buffers)) {
+      // Two chunks held at a time, and the next buffer taken only when the next chunk is asked for: two buffers in all.
+      held.push(chunk);
+      seen.add(chunk.buffer);
+      if (held.length === 2) buffers.give(held.splice(0, 1)[0]);
+    }
+    expect(seen.size).toBe(2);
+  });
+
+  it('ignores what it did not lend, and a second give of the same buffer', () => {
+    const buffers = new ChunkBuffers(16);
+    const lent = buffers.take();
+    buffers.give(Buffer.alloc(16));
+    buffers.give(lent);
+    buffers.give(lent);
+    const again = buffers.take();
+    expect(again.buffer).toBe(lent.buffer);
+    expect(buffers.take().buffer).not.toBe(lent.buffer); // given twice, but only free once
+  });
+
+  it('fails with the file system error for a missing file', async () => {
+    const chunks = fileChunks(join(dir, 'missing'), new ChunkBuffers(8));
+    await expect(chunks.next()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

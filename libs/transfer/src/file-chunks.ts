@@ -1,0 +1,59 @@
+import { open } from 'node:fs/promises';
+
+/**
+ * Chunk-sized buffers handed out again once their chunk is stored. A put of a file reads every chunk
+ * into one of these instead of a fresh buffer: the same few megabytes over and over, where fresh
+ * buffers meant a gigabyte of short-lived off-heap memory per gigabyte put, which kept V8's full
+ * collections busy and let the process's memory swell between them (docs/performance.md).
+ */
+export class ChunkBuffers {
+  private readonly free: Buffer[] = [];
+  /** Buffers taken and not given back yet (weakly: one never given back is simply collected). */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+
+  constructor(readonly chunkSize: number) {}
+
+  /** A free buffer, or a new one; its content is whatever was there. */
+  take(): Buffer {
+    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkSize);
+    this.lent.add(buffer.buffer);
+    return buffer;
+  }
+
+  /**
+   * Hands back a chunk (or the part of a buffer the last chunk used) once nothing will read it again.
+   * Anything not lent from here, or given back already, is ignored.
+   */
+  give(chunk: Uint8Array): void {
+    if (!this.lent.has(chunk.buffer)) return;
+    this.lent.delete(chunk.buffer);
+    this.free.push(Buffer.from(chunk.buffer, 0, this.chunkSize));
+  }
+}
+
+/**
+ * Reads the file at `path` from start to end in chunks of `buffers.chunkSize` bytes (the last may be
+ * shorter; an empty file gives none), each in a buffer from `buffers`. A chunk's buffer is the
+ * caller's until it gives it back. Reads go on from the file's current position, so a pipe or a
+ * device works too.
+ */
+export async function* fileChunks(path: string, buffers: ChunkBuffers): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const size = buffers.chunkSize;
+    for (;;) {
+      const buffer = buffers.take();
+      let filled = 0;
+      while (filled < size) {
+        const { bytesRead } = await handle.read(buffer, filled, size - filled, null);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      if (filled === 0) return;
+      yield filled === size ? buffer : buffer.subarray(0, filled);
+      if (filled < size) return;
+    }
+  } finally {
+    await handle.close();
+  }
+}
