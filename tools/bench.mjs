@@ -220,12 +220,12 @@ function gitInfo() {
 }
 
 /** Starts a child `node <main> ...args` and keeps its last log lines. */
-function startProcess(name, role, args, { stdin = 'ignore', keepStdout = true } = {}) {
+function startProcess(name, role, args, { stdin = 'ignore', keepStdout = true, stdout = 'pipe' } = {}) {
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
   const child = spawn(process.execPath, [...nodeArgs, MAIN[role], ...args], {
     cwd: tempRoot ?? ROOT,
     env: envFor(role),
-    stdio: [stdin, 'pipe', 'pipe'],
+    stdio: [stdin, stdout, 'pipe'],
   });
   const proc = { name, role, child, pid: child.pid, lines: [], listeners: new Set(), stderr: '' };
   // every line also goes to <temp>/logs/<name>[-n].log, for --keep and for post-mortems
@@ -252,7 +252,7 @@ function startProcess(name, role, args, { stdin = 'ignore', keepStdout = true } 
   child.once('error', (err) => {
     proc.lines.push(`spawn error: ${err.message}`);
   });
-  const streams = keepStdout ? [child.stdout, child.stderr] : [child.stderr];
+  const streams = keepStdout && child.stdout ? [child.stdout, child.stderr] : [child.stderr];
   for (const stream of streams) {
     createInterface({ input: stream }).on('line', (line) => {
       proc.lines.push(line);
@@ -560,14 +560,17 @@ async function rawSmallFiles(options, dir) {
  * RSS of the controller and of any node, CPU of the clients and of every server process over the
  * whole phase. Does not throw for a client that fails (see `ok`), only when a server is gone.
  */
-async function watchClis(cluster, argLists, { stdoutSink, timeoutMs } = {}) {
+async function watchClis(cluster, argLists, { stdoutSink, stdoutFd, timeoutMs } = {}) {
   const servers = cluster.servers;
   const before = new Map(servers.map((p) => [p, cpuOf(p.pid)]));
   const selfBefore = cpuOf(process.pid);
   const machineBefore = machineCpu();
   const t0 = now();
   const clients = argLists.map((args) => {
-    const proc = startProcess('client', 'client', ['--controller', cluster.controllerAddress, ...args], { keepStdout: !stdoutSink });
+    const proc = startProcess('client', 'client', ['--controller', cluster.controllerAddress, ...args], {
+      keepStdout: !stdoutSink,
+      stdout: stdoutFd ?? 'pipe',
+    });
     return { args, proc, startedAt: now(), peakRss: 0, lastCpu: 0 };
   });
   if (stdoutSink) clients[0].proc.child.stdout.on('data', stdoutSink);
@@ -642,8 +645,8 @@ function clientFailure(cluster, client, timeoutMs) {
 }
 
 /** Runs the client CLI once, watched as by watchClis; throws if it fails. */
-async function timedCli(cluster, args, { stdoutSink, timeoutMs } = {}) {
-  const watched = await watchClis(cluster, [args], { stdoutSink, timeoutMs });
+async function timedCli(cluster, args, { stdoutSink, stdoutFd, timeoutMs } = {}) {
+  const watched = await watchClis(cluster, [args], { stdoutSink, stdoutFd, timeoutMs });
   const [client] = watched.clients;
   if (!client.ok) throw new Error(clientFailure(cluster, client, timeoutMs));
   return { ...watched, peakRss: client.peakRss, lines: client.proc.lines };
@@ -700,11 +703,24 @@ async function bigFile(options, size, cluster, src, srcSha, name) {
     throw new Error(`get - streamed ${streamed} bytes with SHA-256 ${catSha}; expected ${size} bytes, ${srcSha}`);
   }
 
+  // get to /dev/null, as the peers' harness reads (dd of=/dev/null): nothing else on the cores. The
+  // client still checks every chunk's SHA-256 and the whole file's, and exits non-zero on a mismatch.
+  dropCaches(options);
+  const devNull = openSync('/dev/null', 'w');
+  let discard;
+  try {
+    discard = await timedCli(cluster, ['get', name, '-'], { timeoutMs, stdoutFd: devNull });
+  } finally {
+    closeSync(devNull);
+  }
+
   const gib = size / GiB;
   return {
     putMBps: mbps(size, put.wallS),
     getMBps: mbps(size, get.wallS),
     getStdoutMBps: mbps(size, cat.wallS),
+    getDevNullMBps: mbps(size, discard.wallS),
+    getDevNullCpuSPerGiB: discard.cairnCpuS / gib,
     putS: put.wallS,
     getS: get.wallS,
     getStdoutS: cat.wallS,
@@ -1031,6 +1047,7 @@ function printTable(options, machine, placement, runs, med) {
     [`Cairn put ${size}, replicas ${options.replicas} (CLI)`, cell('putMBps'), 'MB/s'],
     [`Cairn get ${size} to a file (CLI, fsync + rename)`, cell('getMBps'), 'MB/s'],
     [`Cairn get ${size} to stdout (CLI, hashed by bench)`, cell('getStdoutMBps'), 'MB/s'],
+    [`Cairn get ${size} to /dev/null (CLI, verified by itself)`, cell('getDevNullMBps'), 'MB/s'],
     ['CLI fixed cost (start + 1 request + exit)', cell('cliStartupS', 2), 's'],
     ['put / raw disk write', String(round(med.putMBps / med.rawWriteMBps, 3)), 'ratio'],
     ['peak client RSS: put', cell('putPeakClientRssMiB'), 'MiB'],
@@ -1110,6 +1127,7 @@ function printSizesTable(options, runs, med, flat) {
     [`Cairn put, replicas ${options.replicas} (CLI)`, 'putMBps', 'MB/s'],
     ['Cairn get to a file (CLI)', 'getMBps', 'MB/s'],
     ['Cairn get to stdout (CLI)', 'getStdoutMBps', 'MB/s'],
+    ['Cairn get to /dev/null (CLI)', 'getDevNullMBps', 'MB/s'],
     ['peak client RSS: put', 'putPeakClientRssMiB', 'MiB'],
     ['peak client RSS: get to a file', 'getPeakClientRssMiB', 'MiB'],
     ['peak client RSS: get to stdout', 'getStdoutPeakClientRssMiB', 'MiB'],
@@ -1170,7 +1188,8 @@ function peerComparison(med, peer) {
   const rows = [
     ['put MB/s (CLI put vs dd conv=fsync to the mount)', 'putMBps', med.putMBps, p.writeMBps, 'MB/s'],
     ['get MB/s, to a file (CLI get, fsync + rename vs dd read, cold)', 'getMBps', med.getMBps, p.readMBps, 'MB/s'],
-    ['get MB/s, to stdout (CLI get - vs dd read to /dev/null, cold)', 'getStdoutMBps', med.getStdoutMBps, p.readMBps, 'MB/s'],
+    ['get MB/s, to stdout hashed by the bench (CLI get - vs dd read, cold)', 'getStdoutMBps', med.getStdoutMBps, p.readMBps, 'MB/s'],
+    ['get MB/s, to /dev/null (CLI get - > /dev/null vs dd read to /dev/null, cold)', 'getDevNullMBps', med.getDevNullMBps, p.readMBps, 'MB/s'],
   ];
   med.small.forEach((s, i) => {
     const suffix = i === 0 ? '' : `C${s.concurrency}`;
@@ -1193,6 +1212,7 @@ function peerComparison(med, peer) {
     putMBps: med.putMBps,
     getMBps: med.getMBps,
     getStdoutMBps: med.getStdoutMBps,
+    getDevNullMBps: med.getDevNullMBps,
     putCpuSPerGiB: med.putCpuSPerGiB,
     rawWriteMBps: med.rawWriteMBps,
     small: med.small.map((s) => ({ concurrency: s.concurrency, putsPerS: s.putsPerS, getsPerS: s.getsPerS })),

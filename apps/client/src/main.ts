@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
-import { CairnClient, DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat, createProcessLogger, defaultConfigPath, readConfigFile, tuneGarbageCollectorForChunks } from '@cairn/transfer';
+import { CairnClient, DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat, createProcessLogger, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
 
@@ -186,7 +186,6 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
-tuneGarbageCollectorForChunks();
 main().then((code) => {
   process.exitCode = code;
 });
