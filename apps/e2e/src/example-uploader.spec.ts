@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster } from './support/test-cluster';
 import { Spawned, WORKSPACE, spawnProcess, waitForLog } from './support/processes';
 import { sha256 } from './support/files';
@@ -68,10 +69,10 @@ describe('example-uploader against a real cluster', () => {
     await cluster?.stop();
   });
 
-  const data = randomBytes(3 * 1024 * 1024);
-  const name = 'uploads/2026/three-mib.bin';
+  const data = randomBytes(2 * DEFAULT_CHUNK_SIZE + 12_345); // three chunks, the last one short
+  const name = 'uploads/2026/three-chunks.bin';
 
-  it('PUT streams a 3 MiB body into Cairn and answers 201 with the FileInfo', async () => {
+  it('PUT streams a three-chunk body into Cairn and answers 201 with the FileInfo', async () => {
     const put = await call(port, 'PUT', `/files/${name}`, pieces(data));
     expect(put.status).toBe(201);
     expect(json(put)).toMatchObject({ name, size: data.length, sha256: sha256(data), chunkCount: 3, replicas: 2 });

@@ -445,10 +445,9 @@ describe('request flood', () => {
     }
   }
 
-  // KNOWN GAP (invariants 5 and 7): every request in flight may hold a whole chunk in memory, so one
-  // connection with a read grant pins up to MAX_REQUESTS_IN_FLIGHT x chunk size (256 MiB with 1 MiB
-  // chunks; 4 GiB with 16 MiB ones), and the caps multiply per connection. Measured: about +300 MB of
-  // node RSS for this burst. Remove `.failing` once a node bounds the bytes it holds for requests.
+  // A connection's requests are worked on MAX_REQUESTS_ANSWERED_AT_ONCE at a time, each holding its turn
+  // until its answer is handed to the socket: a burst of reads pins at most that many chunks (8 x 4 MiB
+  // here), not one per request in flight (64 x 4 MiB would be +256 MiB).
   it('a burst of chunk reads on one connection keeps the node within +150 MB', async () => {
     // First in this block, so the node's memory has not grown from an earlier burst.
     const { rssMax } = await burst(400);

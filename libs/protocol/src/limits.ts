@@ -8,7 +8,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** Default chunk size used by clients (docs/architecture.md explains the choice). */
-export const DEFAULT_CHUNK_SIZE = 1 * MiB;
+export const DEFAULT_CHUNK_SIZE = 4 * MiB;
 /** The largest chunk any peer accepts. */
 export const MAX_CHUNK_SIZE = 16 * MiB;
 /** Fixed frame header: version, type, flags, request id. */
@@ -34,6 +34,12 @@ export const MAX_CONNECTIONS = 1024;
 export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 /** Requests one connection may have in flight; more are answered E_UNAVAILABLE at once. */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
+/**
+ * Of those, how many are worked on at once (handled, then their answer handed to the socket); the
+ * others wait their turn holding nothing but their request. A chunk read holds its chunk until the
+ * answer is sent, so this, times the chunk size, bounds what one connection can pin.
+ */
+export const MAX_REQUESTS_ANSWERED_AT_ONCE = 8;
 /**
  * A connection with no complete frame either way for this long is closed: a peer trickling a frame
  * one byte at a time (slow-loris) does not hold a socket. Nodes heartbeat far more often.

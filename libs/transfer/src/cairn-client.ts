@@ -60,7 +60,7 @@ export type FileStat = FileInfo & { chunks: StatChunk[] };
 export type ClusterStatus = Body<'cluster.info'>;
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
-const DEFAULT_WINDOW = 8;
+const DEFAULT_WINDOW = 4;
 const LIST_PAGE = 500;
 
 /**

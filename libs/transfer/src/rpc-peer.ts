@@ -5,6 +5,7 @@ import {
   ControlType,
   Frame,
   MAX_REQUEST_ID,
+  MAX_REQUESTS_ANSWERED_AT_ONCE,
   MAX_REQUESTS_IN_FLIGHT,
   concatFrame,
   decodeFrame,
@@ -16,6 +17,7 @@ import {
   toCairnError,
 } from '@cairn/protocol';
 import { sendJoined } from './joined-send';
+import { Window } from './window';
 
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
 export type Reply =
@@ -62,6 +64,8 @@ export class RpcPeer {
   private closedError: CairnError | undefined;
   private readonly drainWaiters: Array<() => void> = [];
   private answering = 0;
+  /** Requests being handled or sent (MAX_REQUESTS_ANSWERED_AT_ONCE); the rest of `answering` waits for a turn. */
+  private readonly turns = new Window(MAX_REQUESTS_ANSWERED_AT_ONCE);
   /** The remote address, for logs and limits (set by the server that accepted the connection). */
   remoteAddress: string | undefined;
   /** When a complete frame last went either way (the idle timeout's clock). */
@@ -194,27 +198,33 @@ export class RpcPeer {
 
   private async answer(frame: Frame): Promise<void> {
     let reply: Buffer | Uint8Array[];
+    let turn = false;
     this.answering++;
     try {
-      if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
-      if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
-        throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
+      try {
+        if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
+        if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
+          throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
+        }
+        // A turn is held until the answer is handed to the socket: what one connection's answers pin in
+        // memory (a chunk each, for reads) is bounded by the turns, whatever the number in flight.
+        await this.turns.acquire();
+        turn = true;
+        const result = await this.options.onRequest(frame, this);
+        reply =
+          result.type === 'chunk.data'
+            ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
+            : encodeControl(result.type, frame.requestId, result.body as never);
+      } catch (err) {
+        reply = encodeError(frame.requestId, toCairnError(err));
       }
-      const result = await this.options.onRequest(frame, this);
-      reply =
-        result.type === 'chunk.data'
-          ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
-          : encodeControl(result.type, frame.requestId, result.body as never);
-    } catch (err) {
-      reply = encodeError(frame.requestId, toCairnError(err));
-    }
-    try {
       // Still counted while the reply waits for the socket: a peer that never reads cannot pile up answers.
       if (!this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
       this.sendMessage(Array.isArray(reply) ? reply : [reply]);
     } finally {
+      if (turn) this.turns.release();
       this.answering--;
     }
   }
