@@ -969,7 +969,9 @@ async function opPut(sdk, state, name, opts) {
     const attempt = { sha, size: buf.length, blocks: spec.blocks, code, at: stamp() };
     // a failed put must leave the name as it was: the previous acknowledged version, or nothing
     const r = await settledRead(sdk, name, prev?.sha, { notFoundAnswers: prev ? 3 : 1 });
-    if (r.kind === 'content' && r.sha === sha && r.size === buf.length) {
+    // The same bytes as the version before (two empty files, say): reading them back tells nothing.
+    const sameAsBefore = prev !== undefined && prev.sha === sha && prev.size === buf.length;
+    if (r.kind === 'content' && r.sha === sha && r.size === buf.length && !sameAsBefore) {
       if (cluster.controllerEpoch !== epoch || cluster.controllerDown) {
         stats.ambiguous++;
         event(`put ${name}: failed (${code}) while the controller was killed, but committed: ambiguous outcome, now expected`, { important: true });
