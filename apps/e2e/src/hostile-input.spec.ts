@@ -417,7 +417,7 @@ describe('request flood', () => {
     await cluster?.stop();
   });
 
-  /** Writes `total` chunk.get requests (1 MiB chunks, a valid grant) on one connection in one burst. */
+  /** Writes `total` chunk.get requests (for the file's chunks, a valid grant) on one connection in one burst. */
   async function burst(total: number): Promise<{ counts: Record<string, number>; rssMax: number }> {
     const { chunks } = await cluster.sdk.stat('flood/file.bin');
     const grantKey = createPrivateKey(readFileSync(join(cluster.root, 'controller', 'grant-key.pem')));

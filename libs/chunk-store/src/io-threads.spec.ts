@@ -77,7 +77,7 @@ describe('IoThreads: fan-out directories', () => {
 
 describe('IoThreads: a thread that dies', () => {
   const dirs = new TempDirs();
-  const threads = new IoThreads(1, 256 * 1024 * 1024);
+  const threads = new IoThreads(1);
   afterAll(async () => {
     await threads.close();
     await dirs.removeAll();
@@ -156,6 +156,22 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
     const direct = await writeDirectAndReadBack(root, sizes);
     // ext4, XFS and btrfs take O_DIRECT: there the writes must really have bypassed the cache.
     if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(direct).toEqual(sizes.map(() => true));
+  });
+
+  it('writes a chunk bigger than a slot from a copy of its own, through the page cache', async () => {
+    const small = new IoThreads(1, 64 * 1024);
+    try {
+      const root = await dirs.make();
+      await mkdir(join(root, 'tmp'));
+      const data = randomBytes(200_001);
+      const answer = await small.write({ tempPath: join(root, 'tmp', 'b.tmp'), finalPath: join(root, 'b'), data, direct: true });
+      expect(answer).toEqual({ direct: false });
+      expect((await readFile(join(root, 'b'))).equals(data)).toBe(true);
+      expect(data.length).toBe(200_001); // the caller's buffer is untouched (the copy was handed over)
+      expect(await readdir(join(root, 'tmp'))).toEqual([]);
+    } finally {
+      await small.close();
+    }
   });
 
   it('writes exact bytes on tmpfs too (which takes O_DIRECT since Linux 6.6; before, the thread falls back to the page cache)', async () => {

@@ -1,10 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { CHUNK_FILE_MODE, DIRECTORY_MODE, type DurableWrite } from './durable-write';
-import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import { AlignedSlots, DIRECT_IO_ALIGNMENT } from './aligned-slots';
 
-/** Chunks waiting for (or being written by) the threads at once, each in a slot of shared memory. */
+/**
+ * Chunks waiting for (or being written by) the threads at once, each in a slot of shared memory sized
+ * for the chunks clients cut by default. A bigger chunk (up to MAX_CHUNK_SIZE) is posted to a thread as
+ * a copy of its own and written through the page cache.
+ */
 const WRITE_SLOTS = 8;
 
 /**
@@ -62,8 +66,8 @@ const slots = Buffer.from(workerData.slots);
 const ALIGNMENT = workerData.alignment;
 const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fs.constants;
 let directWorks = O_DIRECT !== undefined;
-function writeAll(fd, from, length) {
-  for (let done = 0; done < length; ) done += fs.writeSync(fd, slots, from + done, length - done, done);
+function writeAll(fd, source, from, length) {
+  for (let done = 0; done < length; ) done += fs.writeSync(fd, source, from + done, length - done, done);
 }
 /** Padded to the block size from the aligned slot; false if the file system refuses O_DIRECT. */
 function writeDirect(tempPath, mode, offset, length) {
@@ -78,11 +82,12 @@ function writeDirect(tempPath, mode, offset, length) {
     const padded = Math.ceil(length / ALIGNMENT) * ALIGNMENT;
     slots.fill(0, offset + length, offset + padded);
     try {
-      writeAll(fd, offset, padded);
+      writeAll(fd, slots, offset, padded);
     } catch (err) {
       if (err.code !== 'EINVAL') throw err;
-      fs.closeSync(fd);
-      fd = undefined;
+      const refused = fd;
+      fd = undefined; // never closed twice, even if this close fails: the number may be reused by then
+      fs.closeSync(refused);
       fs.unlinkSync(tempPath);
       return false;
     }
@@ -93,22 +98,24 @@ function writeDirect(tempPath, mode, offset, length) {
   }
   return true;
 }
-function writeBuffered(tempPath, mode, offset, length) {
+function writeBuffered(tempPath, mode, source, offset, length) {
   const fd = fs.openSync(tempPath, 'wx', mode);
   try {
-    writeAll(fd, offset, length);
+    writeAll(fd, source, offset, length);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
 }
-function write({ id, tempPath, finalPath, offset, length, direct, mode, dirs, dirMode }) {
+function write({ id, tempPath, finalPath, offset, length, data, direct, mode, dirs, dirMode }) {
   let renamed = false;
   let wentDirect = false;
   try {
     for (const dir of dirs) created(dir, dirMode);
-    wentDirect = direct && directWorks && (directWorks = writeDirect(tempPath, mode, offset, length));
-    if (!wentDirect) writeBuffered(tempPath, mode, offset, length);
+    // From its slot in the shared memory, or (bigger than a slot) from its own posted copy.
+    const inSlot = data === undefined;
+    wentDirect = inSlot && direct && directWorks && (directWorks = writeDirect(tempPath, mode, offset, length));
+    if (!wentDirect) writeBuffered(tempPath, mode, inSlot ? slots : data, inSlot ? offset : 0, length);
     fs.renameSync(tempPath, finalPath);
     renamed = true;
     syncDir(path.dirname(finalPath));
@@ -163,29 +170,35 @@ export class IoThreads {
 
   constructor(
     private readonly maxThreads = 2,
-    /** The largest write (the size of a slot). */
-    private readonly maxWriteBytes = MAX_CHUNK_SIZE,
+    /** The largest write that goes through a slot (and may go past the page cache). */
+    private readonly slotBytes = DEFAULT_CHUNK_SIZE,
   ) {}
 
   /**
    * Writes durably (the protocol of `DurableWrite`) into `dirs` (created in order where missing, and their
    * parents fsynced before the write is acknowledged). The bytes are copied into a free slot of shared
-   * memory first (waiting for one if all are taken). `direct` asks for O_DIRECT (see THREAD_SOURCE); the
-   * answer says whether the file system allowed it.
+   * memory first (waiting for one if all are taken), or, bigger than a slot, posted as a copy of their
+   * own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows; the
+   * answer says whether the write went past the page cache.
    * The signal is honoured until the write is handed to a thread; from then on it runs to its end.
    */
   async write({ tempPath, finalPath, data, signal, dirs = [], direct = false }: DurableWrite & { dirs?: string[]; direct?: boolean }): Promise<{ direct: boolean }> {
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
-    if (data.length > this.maxWriteBytes) throw new RangeError(`a write of ${data.length} bytes is larger than ${this.maxWriteBytes}`);
+    const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE, dirs, dirMode: DIRECTORY_MODE };
     const slots = this.sharedSlots();
+    if (data.length > slots.slotBytes) {
+      const copy = new Uint8Array(data); // its own buffer, handed over rather than copied again
+      const answer = await this.send({ ...message, data: copy, direct: false }, [copy.buffer as ArrayBuffer]);
+      return { direct: answer.direct === true };
+    }
     const slot = await slots.acquire(signal);
     try {
       if (this.closed) throw new Error('the I/O threads are closed');
       throwIfAborted(signal);
       slot.view.set(data);
       const { offset } = slot;
-      const answer = await this.send({ op: 'write', tempPath, finalPath, offset, length: data.length, direct, mode: CHUNK_FILE_MODE, dirs, dirMode: DIRECTORY_MODE }, []);
+      const answer = await this.send({ ...message, offset, direct }, []);
       return { direct: answer.direct === true };
     } finally {
       slots.release(slot);
@@ -234,7 +247,7 @@ export class IoThreads {
   }
 
   private sharedSlots(): AlignedSlots {
-    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.maxWriteBytes));
+    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.slotBytes));
   }
 
   private pick(): IoThread {

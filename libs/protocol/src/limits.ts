@@ -35,9 +35,10 @@ export const MAX_CONNECTIONS_PER_ADDRESS = 256;
 /** Requests one connection may have in flight; more are answered E_UNAVAILABLE at once. */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
 /**
- * Of those, how many are worked on at once (handled, then their answer handed to the socket); the
- * others wait their turn holding nothing but their request. A chunk read holds its chunk until the
- * answer is sent, so this, times the chunk size, bounds what one connection can pin.
+ * Of those, how many chunk reads (`chunk.get`) are worked on at once (read, then their answer handed to
+ * the socket); the others wait their turn holding nothing but their request. This, times the chunk
+ * size, bounds what one connection's reads can pin (plus what its socket has buffered: up to 8 MiB
+ * before answers wait).
  */
 export const MAX_REQUESTS_ANSWERED_AT_ONCE = 8;
 /**

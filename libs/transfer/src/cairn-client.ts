@@ -19,7 +19,7 @@ import { defaultToken } from './credentials';
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
   controller?: string;
-  /** Chunks in flight per transfer (memory ≈ window × chunk size × 2). Default 8. */
+  /** Chunks in flight per transfer (memory ≈ (window + 1) × chunk size). Default 4 (of 4 MiB chunks). */
   window?: number;
   requestTimeoutMs?: number;
   /** Extra CA certificate(s) to trust for wss:// endpoints. */

@@ -785,15 +785,38 @@ describe('attachRpcServer limits', () => {
     const over = codeOf(client.request('nodes.list', {}));
 
     expect(await over).toBe('E_UNAVAILABLE'); // answered while the others still wait
-    // Only a few are worked on at once; the others wait their turn, holding nothing but their request.
-    expect(handled).toBe(MAX_REQUESTS_ANSWERED_AT_ONCE);
+    expect(handled).toBe(MAX_REQUESTS_IN_FLIGHT); // the extra one never reached the handler
     expect(await codeOf(client.request('file.stat', { name: 'also-refused' }))).toBe('E_UNAVAILABLE');
     expect(client.isOpen).toBe(true);
     await expectStillServing(server); // the limit is per connection
 
     never.open();
     expect(new Set(await Promise.all(held))).toEqual(new Set(['resolved']));
-    expect(handled).toBe(MAX_REQUESTS_IN_FLIGHT); // every waiting one had its turn; the extra one never reached the handler
     expect(await stat(client, 'after')).toBe('after');
+  });
+
+  it(`works on ${MAX_REQUESTS_ANSWERED_AT_ONCE} chunk reads of a connection at once; the others wait their turn, and all are answered`, async () => {
+    const held = gate();
+    let reading = 0;
+    let most = 0;
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type !== 'chunk.get') return echoHandler(frame, peer);
+        most = Math.max(most, ++reading);
+        await held.opened;
+        reading--;
+        return { type: 'chunk.data', hash: frame.body.hash, payload: Buffer.alloc(1000, 1) };
+      },
+    });
+    const client = await connect(server.address);
+    const hash = 'a'.repeat(64);
+
+    const reads = Array.from({ length: 20 }, () => codeOf(client.request('chunk.get', { hash, grant: GRANT })));
+    expect(await stat(client, 'meanwhile')).toBe('meanwhile'); // other requests are not held up by the turns
+    expect(most).toBe(MAX_REQUESTS_ANSWERED_AT_ONCE);
+
+    held.open();
+    expect(new Set(await Promise.all(reads))).toEqual(new Set(['resolved']));
+    expect(most).toBe(MAX_REQUESTS_ANSWERED_AT_ONCE);
   });
 });

@@ -64,7 +64,7 @@ export class RpcPeer {
   private closedError: CairnError | undefined;
   private readonly drainWaiters: Array<() => void> = [];
   private answering = 0;
-  /** Requests being handled or sent (MAX_REQUESTS_ANSWERED_AT_ONCE); the rest of `answering` waits for a turn. */
+  /** Chunk reads being handled or sent (MAX_REQUESTS_ANSWERED_AT_ONCE); the others wait for a turn. */
   private readonly turns = new Window(MAX_REQUESTS_ANSWERED_AT_ONCE);
   /** The remote address, for logs and limits (set by the server that accepted the connection). */
   remoteAddress: string | undefined;
@@ -206,10 +206,13 @@ export class RpcPeer {
         if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
           throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
         }
-        // A turn is held until the answer is handed to the socket: what one connection's answers pin in
-        // memory (a chunk each, for reads) is bounded by the turns, whatever the number in flight.
-        await this.turns.acquire();
-        turn = true;
+        if (frame.type === 'chunk.get') {
+          // A read takes a turn, held until its chunk is handed to the socket: what one connection's
+          // reads pin in memory is bounded by the turns, whatever the number in flight.
+          await this.turns.acquire();
+          turn = true;
+          if (!this.isOpen) return; // closed while it waited: nobody to answer
+        }
         const result = await this.options.onRequest(frame, this);
         reply =
           result.type === 'chunk.data'

@@ -175,8 +175,11 @@ class Upload {
       whole.update(chunk);
       size += chunk.length;
       const tracked = this.storeChunk(index++, chunk, hash, placement)
-        // Only after success: a failed chunk may still sit in a socket's queue, so its buffer is left alone.
-        .then(() => this.options.recycle?.(chunk))
+        // Only a chunk no attempt failed for: a failed or timed-out send may still sit in a socket's
+        // queue, and must not go out with the next chunk's bytes in its buffer.
+        .then((clean) => {
+          if (clean) this.options.recycle?.(chunk);
+        })
         .catch((err) => {
           this.failure ??= toCairnError(err);
         })
@@ -210,7 +213,8 @@ class Upload {
     }
   }
 
-  private async storeChunk(index: number, data: Buffer, hash: string, given?: Placement): Promise<void> {
+  /** Resolves once every replica is stored; with false if some attempt failed on the way. */
+  private async storeChunk(index: number, data: Buffer, hash: string, given?: Placement): Promise<boolean> {
     const stored = new Map<string, string>(); // node id → its receipt
     const failed = new Set<string>();
     let sent = false;
@@ -236,6 +240,7 @@ class Upload {
     if (!sent) this.progress.skippedChunks++;
     this.options.onProgress?.({ ...this.progress });
     await this.record({ index, hash, size: data.length, nodes: [...stored.keys()], receipts: [...stored.values()] });
+    return failed.size === 0;
   }
 
   /**
