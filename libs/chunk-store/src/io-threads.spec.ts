@@ -89,7 +89,7 @@ describe('IoThreads: a thread that dies', () => {
     const big = Buffer.alloc(256 * 1024 * 1024); // long enough to be cut short
     const lost = threads.write({ tempPath: join(root, 'tmp', 'big.tmp'), finalPath: join(root, 'big'), data: big });
     const internals = threads as unknown as { threads: Array<{ worker: { terminate: () => Promise<number> } }> };
-    while (internals.threads.length === 0) await new Promise((resolve) => setImmediate(resolve)); // the slot is taken first
+    while (internals.threads.length === 0) await new Promise((resolve) => setImmediate(resolve)); // its copy is made first
     await internals.threads[0].worker.terminate();
     await expect(lost).rejects.toMatchObject({ code: THREAD_LOST });
     await threads.write({ tempPath: join(root, 'tmp', 'a.tmp'), finalPath: join(root, 'a'), data: Buffer.from('a') });

@@ -14,6 +14,7 @@ import { NodePool } from './node-pool';
 import { PutOptions, uploadStream } from './uploader';
 import { GetOptions, downloadFile, openFile } from './downloader';
 import { writeFileAtomically } from './atomic-file';
+import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
 
 export interface CairnClientOptions {
@@ -80,7 +81,7 @@ export class CairnClient {
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
   async put(name: string, source: PutSource, options: PutOptions = {}): Promise<FileInfo> {
     validateName(name);
-    const stream = isPathSource(source) ? { path: source.path } : toIterable(source);
+    const stream = isFileSource(source) ? source : toIterable(source);
     try {
       return await uploadStream(this.uploadContext(options.signal), name, stream, options);
     } finally {
@@ -267,10 +268,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-function isPathSource(source: PutSource): source is { path: string } {
-  return typeof source === 'object' && source !== null && 'path' in source && typeof (source as { path: unknown }).path === 'string';
 }
 
 function toIterable(source: Exclude<PutSource, { path: string }>): Readable | AsyncIterable<Uint8Array> {

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ChunkBuffers, fileChunks } from './file-chunks';
+import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 
 describe('fileChunks', () => {
   let dir: string;
@@ -63,5 +65,24 @@ describe('fileChunks', () => {
   it('fails with the file system error for a missing file', async () => {
     const chunks = fileChunks(join(dir, 'missing'), new ChunkBuffers(8));
     await expect(chunks.next()).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('isFileSource', () => {
+  it('is a plain {path}, not a stream that happens to have one (a file stream may start mid-file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'file-source-'));
+    try {
+      await writeFile(join(dir, 'f'), 'abc');
+      const stream = createReadStream(join(dir, 'f'), { start: 1 });
+      expect(isFileSource({ path: join(dir, 'f') })).toBe(true);
+      expect(isFileSource(stream)).toBe(false);
+      stream.destroy();
+      expect(isFileSource(Readable.from([Buffer.from('x')]))).toBe(false);
+      expect(isFileSource(new Uint8Array(3))).toBe(false);
+      expect(isFileSource({ path: 3 })).toBe(false);
+      expect(isFileSource(null)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

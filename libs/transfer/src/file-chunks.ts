@@ -32,6 +32,20 @@ export class ChunkBuffers {
 }
 
 /**
+ * A file named by its path, as opposed to a stream or an iterable (a file stream has a `path` too, but
+ * it may start or end elsewhere in its file: it is read as the stream it is).
+ */
+export function isFileSource(source: unknown): source is { path: string } {
+  return (
+    typeof source === 'object' &&
+    source !== null &&
+    !(Symbol.asyncIterator in source) &&
+    !(Symbol.iterator in source) &&
+    typeof (source as { path?: unknown }).path === 'string'
+  );
+}
+
+/**
  * Reads the file at `path` from start to end in chunks of `buffers.chunkSize` bytes (the last may be
  * shorter; an empty file gives none), each in a buffer from `buffers`. A chunk's buffer is the
  * caller's until it gives it back. Reads go on from the file's current position, so a pipe or a

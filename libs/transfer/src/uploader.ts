@@ -4,7 +4,7 @@ import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, claimProof, isCairnE
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
-import { ChunkBuffers, fileChunks } from './file-chunks';
+import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
 
@@ -79,11 +79,6 @@ export async function uploadStream(
   } finally {
     await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
   }
-}
-
-/** A file named by its path (a file stream also has a `path`, but it is a stream: it may start elsewhere). */
-function isFileSource(source: Readable | AsyncIterable<Uint8Array> | { path: string }): source is { path: string } {
-  return !(Symbol.asyncIterator in source) && typeof (source as { path?: unknown }).path === 'string';
 }
 
 /** Told about each chunk stored on every replica: its buffer is free again. */
