@@ -40,6 +40,30 @@ describe('fixedChunks', () => {
     );
   });
 
+  it('copies each piece as it arrives, so a source may reuse one buffer for every piece', async () => {
+    await fc.assert(
+      fc.asyncProperty(pieces, chunkSize, async (input, size) => {
+        const reused = Buffer.alloc(200);
+        async function* reusing(): AsyncGenerator<Uint8Array> {
+          for (const piece of input) {
+            reused.set(piece);
+            yield reused.subarray(0, piece.length);
+            reused.fill(0xee); // the next piece overwrites it
+          }
+        }
+        const chunks = (await collect(fixedChunks(reusing(), size))).map((c) => Buffer.from(c));
+        expect(Buffer.concat(chunks).equals(Buffer.concat(input))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('gives a stream smaller than a chunk a buffer of its size, not a whole chunk', async () => {
+    const [chunk] = await collect(fixedChunks(fromPieces([Buffer.alloc(4096, 7)]), 4 * 1024 * 1024));
+    expect(chunk.length).toBe(4096);
+    expect(chunk.buffer.byteLength).toBeLessThan(64 * 1024);
+  });
+
   it('yields nothing for an empty input', async () => {
     expect(await collect(fixedChunks(fromPieces([]), 8))).toEqual([]);
     expect(await collect(fixedChunks(fromPieces([new Uint8Array(0), new Uint8Array(0)]), 8))).toEqual([]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,27 @@ describe('fileChunks', () => {
     const again = buffers.take();
     expect(again.buffer).toBe(lent.buffer);
     expect(buffers.take().buffer).not.toBe(lent.buffer); // given twice, but only free once
+  });
+
+  it('reads a file smaller than a chunk into a buffer of its size, not a whole chunk', async () => {
+    const path = join(dir, 'small');
+    await writeFile(path, randomBytes(4096));
+    const chunks: Buffer[] = [];
+    for await (const chunk of fileChunks(path, new ChunkBuffers(4 * 1024 * 1024))) chunks.push(chunk);
+    expect(chunks.map((c) => c.length)).toEqual([4096]);
+    expect(chunks[0].buffer.byteLength).toBeLessThan(64 * 1024);
+  });
+
+  it('cuts whole chunks from a file that holds more than its size said (a pipe says 0)', async () => {
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const content = randomBytes(3 * 64 + 5);
+    const writer = createWriteStream(fifo);
+    writer.end(content);
+    const got: Buffer[] = [];
+    for await (const chunk of fileChunks(fifo, new ChunkBuffers(64))) got.push(Buffer.from(chunk));
+    expect(got.map((c) => c.length)).toEqual([64, 64, 64, 5]);
+    expect(Buffer.concat(got).equals(content)).toBe(true);
   });
 
   it('fails with the file system error for a missing file', async () => {

@@ -13,8 +13,14 @@ export class ChunkBuffers {
 
   constructor(readonly chunkSize: number) {}
 
-  /** A free buffer, or a new one; its content is whatever was there. */
-  take(): Buffer {
+  /**
+   * A free buffer, or a new one; its content is whatever was there. Asked for fewer bytes than a chunk
+   * (the rest of a small file), it is a fresh buffer of that size instead, neither pooled nor lent: a
+   * 4 KiB file must not cost a whole chunk's allocation, which at many small puts a second kept the
+   * garbage collector busier than everything else the client did.
+   */
+  take(atMost = this.chunkSize): Buffer {
+    if (atMost < this.chunkSize) return Buffer.allocUnsafe(atMost);
     const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkSize);
     this.lent.add(buffer.buffer);
     return buffer;
@@ -49,25 +55,37 @@ export function isFileSource(source: unknown): source is { path: string } {
  * Reads the file at `path` from start to end in chunks of `buffers.chunkSize` bytes (the last may be
  * shorter; an empty file gives none), each in a buffer from `buffers`. A chunk's buffer is the
  * caller's until it gives it back. Reads go on from the file's current position, so a pipe or a
- * device works too.
+ * device works too. The file's size at the start only sizes the buffers (a byte more than is left,
+ * to notice a file that grows or reports no size): the chunks are cut by what is read.
  */
 export async function* fileChunks(path: string, buffers: ChunkBuffers): AsyncGenerator<Buffer> {
   const handle = await open(path, 'r');
   try {
     const size = buffers.chunkSize;
+    const expected = (await handle.stat()).size;
+    let consumed = 0;
     for (;;) {
-      const buffer = buffers.take();
+      let buffer = buffers.take(Math.min(size, Math.max(0, expected - consumed) + 1));
       let filled = 0;
-      while (filled < size) {
-        const { bytesRead } = await handle.read(buffer, filled, size - filled, null);
+      for (;;) {
+        if (filled === buffer.length && filled < size) buffer = grown(buffer, buffers.take()); // more than expected
+        if (filled === size) break;
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
       if (filled === 0) return;
+      consumed += filled;
       yield filled === size ? buffer : buffer.subarray(0, filled);
       if (filled < size) return;
     }
   } finally {
     await handle.close();
   }
+}
+
+/** `full` with the whole of `part` copied to its start. */
+function grown(part: Buffer, full: Buffer): Buffer {
+  part.copy(full, 0, 0, part.length);
+  return full;
 }
