@@ -13,31 +13,29 @@ const NOT_A_DIRECTORY: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR']);
 /**
  * Streams every chunk file under `chunks/` by walking the fan-out directories with opendir, one
  * entry at a time: memory stays flat however many chunks there are. Only files that are where
- * their name says they belong are reported; stray names, misplaced files and entries that vanish
- * mid-walk (a concurrent delete) are skipped. File-system errors are thrown as they are.
+ * their name says they belong are reported; stray names, misplaced files, directories and entries
+ * that vanish mid-walk (a concurrent delete) are skipped. File-system errors are thrown as they are.
  */
 export async function* walkChunkTree(layout: ChunkLayout, signal?: AbortSignal): AsyncGenerator<ListedChunk> {
-  for await (const outer of fanOutNames(layout, layout.chunksDir, signal)) {
-    const outerDir = join(layout.chunksDir, outer);
-    for await (const inner of fanOutNames(layout, outerDir, signal)) {
-      const innerDir = join(outerDir, inner);
-      for await (const name of entryNames(innerDir, signal)) {
-        if (!isChunkHash(name) || !layout.belongsIn(name, outer, inner)) continue;
-        const size = await regularFileSize(join(innerDir, name));
-        if (size !== undefined) yield { hash: name as ChunkHash, size };
-      }
+  for await (const fanOut of fanOutNames(layout, layout.chunksDir, signal)) {
+    const dir = join(layout.chunksDir, fanOut);
+    for await (const name of entryNames(dir, signal)) {
+      if (!isChunkHash(name) || !layout.belongsIn(name, fanOut)) continue;
+      const size = await regularFileSize(join(dir, name));
+      if (size !== undefined) yield { hash: name as ChunkHash, size };
     }
   }
 }
 
-async function* fanOutNames(layout: ChunkLayout, dir: string, signal?: AbortSignal): AsyncGenerator<string> {
+/** Names in `dir` that are fan-out directory names (`00`…`ff`); whether they are directories is not checked. */
+export async function* fanOutNames(layout: ChunkLayout, dir: string, signal?: AbortSignal): AsyncGenerator<string> {
   for await (const name of entryNames(dir, signal)) {
     if (layout.isFanOutName(name)) yield name;
   }
 }
 
 /** Entry names of `dir`, streamed; nothing if `dir` is gone or is not a directory. */
-async function* entryNames(dir: string, signal?: AbortSignal): AsyncGenerator<string> {
+export async function* entryNames(dir: string, signal?: AbortSignal): AsyncGenerator<string> {
   let handle: Dir;
   try {
     handle = await opendir(dir);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkStore } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
@@ -18,7 +18,7 @@ async function openIn(dir: string, capacity?: number): Promise<ChunkStore> {
 }
 
 function chunkPath(root: string, hash: string): string {
-  return join(root, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  return join(root, 'chunks', hash.slice(0, 2), hash);
 }
 
 afterEach(async () => {
@@ -31,7 +31,7 @@ afterEach(async () => {
 });
 
 describe('file-system chunk store: on-disk layout', () => {
-  it('keeps each chunk at chunks/<hash[0..2]>/<hash[2..4]>/<hash>, private to its owner', async () => {
+  it('keeps each chunk at chunks/<hash[0..2]>/<hash>, private to its owner', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
     const chunk = makeChunk(3000, 1);
@@ -42,9 +42,6 @@ describe('file-system chunk store: on-disk layout', () => {
     expect((await readFile(file)).equals(chunk.data)).toBe(true);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
     expect((await stat(join(root, 'chunks', chunk.hash.slice(0, 2)))).mode & 0o777).toBe(0o700);
-    expect((await stat(join(root, 'chunks', chunk.hash.slice(0, 2), chunk.hash.slice(2, 4)))).mode & 0o777).toBe(
-      0o700,
-    );
     expect(store.dir).toBe(root);
   });
 
@@ -52,6 +49,9 @@ describe('file-system chunk store: on-disk layout', () => {
     const root = join(await dirs.make(), 'a', 'b', 'store');
     await openIn(root);
     expect((await readdir(root)).sort()).toEqual(['chunks', 'tmp']);
+    const fanOut = await readdir(join(root, 'chunks'));
+    expect(fanOut).toHaveLength(256); // all of them, so that no put has to make one
+    expect((await stat(join(root, 'chunks', 'a7'))).mode & 0o777).toBe(0o700);
   });
 
   it('leaves no temp file behind after a put, a refused put or a duplicate put', async () => {
@@ -73,7 +73,7 @@ describe('file-system chunk store: on-disk layout', () => {
 
     await expectRejectsWithCode(store.put(claimed.hash, makeChunk(100, 5).data), 'E_HASH_MISMATCH');
 
-    expect(await readdir(join(root, 'chunks'))).toEqual([]);
+    expect(await readdir(join(root, 'chunks', claimed.hash.slice(0, 2)))).toEqual([]);
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
   });
 });
@@ -102,17 +102,45 @@ describe('file-system chunk store: reopening', () => {
     const misplaced = makeChunk(50, 7);
     await mkdir(join(root, 'chunks', 'zz'), { recursive: true });
     await writeFile(join(root, 'chunks', 'zz', 'note'), 'not a chunk');
-    const leaf = join(root, 'chunks', chunk.hash.slice(0, 2), chunk.hash.slice(2, 4));
-    await mkdir(leaf, { recursive: true });
-    await writeFile(join(leaf, chunk.hash), chunk.data);
-    await writeFile(join(leaf, misplaced.hash), misplaced.data); // right name, wrong directory
-    await writeFile(join(leaf, 'README'), 'stray');
+    const dir = join(root, 'chunks', chunk.hash.slice(0, 2));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, chunk.hash), chunk.data);
+    expect(misplaced.hash.slice(0, 2)).not.toBe(chunk.hash.slice(0, 2));
+    await writeFile(join(dir, misplaced.hash), misplaced.data); // right name, wrong directory
+    await writeFile(join(dir, 'README'), 'stray');
+    await mkdir(join(dir, chunk.hash.slice(0, 2) + 'x'));
 
     const store = await openIn(root);
 
     expect(store.stats()).toMatchObject({ chunks: 1, used: 50 });
     expect(await collect(store.list())).toEqual([{ hash: chunk.hash, size: 50 }]);
   });
+
+  it('moves the chunks of a store of the former two-level shape up to their place when opened', async () => {
+    const root = await dirs.make();
+    const chunks = [makeChunk(40, 21), makeChunk(41, 22), makeChunk(42, 23)];
+    const legacyPath = (hash: string) => join(root, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash);
+    for (const chunk of chunks) {
+      await mkdir(join(legacyPath(chunk.hash), '..'), { recursive: true });
+      await writeFile(legacyPath(chunk.hash), chunk.data);
+    }
+    // A run cut short after its link: the chunk has both names already.
+    await link(legacyPath(chunks[2].hash), chunkPath(root, chunks[2].hash));
+    // A stray beside a chunk keeps its old directory (not ours to delete).
+    await writeFile(join(legacyPath(chunks[1].hash), '..', 'note'), 'stray');
+
+    const store = await openIn(root);
+
+    expect(store.stats()).toMatchObject({ chunks: 3, used: 40 + 41 + 42 });
+    for (const chunk of chunks) {
+      expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+      await expect(stat(legacyPath(chunk.hash))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    await expect(stat(join(legacyPath(chunks[0].hash), '..'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(join(legacyPath(chunks[1].hash), '..'))).toEqual(['note']);
+    expect((await collect(store.list())).map((c) => c.hash).sort()).toEqual(chunks.map((c) => c.hash).sort());
+  });
+
 
   it('defaults its capacity to what it stores plus the free space of the file system', async () => {
     const root = await dirs.make();

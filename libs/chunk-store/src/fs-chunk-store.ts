@@ -29,8 +29,6 @@ const DIRECT_WRITE_MIN_BYTES = 256 * 1024;
  */
 export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
-  /** Fan-out directories known to exist (and be durable): saves two mkdir calls on every put. */
-  private readonly knownDirs = new Set<string>();
   /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
   private closed = false;
@@ -108,7 +106,7 @@ export class FsChunkStore implements ChunkStore {
       try {
         await ensureDirectory(this.layout.quarantineDir);
         await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
-        await fsyncDirectory(location.innerDir);
+        await fsyncDirectory(location.dir);
         await fsyncDirectory(this.layout.quarantineDir);
       } catch (err) {
         if (isMissing(err)) return false;
@@ -148,15 +146,13 @@ export class FsChunkStore implements ChunkStore {
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
-      const dirs = this.knownDirs.has(location.innerDir) ? [] : [location.outerDir, location.innerDir];
       const direct = data.length > DIRECT_WRITE_MIN_BYTES;
-      await this.ioThreads.write({ tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal, dirs, direct }).catch(async (err: unknown) => {
+      await this.ioThreads.write({ tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal, direct }).catch(async (err: unknown) => {
         // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
         // it, or a later put of this chunk would find it and acknowledge what may not be durable.
         if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
         throw err;
       });
-      this.knownDirs.add(location.innerDir);
     } catch (err) {
       this.ledger.release(data.length);
       throw toDiskError(err, `writing chunk ${hash}`, { hash });
@@ -181,7 +177,7 @@ export class FsChunkStore implements ChunkStore {
     }
     this.ledger.removed(size);
     try {
-      await fsyncDirectory(location.innerDir);
+      await fsyncDirectory(location.dir);
     } catch (err) {
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }

@@ -55,26 +55,6 @@ describe('IoThreads', () => {
   });
 });
 
-describe('IoThreads: fan-out directories', () => {
-  const dirs = new TempDirs();
-  const threads = new IoThreads(1);
-  afterAll(async () => {
-    await threads.close();
-    await dirs.removeAll();
-  });
-
-  it('creates missing directories (mode 0700) before the write, and accepts existing ones', async () => {
-    const root = await dirs.make();
-    await mkdir(join(root, 'tmp'));
-    const outer = join(root, 'ab');
-    const inner = join(outer, 'cd');
-    await threads.write({ tempPath: join(root, 'tmp', 'x.tmp'), finalPath: join(inner, 'x'), data: Buffer.from('x'), dirs: [outer, inner] });
-    await threads.write({ tempPath: join(root, 'tmp', 'y.tmp'), finalPath: join(inner, 'y'), data: Buffer.from('y'), dirs: [outer, inner] });
-    expect((await stat(inner)).mode & 0o777).toBe(0o700);
-    expect((await readdir(inner)).sort()).toEqual(['x', 'y']);
-  });
-});
-
 describe('IoThreads: a thread that dies', () => {
   const dirs = new TempDirs();
   const threads = new IoThreads(1);

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { CHUNK_FILE_MODE, DIRECTORY_MODE, type DurableWrite } from './durable-write';
+import { CHUNK_FILE_MODE, type DurableWrite } from './durable-write';
 import { CairnError, DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import { AlignedSlots, DIRECT_IO_ALIGNMENT } from './aligned-slots';
@@ -12,8 +12,8 @@ import { AlignedSlots, DIRECT_IO_ALIGNMENT } from './aligned-slots';
 const WRITE_SLOTS = 8;
 
 /**
- * The durability protocol of durable-write.ts (fan-out directories made durable if missing, temp file,
- * write, fsync, close, rename, fsync the directory; the temp file removed on failure), and the verified
+ * The durability protocol of durable-write.ts (temp file, write, fsync, close, rename, fsync the
+ * directory; the temp file removed on failure), and the verified
  * read of a chunk (open, fstat, read, close, SHA-256), run with synchronous calls on a thread of its own.
  * Asynchronously on the main thread it is eight thread-pool round trips, each a wake-up of the event
  * loop; for a small chunk those hops, not the disk, are most of the time a put takes. Here it is one
@@ -32,9 +32,6 @@ const path = require('node:path');
 function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
-function created(dir, mode) {
-  try { fs.mkdirSync(dir, { mode }); } catch (err) { if (err.code !== 'EEXIST') throw err; }
 }
 const crypto = require('node:crypto');
 function read({ id, path: file, hash, maxSize }) {
@@ -107,11 +104,10 @@ function writeBuffered(tempPath, mode, source, offset, length) {
     fs.closeSync(fd);
   }
 }
-function write({ id, tempPath, finalPath, offset, length, data, direct, mode, dirs, dirMode }) {
+function write({ id, tempPath, finalPath, offset, length, data, direct, mode }) {
   let renamed = false;
   let wentDirect = false;
   try {
-    for (const dir of dirs) created(dir, dirMode);
     // From its slot in the shared memory, or (bigger than a slot) from its own posted copy.
     const inSlot = data === undefined;
     wentDirect = inSlot && direct && directWorks && (directWorks = writeDirect(tempPath, mode, offset, length));
@@ -119,10 +115,6 @@ function write({ id, tempPath, finalPath, offset, length, data, direct, mode, di
     fs.renameSync(tempPath, finalPath);
     renamed = true;
     syncDir(path.dirname(finalPath));
-    // The directories' entries, fsynced last (every change is made by now, so on a journalling file
-    // system the fsyncs above have committed them already and these cost next to nothing). Whether this
-    // put or a concurrent one created a directory, it is not known durable until someone fsyncs it.
-    for (const dir of [...dirs].reverse()) syncDir(path.dirname(dir));
     parentPort.postMessage({ id, direct: wentDirect });
   } catch (err) {
     try { fs.unlinkSync(renamed ? finalPath : tempPath); } catch {}
@@ -175,17 +167,16 @@ export class IoThreads {
   ) {}
 
   /**
-   * Writes durably (the protocol of `DurableWrite`) into `dirs` (created in order where missing, and their
-   * parents fsynced before the write is acknowledged). The bytes are copied into a free slot of shared
+   * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied into a free slot of shared
    * memory first (waiting for one if all are taken), or, bigger than a slot, posted as a copy of their
    * own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows; the
    * answer says whether the write went past the page cache.
    * The signal is honoured until the write is handed to a thread; from then on it runs to its end.
    */
-  async write({ tempPath, finalPath, data, signal, dirs = [], direct = false }: DurableWrite & { dirs?: string[]; direct?: boolean }): Promise<{ direct: boolean }> {
+  async write({ tempPath, finalPath, data, signal, direct = false }: DurableWrite & { direct?: boolean }): Promise<{ direct: boolean }> {
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
-    const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE, dirs, dirMode: DIRECTORY_MODE };
+    const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE };
     const slots = this.sharedSlots();
     if (data.length > slots.slotBytes) {
       const copy = new Uint8Array(data); // its own buffer, handed over rather than copied again

@@ -6,12 +6,17 @@ const HASH = '0123456789abcdef'.repeat(4);
 describe('ChunkLayout', () => {
   const layout = new ChunkLayout('/srv/cairn');
 
-  it('places a chunk two fan-out levels deep, in a file named by its full hash', () => {
+  it('places a chunk in one of 256 fan-out directories, in a file named by its full hash', () => {
     expect(layout.locate(HASH)).toEqual({
-      outerDir: join('/srv/cairn', 'chunks', '01'),
-      innerDir: join('/srv/cairn', 'chunks', '01', '23'),
-      file: join('/srv/cairn', 'chunks', '01', '23', HASH),
+      dir: join('/srv/cairn', 'chunks', '01'),
+      file: join('/srv/cairn', 'chunks', '01', HASH),
     });
+    const all = layout.fanOutDirs();
+    expect(all).toHaveLength(256);
+    expect(new Set(all).size).toBe(256);
+    expect(all[0]).toBe(join('/srv/cairn', 'chunks', '00'));
+    expect(all[255]).toBe(join('/srv/cairn', 'chunks', 'ff'));
+    expect(all).toContain(layout.locate(HASH).dir);
   });
 
   it('gives every write its own temp file in tmp/, named after the hash', () => {
@@ -27,7 +32,9 @@ describe('ChunkLayout', () => {
   it('recognises fan-out directory names and where a chunk belongs', () => {
     expect(layout.isFanOutName('0a')).toBe(true);
     expect(['0A', 'a', 'abc', '..', 'zz'].some((name) => layout.isFanOutName(name))).toBe(false);
-    expect(layout.belongsIn(HASH, '01', '23')).toBe(true);
-    expect(layout.belongsIn(HASH, '23', '01')).toBe(false);
+    expect(layout.belongsIn(HASH, '01')).toBe(true);
+    expect(layout.belongsIn(HASH, '23')).toBe(false);
+    expect(layout.belongedIn(HASH, '01', '23')).toBe(true); // the former two-level shape
+    expect(layout.belongedIn(HASH, '23', '01')).toBe(false);
   });
 });

@@ -2,31 +2,35 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ChunkHash } from './chunk-hash';
 
-/** Hex characters per fan-out level: two levels of 256 directories each (65 536 leaves). */
+/** Hex characters of the one fan-out level: 256 directories. */
 const FAN_OUT_WIDTH = 2;
+const FAN_OUT_COUNT = 16 ** FAN_OUT_WIDTH;
 /** Random bytes in a temp file's name, so concurrent writers of one hash never share a temp file. */
 const TEMP_SUFFIX_BYTES = 8;
 export const TEMP_EXTENSION = '.tmp';
 
 const FAN_OUT_NAME_PATTERN = /^[0-9a-f]{2}$/;
 
-/** Where a chunk lives: its two fan-out directories and its file. */
+/** Where a chunk lives: its fan-out directory and its file. */
 export interface ChunkLocation {
-  /** `<root>/chunks/<hash[0..2]>` */
-  outerDir: string;
-  /** `<root>/chunks/<hash[0..2]>/<hash[2..4]>`, the directory that holds the file. */
-  innerDir: string;
-  /** `<innerDir>/<hash>`: the file name is the full hex hash (DESIGN invariant 3). */
+  /** `<root>/chunks/<hash[0..2]>`, the directory that holds the file. */
+  dir: string;
+  /** `<dir>/<hash>`: the file name is the full hex hash (DESIGN invariant 3). */
   file: string;
 }
 
 /**
  * The on-disk shape of a store, and nothing else (no I/O here):
  *
- *     <root>/chunks/ab/cd/abcd…(64 hex)   one file per chunk, named by its full hash
- *     <root>/tmp/<hash>.<random>.tmp      writes in progress; never served, deleted at open
+ *     <root>/chunks/ab/abcd…(64 hex)   one file per chunk, named by its full hash
+ *     <root>/tmp/<hash>.<random>.tmp   writes in progress; never served, deleted at open
  *
- * Two levels of fan-out keep every directory small (a million chunks is ~15 files per leaf).
+ * One level of 256 directories, all made when the store opens, so that no put ever creates a
+ * directory: a new directory costs the put a mkdir and an fsync of its parent, which for a small chunk
+ * was a third of its disk work (a second level of 256 under each, as stores had before, meant a new
+ * directory for almost every chunk of a young store). A million chunks is ~4000 files a directory,
+ * which a hashed directory index (ext4, XFS) looks up as fast as 15. Stores of the two-level shape are
+ * moved to this one when opened (legacy-layout.ts).
  */
 export class ChunkLayout {
   readonly chunksDir: string;
@@ -45,9 +49,13 @@ export class ChunkLayout {
   }
 
   locate(hash: ChunkHash): ChunkLocation {
-    const outerDir = join(this.chunksDir, hash.slice(0, FAN_OUT_WIDTH));
-    const innerDir = join(outerDir, hash.slice(FAN_OUT_WIDTH, 2 * FAN_OUT_WIDTH));
-    return { outerDir, innerDir, file: join(innerDir, hash) };
+    const dir = join(this.chunksDir, hash.slice(0, FAN_OUT_WIDTH));
+    return { dir, file: join(dir, hash) };
+  }
+
+  /** Every fan-out directory (`chunks/00` … `chunks/ff`). */
+  fanOutDirs(): string[] {
+    return Array.from({ length: FAN_OUT_COUNT }, (_, i) => join(this.chunksDir, i.toString(16).padStart(FAN_OUT_WIDTH, '0')));
   }
 
   /** A fresh, unique temp path for a write of `hash`. */
@@ -61,11 +69,13 @@ export class ChunkLayout {
     return FAN_OUT_NAME_PATTERN.test(name);
   }
 
-  /** Whether a chunk named `hash` belongs in the fan-out directories `outer`/`inner`. */
-  belongsIn(hash: ChunkHash, outer: string, inner: string): boolean {
-    return (
-      hash.slice(0, FAN_OUT_WIDTH) === outer &&
-      hash.slice(FAN_OUT_WIDTH, 2 * FAN_OUT_WIDTH) === inner
-    );
+  /** Whether a chunk named `hash` belongs in the fan-out directory named `dir`. */
+  belongsIn(hash: ChunkHash, dir: string): boolean {
+    return hash.slice(0, FAN_OUT_WIDTH) === dir;
+  }
+
+  /** Whether a chunk named `hash` belonged in `outer/inner` of the former two-level shape. */
+  belongedIn(hash: ChunkHash, outer: string, inner: string): boolean {
+    return this.belongsIn(hash, outer) && hash.slice(FAN_OUT_WIDTH, 2 * FAN_OUT_WIDTH) === inner;
   }
 }

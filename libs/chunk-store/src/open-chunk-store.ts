@@ -4,18 +4,21 @@ import { CairnError } from '@cairn/protocol';
 import { CapacityLedger, freeBytesOf } from './capacity';
 import type { ChunkStore, ChunkStoreOptions } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { toDiskError } from './disk-errors';
+import { isAlreadyExisting, toDiskError } from './disk-errors';
 import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory } from './durable-write';
 import { FsChunkStore } from './fs-chunk-store';
 import { ChunkLayout } from './layout';
+import { liftLegacyChunks } from './legacy-layout';
 import { removeLeftoverTemps } from './leftover-temps';
 
 /**
  * Opens (creating if needed) the chunk store in `options.dir`:
- * 1. creates `<dir>`, `<dir>/chunks` and `<dir>/tmp` (mode 0700), fsyncing each new entry's parent;
- * 2. deletes every leftover temp file (a crash between temp write and rename leaves them);
- * 3. walks the chunk tree once to count stored bytes and chunks;
- * 4. settles the capacity: `options.capacity`, else bytes stored + free space of the file system.
+ * 1. creates `<dir>`, `<dir>/chunks` and `<dir>/tmp` (mode 0700), fsyncing each new entry's parent,
+ *    and the 256 fan-out directories under `chunks/`, so that no put needs to create one;
+ * 2. moves the chunks of a store of the former two-level shape up to their place (legacy-layout.ts);
+ * 3. deletes every leftover temp file (a crash between temp write and rename leaves them);
+ * 4. walks the chunk tree once to count stored bytes and chunks;
+ * 5. settles the capacity: `options.capacity`, else bytes stored + free space of the file system.
  *
  * One process at a time may own a directory: the counters live in this process's memory.
  */
@@ -24,6 +27,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkS
   const layout = new ChunkLayout(resolve(options.dir));
   try {
     await prepareDirectories(layout);
+    await liftLegacyChunks(layout);
     await removeLeftoverTemps(layout.tmpDir);
     const stored = await countStored(layout);
     const capacity = options.capacity ?? stored.used + (await freeBytesOf(layout.root));
@@ -60,6 +64,14 @@ async function prepareDirectories(layout: ChunkLayout): Promise<void> {
   }
   await ensureDirectory(layout.chunksDir);
   await ensureDirectory(layout.tmpDir);
+  await Promise.all(layout.fanOutDirs().map((dir) => mkdir(dir, { mode: DIRECTORY_MODE }).catch(unlessAlreadyExisting)));
+  // Always, not only when one was created here: a process killed between its mkdir and this fsync
+  // left directories that exist but may not survive a power cut.
+  await fsyncDirectory(layout.chunksDir);
+}
+
+function unlessAlreadyExisting(err: unknown): void {
+  if (!isAlreadyExisting(err)) throw err;
 }
 
 async function countStored(layout: ChunkLayout): Promise<{ used: number; chunks: number }> {
