@@ -506,6 +506,18 @@ describe('CairnClient', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('fails with E_CORRUPT when one replica is bad and the other is gone (quarantined meanwhile)', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('rotten', randomBytes(CHUNK_SIZE));
+    cluster.node('node-1').mode = 'corrupt-reads';
+    cluster.node('node-2').chunks.clear();
+
+    expect(await codeOf(readAll(sdk.read('rotten')))).toBe('E_CORRUPT');
+    await cluster.node('node-1').stop();
+    expect(await codeOf(readAll(sdk.read('rotten')))).toBe('E_UNAVAILABLE'); // a replica unreached: not known to be lost
+  });
+
   it('fails with E_NOT_FOUND for a file that does not exist', async () => {
     const cluster = await FakeCluster.start(1);
     const sdk = client(cluster);

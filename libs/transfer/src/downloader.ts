@@ -123,7 +123,11 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
       }
     }
   }
-  const corrupt = failures.length > 0 && failures.every((f) => f.endsWith('E_CORRUPT'));
+  // Corrupt when some replica had rotten bytes and the others had none to give: a copy found rotten is
+  // quarantined at once (by its node, or by a repair that tried to copy it), so the next reader of a
+  // rotten copy may well meet "not found" instead. A replica that could not be reached leaves it open.
+  const corrupt =
+    failures.some((f) => f.endsWith('E_CORRUPT')) && failures.every((f) => f.endsWith('E_CORRUPT') || f.endsWith('E_NOT_FOUND'));
   throw new CairnError(
     corrupt ? 'E_CORRUPT' : 'E_UNAVAILABLE',
     `chunk ${entry.index} of ${entry.nodes.length} replica(s) could not be read${failures.length ? ` (${failures.join(', ')})` : ''}`,
