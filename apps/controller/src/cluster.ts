@@ -27,7 +27,10 @@ export class Cluster {
 
   static async load(catalog: CatalogStore, nodeTimeoutMs: number): Promise<Cluster> {
     const cluster = new Cluster(catalog, new Liveness({ timeoutMs: nodeTimeoutMs }));
-    for (const node of await catalog.listNodes()) cluster.nodes.set(node.id, node);
+    for (const node of await catalog.listNodes()) {
+      cluster.nodes.set(node.id, node);
+      cluster.liveness.expect(node.id); // suspect, not dead, until it re-registers or a timeout passes
+    }
     return cluster;
   }
 

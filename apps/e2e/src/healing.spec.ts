@@ -90,8 +90,12 @@ describe('self-healing replication', () => {
     await waitUntil(async () => (await cluster.sdk.status()).repair.copiedChunks > 0, 10_000);
     await cluster.killController();
     await cluster.startController();
-    // After a restart every node is dead until it heartbeats; the live ones come back within a second.
+    // After a restart the nodes the catalog knows are suspect until they heartbeat (the live ones do
+    // within a second); the one that stays down is dead once a node timeout has passed, and repair
+    // goes on then.
     await cluster.waitForAliveNodes(3);
+    const stateOf2 = async () => (await cluster.sdk.nodesInfo()).find((n) => n.id === cluster.nodes[2].id)?.state;
+    await waitUntil(async () => (await stateOf2()) === 'dead', 10_000);
     await waitUntil(async () => (await cluster.sdk.status().catch(() => ({ underReplicated: -1 }))).underReplicated === 0, 20_000);
     await expectFullyReplicated(true);
     await expectAllFilesReadBack();
@@ -119,6 +123,9 @@ describe('self-healing replication', () => {
     await new Promise((r) => setTimeout(r, 3000)); // every report reconciled by now
     const status = await cluster.sdk.status();
     expect(status).toMatchObject({ lost: 0, underReplicated: 0 });
+    // Every node came back: the restarted controller had nothing to copy (nodes that had not yet
+    // re-registered were suspect, not dead).
+    expect(status.repair.copiedChunks).toBe(0);
     for (const [name, content] of written) {
       const stat = await cluster.sdk.stat(name);
       expect(stat.chunks[0].nodes.length).toBeGreaterThanOrEqual(2);
@@ -244,3 +251,38 @@ async function flipByte(path: string, offset: number): Promise<void> {
     await handle.close();
   }
 }
+
+describe('a controller restart', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 3, replicas: 2, nodeTimeout: '8s' });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('copies nothing while a node that was up re-registers late, and counts it suspect meanwhile', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      names.push(`late/${i}.bin`);
+      await cluster.sdk.put(names[i], randomBytes(5000 + i));
+    }
+    const late = cluster.nodes[0];
+    await cluster.killController();
+    late.proc.child.kill('SIGSTOP'); // it cannot re-register until it is continued
+    try {
+      await cluster.startController();
+      await cluster.waitForAliveNodes(2);
+      const state = (await cluster.sdk.nodesInfo()).find((n) => n.id === late.id)?.state;
+      expect(state).toBe('suspect');
+      await new Promise((r) => setTimeout(r, 2500)); // two healing passes or more, within the node timeout
+    } finally {
+      late.proc.child.kill('SIGCONT');
+    }
+    await cluster.waitForAliveNodes(3);
+    const status = await cluster.sdk.status();
+    expect(status.repair.copiedChunks).toBe(0);
+    expect(status).toMatchObject({ lost: 0, underReplicated: 0 });
+    for (const name of names) expect((await cluster.sdk.stat(name)).chunks[0].nodes).toHaveLength(2);
+  });
+});

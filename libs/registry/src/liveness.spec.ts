@@ -65,6 +65,36 @@ describe('Liveness', () => {
     expect(liveness.liveNodes()).toEqual(['n1']);
   });
 
+  it('a node known from before the start is suspect until it heartbeats, or dead once a timeout has passed', () => {
+    const { liveness, advance } = clockedLiveness();
+    liveness.expect('back-soon');
+    liveness.expect('gone');
+    expect(liveness.state('back-soon')).toBe('suspect');
+    expect(liveness.liveNodes().sort()).toEqual(['back-soon', 'gone']);
+    advance(300);
+    liveness.heartbeat('back-soon');
+    expect(liveness.state('back-soon')).toBe('alive');
+    expect(liveness.liveNodes().sort()).toEqual(['back-soon', 'gone']);
+    advance(TIMEOUT_MS - 301);
+    expect(liveness.state('gone')).toBe('suspect');
+    advance(1);
+    expect(liveness.state('gone')).toBe('dead');
+    expect(liveness.liveNodes()).toEqual(['back-soon']);
+    expect(liveness.state('never-known')).toBe('dead');
+  });
+
+  it('a node expected after its heartbeat, or forgotten, gets no grace', () => {
+    const { liveness, advance } = clockedLiveness();
+    liveness.heartbeat('n1');
+    liveness.expect('n1'); // heard already: its heartbeat rules
+    advance(TIMEOUT_MS);
+    expect(liveness.state('n1')).toBe('dead');
+    liveness.expect('n2');
+    liveness.forget('n2');
+    expect(liveness.state('n2')).toBe('dead');
+    expect(liveness.liveNodes()).toEqual([]);
+  });
+
   it('a clock that steps back does not kill a node', () => {
     const { liveness, rewind } = clockedLiveness();
     liveness.heartbeat('n1');
