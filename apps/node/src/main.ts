@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openChunkStore } from '@cairn/chunk-store';
-import { NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
+import { InboundBudget, NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -9,6 +9,14 @@ import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
 import { loadClusterSecret } from './cluster-secret';
 import { createNodeMetrics } from './metrics';
+
+/**
+ * Bytes of client requests (chunks, mostly) a node holds before it stops reading from its clients
+ * until answers free room: 16 chunks of 4 MiB, twice what the chunk store's 8 write slots take at once,
+ * so the disk always has work queued. It bounds what a node holds for puts whatever the number of
+ * clients (reads are bounded per connection, by rpc-peer.ts's turns).
+ */
+const INBOUND_BUDGET_BYTES = 64 * 1024 * 1024;
 
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
@@ -39,7 +47,8 @@ async function main(): Promise<void> {
   // Plain HTTP on the same port: probes and /metrics. A node knows no client tokens, and its metrics
   // carry no names or secrets, so they are open; bind --host to a private interface (docs/security.md).
   const authorize: HttpAuthorizer = () => true;
-  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false });
+  const inbound = new InboundBudget(INBOUND_BUDGET_BYTES);
+  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false, inbound });
   const server = createProcessServer(
     createHttpHandler({
       isReady: () => late.link?.registered ?? false,
@@ -50,6 +59,7 @@ async function main(): Promise<void> {
   );
   const rpc = attachRpcServer(server, {
     onRequest: metrics.instrument(service.forClients),
+    inboundBudget: inbound,
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),

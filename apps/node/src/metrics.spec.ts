@@ -38,10 +38,12 @@ function setup() {
   const usage = { used: 300, capacity: 10_000, chunks: 3 };
   let registered = false;
   let stats = 0;
+  const inbound = { heldBytes: 0, isOver: false };
   const metrics = createNodeMetrics(
     {
       store: { stats: () => (stats++, { ...usage }) },
       registered: () => registered,
+      inbound,
     },
     { processMetrics: false },
   );
@@ -62,6 +64,7 @@ function setup() {
   });
   return {
     usage,
+    inbound,
     handle,
     statsCalls: () => stats,
     setRegistered: (value: boolean) => (registered = value),
@@ -89,6 +92,17 @@ describe('node metrics', () => {
     expect(value((await node.scrape()).samples, 'cairn_node_registered')).toBe(0);
     node.setRegistered(true);
     expect(value((await node.scrape()).samples, 'cairn_node_registered')).toBe(1);
+  });
+
+  it('reports the request bytes held against the inbound budget, and whether reading is paused', async () => {
+    const node = setup();
+    let { samples } = await node.scrape();
+    expect(value(samples, 'cairn_node_inbound_held_bytes')).toBe(0);
+    expect(value(samples, 'cairn_node_inbound_paused')).toBe(0);
+    Object.assign(node.inbound, { heldBytes: 70_000_000, isOver: true });
+    ({ samples } = await node.scrape());
+    expect(value(samples, 'cairn_node_inbound_held_bytes')).toBe(70_000_000);
+    expect(value(samples, 'cairn_node_inbound_paused')).toBe(1);
   });
 
   it('starts every traffic counter at zero', async () => {
@@ -134,7 +148,7 @@ describe('node metrics', () => {
   });
 
   it('includes the Node.js process metrics by default', async () => {
-    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true });
+    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false } });
     const { samples } = parseMetrics(await metrics.registry.metrics());
     expect(value(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(value(samples, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

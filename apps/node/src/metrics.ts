@@ -7,6 +7,8 @@ export interface NodeMetricsSources {
   store: { stats(): { used: number; capacity: number; chunks: number } };
   /** Whether the node is registered with the controller right now. */
   registered: () => boolean;
+  /** The budget of request bytes held over all client connections (`InboundBudget`). */
+  inbound: { readonly heldBytes: number; readonly isOver: boolean };
 }
 
 export interface NodeMetricsOptions {
@@ -75,6 +77,22 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
     registers,
     collect() {
       this.set(sources.store.stats().chunks);
+    },
+  });
+  new Gauge({
+    name: 'cairn_node_inbound_held_bytes',
+    help: 'Bytes of client requests (chunks, mostly) received and not yet answered.',
+    registers,
+    collect() {
+      this.set(sources.inbound.heldBytes);
+    },
+  });
+  new Gauge({
+    name: 'cairn_node_inbound_paused',
+    help: '1 while the node has stopped reading from its clients, holding more request bytes than its budget; else 0.',
+    registers,
+    collect() {
+      this.set(sources.inbound.isOver ? 1 : 0);
     },
   });
   new Gauge({

@@ -17,6 +17,7 @@ export { attachRpcServer, type RpcServer, type RpcServerOptions } from './rpc-se
 export { toWebSocketUrl, WS_PATH } from './endpoint';
 export { fixedChunks } from './chunker';
 export { Window } from './window';
+export { InboundBudget, type Pausable } from './inbound-budget';
 export { NodePool } from './node-pool';
 export { sha256 } from './hashing';
 export { writeFileAtomically } from './atomic-file';

@@ -18,6 +18,7 @@ import { RpcPeer, RequestHandler, expectFrame } from './rpc-peer';
 import { RpcServer, RpcServerOptions, attachRpcServer } from './rpc-server';
 import { ConnectOptions, connectPeer } from './connect';
 import { sha256 } from './hashing';
+import { InboundBudget } from './inbound-budget';
 
 // Real sockets on 127.0.0.1 with port 0; everything a test opens is closed in afterEach.
 const cleanups: Array<() => unknown> = [];
@@ -380,6 +381,38 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
       expect(got && got.bytes.equals(chunk)).toBe(true);
       expect(sha256(got?.bytes as Buffer)).toBe(hash);
     });
+  });
+
+  it('stops reading from every connection while the requests held pass the inbound budget, and catches up after', async () => {
+    const budget = new InboundBudget(1024 * 1024);
+    let open = false;
+    const waiting: Array<() => void> = [];
+    let seen = 0;
+    const server = await startServer({
+      inboundBudget: budget,
+      onRequest: async (frame) => {
+        if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        seen++;
+        if (!open) await new Promise<void>((resolve) => waiting.push(resolve));
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+      },
+    });
+    const clients = [await connect(server.address), await connect(server.address)];
+    const chunks = Array.from({ length: 16 }, () => randomBytes(256 * 1024));
+    const answers = clients.flatMap((client) => chunks.map((chunk) => client.putChunk(sha256(chunk), chunk, GRANT)));
+
+    await waitFor(() => budget.isOver, 'the budget to be exceeded');
+    await new Promise((r) => setTimeout(r, 300)); // what was already read arrives; nothing more should
+    expect(seen).toBeLessThanOrEqual(8); // of 32 sent: 1 MiB is 4 of them, plus what a socket had read already
+    expect(budget.heldBytes).toBeGreaterThan(budget.maxBytes);
+
+    open = true;
+    for (const resolve of waiting.splice(0)) resolve();
+    const stored = await Promise.all(answers);
+    expect(stored.every((frame) => frame.type === 'chunk.stored')).toBe(true);
+    expect(seen).toBe(32);
+    expect(budget.heldBytes).toBe(0);
+    expect(budget.isOver).toBe(false);
   });
 
   it('answers chunk.data with an empty grant', async () => {

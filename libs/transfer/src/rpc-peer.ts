@@ -16,6 +16,7 @@ import {
   isResponseType,
   toCairnError,
 } from '@cairn/protocol';
+import type { InboundBudget } from './inbound-budget';
 import { sendJoined } from './joined-send';
 import { Window } from './window';
 
@@ -40,6 +41,11 @@ export interface RpcPeerOptions {
   maxBufferedBytes?: number;
   /** Told about frames that could not even be attributed to a request (then the socket is closed). */
   onProtocolError?: (err: CairnError) => void;
+  /**
+   * Counts each request received against this budget until it is answered, and stops reading this
+   * connection while the budget is exceeded (a server's connections, which carry requests to us).
+   */
+  inboundBudget?: InboundBudget;
 }
 
 interface Pending {
@@ -85,6 +91,11 @@ export class RpcPeer {
       this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`)),
     );
     socket.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
+    const budget = options.inboundBudget;
+    if (budget) {
+      budget.attach(socket);
+      void this.closed.then(() => budget.detach(socket));
+    }
   }
 
   get isOpen(): boolean {
@@ -186,7 +197,7 @@ export class RpcPeer {
       return;
     }
     if (isResponseType(frame.type)) this.settleResponse(frame);
-    else void this.answer(frame);
+    else void this.answer(frame, this.options.inboundBudget?.hold(data.length));
   }
 
   private settleResponse(frame: Frame): void {
@@ -196,7 +207,8 @@ export class RpcPeer {
     else pending.resolve(frame);
   }
 
-  private async answer(frame: Frame): Promise<void> {
+  /** Answers one request; `release` gives its bytes back to the inbound budget once the answer is out. */
+  private async answer(frame: Frame, release?: () => void): Promise<void> {
     let reply: Buffer | Uint8Array[];
     let turn = false;
     this.answering++;
@@ -229,6 +241,7 @@ export class RpcPeer {
     } finally {
       if (turn) this.turns.release();
       this.answering--;
+      release?.();
     }
   }
 
