@@ -13,8 +13,8 @@ const WRITE_SLOTS = 8;
 
 /**
  * The durability protocol of durable-write.ts (temp file, write, fsync, close, rename, fsync the
- * directory; the temp file removed on failure), and the verified
- * read of a chunk (open, fstat, read, close, SHA-256), run with synchronous calls on a thread of its own.
+ * directory; the temp file removed on failure), and the verified read of a chunk (open, fstat, read,
+ * close, SHA-256), run with synchronous calls on a thread of its own.
  * Asynchronously on the main thread it is eight thread-pool round trips, each a wake-up of the event
  * loop; for a small chunk those hops, not the disk, are most of the time a put takes. Here it is one
  * message there and one back. Plain CommonJS, evaluated as the worker's source (no file to bundle).
@@ -167,9 +167,9 @@ export class IoThreads {
   ) {}
 
   /**
-   * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied into a free slot of shared
-   * memory first (waiting for one if all are taken), or, bigger than a slot, posted as a copy of their
-   * own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows; the
+   * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied
+   * into a free slot of shared memory first (waiting for one if all are taken), or, bigger than a slot,
+   * posted as a copy of their own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows; the
    * answer says whether the write went past the page cache.
    * The signal is honoured until the write is handed to a thread; from then on it runs to its end.
    */

@@ -67,7 +67,7 @@ export class Liveness {
 
   state(nodeId: string): NodeState {
     const last = this.lastHeard.get(nodeId);
-    if (last === undefined) return this.expected.has(nodeId) && this.now() - this.startedAt < this.timeoutMs ? 'suspect' : 'dead';
+    if (last === undefined) return this.inStartGrace(nodeId) ? 'suspect' : 'dead';
     // A clock that went backwards gives a negative silence: the node was heard "just now".
     const silence = this.now() - last;
     if (silence < this.timeoutMs / 2) return 'alive';
@@ -78,6 +78,11 @@ export class Liveness {
   /** Ids of nodes that are alive or suspect: suspect nodes still hold their data. */
   liveNodes(): string[] {
     return [...this.lastHeard.keys(), ...this.expected].filter((id) => this.state(id) !== 'dead');
+  }
+
+  /** An expected node not heard from yet, within the first `timeoutMs` of this controller's life. */
+  private inStartGrace(nodeId: string): boolean {
+    return this.expected.has(nodeId) && this.now() - this.startedAt < this.timeoutMs;
   }
 
   /** Drops everything known about `nodeId`; it is dead until its next heartbeat. */
