@@ -152,6 +152,12 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'chunk.bad': {
         // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
         const { hash, nodeId, reason } = frame.body;
+        if (!(await ctx.catalog.chunkReplicas(hash)).includes(nodeId)) {
+          // Not a replica (any more): a surplus copy trimmed or garbage collected after the reader got
+          // its list. Nothing to check, nothing to repair.
+          ctx.log.debug({ hash, node: nodeId, reason }, 'report about a copy no longer listed');
+          return { type: 'ack', body: {} };
+        }
         ctx.log.warn({ hash, node: nodeId, reason }, 'bad replica reported');
         void verifyReplica(ctx, hash, nodeId);
         return { type: 'ack', body: {} };

@@ -5,6 +5,7 @@ import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster, waitUntil } from './support/test-cluster';
 import { MAIN } from './support/processes';
 import { sha256, sha256File, writeRandomFile } from './support/files';
+import { rawPeer } from './support/raw';
 
 /** Invariants 1–3 under real failures: kill -9, interrupted uploads, rotten disks. */
 describe('failures', () => {
@@ -70,9 +71,13 @@ describe('failures', () => {
     expect(victim.nodes).toContain(replica.node.id);
     await flipByte(replica.path, 1000);
 
-    // Whichever replica a read picks first, it returns the right bytes; the rotten one gets reported.
+    // Whichever replica a read picks first, it returns the right bytes; the rotten one gets reported:
+    // by the node that found it bad while serving it (it quarantines it and tells the controller), or,
+    // should the reader's word arrive first, by the reader.
     const reported = () =>
-      cluster.controller.lines.some((l) => l.includes('bad replica reported') && l.includes(victim.hash) && l.includes(replica.node.id));
+      cluster.controller.lines.some(
+        (l) => (l.includes('node quarantined a bad chunk') || l.includes('bad replica reported')) && l.includes(victim.hash) && l.includes(replica.node.id),
+      );
     for (let attempt = 0; attempt < 20 && !reported(); attempt++) {
       const dest = join(cluster.root, `rot-${attempt}.bin`);
       const get = await cluster.cli(['get', 'rot/file.bin', dest]);
@@ -80,6 +85,25 @@ describe('failures', () => {
       expect(await sha256File(dest)).toBe(expected);
     }
     await waitUntil(reported, 5_000);
+  });
+
+  it('acknowledges quietly a report about a copy the catalog no longer lists (a reader with an older list)', async () => {
+    const content = Buffer.from('stale list '.repeat(100));
+    expect((await cluster.cli(['put', '-', 'rot/stale.txt'], { input: content })).code).toBe(0);
+    const [chunk] = (await cluster.sdk.stat('rot/stale.txt')).chunks;
+    const elsewhere = cluster.nodes.find((n) => !chunk.nodes.includes(n.id));
+    if (!elsewhere) throw new Error('3 nodes and 2 replicas: one node must not hold the chunk');
+    const peer = await rawPeer(cluster.controllerAddress);
+    try {
+      expect((await peer.request('session.auth', { token: cluster.adminToken })).type).toBe('session.info');
+      expect((await peer.request('chunk.bad', { hash: chunk.hash, nodeId: elsewhere.id, reason: 'E_NOT_FOUND' })).type).toBe('ack');
+    } finally {
+      peer.close();
+    }
+    await new Promise((r) => setTimeout(r, 500)); // room for a warning or a check, were there to be one
+    const about = (l: string) => l.includes(chunk.hash) && l.includes(elsewhere.id);
+    expect(cluster.controller.lines.filter(about)).toEqual([]);
+    expect((await cluster.sdk.stat('rot/stale.txt')).chunks[0].nodes).toEqual(chunk.nodes);
   });
 
   it('fails a get cleanly, without a partial file, when every replica is corrupt', async () => {
