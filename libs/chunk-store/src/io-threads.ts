@@ -29,11 +29,11 @@ const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
+const crypto = require('node:crypto');
 function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-const crypto = require('node:crypto');
 function read({ id, path: file, hash, maxSize }) {
   try {
     const fd = fs.openSync(file, 'r');
@@ -169,9 +169,9 @@ export class IoThreads {
   /**
    * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied
    * into a free slot of shared memory first (waiting for one if all are taken), or, bigger than a slot,
-   * posted as a copy of their own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows; the
-   * answer says whether the write went past the page cache.
-   * The signal is honoured until the write is handed to a thread; from then on it runs to its end.
+   * posted as a copy of their own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's
+   * aligned memory allows; the answer says whether the write went past the page cache. The signal is
+   * honoured until the write is handed to a thread; from then on it runs to its end.
    */
   async write({ tempPath, finalPath, data, signal, direct = false }: DurableWrite & { direct?: boolean }): Promise<{ direct: boolean }> {
     throwIfAborted(signal);
