@@ -1,3 +1,4 @@
+import './young-generation'; // first: it must run before the rest of the CLI is loaded
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
 import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
