@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { CairnError, MAX_FRAME_SIZE } from '@cairn/protocol';
+import { LeanWebSocket } from './lean-websocket';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { toWebSocketUrl } from './endpoint';
 
@@ -8,6 +9,11 @@ export interface ConnectOptions extends RpcPeerOptions {
   connectTimeoutMs?: number;
   /** Extra CA certificates to trust for wss:// (a private CA). */
   ca?: string | Buffer;
+  /**
+   * Connect with LeanWebSocket rather than `ws`: large messages are read straight into their own
+   * buffers. For connections that receive chunks (to storage nodes); `ws` is the default.
+   */
+  lean?: boolean;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -16,15 +22,18 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export function connectPeer(endpoint: string, options: ConnectOptions = {}): Promise<RpcPeer> {
   const url = toWebSocketUrl(endpoint);
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, {
-      perMessageDeflate: false,
-      maxPayload: MAX_FRAME_SIZE,
-      handshakeTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      ca: options.ca,
-      // An all-zero mask: ws then skips masking (and the receiver unmasking) every byte in JavaScript.
-      // Masking guards proxies against script-controlled browser traffic; Cairn peers are not browsers.
-      generateMask: () => undefined,
-    });
+    const handshakeTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const socket = options.lean
+      ? new LeanWebSocket(url, { maxPayload: MAX_FRAME_SIZE, handshakeTimeout, ca: options.ca })
+      : new WebSocket(url, {
+          perMessageDeflate: false,
+          maxPayload: MAX_FRAME_SIZE,
+          handshakeTimeout,
+          ca: options.ca,
+          // An all-zero mask: ws then skips masking (and the receiver unmasking) every byte in JavaScript.
+          // Masking guards proxies against script-controlled browser traffic; Cairn peers are not browsers.
+          generateMask: () => undefined,
+        });
     const fail = (err: CairnError) => {
       cleanup();
       // Terminating a socket that is still connecting makes `ws` emit one more error: swallow it.

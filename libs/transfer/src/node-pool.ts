@@ -14,7 +14,7 @@ export class NodePool {
   peer(address: string): Promise<RpcPeer> {
     let peer = this.peers.get(address);
     if (!peer) {
-      peer = connectPeer(address, this.connectOptions);
+      peer = connectPeer(address, { ...this.connectOptions, lean: true }); // chunks arrive here: read them in place
       this.peers.set(address, peer);
       peer.then(
         (p) => void p.closed.then(() => this.forget(address, peer)),

@@ -18,6 +18,7 @@ import {
 } from '@cairn/protocol';
 import type { InboundBudget } from './inbound-budget';
 import { sendJoined } from './joined-send';
+import { LeanWebSocket } from './lean-websocket';
 import { Window } from './window';
 
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
@@ -46,6 +47,16 @@ export interface RpcPeerOptions {
    * connection while the budget is exceeded (a server's connections, which carry requests to us).
    */
   inboundBudget?: InboundBudget;
+}
+
+/** The WebSocket an RpcPeer runs over: `ws`'s, or the SDK's LeanWebSocket to a storage node. */
+export type PeerSocket = WebSocket | LeanWebSocket;
+
+/** The events RpcPeer listens to, which both kinds of socket emit with the same arguments. */
+interface PeerSocketEvents {
+  on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown;
+  on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 interface Pending {
@@ -81,18 +92,21 @@ export class RpcPeer {
   private markClosed!: (err: CairnError) => void;
 
   constructor(
-    readonly socket: WebSocket,
+    readonly socket: PeerSocket,
     private readonly options: RpcPeerOptions = {},
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     socket.binaryType = 'nodebuffer';
-    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
-    socket.on('close', (code, reason) =>
+    const events = socket as PeerSocketEvents;
+    events.on('message', (data, isBinary) => this.receive(data, isBinary));
+    events.on('close', (code, reason) =>
       this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`)),
     );
-    socket.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
+    events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
     const budget = options.inboundBudget;
     if (budget) {
+      // A budget pauses reading on a server's connections; LeanWebSocket is only ever a client.
+      if (socket instanceof LeanWebSocket) throw new Error('an inbound budget needs a server-side ws connection');
       budget.attach(socket);
       void this.closed.then(() => budget.detach(socket));
     }
@@ -171,7 +185,8 @@ export class RpcPeer {
 
   /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */
   private sendMessage(parts: Uint8Array[], cb: (err?: Error | null) => void = () => undefined): void {
-    if (parts.length === 2) sendJoined(this.socket, parts[0], parts[1], cb);
+    if (this.socket instanceof LeanWebSocket) this.socket.sendParts(parts, cb);
+    else if (parts.length === 2) sendJoined(this.socket, parts[0], parts[1], cb);
     else this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, cb);
   }
 
