@@ -63,7 +63,8 @@ export async function catCommand(ctx: CommandContext, name: string): Promise<voi
   validateName(name);
   const stdout = process.stdout;
   for await (const chunk of ctx.client.read(name)) {
-    if (!stdout.write(chunk)) await new Promise((r) => stdout.once('drain', r));
+    // Given back once stdout has written it, for a later chunk to be read into.
+    if (!stdout.write(chunk, () => ctx.client.recycle(chunk))) await new Promise((r) => stdout.once('drain', r));
   }
 }
 

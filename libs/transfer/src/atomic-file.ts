@@ -5,12 +5,13 @@ import { basename, dirname, join } from 'node:path';
 /**
  * Writes a stream of buffers to `dest` atomically: into a uniquely named temp file beside it, fsynced,
  * then renamed over `dest` and the directory fsynced. If anything fails (including a late integrity
- * check thrown by the source), the temp file is removed and `dest` is untouched.
+ * check thrown by the source), the temp file is removed and `dest` is untouched. `onWritten` is told
+ * each piece once it is written, when nothing here will read it again.
  */
 export async function writeFileAtomically(
   dest: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: { mode?: number } = {},
+  options: { mode?: number; onWritten?: (piece: Uint8Array) => void } = {},
 ): Promise<number> {
   const dir = dirname(dest);
   const temp = join(dir, `.${basename(dest)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
@@ -24,6 +25,7 @@ export async function writeFileAtomically(
         offset += bytesWritten;
       }
       written += piece.length;
+      options.onWritten?.(piece);
     }
     await handle.sync();
     await handle.close();

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
+import { ReceiveBuffers } from './receive-buffers';
 import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
 import { sha256 } from './hashing';
@@ -114,6 +115,8 @@ class FakeCluster {
   readonly suspect = new Set<string>();
   putsInFlight = 0;
   peakPutsInFlight = 0;
+  /** The chunk size the controller gives uploads. */
+  chunkSize = CHUNK_SIZE;
   controller!: string;
   /** The token the controller accepts (a real, minted one). */
   readonly token = mintToken().token;
@@ -185,7 +188,7 @@ class FakeCluster {
       case 'upload.begin': {
         const uploadId = `upload-${this.nextId++}`;
         this.uploads.set(uploadId, { name: frame.body.name, replicas: frame.body.replicas ?? 2, chunks: [] });
-        return { type: 'upload.begun', body: { uploadId, chunkSize: CHUNK_SIZE, replicas: frame.body.replicas ?? 2 } };
+        return { type: 'upload.begun', body: { uploadId, chunkSize: this.chunkSize, replicas: frame.body.replicas ?? 2 } };
       }
       case 'upload.place': {
         const exclude = new Set(frame.body.exclude ?? []);
@@ -355,6 +358,31 @@ describe('CairnClient', () => {
 
     expect((await sdk.rm('docs/report.bin')).name).toBe('docs/report.bin');
     expect(await codeOf(sdk.stat('docs/report.bin'))).toBe('E_NOT_FOUND');
+  });
+
+  it('reads chunks into buffers it reuses once they are written or recycled, and the bytes stay right', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = 1536 * 1024; // pooled sizes start at 1 MiB
+    const sdk = client(cluster, 1);
+    const data = randomBytes(8 * cluster.chunkSize + 5);
+    await sdk.put('big', data);
+    const spy = jest.spyOn(ReceiveBuffers.prototype, 'give'); // calls through
+
+    const dir = await tempDir();
+    await sdk.getToFile('big', join(dir, 'copy.bin'));
+    expect((await readFile(join(dir, 'copy.bin'))).equals(data)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(9); // every chunk, once written
+    const underFile = new Set(spy.mock.calls.map(([bytes]) => bytes.buffer));
+    expect(underFile.size).toBeLessThan(8); // one window of chunks in flight: buffers came back round
+
+    // read() lends chunks; a consumer that copies and recycles them gets the same bytes.
+    const copied: Buffer[] = [];
+    for await (const chunk of sdk.read('big')) {
+      copied.push(Buffer.from(chunk));
+      sdk.recycle(chunk);
+    }
+    expect(Buffer.concat(copied).equals(data)).toBe(true);
+    spy.mockRestore();
   });
 
   it('puts with the replication factor asked for', async () => {

@@ -16,6 +16,7 @@ import { GetOptions, downloadFile, openFile } from './downloader';
 import { writeFileAtomically } from './atomic-file';
 import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
+import { ReceiveBuffers } from './receive-buffers';
 
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
@@ -71,11 +72,13 @@ const LIST_PAGE = 500;
 export class CairnClient {
   private controllerPeer: Promise<RpcPeer> | undefined;
   private readonly nodes: NodePool;
+  /** Buffers chunks are read into, given back once written (recycle): a long get reuses a few. */
+  private readonly receiveBuffers = new ReceiveBuffers();
   private readonly window: number;
 
   constructor(private readonly options: CairnClientOptions = {}) {
     this.window = options.window ?? DEFAULT_WINDOW;
-    this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca });
+    this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca, receiveBuffers: this.receiveBuffers });
   }
 
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
@@ -106,8 +109,17 @@ export class CairnClient {
     validateName(name);
     const ctx = this.uploadContext(options.signal);
     const opened = await openFile(ctx, name, options.signal);
-    await writeFileAtomically(dest, downloadFile(ctx, opened, options));
+    await writeFileAtomically(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
     return opened.file;
+  }
+
+  /**
+   * Gives back a chunk that `read()` (or `get()`) yielded, once nothing will read it again: its memory
+   * then holds a later chunk instead of waiting for the garbage collector, which keeps a long read's
+   * memory flat. Optional; a chunk never given back is collected as usual.
+   */
+  recycle(chunk: Uint8Array): void {
+    this.receiveBuffers.give(chunk);
   }
 
   stat(name: string, options: { withChunks: false } & CallOptions): Promise<FileInfo>;

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { CairnError, MAX_FRAME_SIZE } from '@cairn/protocol';
 import { LeanWebSocket } from './lean-websocket';
+import type { ReceiveBuffers } from './receive-buffers';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { toWebSocketUrl } from './endpoint';
 
@@ -14,6 +15,8 @@ export interface ConnectOptions extends RpcPeerOptions {
    * buffers. For connections that receive chunks (to storage nodes); `ws` is the default.
    */
   lean?: boolean;
+  /** With `lean`: large messages are read into buffers from here, for the consumer to give back. */
+  receiveBuffers?: ReceiveBuffers;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -24,7 +27,7 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
   return new Promise((resolve, reject) => {
     const handshakeTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const socket = options.lean
-      ? new LeanWebSocket(url, { maxPayload: MAX_FRAME_SIZE, handshakeTimeout, ca: options.ca })
+      ? new LeanWebSocket(url, { maxPayload: MAX_FRAME_SIZE, handshakeTimeout, ca: options.ca, allocate: options.receiveBuffers?.take })
       : new WebSocket(url, {
           perMessageDeflate: false,
           maxPayload: MAX_FRAME_SIZE,

@@ -13,6 +13,8 @@ export interface LeanWebSocketOptions {
   handshakeTimeout: number;
   /** Extra CA certificates to trust for wss:// (a private CA). */
   ca?: string | Buffer;
+  /** Where messages are read into (ReceiveBuffers' `take`); default, fresh buffers. */
+  allocate?: (length: number) => Buffer;
 }
 
 /** `ws`'s readyState values, which RpcPeer and connectPeer compare against. */
@@ -63,7 +65,7 @@ export class LeanWebSocket extends EventEmitter {
     this.reader = new FrameReader(options.maxPayload, {
       onMessage: (data, isBinary) => this.emit('message', data, isBinary),
       onControl: (opcode, payload) => this.onControl(opcode, payload),
-    });
+    }, options.allocate);
     const onread: OnReadOpts = { buffer: () => this.nextReadBuffer(), callback: (n) => this.onRead(n) };
     // tls.connect takes `onread` like net.connect (Node's TLSSocket passes it on); its types omit it.
     this.socket = secure

@@ -123,6 +123,18 @@ describe('FrameReader', () => {
     expect(r.nextBuffer().length).toBeGreaterThanOrEqual(64 * 1024);
   });
 
+  it('reads payloads into the buffers its allocator gives, control frames aside', () => {
+    const asked: number[] = [];
+    const got: Buffer[] = [];
+    const r = new FrameReader(1 << 20, { onMessage: (data) => got.push(data), onControl: () => undefined }, (length) => {
+      asked.push(length);
+      return Buffer.alloc(length);
+    });
+    r.feed(Buffer.concat([frame(OPCODE.ping, Buffer.from('p')), frame(OPCODE.binary, Buffer.from('abc'))]));
+    expect(asked).toEqual([3]);
+    expect(got.map(String)).toEqual(['abc']);
+  });
+
   it('passes close and pong frames on, and an empty message as an empty buffer', () => {
     const { reader: r, got } = reader();
     r.feed(Buffer.concat([frame(OPCODE.close, Buffer.from([0x03, 0xe8, 0x68, 0x69])), frame(OPCODE.pong, Buffer.alloc(0)), frame(OPCODE.binary, Buffer.alloc(0))]));

@@ -54,6 +54,8 @@ export class FrameReader {
   constructor(
     private readonly maxPayload: number,
     private readonly events: FrameReaderEvents,
+    /** Where payloads are read into: a fresh buffer by default, or one from a pool (ReceiveBuffers). */
+    private readonly allocate: (length: number) => Buffer = Buffer.allocUnsafe,
   ) {}
 
   /** The buffer the next socket read should fill: the rest of a large payload, or the scratch buffer. */
@@ -131,7 +133,8 @@ export class FrameReader {
     }
     if ((this.fragments?.bytes ?? 0) + length > this.maxPayload) this.fail(CLOSE_CODE.tooBig, `a message over ${this.maxPayload} bytes`);
 
-    this.frame = { opcode, fin, payload: Buffer.allocUnsafe(length), filled: 0 };
+    const payload = opcode >= OPCODE.close ? Buffer.allocUnsafe(length) : this.allocate(length);
+    this.frame = { opcode, fin, payload, filled: 0 };
     if (length === 0) this.finishFrame();
   }
 
