@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { CairnError, Frame, checkGrant, claimProofMatches, isCairnError, storeReceipt } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
+import { ReadBuffers } from './read-buffers';
 
 export interface ChunkServiceOptions {
   store: ChunkStore;
@@ -25,6 +26,7 @@ export interface ChunkServiceOptions {
  * a chunk from another node, delete garbage, re-verify a chunk. The chunk store checks every hash.
  */
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret }: ChunkServiceOptions) {
+  const readBuffers = new ReadBuffers();
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
   };
@@ -47,7 +49,8 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
       case 'chunk.get':
         requireGrant(frame.body.grant, 'get', frame.body.hash);
         try {
-          return { type: 'chunk.data', hash: frame.body.hash, payload: await store.get(frame.body.hash) };
+          const payload = await store.get(frame.body.hash, { into: readBuffers.take() });
+          return { type: 'chunk.data', hash: frame.body.hash, payload, onSent: () => readBuffers.give(payload) };
         } catch (err) {
           await quarantineIfBad(frame.body.hash, err);
           throw err;

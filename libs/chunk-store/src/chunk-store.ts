@@ -19,6 +19,16 @@ export interface AbortOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `get`. */
+export interface GetOptions extends AbortOptions {
+  /**
+   * Memory to read the chunk into, handed over (it is detached from the caller): the chunk comes back
+   * as a view of it when it fits, so a server can recycle one buffer per chunk in flight instead of
+   * leaving each read to the garbage collector.
+   */
+  into?: ArrayBuffer;
+}
+
 /** `absent`: there was nothing to delete; `kept`: too young, left in place. */
 export type ReclaimResult = 'deleted' | 'absent' | 'kept';
 
@@ -47,9 +57,10 @@ export interface ChunkStore {
   /**
    * Reads a whole chunk, hashing while reading (one pass). A hash mismatch rejects with `E_CORRUPT`
    * and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
-   * failure reject with `E_DISK`.
+   * failure reject with `E_DISK`. `into` offers memory to read into (an ArrayBuffer given back by an
+   * earlier reader, see GetOptions): the chunk is then a view of it if it fits, else a buffer of its own.
    */
-  get(hash: ChunkHash, opts?: AbortOptions): Promise<Buffer>;
+  get(hash: ChunkHash, opts?: GetOptions): Promise<Buffer>;
 
   /** Whether a chunk file is present (its content is not verified). */
   has(hash: ChunkHash): Promise<boolean>;

@@ -4,7 +4,7 @@ import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
-import type { AbortOptions, ChunkStore, ChunkStoreStats, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
+import type { AbortOptions, ChunkStore, ChunkStoreStats, GetOptions, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
 import { errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
@@ -51,12 +51,12 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, () => this.storeIfAbsent(hash, data, opts.signal), opts.signal);
   }
 
-  async get(hash: ChunkHash, opts: AbortOptions = {}): Promise<Buffer> {
+  async get(hash: ChunkHash, opts: GetOptions = {}): Promise<Buffer> {
     this.assertOpen();
     assertChunkHash(hash);
     throwIfAborted(opts.signal);
     try {
-      return await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, opts.signal);
+      return await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, opts.signal, opts.into);
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
       throw toDiskError(err, `reading chunk ${hash}`, { hash });

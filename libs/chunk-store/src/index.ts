@@ -9,6 +9,7 @@ export type {
   ChunkStore,
   ChunkStoreOptions,
   ChunkStoreStats,
+  GetOptions,
   ListedChunk,
   PutResult,
   ReclaimResult,

@@ -99,6 +99,25 @@ describe('IoThreads: verified reads', () => {
     await expect(threads.readVerified(join(root, 'rotten'), sha(data), 99)).rejects.toMatchObject({ code: 'E_CORRUPT' });
     await expect(threads.readVerified(join(root, 'missing'), sha(data), 1000)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('reads into memory it is handed when the chunk fits, and into its own buffer when not', async () => {
+    const root = await dirs.make();
+    const small = randomBytes(5000);
+    const big = randomBytes(70_000);
+    await writeFile(join(root, 'small'), small);
+    await writeFile(join(root, 'big'), big);
+
+    const into = new ArrayBuffer(65_536);
+    const got = await threads.readVerified(join(root, 'small'), sha(small), 1 << 20, undefined, into);
+    expect(into.byteLength).toBe(0); // handed over to the thread
+    expect(got.equals(small)).toBe(true);
+    expect(got.buffer.byteLength).toBe(65_536); // a view of that memory, come back
+
+    const tooSmall = new ArrayBuffer(65_536);
+    const own = await threads.readVerified(join(root, 'big'), sha(big), 1 << 20, undefined, tooSmall);
+    expect(own.equals(big)).toBe(true);
+    expect(own.buffer.byteLength).toBe(70_000);
+  });
 });
 
 /** statfs magic numbers of ext4, XFS and btrfs. */

@@ -415,6 +415,24 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     expect(budget.isOver).toBe(false);
   });
 
+  it("tells a chunk.data reply's onSent once its payload is on the socket, and not before", async () => {
+    const stored = randomBytes(300_000);
+    const sent: number[] = [];
+    let answered = 0;
+    const server = await startServer({
+      onRequest: () => {
+        answered++;
+        return { type: 'chunk.data', hash: sha256(stored), payload: stored, onSent: () => sent.push(answered) };
+      },
+    });
+    const client = await connect(server.address);
+
+    const data = expectFrame(await client.request('chunk.get', { hash: sha256(stored), grant: GRANT }), 'chunk.data');
+
+    expect(Buffer.from(data.payload).equals(stored)).toBe(true);
+    expect(sent).toEqual([1]);
+  });
+
   it('answers chunk.data with an empty grant', async () => {
     const stored = randomBytes(100);
     const server = await startServer({ onRequest: () => ({ type: 'chunk.data', hash: sha256(stored), payload: stored }) });

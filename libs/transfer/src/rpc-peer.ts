@@ -24,7 +24,13 @@ import { Window } from './window';
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
 export type Reply =
   | { [K in ControlType]: { type: K; body: Body<K> } }[ControlType]
-  | { type: 'chunk.data'; hash: string; payload: Uint8Array };
+  | {
+      type: 'chunk.data';
+      hash: string;
+      payload: Uint8Array;
+      /** Told once the payload is handed to the socket and nothing here reads it again (to recycle it). */
+      onSent?: () => void;
+    };
 
 export type RequestHandler = (frame: Frame, peer: RpcPeer) => Promise<Reply> | Reply;
 
@@ -225,6 +231,7 @@ export class RpcPeer {
   /** Answers one request; `release` gives its bytes back to the inbound budget once the answer is out. */
   private async answer(frame: Frame, release?: () => void): Promise<void> {
     let reply: Buffer | Uint8Array[];
+    let onSent: (() => void) | undefined;
     let turn = false;
     this.answering++;
     try {
@@ -241,6 +248,7 @@ export class RpcPeer {
           if (!this.isOpen) return; // closed while it waited: nobody to answer
         }
         const result = await this.options.onRequest(frame, this);
+        if (result.type === 'chunk.data') onSent = result.onSent;
         reply =
           result.type === 'chunk.data'
             ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
@@ -252,7 +260,9 @@ export class RpcPeer {
       if (!this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
-      this.sendMessage(Array.isArray(reply) ? reply : [reply]);
+      this.sendMessage(Array.isArray(reply) ? reply : [reply], (err) => {
+        if (!err) onSent?.();
+      });
     } finally {
       if (turn) this.turns.release();
       this.answering--;
