@@ -31,11 +31,14 @@ export function sendJoined(socket: WebSocket, head: Uint8Array, payload: Uint8Ar
   sender.sendFrame([Buffer.concat([frameHead, head]), toBuffer(payload)], cb);
 }
 
-/** FIN + binary opcode, the payload length in its shortest form, and (client side) a zero mask key. */
-export function webSocketHeader(length: number, masked: boolean): Buffer {
+/** WebSocket opcode of a binary message (RFC 6455 §5.2). */
+const BINARY = 0x2;
+
+/** FIN + `opcode` (binary by default), the payload length in its shortest form, and (client side) a zero mask key. */
+export function webSocketHeader(length: number, masked: boolean, opcode = BINARY): Buffer {
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const header = Buffer.alloc(2 + lengthBytes + (masked ? 4 : 0)); // zero-filled: the mask key is 0
-  header[0] = 0x82;
+  header[0] = 0x80 | opcode;
   header[1] = (masked ? 0x80 : 0) | (lengthBytes === 0 ? length : lengthBytes === 2 ? 126 : 127);
   if (lengthBytes === 2) header.writeUInt16BE(length, 2);
   if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);

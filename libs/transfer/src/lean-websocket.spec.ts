@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { LeanWebSocket } from './lean-websocket';
+import { makeSelfSignedCert, type SelfSignedCert } from './testing/self-signed-cert';
 
 const MiB = 1024 * 1024;
 const OPTIONS = { maxPayload: 8 * MiB, handshakeTimeout: 5_000 };
@@ -179,25 +176,19 @@ describe('LeanWebSocket', () => {
 });
 
 describe('LeanWebSocket over TLS', () => {
-  let dir: string;
+  let made: SelfSignedCert;
   let server: TestServer;
   let ca: Buffer;
 
   beforeAll(async () => {
-    // A throwaway self-signed certificate for 127.0.0.1, made at test time (never committed).
-    dir = await mkdtemp(join(tmpdir(), 'cairn-lean-tls-'));
-    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    await promisify(execFile)('/usr/bin/openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', key, '-out', cert,
-      '-days', '1', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-    ]);
-    ca = await readFile(cert);
-    server = await startServer(createHttpsServer({ cert: ca, key: await readFile(key) }), 'wss');
+    made = await makeSelfSignedCert();
+    ({ ca } = made);
+    server = await startServer(createHttpsServer({ cert: ca, key: await readFile(made.key) }), 'wss');
   });
 
   afterAll(async () => {
     await server?.close();
-    await rm(dir, { recursive: true, force: true });
+    await made?.remove();
   });
 
   it('carries a large message over wss:// to a client that trusts the certificate', async () => {

@@ -97,9 +97,8 @@ export class LeanWebSocket extends EventEmitter {
     }
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     this.socket.cork();
-    this.socket.write(webSocketHeader(length, true));
+    this.socket.write(webSocketHeader(length, true), parts.length === 0 ? cb : undefined);
     parts.forEach((part, i) => this.socket.write(part, i === parts.length - 1 ? cb : undefined));
-    if (parts.length === 0 && cb) this.socket.write(Buffer.alloc(0), cb);
     this.socket.uncork();
   }
 
@@ -178,8 +177,7 @@ export class LeanWebSocket extends EventEmitter {
 
   private writeControl(opcode: number, payload: Buffer): void {
     if (this.socket.writableEnded || this.socket.destroyed) return;
-    const header = Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]); // FIN, masked with a zero key
-    this.socket.write(Buffer.concat([header, payload]));
+    this.socket.write(Buffer.concat([webSocketHeader(payload.length, true, opcode), payload]));
   }
 
   /** Fails the opening handshake: an error, then the connection is dropped (and 'close' follows). */

@@ -1,17 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { request as httpsRequest, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { connectPeer } from './connect';
 import { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, TlsFiles } from './process-server';
 import { attachRpcServer } from './rpc-server';
 import { expectFrame } from './rpc-peer';
+import { makeSelfSignedCert, type SelfSignedCert } from './testing/self-signed-cert';
 
-const OPENSSL = '/usr/bin/openssl';
 const cleanups: Array<() => unknown> = [];
 
 afterEach(async () => {
@@ -64,24 +61,20 @@ describe('createProcessServer without TLS', () => {
 });
 
 describe('createProcessServer with TLS', () => {
+  let made: SelfSignedCert;
   let dir: string;
   let tls: TlsFiles;
   let ca: Buffer;
 
   beforeAll(async () => {
-    // A throwaway self-signed certificate for 127.0.0.1, made at test time (never committed).
-    dir = await mkdtemp(join(tmpdir(), 'cairn-tls-'));
-    tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
-    execFileSync(
-      OPENSSL,
-      ['req', '-x509', '-newkey', 'ed25519', '-keyout', tls.key, '-out', tls.cert, '-days', '1', '-nodes', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-      { stdio: 'pipe' },
-    );
-    ca = await readFile(tls.cert);
+    made = await makeSelfSignedCert();
+    ({ ca } = made);
+    tls = { cert: made.cert, key: made.key };
+    dir = dirname(made.cert);
   });
 
   afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+    await made?.remove();
   });
 
   it('is an HTTPS server with the same timeouts', () => {
