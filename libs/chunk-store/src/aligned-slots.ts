@@ -68,6 +68,11 @@ export class AlignedSlots {
     });
   }
 
+  /** A free slot, or undefined at once when all are lent. */
+  tryAcquire(): Slot | undefined {
+    return this.free.pop();
+  }
+
   release(slot: Slot): void {
     const next = this.waiting.shift();
     if (next) next(slot);

@@ -244,6 +244,25 @@ describe('file-system chunk store: verify on read', () => {
     expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
   });
 
+  it('reads a big chunk past the page cache the first time, and through it once read again; a small one always through it', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const big = makeChunk(300_000, 44);
+    const small = makeChunk(4096, 45);
+    await store.put(big.hash, big.data);
+    await store.put(small.hash, small.data);
+    const reads = jest.spyOn(IoThreads.prototype, 'readVerified');
+
+    for (let i = 0; i < 3; i++) expect((await store.get(big.hash)).equals(big.data)).toBe(true);
+    expect((await store.get(small.hash)).equals(small.data)).toBe(true);
+    expect((await store.get(small.hash)).equals(small.data)).toBe(true);
+
+    const asked = reads.mock.calls.map(([, , , options]) => options?.directAbove);
+    expect(asked.slice(0, 3)).toEqual([256 * 1024, Infinity, Infinity]);
+    // A small chunk is never remembered: past the cache is for chunks above the threshold only.
+    expect(asked.slice(3)).toEqual([256 * 1024, 256 * 1024]);
+  });
+
   it('reports a directory squatting on a chunk path as E_DISK, not E_NOT_FOUND', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

@@ -9,16 +9,18 @@ import { walkChunkTree } from './chunk-tree';
 import { errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
+import { RecentReads } from './recent-reads';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 import { verifyChunkContent } from './verify-content';
 
 /**
- * Chunks bigger than this are written past the page cache (O_DIRECT, io-threads.ts): copying them into
- * fresh cache pages was the largest cost of a big put. Smaller ones stay cached: small files are the
- * ones read again soon, and for them the copy is nothing next to the fsyncs.
+ * Chunks bigger than this are written and read past the page cache (O_DIRECT, io-threads.ts): copying
+ * them into fresh cache pages was the largest cost of a big put, and the cache's share of a cold read.
+ * Smaller ones stay cached: small files are the ones read again soon, and for them the copy is nothing
+ * next to the fsyncs.
  */
-const DIRECT_WRITE_MIN_BYTES = 256 * 1024;
+const DIRECT_IO_ABOVE_BYTES = 256 * 1024;
 
 /**
  * The ChunkStore on a local file system. Built by `openChunkStore`, which prepares the directories
@@ -31,6 +33,7 @@ export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
+  private readonly recentReads = new RecentReads();
   private closed = false;
 
   constructor(
@@ -56,7 +59,12 @@ export class FsChunkStore implements ChunkStore {
     assertChunkHash(hash);
     throwIfAborted(opts.signal);
     try {
-      return await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, opts.signal, opts.into);
+      const { signal, into } = opts;
+      // A big chunk read again lately is read through the cache, where it then stays while it is hot.
+      const directAbove = this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
+      const data = await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
+      if (data.length > DIRECT_IO_ABOVE_BYTES) this.recentReads.add(hash);
+      return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
       throw toDiskError(err, `reading chunk ${hash}`, { hash });
@@ -146,7 +154,7 @@ export class FsChunkStore implements ChunkStore {
     this.ledger.reserve(data.length);
     try {
       const location = this.layout.locate(hash);
-      const direct = data.length > DIRECT_WRITE_MIN_BYTES;
+      const direct = data.length > DIRECT_IO_ABOVE_BYTES;
       await this.ioThreads.write({ tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal, direct }).catch(async (err: unknown) => {
         // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
         // it, or a later put of this chunk would find it and acknowledge what may not be durable.

@@ -77,6 +77,9 @@ describe('IoThreads: a thread that dies', () => {
   });
 });
 
+/** statfs magic numbers of ext4, XFS and btrfs. */
+const DIRECT_IO_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e]);
+
 describe('IoThreads: verified reads', () => {
   const dirs = new TempDirs();
   const threads = new IoThreads(2);
@@ -108,20 +111,97 @@ describe('IoThreads: verified reads', () => {
     await writeFile(join(root, 'big'), big);
 
     const into = new ArrayBuffer(65_536);
-    const got = await threads.readVerified(join(root, 'small'), sha(small), 1 << 20, undefined, into);
+    const got = await threads.readVerified(join(root, 'small'), sha(small), 1 << 20, { into });
     expect(into.byteLength).toBe(0); // handed over to the thread
     expect(got.equals(small)).toBe(true);
     expect(got.buffer.byteLength).toBe(65_536); // a view of that memory, come back
 
     const tooSmall = new ArrayBuffer(65_536);
-    const own = await threads.readVerified(join(root, 'big'), sha(big), 1 << 20, undefined, tooSmall);
+    const own = await threads.readVerified(join(root, 'big'), sha(big), 1 << 20, { into: tooSmall });
     expect(own.equals(big)).toBe(true);
     expect(own.buffer.byteLength).toBe(70_000);
+    expect(threads.readsPastCache).toBe(0); // none asked for
   });
 });
 
-/** statfs magic numbers of ext4, XFS and btrfs. */
-const DIRECT_IO_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e]);
+describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
+  const dirs = new TempDirs();
+  afterAll(() => dirs.removeAll());
+  const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+  /** Writes each size to a file, reads them all back at once with `directAbove`; returns the threads' count. */
+  async function readBack(root: string, sizes: number[], directAbove: number, slotBytes?: number): Promise<number> {
+    const threads = new IoThreads(2, slotBytes);
+    try {
+      const chunks = sizes.map((size) => randomBytes(size));
+      await Promise.all(chunks.map((data, i) => writeFile(join(root, `c${i}`), data)));
+      // Some into memory handed over (which fits), some into buffers of their own.
+      const got = await Promise.all(
+        chunks.map((data, i) => threads.readVerified(join(root, `c${i}`), sha(data), 16 << 20, { directAbove, into: i % 2 ? new ArrayBuffer(4 << 20) : undefined })),
+      );
+      for (const [i, data] of chunks.entries()) expect(got[i].equals(data)).toBe(true);
+      return threads.readsPastCache;
+    } finally {
+      await threads.close();
+    }
+  }
+
+  it('reads exactly the bytes stored, whether or not their length is a multiple of the block size', async () => {
+    // More reads than slots at once: those that find no slot free read through the cache.
+    const root = await dirs.make();
+    const sizes = [4097, 8192, 300_001, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024 - 7, 65_536, 12_345, 4 * 1024 * 1024, 5000, 70_000];
+    const direct = await readBack(root, sizes, 4096);
+    if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(direct).toBeGreaterThan(0);
+    expect(direct).toBeLessThanOrEqual(sizes.length);
+  });
+
+  it('reads every chunk bigger than the threshold past the cache when slots are free, and none at or below it', async () => {
+    const root = await dirs.make();
+    if (!DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) return; // the count below needs O_DIRECT
+    const threads = new IoThreads(1);
+    try {
+      const above = randomBytes(300_001);
+      const at = randomBytes(4096);
+      await writeFile(join(root, 'above'), above);
+      await writeFile(join(root, 'at'), at);
+      // One at a time: a slot is always free.
+      expect((await threads.readVerified(join(root, 'above'), sha(above), 1 << 20, { directAbove: 4096 })).equals(above)).toBe(true);
+      expect((await threads.readVerified(join(root, 'at'), sha(at), 1 << 20, { directAbove: 4096 })).equals(at)).toBe(true);
+      expect(threads.readsPastCache).toBe(1);
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('refuses a rotten chunk read past the cache', async () => {
+    const root = await dirs.make();
+    const threads = new IoThreads(1);
+    try {
+      const data = randomBytes(300_001);
+      await writeFile(join(root, 'rotten'), data);
+      data[123_456] ^= 1;
+      await expect(threads.readVerified(join(root, 'rotten'), sha(data), 1 << 20, { directAbove: 4096 })).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('reads a chunk bigger than a slot through the cache', async () => {
+    const root = await dirs.make();
+    expect(await readBack(root, [200_001], 4096, 64 * 1024)).toBe(0);
+  });
+
+  it('reads exact bytes on tmpfs too (which takes O_DIRECT since Linux 6.6; before, the thread falls back to the page cache)', async () => {
+    const shm = '/dev/shm';
+    const usable = await stat(shm).then((s) => s.isDirectory(), () => false);
+    const root = usable ? await mkdtemp(join(shm, 'cairn-direct-read-')) : await dirs.make();
+    try {
+      await readBack(root, [300_001, 4096, 10, 1024 * 1024], 4096);
+    } finally {
+      if (usable) await rm(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
   const dirs = new TempDirs();
