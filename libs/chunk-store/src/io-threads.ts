@@ -73,8 +73,10 @@ function readAll(fd, data, size) {
 }
 /**
  * Reads a whole chunk past the page cache into the aligned slot at \`offset\`: whole blocks, the last
- * one short at the end of the file. False (and the caller reads through the cache) if the file system
- * refuses O_DIRECT or a read stops off a block boundary before the end.
+ * one short at the end of the file. False (and the caller reads through the cache, from the descriptor
+ * it holds) if the file system refuses O_DIRECT, the file was removed since the caller opened it (a
+ * delete or a quarantine: the open descriptor still reads it), or a read stops off a block boundary
+ * before the end.
  */
 function readDirect(file, size, offset) {
   let fd;
@@ -82,6 +84,7 @@ function readDirect(file, size, offset) {
     fd = fs.openSync(file, O_RDONLY | O_DIRECT);
   } catch (err) {
     if (err.code === 'EINVAL') return (directReads = false);
+    if (err.code === 'ENOENT') return false;
     throw err;
   }
   try {
@@ -216,14 +219,18 @@ export class IoThreads {
   private closed = false;
   /** Made when first needed; every thread sees them. */
   private slots: AlignedSlots | undefined;
-  /** How many verified reads went past the page cache (O_DIRECT) so far. */
-  readsPastCache = 0;
+  private pastCache = 0;
 
   constructor(
     private readonly maxThreads = 2,
     /** The largest write that goes through a slot (and may go past the page cache). */
     private readonly slotBytes = DEFAULT_CHUNK_SIZE,
   ) {}
+
+  /** How many verified reads went past the page cache (O_DIRECT) so far. */
+  get readsPastCache(): number {
+    return this.pastCache;
+  }
 
   /**
    * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied
@@ -275,7 +282,7 @@ export class IoThreads {
     try {
       const message = { op: 'read', path, hash, maxSize, into, slot: slot?.offset, directAbove };
       const answer = await this.send(message, into ? [into] : []);
-      if (answer.direct) this.readsPastCache++;
+      if (answer.direct) this.pastCache++;
       const data = answer.data!;
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     } catch (err) {
