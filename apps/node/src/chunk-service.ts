@@ -61,7 +61,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         const grant = requireGrant(token, 'put', hash);
         let data: Buffer;
         try {
-          data = await store.get(hash); // verified: a rotten copy is no copy
+          data = await store.get(hash, { check: true }); // verified: a rotten copy is no copy
         } catch (err) {
           await quarantineIfBad(hash, err);
           if (isCairnError(err, 'E_CORRUPT')) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`);
@@ -99,7 +99,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
       }
       case 'chunk.check':
         try {
-          await store.get(frame.body.hash);
+          await store.get(frame.body.hash, { check: true });
           return { type: 'chunk.checked', body: { ok: true } };
         } catch (err) {
           if (!isCairnError(err, 'E_CORRUPT') && !isCairnError(err, 'E_NOT_FOUND')) throw err;

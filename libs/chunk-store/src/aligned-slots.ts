@@ -68,11 +68,6 @@ export class AlignedSlots {
     });
   }
 
-  /** A free slot, or undefined at once when all are lent. */
-  tryAcquire(): Slot | undefined {
-    return this.free.pop();
-  }
-
   release(slot: Slot): void {
     const next = this.waiting.shift();
     if (next) next(slot);

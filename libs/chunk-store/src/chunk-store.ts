@@ -27,6 +27,12 @@ export interface GetOptions extends AbortOptions {
    * leaving each read to the garbage collector.
    */
   into?: ArrayBuffer;
+  /**
+   * A read that checks the chunk rather than serves it (a scrub, the controller's check, a claim's
+   * proof): it says nothing about which chunks are hot, so a big chunk is read past the page cache
+   * whatever was read before, and the read is not remembered as one of the chunks served lately.
+   */
+  check?: boolean;
 }
 
 /** `absent`: there was nothing to delete; `kept`: too young, left in place. */

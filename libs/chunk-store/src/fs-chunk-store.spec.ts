@@ -263,6 +263,27 @@ describe('file-system chunk store: verify on read', () => {
     expect(asked.slice(3)).toEqual([256 * 1024, 256 * 1024]);
   });
 
+  it('reads to check a chunk (a scrub, a claim) past the page cache, and never counts them as served', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const hot = makeChunk(300_000, 46);
+    const checked = makeChunk(300_000, 47);
+    await store.put(hot.hash, hot.data);
+    await store.put(checked.hash, checked.data);
+    await store.get(hot.hash); // served: now remembered
+    const reads = jest.spyOn(IoThreads.prototype, 'readVerified');
+
+    expect((await store.get(hot.hash, { check: true })).equals(hot.data)).toBe(true); // remembered, but a check
+    expect((await store.get(checked.hash, { check: true })).equals(checked.data)).toBe(true);
+    expect((await store.get(checked.hash)).equals(checked.data)).toBe(true); // the check did not count as a read
+    await scrubChunks(store, { bytesPerSecond: Infinity });
+
+    const asked = reads.mock.calls.map(([, , , options]) => options?.directAbove);
+    expect(asked).toEqual([256 * 1024, 256 * 1024, 256 * 1024, 256 * 1024, 256 * 1024]);
+    expect((await store.get(hot.hash)).equals(hot.data)).toBe(true);
+    expect(reads.mock.calls.at(-1)?.[3]?.directAbove).toBe(Infinity); // still hot after the scrub
+  });
+
   it('reports a directory squatting on a chunk path as E_DISK, not E_NOT_FOUND', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

@@ -59,11 +59,11 @@ export class FsChunkStore implements ChunkStore {
     assertChunkHash(hash);
     throwIfAborted(opts.signal);
     try {
-      const { signal, into } = opts;
-      // A big chunk read again lately is read through the cache, where it then stays while it is hot.
-      const directAbove = this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
+      const { signal, into, check = false } = opts;
+      // A big chunk served again lately is read through the cache, where it then stays while it is hot.
+      const directAbove = !check && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
       const data = await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
-      if (data.length > DIRECT_IO_ABOVE_BYTES) this.recentReads.add(hash);
+      if (!check && data.length > DIRECT_IO_ABOVE_BYTES) this.recentReads.add(hash);
       return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });

@@ -22,8 +22,9 @@ const WRITE_SLOTS = 8;
  * A write marked `direct` bypasses the page cache (O_DIRECT): the chunk is written from its aligned slot
  * straight to the disk, padded to the block size, then truncated to its length. Copying a big chunk
  * into fresh page-cache pages, which nobody reads again soon, was the largest single cost of a put.
- * Where the file system refuses O_DIRECT (tmpfs, some network file systems), writes go through the
- * page cache instead, as before.
+ * A read with `directAbove` does the same the other way for a chunk above that size, into the thread's
+ * own aligned buffer. Where the file system refuses O_DIRECT (some network file systems; tmpfs before
+ * Linux 6.6), reads and writes go through the page cache instead.
  */
 const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -34,34 +35,28 @@ function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-function read({ id, path: file, hash, maxSize, into, slot, directAbove }) {
+function read({ id, path: file, hash, maxSize, into, directAbove }) {
+  let direct = false;
   try {
     const fd = fs.openSync(file, 'r');
     let data;
-    let hashed;
     try {
       const { size } = fs.fstatSync(fd);
       if (size > maxSize) throw Object.assign(new Error('is ' + size + ' bytes, more than any chunk'), { code: 'ECORRUPT' });
       data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
-      const fits = Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES;
-      const direct = slot !== undefined && size > directAbove && fits && directReads && readDirect(file, size, slot);
-      if (direct) {
-        // Hashed where it lies in the slot, then copied out: the slot goes back as soon as we answer.
-        hashed = slots.subarray(slot, slot + size);
-        data.set(hashed);
-      } else {
-        readAll(fd, data, size);
-        hashed = data;
-      }
+      direct = size > directAbove && Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES && directReads && readDirect(fd, size);
+      if (direct) data.set(readBuffer().subarray(0, size));
+      else readAll(fd, data, size);
     } finally {
       fs.closeSync(fd);
     }
-    if (crypto.createHash('sha256').update(hashed).digest('hex') !== hash) {
+    // The bytes handed out are the ones hashed.
+    if (crypto.createHash('sha256').update(data).digest('hex') !== hash) {
       throw Object.assign(new Error('does not match its hash'), { code: 'ECORRUPT' });
     }
-    parentPort.postMessage({ id, data, direct: hashed !== data }, [data.buffer]);
+    parentPort.postMessage({ id, data, direct }, [data.buffer]);
   } catch (err) {
-    parentPort.postMessage({ id, error: { code: err && err.code, message: String(err && err.message) } });
+    parentPort.postMessage({ id, direct, error: { code: err && err.code, message: String(err && err.message) } });
   }
 }
 function readAll(fd, data, size) {
@@ -72,28 +67,39 @@ function readAll(fd, data, size) {
   }
 }
 /**
- * Reads a whole chunk past the page cache into the aligned slot at \`offset\`: whole blocks, the last
- * one short at the end of the file. False (and the caller reads through the cache, from the descriptor
- * it holds) if the file system refuses O_DIRECT, the file was removed since the caller opened it (a
- * delete or a quarantine: the open descriptor still reads it), or a read stops off a block boundary
- * before the end.
+ * This thread's page-aligned buffer for reads past the page cache, made when first needed (a
+ * WebAssembly memory starts on a page boundary). A thread runs one message at a time, so it is never
+ * shared and never lent: reads take nothing from the write slots.
  */
-function readDirect(file, size, offset) {
+let alignedReadBuffer;
+function readBuffer() {
+  alignedReadBuffer ??= Buffer.from(new WebAssembly.Memory({ initial: SLOT_BYTES / 65536, maximum: SLOT_BYTES / 65536 }).buffer);
+  return alignedReadBuffer;
+}
+/**
+ * Reads a whole chunk past the page cache into this thread's aligned read buffer: whole blocks, the last
+ * one short at the end of the file. The file is opened again through /proc/self/fd, so it is the very
+ * file the caller opened and measured, even if it was renamed or removed since. False (and the caller
+ * reads through the cache, from its descriptor) where the file system refuses O_DIRECT, where
+ * /proc is not there, or if a read stops off a block boundary before the end.
+ */
+function readDirect(cachedFd, size) {
   let fd;
   try {
-    fd = fs.openSync(file, O_RDONLY | O_DIRECT);
+    fd = fs.openSync('/proc/self/fd/' + cachedFd, O_RDONLY | O_DIRECT);
   } catch (err) {
     if (err.code === 'EINVAL') return (directReads = false);
-    if (err.code === 'ENOENT') return false;
+    if (err.code === 'ENOENT' || err.code === 'EACCES') return false;
     throw err;
   }
   try {
+    const buffer = readBuffer();
     const padded = Math.ceil(size / ALIGNMENT) * ALIGNMENT;
     let done = 0;
     while (done < size) {
       let n;
       try {
-        n = fs.readSync(fd, slots, offset + done, padded - done, done);
+        n = fs.readSync(fd, buffer, done, padded - done, done);
       } catch (err) {
         if (err.code === 'EINVAL') return (directReads = false);
         throw err;
@@ -182,7 +188,7 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Memory to read into (handed over to the thread) when the chunk fits in it; else a fresh buffer. */
   into?: ArrayBuffer;
-  /** Chunks bigger than this are read past the page cache when a slot is free; default: none. */
+  /** Chunks bigger than this are read past the page cache; default: none. */
   directAbove?: number;
 }
 
@@ -223,11 +229,11 @@ export class IoThreads {
 
   constructor(
     private readonly maxThreads = 2,
-    /** The largest write that goes through a slot (and may go past the page cache). */
+    /** The largest write that goes through a slot (and may go past the page cache); also each thread's read buffer. */
     private readonly slotBytes = DEFAULT_CHUNK_SIZE,
   ) {}
 
-  /** How many verified reads went past the page cache (O_DIRECT) so far. */
+  /** How many verified reads went past the page cache (O_DIRECT) so far, sound or refused. */
   get readsPastCache(): number {
     return this.pastCache;
   }
@@ -268,30 +274,26 @@ export class IoThreads {
    * shorter than it said or not matching `hash` is `E_CORRUPT`; file-system errors keep their code
    * (ENOENT: not stored). `into`, handed over to the thread, is read into when the chunk fits in it.
    *
-   * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into a write slot that is
-   * free at the moment, then copied out: for a chunk read once, as a big file's chunks are, that costs a
-   * sixth of the kernel's time of a cached read (docs/performance.md). With no slot free, or where the
-   * file system refuses O_DIRECT, it is read through the cache.
+   * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own
+   * aligned buffer (as big as a write slot: a bigger chunk goes through the cache), then copied out and
+   * hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the kernel's time
+   * of a cached read (docs/performance.md). Where the file system refuses O_DIRECT, through the cache.
    */
   async readVerified(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
     const { signal, into, directAbove = Infinity } = options;
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
-    const slots = directAbove < maxSize ? this.sharedSlots() : undefined;
-    const slot = slots?.tryAcquire();
     try {
-      const message = { op: 'read', path, hash, maxSize, into, slot: slot?.offset, directAbove };
-      const answer = await this.send(message, into ? [into] : []);
+      const answer = await this.send({ op: 'read', path, hash, maxSize, into, directAbove }, into ? [into] : []);
       if (answer.direct) this.pastCache++;
       const data = answer.data!;
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     } catch (err) {
+      if ((err as { direct?: boolean }).direct) this.pastCache++; // read past the cache, then refused
       if ((err as { code?: string }).code === 'ECORRUPT') {
         throw new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
       }
       throw err;
-    } finally {
-      if (slot) slots!.release(slot);
     }
   }
 
@@ -336,7 +338,7 @@ export class IoThreads {
     worker.on('message', ({ id, error, ...answer }: Answer & { id: number; error?: { code?: string; message: string } }) => {
       const pending = this.pending.get(id);
       this.pending.delete(id);
-      if (error) pending?.reject(threadError(error));
+      if (error) pending?.reject(Object.assign(threadError(error), { direct: answer.direct === true }));
       else pending?.resolve(answer);
     });
     worker.on('error', (err) => this.fail(thread, err));

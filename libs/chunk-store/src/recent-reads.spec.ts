@@ -2,27 +2,27 @@ import fc from 'fast-check';
 import { RecentReads } from './recent-reads';
 
 describe('RecentReads', () => {
-  it('remembers what was added until as many newer ones came as it holds', () => {
+  it('forgets the chunk read longest ago when full; a chunk read again is kept longer', () => {
     const recent = new RecentReads(3);
     expect(recent.has('a')).toBe(false);
     recent.add('a');
     recent.add('b');
-    recent.add('a'); // already there: not counted again
     recent.add('c');
+    recent.add('a'); // read again: now the most recent
     expect(['a', 'b', 'c'].map((h) => recent.has(h))).toEqual([true, true, true]);
-    recent.add('d'); // 'a' is the oldest
-    expect(['a', 'b', 'c', 'd'].map((h) => recent.has(h))).toEqual([false, true, true, true]);
+    recent.add('d'); // 'b' is the one read longest ago
+    expect(['a', 'b', 'c', 'd'].map((h) => recent.has(h))).toEqual([true, false, true, true]);
   });
 
-  it('holds exactly the last distinct hashes added, up to its capacity (property)', () => {
+  it('holds exactly the last distinct hashes read, up to its capacity (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j')), (capacity, adds) => {
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j')), (capacity, reads) => {
         const recent = new RecentReads(capacity);
-        // A model: first-come order of distinct hashes, oldest dropped beyond the capacity.
+        // A model: distinct hashes by their last read, the most recent last, the oldest dropped beyond the capacity.
         let model: string[] = [];
-        for (const hash of adds) {
+        for (const hash of reads) {
           recent.add(hash);
-          if (!model.includes(hash)) model = [...model, hash].slice(-capacity);
+          model = [...model.filter((h) => h !== hash), hash].slice(-capacity);
         }
         for (const hash of 'abcdefghij') expect(recent.has(hash)).toBe(model.includes(hash));
       }),

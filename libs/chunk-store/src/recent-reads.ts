@@ -1,29 +1,26 @@
 /**
- * The big chunks read lately, to tell a chunk read once (a big file streamed, a scrub) from one read
- * again (a hot file). The first kind is read past the page cache, which costs the kernel a sixth of a
- * cached read and evicts nothing; the second through it, so that from then on it is served from memory.
- * A bounded ring of hashes: the oldest is forgotten when a new one comes.
+ * The big chunks served lately, to tell a chunk read once (a big file streamed) from one read again (a
+ * hot file). The first kind is read past the page cache, which costs the kernel a sixth of a cached
+ * read and evicts nothing; the second through it, so that it is served from memory while it stays hot.
+ * Least recently read first out: a chunk read again moves to the back, and the one read longest ago is
+ * forgotten when the set is full.
  */
 export class RecentReads {
-  private readonly ring: Array<string | undefined>;
+  /** In order of the last read, oldest first (a Set keeps insertion order). */
   private readonly seen = new Set<string>();
-  private next = 0;
 
-  constructor(capacity = 4096) {
+  constructor(private readonly capacity = 4096) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
-    this.ring = new Array<string | undefined>(capacity);
   }
 
   has(hash: string): boolean {
     return this.seen.has(hash);
   }
 
+  /** Records a read of `hash`: it becomes the most recent. */
   add(hash: string): void {
-    if (this.seen.has(hash)) return;
-    const forgotten = this.ring[this.next];
-    if (forgotten !== undefined) this.seen.delete(forgotten);
-    this.ring[this.next] = hash;
+    this.seen.delete(hash);
     this.seen.add(hash);
-    this.next = (this.next + 1) % this.ring.length;
+    if (this.seen.size > this.capacity) this.seen.delete(this.seen.values().next().value as string);
   }
 }

@@ -25,7 +25,7 @@ export async function scrubChunks(store: ChunkStore, options: ScrubOptions): Pro
   const started = Date.now();
   for await (const { hash, size } of store.list({ signal: options.signal })) {
     try {
-      await store.get(hash, { signal: options.signal });
+      await store.get(hash, { signal: options.signal, check: true });
     } catch (err) {
       if (!isCairnError(err, 'E_CORRUPT')) {
         if (isCairnError(err, 'E_NOT_FOUND')) continue; // deleted meanwhile
