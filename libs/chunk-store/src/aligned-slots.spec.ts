@@ -42,6 +42,20 @@ describe('AlignedSlots', () => {
     await expect(slots.acquire(AbortSignal.abort())).rejects.toMatchObject({ code: 'E_ABORTED' });
   });
 
+  it('keeps reserved slots after the lent ones, aligned, never lent', async () => {
+    const slots = new AlignedSlots(2, 5000, 2);
+    const lent = [await slots.acquire(), await slots.acquire()];
+    const reserved = [slots.reservedOffset(0), slots.reservedOffset(1)];
+    expect(slots.memory.byteLength).toBe(4 * slots.slotBytes);
+    for (const offset of reserved) {
+      expect(offset % DIRECT_IO_ALIGNMENT).toBe(0);
+      for (const slot of lent) expect(Math.abs(offset - slot.offset)).toBeGreaterThanOrEqual(slots.slotBytes);
+    }
+    expect(reserved[1] - reserved[0]).toBe(slots.slotBytes);
+    expect(() => slots.reservedOffset(2)).toThrow(RangeError);
+    expect(() => new AlignedSlots(1, 4096).reservedOffset(0)).toThrow(RangeError);
+  });
+
   it('rounds lengths up to the block size', () => {
     expect([0, 1, 4095, 4096, 4097].map(alignUp)).toEqual([0, 4096, 4096, 4096, 8192]);
   });

@@ -28,6 +28,8 @@ export function alignUp(length: number): number {
  * see the same memory, so a chunk copied into a slot on the main thread is written from there without
  * another copy. Node cannot allocate an aligned Buffer, but a WebAssembly memory starts on a page
  * boundary, which is what O_DIRECT needs. The number of slots also bounds the bytes waiting for the disk.
+ * `reserved` more slots of the same size follow the lent ones and are never lent: each I/O thread
+ * reads into one of its own (`reservedOffset`).
  */
 export class AlignedSlots {
   /** Page-aligned at offset 0: a WebAssembly memory. */
@@ -36,9 +38,13 @@ export class AlignedSlots {
   private readonly free: Slot[] = [];
   private readonly waiting: Array<(slot: Slot) => void> = [];
 
-  constructor(count: number, maxBytes: number) {
+  constructor(
+    private readonly count: number,
+    maxBytes: number,
+    private readonly reserved = 0,
+  ) {
     const pagesPerSlot = Math.ceil(alignUp(maxBytes) / WASM_PAGE_BYTES);
-    const pages = pagesPerSlot * count;
+    const pages = pagesPerSlot * (count + reserved);
     this.slotBytes = pagesPerSlot * WASM_PAGE_BYTES;
     // Shared, so that the threads see it; never grown.
     this.memory = new Memory({ initial: pages, maximum: pages, shared: true }).buffer;
@@ -46,6 +52,12 @@ export class AlignedSlots {
       const offset = i * this.slotBytes;
       this.free.push({ offset, view: new Uint8Array(this.memory, offset, this.slotBytes) });
     }
+  }
+
+  /** The offset of reserved slot `index` (0 ≤ index < reserved), which is never lent. */
+  reservedOffset(index: number): number {
+    if (!Number.isInteger(index) || index < 0 || index >= this.reserved) throw new RangeError(`no reserved slot ${index} of ${this.reserved}`);
+    return (this.count + index) * this.slotBytes;
   }
 
   /** A free slot; waits for one to be released when all are lent. */

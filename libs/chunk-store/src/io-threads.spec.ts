@@ -152,7 +152,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
   }
 
   it('reads exactly the bytes stored, whether or not their length is a multiple of the block size', async () => {
-    // More reads at once than there are write slots: reads use their thread's own buffer, not the slots.
+    // More reads at once than there are write slots: each thread reads into a slot of its own, never a lent one.
     const root = await dirs.make();
     const sizes = [4097, 8192, 300_001, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024 - 7, 65_536, 12_345, 4 * 1024 * 1024, 5000, 70_000];
     const direct = await readBack(root, sizes, 4096);
@@ -186,6 +186,19 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       data[123_456] ^= 1;
       await expect(threads.readVerified(join(root, 'rotten'), sha(data), 1 << 20, { directAbove: 4096 })).rejects.toMatchObject({ code: 'E_CORRUPT' });
       if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(threads.readsPastCache).toBe(1); // refused on the direct path
+    } finally {
+      await threads.close();
+    }
+  });
+
+  it('reads through the cache, from the descriptor it holds, when the file cannot be reopened past it', async () => {
+    const root = await dirs.make();
+    const threads = new IoThreads(1, undefined, join(root, 'no-such-dir')); // as if /proc/self/fd were refused
+    try {
+      const data = randomBytes(300_001);
+      await writeFile(join(root, 'c'), data);
+      expect((await threads.readVerified(join(root, 'c'), sha(data), 1 << 20, { directAbove: 4096 })).equals(data)).toBe(true);
+      expect(threads.readsPastCache).toBe(0);
     } finally {
       await threads.close();
     }

@@ -23,7 +23,7 @@ const WRITE_SLOTS = 8;
  * straight to the disk, padded to the block size, then truncated to its length. Copying a big chunk
  * into fresh page-cache pages, which nobody reads again soon, was the largest single cost of a put.
  * A read with `directAbove` does the same the other way for a chunk above that size, into the thread's
- * own aligned buffer. Where the file system refuses O_DIRECT (some network file systems; tmpfs before
+ * own slot. Where the file system refuses O_DIRECT (some network file systems; tmpfs before
  * Linux 6.6), reads and writes go through the page cache instead.
  */
 const THREAD_SOURCE = `
@@ -45,7 +45,7 @@ function read({ id, path: file, hash, maxSize, into, directAbove }) {
       if (size > maxSize) throw Object.assign(new Error('is ' + size + ' bytes, more than any chunk'), { code: 'ECORRUPT' });
       data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
       direct = size > directAbove && Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES && directReads && readDirect(fd, size);
-      if (direct) data.set(readBuffer().subarray(0, size));
+      if (direct) data.set(slots.subarray(READ_OFFSET, READ_OFFSET + size));
       else readAll(fd, data, size);
     } finally {
       fs.closeSync(fd);
@@ -67,39 +67,30 @@ function readAll(fd, data, size) {
   }
 }
 /**
- * This thread's page-aligned buffer for reads past the page cache, made when first needed (a
- * WebAssembly memory starts on a page boundary). A thread runs one message at a time, so it is never
- * shared and never lent: reads take nothing from the write slots.
- */
-let alignedReadBuffer;
-function readBuffer() {
-  alignedReadBuffer ??= Buffer.from(new WebAssembly.Memory({ initial: SLOT_BYTES / 65536, maximum: SLOT_BYTES / 65536 }).buffer);
-  return alignedReadBuffer;
-}
-/**
- * Reads a whole chunk past the page cache into this thread's aligned read buffer: whole blocks, the last
- * one short at the end of the file. The file is opened again through /proc/self/fd, so it is the very
- * file the caller opened and measured, even if it was renamed or removed since. False (and the caller
- * reads through the cache, from its descriptor) where the file system refuses O_DIRECT, where
- * /proc is not there, or if a read stops off a block boundary before the end.
+ * Reads a whole chunk past the page cache into this thread's own slot of the shared aligned memory (a
+ * thread runs one request at a time, so the slot is never shared, and reads take nothing from the
+ * write slots): whole blocks, the last one short at the end of the file. The file is opened again
+ * through /proc/self/fd, so it is the very file the caller opened and measured, even if it was renamed
+ * or removed since. False (and the caller reads through the cache, from its descriptor) if that
+ * reopening fails for any reason (a file system refusing O_DIRECT, no /proc), or if a read stops off a
+ * block boundary before the end.
  */
 function readDirect(cachedFd, size) {
   let fd;
   try {
-    fd = fs.openSync('/proc/self/fd/' + cachedFd, O_RDONLY | O_DIRECT);
+    fd = fs.openSync(REOPEN_DIR + '/' + cachedFd, O_RDONLY | O_DIRECT);
   } catch (err) {
-    if (err.code === 'EINVAL') return (directReads = false);
-    if (err.code === 'ENOENT' || err.code === 'EACCES') return false;
-    throw err;
+    // Only an optimisation: whatever stops it, the caller's descriptor still reads the chunk.
+    if (err.code === 'EINVAL') directReads = false;
+    return false;
   }
   try {
-    const buffer = readBuffer();
     const padded = Math.ceil(size / ALIGNMENT) * ALIGNMENT;
     let done = 0;
     while (done < size) {
       let n;
       try {
-        n = fs.readSync(fd, buffer, done, padded - done, done);
+        n = fs.readSync(fd, slots, READ_OFFSET + done, padded - done, done);
       } catch (err) {
         if (err.code === 'EINVAL') return (directReads = false);
         throw err;
@@ -118,6 +109,8 @@ parentPort.on('message', (message) => (message.op === 'read' ? read(message) : w
 const slots = Buffer.from(workerData.slots);
 const ALIGNMENT = workerData.alignment;
 const SLOT_BYTES = workerData.slotBytes;
+const READ_OFFSET = workerData.readOffset;
+const REOPEN_DIR = workerData.reopenDir;
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fs.constants;
 let directWorks = O_DIRECT !== undefined;
 let directReads = O_DIRECT !== undefined;
@@ -207,6 +200,8 @@ interface Pending {
 interface IoThread {
   worker: Worker;
   outstanding: number;
+  /** Which reserved slot of the shared memory this thread reads past the page cache into. */
+  readSlot: number;
 }
 
 /** An error from an I/O thread, shaped like the fs error it was (code kept for toDiskError). */
@@ -229,8 +224,10 @@ export class IoThreads {
 
   constructor(
     private readonly maxThreads = 2,
-    /** The largest write that goes through a slot (and may go past the page cache); also each thread's read buffer. */
+    /** The largest write that goes through a slot (and may go past the page cache), and read that may. */
     private readonly slotBytes = DEFAULT_CHUNK_SIZE,
+    /** Where a thread reopens a descriptor for a read past the page cache; tests point it elsewhere. */
+    private readonly reopenDir = '/proc/self/fd',
   ) {}
 
   /** How many verified reads went past the page cache (O_DIRECT) so far, sound or refused. */
@@ -274,9 +271,9 @@ export class IoThreads {
    * shorter than it said or not matching `hash` is `E_CORRUPT`; file-system errors keep their code
    * (ENOENT: not stored). `into`, handed over to the thread, is read into when the chunk fits in it.
    *
-   * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own
-   * aligned buffer (as big as a write slot: a bigger chunk goes through the cache), then copied out and
-   * hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the kernel's time
+   * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own slot
+   * of the shared aligned memory (as big as a write slot: a bigger chunk goes through the cache), then
+   * copied out and hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the kernel's time
    * of a cached read (docs/performance.md). Where the file system refuses O_DIRECT, through the cache.
    */
   async readVerified(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
@@ -286,7 +283,7 @@ export class IoThreads {
     try {
       const answer = await this.send({ op: 'read', path, hash, maxSize, into, directAbove }, into ? [into] : []);
       if (answer.direct) this.pastCache++;
-      const data = answer.data!;
+      const data = answer.data as Uint8Array; // a read's answer always carries its bytes
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     } catch (err) {
       if ((err as { direct?: boolean }).direct) this.pastCache++; // read past the cache, then refused
@@ -319,7 +316,7 @@ export class IoThreads {
   }
 
   private sharedSlots(): AlignedSlots {
-    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.slotBytes));
+    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.slotBytes, this.maxThreads));
   }
 
   private pick(): IoThread {
@@ -331,10 +328,20 @@ export class IoThreads {
 
   private start(): IoThread {
     const slots = this.sharedSlots();
-    const workerData = { slots: slots.memory, slotBytes: slots.slotBytes, alignment: DIRECT_IO_ALIGNMENT };
+    // The lowest reserved slot no living thread reads into (a thread that died gave its slot back).
+    const taken = new Set(this.threads.map((t) => t.readSlot));
+    let readSlot = 0;
+    while (taken.has(readSlot)) readSlot++;
+    const workerData = {
+      slots: slots.memory,
+      slotBytes: slots.slotBytes,
+      readOffset: slots.reservedOffset(readSlot),
+      reopenDir: this.reopenDir,
+      alignment: DIRECT_IO_ALIGNMENT,
+    };
     const worker = new Worker(THREAD_SOURCE, { eval: true, workerData });
     worker.unref();
-    const thread: IoThread = { worker, outstanding: 0 };
+    const thread: IoThread = { worker, outstanding: 0, readSlot };
     worker.on('message', ({ id, error, ...answer }: Answer & { id: number; error?: { code?: string; message: string } }) => {
       const pending = this.pending.get(id);
       this.pending.delete(id);
