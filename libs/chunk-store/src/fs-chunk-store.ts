@@ -1,6 +1,6 @@
 import type { Stats } from 'node:fs';
 import { lstat, rename, unlink, utimes } from 'node:fs/promises';
-import { CairnError, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE } from '@cairn/protocol';
+import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
@@ -63,7 +63,8 @@ export class FsChunkStore implements ChunkStore {
       // A big chunk served again lately is read through the cache, where it then stays while it is hot.
       const directAbove = !check && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
       const data = await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
-      if (!check && data.length > DIRECT_IO_ABOVE_BYTES && data.length <= DEFAULT_CHUNK_SIZE) this.recentReads.add(hash); // the ones that may go past
+      const mayGoPast = data.length > DIRECT_IO_ABOVE_BYTES && data.length <= this.ioThreads.slotBytes;
+      if (!check && mayGoPast) this.recentReads.add(hash);
       return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });

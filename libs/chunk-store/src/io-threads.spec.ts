@@ -134,10 +134,18 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
   afterAll(() => dirs.removeAll());
   const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
+  /** Runs `use` with threads of their own (one by default), closed afterwards whatever happens. */
+  async function withThreads<T>(use: (threads: IoThreads) => Promise<T>, threads = new IoThreads(1)): Promise<T> {
+    try {
+      return await use(threads);
+    } finally {
+      await threads.close();
+    }
+  }
+
   /** Writes each size to a file, reads them all back at once with `directAbove`; returns the threads' count. */
   async function readBack(root: string, sizes: number[], directAbove: number, slotBytes?: number): Promise<number> {
-    const threads = new IoThreads(2, slotBytes);
-    try {
+    return withThreads(async (threads) => {
       const chunks = sizes.map((size) => randomBytes(size));
       await Promise.all(chunks.map((data, i) => writeFile(join(root, `c${i}`), data)));
       // Some into memory handed over (which fits), some into buffers of their own.
@@ -146,9 +154,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       );
       for (const [i, data] of chunks.entries()) expect(got[i].equals(data)).toBe(true);
       return threads.readsPastCache;
-    } finally {
-      await threads.close();
-    }
+    }, new IoThreads(2, slotBytes));
   }
 
   it('reads exactly the bytes stored, whether or not their length is a multiple of the block size', async () => {
@@ -163,8 +169,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
   it('reads every chunk bigger than the threshold past the cache, and none at or below it', async () => {
     const root = await dirs.make();
     if (!DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) return; // the count below needs O_DIRECT
-    const threads = new IoThreads(1);
-    try {
+    await withThreads(async (threads) => {
       const above = randomBytes(300_001);
       const at = randomBytes(4096);
       await writeFile(join(root, 'above'), above);
@@ -172,36 +177,29 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       expect((await threads.readVerified(join(root, 'above'), sha(above), 1 << 20, { directAbove: 4096 })).equals(above)).toBe(true);
       expect((await threads.readVerified(join(root, 'at'), sha(at), 1 << 20, { directAbove: 4096 })).equals(at)).toBe(true);
       expect(threads.readsPastCache).toBe(1);
-    } finally {
-      await threads.close();
-    }
+    });
   });
 
   it('refuses a rotten chunk read past the cache', async () => {
     const root = await dirs.make();
-    const threads = new IoThreads(1);
-    try {
+    await withThreads(async (threads) => {
       const data = randomBytes(300_001);
       await writeFile(join(root, 'rotten'), data);
       data[123_456] ^= 1;
       await expect(threads.readVerified(join(root, 'rotten'), sha(data), 1 << 20, { directAbove: 4096 })).rejects.toMatchObject({ code: 'E_CORRUPT' });
       if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(threads.readsPastCache).toBe(1); // refused on the direct path
-    } finally {
-      await threads.close();
-    }
+    });
   });
 
   it('reads through the cache, from the descriptor it holds, when the file cannot be reopened past it', async () => {
     const root = await dirs.make();
-    const threads = new IoThreads(1, undefined, join(root, 'no-such-dir')); // as if /proc/self/fd were refused
-    try {
+    const refused = new IoThreads(1, undefined, join(root, 'no-such-dir')); // as if /proc/self/fd were refused
+    await withThreads(async (threads) => {
       const data = randomBytes(300_001);
       await writeFile(join(root, 'c'), data);
       expect((await threads.readVerified(join(root, 'c'), sha(data), 1 << 20, { directAbove: 4096 })).equals(data)).toBe(true);
       expect(threads.readsPastCache).toBe(0);
-    } finally {
-      await threads.close();
-    }
+    }, refused);
   });
 
   it('reads a chunk bigger than a slot through the cache', async () => {

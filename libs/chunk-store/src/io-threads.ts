@@ -225,7 +225,7 @@ export class IoThreads {
   constructor(
     private readonly maxThreads = 2,
     /** The largest write that goes through a slot (and may go past the page cache), and read that may. */
-    private readonly slotBytes = DEFAULT_CHUNK_SIZE,
+    readonly slotBytes = DEFAULT_CHUNK_SIZE,
     /** Where a thread reopens a descriptor for a read past the page cache; tests point it elsewhere. */
     private readonly reopenDir = '/proc/self/fd',
   ) {}
