@@ -1,4 +1,4 @@
-import { AlignedSlots, DIRECT_IO_ALIGNMENT, alignUp } from './aligned-slots';
+import { AlignedSlots, DIRECT_IO_ALIGNMENT, alignUp, copyIntoSlot } from './aligned-slots';
 
 describe('AlignedSlots', () => {
   it('lends slots that start on a block boundary, do not overlap and hold the largest write rounded up', async () => {
@@ -54,6 +54,19 @@ describe('AlignedSlots', () => {
     expect(reserved[1] - reserved[0]).toBe(slots.slotBytes);
     expect(() => slots.reservedOffset(2)).toThrow(RangeError);
     expect(() => new AlignedSlots(1, 4096).reservedOffset(0)).toThrow(RangeError);
+  });
+
+  it('copies bytes to the start of a slot, exactly, leaving the rest of it alone', async () => {
+    const slots = new AlignedSlots(2, 8192);
+    const slot = await slots.acquire();
+    slot.view.fill(0xee);
+    const source = Buffer.from(Uint8Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    copyIntoSlot(slot, source);
+    expect(Buffer.from(slot.view.subarray(0, 5000)).equals(source)).toBe(true);
+    expect(slot.view.subarray(5000).every((b) => b === 0xee)).toBe(true);
+    copyIntoSlot(slot, new Uint8Array(0)); // nothing to copy
+    copyIntoSlot(slot, new Uint8Array([1, 2, 3]).subarray(1)); // a view at an offset
+    expect([...slot.view.subarray(0, 3)]).toEqual([2, 3, source[2]]);
   });
 
   it('rounds lengths up to the block size', () => {

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { CHUNK_FILE_MODE, type DurableWrite } from './durable-write';
 import { CairnError, DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
-import { AlignedSlots, DIRECT_IO_ALIGNMENT } from './aligned-slots';
+import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot } from './aligned-slots';
 
 /**
  * Chunks waiting for (or being written by) the threads at once, each in a slot of shared memory sized
@@ -45,7 +45,8 @@ function read({ id, path: file, hash, maxSize, into, directAbove }) {
       if (size > maxSize) throw Object.assign(new Error('is ' + size + ' bytes, more than any chunk'), { code: 'ECORRUPT' });
       data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
       direct = size > directAbove && Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES && directReads && readDirect(fd, size);
-      if (direct) data.set(slots.subarray(READ_OFFSET, READ_OFFSET + size));
+      // fill, one memcpy: set copies out of shared memory word by word (copyIntoSlot, aligned-slots.ts).
+      if (direct) data.fill(slots.subarray(READ_OFFSET, READ_OFFSET + size));
       else readAll(fd, data, size);
     } finally {
       fs.closeSync(fd);
@@ -256,7 +257,7 @@ export class IoThreads {
     try {
       if (this.closed) throw new Error('the I/O threads are closed');
       throwIfAborted(signal);
-      slot.view.set(data);
+      copyIntoSlot(slot, data);
       const { offset } = slot;
       const answer = await this.send({ ...message, offset, direct }, []);
       return { direct: answer.direct === true };
