@@ -9,6 +9,7 @@ import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
 import { loadClusterSecret } from './cluster-secret';
 import { createNodeMetrics } from './metrics';
+import { chunkReceiveMemory } from './receive-memory';
 
 /**
  * Bytes of client requests (chunks, mostly) a node holds before it stops reading from its clients
@@ -60,6 +61,8 @@ async function main(): Promise<void> {
   const rpc = attachRpcServer(server, {
     onRequest: metrics.instrument(service.forClients),
     inboundBudget: inbound,
+    // A big chunk is received where the store writes it from; everything else into recycled buffers.
+    receiveInto: chunkReceiveMemory(store),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),

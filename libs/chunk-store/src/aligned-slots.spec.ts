@@ -69,6 +69,30 @@ describe('AlignedSlots', () => {
     expect([...slot.view.subarray(0, 3)]).toEqual([2, 3, source[2]]);
   });
 
+  it('gives each slot, reserved ones too, a headroom of its own just before its aligned start', async () => {
+    const slots = new AlignedSlots(2, 5000, 1, 100);
+    expect(slots.headroom).toBe(64 * 1024); // whole wasm pages
+    const lent = [await slots.acquire(), await slots.acquire()];
+    const regions = [...lent.map((s) => [s.offset - slots.headroom, s.offset + slots.slotBytes]), [slots.reservedOffset(0) - slots.headroom, slots.reservedOffset(0) + slots.slotBytes]];
+    for (const slot of lent) expect(slot.offset % DIRECT_IO_ALIGNMENT).toBe(0);
+    regions.sort((a, b) => a[0] - b[0]);
+    expect(regions[0][0]).toBe(0);
+    for (let i = 1; i < regions.length; i++) expect(regions[i][0]).toBe(regions[i - 1][1]); // no overlap, no gap
+    expect(regions[regions.length - 1][1]).toBe(slots.memory.byteLength);
+  });
+
+  it('lends a slot at once or not at all with tryAcquire, and counts what is free', async () => {
+    const slots = new AlignedSlots(2, 4096);
+    expect(slots.freeCount).toBe(2);
+    const a = slots.tryAcquire();
+    const b = slots.tryAcquire();
+    expect(a && b && a.offset !== b.offset).toBe(true);
+    expect(slots.tryAcquire()).toBeUndefined();
+    expect(slots.freeCount).toBe(0);
+    slots.release(a!);
+    expect(slots.freeCount).toBe(1);
+  });
+
   it('rounds lengths up to the block size', () => {
     expect([0, 1, 4095, 4096, 4097].map(alignUp)).toEqual([0, 4096, 4096, 4096, 8192]);
   });

@@ -40,7 +40,9 @@ export function alignUp(length: number): number {
  * another copy. Node cannot allocate an aligned Buffer, but a WebAssembly memory starts on a page
  * boundary, which is what O_DIRECT needs. The number of slots also bounds the bytes waiting for the disk.
  * `reserved` more slots of the same size follow the lent ones and are never lent: each I/O thread
- * reads into one of its own (`reservedOffset`).
+ * reads into one of its own (`reservedOffset`). Each slot may have `headroom` bytes of its own just
+ * before it (a multiple of the wasm page size), where what precedes a chunk in a message can be
+ * received, so that the chunk itself lands on the slot's aligned start (IoThreads.lendForReceive).
  */
 export class AlignedSlots {
   /** Page-aligned at offset 0: a WebAssembly memory. */
@@ -49,26 +51,44 @@ export class AlignedSlots {
   private readonly free: Slot[] = [];
   private readonly waiting: Array<(slot: Slot) => void> = [];
 
+  readonly headroom: number;
+  /** From one slot's headroom to the next's. */
+  private readonly stride: number;
+
   constructor(
     private readonly count: number,
     maxBytes: number,
     private readonly reserved = 0,
+    headroom = 0,
   ) {
     const pagesPerSlot = Math.ceil(alignUp(maxBytes) / WASM_PAGE_BYTES);
-    const pages = pagesPerSlot * (count + reserved);
+    const headroomPages = Math.ceil(headroom / WASM_PAGE_BYTES);
+    const pages = (headroomPages + pagesPerSlot) * (count + reserved);
     this.slotBytes = pagesPerSlot * WASM_PAGE_BYTES;
+    this.headroom = headroomPages * WASM_PAGE_BYTES;
+    this.stride = this.headroom + this.slotBytes;
     // Shared, so that the threads see it; never grown.
     this.memory = new Memory({ initial: pages, maximum: pages, shared: true }).buffer;
     for (let i = 0; i < count; i++) {
-      const offset = i * this.slotBytes;
+      const offset = i * this.stride + this.headroom;
       this.free.push({ offset, view: new Uint8Array(this.memory, offset, this.slotBytes) });
     }
+  }
+
+  /** Slots free now. */
+  get freeCount(): number {
+    return this.free.length;
   }
 
   /** The offset of reserved slot `index` (0 ≤ index < reserved), which is never lent. */
   reservedOffset(index: number): number {
     if (!Number.isInteger(index) || index < 0 || index >= this.reserved) throw new RangeError(`no reserved slot ${index} of ${this.reserved}`);
-    return (this.count + index) * this.slotBytes;
+    return (this.count + index) * this.stride + this.headroom;
+  }
+
+  /** A free slot now, without waiting; undefined when all are lent. */
+  tryAcquire(): Slot | undefined {
+    return this.free.pop();
   }
 
   /** A free slot; waits for one to be released when all are lent. */

@@ -61,6 +61,18 @@ export interface ChunkStore {
   put(hash: ChunkHash, data: Uint8Array, opts?: AbortOptions): Promise<PutResult>;
 
   /**
+   * Memory to receive a message into whose last `chunkBytes` bytes are a chunk to `put` (a data frame:
+   * `headBytes` of header and grant, then the chunk): a put of exactly that part is then written from
+   * where it was received, without a copy. Undefined when the store has none to lend (the chunk is too
+   * small or too big for it, or too much is lent already): receive elsewhere. The memory must be given
+   * back with `returnReceiveBuffer` once nothing reads it, and not written to while a put of it runs.
+   */
+  lendReceiveBuffer(headBytes: number, chunkBytes: number): Buffer | undefined;
+
+  /** Takes back memory `lendReceiveBuffer` lent (or any view into it); false for anything else. */
+  returnReceiveBuffer(bytes: Uint8Array): boolean;
+
+  /**
    * Reads a whole chunk, hashing while reading (one pass). A hash mismatch rejects with `E_CORRUPT`
    * and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
    * failure reject with `E_DISK`. `into` offers memory to read into (an ArrayBuffer given back by an

@@ -336,6 +336,41 @@ describe('file-system chunk store: small chunks through the I/O threads', () => 
   });
 });
 
+describe('file-system chunk store: chunks received into memory it lends', () => {
+  it('lends memory only for chunks it writes past the page cache, and stores a chunk put from it', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    expect(store.lendReceiveBuffer(100, 256 * 1024)).toBeUndefined(); // small: cheap to copy, and slots are few
+    const chunk = makeChunk(1024 * 1024 + 3, 7);
+    const message = store.lendReceiveBuffer(742, chunk.data.length)!;
+    expect(message).toBeDefined();
+    chunk.data.copy(message, 742);
+    expect(await store.put(chunk.hash, message.subarray(742))).toEqual({ stored: true });
+    expect((await readFile(chunkPath(root, chunk.hash))).equals(chunk.data)).toBe(true);
+    expect(store.returnReceiveBuffer(message)).toBe(true);
+    expect(store.returnReceiveBuffer(message)).toBe(false);
+    expect(store.returnReceiveBuffer(Buffer.alloc(8))).toBe(false);
+  });
+
+  it('checks a chunk put from lent memory like any other: a mismatch stores nothing', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(600_000, 3);
+    const message = store.lendReceiveBuffer(50, chunk.data.length)!;
+    chunk.data.copy(message, 50);
+    message[50 + 1000] ^= 0xff;
+    await expectRejectsWithCode(store.put(chunk.hash, message.subarray(50)), 'E_HASH_MISMATCH');
+    expect(await store.has(chunk.hash)).toBe(false);
+    store.returnReceiveBuffer(message);
+  });
+
+  it('lends nothing once closed', async () => {
+    const store = await openIn(await dirs.make());
+    await store.close();
+    expect(store.lendReceiveBuffer(100, 1024 * 1024)).toBeUndefined();
+  });
+});
+
 describe('file-system chunk store: concurrent puts of one chunk', () => {
   it('does not fail the other puts when the first caller abandons its put', async () => {
     const root = await dirs.make();

@@ -54,6 +54,16 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, () => this.storeIfAbsent(hash, data, opts.signal), opts.signal);
   }
 
+  lendReceiveBuffer(headBytes: number, chunkBytes: number): Buffer | undefined {
+    // Only chunks written past the page cache, from a slot: a small one is cheap to copy, and slots are few.
+    if (this.closed || chunkBytes <= DIRECT_IO_ABOVE_BYTES) return undefined;
+    return this.ioThreads.lendForReceive(headBytes, chunkBytes);
+  }
+
+  returnReceiveBuffer(bytes: Uint8Array): boolean {
+    return this.ioThreads.giveBack(bytes);
+  }
+
   async get(hash: ChunkHash, opts: GetOptions = {}): Promise<Buffer> {
     this.assertOpen();
     assertChunkHash(hash);

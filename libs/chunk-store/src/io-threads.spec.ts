@@ -3,8 +3,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from '
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
 import { THREAD_LOST, IoThreads } from './io-threads';
+import { AlignedSlots } from './aligned-slots';
 
-describe('IoThreads', () => {
+/** Two I/O threads made afresh for each test of the describe block this is called in, and closed after it; temp dirs removed. */
+function freshThreadsForEachTest(): { dirs: TempDirs; threads: () => IoThreads } {
   const dirs = new TempDirs();
   let threads: IoThreads;
   beforeEach(() => {
@@ -14,6 +16,13 @@ describe('IoThreads', () => {
     await threads.close();
     await dirs.removeAll();
   });
+  return { dirs, threads: () => threads };
+}
+
+describe('IoThreads', () => {
+  const { dirs, threads: current } = freshThreadsForEachTest();
+  let threads: IoThreads;
+  beforeEach(() => (threads = current()));
 
   async function layout() {
     const root = await dirs.make();
@@ -276,5 +285,72 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
     } finally {
       if (shm) await rm(shm, { recursive: true, force: true });
     }
+  });
+});
+
+describe('IoThreads: chunks received into a lent slot', () => {
+  const { dirs, threads: current } = freshThreadsForEachTest();
+  let threads: IoThreads;
+  beforeEach(() => (threads = current()));
+
+  /** A message as a node receives one: `headBytes` of frame header and grant, then the chunk. */
+  function receive(headBytes: number, chunk: Buffer): Buffer | undefined {
+    const message = threads.lendForReceive(headBytes, chunk.length);
+    if (!message) return undefined;
+    message.fill(0x68, 0, headBytes);
+    chunk.copy(message, headBytes);
+    return message;
+  }
+
+  it('places the chunk on an aligned start and writes it from there, without taking another slot', async () => {
+    const root = await dirs.make();
+    await mkdir(join(root, 'tmp'));
+    const chunks = [randomBytes(4 * 1024 * 1024), randomBytes(300_001), randomBytes(1_000_000)];
+    const messages = chunks.map((chunk, i) => receive(700 + i, chunk)!);
+    for (const [i, message] of messages.entries()) {
+      expect(message.length).toBe(700 + i + chunks[i].length);
+      expect((message.byteOffset + 700 + i) % 4096).toBe(0);
+    }
+    expect(threads.lentForReceive).toBe(3);
+    const acquire = jest.spyOn(AlignedSlots.prototype, 'acquire');
+    const answers = await Promise.all(
+      messages.map((message, i) => threads.write({ tempPath: join(root, 'tmp', `${i}.tmp`), finalPath: join(root, `c${i}`), data: message.subarray(700 + i), direct: true })),
+    );
+    expect(acquire).not.toHaveBeenCalled(); // no slot to copy into: each was written from where it was received
+    acquire.mockRestore();
+    for (const [i, chunk] of chunks.entries()) expect((await readFile(join(root, `c${i}`))).equals(chunk)).toBe(true);
+    if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(answers.map((a) => a.direct)).toEqual([true, true, true]);
+    expect(threads.lentForReceive).toBe(3); // still the receivers' until they give them back
+    expect(messages.every((message) => threads.giveBack(message.subarray(5, 9)))).toBe(true); // any view will do
+    expect(threads.lentForReceive).toBe(0);
+  });
+
+  it('lends only what fits, and never the last slots, which puts copied in always find', async () => {
+    const root = await dirs.make();
+    await mkdir(join(root, 'tmp'));
+    expect(threads.lendForReceive(64 * 1024 + 1, 1000)).toBeUndefined(); // a header longer than the room before a slot
+    expect(threads.lendForReceive(100, threads.slotBytes + 1)).toBeUndefined(); // a chunk bigger than a slot
+    const lent: Buffer[] = [];
+    for (let message = threads.lendForReceive(100, 1000); message; message = threads.lendForReceive(100, 1000)) lent.push(message);
+    expect(lent).toHaveLength(6); // of 8: two are kept for copies
+    // Puts from anywhere else are still written, more of them at once than the slots kept.
+    const data = Array.from({ length: 5 }, () => randomBytes(500_000));
+    await Promise.all(data.map((d, i) => threads.write({ tempPath: join(root, 'tmp', `${i}.tmp`), finalPath: join(root, `p${i}`), data: d, direct: true })));
+    for (const [i, d] of data.entries()) expect((await readFile(join(root, `p${i}`))).equals(d)).toBe(true);
+    expect(threads.giveBack(lent[0])).toBe(true);
+    expect(threads.giveBack(lent[0])).toBe(false); // once only
+    expect(threads.lendForReceive(100, 1000)).toBeDefined(); // and lent again
+  });
+
+  it('takes back nothing it did not lend', () => {
+    expect(threads.giveBack(Buffer.alloc(10))).toBe(false);
+    const message = threads.lendForReceive(10, 1000)!;
+    expect(threads.giveBack(new Uint8Array(message.buffer as SharedArrayBuffer, 0, 4))).toBe(false); // its memory, not a lent slot
+    expect(threads.lentForReceive).toBe(1);
+  });
+
+  it('lends nothing once closed', async () => {
+    await threads.close();
+    expect(threads.lendForReceive(100, 1000)).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { CHUNK_FILE_MODE, type DurableWrite } from './durable-write';
 import { CairnError, DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
-import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot } from './aligned-slots';
+import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot, type Slot } from './aligned-slots';
 
 /**
  * Chunks waiting for (or being written by) the threads at once, each in a slot of shared memory sized
@@ -10,6 +10,13 @@ import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot } from './aligned-slots
  * a copy of its own and written through the page cache.
  */
 const WRITE_SLOTS = 8;
+/**
+ * Write slots never lent to receive a chunk (`lendForReceive`), so that puts arriving otherwise always
+ * find a slot to be copied into, however slowly the senders of lent ones send.
+ */
+const KEPT_FOR_COPIES = 2;
+/** Room before each write slot for what precedes a chunk in a message (a data frame's header and grant). */
+const RECEIVE_HEADROOM = 64 * 1024;
 
 /**
  * The durability protocol of durable-write.ts (temp file, write, fsync, close, rename, fsync the
@@ -221,6 +228,8 @@ export class IoThreads {
   private closed = false;
   /** Made when first needed; every thread sees them. */
   private slots: AlignedSlots | undefined;
+  /** Write slots lent to receive a chunk into, by their offset (`lendForReceive`). */
+  private readonly receiving = new Map<number, Slot>();
   private pastCache = 0;
 
   constructor(
@@ -237,17 +246,59 @@ export class IoThreads {
   }
 
   /**
-   * Writes durably (the protocol of `DurableWrite`; the directories must exist). The bytes are copied
-   * into a free slot of shared memory first (waiting for one if all are taken), or, bigger than a slot,
-   * posted as a copy of their own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's
-   * aligned memory allows; the answer says whether the write went past the page cache. The signal is
-   * honoured until the write is handed to a thread; from then on it runs to its end.
+   * Lends a write slot to receive a message into: a buffer of `headBytes + chunkBytes` whose last
+   * `chunkBytes` bytes begin on the slot's aligned start, so that a `write` of exactly those bytes goes
+   * from there, without the copy into a slot every other write costs. Undefined (receive elsewhere)
+   * when they would not fit, or when no more than KEPT_FOR_COPIES slots are free. The buffer is the
+   * caller's until it gives it back with `giveBack`, after the write it was lent for.
+   */
+  lendForReceive(headBytes: number, chunkBytes: number): Buffer | undefined {
+    if (this.closed || headBytes > RECEIVE_HEADROOM || chunkBytes > this.slotBytes) return undefined;
+    const slots = this.sharedSlots();
+    if (slots.freeCount <= KEPT_FOR_COPIES) return undefined;
+    const slot = slots.tryAcquire();
+    if (!slot) return undefined;
+    this.receiving.set(slot.offset, slot);
+    return Buffer.from(slots.memory, slot.offset - headBytes, headBytes + chunkBytes);
+  }
+
+  /** Takes back a buffer `lendForReceive` lent (or any view into it); false, and nothing done, for any other. */
+  giveBack(bytes: Uint8Array): boolean {
+    const slots = this.slots;
+    if (!slots || bytes.buffer !== slots.memory) return false;
+    for (const [offset, slot] of this.receiving) {
+      if (bytes.byteOffset >= offset - slots.headroom && bytes.byteOffset < offset + slots.slotBytes) {
+        this.receiving.delete(offset);
+        slots.release(slot);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Write slots lent to receive chunks and not given back yet. */
+  get lentForReceive(): number {
+    return this.receiving.size;
+  }
+
+  /**
+   * Writes durably (the protocol of `DurableWrite`; the directories must exist). Bytes received into a
+   * lent slot (`lendForReceive`) are written from there; others are copied into a free slot of shared
+   * memory first (waiting for one if all are taken), or, bigger than a slot, posted as a copy of their
+   * own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows;
+   * the answer says whether the write went past the page cache. The signal is honoured until the
+   * write is handed to a thread; from then on it runs to its end.
    */
   async write({ tempPath, finalPath, data, signal, direct = false }: DurableWrite & { direct?: boolean }): Promise<{ direct: boolean }> {
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
     const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE };
     const slots = this.sharedSlots();
+    if (data.buffer === slots.memory && this.receiving.has(data.byteOffset)) {
+      // Received where it is written from; the slot stays lent to its receiver.
+      const answer = await this.send({ ...message, offset: data.byteOffset, direct }, []);
+      return { direct: answer.direct === true };
+    }
     if (data.length > slots.slotBytes) {
       const copy = new Uint8Array(data); // its own buffer, handed over rather than copied again
       const answer = await this.send({ ...message, data: copy, direct: false }, [copy.buffer as ArrayBuffer]);
@@ -317,7 +368,7 @@ export class IoThreads {
   }
 
   private sharedSlots(): AlignedSlots {
-    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.slotBytes, this.maxThreads));
+    return (this.slots ??= new AlignedSlots(WRITE_SLOTS, this.slotBytes, this.maxThreads, RECEIVE_HEADROOM));
   }
 
   private pick(): IoThread {

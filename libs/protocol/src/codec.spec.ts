@@ -17,6 +17,8 @@ import {
 import { isValidName } from './names';
 import {
   concatFrame,
+  DATA_PREFIX_BYTES,
+  dataPayloadOffset,
   decodeFrame,
   encodeControl,
   encodeData,
@@ -379,6 +381,35 @@ describe('encode → decode round-trips exactly', () => {
         expect(Buffer.from(frame.payload).equals(Buffer.from(payload))).toBe(true);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it.each(DATA_TYPES)("%s: dataPayloadOffset finds the payload from the frame's first bytes alone", (type) => {
+    fc.assert(
+      fc.property(requestId, DATA_BODIES[type], (id, { hash, grant, payload }) => {
+        const bytes = concatFrame(encodeData(type, id, hash, payload, grant));
+        const frame = decodeFrame(bytes);
+        if (!('payload' in frame)) throw new Error('expected a data frame');
+        expect(dataPayloadOffset(bytes.subarray(0, DATA_PREFIX_BYTES))).toBe(frame.payload.byteOffset - bytes.byteOffset);
+        expect(dataPayloadOffset(bytes.subarray(0, DATA_PREFIX_BYTES - 1))).toBeUndefined(); // too few bytes to tell
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('dataPayloadOffset says nothing of a control frame, another version or junk, and never throws', () => {
+    const control = encodeControl('chunk.get', 1, { hash: 'a'.repeat(64), grant: 'g.s' });
+    expect(dataPayloadOffset(Buffer.concat([control, Buffer.alloc(DATA_PREFIX_BYTES)]))).toBeUndefined();
+    const data = concatFrame(encodeData('chunk.put', 1, 'a'.repeat(64), Buffer.alloc(10), 'g.s'));
+    data[OFFSET_VERSION] = PROTOCOL_VERSION + 1;
+    expect(dataPayloadOffset(data)).toBeUndefined();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (junk) => {
+        const offset = dataPayloadOffset(junk);
+        if (offset !== undefined) expect(offset).toBeGreaterThanOrEqual(DATA_PREFIX_BYTES);
+        if (offset !== undefined) expect(offset).toBeLessThanOrEqual(DATA_PREFIX_BYTES + MAX_GRANT_BYTES);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -10,6 +10,23 @@ const NAME_ONLY_TEXT: ReadonlySet<string> = new Set(['upload.begin', 'file.stat'
 /** Grants are opaque: keep a leading U+FEFF as it was sent. */
 const utf8Exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** How many of a frame's first bytes `dataPayloadOffset` needs: the header, a hash and a grant length. */
+export const DATA_PREFIX_BYTES = FRAME_HEADER_SIZE + HASH_BYTES + GRANT_LENGTH_BYTES;
+
+/**
+ * Where a data frame's payload (its chunk) begins, read from the frame's first DATA_PREFIX_BYTES bytes,
+ * so that a receiver can place the rest of the message where the chunk is wanted; undefined for
+ * anything that does not start like a data frame of this version. A hint only: the whole frame is
+ * decoded (and checked) by `decodeFrame` once it has arrived.
+ */
+export function dataPayloadOffset(prefix: Uint8Array): number | undefined {
+  if (prefix.length < DATA_PREFIX_BYTES || prefix[OFFSET_VERSION] !== PROTOCOL_VERSION) return undefined;
+  const type = messageTypeOf(prefix[OFFSET_TYPE]);
+  if (type === undefined || !isDataType(type)) return undefined;
+  const grantLength = (prefix[FRAME_HEADER_SIZE + HASH_BYTES] << 8) | prefix[FRAME_HEADER_SIZE + HASH_BYTES + 1];
+  return grantLength > MAX_GRANT_BYTES ? undefined : DATA_PREFIX_BYTES + grantLength;
+}
+
 /**
  * Decodes one frame (one WebSocket message). Never trusts a length or a field: anything wrong becomes
  * a CairnError with a protocol code, and nothing else is ever thrown. When the header could be read,

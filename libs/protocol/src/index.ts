@@ -21,7 +21,7 @@ export {
   type NodeState,
 } from './messages';
 export { encodeControl, encodeData, encodeError, concatFrame } from './encoder';
-export { decodeFrame, errorFromWire } from './decoder';
+export { DATA_PREFIX_BYTES, dataPayloadOffset, decodeFrame, errorFromWire } from './decoder';
 export * from './units';
 export * from './config-env';
 export * from './grants';

@@ -14,7 +14,7 @@ export type { GetOptions } from './downloader';
 export { RpcPeer, expectFrame, type Reply, type RequestHandler, type RpcPeerOptions, type RequestOptions } from './rpc-peer';
 export { connectPeer, type ConnectOptions } from './connect';
 export { ReceiveBuffers } from './receive-buffers';
-export { attachRpcServer, type RpcServer, type RpcServerOptions } from './rpc-server';
+export { attachRpcServer, type ReceiveMemory, type RpcServer, type RpcServerOptions } from './rpc-server';
 export { toWebSocketUrl, WS_PATH } from './endpoint';
 export { fixedChunks } from './chunker';
 export { Window } from './window';

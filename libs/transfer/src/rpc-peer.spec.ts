@@ -19,6 +19,7 @@ import { RpcServer, RpcServerOptions, attachRpcServer } from './rpc-server';
 import { ConnectOptions, connectPeer } from './connect';
 import { sha256 } from './hashing';
 import { InboundBudget } from './inbound-budget';
+import { ReceiveBuffers } from './receive-buffers';
 
 // Real sockets on 127.0.0.1 with port 0; everything a test opens is closed in afterEach.
 const cleanups: Array<() => unknown> = [];
@@ -383,6 +384,40 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     });
   });
 
+  it('reads requests into its receive memory and gives each back once answered, not before', async () => {
+    const receiveBuffers = new ReceiveBuffers();
+    const given: ArrayBufferLike[] = [];
+    const give = receiveBuffers.give.bind(receiveBuffers);
+    receiveBuffers.give = (bytes) => (given.push(bytes.buffer), give(bytes));
+    const held = gate();
+    const seen: Array<{ buffer: ArrayBufferLike; bytes: string }> = [];
+    const server = await startServer({
+      receiveInto: receiveBuffers,
+      onRequest: async (frame) => {
+        if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        seen.push({ buffer: frame.payload.buffer, bytes: sha256(frame.payload) });
+        if (seen.length === 1) await held.opened; // the first is still being worked on when the second arrives
+        return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true } };
+      },
+    });
+    const client = await connect(server.address);
+    const chunks = Array.from({ length: 3 }, () => randomBytes(2 * 1024 * 1024));
+
+    const first = client.putChunk(sha256(chunks[0]), chunks[0], GRANT);
+    await waitFor(() => seen.length === 1, 'the first chunk to reach the handler');
+    await client.putChunk(sha256(chunks[1]), chunks[1], GRANT);
+    expect(seen[1].buffer).not.toBe(seen[0].buffer); // the first one's is still lent
+    held.open();
+    await first;
+    await waitFor(() => given.length === 2, 'both messages to be given back');
+    await client.putChunk(sha256(chunks[2]), chunks[2], GRANT);
+
+    expect(seen.map((s) => s.bytes)).toEqual(chunks.map((c) => sha256(c))); // each handler saw its own bytes
+    // Compared by identity (jest's deep equality cannot walk an ArrayBuffer of this realm).
+    expect(given[0] === seen[1].buffer && given[1] === seen[0].buffer).toBe(true); // in the order they were answered
+    expect(seen[2].buffer === seen[0].buffer || seen[2].buffer === seen[1].buffer).toBe(true); // the third reused one
+  });
+
   it('stops reading from every connection while the requests held pass the inbound budget, and catches up after', async () => {
     const budget = new InboundBudget(1024 * 1024);
     let open = false;
@@ -607,6 +642,24 @@ describe('attachRpcServer against bad input (invariant 7)', () => {
     expectError(await raw.nextFrame(), 0, 'E_FRAME_MALFORMED');
     expect(await raw.closed).toBe(1002);
     await expectStillServing(server);
+  });
+
+  it('gives back to its receive memory what it could not decode and answers nobody waited for', async () => {
+    const given: Uint8Array[] = [];
+    const memory = { take: (length: number) => Buffer.alloc(length), give: (bytes: Uint8Array) => void given.push(bytes) };
+    const server = await startServer({ onRequest: echoHandler, receiveInto: memory });
+    const first = await rawClient(server.port);
+    // an answer to a request the server never sent, then bytes that are no frame
+    first.ws.send(Buffer.from(encodeControl('ack', 12345, {})));
+    first.ws.send(Buffer.from([0xde, 0xad, 0xbe]));
+    expect(await first.closed).toBe(1002);
+    await waitFor(() => given.length === 2, 'both messages to be given back');
+    expect(given.map((bytes) => bytes.length)).toEqual([encodeControl('ack', 12345, {}).length, 3]);
+
+    const second = await rawClient(server.port);
+    second.ws.send('{"type":"file.stat"}');
+    expect(await second.closed).toBe(1002);
+    await waitFor(() => given.length === 3, 'the text message to be given back');
   });
 
   it('answers a request with a wrong protocol version with E_VERSION, then closes (docs/protocol.md)', async () => {

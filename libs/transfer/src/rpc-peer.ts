@@ -18,7 +18,7 @@ import {
 } from '@cairn/protocol';
 import type { InboundBudget } from './inbound-budget';
 import { sendJoined } from './joined-send';
-import { LeanWebSocket } from './lean-websocket';
+import { WebSocketConnection } from './websocket-connection';
 import { Window } from './window';
 
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
@@ -53,10 +53,19 @@ export interface RpcPeerOptions {
    * connection while the budget is exceeded (a server's connections, which carry requests to us).
    */
   inboundBudget?: InboundBudget;
+  /**
+   * Given each message received once nothing here reads it again: a request's once it is answered and
+   * its handler is done with it, anything undecodable or unexpected at once (a server's receive memory
+   * takes it back). Never a response handed to the request that waited for it: that is the requester's.
+   */
+  recycle?: (message: Buffer) => void;
 }
 
-/** The WebSocket an RpcPeer runs over: `ws`'s, or the SDK's LeanWebSocket to a storage node. */
-export type PeerSocket = WebSocket | LeanWebSocket;
+/**
+ * The WebSocket an RpcPeer runs over: `ws`'s (the SDK's and a node's connections to the controller),
+ * or Cairn's own: LeanWebSocket to a storage node, AcceptedWebSocket on every server.
+ */
+export type PeerSocket = WebSocket | WebSocketConnection;
 
 /** The events RpcPeer listens to, which both kinds of socket emit with the same arguments. */
 interface PeerSocketEvents {
@@ -111,8 +120,6 @@ export class RpcPeer {
     events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
     const budget = options.inboundBudget;
     if (budget) {
-      // A budget pauses reading on a server's connections; LeanWebSocket is only ever a client.
-      if (socket instanceof LeanWebSocket) throw new Error('an inbound budget needs a server-side ws connection');
       budget.attach(socket);
       void this.closed.then(() => budget.detach(socket));
     }
@@ -191,7 +198,7 @@ export class RpcPeer {
 
   /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */
   private sendMessage(parts: Uint8Array[], cb: (err?: Error | null) => void = () => undefined): void {
-    if (this.socket instanceof LeanWebSocket) this.socket.sendParts(parts, cb);
+    if (this.socket instanceof WebSocketConnection) this.socket.sendParts(parts, cb);
     else if (parts.length === 2) sendJoined(this.socket, parts[0], parts[1], cb);
     else this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, cb);
   }
@@ -206,8 +213,10 @@ export class RpcPeer {
 
   private receive(data: Buffer, isBinary: boolean): void {
     this.lastActivity = Date.now();
+    const recycle = this.options.recycle;
     if (!isBinary) {
       this.fatal(new CairnError('E_FRAME_MALFORMED', 'text frames are not part of the protocol'), CLOSE_PROTOCOL_ERROR);
+      recycle?.(data);
       return;
     }
     let frame: Frame;
@@ -215,17 +224,23 @@ export class RpcPeer {
       frame = decodeFrame(data);
     } catch (err) {
       this.onUndecodable(toCairnError(err, 'E_FRAME_MALFORMED'));
+      recycle?.(data);
       return;
     }
-    if (isResponseType(frame.type)) this.settleResponse(frame);
-    else void this.answer(frame, this.options.inboundBudget?.hold(data.length));
+    if (isResponseType(frame.type)) {
+      if (!this.settleResponse(frame)) recycle?.(data); // an answer delivered is its requester's to keep
+    } else {
+      void this.answer(frame, this.options.inboundBudget?.hold(data.length)).finally(() => recycle?.(data));
+    }
   }
 
-  private settleResponse(frame: Frame): void {
+  /** Hands a response to the request waiting for it; false if none is (it timed out, or was never sent). */
+  private settleResponse(frame: Frame): boolean {
     const pending = this.pending.get(frame.requestId);
-    if (!pending) return; // late answer to a request that timed out or was aborted
+    if (!pending) return false;
     if (frame.type === 'error') pending.reject(errorFromWire(frame.body));
     else pending.resolve(frame);
+    return true;
   }
 
   /** Answers one request; `release` gives its bytes back to the inbound budget once the answer is out. */

@@ -1,9 +1,11 @@
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
 import { DEFAULT_IDLE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_SIZE } from '@cairn/protocol';
+import { AcceptedWebSocket } from './accepted-websocket';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { WS_PATH } from './endpoint';
+import { upgradeResponse } from './websocket-handshake';
 
 export interface RpcServerOptions extends RpcPeerOptions {
   /** Called for every accepted connection, with its peer already answering requests. */
@@ -13,6 +15,22 @@ export interface RpcServerOptions extends RpcPeerOptions {
   idleTimeoutMs?: number;
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
+  /**
+   * Where messages are read into, and given back once nothing reads them (RpcPeerOptions.recycle): a
+   * request's once it is answered, so a handler must not keep a request's bytes past its answer.
+   * Default: fresh buffers.
+   */
+  receiveInto?: ReceiveMemory;
+}
+
+/** Memory a server reads messages into (ReceiveBuffers is one). */
+export interface ReceiveMemory {
+  /** A buffer for a message of `length` bytes; for a large one, `head` is its first `headBytes` bytes. */
+  take(length: number, head?: Buffer): Buffer;
+  /** How many of a large message's first bytes `take` is shown (default none). */
+  readonly headBytes?: number;
+  /** Takes back a buffer from `take`, or any view into it; anything else is ignored. */
+  give(bytes: Uint8Array): void;
 }
 
 export interface RpcServer {
@@ -23,41 +41,56 @@ export interface RpcServer {
 /**
  * Serves the protocol at `/ws` on an existing HTTP(S) server, so each process keeps one port for
  * WebSocket, health and metrics. Upgrades on any other path are refused, as are connections beyond
- * the per-process and per-address caps; connections idle past the timeout are closed.
+ * the per-process and per-address caps; connections idle past the timeout are closed. The WebSocket
+ * is Cairn's own (AcceptedWebSocket), so that a node can choose where each chunk it receives lands.
  */
 export function attachRpcServer(server: Server, options: RpcServerOptions): RpcServer {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_SIZE, perMessageDeflate: false });
+  const memory = options.receiveInto;
+  const give = memory && ((bytes: Uint8Array) => memory.give(bytes));
+  const peerOptions: RpcPeerOptions = give ? { ...options, recycle: give } : options;
   const peers = new Set<RpcPeer>();
   const perAddress = new Map<string, number>();
   const maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
   const maxPerAddress = options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
-  const refuse = (socket: Duplex, status: string, reason: string, remote: string) => {
+  /** Answers an upgrade it will not make, and closes; an error on the way (a reset) just drops the socket. */
+  const refuse = (socket: Duplex, response: string) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(response);
+  };
+  const overLimit = (socket: Duplex, reason: string, remote: string) => {
     options.onLimit?.(reason, remote);
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    refuse(socket, 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   };
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     const remote = request.socket.remoteAddress ?? 'unknown';
-    if (path !== WS_PATH) return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    if (peers.size >= maxConnections) return refuse(socket, '503 Service Unavailable', 'too many connections', remote);
-    if ((perAddress.get(remote) ?? 0) >= maxPerAddress) return refuse(socket, '503 Service Unavailable', 'too many connections from one address', remote);
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      // Counted once the handshake succeeded: a failed one never holds a slot.
-      perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
-      const peer = new RpcPeer(ws, options);
-      peer.remoteAddress = remote;
-      peers.add(peer);
-      void peer.closed.then(() => {
-        peers.delete(peer);
-        const left = (perAddress.get(remote) ?? 1) - 1;
-        if (left > 0) perAddress.set(remote, left);
-        else perAddress.delete(remote);
-      });
-      options.onConnection?.(peer, request);
+    if (path !== WS_PATH) return refuse(socket, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (peers.size >= maxConnections) return overLimit(socket, 'too many connections', remote);
+    if ((perAddress.get(remote) ?? 0) >= maxPerAddress) return overLimit(socket, 'too many connections from one address', remote);
+    const answer = upgradeResponse(request);
+    if (!answer.accepted) return refuse(socket, answer.response);
+    socket.write(answer.response);
+    const ws = new AcceptedWebSocket(socket as Socket, head, {
+      maxPayload: MAX_FRAME_SIZE,
+      allocate: memory && ((length, first) => memory.take(length, first)),
+      headBytes: memory?.headBytes,
+      release: give,
     });
+    // Counted once the handshake succeeded: a failed one never holds a slot.
+    perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
+    const peer = new RpcPeer(ws, peerOptions);
+    peer.remoteAddress = remote;
+    peers.add(peer);
+    void peer.closed.then(() => {
+      peers.delete(peer);
+      const left = (perAddress.get(remote) ?? 1) - 1;
+      if (left > 0) perAddress.set(remote, left);
+      else perAddress.delete(remote);
+    });
+    options.onConnection?.(peer, request);
   };
   server.on('upgrade', onUpgrade);
 
@@ -79,7 +112,6 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
       clearInterval(idleSweep);
       server.off('upgrade', onUpgrade);
       for (const peer of peers) peer.close(1001, 'shutting down');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
 }

@@ -1,22 +1,30 @@
 import fc from 'fast-check';
-import { CLOSE_CODE, FrameReader, OPCODE, WebSocketFrameError } from './websocket-frame-reader';
+import { CLOSE_CODE, FrameReader, OPCODE, type ReaderRole, WebSocketFrameError } from './websocket-frame-reader';
 
 interface Received {
   messages: Array<{ data: Buffer; isBinary: boolean }>;
   controls: Array<{ opcode: number; payload: Buffer }>;
 }
 
-function reader(maxPayload = 1 << 20): { reader: FrameReader; got: Received } {
+function reader(maxPayload = 1 << 20, role: ReaderRole = 'client'): { reader: FrameReader; got: Received } {
   const got: Received = { messages: [], controls: [] };
-  const r = new FrameReader(maxPayload, {
-    onMessage: (data, isBinary) => got.messages.push({ data, isBinary }),
-    onControl: (opcode, payload) => got.controls.push({ opcode, payload }),
-  });
+  const r = new FrameReader(
+    maxPayload,
+    {
+      onMessage: (data, isBinary) => got.messages.push({ data, isBinary }),
+      onControl: (opcode, payload) => got.controls.push({ opcode, payload }),
+    },
+    undefined,
+    role,
+  );
   return { reader: r, got };
 }
 
-/** A frame as a server writes it (RFC 6455 §5.2): unmasked, the length in its shortest form unless told. */
-function frame(opcode: number, payload: Uint8Array, options: { fin?: boolean; rsv?: number; mask?: boolean; length?: number } = {}): Buffer {
+/**
+ * A frame (RFC 6455 §5.2) as a server writes it (unmasked) or, with `mask`, as a client does: the
+ * payload XORed with the 4-byte key (`maskKey`, zero by default). The length in its shortest form unless told.
+ */
+function frame(opcode: number, payload: Uint8Array, options: { fin?: boolean; rsv?: number; mask?: boolean; maskKey?: number; length?: number } = {}): Buffer {
   const length = options.length ?? payload.length;
   const extra = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const head = Buffer.alloc(2 + extra + (options.mask ? 4 : 0));
@@ -24,7 +32,12 @@ function frame(opcode: number, payload: Uint8Array, options: { fin?: boolean; rs
   head[1] = (options.mask ? 0x80 : 0) | (extra === 0 ? length : extra === 2 ? 126 : 127);
   if (extra === 2) head.writeUInt16BE(length, 2);
   if (extra === 8) head.writeBigUInt64BE(BigInt(length), 2);
-  return Buffer.concat([head, payload]);
+  if (!options.mask) return Buffer.concat([head, payload]);
+  const key = options.maskKey ?? 0;
+  head.writeUInt32BE(key, 2 + extra);
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] ^= head[2 + extra + (i % 4)];
+  return Buffer.concat([head, masked]);
 }
 
 /** Plays `stream` through the reader as a socket with `onread` would: each read fills part of the buffer it is given. */
@@ -37,6 +50,20 @@ function readInPieces(r: FrameReader, stream: Buffer, sizes: number[]): void {
     at += n;
     r.bytesRead(n);
   }
+}
+
+/** Plays `stream` through the reader as a socket's 'data' events would (a server's accepted socket): pieces of `sizes`, in turn. */
+function feedInPieces(r: FrameReader, stream: Buffer, sizes: number[]): void {
+  for (let at = 0, i = 0; at < stream.length; i++) {
+    const n = sizes.length ? sizes[i % sizes.length] : 65_536;
+    r.feed(stream.subarray(at, at + n));
+    at += n;
+  }
+}
+
+/** Bytes that differ from position to position, so a misplaced or unmasked byte shows. */
+function pattern(length: number): Buffer {
+  return Buffer.from(Uint8Array.from({ length }, (_, i) => (i * 131 + (i >> 8)) & 0xff));
 }
 
 function expectFrameError(fn: () => void, closeCode: number, message: RegExp): void {
@@ -92,6 +119,37 @@ describe('FrameReader', () => {
     );
   });
 
+  it("as a server, unmasks a client's frames whatever their keys, fragments, pings and reads", () => {
+    const masked = fc.record({ data: message.map((m) => m.data), isBinary: fc.boolean(), keys: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 1, maxLength: 3 }) });
+    fc.assert(
+      fc.property(fc.array(masked, { maxLength: 5 }), fc.array(fc.integer({ min: 1, max: 100_000 }), { maxLength: 5 }), fc.boolean(), (messages, sizes, fed) => {
+        const parts: Buffer[] = [];
+        for (const m of messages) {
+          // One fragment per key, cut evenly; a ping (masked too) after the first.
+          const n = m.keys.length;
+          for (let i = 0; i < n; i++) {
+            const piece = m.data.subarray(Math.floor((i * m.data.length) / n), Math.floor(((i + 1) * m.data.length) / n));
+            const opcode = i === 0 ? (m.isBinary ? OPCODE.binary : OPCODE.text) : OPCODE.continuation;
+            parts.push(frame(opcode, piece, { fin: i === n - 1, mask: true, maskKey: m.keys[i] }));
+            if (i === 0) parts.push(frame(OPCODE.ping, Buffer.from('ping!'), { mask: true, maskKey: (m.keys[0] ^ 0x5a5a5a5a) >>> 0 }));
+          }
+        }
+        const stream = Buffer.concat(parts);
+        const { reader: r, got } = reader(1 << 20, 'server');
+        if (fed) feedInPieces(r, stream, sizes);
+        else readInPieces(r, stream, sizes);
+        expect(got.messages.map((g) => [g.data.toString('hex'), g.isBinary])).toEqual(messages.map((m) => [Buffer.from(m.data).toString('hex'), m.isBinary]));
+        expect(got.controls.map((c) => String(c.payload))).toEqual(messages.map(() => 'ping!'));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('as a server, refuses an unmasked frame; as a client, a masked one', () => {
+    expectFrameError(() => reader(1024, 'server').reader.feed(frame(OPCODE.binary, Buffer.from('x'))), CLOSE_CODE.protocolError, /client frame must be masked/);
+    expectFrameError(() => reader(1024, 'client').reader.feed(frame(OPCODE.binary, Buffer.from('x'), { mask: true, maskKey: 7 })), CLOSE_CODE.protocolError, /must not be masked/);
+  });
+
   it('takes bytes fed from elsewhere (what followed the handshake) the same way, split anywhere', () => {
     // Sizes that take each length form: 7 bits, 16 bits, 64 bits.
     const payload = fc.oneof(fc.uint8Array({ maxLength: 125 }), fc.integer({ min: 126, max: 70_000 }).map((n) => new Uint8Array(n).fill(n & 0xff)));
@@ -133,6 +191,44 @@ describe('FrameReader', () => {
     r.feed(Buffer.concat([frame(OPCODE.ping, Buffer.from('p')), frame(OPCODE.binary, Buffer.from('abc'))]));
     expect(asked).toEqual([3]);
     expect(got.map(String)).toEqual(['abc']);
+  });
+
+  it("shows its allocator a large unfragmented message's first bytes, unmasked, however they arrive", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 64 * 1024, max: 200_000 }), fc.integer({ min: 0, max: 0xffffffff }), fc.array(fc.integer({ min: 1, max: 70_000 }), { maxLength: 4 }), (length, key, sizes) => {
+        const data = pattern(length);
+        const shown: Array<{ length: number; head: string | undefined }> = [];
+        const got: Buffer[] = [];
+        const r = new FrameReader(1 << 20, { onMessage: (m) => got.push(m), onControl: () => undefined }, (n, head) => {
+          shown.push({ length: n, head: head?.toString('hex') });
+          return Buffer.alloc(n);
+        }, 'server', 42);
+        const stream = Buffer.concat([
+          frame(OPCODE.binary, data, { mask: true, maskKey: key }),
+          frame(OPCODE.binary, data.subarray(0, 1000), { mask: true, maskKey: key }), // small: no head
+          frame(OPCODE.binary, data, { fin: false, mask: true, maskKey: key }), // fragmented: no head
+          frame(OPCODE.continuation, data.subarray(0, 10), { mask: true, maskKey: key }),
+        ]);
+        feedInPieces(r, stream, sizes);
+        expect(shown).toEqual([
+          { length, head: data.subarray(0, 42).toString('hex') },
+          { length: 1000, head: undefined },
+          { length, head: undefined },
+          { length: 10, head: undefined },
+        ]);
+        expect(got.map((m) => m.toString('hex'))).toEqual([data, data.subarray(0, 1000), Buffer.concat([data, data.subarray(0, 10)])].map((m) => m.toString('hex')));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('hands back the buffer of a message left unfinished, once', () => {
+    const given: Buffer[] = [];
+    const r = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: () => undefined }, (n) => (given.push(Buffer.alloc(n)), given[given.length - 1]));
+    expect(r.abandon()).toBeUndefined();
+    r.feed(frame(OPCODE.binary, pattern(100_000)).subarray(0, 5000));
+    expect(r.abandon()).toBe(given[0]);
+    expect(r.abandon()).toBeUndefined();
   });
 
   it('passes close and pong frames on, and an empty message as an empty buffer', () => {
@@ -184,8 +280,8 @@ describe('FrameReader', () => {
 
   it('never throws anything but a WebSocketFrameError, whatever the bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
-        const { reader: r } = reader(256);
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.constantFrom<ReaderRole>('client', 'server'), (bytes, role) => {
+        const { reader: r } = reader(256, role);
         try {
           r.feed(bytes);
         } catch (err) {

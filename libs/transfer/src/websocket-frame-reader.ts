@@ -26,37 +26,64 @@ export interface FrameReaderEvents {
 /** Reads smaller than this go through the scratch buffer, so small frames cost one read, not one per header. */
 const DIRECT_READ_MIN = 64 * 1024;
 const SCRATCH_SIZE = 64 * 1024;
-/** 2 bytes, then a 64-bit length (a server's frames carry no mask key). */
-const MAX_HEADER = 10;
+/** 2 bytes, a 64-bit length, and a client's 4-byte mask key. */
+const MAX_HEADER = 14;
 const MAX_CONTROL_PAYLOAD = 125;
 
 /**
- * Reads the frames a WebSocket server sends to a client (RFC 6455 §5), from a socket that reads into
- * buffers the reader chooses (net's `onread`): while a large payload is coming, the socket reads
- * straight into the message's own buffer, so a 4 MiB chunk arrives without being gathered from 64 KiB
- * reads and copied once more (what `ws` does), and without those reads becoming garbage. Everything else
- * (headers, small frames, a payload's first bytes) lands in one reused scratch buffer and is copied out.
+ * Which end reads: a client reads a server's frames, which must not be masked; a server reads a
+ * client's, which must be (RFC 6455 §5.1), and unmasks them as it copies them in.
+ */
+export type ReaderRole = 'client' | 'server';
+
+/**
+ * Reads WebSocket frames (RFC 6455 §5). On a client, from a socket that reads into buffers the reader
+ * chooses (net's `onread`): while a large payload is coming, the socket reads straight into the
+ * message's own buffer, so a 4 MiB chunk arrives without being gathered from 64 KiB reads and copied
+ * once more (what `ws` does), and without those reads becoming garbage. Everything else (headers, small
+ * frames, a payload's first bytes) lands in one reused scratch buffer and is copied out. On a server
+ * (whose accepted sockets offer no `onread`), from what the socket read, fed in: each payload is copied
+ * once, into the buffer `allocate` gives, which may be one used before (ReceiveBuffers).
  *
- * Never trusts the peer: reserved bits, masked frames, unknown opcodes, oversized or fragmented control
- * frames, stray continuations and payloads over `maxPayload` throw a WebSocketFrameError, after which
- * the reader reads nothing more.
+ * Never trusts the peer: reserved bits, frames masked the wrong way for the role, unknown opcodes,
+ * oversized or fragmented control frames, stray continuations and payloads over `maxPayload` throw a
+ * WebSocketFrameError, after which the reader reads nothing more.
  */
 export class FrameReader {
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
   private readonly header = Buffer.alloc(MAX_HEADER);
   private headerFilled = 0;
-  private frame: { opcode: number; fin: boolean; payload: Buffer; filled: number } | undefined;
+  private frame: { opcode: number; fin: boolean; payload: Buffer; filled: number; mask: number } | undefined;
   /** A fragmented message in progress: its opcode and the fragments so far. */
   private fragments: { opcode: number; parts: Buffer[]; bytes: number } | undefined;
   private given: Buffer = this.scratch;
   private failure: WebSocketFrameError | undefined;
 
+  /** A large message's first bytes, gathered before its buffer is asked for (`headBytes`). */
+  private peek: { opcode: number; length: number; mask: number; head: Buffer; filled: number } | undefined;
+
   constructor(
     private readonly maxPayload: number,
     private readonly events: FrameReaderEvents,
-    /** Where payloads are read into: a fresh buffer by default, or one from a pool (ReceiveBuffers). */
-    private readonly allocate: (length: number) => Buffer = Buffer.allocUnsafe,
+    /**
+     * Where payloads are read into: a fresh buffer by default, or one from a pool (ReceiveBuffers). For
+     * a large unfragmented message it is shown the message's first `headBytes` bytes (unmasked), so it
+     * can choose where the rest should land; the buffer must have room for them, and gets them copied in.
+     */
+    private readonly allocate: (length: number, head?: Buffer) => Buffer = Buffer.allocUnsafe,
+    private readonly role: ReaderRole = 'client',
+    private readonly headBytes = 0,
   ) {}
+
+  /**
+   * The buffer of a message being received and not finished (the connection closed mid-message, or
+   * the reader failed), handed back once so that its owner can take it back; undefined if none.
+   */
+  abandon(): Buffer | undefined {
+    const payload = this.frame?.payload;
+    this.frame = undefined;
+    return payload;
+  }
 
   /** The buffer the next socket read should fill: the rest of a large payload, or the scratch buffer. */
   nextBuffer(): Buffer {
@@ -70,6 +97,7 @@ export class FrameReader {
     if (this.given === this.scratch) return this.feed(this.scratch.subarray(0, n));
     this.throwIfFailed();
     const frame = this.frame!;
+    unmask(frame.payload, frame.filled, frame.filled + n, frame.mask);
     frame.filled += n;
     if (frame.filled === frame.payload.length) this.finishFrame();
   }
@@ -79,10 +107,23 @@ export class FrameReader {
     this.throwIfFailed();
     let at = 0;
     while (at < bytes.length) {
+      const peek = this.peek;
+      if (peek) {
+        const take = Math.min(bytes.length - at, peek.head.length - peek.filled);
+        peek.head.set(bytes.subarray(at, at + take), peek.filled);
+        unmask(peek.head, peek.filled, peek.filled + take, peek.mask);
+        peek.filled += take;
+        at += take;
+        if (peek.filled === peek.head.length) this.startPayload(peek.opcode, true, peek.length, peek.mask, peek.head);
+        continue;
+      }
       const frame = this.frame;
       if (frame) {
         const take = Math.min(bytes.length - at, frame.payload.length - frame.filled);
-        frame.payload.set(bytes.subarray(at, at + take), frame.filled);
+        // fill, one memcpy: the payload may be shared memory a node's store lent, into which V8's
+        // Uint8Array.set copies word by word (copyIntoSlot in libs/chunk-store, docs/performance.md).
+        frame.payload.fill(bytes.subarray(at, at + take), frame.filled, frame.filled + take);
+        unmask(frame.payload, frame.filled, frame.filled + take, frame.mask);
         frame.filled += take;
         at += take;
         if (frame.filled === frame.payload.length) this.finishFrame();
@@ -101,7 +142,8 @@ export class FrameReader {
   private headerLength(): number {
     if (this.headerFilled < 2) return 2;
     const length7 = this.header[1] & 0x7f;
-    return length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+    const maskKey = (this.header[1] & 0x80) !== 0 ? 4 : 0;
+    return (length7 === 126 ? 4 : length7 === 127 ? 10 : 2) + maskKey;
   }
 
   private startFrame(): void {
@@ -110,7 +152,9 @@ export class FrameReader {
     const fin = (h[0] & 0x80) !== 0;
     const opcode = h[0] & 0x0f;
     if ((h[0] & 0x70) !== 0) this.fail(CLOSE_CODE.protocolError, 'reserved bits set (no extension was agreed)');
-    if ((h[1] & 0x80) !== 0) this.fail(CLOSE_CODE.protocolError, 'a server frame must not be masked');
+    const masked = (h[1] & 0x80) !== 0;
+    if (masked && this.role === 'client') this.fail(CLOSE_CODE.protocolError, 'a server frame must not be masked');
+    if (!masked && this.role === 'server') this.fail(CLOSE_CODE.protocolError, 'a client frame must be masked');
     const length7 = h[1] & 0x7f;
     let length = length7;
     if (length7 === 126) length = h.readUInt16BE(2);
@@ -119,6 +163,7 @@ export class FrameReader {
       if (high > 0x1fffff) this.fail(CLOSE_CODE.tooBig, 'frame length beyond 2^53');
       length = high * 2 ** 32 + h.readUInt32BE(6);
     }
+    const mask = masked ? h.readUInt32BE(length7 === 126 ? 4 : length7 === 127 ? 10 : 2) : 0;
 
     if (opcode >= OPCODE.close) {
       if (opcode > OPCODE.pong) this.fail(CLOSE_CODE.protocolError, `unknown opcode ${opcode}`);
@@ -133,8 +178,20 @@ export class FrameReader {
     }
     if ((this.fragments?.bytes ?? 0) + length > this.maxPayload) this.fail(CLOSE_CODE.tooBig, `a message over ${this.maxPayload} bytes`);
 
-    const payload = opcode >= OPCODE.close ? Buffer.allocUnsafe(length) : this.allocate(length);
-    this.frame = { opcode, fin, payload, filled: 0 };
+    if (this.headBytes > 0 && opcode < OPCODE.close && fin && !this.fragments && length >= DIRECT_READ_MIN) {
+      // Its buffer is asked for once its first bytes are here (feed, above).
+      this.peek = { opcode, length, mask, head: Buffer.allocUnsafe(this.headBytes), filled: 0 };
+      return;
+    }
+    this.startPayload(opcode, fin, length, mask);
+  }
+
+  /** Starts reading a frame's payload into its buffer, `head` (its first bytes, unmasked) already in. */
+  private startPayload(opcode: number, fin: boolean, length: number, mask: number, head?: Buffer): void {
+    this.peek = undefined;
+    const payload = opcode >= OPCODE.close ? Buffer.allocUnsafe(length) : this.allocate(length, head);
+    if (head) payload.set(head);
+    this.frame = { opcode, fin, payload, filled: head?.length ?? 0, mask };
     if (length === 0) this.finishFrame();
   }
 
@@ -160,4 +217,15 @@ export class FrameReader {
   private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
+}
+
+/**
+ * Unmasks `payload[from, to)` in place, `from` being how far into its frame's payload it starts (RFC
+ * 6455 §5.3: byte i is XORed with byte i mod 4 of the key). A zero key, which Cairn's own clients send,
+ * changes nothing and costs nothing.
+ */
+function unmask(payload: Buffer, from: number, to: number, mask: number): void {
+  if (mask === 0) return;
+  const key = [mask >>> 24, (mask >>> 16) & 0xff, (mask >>> 8) & 0xff, mask & 0xff];
+  for (let i = from; i < to; i++) payload[i] ^= key[i & 3];
 }

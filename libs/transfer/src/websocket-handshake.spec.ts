@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { MAX_HANDSHAKE_RESPONSE, expectedAccept, handshakeKey, handshakeRequest, readHandshakeResponse } from './websocket-handshake';
+import { MAX_HANDSHAKE_RESPONSE, expectedAccept, handshakeKey, handshakeRequest, readHandshakeResponse, upgradeResponse } from './websocket-handshake';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -62,5 +62,41 @@ describe('websocket handshake', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  describe("a server's answer to an upgrade", () => {
+    const request = (headers: Record<string, string>, method = 'GET', httpVersion = '1.1') => ({
+      method,
+      httpVersion,
+      headers: { host: '127.0.0.1', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13', 'sec-websocket-key': KEY, ...headers },
+    });
+
+    it('switches protocols with the accept value for the key, choosing no extension or subprotocol offered', () => {
+      const answer = upgradeResponse(request({ connection: 'keep-alive, Upgrade', upgrade: 'WebSocket', 'sec-websocket-extensions': 'permessage-deflate', 'sec-websocket-protocol': 'chat' }));
+      expect(answer).toEqual({
+        accepted: true,
+        response: `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${expectedAccept(KEY)}\r\n\r\n`,
+      });
+      // what our own client checks the answer with
+      expect(readHandshakeResponse(Buffer.from(answer.response), KEY)).toMatchObject({ state: 'accepted' });
+    });
+
+    it.each([
+      ['a POST', request({}, 'POST'), '405', /must be a GET/],
+      ['HTTP/1.0', request({}, 'GET', '1.0'), '400', /HTTP\/1\.1/],
+      ['an upgrade to something else', request({ upgrade: 'h2c' }), '400', /not an upgrade to websocket/],
+      ['a Connection without upgrade', request({ connection: 'keep-alive' }), '400', /does not ask for an upgrade/],
+      ['another WebSocket version', request({ 'sec-websocket-version': '8' }), '426', /unsupported WebSocket version/],
+      ['a key that is not 16 bytes of base64', request({ 'sec-websocket-key': '!!!' }), '400', /Sec-WebSocket-Key/],
+      ['no key', { method: 'GET', httpVersion: '1.1', headers: { upgrade: 'websocket', connection: 'upgrade', 'sec-websocket-version': '13' } }, '400', /Sec-WebSocket-Key/],
+    ])('refuses %s', (_name, req, status, why) => {
+      const answer = upgradeResponse(req);
+      expect(answer.accepted).toBe(false);
+      expect(answer.response).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(answer.response).toMatch(/Connection: close\r\n/);
+      expect(answer.response.endsWith('\r\n\r\n')).toBe(true);
+      if (!answer.accepted) expect(answer.reason).toMatch(why);
+      if (status === '426') expect(answer.response).toMatch(/Sec-WebSocket-Version: 13\r\n/);
+    });
   });
 });

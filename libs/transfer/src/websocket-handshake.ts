@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 
 /** RFC 6455 §1.3: appended to the client's key before hashing it into the server's accept value. */
 const ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -62,4 +63,34 @@ export function readHandshakeResponse(received: Buffer, key: string): HandshakeR
   if (headers.has('sec-websocket-extensions')) return { state: 'refused', reason: 'the server chose an extension we did not offer' };
   if (headers.has('sec-websocket-protocol')) return { state: 'refused', reason: 'the server chose a subprotocol we did not offer' };
   return { state: 'accepted', rest: received.subarray(end + 4) };
+}
+
+/** A client's Sec-WebSocket-Key: 16 bytes, base64 (RFC 6455 §4.1). */
+const CLIENT_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+export type UpgradeAnswer = { accepted: true; response: string } | { accepted: false; response: string; reason: string };
+
+/**
+ * The server's answer to an upgrade request (RFC 6455 §4.2): 101 with the accept value for an HTTP/1.1
+ * GET that asks for websocket, version 13, with a well-formed key; otherwise a refusal to write before closing
+ * (426 naming the version we speak, for another version; 400 or 405 for the rest). No subprotocol and
+ * no extension is ever chosen: offers of them are ignored, and the client then uses none.
+ */
+export function upgradeResponse({ method, httpVersion, headers }: Pick<IncomingMessage, 'method' | 'httpVersion' | 'headers'>): UpgradeAnswer {
+  const refuse = (status: string, reason: string, extra = ''): UpgradeAnswer => ({
+    accepted: false,
+    reason,
+    response: `HTTP/1.1 ${status}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
+  });
+  if (method !== 'GET') return refuse('405 Method Not Allowed', 'an upgrade must be a GET');
+  if (httpVersion !== '1.1') return refuse('400 Bad Request', 'an upgrade must be HTTP/1.1');
+  if (headers.upgrade?.toLowerCase() !== 'websocket') return refuse('400 Bad Request', 'not an upgrade to websocket');
+  if (!headers.connection?.toLowerCase().split(/\s*,\s*/).includes('upgrade')) return refuse('400 Bad Request', 'Connection does not ask for an upgrade');
+  if (headers['sec-websocket-version'] !== '13') return refuse('426 Upgrade Required', 'unsupported WebSocket version', 'Sec-WebSocket-Version: 13\r\n');
+  const key = headers['sec-websocket-key'];
+  if (!key || !CLIENT_KEY.test(key)) return refuse('400 Bad Request', 'missing or malformed Sec-WebSocket-Key');
+  return {
+    accepted: true,
+    response: ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${expectedAccept(key)}`, '', ''].join('\r\n'),
+  };
 }

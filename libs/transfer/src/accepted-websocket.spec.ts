@@ -1,0 +1,266 @@
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, type Socket, connect as connectTcp } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+import { AcceptedWebSocket, type AcceptedWebSocketOptions } from './accepted-websocket';
+import { upgradeResponse } from './websocket-handshake';
+import { makeSelfSignedCert } from './testing/self-signed-cert';
+
+const MiB = 1024 * 1024;
+const OPTIONS: AcceptedWebSocketOptions = { maxPayload: 8 * MiB };
+
+interface TestServer {
+  url: string;
+  port: number;
+  /** The server's end of the next connection. */
+  connection: () => Promise<AcceptedWebSocket>;
+  close: () => Promise<void>;
+}
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** An HTTP(S) server on 127.0.0.1 whose upgrades are answered as attachRpcServer does. */
+async function startServer(options: AcceptedWebSocketOptions = OPTIONS, server: HttpServer = createHttpServer(), scheme = 'ws'): Promise<TestServer> {
+  const accepted: AcceptedWebSocket[] = [];
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const answer = upgradeResponse(request);
+    if (!answer.accepted) return void socket.end(answer.response);
+    socket.write(answer.response);
+    const ws = new AcceptedWebSocket(socket as Socket, head, options);
+    ws.on('error', () => undefined); // the tests look at 'close'
+    accepted.push(ws);
+    server.emit('accepted', ws);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const close = async () => {
+    for (const ws of accepted) ws.terminate();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  };
+  cleanups.push(close);
+  return { url: `${scheme}://127.0.0.1:${port}/ws`, port, connection: () => once(server, 'accepted').then(([ws]) => ws as AcceptedWebSocket), close };
+}
+
+/** A `ws` client (which masks with random keys, as browsers do) and the server's end of it. */
+async function connect(server: TestServer, clientOptions: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<{ client: WebSocket; peer: AcceptedWebSocket }> {
+  const accepted = server.connection();
+  const client = new WebSocket(server.url, { perMessageDeflate: true, ...clientOptions }); // offered; the server must choose none
+  cleanups.push(() => client.terminate());
+  await once(client, 'open');
+  return { client, peer: await accepted };
+}
+
+function nextMessage(socket: WebSocket | AcceptedWebSocket): Promise<{ data: Buffer; isBinary: boolean }> {
+  return once(socket, 'message').then(([data, isBinary]) => ({ data: data as Buffer, isBinary: isBinary as boolean }));
+}
+
+function closed(socket: WebSocket | AcceptedWebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => socket.once('close', (code: number, reason: Buffer) => resolve({ code, reason: String(reason) })));
+}
+
+/** Bytes that differ from position to position, so a misplaced or unmasked byte shows. */
+function pattern(length: number): Buffer {
+  return Buffer.from(Uint8Array.from({ length }, (_, i) => (i * 131 + (i >> 8)) & 0xff));
+}
+
+describe('AcceptedWebSocket', () => {
+  it('exchanges binary messages of every length form with a ws client, both ways, and chooses no extension', async () => {
+    const server = await startServer();
+    const { client, peer } = await connect(server);
+    expect(client.extensions).toBe('');
+    for (const length of [0, 1, 125, 126, 65_535, 65_536, 3 * MiB + 7]) {
+      const bytes = pattern(length);
+      const got = nextMessage(peer);
+      client.send(bytes);
+      const { data, isBinary } = await got;
+      expect(isBinary).toBe(true);
+      expect(data.equals(bytes)).toBe(true);
+
+      const back = nextMessage(client);
+      peer.send(bytes);
+      expect((await back).data.equals(bytes)).toBe(true);
+    }
+  });
+
+  it('sends one message from several parts, and reports text and fragmented messages as sent', async () => {
+    const server = await startServer();
+    const { client, peer } = await connect(server);
+    const back = nextMessage(client);
+    peer.sendParts([Buffer.from('head-'), pattern(70_000), Buffer.from('-tail')]);
+    expect((await back).data.equals(Buffer.concat([Buffer.from('head-'), pattern(70_000), Buffer.from('-tail')]))).toBe(true);
+
+    const text = nextMessage(peer);
+    client.send('hello');
+    expect(await text).toEqual({ data: Buffer.from('hello'), isBinary: false });
+
+    const whole = nextMessage(peer);
+    client.send(pattern(1000), { fin: false });
+    client.ping(Buffer.from('between'));
+    client.send(pattern(500), { fin: true });
+    expect((await whole).data.equals(Buffer.concat([pattern(1000), pattern(500)]))).toBe(true);
+  });
+
+  it('reads each message into the buffer its allocator gives', async () => {
+    const given: Buffer[] = [];
+    const server = await startServer({
+      ...OPTIONS,
+      allocate: (length) => {
+        const buffer = Buffer.alloc(length);
+        given.push(buffer);
+        return buffer;
+      },
+    });
+    const { client, peer } = await connect(server);
+    const got = nextMessage(peer);
+    client.send(pattern(2 * MiB));
+    const { data } = await got;
+    expect(given).toHaveLength(1);
+    expect(data.buffer).toBe(given[0].buffer);
+    expect(data.equals(pattern(2 * MiB))).toBe(true);
+  });
+
+  it("shows its allocator a large message's first bytes, and gives back the buffer of one left unfinished", async () => {
+    const heads: string[] = [];
+    const released: Buffer[] = [];
+    const allocated: Buffer[] = [];
+    const server = await startServer({
+      ...OPTIONS,
+      headBytes: 16,
+      allocate: (length, head) => {
+        if (head) heads.push(head.toString('hex'));
+        allocated.push(Buffer.alloc(length));
+        return allocated[allocated.length - 1];
+      },
+      release: (buffer) => released.push(buffer),
+    });
+    const { client, peer } = await connect(server);
+    const got = nextMessage(peer);
+    client.send(pattern(MiB));
+    expect((await got).data.equals(pattern(MiB))).toBe(true);
+    expect(heads).toEqual([pattern(16).toString('hex')]);
+
+    const raw = await rawUpgrade(server.port);
+    const head = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]); // binary, masked (zero key), 1 MiB
+    const gone = new Promise((resolve) => raw.on('close', resolve));
+    raw.write(Buffer.concat([head, pattern(100_000)]));
+    await waitFor(() => allocated.length === 2);
+    raw.destroy(); // mid-message
+    await gone;
+    await waitFor(() => released.length === 1);
+    expect(released[0]).toBe(allocated[1]);
+  });
+
+  it('answers a ping with a pong carrying the same bytes', async () => {
+    const server = await startServer();
+    const { client } = await connect(server);
+    const pong = once(client, 'pong');
+    client.ping(Buffer.from('are you there'));
+    expect(String((await pong)[0])).toBe('are you there');
+  });
+
+  it('closes cleanly from either side, with the code and reason given', async () => {
+    const server = await startServer();
+    const first = await connect(server);
+    const both = [closed(first.client), closed(first.peer)];
+    first.client.close(4001, 'client done');
+    expect(await Promise.all(both)).toEqual([
+      { code: 4001, reason: '' },
+      { code: 4001, reason: 'client done' },
+    ]);
+
+    const second = await connect(server);
+    const again = [closed(second.client), closed(second.peer)];
+    second.peer.close(1001, 'going away');
+    expect((await Promise.all(again))[0]).toEqual({ code: 1001, reason: 'going away' });
+    expect(second.peer.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it('closes (1006) when a client goes without a close frame, though an HTTP server allows half-open sockets', async () => {
+    const server = await startServer();
+    const accepted = server.connection();
+    const raw = await rawUpgrade(server.port);
+    const peer = await accepted;
+    const gone = closed(peer);
+    const rawClosed = once(raw, 'close');
+    raw.end(); // FIN, nothing else
+    expect((await gone).code).toBe(1006);
+    await rawClosed; // our side ended too
+  });
+
+  it('stops reading while paused, and reads on once resumed', async () => {
+    const server = await startServer();
+    const { client, peer } = await connect(server);
+    const got: string[] = [];
+    peer.on('message', (data: Buffer) => got.push(String(data)));
+    peer.pause();
+    client.send('one');
+    client.send('two');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(got).toEqual([]);
+    peer.resume();
+    await waitFor(() => got.length === 2);
+    expect(got).toEqual(['one', 'two']);
+  });
+
+  it('closes with 1009 on a message over its limit, and with 1002 on a frame a client did not mask', async () => {
+    const server = await startServer({ maxPayload: 1024 });
+    const { client } = await connect(server);
+    const tooBig = closed(client);
+    client.send(pattern(1025));
+    expect((await tooBig).code).toBe(1009);
+
+    const raw = await rawUpgrade(server.port);
+    const answer = new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      raw.on('data', (part: Buffer) => parts.push(part));
+      raw.on('close', () => resolve(Buffer.concat(parts)));
+    });
+    raw.write(Buffer.from([0x82, 0x02, 0x68, 0x69])); // binary "hi", no mask
+    const close = await answer;
+    expect(close[0]).toBe(0x88); // a close frame, unmasked as a server's
+    expect(close.readUInt16BE(2)).toBe(1002);
+    expect(String(close.subarray(4))).toMatch(/must be masked/);
+  });
+});
+
+describe('AcceptedWebSocket over TLS', () => {
+  it('carries a large message both ways over wss://', async () => {
+    const made = await makeSelfSignedCert();
+    cleanups.push(() => made.remove());
+    const server = await startServer(OPTIONS, createHttpsServer({ cert: made.ca, key: await readFile(made.key) }), 'wss');
+    const { client, peer } = await connect(server, { ca: made.ca });
+    const got = nextMessage(peer);
+    client.send(pattern(5 * MiB));
+    expect((await got).data.equals(pattern(5 * MiB))).toBe(true);
+    const back = nextMessage(client);
+    peer.send(pattern(MiB + 1));
+    expect((await back).data.equals(pattern(MiB + 1))).toBe(true);
+  });
+});
+
+/** A raw TCP connection upgraded by hand, its 101 read: what is written next is frames. */
+async function rawUpgrade(port: number): Promise<Socket> {
+  const socket = connectTcp(port, '127.0.0.1');
+  cleanups.push(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  let head = '';
+  while (!head.includes('\r\n\r\n')) head += String((await once(socket, 'data'))[0]);
+  expect(head).toMatch(/^HTTP\/1\.1 101 /);
+  return socket;
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

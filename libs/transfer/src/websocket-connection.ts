@@ -1,0 +1,138 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { webSocketHeader } from './joined-send';
+import { CLOSE_CODE, OPCODE, type ControlOpcode, WebSocketFrameError } from './websocket-frame-reader';
+
+/** `ws`'s readyState values, which RpcPeer and connectPeer compare against. */
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
+/** After our close frame, how long the other end gets to close the connection before we drop it. */
+const CLOSE_TIMEOUT_MS = 5_000;
+/** RFC 6455 §7.4.1: normal closure; "no status" stands in when a close frame carried none. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_NO_STATUS = 1005;
+const CLOSE_ABNORMAL = 1006;
+/** A control frame's payload is at most 125 bytes, 2 of them the close code. */
+const MAX_CLOSE_REASON = 123;
+
+/**
+ * What both ends of Cairn's own WebSocket share once a connection is open (RFC 6455): sending messages
+ * and control frames, the closing handshake, and the part of `ws`'s API that RpcPeer uses (events
+ * message, close, error; send, close, terminate, pause, resume, bufferedAmount, readyState), plus
+ * `sendParts` to send one message from several buffers without joining them. How bytes are read, and
+ * how the connection opens, is the subclass's: LeanWebSocket (a client) and AcceptedWebSocket (a server).
+ */
+export abstract class WebSocketConnection extends EventEmitter {
+  readyState = CONNECTING;
+  /** Accepted for `ws` compatibility; messages are always Buffers. */
+  binaryType = 'nodebuffer';
+  protected abstract readonly socket: Socket;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private closeSent = false;
+  private closeCode = CLOSE_ABNORMAL;
+  private closeReason: Buffer = Buffer.alloc(0);
+
+  /** `masked`: a client's frames carry a mask key (all zero: Cairn peers are not browsers behind a proxy); a server's none. */
+  protected constructor(private readonly masked: boolean) {
+    super();
+  }
+
+  /** Bytes queued in the socket and not yet written (ws's `bufferedAmount`). */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  /** Sends one binary message. `cb` runs once it is written, or with an error if it cannot be. */
+  send(data: Uint8Array, _options: { binary?: boolean } = {}, cb?: (err?: Error | null) => void): void {
+    this.sendParts([data], cb);
+  }
+
+  /** Sends one binary message made of `parts`, written in order without joining them. */
+  sendParts(parts: Uint8Array[], cb?: (err?: Error | null) => void): void {
+    if (this.readyState !== OPEN) {
+      const err = new Error(`WebSocket is not open: readyState ${this.readyState}`);
+      if (cb) process.nextTick(cb, err);
+      return;
+    }
+    const length = parts.reduce((sum, part) => sum + part.length, 0);
+    this.socket.cork();
+    this.socket.write(webSocketHeader(length, this.masked), parts.length === 0 ? cb : undefined);
+    parts.forEach((part, i) => this.socket.write(part, i === parts.length - 1 ? cb : undefined));
+    this.socket.uncork();
+  }
+
+  /** Starts the closing handshake: our close frame, then the other end's, then the TCP close. */
+  close(code = CLOSE_NORMAL, reason = ''): void {
+    if (this.readyState === CLOSED) return;
+    if (this.readyState === CONNECTING) return this.abort(new Error('WebSocket was closed before the connection was established'));
+    this.sendClose(code, Buffer.from(reason).subarray(0, MAX_CLOSE_REASON));
+  }
+
+  /** Drops the connection at once. */
+  terminate(): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSING;
+    this.socket.destroy();
+  }
+
+  /** Stops reading (TCP then pushes back on the sender), as an inbound budget asks. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Fails a connection that is not open yet: an error, then it is dropped (and 'close' follows). */
+  protected abort(err: Error): void {
+    if (this.readyState !== CONNECTING) return;
+    this.readyState = CLOSING;
+    this.emit('error', err);
+    this.socket.destroy();
+  }
+
+  protected onControl(opcode: ControlOpcode, payload: Buffer): void {
+    if (opcode === OPCODE.ping) return this.writeControl(OPCODE.pong, payload);
+    if (opcode === OPCODE.pong) return;
+    this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NO_STATUS;
+    this.closeReason = payload.subarray(2);
+    if (!this.closeSent) this.sendClose(this.closeCode === CLOSE_NO_STATUS ? CLOSE_NORMAL : this.closeCode, Buffer.alloc(0));
+    this.socket.end();
+  }
+
+  /** A frame the reader refused: an error, then a close frame with the reader's close code. */
+  protected onFrameError(err: unknown): void {
+    const frameError = err instanceof WebSocketFrameError ? err : new WebSocketFrameError(CLOSE_CODE.protocolError, String(err));
+    if (this.readyState !== OPEN) return;
+    this.emit('error', frameError);
+    this.sendClose(frameError.closeCode, Buffer.from(frameError.message).subarray(0, MAX_CLOSE_REASON));
+  }
+
+  protected onSocketClosed(): void {
+    clearTimeout(this.closeTimer);
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.emit('close', this.closeCode, this.closeReason);
+  }
+
+  private sendClose(code: number, reason: Buffer): void {
+    if (this.closeSent || this.readyState === CLOSED) return;
+    this.closeSent = true;
+    const payload = Buffer.alloc(2 + reason.length);
+    payload.writeUInt16BE(code, 0);
+    reason.copy(payload, 2);
+    this.writeControl(OPCODE.close, payload);
+    this.readyState = CLOSING;
+    this.socket.end();
+    this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
+    this.closeTimer.unref();
+  }
+
+  private writeControl(opcode: number, payload: Buffer): void {
+    if (this.socket.writableEnded || this.socket.destroyed) return;
+    this.socket.write(Buffer.concat([webSocketHeader(payload.length, this.masked, opcode), payload]));
+  }
+}
