@@ -11,10 +11,11 @@ import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot, type Slot } from './al
  */
 const WRITE_SLOTS = 8;
 /**
- * Write slots never lent to receive a chunk (`lendForReceive`), so that puts arriving otherwise always
- * find a slot to be copied into, however slowly the senders of lent ones send.
+ * Write slots never lent to receive a chunk (`lendForReceive`): half of them. A lent slot is held while
+ * its chunk arrives, which a slow sender (or a hostile one, until the idle timeout) makes long, so the
+ * puts copied in must always find slots; and a node rarely receives more than 4 big chunks at once.
  */
-const KEPT_FOR_COPIES = 2;
+const KEPT_FOR_COPIES = 4;
 /** Room before each write slot for what precedes a chunk in a message (a data frame's header and grant). */
 const RECEIVE_HEADROOM = 64 * 1024;
 

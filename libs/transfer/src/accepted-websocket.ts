@@ -27,7 +27,7 @@ export interface AcceptedWebSocketOptions {
 export class AcceptedWebSocket extends WebSocketConnection {
   private readonly reader: FrameReader;
 
-  /** `head`: bytes that came after the upgrade request, already frames. */
+  /** `head`: bytes that came after the upgrade request, already frames; read from the next tick on. */
   constructor(
     protected readonly socket: Socket,
     head: Buffer,
@@ -41,17 +41,19 @@ export class AcceptedWebSocket extends WebSocketConnection {
     }, options.allocate, 'server', options.headBytes);
     socket.setNoDelay(true);
     socket.setTimeout(0);
+    // Frames that came with the upgrade request are read like the rest, from the next tick on: after
+    // whoever made this connection has listened to it (read now, a message or an error would be lost).
+    if (head.length > 0) socket.unshift(head);
     socket.on('data', (bytes: Buffer) => this.onData(bytes));
     // An HTTP server's sockets allow half-open connections: a client gone without a close frame (its
     // FIN) would otherwise leave ours open forever, holding its place under the connection caps.
     socket.on('end', () => socket.end());
-    socket.on('error', (err) => this.emit('error', err));
+    socket.on('error', (err) => this.emitError(err));
     socket.on('close', () => {
       const unfinished = this.reader.abandon();
       if (unfinished) options.release?.(unfinished);
       this.onSocketClosed();
     });
-    if (head.length > 0) this.onData(head);
   }
 
   private onData(bytes: Buffer): void {

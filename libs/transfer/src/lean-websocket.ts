@@ -50,7 +50,7 @@ export class LeanWebSocket extends WebSocketConnection {
       : netConnect({ host, port, onread });
     this.socket.setNoDelay(true);
     this.socket.once(secure ? 'secureConnect' : 'connect', () => this.socket.write(handshakeRequest(url, this.key)));
-    this.socket.on('error', (err) => this.emit('error', err));
+    this.socket.on('error', (err) => this.emitError(err));
     this.socket.on('close', () => this.onSocketClosed());
     this.handshakeTimer = setTimeout(() => this.abort(new Error('opening handshake has timed out')), options.handshakeTimeout);
   }

@@ -30,6 +30,7 @@ afterEach(async () => {
 
 interface TestServer {
   rpc: RpcServer;
+  http: ReturnType<typeof createServer>;
   port: number;
   address: string;
   protocolErrors: string[];
@@ -55,7 +56,7 @@ async function startServer(options: RpcServerOptions = {}): Promise<TestServer> 
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
   });
-  return { rpc, port, address: `127.0.0.1:${port}`, protocolErrors };
+  return { rpc, http, port, address: `127.0.0.1:${port}`, protocolErrors };
 }
 
 async function connect(address: string, options?: ConnectOptions): Promise<RpcPeer> {
@@ -662,6 +663,52 @@ describe('attachRpcServer against bad input (invariant 7)', () => {
     await waitFor(() => given.length === 3, 'the text message to be given back');
   });
 
+  it('drops a refused upgrade once answered, even when the client keeps its side open', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const connections = () => new Promise<number>((resolve, reject) => server.http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    for (const request of ['GET /other HTTP/1.1', 'GET /ws HTTP/1.1']) {
+      // a client that allows half-open connections and never ends its side
+      const socket = connectTcp({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+      cleanups.push(() => socket.destroy());
+      let answer = '';
+      socket.on('data', (data: Buffer) => (answer += data.toString('latin1')));
+      const ended = new Promise((resolve) => socket.on('end', resolve));
+      socket.write(`${request}\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      await ended;
+      expect(answer).toMatch(/^HTTP\/1\.1 (404|400) /);
+      await waitFor(async () => (await connections()) === 0, 'the server to drop its side');
+      socket.destroy();
+    }
+  });
+
+  it('reads frames that came in one write with the upgrade: a request there is answered, a bad frame there closes only that connection', async () => {
+    const server = await startServer({ onRequest: echoHandler });
+    const request = header({ type: MESSAGES['nodes.list'].code, requestId: 5 });
+    const answered = await upgradeWith(server.port, maskedFrame(request));
+    expect(answered.subarray(answered.indexOf('\r\n\r\n') + 4)[0]).toBe(0x82); // a binary message came back
+    const frameAt = answered.indexOf('\r\n\r\n') + 4 + 2;
+    expect(decodeFrame(answered.subarray(frameAt, frameAt + answered[frameAt - 1])).type).toBe('nodes.info');
+
+    const refused = await upgradeWith(server.port, Buffer.from([0x82, 0x00])); // a client frame must be masked
+    const closeAt = refused.indexOf('\r\n\r\n') + 4;
+    expect(refused[closeAt]).toBe(0x88); // a close frame
+    expect(refused.readUInt16BE(closeAt + 2)).toBe(1002);
+    await expectStillServing(server); // and the process did not fall over an 'error' nobody listened to yet
+  });
+
+  it('answers a close frame without a valid code with 1002, and reads nothing after a close frame', async () => {
+    const handled: string[] = [];
+    const server = await startServer({ onRequest: (frame, peer) => (handled.push(frame.type), echoHandler(frame, peer)) });
+    for (const [payload, expected] of [[Buffer.from([0x03, 0xed]), 1002], [Buffer.from([0x03]), 1002], [Buffer.from([0x0f, 0xa1]), 4001]] as const) {
+      // then a request, which must not be answered: it came after the close
+      const bytes = await upgradeWith(server.port, Buffer.concat([maskedFrame(payload, 0x8), maskedFrame(header({ type: MESSAGES['nodes.list'].code, requestId: 6 }))]));
+      const at = bytes.indexOf('\r\n\r\n') + 4;
+      expect([bytes[at], bytes.readUInt16BE(at + 2)]).toEqual([0x88, expected]);
+      expect(bytes.length).toBe(at + 2 + bytes[at + 1]); // nothing after our close frame
+    }
+    expect(handled).toEqual([]);
+  });
+
   it('answers a request with a wrong protocol version with E_VERSION, then closes (docs/protocol.md)', async () => {
     const server = await startServer({ onRequest: echoHandler });
     const raw = await rawClient(server.port);
@@ -736,12 +783,32 @@ function tryUpgrade(port: number): Promise<WebSocket | number> {
   });
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/** A client frame (FIN, masked with a zero key) of `opcode`, binary by default; payloads under 126 bytes. */
+function maskedFrame(payload: Buffer, opcode = 0x2): Buffer {
+  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+}
+
+/** Upgrades a raw TCP connection with `frames` in the same write, then half-closes; resolves with all it got back once closed. */
+function upgradeWith(port: number, frames: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1', () => {
+      const upgrade = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      socket.write(Buffer.concat([Buffer.from(upgrade), frames]));
+      setTimeout(() => socket.end(), 300).unref(); // time to answer, then we go
+    });
+    const parts: Buffer[] = [];
+    socket.on('data', (data: Buffer) => parts.push(data));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(parts)));
+  });
 }
 
 /** Sends an upgrade request to /ws that the WebSocket server refuses (no Sec-WebSocket-Key); resolves with its status line. */

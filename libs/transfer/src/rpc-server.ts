@@ -54,10 +54,14 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
   const maxPerAddress = options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
 
-  /** Answers an upgrade it will not make, and closes; an error on the way (a reset) just drops the socket. */
+  /**
+   * Answers an upgrade it will not make and drops the connection once the answer is out (an HTTP
+   * server's sockets allow half-open ones, so `end` alone would wait for the client to close); an
+   * error on the way (a reset) just drops it.
+   */
   const refuse = (socket: Duplex, response: string) => {
     socket.on('error', () => socket.destroy());
-    socket.end(response);
+    socket.end(response, () => socket.destroy());
   };
   const overLimit = (socket: Duplex, reason: string, remote: string) => {
     options.onLimit?.(reason, remote);

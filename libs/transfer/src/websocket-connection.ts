@@ -90,16 +90,28 @@ export abstract class WebSocketConnection extends EventEmitter {
   protected abort(err: Error): void {
     if (this.readyState !== CONNECTING) return;
     this.readyState = CLOSING;
-    this.emit('error', err);
+    this.emitError(err);
     this.socket.destroy();
+  }
+
+  /**
+   * 'error' for whoever listens; with nobody listening (a connection not handed to its RpcPeer yet), an
+   * emitted 'error' would be thrown, out of a socket's event, and end the process.
+   */
+  protected emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
   protected onControl(opcode: ControlOpcode, payload: Buffer): void {
     if (opcode === OPCODE.ping) return this.writeControl(OPCODE.pong, payload);
     if (opcode === OPCODE.pong) return;
-    this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NO_STATUS;
+    const code = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NO_STATUS;
+    if (payload.length === 1 || (payload.length >= 2 && !isValidCloseCode(code))) {
+      return this.onFrameError(new WebSocketFrameError(CLOSE_CODE.protocolError, `a close frame with no valid code`));
+    }
+    this.closeCode = code;
     this.closeReason = payload.subarray(2);
-    if (!this.closeSent) this.sendClose(this.closeCode === CLOSE_NO_STATUS ? CLOSE_NORMAL : this.closeCode, Buffer.alloc(0));
+    if (!this.closeSent) this.sendClose(code === CLOSE_NO_STATUS ? CLOSE_NORMAL : code, Buffer.alloc(0));
     this.socket.end();
   }
 
@@ -107,7 +119,7 @@ export abstract class WebSocketConnection extends EventEmitter {
   protected onFrameError(err: unknown): void {
     const frameError = err instanceof WebSocketFrameError ? err : new WebSocketFrameError(CLOSE_CODE.protocolError, String(err));
     if (this.readyState !== OPEN) return;
-    this.emit('error', frameError);
+    this.emitError(frameError);
     this.sendClose(frameError.closeCode, Buffer.from(frameError.message).subarray(0, MAX_CLOSE_REASON));
   }
 
@@ -135,4 +147,9 @@ export abstract class WebSocketConnection extends EventEmitter {
     if (this.socket.writableEnded || this.socket.destroyed) return;
     this.socket.write(Buffer.concat([webSocketHeader(payload.length, this.masked, opcode), payload]));
   }
+}
+
+/** Close codes a close frame may carry (RFC 6455 §7.4): the defined ones, and those for libraries and applications. */
+function isValidCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }

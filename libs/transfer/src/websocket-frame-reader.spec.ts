@@ -231,12 +231,34 @@ describe('FrameReader', () => {
     expect(r.abandon()).toBeUndefined();
   });
 
+  it('refuses a message in more than 256 fragments, empty ones too (which no byte limit would see)', () => {
+    const { reader: r, got } = reader();
+    const fragments = [frame(OPCODE.binary, Buffer.from('a'), { fin: false }), ...Array.from({ length: 254 }, () => frame(OPCODE.continuation, Buffer.alloc(0), { fin: false }))];
+    r.feed(Buffer.concat([...fragments, frame(OPCODE.continuation, Buffer.from('b'))])); // 256: still a message
+    expect(got.messages.map((m) => String(m.data))).toEqual(['ab']);
+    expectFrameError(() => r.feed(Buffer.concat([...fragments, frame(OPCODE.continuation, Buffer.alloc(0), { fin: false }), frame(OPCODE.continuation, Buffer.from('c'))])), CLOSE_CODE.tooBig, /more than 256 fragments/);
+  });
+
+  it('stops for good when its allocator fails, and reads nothing after a close frame', () => {
+    const failing = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: () => undefined }, () => {
+      throw new RangeError('no memory');
+    });
+    expectFrameError(() => failing.feed(frame(OPCODE.binary, Buffer.from('x'))), CLOSE_CODE.internalError, /no memory/);
+    expectFrameError(() => failing.feed(frame(OPCODE.binary, Buffer.from('y'))), CLOSE_CODE.internalError, /no memory/); // not parsed as a header
+
+    const { reader: r, got } = reader();
+    r.feed(Buffer.concat([frame(OPCODE.close, Buffer.from([0x03, 0xe8])), frame(OPCODE.binary, Buffer.from('late'))]));
+    r.feed(frame(OPCODE.binary, Buffer.from('later')));
+    expect(got.controls.map((c) => c.opcode)).toEqual([OPCODE.close]);
+    expect(got.messages).toEqual([]);
+  });
+
   it('passes close and pong frames on, and an empty message as an empty buffer', () => {
     const { reader: r, got } = reader();
-    r.feed(Buffer.concat([frame(OPCODE.close, Buffer.from([0x03, 0xe8, 0x68, 0x69])), frame(OPCODE.pong, Buffer.alloc(0)), frame(OPCODE.binary, Buffer.alloc(0))]));
+    r.feed(Buffer.concat([frame(OPCODE.pong, Buffer.alloc(0)), frame(OPCODE.binary, Buffer.alloc(0)), frame(OPCODE.close, Buffer.from([0x03, 0xe8, 0x68, 0x69]))]));
     expect(got.controls.map((c) => [c.opcode, [...c.payload]])).toEqual([
-      [OPCODE.close, [0x03, 0xe8, 0x68, 0x69]],
       [OPCODE.pong, []],
+      [OPCODE.close, [0x03, 0xe8, 0x68, 0x69]],
     ]);
     expect(got.messages).toEqual([{ data: Buffer.alloc(0), isBinary: true }]);
   });

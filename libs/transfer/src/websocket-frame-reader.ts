@@ -4,7 +4,7 @@ export const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, p
 export type ControlOpcode = typeof OPCODE.close | typeof OPCODE.ping | typeof OPCODE.pong;
 
 /** WebSocket close codes (RFC 6455 §7.4.1) a reader closes with. */
-export const CLOSE_CODE = { protocolError: 1002, tooBig: 1009 } as const;
+export const CLOSE_CODE = { protocolError: 1002, tooBig: 1009, internalError: 1011 } as const;
 
 /** A frame the reader refuses; `closeCode` is what the connection is closed with. */
 export class WebSocketFrameError extends Error {
@@ -29,6 +29,11 @@ const SCRATCH_SIZE = 64 * 1024;
 /** 2 bytes, a 64-bit length, and a client's 4-byte mask key. */
 const MAX_HEADER = 14;
 const MAX_CONTROL_PAYLOAD = 125;
+/**
+ * Frames one message may come in. Cairn never fragments; without a cap, empty continuation frames
+ * (which `maxPayload` does not see) would grow the list of fragments without end.
+ */
+const MAX_FRAGMENTS = 256;
 
 /**
  * Which end reads: a client reads a server's frames, which must not be masked; a server reads a
@@ -55,9 +60,11 @@ export class FrameReader {
   private headerFilled = 0;
   private frame: { opcode: number; fin: boolean; payload: Buffer; filled: number; mask: number } | undefined;
   /** A fragmented message in progress: its opcode and the fragments so far. */
-  private fragments: { opcode: number; parts: Buffer[]; bytes: number } | undefined;
+  private fragments: { opcode: number; parts: Buffer[]; bytes: number; count: number } | undefined;
   private given: Buffer = this.scratch;
   private failure: WebSocketFrameError | undefined;
+  /** A close frame was read: what follows it is not read (RFC 6455 §5.5.1). */
+  private closed = false;
 
   /** A large message's first bytes, gathered before its buffer is asked for (`headBytes`). */
   private peek: { opcode: number; length: number; mask: number; head: Buffer; filled: number } | undefined;
@@ -96,17 +103,36 @@ export class FrameReader {
   bytesRead(n: number): void {
     if (this.given === this.scratch) return this.feed(this.scratch.subarray(0, n));
     this.throwIfFailed();
-    const frame = this.frame!;
-    unmask(frame.payload, frame.filled, frame.filled + n, frame.mask);
-    frame.filled += n;
-    if (frame.filled === frame.payload.length) this.finishFrame();
+    this.failingOnAnyError(() => {
+      const frame = this.frame!;
+      unmask(frame.payload, frame.filled, frame.filled + n, frame.mask);
+      frame.filled += n;
+      if (frame.filled === frame.payload.length) this.finishFrame();
+    });
   }
 
   /** Bytes that arrived elsewhere (after the handshake's response, say): copied in, as from the scratch buffer. */
   feed(bytes: Uint8Array): void {
     this.throwIfFailed();
+    this.failingOnAnyError(() => this.consume(bytes));
+  }
+
+  /**
+   * Runs `step`; whatever it throws (a refused frame, or an allocator or listener that failed) stops
+   * the reader for good: after a failure midway, the next bytes cannot be told apart from a header.
+   */
+  private failingOnAnyError(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.failure ??= err instanceof WebSocketFrameError ? err : new WebSocketFrameError(CLOSE_CODE.internalError, `reading a frame failed: ${String(err)}`);
+      throw this.failure;
+    }
+  }
+
+  private consume(bytes: Uint8Array): void {
     let at = 0;
-    while (at < bytes.length) {
+    while (at < bytes.length && !this.closed) {
       const peek = this.peek;
       if (peek) {
         const take = Math.min(bytes.length - at, peek.head.length - peek.filled);
@@ -178,7 +204,7 @@ export class FrameReader {
     }
     if ((this.fragments?.bytes ?? 0) + length > this.maxPayload) this.fail(CLOSE_CODE.tooBig, `a message over ${this.maxPayload} bytes`);
 
-    if (this.headBytes > 0 && opcode < OPCODE.close && fin && !this.fragments && length >= DIRECT_READ_MIN) {
+    if (this.headBytes > 0 && opcode < OPCODE.close && fin && !this.fragments && length >= DIRECT_READ_MIN && length > this.headBytes) {
       // Its buffer is asked for once its first bytes are here (feed, above).
       this.peek = { opcode, length, mask, head: Buffer.allocUnsafe(this.headBytes), filled: 0 };
       return;
@@ -198,10 +224,12 @@ export class FrameReader {
   private finishFrame(): void {
     const { opcode, fin, payload } = this.frame!;
     this.frame = undefined;
+    if (opcode === OPCODE.close) this.closed = true;
     if (opcode >= OPCODE.close) return this.events.onControl(opcode as ControlOpcode, payload);
     if (fin && !this.fragments) return this.events.onMessage(payload, opcode === OPCODE.binary);
-    this.fragments ??= { opcode, parts: [], bytes: 0 };
-    this.fragments.parts.push(payload);
+    this.fragments ??= { opcode, parts: [], bytes: 0, count: 0 };
+    if (++this.fragments.count > MAX_FRAGMENTS) this.fail(CLOSE_CODE.tooBig, `a message in more than ${MAX_FRAGMENTS} fragments`);
+    if (payload.length > 0) this.fragments.parts.push(payload);
     this.fragments.bytes += payload.length;
     if (!fin) return;
     const whole = this.fragments;
