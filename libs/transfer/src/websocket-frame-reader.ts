@@ -125,7 +125,8 @@ export class FrameReader {
     try {
       step();
     } catch (err) {
-      this.failure ??= err instanceof WebSocketFrameError ? err : new WebSocketFrameError(CLOSE_CODE.internalError, `reading a frame failed: ${String(err)}`);
+      this.failure ??=
+        err instanceof WebSocketFrameError ? err : new WebSocketFrameError(CLOSE_CODE.internalError, `reading a frame failed: ${String(err)}`);
       throw this.failure;
     }
   }

@@ -72,9 +72,9 @@ export type UpgradeAnswer = { accepted: true; response: string } | { accepted: f
 
 /**
  * The server's answer to an upgrade request (RFC 6455 §4.2): 101 with the accept value for an HTTP/1.1
- * GET that asks for websocket, version 13, with a well-formed key; otherwise a refusal to write before closing
- * (426 naming the version we speak, for another version; 400 or 405 for the rest). No subprotocol and
- * no extension is ever chosen: offers of them are ignored, and the client then uses none.
+ * GET that asks for websocket, version 13, with a well-formed key; otherwise a refusal to write before
+ * closing (426 naming the version we speak, for another version; 400 or 405 for the rest). No
+ * subprotocol and no extension is ever chosen: offers of them are ignored, and the client then uses none.
  */
 export function upgradeResponse({ method, httpVersion, headers }: Pick<IncomingMessage, 'method' | 'httpVersion' | 'headers'>): UpgradeAnswer {
   const refuse = (status: string, reason: string, extra = ''): UpgradeAnswer => ({
