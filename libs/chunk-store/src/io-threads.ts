@@ -257,8 +257,7 @@ export class IoThreads {
     if (this.closed || headBytes > RECEIVE_HEADROOM || chunkBytes > this.slotBytes) return undefined;
     const slots = this.sharedSlots();
     if (slots.freeCount <= KEPT_FOR_COPIES) return undefined;
-    const slot = slots.tryAcquire();
-    if (!slot) return undefined;
+    const slot = slots.tryAcquire()!; // there are free ones: just counted
     this.receiving.set(slot.offset, slot);
     return Buffer.from(slots.memory, slot.offset - headBytes, headBytes + chunkBytes);
   }
@@ -326,8 +325,9 @@ export class IoThreads {
    *
    * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own slot
    * of the shared aligned memory (as big as a write slot: a bigger chunk goes through the cache), then
-   * copied out and hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the kernel's time
-   * of a cached read (docs/performance.md). Where the file system refuses O_DIRECT, through the cache.
+   * copied out and hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the
+   * kernel's time of a cached read (docs/performance.md). Where the file system refuses O_DIRECT,
+   * through the cache.
    */
   async readVerified(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
     const { signal, into, directAbove = Infinity } = options;

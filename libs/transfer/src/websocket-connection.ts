@@ -4,9 +4,9 @@ import { webSocketHeader } from './joined-send';
 import { CLOSE_CODE, OPCODE, type ControlOpcode, WebSocketFrameError } from './websocket-frame-reader';
 
 /** `ws`'s readyState values, which RpcPeer and connectPeer compare against. */
-export const CONNECTING = 0;
+const CONNECTING = 0;
 export const OPEN = 1;
-export const CLOSING = 2;
+const CLOSING = 2;
 export const CLOSED = 3;
 /** After our close frame, how long the other end gets to close the connection before we drop it. */
 const CLOSE_TIMEOUT_MS = 5_000;
