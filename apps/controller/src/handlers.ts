@@ -17,16 +17,8 @@ export interface HandlerContext {
   grants: GrantSigner;
   defaultReplicas: number;
   heartbeatMs: number;
-  /** An upload idle this long is abandoned by the sweeper; placements keep it alive. */
-  uploadExpiryMs: number;
   log: Logger;
 }
-
-/**
- * A placement marks its upload active at most this often (and well within the expiry): the mark is a
- * catalog write, and one per chunk would cost the controller a write per MiB of every put.
- */
-const TOUCH_EVERY_MS = 1000;
 
 /** The remote address of a connection, for the failed-authentication cap and logs. */
 export type AddressOf = (peer: RpcPeer) => string;
@@ -69,18 +61,25 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
           throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
         }
         const upload = { id: randomBytes(16).toString('base64url'), name: frame.body.name, replicas, createdAt: Date.now() };
-        // A small file's only chunk is placed in the same round trip; placed first, so that a refused
-        // placement (E_NO_NODES) leaves no upload session behind for the sweeper.
-        const placements = frame.body.chunks && (await placeChunks(ctx, upload, frame.body.chunks, new Set()));
-        await ctx.catalog.beginUpload(upload);
+        // A small file's only chunk is placed in the same round trip, held by the upload from its start.
+        const chunks = frame.body.chunks;
+        await ctx.catalog.beginUpload(upload, chunks?.map((c) => c.hash));
+        let placements;
+        try {
+          placements = chunks && (await placeChunks(ctx, upload, chunks, new Set()));
+        } catch (err) {
+          // A refused placement (E_NO_NODES) leaves no upload session behind for the sweeper.
+          await ctx.catalog.abortUpload(upload.id).catch(() => undefined);
+          throw err;
+        }
         ctx.log.debug({ uploadId: upload.id, name: upload.name, replicas }, 'upload begun');
         return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
       case 'upload.place': {
         const upload = await requireUpload(ctx.catalog, frame.body.uploadId, session);
+        // One write both holds the chunks (before they are placed) and keeps the upload alive.
+        await ctx.catalog.holdChunks(upload.id, frame.body.chunks.map((c) => c.hash), Date.now());
         const placements = await placeChunks(ctx, upload, frame.body.chunks, new Set(frame.body.exclude ?? []));
-        const now = Date.now();
-        if (now - upload.lastActive >= Math.min(TOUCH_EVERY_MS, ctx.uploadExpiryMs / 10)) await ctx.catalog.touchUpload(upload.id, now);
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
@@ -212,8 +211,12 @@ type StoredRecord = Body<'upload.stored'>['chunks'][number];
  * Chooses nodes for each chunk and signs the grant that lets them accept it for this upload. Nodes
  * the catalog believes already hold the chunk come first, marked `held`: the client claims it there
  * instead of sending it again (a resumed put, or content another file has).
+ *
+ * The upload must hold the chunks already (`beginUpload`, `holdChunks`): then no deletion of them
+ * starts, and the ones under way are waited for, so the holders read here are still there.
  */
 async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: number }, chunks: PlaceRequest[], exclude: ReadonlySet<string>) {
+  await ctx.healer.deletionsSettled(chunks.map((c) => c.hash));
   const placements = [];
   for (const chunk of chunks) {
     const count = chunk.count ?? upload.replicas;

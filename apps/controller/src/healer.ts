@@ -3,13 +3,17 @@ import { isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame } from '@cairn/transfer';
 import { Cluster } from './cluster';
+import { DeletionsInFlight } from './deletions-in-flight';
 import { GrantSigner } from './security/grant-signer';
 
 export interface HealerOptions {
   catalog: CatalogStore;
   cluster: Cluster;
   log: Logger;
-  /** How long a chunk stays unreferenced before its replicas are deleted. */
+  /**
+   * How long a chunk stays unreferenced before its replicas are deleted; also the age under which a
+   * node keeps a copy it is asked to delete (a put or claim refreshes it), surplus copies included.
+   */
   gcGraceMs: number;
   /** Signs the read grant the target node shows the source node. */
   grants: GrantSigner;
@@ -45,6 +49,9 @@ export class Healer {
   /** The pacing clock: when the next copy may start under the repair rate cap. */
   private nextCopyAt = 0;
   private readonly warned = new Set<string>();
+  private readonly deleting = new DeletionsInFlight();
+  /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
+  private readonly keptAt = new Map<string, number>();
 
   constructor(private readonly options: HealerOptions) {}
 
@@ -55,6 +62,14 @@ export class Healer {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * Resolves once no deletion of these chunks is under way. A placement calls it after its upload
+   * holds the chunks (see DeletionsInFlight), so no node it is handed is still deleting one of them.
+   */
+  deletionsSettled(hashes: Iterable<string>): Promise<void> {
+    return this.deleting.settled(hashes);
   }
 
   /** One round of repair, surplus removal and garbage collection; overlapping calls are skipped. */
@@ -147,41 +162,80 @@ export class Healer {
 
   /**
    * Replicas beyond the factor (a node came back after its chunks were repaired elsewhere) are removed
-   * from the most used nodes, never below the factor of healthy replicas.
+   * from the most used nodes, never below the factor of healthy replicas. The list can be seconds old
+   * by the time a chunk's turn comes: each removal is checked again against the catalog as it is then.
    */
   private async removeSurplus(): Promise<void> {
     const { catalog, cluster } = this.options;
     const used = new Map(cluster.list().map((n) => [n.id, n.used / Math.max(1, n.capacity)]));
     for (const chunk of await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: PASS_LIMIT })) {
-      // Only alive replicas count as keepers: a suspect one may be about to die.
-      const alive = chunk.healthy.filter((id) => cluster.state(id) === 'alive' && cluster.peer(id));
-      const removable = alive.sort((a, b) => (used.get(b) ?? 0) - (used.get(a) ?? 0)).slice(0, Math.max(0, alive.length - chunk.required));
-      for (const node of removable) await this.deleteOn(node, [chunk.hash], 0);
+      const alive = chunk.healthy.filter((id) => this.isKeeper(id));
+      // A copy the node kept as too young is left for its grace period, not asked for every pass.
+      const removable = alive
+        .filter((id) => !this.keptRecently(chunk.hash, id))
+        .sort((a, b) => (used.get(b) ?? 0) - (used.get(a) ?? 0))
+        .slice(0, Math.max(0, alive.length - chunk.required));
+      for (const node of removable) {
+        await this.deleteOn(node, [chunk.hash], async () => {
+          const keepers = cluster.reportedHealthyNodeIds().filter((id) => this.isKeeper(id));
+          return (await catalog.unlistSurplus({ nodeId: node, hash: chunk.hash, keepers })) ? [chunk.hash] : [];
+        });
+      }
     }
+  }
+
+  private keptRecently(hash: string, node: string): boolean {
+    return (this.keptAt.get(`${hash}@${node}`) ?? -Infinity) > Date.now() - this.options.gcGraceMs;
+  }
+
+  /** Only alive replicas count as keepers: a suspect one may be about to die. */
+  private isKeeper(id: string): boolean {
+    return this.options.cluster.state(id) === 'alive' && this.options.cluster.peer(id) !== undefined;
   }
 
   private async collectGarbage(): Promise<void> {
     const { catalog, gcGraceMs } = this.options;
-    const ready = await catalog.collectGarbage({ now: Date.now(), graceMs: gcGraceMs, limit: PASS_LIMIT });
+    const now = Date.now();
+    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: PASS_LIMIT });
     const byNode = new Map<string, string[]>();
     for (const { hash, nodes } of ready) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), hash]);
-    for (const [node, hashes] of byNode) await this.deleteOn(node, hashes, gcGraceMs);
+    // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.
+    for (const [node, hashes] of byNode) {
+      await this.deleteOn(node, hashes, () => catalog.unlistGarbage({ nodeId: node, hashes, now, graceMs: gcGraceMs }));
+    }
   }
 
-  /** Asks a live node to delete chunks; a replica row goes only once the node confirms the chunk is gone. */
-  private async deleteOn(nodeId: string, hashes: string[], minAgeMs: number): Promise<void> {
+  /**
+   * Deletes chunks on a live node. `unlist` first removes the replica rows of those still to delete
+   * (in one catalog transaction that re-checks them) and returns them; only those are sent. A row goes
+   * before its copy, so the catalog never lists a copy that may be gone: a delete that fails or times
+   * out leaves at worst an unlisted copy (repaired around, re-listed by the node's next report). A
+   * copy the node kept (written or claimed within the grace period) is listed again.
+   */
+  private async deleteOn(nodeId: string, hashes: string[], unlist: () => Promise<string[]>): Promise<void> {
+    const { catalog, log, gcGraceMs } = this.options;
     const peer = this.options.cluster.peer(nodeId);
     if (!peer) return; // a dead node's chunks are dealt with when it comes back and reports
-    try {
-      const answer = expectFrame(await peer.request('chunk.delete', { hashes, minAgeMs }, { timeoutMs: 30_000 }), 'chunk.deleted');
-      for (const [i, gone] of answer.body.deleted.entries()) {
-        if (!gone) continue;
-        await this.options.catalog.removeReplica(hashes[i], nodeId);
-        this.counters.deletedChunks++;
+    await this.deleting.track(hashes, async () => {
+      const unlisted = await unlist();
+      if (unlisted.length === 0) return;
+      let deleted: boolean[];
+      try {
+        const answer = await peer.request('chunk.delete', { hashes: unlisted, minAgeMs: gcGraceMs }, { timeoutMs: 30_000 });
+        deleted = expectFrame(answer, 'chunk.deleted').body.deleted;
+      } catch (err) {
+        log.warn({ node: nodeId, chunks: unlisted.length, code: toCairnError(err).code }, 'chunk deletion unconfirmed; the copies stay unlisted until the node reports');
+        return;
       }
-    } catch (err) {
-      this.options.log.warn({ node: nodeId, code: toCairnError(err).code }, 'chunk deletion failed; will retry');
-    }
+      for (const [i, hash] of unlisted.entries()) {
+        if (deleted[i] === true) this.counters.deletedChunks++;
+        else if (deleted[i] === false) {
+          await catalog.addReplica(hash, nodeId);
+          if (this.keptAt.size >= 10_000) this.keptAt.clear();
+          this.keptAt.set(`${hash}@${nodeId}`, Date.now());
+        }
+      }
+    });
   }
 
   private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {

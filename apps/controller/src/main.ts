@@ -58,7 +58,6 @@ async function main(): Promise<void> {
       grants,
       defaultReplicas: config.replicas,
       heartbeatMs: heartbeatInterval(config.nodeTimeoutMs),
-      uploadExpiryMs: config.gcGraceMs,
       log,
     },
     (peer) => remoteAddresses.get(peer) ?? 'unknown',

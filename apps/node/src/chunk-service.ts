@@ -80,7 +80,8 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
     }
   }
 
-  async function forController(frame: Frame): Promise<Reply> {
+  /** `link` is the controller's connection the request came over (a RequestHandler's second argument). */
+  async function forController(frame: Frame, link?: { readonly isOpen: boolean }): Promise<Reply> {
     switch (frame.type) {
       case 'chunk.replicate': {
         const { hash, size, source, grant } = frame.body;
@@ -93,8 +94,14 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         return { type: 'chunk.stored', body: { hash, size, stored } };
       }
       case 'chunk.delete': {
+        // The controller unlisted these copies before asking. A batch stops (the rest answered kept)
+        // once nobody waits for its answer, or once it has run for minAgeMs: until then, any copy put
+        // or claimed since it started is younger than minAgeMs, so the age check keeps it.
+        const { hashes, minAgeMs } = frame.body;
+        const started = Date.now();
+        const stale = () => link?.isOpen === false || (minAgeMs > 0 && Date.now() - started >= minAgeMs);
         const deleted = [];
-        for (const hash of frame.body.hashes) deleted.push((await store.reclaim(hash, frame.body.minAgeMs)) !== 'kept');
+        for (const hash of hashes) deleted.push(!stale() && (await store.reclaim(hash, minAgeMs)) !== 'kept');
         return { type: 'chunk.deleted', body: { deleted } };
       }
       case 'chunk.check':

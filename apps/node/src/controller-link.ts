@@ -1,8 +1,8 @@
 import { KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type Frame } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
-import { RpcPeer, RequestHandler, connectPeer, expectFrame } from '@cairn/transfer';
+import { RpcPeer, RequestHandler, connectPeer, expectFrame, type Reply } from '@cairn/transfer';
 
 export interface ControllerLinkOptions {
   controller: string;
@@ -34,6 +34,8 @@ export class ControllerLink {
   private timer: NodeJS.Timeout | undefined;
   private registeredOnce = false;
   private grantPublicKey: KeyObject | undefined;
+  /** Deletions the controller asked for that are still running, whatever connection they came on. */
+  private readonly deletions = new Set<Promise<unknown>>();
 
   constructor(private readonly options: ControllerLinkOptions) {}
 
@@ -72,7 +74,7 @@ export class ControllerLink {
         const peer = await connectPeer(this.options.controller, {
           connectTimeoutMs: 5_000,
           requestTimeoutMs: 10_000,
-          onRequest: this.options.onRequest,
+          onRequest: (frame, from) => this.serve(frame, from),
           ca: this.options.ca,
         });
         this.peer = peer;
@@ -115,8 +117,21 @@ export class ControllerLink {
     return heartbeatMs;
   }
 
-  /** Streams the list of stored chunks to the controller, a page at a time. */
+  private serve(frame: Frame, from: RpcPeer): Promise<Reply> {
+    const reply = Promise.resolve(this.options.onRequest(frame, from));
+    if (frame.type !== 'chunk.delete') return reply;
+    const running = reply.catch(() => undefined).finally(() => this.deletions.delete(running));
+    this.deletions.add(running);
+    return reply;
+  }
+
+  /**
+   * Streams the list of stored chunks to the controller, a page at a time. It starts once deletions
+   * asked for over an earlier connection have finished: one of those, unlisted by the controller
+   * before this report began, must not delete a chunk after the listing has shown it.
+   */
   private async report(peer: RpcPeer): Promise<void> {
+    await Promise.all([...this.deletions]);
     let page: string[] = [];
     let first = true;
     let total = 0;

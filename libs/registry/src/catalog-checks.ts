@@ -102,6 +102,26 @@ export function checkReportPage(hashes: readonly string[]): void {
   }
 }
 
+/** Chunk hashes handed to a hold or an unlisting: at most MAX_PAGE_ROWS, lowercase hex SHA-256. */
+export function checkHashes(
+  what: string,
+  hashes: readonly string[],
+  code: 'E_BAD_MESSAGE' | 'E_UPLOAD_INVALID',
+): void {
+  if (!Array.isArray(hashes) || hashes.length > MAX_PAGE_ROWS) {
+    throw new CairnError(code, `${what}: at most ${MAX_PAGE_ROWS} hashes in an array`);
+  }
+  const bad = hashes.find(
+    (hash) => typeof hash !== 'string' || !SHA256_HEX.test(hash),
+  );
+  if (bad !== undefined) {
+    throw new CairnError(
+      code,
+      `${what}: invalid chunk hash ${String(bad).slice(0, 80)} (lowercase hex SHA-256 expected)`,
+    );
+  }
+}
+
 export function checkUpload(upload: NewUpload): void {
   if (!isNonEmptyString(upload.id) || typeof upload.name !== 'string') {
     throw new CairnError(

@@ -1,4 +1,5 @@
 import type { CatalogStore, FileRecord, StoredChunk } from './catalog';
+import { describeDeletionConformance } from './catalog-deletion.conformance';
 import { describeHealingConformance } from './catalog-healing.conformance';
 import {
   bytewise,
@@ -868,13 +869,15 @@ export function describeCatalogConformance<F extends CatalogFixture>(
       });
     });
 
-    describeHealingConformance({
+    const healing = {
       store: () => store,
       reopen: async () => {
         await store.close();
         store = await (fixture as F).open();
         return store;
       },
-    });
+    };
+    describeHealingConformance(healing);
+    describeDeletionConformance(healing);
   });
 }

@@ -114,8 +114,9 @@ export interface ReportReconciliation {
  * The garbage-collection state of a chunk hash. Like Garage's `rc.rs`, the grace period is a state
  * held in the catalog, not a timer kept by callers. The states, and how each is stored:
  *
- * - `referenced {count}` — `count` rows of committed files' chunk lists and open uploads' chunk
- *   lists name the hash. Never deleted. Stored as those rows themselves (no counter to drift).
+ * - `referenced {count}` — `count` rows of committed files' chunk lists, open uploads' chunk
+ *   lists and open uploads' holds (`holdChunks`) name the hash. Never deleted. Stored as those rows
+ *   themselves (no counter to drift).
  * - `unreferenced` — the hash has replica rows but no reference, and no `collectGarbage` has run
  *   since it lost its last reference (or since an orphan replica was found). Stored as a `gc_pending`
  *   row without a time: the catalog marks it in the same transaction that drops the last reference
@@ -180,8 +181,11 @@ export interface CatalogStore {
    * kept across a crash of the process, but an engine may leave it to the upload's commit to make it
    * durable against a power cut (the SQLite engine does): nothing is acknowledged to a client before
    * the commit, and a lost session only makes that put fail.
+   *
+   * `holds`: chunk hashes the upload is about to be handed, held in the same transaction (see
+   * `holdChunks`); a malformed one is E_UPLOAD_INVALID and nothing is begun.
    */
-  beginUpload(upload: NewUpload): Promise<void>;
+  beginUpload(upload: NewUpload, holds?: readonly string[]): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
   /**
    * Records chunks of an open upload that are stored on `nodes` (durable with the commit, see
@@ -197,6 +201,15 @@ export interface CatalogStore {
   ): Promise<void>;
   /** Marks the upload active at `now`; an unknown upload is E_UPLOAD_INVALID. */
   touchUpload(uploadId: string, now: number): Promise<void>;
+  /**
+   * Records that the open upload is being handed these chunks (placed on nodes, or told to claim
+   * copies nodes have), before the controller answers with the placement. Until the upload commits
+   * or ends, a held hash is referenced: never collectable, never surplus, and `unlistGarbage` /
+   * `unlistSurplus` refuse it, so no node is asked to delete a copy the upload may be claiming.
+   * Idempotent; durable like the rest of the session (see `beginUpload`). With `now`, also marks the
+   * upload active. Unknown upload, a malformed hash or more than MAX_PAGE_ROWS → E_UPLOAD_INVALID.
+   */
+  holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void>;
   /**
    * One transaction: checks the upload exists, its indexes are exactly 0..chunkCount-1, sizes add up
    * to `size`, and every chunk has at least `upload.replicas` distinct nodes (else E_UPLOAD_INVALID
@@ -295,8 +308,8 @@ export interface CatalogStore {
   /**
    * Chunks referenced by a committed file with more replicas on `healthyNodes` than their factor
    * (e.g. after a node came back), most surplus first, then by hash; at most `limit`. A chunk an
-   * open upload also references is left out: the upload's commit records the nodes it wrote, which
-   * must still hold it then.
+   * open upload also references or holds is left out: the upload's commit records the nodes it
+   * wrote or claimed on, which must still hold it then.
    */
   surplusChunks(args: {
     healthyNodes: readonly string[];
@@ -318,6 +331,33 @@ export interface CatalogStore {
     limit: number;
   }): Promise<CollectableChunk[]>;
   gcStats(): Promise<GcStats>;
+
+  // ---- deletion: a replica row goes before its copy (a listed copy must exist) ----
+
+  /**
+   * One transaction: of `hashes`, those still deletable on `nodeId` as `collectGarbage({ now,
+   * graceMs })` would hand them out (deletable since `now - graceMs` or earlier, referenced and held
+   * by nothing, with a replica row on `nodeId`) lose that row, and are returned in the order given.
+   * The caller then asks the node to delete exactly those, and puts a row back (`addReplica`) for
+   * each the node kept. Bad node id, hashes (more than MAX_PAGE_ROWS) or times → E_BAD_MESSAGE.
+   */
+  unlistGarbage(args: {
+    nodeId: string;
+    hashes: readonly string[];
+    now: number;
+    graceMs: number;
+  }): Promise<string[]>;
+  /**
+   * One transaction: removes `nodeId`'s replica row of `hash` if the chunk is still surplus there —
+   * referenced by a committed file, recorded and held by no open upload, and with at least its
+   * factor of replica rows on `keepers` other than `nodeId` — and says whether it did. The caller
+   * then asks the node to delete the copy, as for `unlistGarbage`. Bad arguments → E_BAD_MESSAGE.
+   */
+  unlistSurplus(args: {
+    nodeId: string;
+    hash: string;
+    keepers: readonly string[];
+  }): Promise<boolean>;
 
   /** Stores a new client token (its secret only as a hash); a duplicate id is `E_BAD_MESSAGE`. */
   createToken(token: TokenRecord): Promise<void>;

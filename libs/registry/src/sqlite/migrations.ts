@@ -195,4 +195,86 @@ export const MIGRATIONS: readonly Migration[] = [
         revoked_at  INTEGER
       ) STRICT;
     `),
+  // 4: deletion never races re-use — placement holds (a hold is a reference) and report tombstones.
+  (db) =>
+    db.exec(`
+      -- The chunks an open upload was handed (placed, or told to claim), recorded before the
+      -- placement is answered: GC and surplus trimming leave them alone until the upload ends.
+      CREATE TABLE upload_holds (
+        upload_id TEXT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+        hash      TEXT NOT NULL,
+        PRIMARY KEY (upload_id, hash)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX upload_holds_by_hash ON upload_holds (hash);
+
+      -- The GC triggers of step 2 again, with a hold counting as a reference.
+      CREATE TRIGGER gc_hold_added AFTER INSERT ON upload_holds BEGIN
+        DELETE FROM gc_pending WHERE hash = NEW.hash;
+      END;
+      CREATE TRIGGER gc_hold_removed AFTER DELETE ON upload_holds
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_holds WHERE hash = OLD.hash)
+       AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (OLD.hash, NULL);
+      END;
+      DROP TRIGGER gc_upload_ref_changed;
+      CREATE TRIGGER gc_upload_ref_changed AFTER UPDATE OF hash ON upload_chunks BEGIN
+        DELETE FROM gc_pending WHERE hash = NEW.hash;
+        INSERT OR IGNORE INTO gc_pending (hash, since)
+          SELECT OLD.hash, NULL
+          WHERE NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+            AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+            AND NOT EXISTS (SELECT 1 FROM upload_holds WHERE hash = OLD.hash)
+            AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash);
+      END;
+      DROP TRIGGER gc_file_ref_removed;
+      CREATE TRIGGER gc_file_ref_removed AFTER DELETE ON file_chunks
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_holds WHERE hash = OLD.hash)
+       AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (OLD.hash, NULL);
+      END;
+      DROP TRIGGER gc_upload_ref_removed;
+      CREATE TRIGGER gc_upload_ref_removed AFTER DELETE ON upload_chunks
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = OLD.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_holds WHERE hash = OLD.hash)
+       AND EXISTS (SELECT 1 FROM chunk_replicas WHERE hash = OLD.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (OLD.hash, NULL);
+      END;
+      DROP TRIGGER gc_orphan_replica_added;
+      CREATE TRIGGER gc_orphan_replica_added AFTER INSERT ON chunk_replicas
+      WHEN NOT EXISTS (SELECT 1 FROM file_chunks WHERE hash = NEW.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_chunks WHERE hash = NEW.hash)
+       AND NOT EXISTS (SELECT 1 FROM upload_holds WHERE hash = NEW.hash)
+      BEGIN
+        INSERT OR IGNORE INTO gc_pending (hash, since) VALUES (NEW.hash, NULL);
+      END;
+
+      -- A replica removed while a report is under way leaves a tombstone (removed = 1) that a page
+      -- staged later does not overwrite: the node may have listed the chunk before deleting it.
+      -- Delete-then-insert, not INSERT OR REPLACE: a trigger takes the outer statement's conflict
+      -- clause, and the writers of chunk_replicas use INSERT OR IGNORE.
+      ALTER TABLE node_report_hashes
+        ADD COLUMN removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1));
+      DROP TRIGGER report_sees_replica_added;
+      CREATE TRIGGER report_sees_replica_added AFTER INSERT ON chunk_replicas
+      WHEN EXISTS (SELECT 1 FROM node_report_sessions WHERE node_id = NEW.node_id)
+      BEGIN
+        DELETE FROM node_report_hashes WHERE node_id = NEW.node_id AND hash = NEW.hash;
+        INSERT INTO node_report_hashes (node_id, hash, removed) VALUES (NEW.node_id, NEW.hash, 0);
+      END;
+      DROP TRIGGER report_sees_replica_removed;
+      CREATE TRIGGER report_sees_replica_removed AFTER DELETE ON chunk_replicas
+      WHEN EXISTS (SELECT 1 FROM node_report_sessions WHERE node_id = OLD.node_id)
+      BEGIN
+        DELETE FROM node_report_hashes WHERE node_id = OLD.node_id AND hash = OLD.hash;
+        INSERT INTO node_report_hashes (node_id, hash, removed) VALUES (OLD.node_id, OLD.hash, 1);
+      END;
+    `),
 ];

@@ -153,6 +153,33 @@ describe('SQLite catalog', () => {
       }
     });
 
+    it('upgrades a schema-3 catalog with a report under way: staged hashes stay listed, removals leave tombstones', async () => {
+      await mkdir(dirname(temp.path), { recursive: true });
+      const db = openConnection(temp.path);
+      try {
+        migrate(db, MIGRATIONS.slice(0, 3));
+        db.prepare(`INSERT INTO chunk_replicas VALUES (?, 'n1')`).run(hashOf('kept'));
+        db.prepare(`INSERT INTO chunk_replicas VALUES (?, 'n1')`).run(hashOf('deleted'));
+        db.prepare(`INSERT INTO node_report_sessions VALUES ('n1')`).run();
+        db.prepare(`INSERT INTO node_report_hashes VALUES ('n1', ?)`).run(hashOf('staged'));
+      } finally {
+        db.close();
+      }
+
+      const catalog = await temp.open();
+      try {
+        await catalog.removeReplica(hashOf('deleted'), 'n1');
+        await catalog.addNodeReportPage('n1', [hashOf('kept'), hashOf('deleted')]);
+        expect(await catalog.finishNodeReport('n1')).toEqual({ added: 1, removed: 0 });
+        expect(await catalog.chunkReplicas(hashOf('staged'))).toEqual(['n1']);
+        expect(await catalog.chunkReplicas(hashOf('deleted'))).toEqual([]);
+        await catalog.beginUpload({ id: 'u1', name: 'f', replicas: 1, createdAt: 1 }, [hashOf('kept')]);
+        expect(await catalog.gcState(hashOf('kept'))).toEqual({ state: 'referenced', count: 1 });
+      } finally {
+        await catalog.close();
+      }
+    });
+
     it('refuses a catalog written by a newer version', async () => {
       await temp.open().then((catalog) => catalog.close());
       const db = new Database(temp.path);
@@ -184,7 +211,7 @@ describe('SQLite catalog', () => {
       const args = named.length
         ? [
             Object.fromEntries(
-              named.map((k) => [k, k === 'healthy' ? '[]' : 1]),
+              named.map((k) => [k, k === 'healthy' || k === 'keepers' ? '[]' : 1]),
             ),
           ]
         : Array((source.match(/\?/g) ?? []).length).fill('x');
@@ -215,6 +242,8 @@ describe('SQLite catalog', () => {
       'startGcClocks',
       'collectable',
       'gcStats',
+      'unlistGarbage',
+      'unlistSurplus',
     ])('%s searches indexes and scans no table', (name) => {
       const steps = plan(name);
       expect(steps.length).toBeGreaterThan(0);
@@ -244,6 +273,7 @@ describe('SQLite catalog', () => {
       for (const probe of [
         'SELECT 1 FROM file_chunks WHERE hash = ?',
         'SELECT 1 FROM upload_chunks WHERE hash = ?',
+        'SELECT 1 FROM upload_holds WHERE hash = ?',
         'SELECT 1 FROM chunk_replicas WHERE hash = ?',
         'DELETE FROM gc_pending WHERE hash = ?',
       ]) {

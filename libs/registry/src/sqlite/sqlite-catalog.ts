@@ -18,6 +18,7 @@ import type {
 } from '../catalog';
 import {
   checkCommit,
+  checkHashes,
   checkNode,
   checkNodeId,
   checkNodeIds,
@@ -161,16 +162,33 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
-  beginUpload(upload: NewUpload): Promise<void> {
+  beginUpload(upload: NewUpload, holds: readonly string[] = []): Promise<void> {
     return this.run(() => {
       checkUpload(upload);
+      checkHashes('upload holds', holds, 'E_UPLOAD_INVALID');
       const { id, name, replicas, createdAt } = upload;
-      const inserted = this.relaxed(
-        () => this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes,
+      this.relaxed(() =>
+        this.write(() => {
+          if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
+            throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
+          }
+          for (const hash of holds) this.sql.holdChunk.run(id, hash);
+        }),
       );
-      if (inserted === 0) {
-        throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
-      }
+    });
+  }
+
+  holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void> {
+    return this.run(() => {
+      checkHashes('upload holds', hashes, 'E_UPLOAD_INVALID');
+      if (now !== undefined) checkUploadTime(now);
+      this.relaxed(() =>
+        this.write(() => {
+          this.requireUpload(uploadId);
+          if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
+          for (const hash of hashes) this.sql.holdChunk.run(uploadId, hash);
+        }),
+      );
     });
   }
 
@@ -494,6 +512,40 @@ export class SqliteCatalog implements CatalogStore {
             nodes: JSON.parse(row.nodesJson) as string[],
           }));
       });
+    });
+  }
+
+  unlistGarbage(args: {
+    nodeId: string;
+    hashes: readonly string[];
+    now: number;
+    graceMs: number;
+  }): Promise<string[]> {
+    return this.run(() => {
+      checkNodeId(args.nodeId);
+      checkHashes('garbage to unlist', args.hashes, 'E_BAD_MESSAGE');
+      checkTime('time', args.now);
+      checkTime('grace period', args.graceMs);
+      const cutoff = args.now - args.graceMs;
+      return this.write(() =>
+        [...new Set(args.hashes)].filter(
+          (hash) => this.sql.unlistGarbage.run({ hash, node: args.nodeId, cutoff }).changes > 0,
+        ),
+      );
+    });
+  }
+
+  unlistSurplus(args: {
+    nodeId: string;
+    hash: string;
+    keepers: readonly string[];
+  }): Promise<boolean> {
+    return this.run(() => {
+      checkNodeId(args.nodeId);
+      checkHashes('surplus to unlist', [args.hash], 'E_BAD_MESSAGE');
+      checkNodeIds(args.keepers);
+      const keepers = JSON.stringify([...new Set(args.keepers)]);
+      return this.sql.unlistSurplus.run({ hash: args.hash, node: args.nodeId, keepers }).changes > 0;
     });
   }
 

@@ -39,10 +39,14 @@ export interface PlanParams {
   limit: number;
 }
 
+/** An open upload recorded `hash` or holds it (was handed it by a placement): one probe into each index. */
+const heldByUpload = (hash: string) =>
+  `(EXISTS (SELECT 1 FROM upload_chunks WHERE hash = ${hash})
+    OR EXISTS (SELECT 1 FROM upload_holds WHERE hash = ${hash}))`;
+
 /** `hash` is referenced by a file or an open upload: one probe into each hash index. */
 const referenced = (hash: string) =>
-  `(EXISTS (SELECT 1 FROM file_chunks WHERE hash = ${hash})
-    OR EXISTS (SELECT 1 FROM upload_chunks WHERE hash = ${hash}))`;
+  `(EXISTS (SELECT 1 FROM file_chunks WHERE hash = ${hash}) OR ${heldByUpload(hash)})`;
 
 /** Node ids holding `hash`, sorted, as a JSON array. */
 const holdersJson = (hash: string) =>
@@ -84,6 +88,19 @@ export interface UploadChunkSummary {
   lowest: number | null;
   highest: number | null;
   bytes: number;
+}
+
+/** Unlisting one replica before its deletion: see `unlistGarbage` and `unlistSurplus` in catalog.ts. */
+export interface UnlistGarbageParams {
+  hash: string;
+  node: string;
+  cutoff: number;
+}
+export interface UnlistSurplusParams {
+  hash: string;
+  node: string;
+  /** Node ids whose replicas may stand for the chunk, as one JSON array. */
+  keepers: string;
 }
 
 export interface ListFilesParams {
@@ -173,6 +190,9 @@ export function prepareStatements(db: Database.Database) {
     upsertUploadChunk: prepare<[string, number, string, number]>(
       `INSERT INTO upload_chunks (upload_id, idx, hash, size) VALUES (?, ?, ?, ?)
        ON CONFLICT (upload_id, idx) DO UPDATE SET hash = excluded.hash, size = excluded.size`,
+    ),
+    holdChunk: prepare<[string, string]>(
+      `INSERT OR IGNORE INTO upload_holds (upload_id, hash) VALUES (?, ?)`,
     ),
     insertUploadChunkNode: prepare<[string, number, string]>(
       `INSERT OR IGNORE INTO upload_chunk_nodes (upload_id, idx, node_id) VALUES (?, ?, ?)`,
@@ -280,12 +300,28 @@ export function prepareStatements(db: Database.Database) {
     underReplicated: prepare<[PlanParams], ChunkHealthRow>(
       planned('healthy < required', 'healthy, hash'),
     ),
-    /** Surplus: never a chunk an open upload references (its commit re-records the nodes it wrote). */
+    /**
+     * Surplus: never a chunk an open upload recorded (its commit re-records the nodes it wrote) or
+     * holds (it may be claiming a copy right now).
+     */
     surplus: prepare<[PlanParams], ChunkHealthRow>(
       planned(
-        `healthy > required AND NOT EXISTS (SELECT 1 FROM upload_chunks u WHERE u.hash = counted.hash)`,
+        `healthy > required AND NOT ${heldByUpload('counted.hash')}`,
         'healthy - required DESC, hash',
       ),
+    ),
+    /**
+     * Removes one replica row of a surplus chunk if it still is one: referenced by a file, held by
+     * no open upload, and with at least its factor of rows on the keepers besides this node.
+     */
+    unlistSurplus: prepare<[UnlistSurplusParams]>(
+      `DELETE FROM chunk_replicas
+       WHERE hash = @hash AND node_id = @node
+         AND NOT ${heldByUpload('@hash')}
+         AND (SELECT COUNT(*) FROM chunk_replicas r
+              WHERE r.hash = @hash AND r.node_id <> @node
+                AND r.node_id IN (SELECT value FROM json_each(@keepers)))
+           >= (SELECT MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE c.hash = @hash)`,
     ),
 
     // ---- node reports ----
@@ -298,6 +334,7 @@ export function prepareStatements(db: Database.Database) {
     reportSessionExists: prepare<[string], { found: 1 }>(
       `SELECT 1 AS found FROM node_report_sessions WHERE node_id = ?`,
     ),
+    /** Never overwrites a tombstone (`removed = 1`): a removal during the report is newer. */
     stageReportHash: prepare<[string, string]>(
       `INSERT OR IGNORE INTO node_report_hashes (node_id, hash) VALUES (?, ?)`,
     ),
@@ -305,20 +342,22 @@ export function prepareStatements(db: Database.Database) {
     removeUnreported: prepare<[{ node: string }]>(
       `DELETE FROM chunk_replicas
        WHERE node_id = @node
-         AND NOT EXISTS (SELECT 1 FROM node_report_hashes s WHERE s.node_id = @node AND s.hash = chunk_replicas.hash)`,
+         AND NOT EXISTS (SELECT 1 FROM node_report_hashes s
+                         WHERE s.node_id = @node AND s.hash = chunk_replicas.hash AND s.removed = 0)`,
     ),
     addReported: prepare<[string]>(
       `INSERT OR IGNORE INTO chunk_replicas (hash, node_id)
-       SELECT hash, node_id FROM node_report_hashes WHERE node_id = ?`,
+       SELECT hash, node_id FROM node_report_hashes WHERE node_id = ? AND removed = 0`,
     ),
 
     // ---- garbage collection ----
-    /** Reference rows naming the hash: file chunk entries plus open-upload chunk entries. */
+    /** Reference rows naming the hash: file chunk entries, open-upload chunk entries and holds. */
     referenceCount: query<[{ hash: string }], number>(
       db
         .prepare(
           `SELECT (SELECT COUNT(*) FROM file_chunks WHERE hash = @hash)
-                + (SELECT COUNT(*) FROM upload_chunks WHERE hash = @hash)`,
+                + (SELECT COUNT(*) FROM upload_chunks WHERE hash = @hash)
+                + (SELECT COUNT(*) FROM upload_holds WHERE hash = @hash)`,
         )
         .pluck(),
     ),
@@ -345,6 +384,13 @@ export function prepareStatements(db: Database.Database) {
          AND NOT ${referenced('g.hash')}
          AND EXISTS (SELECT 1 FROM chunk_replicas r WHERE r.hash = g.hash)
        ORDER BY g.since, g.hash LIMIT @limit`,
+    ),
+    /** Removes one replica row of a chunk if it is still collectable (the same test as `collectable`). */
+    unlistGarbage: prepare<[UnlistGarbageParams]>(
+      `DELETE FROM chunk_replicas
+       WHERE hash = @hash AND node_id = @node
+         AND EXISTS (SELECT 1 FROM gc_pending g WHERE g.hash = @hash AND g.since <= @cutoff)
+         AND NOT ${referenced('@hash')}`,
     ),
     // ---- tokens ----
     insertToken: prepare<[TokenRecord]>(
