@@ -1,41 +1,100 @@
 /**
- * The chunk deletions the healer has under way, by hash: from just before it unlists a replica until
- * the node has answered (or the request failed). A placement of one of those chunks waits for them,
- * after recording its hold: a deletion that unlisted a copy before the hold could otherwise still
- * run on that node after the upload was handed the node and wrote or claimed the chunk there.
+ * The chunk deletions a node may still be carrying out, by chunk and node: from just before the
+ * healer unlists the copies until the node has answered — or, when no answer came (the request timed
+ * out, the link closed), until the node has reported its chunks over a later connection. A node's
+ * report waits for the deletions asked of it before (apps/node, controller-link.ts), so only then is
+ * the controller sure nothing it sent is still running there; a request timeout proves nothing.
  *
- * Why the order closes the race: a deletion is marked here before its unlisting transaction, and a
- * placement reads the marks after its hold transaction. Either the unlisting comes after the hold
- * (then the catalog refuses it), or the mark came before the hold, and so before the read.
+ * Placement leaves a node out of a chunk's placement while the chunk is marked on it here (see
+ * handlers.ts): a put handed that node could otherwise write or claim the chunk there just before
+ * the deletion reached it. Why the order closes the race: a deletion is marked before its unlisting
+ * transaction, and a placement reads the marks after its hold transaction. Either the unlisting
+ * comes after the hold (then the catalog refuses it), or the mark came before the hold, and so
+ * before the read. (A put on the node after the deletion began there is kept by the node itself:
+ * its age check counts from the batch's start.)
  */
 export class DeletionsInFlight {
-  private readonly byHash = new Map<string, Set<Promise<void>>>();
+  /** `hash` → node → the batches marking it there. */
+  private readonly byHash = new Map<string, Map<string, Set<Batch>>>();
+  /** Batches with no answer, by node, each with the link it was sent on: they end at a later report. */
+  private readonly unanswered = new Map<string, Set<{ batch: Batch; link: unknown }>>();
 
-  /** Runs `work` (unlist, ask the node, handle its answer) with `hashes` marked in flight. */
-  async track<T>(hashes: readonly string[], work: () => Promise<T>): Promise<T> {
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
+  /** Marks `hashes` in flight on `nodeId` until the returned batch ends. */
+  begin(nodeId: string, hashes: readonly string[]): Batch {
+    const batch = new Batch(nodeId, hashes, () => this.forget(batch));
     for (const hash of hashes) {
-      const marks = this.byHash.get(hash) ?? new Set();
-      marks.add(settled);
-      this.byHash.set(hash, marks);
+      const nodes = this.byHash.get(hash) ?? new Map<string, Set<Batch>>();
+      const batches = nodes.get(nodeId) ?? new Set<Batch>();
+      batches.add(batch);
+      nodes.set(nodeId, batches);
+      this.byHash.set(hash, nodes);
     }
-    try {
-      return await work();
-    } finally {
-      for (const hash of hashes) {
-        const marks = this.byHash.get(hash);
-        marks?.delete(settled);
-        if (marks?.size === 0) this.byHash.delete(hash);
-      }
-      settle();
-    }
+    return batch;
   }
 
-  /** Resolves once every deletion of one of `hashes` under way at the call has finished. */
-  async settled(hashes: Iterable<string>): Promise<void> {
-    const waits = new Set<Promise<void>>();
-    for (const hash of hashes) for (const mark of this.byHash.get(hash) ?? []) waits.add(mark);
+  /**
+   * The batch went out on `link` and got no answer: it may still run on the node. It stays marked
+   * until `nodeReported` for a report over another link.
+   */
+  endAtReport(batch: Batch, link: unknown): void {
+    const waiting = this.unanswered.get(batch.nodeId) ?? new Set();
+    waiting.add({ batch, link });
+    this.unanswered.set(batch.nodeId, waiting);
+  }
+
+  /** `nodeId` finished a chunk report over `link`: deletions sent over other links have ended. */
+  nodeReported(nodeId: string, link: unknown): void {
+    const waiting = this.unanswered.get(nodeId);
+    for (const entry of waiting ?? []) {
+      if (entry.link === link) continue;
+      waiting?.delete(entry);
+      entry.batch.end();
+    }
+    if (waiting?.size === 0) this.unanswered.delete(nodeId);
+  }
+
+  /** The nodes where a deletion of `hash` may be under way. */
+  nodesDeleting(hash: string): ReadonlySet<string> {
+    return new Set(this.byHash.get(hash)?.keys());
+  }
+
+  /** Resolves once no deletion of `hash` is under way on any of `nodes` that was at the call. */
+  async settled(hash: string, nodes: Iterable<string>): Promise<void> {
+    const waits = [];
+    for (const node of nodes) for (const batch of this.byHash.get(hash)?.get(node) ?? []) waits.push(batch.ended);
     await Promise.all(waits);
+  }
+
+  private forget(batch: Batch): void {
+    for (const hash of batch.hashes) {
+      const nodes = this.byHash.get(hash);
+      const batches = nodes?.get(batch.nodeId);
+      batches?.delete(batch);
+      if (batches?.size === 0) nodes?.delete(batch.nodeId);
+      if (nodes?.size === 0) this.byHash.delete(hash);
+    }
+  }
+}
+
+/** One `chunk.delete` request's marks. */
+export class Batch {
+  readonly ended: Promise<void>;
+  private settle!: () => void;
+  private done = false;
+
+  constructor(
+    readonly nodeId: string,
+    readonly hashes: readonly string[],
+    private readonly onEnd: () => void,
+  ) {
+    this.ended = new Promise<void>((resolve) => (this.settle = resolve));
+  }
+
+  /** The node answered (or the request never went out): the marks go. Idempotent. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onEnd();
+    this.settle();
   }
 }

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame } from '@cairn/protocol';
+import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, isCairnError } from '@cairn/protocol';
 import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
 import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
-import { Healer } from './healer';
+import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
 import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
@@ -164,7 +164,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'chunk.quarantined': {
         const nodeId = nodeOf();
         ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, 'node quarantined a bad chunk');
-        await ctx.catalog.removeReplica(frame.body.hash, nodeId);
+        await ctx.healer.removeReplica(frame.body.hash, nodeId);
         void ctx.healer.pass();
         return { type: 'ack', body: {} };
       }
@@ -181,6 +181,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         if (frame.body.done) {
           const { added, removed } = await ctx.catalog.finishNodeReport(nodeId);
           ctx.cluster.markReported(nodeId);
+          ctx.healer.nodeReported(nodeId, peer);
           ctx.log.info({ node: nodeId, added, removed }, 'node chunk report reconciled');
         }
         return { type: 'ack', body: {} };
@@ -213,17 +214,23 @@ type StoredRecord = Body<'upload.stored'>['chunks'][number];
  * instead of sending it again (a resumed put, or content another file has).
  *
  * The upload must hold the chunks already (`beginUpload`, `holdChunks`): then no deletion of them
- * starts, and the ones under way are waited for, so the holders read here are still there.
+ * starts. Nodes where one may still be under way are left out (see DeletionsInFlight); only when
+ * that leaves too few does the placement wait for them, a few seconds at most.
  */
 async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: number }, chunks: PlaceRequest[], exclude: ReadonlySet<string>) {
-  await ctx.healer.deletionsSettled(chunks.map((c) => c.hash));
   const placements = [];
   for (const chunk of chunks) {
     const count = chunk.count ?? upload.replicas;
-    const candidates = ctx.cluster.placementCandidates(exclude, chunk.size);
-    const holders = new Set(await ctx.catalog.chunkHolders(chunk.hash));
-    const held = onePerZone(candidates.filter((node) => holders.has(node.id))).slice(0, count);
-    const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held.map((n) => n.id), placed: held }) : [];
+    let nodes: Awaited<ReturnType<typeof chooseNodes>>;
+    try {
+      nodes = await chooseNodes(ctx, chunk, count, exclude);
+    } catch (err) {
+      const deleting = ctx.healer.nodesDeleting(chunk.hash);
+      if (!isCairnError(err, 'E_NO_NODES') || deleting.size === 0) throw err;
+      await ctx.healer.deletionsSettled(chunk.hash, deleting, PLACEMENT_WAITS_FOR_DELETIONS_MS);
+      nodes = await chooseNodes(ctx, chunk, count, exclude);
+    }
+    const { held, fresh } = nodes;
     const ids = [...held.map((n) => n.id), ...fresh];
     ctx.cluster.notePlacement(fresh);
     placements.push({
@@ -234,6 +241,17 @@ async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: 
     });
   }
   return placements;
+}
+
+/** The chunk's holders to claim it on (one per zone) and fresh nodes for the rest, none deleting it. */
+async function chooseNodes(ctx: HandlerContext, chunk: PlaceRequest, count: number, exclude: ReadonlySet<string>) {
+  const holders = new Set(await ctx.catalog.chunkHolders(chunk.hash));
+  // Read after the hold and the holders: a deletion marked later is refused by the catalog.
+  const left = new Set([...exclude, ...ctx.healer.nodesDeleting(chunk.hash)]);
+  const candidates = ctx.cluster.placementCandidates(left, chunk.size);
+  const held = onePerZone(candidates.filter((node) => holders.has(node.id))).slice(0, count);
+  const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held.map((n) => n.id), placed: held }) : [];
+  return { held, fresh };
 }
 
 /**
@@ -270,7 +288,7 @@ async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string):
   try {
     const answer = expectFrame(await peer.request('chunk.check', { hash }, { timeoutMs: 30_000 }), 'chunk.checked');
     if (answer.body.ok) return;
-    await ctx.catalog.removeReplica(hash, nodeId);
+    await ctx.healer.removeReplica(hash, nodeId);
     ctx.log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
     void ctx.healer.pass();
   } catch (err) {

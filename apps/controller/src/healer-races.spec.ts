@@ -22,6 +22,8 @@ import { MemoryNode } from './testing/memory-node';
 
 /** The GC grace period, also the age under which nodes keep a copy: short, so tests wait little. */
 const GRACE = 25;
+/** How long the healer waits for a node's answer to a deletion before it closes the link. */
+const DELETE_ANSWER_MS = 60_000;
 const NODES = ['n1', 'n2', 'n3', 'n4'];
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,12 +49,11 @@ describe('healer: deletion never races re-use of a chunk', () => {
     catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
     cluster = await Cluster.load(catalog, 60_000);
     nodes = new Map(NODES.map((id) => [id, new MemoryNode(id)]));
-    const nodeOf = new Map([...nodes.values()].map((n) => [n.peer, n.id]));
     const grants = new GrantSigner(generateKeyPairSync('ed25519').privateKey);
-    healer = new Healer({ catalog, cluster, log, gcGraceMs: GRACE, grants, repairConcurrency: 1, repairBytesPerSecond: 0, intervalMs: 60_000 });
-    const access = { authorize: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf: (peer: RpcPeer) => nodeOf.get(peer) };
+    const healerOptions = { catalog, cluster, log, gcGraceMs: GRACE, grants, repairConcurrency: 1, repairBytesPerSecond: 0, intervalMs: 60_000 };
+    healer = new Healer({ ...healerOptions, deleteAnswerMs: DELETE_ANSWER_MS });
     handle = createRequestHandler(
-      { catalog, cluster, healer, access: access as unknown as AccessControl, grants, defaultReplicas: 2, heartbeatMs: 1_000, log },
+      { catalog, cluster, healer, access: handlerAccess(), grants, defaultReplicas: 2, heartbeatMs: 1_000, log },
       () => 'test',
     );
     for (const id of NODES) await register(id);
@@ -60,25 +61,45 @@ describe('healer: deletion never races re-use of a chunk', () => {
   });
 
   afterEach(async () => {
+    jest.restoreAllMocks();
     await catalog.close();
     await rm(dir, { recursive: true, force: true });
   });
 
   const node = (id: string) => nodes.get(id) as MemoryNode;
 
+  function handlerAccess(): AccessControl {
+    const nodeOf = (peer: RpcPeer) => [...nodes.values()].find((n) => n.owns(peer))?.id;
+    const access = { authorize: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf };
+    return access as unknown as AccessControl;
+  }
+
   const request = <T extends ControlType>(type: T, body: Body<T>, from: RpcPeer = client) =>
     handle({ type, requestId: 1, body } as Frame, from);
 
-  /** As apps/node does: registers (which opens its chunk report), then reports its disk. */
+  /**
+   * As apps/node does: connects, registers (which opens its chunk report), then reports its disk once
+   * the deletions it was asked for before have finished.
+   */
   async function register(id: string, used = 0): Promise<void> {
     await registerOnly(id, used);
+    await report(id);
+  }
+
+  async function report(id: string): Promise<void> {
+    await node(id).deletionsFinished();
     await request('node.report', { hashes: node(id).list(), first: true, done: true }, node(id).peer);
   }
 
   /** `used` bytes of its capacity of 1 000: 999 leaves no room for a test's chunk. */
   async function registerOnly(id: string, used: number): Promise<void> {
     const body = { nodeId: id, address: `127.0.0.1:${7701 + NODES.indexOf(id)}`, zone: null, capacity: 1_000, used, chunks: 0, proof: 'p' };
-    await request('node.register', body, node(id).peer);
+    await request('node.register', body, node(id).connect());
+  }
+
+  /** A heartbeat with `used` bytes: the node's room changes, its link does not. */
+  async function setUsed(id: string, used: number): Promise<void> {
+    await request('node.heartbeat', { capacity: 1_000, used, chunks: 0 }, node(id).peer);
   }
 
   /** A committed file of one chunk on exactly `on`, written there (as an earlier put left it). */
@@ -102,10 +123,10 @@ describe('healer: deletion never races re-use of a chunk', () => {
   }
 
   /** A client's put of one chunk, through the handlers, stopping before the commit. */
-  async function stored(name: string, content: string): Promise<() => Promise<void>> {
+  async function stored(name: string, content: string, replicas = 2): Promise<() => Promise<void>> {
     const hash = sha256(content);
     hashesSeen.add(hash);
-    const begun = answer(await request('upload.begin', { name, replicas: 2, chunks: [{ index: 0, hash, size: content.length }] }), 'upload.begun');
+    const begun = answer(await request('upload.begin', { name, replicas, chunks: [{ index: 0, hash, size: content.length }] }), 'upload.begun');
     const placement = begun.placements?.[0];
     if (!placement) throw new Error('no placement');
     for (const { id } of placement.nodes) {
@@ -130,9 +151,9 @@ describe('healer: deletion never races re-use of a chunk', () => {
     let waiting!: () => void;
     const placementWaits = new Promise<void>((resolve) => (waiting = resolve));
     const settled = healer.deletionsSettled;
-    healer.deletionsSettled = (hashes) => {
+    healer.deletionsSettled = (hash, on, ms) => {
       waiting();
-      return settled.call(healer, hashes);
+      return settled.call(healer, hash, on, ms);
     };
     const rest = flow();
     rest.catch(() => undefined); // awaited by the test
@@ -166,6 +187,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
     await register('n1', 900); // the most used node: trimmed first
     let commitB: (() => Promise<void>) | undefined;
     node('n1').beforeDelete = async (hashes) => {
+      // A trim of x reaches n1 only once the claim is older than the grace: only the hold saves x.
+      if (hashes[0] === x) await sleep(GRACE + 10);
       if (hashes[0] !== y || commitB) return;
       // Meanwhile a put of x's content is placed on its holders and claims the copies there.
       commitB = await stored('b', second[0]);
@@ -208,6 +231,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
         await commit();
       });
     };
+    // GC reaches n2 only once n2's claim is older than the grace: only the put's hold can save it.
+    node('n2').beforeDelete = () => sleep(GRACE + 10);
     await healer.pass();
     expect(put).toBeDefined();
     await put?.rest;
@@ -228,5 +253,166 @@ describe('healer: deletion never races re-use of a chunk', () => {
     expect(put).toBeDefined();
     await put?.rest;
     await expectCatalogMatchesDisks();
+  });
+  it('race 5: a placement right after a deletion unlisted its chunk still leaves that node out', async () => {
+    await garbage('marked', ['n1', 'n2']);
+    jest.spyOn(Math, 'random').mockReturnValue(0); // placement would pick n1 first
+    const unlistGarbage = catalog.unlistGarbage.bind(catalog);
+    let put: Promise<void> | undefined;
+    jest.spyOn(catalog, 'unlistGarbage').mockImplementation(async (args) => {
+      const unlisted = await unlistGarbage(args);
+      // Unlisted, not yet asked: a put of x placed now must not be handed this node.
+      if (args.nodeId === 'n1') put ??= stored('b', 'marked').then((commit) => commit());
+      await put;
+      return unlisted;
+    });
+    node('n1').beforeDelete = () => sleep(GRACE + 10); // the put's copy is old when the deletion arrives
+    await healer.pass();
+    await put;
+    await expectCatalogMatchesDisks();
+  });
+
+  describe('a copy is listed again only when seen there', () => {
+    it('a kept copy quarantined before the answer arrives stays unlisted', async () => {
+      const x = await garbage('q', ['n1', 'n2']);
+      const n1 = node('n1');
+      n1.put(x); // young again on n1 (an upload wrote it, then aborted): n1 keeps it
+      n1.beforeAnswer = async (hashes) => {
+        if (!hashes.includes(x)) return;
+        n1.beforeAnswer = undefined;
+        // A reader hit rot in n1's copy: the node quarantines it and tells the controller.
+        n1.quarantine(x);
+        await request('chunk.quarantined', { hash: x, reason: 'rot' }, n1.peer);
+      };
+      await healer.pass();
+      await healer.pass();
+      await expectCatalogMatchesDisks();
+    });
+
+    it('a kept copy is listed again once a check finds it there', async () => {
+      const x = await garbage('kept', ['n1', 'n2']);
+      node('n1').put(x); // young again: kept
+      await healer.pass();
+      expect(await catalog.chunkReplicas(x)).toEqual([]);
+      await healer.pass();
+      expect(await catalog.chunkReplicas(x)).toEqual(['n1']);
+      await expectCatalogMatchesDisks();
+    });
+
+    it('a copy quarantined while its check answers is not listed (removal before the row)', async () => {
+      const x = await garbage('check-then-rot', ['n1', 'n2']);
+      const n1 = node('n1');
+      n1.put(x);
+      await healer.pass(); // n1 kept x
+      n1.beforeCheckAnswer = async (hash) => {
+        n1.beforeCheckAnswer = undefined;
+        n1.quarantine(hash); // the check's "ok" is on its way when a reader finds rot
+        await request('chunk.quarantined', { hash, reason: 'rot' }, n1.peer);
+      };
+      await healer.pass();
+      await expectCatalogMatchesDisks();
+    });
+
+    it('a copy quarantined while its row goes back in is not listed (removal during the insert)', async () => {
+      const x = await garbage('insert-then-rot', ['n1', 'n2']);
+      const n1 = node('n1');
+      n1.put(x);
+      await healer.pass(); // n1 kept x
+      const addReplica = catalog.addReplica.bind(catalog);
+      jest.spyOn(catalog, 'addReplica').mockImplementationOnce(async (hash, id) => {
+        n1.quarantine(hash); // its removal is handled before the insert lands
+        await request('chunk.quarantined', { hash, reason: 'rot' }, n1.peer);
+        await addReplica(hash, id);
+      });
+      await healer.pass();
+      await expectCatalogMatchesDisks();
+    });
+
+    it('a deletion that fails leaves no copy unlisted: it is listed again, then trimmed', async () => {
+      const [first, second] = ['fail-a', 'fail-b'].map((c) => [c, sha256(c)]).sort((a, b) => (a[1] < b[1] ? -1 : 1));
+      const x = await committed('x', first[0], ['n1', 'n2', 'n3']); // one surplus copy
+      await committed('y', second[0], ['n2', 'n3']);
+      await setUsed('n1', 900); // the most used: trimmed first
+      const n1 = node('n1');
+      n1.age(x, 60_000); // old enough to go
+      n1.beforeReclaim = async () => {
+        n1.beforeReclaim = undefined;
+        throw new CairnError('E_DISK', 'the disk failed'); // the node answers with an error
+      };
+      await healer.pass();
+      expect({ listed: (await catalog.chunkReplicas(x)).includes('n1'), onDisk: n1.has(x) }).toEqual({ listed: false, onDisk: true });
+      await healer.pass(); // listed again once checked, then trimmed
+      expect({ listed: (await catalog.chunkReplicas(x)).includes('n1'), onDisk: n1.has(x) }).toEqual({ listed: false, onDisk: false });
+      await expectCatalogMatchesDisks();
+    });
+  });
+
+  describe('a deletion with no answer', () => {
+    it('keeps its chunk off that node until the node has reported over a new link, whatever the grace', async () => {
+      healer = new Healer({ catalog, cluster, log, gcGraceMs: 0, grants: new GrantSigner(generateKeyPairSync('ed25519').privateKey), repairConcurrency: 1, repairBytesPerSecond: 0, intervalMs: 60_000, deleteAnswerMs: 20 });
+      handle = createRequestHandler(
+        { catalog, cluster, healer, access: handlerAccess(), grants: new GrantSigner(generateKeyPairSync('ed25519').privateKey), defaultReplicas: 2, heartbeatMs: 1_000, log },
+        () => 'test',
+      );
+      const x = await garbage('stalled', ['n1', 'n2']);
+      const n1 = node('n1');
+      const oldLink = n1.peer;
+      let resume!: () => void;
+      const resumed = new Promise<void>((resolve) => (resume = resolve));
+      n1.beforeDelete = () => resumed; // a stalled node: the request has not even started there
+      await healer.pass();
+      expect(oldLink.isOpen).toBe(false); // no answer in time: the controller closed the link
+      expect([...healer.nodesDeleting(x)]).toEqual(['n1']);
+      await catalog.beginNodeReport('n1'); // a report the old link was still sending ends: it proves nothing
+      await request('node.report', { hashes: n1.list(), first: true, done: true }, oldLink);
+      expect([...healer.nodesDeleting(x)]).toEqual(['n1']);
+      // Meanwhile a put of x is placed elsewhere; n1 wakes up and must delete nothing it put since.
+      jest.spyOn(Math, 'random').mockReturnValue(0); // placement would pick n1 first
+      const commit = await stored('b', 'stalled');
+      await commit();
+      resume();
+      await registerOnly('n1', 0);
+      await report('n1');
+      expect([...healer.nodesDeleting(x)]).toEqual([]);
+      await expectCatalogMatchesDisks();
+    });
+  });
+
+  describe('placement and deletions under way', () => {
+    it('leaves out the nodes deleting a chunk instead of waiting for them', async () => {
+      const x = await garbage('busy', ['n1', 'n2']);
+      const n1 = node('n1');
+      let resume!: () => void;
+      const resumed = new Promise<void>((resolve) => (resume = resolve));
+      let placed: string[] | undefined;
+      n1.beforeDelete = async () => {
+        n1.beforeDelete = undefined;
+        jest.spyOn(Math, 'random').mockReturnValue(0); // placement would pick n1 first
+        const begun = answer(await request('upload.begin', { name: 'b', replicas: 2, chunks: [{ index: 0, hash: x, size: 4 }] }), 'upload.begun');
+        placed = begun.placements?.[0].nodes.map((n) => n.id);
+        resume();
+      };
+      const pass = healer.pass();
+      await resumed;
+      expect(placed).toHaveLength(2);
+      expect(placed).not.toContain('n1');
+      await pass;
+    });
+
+    it('waits for them, a while, when they are the only nodes with room', async () => {
+      await garbage('only', ['n1', 'n2']);
+      await setUsed('n3', 999);
+      await setUsed('n4', 999);
+      const n1 = node('n1');
+      let put: { rest: Promise<void> } | undefined;
+      n1.beforeDelete = async () => {
+        n1.beforeDelete = undefined;
+        put = await interleave(async () => (await stored('b', 'only'))());
+      };
+      await healer.pass();
+      expect(put).toBeDefined();
+      await put?.rest;
+      await expectCatalogMatchesDisks();
+    });
   });
 });

@@ -4,6 +4,7 @@ import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { DeletionsInFlight } from './deletions-in-flight';
+import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
 
 export interface HealerOptions {
@@ -22,10 +23,19 @@ export interface HealerOptions {
   /** Bytes per second repair copies at most, across all copies (0: no cap). */
   repairBytesPerSecond: number;
   intervalMs: number;
+  /** How long a node has to answer a deletion before its link is closed (DELETE_ANSWER_MS; tests shorten it). */
+  deleteAnswerMs?: number;
 }
 
 /** Chunks looked at per pass; the next pass picks up the rest. */
 const PASS_LIMIT = 256;
+/**
+ * How long a node has to answer a `chunk.delete`. No answer by then, the controller closes the link:
+ * only the node's report over a new one (which waits for the deletion) says the deletion has ended.
+ */
+const DELETE_ANSWER_MS = 30_000;
+/** How long a placement waits for deletions that leave it too few nodes (a client waits 30 s in all). */
+export const PLACEMENT_WAITS_FOR_DELETIONS_MS = 5_000;
 
 export interface HealerCounters {
   queued: number;
@@ -50,10 +60,14 @@ export class Healer {
   private nextCopyAt = 0;
   private readonly warned = new Set<string>();
   private readonly deleting = new DeletionsInFlight();
+  /** Copies unlisted for a deletion the node did not confirm: checked and listed again if there. */
+  private readonly unlisted: UnlistedCopies;
   /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
   private readonly keptAt = new Map<string, number>();
 
-  constructor(private readonly options: HealerOptions) {}
+  constructor(private readonly options: HealerOptions) {
+    this.unlisted = new UnlistedCopies({ catalog: options.catalog, cluster: options.cluster, log: options.log });
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.pass(), this.options.intervalMs);
@@ -65,11 +79,33 @@ export class Healer {
   }
 
   /**
-   * Resolves once no deletion of these chunks is under way. A placement calls it after its upload
-   * holds the chunks (see DeletionsInFlight), so no node it is handed is still deleting one of them.
+   * The nodes that may still be deleting `hash` (see DeletionsInFlight): a placement read after its
+   * upload holds the chunk leaves them out, so no node it is handed is about to delete it.
    */
-  deletionsSettled(hashes: Iterable<string>): Promise<void> {
-    return this.deleting.settled(hashes);
+  nodesDeleting(hash: string): ReadonlySet<string> {
+    return this.deleting.nodesDeleting(hash);
+  }
+
+  /** Resolves once the deletions of `hash` on `nodes` under way at the call have ended, or after `ms`. */
+  async deletionsSettled(hash: string, nodes: Iterable<string>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    await Promise.race([this.deleting.settled(hash, nodes), late]);
+    clearTimeout(timer);
+  }
+
+  /** `nodeId` finished its chunk report over `link` (handlers.ts): see DeletionsInFlight. */
+  nodeReported(nodeId: string, link: unknown): void {
+    this.deleting.nodeReported(nodeId, link);
+  }
+
+  /**
+   * Forgets a replica its node no longer has (it quarantined the chunk, or a check failed). Use this,
+   * not the catalog's removeReplica: a copy the healer is about to list again must stay unlisted.
+   */
+  async removeReplica(hash: string, nodeId: string): Promise<void> {
+    this.unlisted.gone(hash, nodeId);
+    await this.options.catalog.removeReplica(hash, nodeId);
   }
 
   /** One round of repair, surplus removal and garbage collection; overlapping calls are skipped. */
@@ -77,6 +113,7 @@ export class Healer {
     if (this.passing) return;
     this.passing = true;
     try {
+      await this.unlisted.confirm();
       await this.repair();
       await this.removeSurplus();
       await this.collectGarbage();
@@ -208,34 +245,46 @@ export class Healer {
   /**
    * Deletes chunks on a live node. `unlist` first removes the replica rows of those still to delete
    * (in one catalog transaction that re-checks them) and returns them; only those are sent. A row goes
-   * before its copy, so the catalog never lists a copy that may be gone: a delete that fails or times
-   * out leaves at worst an unlisted copy (repaired around, re-listed by the node's next report). A
-   * copy the node kept (written or claimed within the grace period) is listed again.
+   * before its copy, so the catalog never lists a copy that may be gone. A copy the node kept (put or
+   * claimed within the grace period), or whose fate an error answer leaves unknown, is listed again
+   * only once a `chunk.check` has found it there (UnlistedCopies). With no answer at all the link is
+   * closed: the node's report over its next one lists what it still has.
    */
   private async deleteOn(nodeId: string, hashes: string[], unlist: () => Promise<string[]>): Promise<void> {
-    const { catalog, log, gcGraceMs } = this.options;
+    const { log, gcGraceMs } = this.options;
     const peer = this.options.cluster.peer(nodeId);
     if (!peer) return; // a dead node's chunks are dealt with when it comes back and reports
-    await this.deleting.track(hashes, async () => {
+    const batch = this.deleting.begin(nodeId, hashes); // before unlisting: see DeletionsInFlight
+    let answered = true;
+    try {
       const unlisted = await unlist();
       if (unlisted.length === 0) return;
       let deleted: boolean[];
       try {
-        const answer = await peer.request('chunk.delete', { hashes: unlisted, minAgeMs: gcGraceMs }, { timeoutMs: 30_000 });
+        const answer = await peer.request('chunk.delete', { hashes: unlisted, minAgeMs: gcGraceMs }, { timeoutMs: this.options.deleteAnswerMs ?? DELETE_ANSWER_MS });
         deleted = expectFrame(answer, 'chunk.deleted').body.deleted;
       } catch (err) {
-        log.warn({ node: nodeId, chunks: unlisted.length, code: toCairnError(err).code }, 'chunk deletion unconfirmed; the copies stay unlisted until the node reports');
+        const code = toCairnError(err).code;
+        if (code === 'E_TIMEOUT' || !peer.isOpen) {
+          answered = false;
+          this.deleting.endAtReport(batch, peer);
+          peer.close(4000, 'no answer to a deletion');
+          log.warn({ node: nodeId, chunks: unlisted.length, code }, 'chunk deletion unanswered; link closed, the node reports again');
+        } else {
+          this.unlisted.add(nodeId, unlisted);
+          log.warn({ node: nodeId, chunks: unlisted.length, code }, 'chunk deletion failed; copies still there are listed again');
+        }
         return;
       }
-      for (const [i, hash] of unlisted.entries()) {
-        if (deleted[i] === true) this.counters.deletedChunks++;
-        else if (deleted[i] === false) {
-          await catalog.addReplica(hash, nodeId);
-          if (this.keptAt.size >= 10_000) this.keptAt.clear();
-          this.keptAt.set(`${hash}@${nodeId}`, Date.now());
-        }
-      }
-    });
+      const kept = unlisted.filter((_, i) => deleted[i] !== true);
+      this.counters.deletedChunks += unlisted.length - kept.length;
+      if (kept.length === 0) return;
+      this.unlisted.add(nodeId, kept);
+      if (this.keptAt.size >= 10_000) this.keptAt.clear();
+      for (const hash of kept) this.keptAt.set(`${hash}@${nodeId}`, Date.now());
+    } finally {
+      if (answered) batch.end();
+    }
   }
 
   private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {

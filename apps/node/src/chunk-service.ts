@@ -94,14 +94,17 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         return { type: 'chunk.stored', body: { hash, size, stored } };
       }
       case 'chunk.delete': {
-        // The controller unlisted these copies before asking. A batch stops (the rest answered kept)
-        // once nobody waits for its answer, or once it has run for minAgeMs: until then, any copy put
-        // or claimed since it started is younger than minAgeMs, so the age check keeps it.
+        // The controller unlisted these copies before asking. Any copy put or claimed since the batch
+        // began (or within minAgeMs before) is kept, however long the batch runs: reclaim reads the age
+        // under the chunk's lock, so a put or claim racing a deletion is either seen or comes after it
+        // (and writes the chunk anew). A batch stops, the rest answered kept, once its link has closed:
+        // nobody waits for the answer, and the controller learns the rest from this node's next report.
         const { hashes, minAgeMs } = frame.body;
-        const started = Date.now();
-        const stale = () => link?.isOpen === false || (minAgeMs > 0 && Date.now() - started >= minAgeMs);
+        const keepIfModifiedSince = Date.now() - minAgeMs;
         const deleted = [];
-        for (const hash of hashes) deleted.push(!stale() && (await store.reclaim(hash, minAgeMs)) !== 'kept');
+        for (const hash of hashes) {
+          deleted.push(link?.isOpen !== false && (await store.reclaim(hash, { keepIfModifiedSince })) !== 'kept');
+        }
         return { type: 'chunk.deleted', body: { deleted } };
       }
       case 'chunk.check':

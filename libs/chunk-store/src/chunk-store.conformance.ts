@@ -1,5 +1,5 @@
 import { MAX_CHUNK_SIZE } from '@cairn/protocol';
-import type { ChunkStore } from './chunk-store';
+import { RECLAIM_CLOCK_MARGIN_MS, type ChunkStore } from './chunk-store';
 import { scrubChunks } from './scrub';
 import { INVALID_HASHES, makeChunk, sha256Hex } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
@@ -253,31 +253,37 @@ export function describeChunkStoreConformance(name: string, harness: ChunkStoreH
     });
 
     describe('reclaim and quarantine (garbage collection and scrub)', () => {
-      it('reclaims a chunk older than the minimum age, and says when there was nothing', async () => {
+      it('reclaims a chunk not modified since the given time, and says when there was nothing', async () => {
         const chunk = makeChunk(2048, 11);
         await store.put(chunk.hash, chunk.data);
-        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('deleted');
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: Infinity })).resolves.toBe('deleted');
         expect(await store.has(chunk.hash)).toBe(false);
         expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
-        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('absent');
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: Infinity })).resolves.toBe('absent');
       });
 
-      it('keeps a chunk written or re-put within the minimum age', async () => {
+      it('keeps a chunk written or re-put since the given time', async () => {
         const chunk = makeChunk(2048, 12);
         await store.put(chunk.hash, chunk.data);
-        await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('kept');
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: Date.now() - 60_000 })).resolves.toBe('kept');
         expect(await store.has(chunk.hash)).toBe(true);
+      });
+
+      it('keeps a chunk written just before the given time: file times lag the clock by up to the margin', async () => {
+        const chunk = makeChunk(2048, 16);
+        await store.put(chunk.hash, chunk.data);
+        const since = Date.now() + RECLAIM_CLOCK_MARGIN_MS / 2;
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: since })).resolves.toBe('kept');
       });
 
       it('touch makes a present chunk young again, like a re-put, and refuses an absent one', async () => {
         const chunk = makeChunk(2048, 15);
         await store.put(chunk.hash, chunk.data);
-        await expect(store.reclaim(chunk.hash, 0)).resolves.toBe('deleted');
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: Infinity })).resolves.toBe('deleted');
         await expectRejectsWithCode(store.touch(chunk.hash), 'E_NOT_FOUND');
         await store.put(chunk.hash, chunk.data);
-        await new Promise((r) => setTimeout(r, 600)); // older than the 500 ms below: only the touch keeps it
-        await store.touch(chunk.hash);
-        await expect(store.reclaim(chunk.hash, 500)).resolves.toBe('kept');
+        await store.touch(chunk.hash); // how much younger: fs-chunk-store.spec.ts, with file times set
+        await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: Date.now() - 60_000 })).resolves.toBe('kept');
         expect(store.stats()).toMatchObject({ used: 2048, chunks: 1 });
       });
 

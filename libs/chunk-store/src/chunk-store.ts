@@ -38,6 +38,18 @@ export interface GetOptions extends AbortOptions {
 /** `absent`: there was nothing to delete; `kept`: too young, left in place. */
 export type ReclaimResult = 'deleted' | 'absent' | 'kept';
 
+export interface ReclaimOptions {
+  /** Keep the chunk if it was written, re-put or touched at or after this time (epoch ms). */
+  keepIfModifiedSince: number;
+}
+
+/**
+ * How far before `keepIfModifiedSince` a chunk's file time may be and still count as modified since:
+ * a new file's mtime comes from the kernel's coarse clock (up to a tick behind `Date.now()`), and
+ * some file systems keep whole seconds only (ext4 with small inodes; FAT even two).
+ */
+export const RECLAIM_CLOCK_MARGIN_MS = 2_000;
+
 export interface ListedChunk {
   hash: ChunkHash;
   size: number;
@@ -93,10 +105,13 @@ export interface ChunkStore {
   delete(hash: ChunkHash): Promise<boolean>;
 
   /**
-   * Deletes a chunk only if it was not written or re-put within `minAgeMs` (a re-put refreshes its
-   * age): garbage collection's guard against deleting a chunk an upload has just deduplicated.
+   * Deletes a chunk unless it was written, re-put or touched at or after `keepIfModifiedSince`
+   * (epoch ms; `Infinity`: no guard): garbage collection's guard against deleting a chunk an upload
+   * has just written or claimed. The age is read under the chunk's lock, so a put or touch of the
+   * chunk is either wholly before the check or after the delete (then it writes the chunk anew).
+   * File times are compared with a margin (RECLAIM_CLOCK_MARGIN_MS) for the file system's clock.
    */
-  reclaim(hash: ChunkHash, minAgeMs: number): Promise<ReclaimResult>;
+  reclaim(hash: ChunkHash, opts: ReclaimOptions): Promise<ReclaimResult>;
 
   /** Moves a chunk aside into the quarantine directory (not deleted); `false` if it was not there. */
   quarantine(hash: ChunkHash): Promise<boolean>;

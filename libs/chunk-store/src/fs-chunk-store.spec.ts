@@ -444,9 +444,13 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     await store.put(chunk.hash, chunk.data);
     const old = new Date(Date.now() - 3_600_000);
     await utimes(chunkPath(root, chunk.hash), old, old);
+    const since = Date.now() - 60_000;
     await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: false });
-    await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('kept');
+    await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: since })).resolves.toBe('kept');
     await utimes(chunkPath(root, chunk.hash), old, old);
-    await expect(store.reclaim(chunk.hash, 60_000)).resolves.toBe('deleted');
+    await store.touch(chunk.hash); // a claim
+    await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: since })).resolves.toBe('kept');
+    await utimes(chunkPath(root, chunk.hash), old, old);
+    await expect(store.reclaim(chunk.hash, { keepIfModifiedSince: since })).resolves.toBe('deleted');
   });
 });

@@ -4,7 +4,7 @@ import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
-import type { AbortOptions, ChunkStore, ChunkStoreStats, GetOptions, ListedChunk, PutResult, ReclaimResult } from './chunk-store';
+import { RECLAIM_CLOCK_MARGIN_MS, type AbortOptions, type ChunkStore, type ChunkStoreStats, type GetOptions, type ListedChunk, type PutResult, type ReclaimOptions, type ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
 import { errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
@@ -103,14 +103,13 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, () => this.removeIfPresent(hash));
   }
 
-  async reclaim(hash: ChunkHash, minAgeMs: number): Promise<ReclaimResult> {
+  async reclaim(hash: ChunkHash, { keepIfModifiedSince }: ReclaimOptions): Promise<ReclaimResult> {
     this.assertOpen();
     assertChunkHash(hash);
     return this.locks.run(hash, async () => {
       const modified = await this.modifiedAt(hash);
       if (modified === undefined) return 'absent';
-      // minAgeMs 0 means no guard at all (file times have sub-millisecond precision, Date.now() has not).
-      if (minAgeMs > 0 && Date.now() - modified < minAgeMs) return 'kept';
+      if (modified >= keepIfModifiedSince - RECLAIM_CLOCK_MARGIN_MS) return 'kept';
       return (await this.removeIfPresent(hash)) ? 'deleted' : 'absent';
     });
   }
@@ -203,7 +202,7 @@ export class FsChunkStore implements ChunkStore {
     return true;
   }
 
-  /** Garbage collection never reclaims a chunk an upload has just relied on (reclaim's minimum age). */
+  /** Garbage collection never reclaims a chunk an upload has just relied on (see `reclaim`). */
   private async refreshAge(hash: ChunkHash): Promise<void> {
     const now = new Date();
     await utimes(this.layout.locate(hash).file, now, now).catch((err) => {

@@ -12,7 +12,9 @@ export type {
   GetOptions,
   ListedChunk,
   PutResult,
+  ReclaimOptions,
   ReclaimResult,
 } from './chunk-store';
+export { RECLAIM_CLOCK_MARGIN_MS } from './chunk-store';
 export { scrubChunks, type ScrubOptions, type ScrubReport } from './scrub';
 export { openChunkStore } from './open-chunk-store';

@@ -156,7 +156,10 @@ export const MESSAGES = {
   // --- controller → node: repair and garbage collection ---
   /** Pull a chunk from `source` (another node), verify it and store it durably; answered by chunk.stored. */
   'chunk.replicate': control(0x46, z.object({ hash: f.sha256Hex, size: f.chunkSize, source: f.nodeRef, grant })),
-  /** Delete chunks not written or re-put within `minAgeMs` (a chunk just deduplicated by an upload survives). */
+  /**
+   * Delete chunks not written, re-put or claimed since `minAgeMs` before the batch began, nor during it
+   * (a chunk just deduplicated by an upload survives); `deleted[i]` false: kept or absent.
+   */
   'chunk.delete': control(0x48, z.object({ hashes: f.page(f.sha256Hex), minAgeMs: z.number().int().nonnegative() })),
   'chunk.deleted': control(0x49, z.object({ deleted: f.page(z.boolean()) })),
   /** Re-read and verify one chunk now; a bad one is quarantined. */
