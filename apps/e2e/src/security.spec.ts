@@ -5,7 +5,8 @@ import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NONCE_BYTES, claimProof, controllerProof, nodeProof, proofsEqual, signGrant } from '@cairn/protocol';
+import { MAX_PAGE, NONCE_BYTES, claimProof, controllerProof, nodeProof, proofsEqual, signGrant } from '@cairn/protocol';
+import { MAX_UPLOAD_HOLDS } from '@cairn/registry';
 import { CairnClient, expectFrame as expectFrameType } from '@cairn/transfer';
 import { CliResult, MAIN, Spawned, killHard, runCli, spawnProcess, waitForLog } from './support/processes';
 import { TestCluster } from './support/test-cluster';
@@ -359,6 +360,28 @@ describe('security', () => {
       } finally {
         a.close();
         b.close();
+      }
+    });
+
+    it(`a writer cannot hold chunks without end: at most ${MAX_UPLOAD_HOLDS} placed and not recorded (E_UPLOAD_INVALID)`, async () => {
+      // A placement holds its chunks against GC with no proof of possession, so an upload may hold
+      // only so many it has not recorded: naming other tenants' removed chunks cannot keep them forever.
+      const writer = await createToken('write', 'holds/');
+      const peer = await rawPeer(cluster.controllerAddress);
+      try {
+        expectFrameType(await peer.request('session.auth', { token: writer.token }), 'session.info');
+        const { uploadId } = expectFrameType(await peer.request('upload.begin', { name: 'holds/forever.bin' }), 'upload.begun').body;
+        const chunks = (from: number, count: number) =>
+          Array.from({ length: count }, (_, i) => ({ index: from + i, hash: sha256(Buffer.from(`hold-${from + i}`)), size: 1 }));
+        for (let from = 0; from < MAX_UPLOAD_HOLDS; from += MAX_PAGE) {
+          const page = chunks(from, Math.min(MAX_PAGE, MAX_UPLOAD_HOLDS - from));
+          const placed = expectFrameType(await peer.request('upload.place', { uploadId, chunks: page }, { timeoutMs: 60_000 }), 'upload.placed');
+          expect(placed.body.placements).toHaveLength(page.length);
+        }
+        expect(await errorCode(() => peer.request('upload.place', { uploadId, chunks: chunks(MAX_UPLOAD_HOLDS, 1) }))).toBe('E_UPLOAD_INVALID');
+        expectFrameType(await peer.request('upload.abort', { uploadId }), 'ack');
+      } finally {
+        peer.close();
       }
     });
 

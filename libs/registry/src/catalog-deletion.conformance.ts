@@ -1,5 +1,5 @@
 import type { HealingContext } from './catalog-healing.conformance';
-import { MAX_PAGE_ROWS } from './limits';
+import { MAX_PAGE_ROWS, MAX_UPLOAD_HOLDS } from './limits';
 import { chunk, codeOf, hashOf, put } from './testing/catalog-fixtures';
 
 /**
@@ -71,6 +71,67 @@ export function describeDeletionConformance(ctx: HealingContext): void {
       await begin('u1', [h('g')]);
       await ctx.reopen();
       expect(await store().gcState(h('g'))).toEqual({ state: 'referenced', count: 1 });
+    });
+  
+    it('a hold ends when its chunk is recorded, and the record keeps the chunk referenced', async () => {
+      await garbage('g', ['n1', 'n2']);
+      await put(store(), 'f', [chunk(0, 's', 1, ['n1', 'n2', 'n3'])]);
+      await begin('u1', [h('g'), h('s')]);
+      expect(await store().gcState(h('g'))).toEqual({ state: 'referenced', count: 1 });
+      await store().recordUploadChunks('u1', [chunk(0, 'g', 1, ['n1', 'n2']), chunk(1, 's', 1, ['n1', 'n2'])]);
+      // One reference each from the upload (its record; the hold is gone), none pending collection.
+      expect(await store().gcState(h('g'))).toEqual({ state: 'referenced', count: 1 });
+      expect(await store().gcState(h('s'))).toEqual({ state: 'referenced', count: 2 });
+      expect(await store().gcStats()).toEqual({ pendingChunks: 0, unreferencedChunks: 0 });
+      expect(await store().collectGarbage({ now: 9_000, graceMs: grace, limit: 100 })).toEqual([]);
+      expect(await store().unlistGarbage({ nodeId: 'n1', hashes: [h('g')], now: 9_000, graceMs: grace })).toEqual([]);
+      const healthyNodes = ['n1', 'n2', 'n3'];
+      expect(await store().surplusChunks({ healthyNodes, limit: 10 })).toEqual([]);
+      expect(await store().unlistSurplus({ nodeId: 'n3', hash: h('s'), keepers: healthyNodes })).toBe(false);
+    });
+
+    it('an index recorded again with another hash holds the hash it replaced until the upload ends', async () => {
+      await garbage('old', ['n1']);
+      await begin('u1', [h('old')]);
+      await store().recordUploadChunks('u1', [chunk(0, 'old', 1, ['n1'])]);
+      await store().holdChunks('u1', [h('new')]);
+      await store().recordUploadChunks('u1', [chunk(0, 'new', 1, ['n2'])]);
+      expect(await store().gcState(h('old'))).toEqual({ state: 'referenced', count: 1 });
+      expect(await store().collectGarbage({ now: 9_000, graceMs: grace, limit: 100 })).toEqual([]);
+      await store().abortUpload('u1');
+      expect(await store().gcState(h('old'))).toEqual({ state: 'unreferenced' });
+    });
+
+    it(`caps the chunks an upload holds and has not recorded at ${MAX_UPLOAD_HOLDS}: more is E_UPLOAD_INVALID, holding nothing`, async () => {
+      const many = (from: number, count: number) => Array.from({ length: count }, (_, i) => h(`held-${from + i}`));
+      await begin('u1', many(0, 1_000));
+      await store().holdChunks('u1', many(1_000, MAX_UPLOAD_HOLDS - 1_000), 5);
+      const over = store().holdChunks('u1', [h('one-too-many'), h('held-0')], 6);
+      await expect(over).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID', details: { holds: MAX_UPLOAD_HOLDS + 1, limit: MAX_UPLOAD_HOLDS } });
+      expect(await store().gcState(h('one-too-many'))).toEqual({ state: 'absent' });
+      expect((await store().getUpload('u1'))?.lastActive).toBe(5);
+      // Holding again what it holds is no more; recording a stored chunk frees its place.
+      await store().holdChunks('u1', many(0, 10));
+      await store().recordUploadChunks('u1', [chunk(0, 'held-0', 1, ['n1'])]);
+      await store().holdChunks('u1', [h('one-too-many')]);
+      expect(await store().gcState(h('one-too-many'))).toEqual({ state: 'referenced', count: 1 });
+
+      expect(await codeOf(begin('u2', many(0, MAX_UPLOAD_HOLDS + 1)))).toBe('E_UPLOAD_INVALID');
+      expect(await store().getUpload('u2')).toBeUndefined();
+    });
+
+    it('an upload far bigger than the cap goes through when it records chunks as it stores them', async () => {
+      const page = 1_000;
+      const total = 3 * MAX_UPLOAD_HOLDS;
+      await store().beginUpload({ id: 'big', name: 'big.bin', replicas: 1, createdAt: 1 });
+      for (let from = 0; from < total; from += page) {
+        const chunks = Array.from({ length: Math.min(page, total - from) }, (_, i) => chunk(from + i, `big-${from + i}`, 1, ['n1']));
+        await store().holdChunks('big', chunks.map((c) => c.hash), from + 2);
+        await store().recordUploadChunks('big', chunks, from + 2);
+      }
+      const file = await store().commitUpload('big', { size: total, sha256: h('big'), chunkCount: total, now: 99_999 });
+      expect(file.chunkCount).toBe(total);
+      expect(await store().gcState(h('big-0'))).toEqual({ state: 'referenced', count: 1 });
     });
   });
 

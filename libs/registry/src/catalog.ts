@@ -115,8 +115,8 @@ export interface ReportReconciliation {
  * held in the catalog, not a timer kept by callers. The states, and how each is stored:
  *
  * - `referenced {count}` — `count` rows of committed files' chunk lists, open uploads' chunk
- *   lists and open uploads' holds (`holdChunks`) name the hash. Never deleted. Stored as those rows
- *   themselves (no counter to drift).
+ *   lists and open uploads' holds (`holdChunks`; a hold ends once its upload records the chunk) name the
+ *   hash. Never deleted. Stored as those rows themselves (no counter to drift).
  * - `unreferenced` — the hash has replica rows but no reference, and no `collectGarbage` has run
  *   since it lost its last reference (or since an orphan replica was found). Stored as a `gc_pending`
  *   row without a time: the catalog marks it in the same transaction that drops the last reference
@@ -183,7 +183,8 @@ export interface CatalogStore {
    * the commit, and a lost session only makes that put fail.
    *
    * `holds`: chunk hashes the upload is about to be handed, held in the same transaction (see
-   * `holdChunks`); a malformed one is E_UPLOAD_INVALID and nothing is begun.
+   * `holdChunks`); a malformed one, or more than MAX_UPLOAD_HOLDS, is E_UPLOAD_INVALID and nothing
+   * is begun.
    */
   beginUpload(upload: NewUpload, holds?: readonly string[]): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
@@ -193,6 +194,10 @@ export interface CatalogStore {
    * later record for the same index replaces it; the nodes of the replaced record keep the chunk
    * they durably stored, so they become replica rows, like an aborted upload's). With `now`, also
    * marks the upload active at `now`. Unknown upload or malformed chunk → E_UPLOAD_INVALID.
+   *
+   * A recorded chunk's hold (`holdChunks`) ends in the same transaction: the record references the
+   * hash from then on, so it is never unreferenced on the way. A record replacing another hash at the
+   * same index holds the replaced hash again: the upload keeps every hash it was handed until it ends.
    */
   recordUploadChunks(
     uploadId: string,
@@ -208,6 +213,12 @@ export interface CatalogStore {
    * `unlistSurplus` refuse it, so no node is asked to delete a copy the upload may be claiming.
    * Idempotent; durable like the rest of the session (see `beginUpload`). With `now`, also marks the
    * upload active. Unknown upload, a malformed hash or more than MAX_PAGE_ROWS → E_UPLOAD_INVALID.
+   *
+   * A hold lasts until the chunk is recorded for the upload (`recordUploadChunks`, or the commit's
+   * `chunks`) or the upload ends. A hold proves nothing (any hash may be named), so an upload may
+   * hold at most MAX_UPLOAD_HOLDS chunks at once: a call that would leave it holding more is
+   * E_UPLOAD_INVALID (details `{holds, limit}`) and holds nothing. Recording stored chunks frees room,
+   * so an upload of any size fits as long as it records what it stored as it goes.
    */
   holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void>;
   /**

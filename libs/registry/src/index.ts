@@ -29,4 +29,4 @@ export {
   type PlacementCandidate,
   type PlacementRequest,
 } from './placement';
-export { MAX_PAGE_ROWS } from './limits';
+export { MAX_PAGE_ROWS, MAX_UPLOAD_HOLDS } from './limits';

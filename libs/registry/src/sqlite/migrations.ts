@@ -277,4 +277,14 @@ export const MIGRATIONS: readonly Migration[] = [
         INSERT INTO node_report_hashes (node_id, hash, removed) VALUES (OLD.node_id, OLD.hash, 1);
       END;
     `),
+  // 5: a hold lasts until its chunk is recorded for the upload (the recorded chunk is the reference
+  // from then on), so an upload's holds are the chunks it was handed and has not recorded, capped at
+  // MAX_UPLOAD_HOLDS. Holds of chunks open uploads already recorded are released here. The
+  // gc_hold_removed trigger fires for each and does nothing: the recorded chunk still references it.
+  (db) =>
+    db.exec(`
+      DELETE FROM upload_holds
+      WHERE EXISTS (SELECT 1 FROM upload_chunks c
+                    WHERE c.hash = upload_holds.hash AND c.upload_id = upload_holds.upload_id);
+    `),
 ];

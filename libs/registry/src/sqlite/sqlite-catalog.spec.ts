@@ -180,6 +180,44 @@ describe('SQLite catalog', () => {
       }
     });
 
+    it('upgrades a schema-4 catalog: holds of chunks an open upload recorded end, the others stay', async () => {
+      await mkdir(dirname(temp.path), { recursive: true });
+      const db = openConnection(temp.path);
+      try {
+        migrate(db, MIGRATIONS.slice(0, 4));
+        db.prepare(`INSERT INTO uploads VALUES ('u1', 'f', 1, 1, 1)`).run();
+        db.prepare(`INSERT INTO uploads VALUES ('u2', 'g', 1, 1, 1)`).run();
+        db.prepare(`INSERT INTO upload_chunks VALUES ('u1', 0, ?, 1)`).run(hashOf('recorded'));
+        db.prepare(`INSERT INTO upload_chunk_nodes VALUES ('u1', 0, 'n1')`).run();
+        const hold = db.prepare(`INSERT INTO upload_holds VALUES (?, ?)`);
+        hold.run('u1', hashOf('recorded'));
+        hold.run('u1', hashOf('placed'));
+        hold.run('u2', hashOf('recorded')); // u2 did not record it: its hold stays
+        db.prepare(`INSERT INTO chunk_replicas VALUES (?, 'n1')`).run(hashOf('placed'));
+      } finally {
+        db.close();
+      }
+
+      const catalog = await temp.open();
+      try {
+        expect(await catalog.gcState(hashOf('recorded'))).toEqual({ state: 'referenced', count: 2 });
+        expect(await catalog.gcState(hashOf('placed'))).toEqual({ state: 'referenced', count: 1 });
+        expect(await catalog.gcStats()).toEqual({ pendingChunks: 0, unreferencedChunks: 0 });
+        await catalog.abortUpload('u2');
+        expect(await catalog.gcState(hashOf('recorded'))).toEqual({ state: 'referenced', count: 1 });
+      } finally {
+        await catalog.close();
+      }
+      const check = openConnection(temp.path);
+      try {
+        expect(check.prepare(`SELECT upload_id, hash FROM upload_holds ORDER BY upload_id, hash`).all()).toEqual([
+          { upload_id: 'u1', hash: hashOf('placed') },
+        ]);
+      } finally {
+        check.close();
+      }
+    });
+
     it('refuses a catalog written by a newer version', async () => {
       await temp.open().then((catalog) => catalog.close());
       const db = new Database(temp.path);
@@ -244,6 +282,9 @@ describe('SQLite catalog', () => {
       'gcStats',
       'unlistGarbage',
       'unlistSurplus',
+      'releaseHold',
+      'holdReplacedChunk',
+      'countHolds',
     ])('%s searches indexes and scans no table', (name) => {
       const steps = plan(name);
       expect(steps.length).toBeGreaterThan(0);

@@ -29,6 +29,7 @@ import {
   checkUpload,
   checkUploadTime,
 } from '../catalog-checks';
+import { MAX_UPLOAD_HOLDS } from '../limits';
 import { prefixUpperBound } from '../name-prefix';
 import { GroupCommit } from './group-commit';
 import { fromSqliteError } from './sqlite-errors';
@@ -172,7 +173,7 @@ export class SqliteCatalog implements CatalogStore {
           if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
             throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
           }
-          for (const hash of holds) this.sql.holdChunk.run(id, hash);
+          this.hold(id, holds);
         }),
       );
     });
@@ -186,10 +187,24 @@ export class SqliteCatalog implements CatalogStore {
         this.write(() => {
           this.requireUpload(uploadId);
           if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
-          for (const hash of hashes) this.sql.holdChunk.run(uploadId, hash);
+          this.hold(uploadId, hashes);
         }),
       );
     });
+  }
+
+  /** Inside a write: holds `hashes` for the upload, refusing (and so rolling back) past the cap. */
+  private hold(uploadId: string, hashes: readonly string[]): void {
+    for (const hash of hashes) this.sql.holdChunk.run(uploadId, hash);
+    const holds = this.sql.countHolds.get(uploadId) ?? 0;
+    if (holds > MAX_UPLOAD_HOLDS) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `upload ${uploadId} would hold ${holds} chunks placed and not recorded, at most ${MAX_UPLOAD_HOLDS}: ` +
+          'record stored chunks (upload.stored) before placing more',
+        { holds, limit: MAX_UPLOAD_HOLDS },
+      );
+    }
   }
 
   getUpload(id: string): Promise<UploadRecord | undefined> {
@@ -216,12 +231,17 @@ export class SqliteCatalog implements CatalogStore {
 
   private insertUploadChunks(uploadId: string, chunks: StoredChunk[]): void {
     for (const chunk of chunks) {
-      // A re-recorded index: the nodes of the old record still hold what they stored.
+      // A re-recorded index: the nodes of the old record still hold what they stored, and the
+      // upload holds the old hash again (it was handed it).
+      this.sql.holdReplacedChunk.run(uploadId, chunk.index, chunk.hash);
       this.sql.keepUploadChunkReplicas.run(uploadId, chunk.index);
       this.sql.clearUploadChunkNodes.run(uploadId, chunk.index);
       this.sql.upsertUploadChunk.run(uploadId, chunk.index, chunk.hash, chunk.size);
       for (const node of chunk.nodes)
         this.sql.insertUploadChunkNode.run(uploadId, chunk.index, node);
+      // After the record is written: the record now references the hash, so the hold's end
+      // leaves it referenced (gc_hold_removed sees the upload_chunks row and does nothing).
+      this.sql.releaseHold.run(uploadId, chunk.hash);
     }
   }
 

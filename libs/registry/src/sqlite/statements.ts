@@ -194,6 +194,22 @@ export function prepareStatements(db: Database.Database) {
     holdChunk: prepare<[string, string]>(
       `INSERT OR IGNORE INTO upload_holds (upload_id, hash) VALUES (?, ?)`,
     ),
+    /** A chunk recorded for the upload is referenced by that record: its hold, if any, ends. */
+    releaseHold: prepare<[string, string]>(
+      `DELETE FROM upload_holds WHERE upload_id = ? AND hash = ?`,
+    ),
+    /**
+     * An index recorded again with another hash: the upload was handed the old one and may still be
+     * using it (at another index, say), so it is held again rather than left unreferenced.
+     */
+    holdReplacedChunk: prepare<[string, number, string]>(
+      `INSERT OR IGNORE INTO upload_holds (upload_id, hash)
+       SELECT upload_id, hash FROM upload_chunks WHERE upload_id = ? AND idx = ? AND hash <> ?`,
+    ),
+    /** The upload's holds: a range of the primary key, at most about MAX_UPLOAD_HOLDS rows. */
+    countHolds: query<[string], number>(
+      db.prepare(`SELECT COUNT(*) FROM upload_holds WHERE upload_id = ?`).pluck(),
+    ),
     insertUploadChunkNode: prepare<[string, number, string]>(
       `INSERT OR IGNORE INTO upload_chunk_nodes (upload_id, idx, node_id) VALUES (?, ?, ?)`,
     ),
