@@ -123,8 +123,14 @@ export class Cluster {
     return this.liveness.liveNodes().filter((id) => !this.nodes.get(id)?.draining);
   }
 
-  markReported(id: string): void {
-    this.reported.add(id);
+  /** `id` finished its chunk report over `peer`; a report over a link it has since replaced counts for nothing. */
+  markReported(id: string, peer: RpcPeer): void {
+    if (this.peers.get(id) === peer) this.reported.add(id);
+  }
+
+  /** Whether `id` has finished its chunk report since it last registered. */
+  hasReported(id: string): boolean {
+    return this.reported.has(id);
   }
 
   /**

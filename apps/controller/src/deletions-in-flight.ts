@@ -33,6 +33,18 @@ export class DeletionsInFlight {
   }
 
   /**
+   * The catalog unlisted only `unlisted` of the batch's hashes (it refuses those a put has taken up
+   * since): the others will not be deleted, so their marks go now, not when the batch ends — which,
+   * with no answer, may be only at the node's next report. Call right after the unlisting.
+   */
+  narrow(batch: Batch, unlisted: readonly string[]): void {
+    const keep = new Set(unlisted);
+    const dropped = batch.hashes.filter((hash) => !keep.has(hash));
+    batch.hashes = batch.hashes.filter((hash) => keep.has(hash));
+    this.unmark(batch, dropped);
+  }
+
+  /**
    * The batch went out on `link` and got no answer: it may still run on the node. It stays marked
    * until `nodeReported` for a report over another link.
    */
@@ -66,7 +78,11 @@ export class DeletionsInFlight {
   }
 
   private forget(batch: Batch): void {
-    for (const hash of batch.hashes) {
+    this.unmark(batch, batch.hashes);
+  }
+
+  private unmark(batch: Batch, hashes: readonly string[]): void {
+    for (const hash of hashes) {
       const nodes = this.byHash.get(hash);
       const batches = nodes?.get(batch.nodeId);
       batches?.delete(batch);
@@ -84,7 +100,8 @@ export class Batch {
 
   constructor(
     readonly nodeId: string,
-    readonly hashes: readonly string[],
+    /** The hashes it marks: all it was begun with, then only those unlisted (`narrow`). */
+    public hashes: readonly string[],
     private readonly onEnd: () => void,
   ) {
     this.ended = new Promise<void>((resolve) => (this.settle = resolve));

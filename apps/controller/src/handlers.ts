@@ -180,7 +180,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         await ctx.catalog.addNodeReportPage(nodeId, frame.body.hashes);
         if (frame.body.done) {
           const { added, removed } = await ctx.catalog.finishNodeReport(nodeId);
-          ctx.cluster.markReported(nodeId);
+          ctx.cluster.markReported(nodeId, peer);
           ctx.healer.nodeReported(nodeId, peer);
           ctx.log.info({ node: nodeId, added, removed }, 'node chunk report reconciled');
         }

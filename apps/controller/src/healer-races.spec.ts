@@ -207,6 +207,9 @@ describe('healer: deletion never races re-use of a chunk', () => {
     await register('n2', 999);
     await registerOnly('n1', 999);
     const page = n1.list();
+    // The healer sends no deletion to a node still reporting; the catalog must hold even if one came
+    // (one sent just before the registration, say): n1 is let count as reported here.
+    cluster.markReported('n1', n1.peer);
     await healer.pass(); // GC deletes x on n1 and n2
     expect(n1.has(x)).toBe(false);
     // A put of the same content goes to n3 and n4 (n1 and n2 are full).
@@ -374,6 +377,81 @@ describe('healer: deletion never races re-use of a chunk', () => {
       await registerOnly('n1', 0);
       await report('n1');
       expect([...healer.nodesDeleting(x)]).toEqual([]);
+      await expectCatalogMatchesDisks();
+    });
+  });
+
+  describe('liveness of deletions', () => {
+    /** A healer (and handlers) whose deletions get no answer after 20 ms. */
+    function impatientHealer(): void {
+      const grants = new GrantSigner(generateKeyPairSync('ed25519').privateKey);
+      healer = new Healer({ catalog, cluster, log, gcGraceMs: GRACE, grants, repairConcurrency: 1, repairBytesPerSecond: 0, intervalMs: 60_000, deleteAnswerMs: 20 });
+      handle = createRequestHandler({ catalog, cluster, healer, access: handlerAccess(), grants, defaultReplicas: 2, heartbeatMs: 1_000, log }, () => 'test');
+    }
+
+    it('sends no deletion to a node that has not finished its report since it registered', async () => {
+      const x = await garbage('reporting', ['n1', 'n2']);
+      const n1 = node('n1');
+      await registerOnly('n1', 0); // reconnected (its last batch ran too long, say): its report is under way
+      const asked: string[][] = [];
+      n1.beforeDelete = async (hashes) => void asked.push([...hashes]);
+      await healer.pass();
+      expect({ asked, onDisk: n1.has(x), listed: (await catalog.chunkReplicas(x)).includes('n1') }).toEqual({ asked: [], onDisk: true, listed: true });
+      expect(node('n2').has(x)).toBe(false); // the reported node's copy went
+      await report('n1');
+      await healer.pass();
+      expect({ asked, onDisk: n1.has(x) }).toEqual({ asked: [[x]], onDisk: false });
+      await expectCatalogMatchesDisks();
+    });
+
+    it('sends no surplus trim to a node that re-registered while the pass was planning it', async () => {
+      const x = await committed('x', 'trimmed', ['n1', 'n2', 'n3']); // one surplus copy
+      await setUsed('n1', 900); // the most used: trimmed first
+      node('n1').age(x, 60_000);
+      const surplusChunks = catalog.surplusChunks.bind(catalog);
+      jest.spyOn(catalog, 'surplusChunks').mockImplementationOnce(async (args) => {
+        const chunks = await surplusChunks(args);
+        await registerOnly('n1', 900); // n1 reconnects: its report is under way when its turn comes
+        return chunks;
+      });
+      await healer.pass();
+      expect({ onDisk: node('n1').has(x), deleting: [...healer.nodesDeleting(x)] }).toEqual({ onDisk: true, deleting: [] });
+      await expectCatalogMatchesDisks();
+    });
+
+    it('unmarks at once the hashes of a batch the catalog refused to unlist, even with no answer', async () => {
+      impatientHealer();
+      const [x, y] = [await garbage('refused', ['n1', 'n2']), await garbage('unlisted', ['n1', 'n2'])];
+      const unlistGarbage = catalog.unlistGarbage.bind(catalog);
+      // A put took x up just before the unlisting: the catalog unlists only y.
+      jest.spyOn(catalog, 'unlistGarbage').mockImplementation((args) => unlistGarbage({ ...args, hashes: args.hashes.filter((h) => h !== x) }));
+      node('n1').beforeDelete = () => new Promise(() => undefined); // a stalled node: no answer
+      await healer.pass();
+      expect(node('n1').peer.isOpen).toBe(false);
+      expect({ x: [...healer.nodesDeleting(x)], y: [...healer.nodesDeleting(y)] }).toEqual({ x: [], y: ['n1'] });
+    });
+
+    it('ends a batch whose link dropped while it was unlisting, even if the node has reported since', async () => {
+      const x = await garbage('dropped', ['n1', 'n2']);
+      const n1 = node('n1');
+      const unlistGarbage = catalog.unlistGarbage.bind(catalog);
+      jest.spyOn(catalog, 'unlistGarbage').mockImplementation(async (args) => {
+        const unlisted = await unlistGarbage(args);
+        if (args.nodeId === 'n1') {
+          n1.peer.close(); // the link drops; n1 reconnects and reports quickly, x still on its disk
+          await registerOnly('n1', 0);
+          await report('n1');
+        }
+        return unlisted;
+      });
+      await healer.pass();
+      expect({ deleting: [...healer.nodesDeleting(x)], onDisk: n1.has(x) }).toEqual({ deleting: [], onDisk: true });
+      await expectCatalogMatchesDisks();
+      jest.restoreAllMocks();
+      await sleep(GRACE + 5);
+      await healer.pass(); // checked, then collected on a later pass
+      await healer.pass();
+      expect(n1.has(x)).toBe(false);
       await expectCatalogMatchesDisks();
     });
   });

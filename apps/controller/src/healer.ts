@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
-import { expectFrame } from '@cairn/transfer';
+import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
@@ -248,17 +248,31 @@ export class Healer {
    * before its copy, so the catalog never lists a copy that may be gone. A copy the node kept (put or
    * claimed within the grace period), or whose fate an error answer leaves unknown, is listed again
    * only once a `chunk.check` has found it there (UnlistedCopies). With no answer at all the link is
-   * closed: the node's report over its next one lists what it still has.
+   * closed: the node's report over its next one lists what it still has. A node still reporting since
+   * its registration is not asked (see below), nor one whose link changed while unlisting.
    */
   private async deleteOn(nodeId: string, hashes: string[], unlist: () => Promise<string[]>): Promise<void> {
     const { log, gcGraceMs } = this.options;
-    const peer = this.options.cluster.peer(nodeId);
-    if (!peer) return; // a dead node's chunks are dealt with when it comes back and reports
+    // Only to a live node whose chunk report on its current registration has finished: a dead node's
+    // chunks are dealt with when it comes back and reports, and a reporting node (one that just
+    // reconnected, perhaps because its last batch ran too long) gets no new batch until it is done.
+    const before = this.deletablePeer(nodeId);
+    if (!before) return;
     const batch = this.deleting.begin(nodeId, hashes); // before unlisting: see DeletionsInFlight
     let answered = true;
     try {
       const unlisted = await unlist();
+      this.deleting.narrow(batch, unlisted); // a hash the catalog refused is not deleted: unmarked now
       if (unlisted.length === 0) return;
+      // Read again after unlisting: the link may have dropped meanwhile. The request goes out only
+      // over the link the batch began with (a report over a newer one may have listed these copies
+      // again); otherwise the batch ends here, and the unlisted copies are listed again once checked.
+      const peer = this.deletablePeer(nodeId);
+      if (peer !== before) {
+        this.unlisted.add(nodeId, unlisted);
+        log.debug({ node: nodeId, chunks: unlisted.length }, 'chunk deletion not sent: the node is gone or reporting');
+        return;
+      }
       let deleted: boolean[];
       try {
         const answer = await peer.request('chunk.delete', { hashes: unlisted, minAgeMs: gcGraceMs }, { timeoutMs: this.options.deleteAnswerMs ?? DELETE_ANSWER_MS });
@@ -285,6 +299,11 @@ export class Healer {
     } finally {
       if (answered) batch.end();
     }
+  }
+
+  /** The node's open link, if it is live and has finished its chunk report since it registered. */
+  private deletablePeer(nodeId: string): RpcPeer | undefined {
+    return this.options.cluster.hasReported(nodeId) ? this.options.cluster.peer(nodeId) : undefined;
   }
 
   private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {

@@ -4,6 +4,15 @@ import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ReadBuffers } from './read-buffers';
 
+/**
+ * How long one `chunk.delete` batch may run (each reclaim is a stat, an unlink and a directory fsync,
+ * slow on a loaded disk). Past it the rest of the batch is answered kept, untouched: well under the
+ * controller's 30 s wait (DELETE_ANSWER_MS in apps/controller), so a slow disk gets an answer out
+ * instead of a closed link and a reconnect. Kept copies are safe to answer: the controller lists them
+ * again only once a `chunk.check` finds them, and asks again on a later pass.
+ */
+export const DELETE_BATCH_BUDGET_MS = 15_000;
+
 export interface ChunkServiceOptions {
   store: ChunkStore;
   nodeId: string;
@@ -17,6 +26,8 @@ export interface ChunkServiceOptions {
   onStored?: (chunk: { uploadId: string | undefined; hash: string; bytes: number }) => void;
   /** Signs receipts for stored chunks (the cluster secret). */
   clusterSecret: string;
+  /** How long a `chunk.delete` batch may run (DELETE_BATCH_BUDGET_MS; tests shorten it). */
+  deleteBatchBudgetMs?: number;
 }
 
 /**
@@ -25,7 +36,7 @@ export interface ChunkServiceOptions {
  * chunk (and, for writes, this node). To the controller, over the authenticated link it opened: copy
  * a chunk from another node, delete garbage, re-verify a chunk. The chunk store checks every hash.
  */
-export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret }: ChunkServiceOptions) {
+export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
   const readBuffers = new ReadBuffers();
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
@@ -99,11 +110,15 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         // under the chunk's lock, so a put or claim racing a deletion is either seen or comes after it
         // (and writes the chunk anew). A batch stops, the rest answered kept, once its link has closed:
         // nobody waits for the answer, and the controller learns the rest from this node's next report.
+        // It also stops once it has run deleteBatchBudgetMs, the rest answered kept and left untouched,
+        // so that the answer comes before the controller gives up on it.
         const { hashes, minAgeMs } = frame.body;
-        const keepIfModifiedSince = Date.now() - minAgeMs;
+        const began = Date.now();
+        const keepIfModifiedSince = began - minAgeMs;
         const deleted = [];
         for (const hash of hashes) {
-          deleted.push(link?.isOpen !== false && (await store.reclaim(hash, { keepIfModifiedSince })) !== 'kept');
+          const goOn = link?.isOpen !== false && Date.now() - began < deleteBatchBudgetMs;
+          deleted.push(goOn && (await store.reclaim(hash, { keepIfModifiedSince })) !== 'kept');
         }
         return { type: 'chunk.deleted', body: { deleted } };
       }

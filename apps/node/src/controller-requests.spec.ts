@@ -93,4 +93,21 @@ describe('chunk service: deletions the controller asks for', () => {
     expect(await remove(hashes, 0, link)).toEqual([true, false]);
     expect(await store.has(hashes[1])).toBe(true);
   });
+
+  it('answers the rest of a batch kept, untouched, once it has run its time budget', async () => {
+    service = createChunkService({ store, nodeId: 'n1', nodes: {} as NodePool, grantKey: () => undefined, onQuarantined: () => undefined, clusterSecret: 'secret', deleteBatchBudgetMs: 20 });
+    const hashes = await stored('a', 'b', 'c');
+    for (const hash of hashes) await age(hash, 120_000);
+    const reclaim = store.reclaim.bind(store);
+    const reclaimed: string[] = [];
+    jest.spyOn(store, 'reclaim').mockImplementation(async (hash, opts) => {
+      reclaimed.push(hash);
+      const result = await reclaim(hash, opts);
+      await sleep(50); // a loaded disk: the first reclaim uses up the budget
+      return result;
+    });
+    expect(await remove(hashes, 0)).toEqual([true, false, false]);
+    expect(reclaimed).toEqual([hashes[0]]);
+    expect(await Promise.all(hashes.map((h) => store.has(h)))).toEqual([false, true, true]);
+  });
 });
