@@ -171,7 +171,12 @@ describe('self-healing replication', () => {
     const put = await putting;
     if (put.code === 0) {
       await waitUntil(async () => (await cluster.sdk.status()).underReplicated === 0, 20_000);
-      const stat = await cluster.sdk.stat('during/big.bin');
+      // Seen once (26 Nov 2026, not reproduced since): a put that exited 0 whose file stat did not
+      // find. Should it come back, the failure carries what the CLI and the controller said.
+      const stat = await cluster.sdk.stat('during/big.bin').catch((err: Error) => {
+        const said = [`cli stdout: ${put.stdout.toString()}`, `cli stderr: ${put.stderr}`, ...cluster.controller.lines.slice(-40)];
+        throw new Error(`${err.message}\n${said.join('\n')}`);
+      });
       expect(stat.sha256).toBe(hash);
       const dest = join(cluster.root, 'during-back.bin');
       await cluster.sdk.getToFile('during/big.bin', dest);
