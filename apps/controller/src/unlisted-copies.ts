@@ -19,11 +19,11 @@ export interface UnlistedCopiesOptions {
 /**
  * Copies the healer unlisted for a deletion that the node answered without deleting them: kept (put
  * or claimed within the grace period, or past the node's time budget for a batch) or failed — or
- * that it never sent (the link dropped while it unlisted them). They may be there or not, so they are listed again
- * only once a `chunk.check` has found them there — never on the node's word from before: between a
- * "kept" and its arrival the node may have quarantined the copy, and the removal that told the
- * controller found no row to remove. A copy found gone is forgotten; one whose node cannot be asked
- * now is asked on a later pass. (Deletions with no answer at all are left to the node's report: the
+ * that it never sent (the link dropped while it unlisted them). They may be there or not, so they
+ * are listed again only once a `chunk.check` has found them there — never on the node's word from
+ * before: between a "kept" and its arrival the node may have quarantined the copy, and the removal
+ * that told the controller found no row to remove. A copy found gone is forgotten; one whose node
+ * cannot be asked now is asked on a later pass. (Deletions with no answer at all are left to the node's report: the
  * healer closes that link, see DeletionsInFlight.)
  *
  * A replica removal while a copy is being listed again (`gone`) wins: the copy is not listed, or is
