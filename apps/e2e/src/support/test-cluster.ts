@@ -110,7 +110,11 @@ export class TestCluster {
       ...(this.options.tls ? ['--tls-cert', this.options.tls.cert, '--tls-key', this.options.tls.key, '--ca', this.options.tls.ca] : []),
       ...(this.options.nodeFlags[index] ?? []),
     ]);
-    const ready = await waitForLog(proc, (e) => typeof e['msg'] === 'string' && / listening on /.test(e['msg']));
+    // A node that never says it listens is not in `nodes` yet, so stop() would not find it: kill it here.
+    const ready = await waitForLog(proc, (e) => typeof e['msg'] === 'string' && / listening on /.test(e['msg'])).catch(async (err: unknown) => {
+      await killHard(proc);
+      throw err;
+    });
     const port = Number(String(ready['address']).split(':').pop());
     const node: TestNode = { index, data, proc, port, id: readFileSync(join(data, 'node-id'), 'utf8').trim() };
     this.nodes[index] = node;
