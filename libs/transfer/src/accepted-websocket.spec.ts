@@ -209,6 +209,48 @@ describe('AcceptedWebSocket', () => {
     expect(got).toEqual(['one', 'two']);
   });
 
+  it('reads a plain TCP connection into buffers of its choosing, not from data events', async () => {
+    // Should a Node release take away the internals this relies on (accepted-socket-reads.ts), this
+    // fails: the fallback still works, but a node would receive chunks the slower way unnoticed.
+    const server = await startServer();
+    const { peer } = await connect(server);
+    expect(peer.readsIntoOwnBuffers).toBe(true);
+  });
+
+  it('reads frames that came in the same packet as the upgrade request, before those after it', async () => {
+    const http = createHttpServer();
+    const server = await startServer(OPTIONS, http);
+    const got: string[] = [];
+    // Listened to as the connection is made, as attachRpcServer's onConnection does.
+    http.once('accepted', (peer: AcceptedWebSocket) => peer.on('message', (data: Buffer) => got.push(String(data))));
+    const socket = connectTcp(server.port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    await once(socket, 'connect');
+    const request = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    socket.write(Buffer.concat([Buffer.from(request), maskedFrame(Buffer.from('first'))]));
+    await waitFor(() => got.length === 1);
+    socket.write(maskedFrame(Buffer.from('second')));
+    await waitFor(() => got.length === 2);
+    expect(got).toEqual(['first', 'second']);
+  });
+
+  it("leaves the HTTP server's count of connections right, so that closing the server waits for them", async () => {
+    const http = createHttpServer();
+    const server = await startServer(OPTIONS, http);
+    const { client, peer } = await connect(server);
+    const count = () => new Promise<number>((resolve, reject) => http.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    expect(await count()).toBe(1);
+    let serverClosed = false;
+    const closing = new Promise<void>((resolve) => http.close(() => resolve())).then(() => (serverClosed = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(serverClosed).toBe(false); // still open: the connection is
+    const gone = closed(peer);
+    client.close();
+    await gone;
+    await closing;
+    expect(await count()).toBe(0);
+  });
+
   it('closes with 1009 on a message over its limit, and with 1002 on a frame a client did not mask', async () => {
     const server = await startServer({ maxPayload: 1024 });
     const { client } = await connect(server);
@@ -236,6 +278,7 @@ describe('AcceptedWebSocket over TLS', () => {
     cleanups.push(() => made.remove());
     const server = await startServer(OPTIONS, createHttpsServer({ cert: made.ca, key: await readFile(made.key) }), 'wss');
     const { client, peer } = await connect(server, { ca: made.ca });
+    expect(peer.readsIntoOwnBuffers).toBe(false); // TLS sockets are read from their data events
     const got = nextMessage(peer);
     client.send(pattern(5 * MiB));
     expect((await got).data.equals(pattern(5 * MiB))).toBe(true);
@@ -244,6 +287,14 @@ describe('AcceptedWebSocket over TLS', () => {
     expect((await back).data.equals(pattern(MiB + 1))).toBe(true);
   });
 });
+
+/** One binary frame as a client sends it: masked (RFC 6455 §5.3), here with a key that changes bytes. */
+function maskedFrame(payload: Buffer): Buffer {
+  if (payload.length > 125) throw new RangeError('short frames only');
+  const key = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ key[i & 3]));
+  return Buffer.concat([Buffer.from([0x82, 0x80 | payload.length]), key, masked]);
+}
 
 /** A raw TCP connection upgraded by hand, its 101 read: what is written next is frames. */
 async function rawUpgrade(port: number): Promise<Socket> {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { CLOSED, OPEN, WebSocketConnection } from './websocket-connection';
 import { FrameReader } from './websocket-frame-reader';
+import { takeOverReads } from './accepted-socket-reads';
 
 export interface AcceptedWebSocketOptions {
   /** Largest message accepted; a longer one closes the connection with 1009. */
@@ -17,34 +18,45 @@ export interface AcceptedWebSocketOptions {
 
 /**
  * The server's end of a WebSocket (RFC 6455) whose upgrade was answered (websocket-handshake.ts,
- * `upgradeResponse`): open from the start. Accepted sockets offer no `onread`, so the socket's reads are
- * fed to a FrameReader, which unmasks the client's frames and copies each payload once into the buffer
- * `allocate` gives, after showing it a large message's first `headBytes` bytes. A storage node uses
- * that to receive a chunk straight into the memory its chunk store writes it from (apps/node,
+ * `upgradeResponse`): open from the start. A plain TCP connection is taken over so that it reads
+ * through `onread` (accepted-socket-reads.ts), as the client's LeanWebSocket does: a large payload is
+ * read straight into the buffer `allocate` gives, after showing it the message's first `headBytes`
+ * bytes, and everything else into one reused scratch buffer (FrameReader). A storage node uses that to
+ * receive a chunk straight into the memory its chunk store writes it from (apps/node,
  * receive-memory.ts), where `ws` gathered every chunk into a fresh 4 MiB buffer that the node then
- * copied again (docs/performance.md). Frames go out unmasked, as a server's must.
+ * copied again (docs/performance.md). A TLS connection, or one Node will not let go, is read from its
+ * 'data' events and each payload copied once into that buffer. Frames go out unmasked, as a server's
+ * must.
  */
 export class AcceptedWebSocket extends WebSocketConnection {
+  protected readonly socket: Socket;
+  /** Whether the connection reads into buffers of our choosing (`onread`), not from 'data' events. */
+  readonly readsIntoOwnBuffers: boolean;
   private readonly reader: FrameReader;
 
   /** `head`: bytes that came after the upgrade request, already frames; read from the next tick on. */
-  constructor(
-    protected readonly socket: Socket,
-    head: Buffer,
-    options: AcceptedWebSocketOptions,
-  ) {
+  constructor(accepted: Socket, head: Buffer, options: AcceptedWebSocketOptions) {
     super(false);
     this.readyState = OPEN;
     this.reader = new FrameReader(options.maxPayload, {
       onMessage: (data, isBinary) => this.emit('message', data, isBinary),
       onControl: (opcode, payload) => this.onControl(opcode, payload),
     }, options.allocate, 'server', options.headBytes);
+    const taken = takeOverReads(accepted, { buffer: () => this.reader.nextBuffer(), callback: (n) => this.onRead(n) });
+    this.readsIntoOwnBuffers = taken !== undefined;
+    const socket = taken ?? accepted;
+    this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    // Frames that came with the upgrade request are read like the rest, from the next tick on: after
+    // Frames that came with the upgrade request are read before the rest, from the next tick on: after
     // whoever made this connection has listened to it (read now, a message or an error would be lost).
-    if (head.length > 0) socket.unshift(head);
-    socket.on('data', (bytes: Buffer) => this.onData(bytes));
+    // The socket's own reads come later still, from the event loop's next poll.
+    if (taken) {
+      if (head.length > 0) process.nextTick(() => this.onBytes(head));
+    } else {
+      if (head.length > 0) socket.unshift(head);
+      socket.on('data', (bytes: Buffer) => this.onBytes(bytes));
+    }
     // An HTTP server's sockets allow half-open connections: a client gone without a close frame (its
     // FIN) would otherwise leave ours open forever, holding its place under the connection caps.
     socket.on('end', () => socket.end());
@@ -56,7 +68,18 @@ export class AcceptedWebSocket extends WebSocketConnection {
     });
   }
 
-  private onData(bytes: Buffer): void {
+  /** `n` bytes were read into the buffer the reader last chose. Always true: false would pause the socket. */
+  private onRead(n: number): boolean {
+    if (this.readyState === CLOSED) return true;
+    try {
+      this.reader.bytesRead(n);
+    } catch (err) {
+      this.onFrameError(err);
+    }
+    return true;
+  }
+
+  private onBytes(bytes: Buffer): void {
     if (this.readyState === CLOSED) return;
     try {
       this.reader.feed(bytes);
