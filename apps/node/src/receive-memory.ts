@@ -5,8 +5,8 @@ import { ReceiveBuffers, type ReceiveMemory } from '@cairn/transfer';
 /**
  * Where a node reads what arrives on its port. A `chunk.put` whose chunk the store writes past the
  * page cache is received into memory the store lends (`lendReceiveBuffer`), placed so that the chunk
- * lands where the store writes it from: one copy of each chunk (from the socket's reads) instead of
- * two. Anything else, or when the store has nothing to lend, goes into recycled buffers. Everything is
+ * lands where the store writes it from: the socket reads it straight there (over TLS, one copy from
+ * the socket's reads), instead of into a buffer of its own that is then copied. Anything else, or when the store has nothing to lend, goes into recycled buffers. Everything is
  * given back once its request is answered (attachRpcServer), or its connection closed mid-message.
  */
 export function chunkReceiveMemory(store: ChunkStore): ReceiveMemory {

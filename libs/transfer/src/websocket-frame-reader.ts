@@ -46,9 +46,10 @@ export type ReaderRole = 'client' | 'server';
  * chooses (net's `onread`): while a large payload is coming, the socket reads straight into the
  * message's own buffer, so a 4 MiB chunk arrives without being gathered from 64 KiB reads and copied
  * once more (what `ws` does), and without those reads becoming garbage. Everything else (headers, small
- * frames, a payload's first bytes) lands in one reused scratch buffer and is copied out. On a server
- * (whose accepted sockets offer no `onread`), from what the socket read, fed in: each payload is copied
- * once, into the buffer `allocate` gives, which may be one used before (ReceiveBuffers).
+ * frames, a payload's first bytes) lands in one reused scratch buffer and is copied out. A server reads
+ * the same way once it has taken its accepted socket over (accepted-socket-reads.ts); over TLS it feeds
+ * in what the socket read, and each payload is copied once. Either way a payload lands in the buffer
+ * `allocate` gives, which may be one used before (ReceiveBuffers).
  *
  * Never trusts the peer: reserved bits, frames masked the wrong way for the role, unknown opcodes,
  * oversized or fragmented control frames, stray continuations and payloads over `maxPayload` throw a
