@@ -457,7 +457,10 @@ describe('CairnClient', () => {
     cluster.node('node-1').mode = 'refuse-puts';
     const sdk = client(cluster);
 
-    expect(await codeOf(sdk.put('doomed', randomBytes(2 * CHUNK_SIZE)))).toBe('E_NO_NODES');
+    const failure = await sdk.put('doomed', randomBytes(2 * CHUNK_SIZE)).catch((err: unknown) => err);
+    expect(failure).toMatchObject({ code: 'E_NO_NODES' });
+    // It says what went wrong on the node that dropped out, not only that too few were left.
+    expect((failure as Error).message).toMatch(/after failing on node node-1: disk on fire \(E_DISK\)$/);
     expect(cluster.aborted).toHaveLength(1);
     expect(cluster.files.has('doomed')).toBe(false);
   });

@@ -46,6 +46,17 @@ interface StoredRecord {
   receipts: string[];
 }
 
+/**
+ * The error a put ends with when a chunk ran out of nodes, naming what went wrong on the nodes that
+ * failed it: otherwise "need 3 nodes, 2 available" would hide the one failure worth looking into.
+ */
+function withFailures(err: unknown, failed: ReadonlyMap<string, CairnError>): unknown {
+  if (failed.size === 0 || !isCairnError(err) || (err.code !== 'E_NO_NODES' && err.code !== 'E_UNAVAILABLE')) return err;
+  // A node's message came over the wire: a line's worth of it is enough.
+  const why = [...failed].map(([node, reason]) => `node ${node}: ${reason.message.slice(0, 200)} (${reason.code})`).join('; ');
+  return new CairnError(err.code, `${err.message}, after failing on ${why}`, err.details);
+}
+
 /** How often one chunk is re-placed on other nodes after replicas fail before the put gives up. */
 const MAX_PLACEMENT_ATTEMPTS = 4;
 /**
@@ -211,11 +222,16 @@ class Upload {
   /** Resolves once every replica is stored; with false if some attempt failed on the way. */
   private async storeChunk(index: number, data: Buffer, hash: string, given?: Placement): Promise<boolean> {
     const stored = new Map<string, string>(); // node id → its receipt
-    const failed = new Set<string>();
+    const failed = new Map<string, CairnError>(); // node id → why it did not store the chunk
     let sent = false;
     for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
       this.throwIfStopped();
-      const placement = attempt === 0 && given ? given : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed]);
+      const placement =
+        attempt === 0 && given
+          ? given
+          : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed.keys()]).catch((err: unknown) => {
+              throw withFailures(err, failed);
+            });
       const held = new Set(placement.held);
       const results = await Promise.allSettled(placement.nodes.map((node) => this.storeOn(node, hash, data, placement.grant, held.has(node.id))));
       results.forEach((result, i) => {
@@ -224,11 +240,11 @@ class Upload {
           stored.set(node.id, result.value.receipt);
           sent ||= result.value.sent;
         } else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
-        else failed.add(node.id);
+        else failed.set(node.id, toCairnError(result.reason));
       });
     }
     if (stored.size < this.replicas) {
-      throw new CairnError('E_UNAVAILABLE', `chunk ${index} reached ${stored.size} of ${this.replicas} replicas`);
+      throw withFailures(new CairnError('E_UNAVAILABLE', `chunk ${index} reached ${stored.size} of ${this.replicas} replicas`), failed);
     }
     this.progress.bytes += data.length;
     this.progress.chunks++;
