@@ -94,14 +94,17 @@ export class Cluster {
   }
 
   /**
-   * Nodes that may receive new chunks: alive and not draining. Placement weighs nodes by free space;
-   * here the free space beyond `size` is discounted by recent placements, so a node that just got many
-   * chunks (busy) gets fewer until they land — without ever making a node with room look full.
+   * Nodes that may receive new chunks: alive and not draining, and with `suspectToo` those that missed
+   * a heartbeat or two as well (a last resort: such a node is more likely slow than gone). Placement
+   * weighs nodes by free space; here the free space beyond `size` is discounted by recent placements,
+   * so a node that just got many chunks (busy) gets fewer until they land — without ever making a node
+   * with room look full.
    */
-  placementCandidates(exclude: ReadonlySet<string> = new Set(), size = 0): PlacementCandidate[] {
+  placementCandidates(exclude: ReadonlySet<string> = new Set(), size = 0, { suspectToo = false } = {}): PlacementCandidate[] {
     const now = Date.now();
+    const eligible = (state: NodeState) => state === 'alive' || (suspectToo && state === 'suspect');
     return [...this.nodes.values()]
-      .filter((n) => !exclude.has(n.id) && this.state(n.id) === 'alive')
+      .filter((n) => !exclude.has(n.id) && eligible(this.state(n.id)))
       .map((n) => {
         const spare = Math.max(0, n.capacity - n.used - size);
         const load = this.recentLoad(n.id, now);

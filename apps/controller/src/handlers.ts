@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, isCairnError } from '@cairn/protocol';
-import { CatalogStore, FileRecord, placeChunk } from '@cairn/registry';
+import { CatalogStore, FileRecord, type PlacementCandidate, placeChunk } from '@cairn/registry';
 import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
@@ -56,7 +56,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'upload.begin': {
         checkNameAllowed(session, frame.body.name);
         const replicas = frame.body.replicas ?? ctx.defaultReplicas;
-        const live = ctx.cluster.placementCandidates().length;
+        const live = ctx.cluster.placementCandidates(new Set(), 0, { suspectToo: true }).length;
         if (live < replicas) {
           throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
         }
@@ -243,15 +243,27 @@ async function placeChunks(ctx: HandlerContext, upload: { id: string; replicas: 
   return placements;
 }
 
-/** The chunk's holders to claim it on (one per zone) and fresh nodes for the rest, none deleting it. */
+/**
+ * The chunk's holders to claim it on (one per zone) and fresh nodes for the rest, none deleting it.
+ * Live nodes first; only when they are too few, suspect ones too: a node that missed a heartbeat on a
+ * busy machine is most likely still there, and with as many nodes as replicas every put would fail
+ * meanwhile. Should it be gone, the put to it fails and the client asks again without it.
+ */
 async function chooseNodes(ctx: HandlerContext, chunk: PlaceRequest, count: number, exclude: ReadonlySet<string>) {
   const holders = new Set(await ctx.catalog.chunkHolders(chunk.hash));
   // Read after the hold and the holders: a deletion marked later is refused by the catalog.
   const left = new Set([...exclude, ...ctx.healer.nodesDeleting(chunk.hash)]);
-  const candidates = ctx.cluster.placementCandidates(left, chunk.size);
-  const held = onePerZone(candidates.filter((node) => holders.has(node.id))).slice(0, count);
-  const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held.map((n) => n.id), placed: held }) : [];
-  return { held, fresh };
+  const choose = (candidates: PlacementCandidate[]) => {
+    const held = onePerZone(candidates.filter((node) => holders.has(node.id))).slice(0, count);
+    const fresh = held.length < count ? placeChunk({ replicas: count - held.length, size: chunk.size, candidates, exclude: held.map((n) => n.id), placed: held }) : [];
+    return { held, fresh };
+  };
+  try {
+    return choose(ctx.cluster.placementCandidates(left, chunk.size));
+  } catch (err) {
+    if (!isCairnError(err, 'E_NO_NODES')) throw err;
+    return choose(ctx.cluster.placementCandidates(left, chunk.size, { suspectToo: true }));
+  }
 }
 
 /**
