@@ -88,8 +88,7 @@ async function main(): Promise<void> {
     onRequest: metrics.instrument(handle),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
-    onConnection: (peer, request) =>
-      remoteAddresses.set(peer, request.socket.remoteAddress ?? 'unknown'),
+    onConnection: (peer) => remoteAddresses.set(peer, peer.remoteAddress ?? 'unknown'),
     onProtocolError: (err) =>
       log.warn(
         { code: err.code },

@@ -234,6 +234,32 @@ describe('AcceptedWebSocket', () => {
     expect(got).toEqual(['first', 'second']);
   });
 
+  it('survives an HTTP request pipelined before the upgrade whose answer comes after it', async () => {
+    // The answer goes to the socket the connection was taken from: without care, a write to a closed
+    // socket whose error nobody listens for, which ends the process.
+    let answered!: () => void;
+    const done = new Promise<void>((resolve) => (answered = resolve));
+    const http = createHttpServer((_request, response) => {
+      setTimeout(() => {
+        response.end('late\n');
+        setImmediate(answered);
+      }, 50);
+    });
+    const server = await startServer(OPTIONS, http);
+    const got: string[] = [];
+    http.once('accepted', (peer: AcceptedWebSocket) => peer.on('message', (data: Buffer) => got.push(String(data))));
+    const socket = connectTcp(server.port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    const upgrade = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    socket.write(`GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${upgrade}`);
+    await done;
+    socket.write(maskedFrame(Buffer.from('still here')));
+    await waitFor(() => got.length === 1);
+    expect(got).toEqual(['still here']);
+  });
+
   it("leaves the HTTP server's count of connections right, so that closing the server waits for them", async () => {
     const http = createHttpServer();
     const server = await startServer(OPTIONS, http);

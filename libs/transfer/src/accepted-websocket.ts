@@ -42,9 +42,13 @@ export class AcceptedWebSocket extends WebSocketConnection {
       onMessage: (data, isBinary) => this.emit('message', data, isBinary),
       onControl: (opcode, payload) => this.onControl(opcode, payload),
     }, options.allocate, 'server', options.headBytes);
-    const taken = takeOverReads(accepted, { buffer: () => this.reader.nextBuffer(), callback: (n) => this.onRead(n) });
-    this.readsIntoOwnBuffers = taken !== undefined;
-    const socket = taken ?? accepted;
+    const taken = takeOverReads(accepted, {
+      buffer: () => this.reader.nextBuffer(),
+      callback: (n) => this.onRead(n),
+      fallback: (bytes) => this.onBytes(bytes),
+    });
+    this.readsIntoOwnBuffers = taken?.readsIntoOwnBuffers ?? false;
+    const socket = taken?.socket ?? accepted;
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(0);

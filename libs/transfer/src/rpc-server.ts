@@ -8,7 +8,11 @@ import { WS_PATH } from './endpoint';
 import { upgradeResponse } from './websocket-handshake';
 
 export interface RpcServerOptions extends RpcPeerOptions {
-  /** Called for every accepted connection, with its peer already answering requests. */
+  /**
+   * Called for every accepted connection, with its peer already answering requests. The address is
+   * `peer.remoteAddress`: `request.socket` is no longer the connection once AcceptedWebSocket has
+   * taken it over (accepted-socket-reads.ts).
+   */
   onConnection?: (peer: RpcPeer, request: IncomingMessage) => void;
   /** Told when a connection is refused or dropped by a limit (for logs). */
   onLimit?: (reason: string, remoteAddress: string) => void;
