@@ -45,7 +45,7 @@ async function serve(onRequest: RequestHandler): Promise<{ address: string; stop
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type NodeMode = 'ok' | 'refuse-puts' | 'corrupt-reads' | 'wrong-key';
+type NodeMode = 'ok' | 'refuse-puts' | 'refuse-puts-noisily' | 'corrupt-reads' | 'wrong-key';
 
 class FakeNode {
   readonly chunks = new Map<string, Buffer>();
@@ -70,6 +70,7 @@ class FakeNode {
           if (this.putDelayMs) await sleep(this.putDelayMs);
           this.check('put', frame.grant, frame.hash);
           if (this.mode === 'refuse-puts') throw new CairnError('E_DISK', 'disk on fire');
+          if (this.mode === 'refuse-puts-noisily') throw new CairnError('E_DISK', `disk\non\tfire\u0007 ${'!'.repeat(500)}`);
           if (sha256(frame.payload) !== frame.hash) throw new CairnError('E_HASH_MISMATCH', 'bad bytes');
           this.chunks.set(frame.hash, Buffer.from(frame.payload));
           return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true, receipt: 'e'.repeat(64) } };
@@ -463,6 +464,15 @@ describe('CairnClient', () => {
     expect((failure as Error).message).toMatch(/after failing on node node-1: disk on fire \(E_DISK\)$/);
     expect(cluster.aborted).toHaveLength(1);
     expect(cluster.files.has('doomed')).toBe(false);
+  });
+
+  it("puts a failed node's message in that error as one short line, whatever the node sent", async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.node('node-1').mode = 'refuse-puts-noisily';
+    const sdk = client(cluster);
+    const failure = (await sdk.put('noisy', randomBytes(CHUNK_SIZE)).catch((err: unknown) => err)) as Error;
+    expect(failure.message).not.toMatch(/[\n\t\u0007]/);
+    expect(failure.message).toMatch(/after failing on node node-1: disk on fire !{187} \(E_DISK\)$/);
   });
 
   it('begins no upload when the source fails within its first chunk', async () => {

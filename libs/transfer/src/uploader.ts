@@ -52,8 +52,9 @@ interface StoredRecord {
  */
 function withFailures(err: unknown, failed: ReadonlyMap<string, CairnError>): unknown {
   if (failed.size === 0 || !isCairnError(err) || (err.code !== 'E_NO_NODES' && err.code !== 'E_UNAVAILABLE')) return err;
-  // A node's message came over the wire: a line's worth of it is enough.
-  const why = [...failed].map(([node, reason]) => `node ${node}: ${reason.message.slice(0, 200)} (${reason.code})`).join('; ');
+  // A node's message came over the wire: one line of it (the CLI prints errors as one line), 200 characters at most.
+  const line = (message: string) => message.replace(/[\s\p{Cc}]+/gu, ' ').slice(0, 200);
+  const why = [...failed].map(([node, reason]) => `node ${node}: ${line(reason.message)} (${reason.code})`).join('; ');
   return new CairnError(err.code, `${err.message}, after failing on ${why}`, err.details);
 }
 
