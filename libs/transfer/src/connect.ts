@@ -46,6 +46,9 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
     };
     const onAbort = () => fail(new CairnError('E_ABORTED', 'aborted'));
     const onError = (err: Error) => fail(new CairnError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describe(err)}`));
+    // Closed before the upgrade was answered, with no error (a node killed right after accepting sends a
+    // FIN): without this the promise would wait forever, its handshake timer already cleared.
+    const onClose = () => fail(new CairnError('E_UNAVAILABLE', `cannot reach ${endpoint}: the connection closed during the WebSocket handshake`));
     const onOpen = () => {
       cleanup();
       resolve(new RpcPeer(socket, options));
@@ -53,12 +56,14 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
     const cleanup = () => {
       socket.off('open', onOpen);
       socket.off('error', onError);
+      socket.off('close', onClose);
       options.signal?.removeEventListener('abort', onAbort);
     };
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     socket.on('open', onOpen);
     socket.on('error', onError);
+    socket.on('close', onClose);
   });
 }
 

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { connect as connectTcp, type AddressInfo } from 'node:net';
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import {
@@ -564,6 +564,16 @@ describe('connectPeer', () => {
     });
 
     expect(await codeOf(connectPeer(`127.0.0.1:${(http.address() as AddressInfo).port}`))).toBe('E_UNAVAILABLE');
+  });
+
+  it.each([false, true])('fails with E_UNAVAILABLE when the connection closes during the upgrade (lean: %s)', async (lean) => {
+    // A node killed just after accepting: a FIN, no answer, no error. Seen as a put that waited forever.
+    const closing = createNetServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => closing.close(() => resolve())));
+
+    const outcome = connectPeer(`127.0.0.1:${(closing.address() as AddressInfo).port}`, { lean, connectTimeoutMs: 60_000 });
+    expect(await codeOf(outcome)).toBe('E_UNAVAILABLE');
   });
 
   it('fails with E_USAGE for an address that is none', async () => {
