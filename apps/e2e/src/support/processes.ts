@@ -100,7 +100,8 @@ export function runCli(args: string[], options: { cwd: string; input?: Buffer; e
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has everything the CLI wrote to stdout and stderr been read.
+    child.on('close', (code) => {
       running.delete(child);
       resolve({ code, stdout: Buffer.concat(out), stderr: err });
     });
