@@ -23,8 +23,8 @@ export interface UnlistedCopiesOptions {
  * are listed again only once a `chunk.check` has found them there — never on the node's word from
  * before: between a "kept" and its arrival the node may have quarantined the copy, and the removal
  * that told the controller found no row to remove. A copy found gone is forgotten; one whose node
- * cannot be asked now is asked on a later pass. (Deletions with no answer at all are left to the node's report: the
- * healer closes that link, see DeletionsInFlight.)
+ * cannot be asked now is asked on a later pass. (Deletions with no answer at all are left to the
+ * node's report: the healer closes that link, see DeletionsInFlight.)
  *
  * A replica removal while a copy is being listed again (`gone`) wins: the copy is not listed, or is
  * unlisted again right after.
