@@ -183,6 +183,15 @@ describe('parseNodeConfig', () => {
     expect(codeOf(() => parseNodeConfig(argv))).toBe('E_USAGE');
   });
 
+  it('accepts an --advertise address a node may announce, and refuses any other with E_USAGE', () => {
+    for (const advertise of ['node-1.example:7701', '10.0.0.5:7701', '[::1]:7701', 'wss://node-1.example:7701']) {
+      expect(parseNodeConfig(['--advertise', advertise]).advertise).toBe(advertise);
+    }
+    for (const advertise of ['http://node-1:7701', 'node-1', '::1:7701', 'node 1:7701', '']) {
+      expect(codeOf(() => parseNodeConfig(['--advertise', advertise]))).toBe('E_USAGE');
+    }
+  });
+
   it('refuses an invalid value from the environment with E_USAGE', () => {
     process.env['CAIRN_CAPACITY'] = 'lots';
     expect(codeOf(() => parseNodeConfig([]))).toBe('E_USAGE');

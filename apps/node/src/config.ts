@@ -1,6 +1,6 @@
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
-import { CairnError, envToFlags, parseByteSize, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, isNodeAddress, parseByteSize, parseDuration } from '@cairn/protocol';
 
 export interface NodeConfig {
   host: string;
@@ -65,6 +65,9 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
     .parseSync();
   const port = args.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
+  if (args.advertise !== undefined && !isNodeAddress(args.advertise)) {
+    throw new CairnError('E_USAGE', '--advertise must be host:port or wss://host:port, an IPv6 host in brackets');
+  }
   const zone = args.zone === undefined || args.zone === '' ? null : args.zone;
   if (zone !== null && !/^[A-Za-z0-9_.-]{1,64}$/.test(zone)) throw new CairnError('E_USAGE', '--zone must be 1-64 of [A-Za-z0-9_.-]');
   return {

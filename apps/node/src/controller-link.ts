@@ -32,6 +32,8 @@ export class ControllerLink {
   private stopped = false;
   private peer: RpcPeer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Ends the current pause early (`stop`). */
+  private wake: (() => void) | undefined;
   private registeredOnce = false;
   private grantPublicKey: KeyObject | undefined;
   /** Deletions the controller asked for that are still running, whatever connection they came on. */
@@ -55,7 +57,16 @@ export class ControllerLink {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.wake?.(); // the pause cleared above ends now, so `run` sees `stopped` and returns
     this.peer?.close();
+  }
+
+  /** Waits `ms` between reconnects or heartbeats; `stop` ends the wait at once. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
   }
 
   /** Tells the controller about a chunk moved to quarantine (best effort: the next report also shows it gone). */
@@ -91,7 +102,7 @@ export class ControllerLink {
       }
       this.peer?.close();
       if (this.stopped) return;
-      await new Promise((resolve) => (this.timer = setTimeout(resolve, backoff)));
+      await this.pause(backoff);
       backoff = Math.min(backoff * 2, RECONNECT_MAX_MS);
     }
   }
@@ -151,7 +162,7 @@ export class ControllerLink {
 
   private async heartbeatUntilClosed(peer: RpcPeer, heartbeatMs: number): Promise<void> {
     while (!this.stopped && peer.isOpen) {
-      await new Promise((resolve) => (this.timer = setTimeout(resolve, heartbeatMs)));
+      await this.pause(heartbeatMs);
       if (this.stopped || !peer.isOpen) return;
       expectFrame(await peer.request('node.heartbeat', this.options.store.stats(), { timeoutMs: 10_000 }), 'ack');
     }

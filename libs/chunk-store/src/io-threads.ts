@@ -220,7 +220,8 @@ function threadError(error: { code?: string; message: string }): Error {
 
 /**
  * A few I/O threads, started when first needed; each request goes to the least busy one. Requests to a
- * thread run in the order they were sent. The threads never keep the process alive; `close` ends them.
+ * thread run in the order they were sent. Like any open handle, the threads keep the process alive
+ * until `close` ends them: a request in flight must never be cut short by the event loop running empty.
  */
 export class IoThreads {
   private readonly threads: IoThread[] = [];
@@ -393,7 +394,6 @@ export class IoThreads {
       alignment: DIRECT_IO_ALIGNMENT,
     };
     const worker = new Worker(THREAD_SOURCE, { eval: true, workerData });
-    worker.unref();
     const thread: IoThread = { worker, outstanding: 0, readSlot };
     worker.on('message', ({ id, error, ...answer }: Answer & { id: number; error?: { code?: string; message: string } }) => {
       const pending = this.pending.get(id);

@@ -45,6 +45,7 @@ export async function scrubChunks(store: ChunkStore, options: ScrubOptions): Pro
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const onAbort = () => {
       clearTimeout(timer);

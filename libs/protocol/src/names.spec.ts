@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { CairnError } from './errors';
 import { MAX_NAME_BYTES } from './limits';
-import { decodeName, isValidName, validateName } from './names';
+import { decodeName, isValidName, validateName, validatePrefix } from './names';
+import { namePrefix } from './schemas';
 
 // A failing property must report quickly: stop generating and shrinking after 4 s and fail anyway
 // (fc.assert is synchronous, so Jest's own timeout could not interrupt it).
@@ -114,6 +115,26 @@ describe('name properties', () => {
     fc.string({ unit: 'grapheme', maxLength: 60 }),
     fc.array(fc.string({ unit: fc.oneof(tricky, fc.constantFrom('b', 'c')), maxLength: 6 }), { maxLength: 6 }).map((s) => s.join('/')),
   );
+
+  it('validatePrefix accepts exactly the prefixes the wire schema does (E_NAME_INVALID otherwise), every prefix of a valid name among them', () => {
+    const prefix = fc.oneof(candidate, fc.string({ unit: fc.oneof(tricky, anyCodePoint), minLength: 4000, maxLength: 4200 }));
+    fc.assert(
+      fc.property(prefix, fc.nat(), (text, cut) => {
+        const schemaAccepts = namePrefix.safeParse(text).success;
+        let accepted = true;
+        try {
+          expect(validatePrefix(text)).toBe(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(CairnError);
+          expect((err as CairnError).code).toBe('E_NAME_INVALID');
+          accepted = false;
+        }
+        expect(accepted).toBe(schemaAccepts);
+        if (isValidName(text)) expect(validatePrefix(text.slice(0, cut % (text.length + 1)))).toBeDefined();
+      }),
+      { numRuns: 300 },
+    );
+  });
 
   it('either returns the string unchanged or throws E_NAME_INVALID, nothing else', () => {
     fc.assert(

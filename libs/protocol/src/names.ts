@@ -24,6 +24,18 @@ export function validateName(name: unknown): string {
   return name;
 }
 
+/**
+ * A listing prefix is any string a name could start with (empty, or ending mid-segment), so only the
+ * rules of the `file.list` and `token.create` schemas are checked (a string, no NUL, at most 4096
+ * characters), before sending, so that a bad prefix is the caller's E_NAME_INVALID.
+ */
+export function validatePrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string') throw invalid('a prefix must be a string');
+  if (prefix.length > MAX_NAME_BYTES * 4) throw invalid(`a prefix must be at most ${MAX_NAME_BYTES * 4} characters`);
+  if (prefix.includes('\0')) throw invalid('a prefix must not contain NUL');
+  return prefix;
+}
+
 /** Checks raw bytes are valid UTF-8 and returns the decoded name (for names read off a wire or disk). */
 export function decodeName(bytes: Uint8Array): string {
   let text: string;

@@ -20,6 +20,11 @@ export const address = z
   .max(300)
   .regex(/^(wss?:\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port or wss://host:port');
 
+/** Whether `value` is an address a node may announce (`address`): for checking a flag before it is sent. */
+export function isNodeAddress(value: string): boolean {
+  return address.safeParse(value).success;
+}
+
 /** A fresh random challenge: 32 bytes in hex. */
 export const nonce = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex digits');
 

@@ -579,6 +579,16 @@ describe('CairnClient', () => {
     }
   });
 
+  it('refuses a listing or token prefix the protocol does not allow with E_NAME_INVALID before touching the network', async () => {
+    const sdk = new CairnClient({ controller: '127.0.0.1:1' });
+    cleanups.push(() => sdk.close());
+
+    for (const prefix of ['nul\0byte', 'x'.repeat(4097)]) {
+      expect(await codeOf(sdk.ls(prefix).next())).toBe('E_NAME_INVALID');
+      expect(await codeOf(sdk.createToken('read', prefix))).toBe('E_NAME_INVALID');
+    }
+  });
+
   it('fails with E_UNAVAILABLE when the controller cannot be reached', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));

@@ -7,6 +7,7 @@ import {
   FileInfo,
   NodeInfo,
   validateName,
+  validatePrefix,
 } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { connectPeer } from './connect';
@@ -141,6 +142,7 @@ export class CairnClient {
 
   /** Files whose names start with `prefix` (a plain string), in name order, fetched page by page. */
   async *ls(prefix = '', options: CallOptions = {}): AsyncGenerator<FileInfo> {
+    validatePrefix(prefix);
     const controller = await this.controller(options.signal);
     let after: string | undefined;
     for (;;) {
@@ -169,6 +171,7 @@ export class CairnClient {
 
   /** Admin: creates a token limited to `scope` (and to names under `prefix`); the token is shown only here. */
   async createToken(scope: 'read' | 'write' | 'admin', prefix?: string, options: CallOptions = {}): Promise<{ id: string; token: string }> {
+    if (prefix !== undefined) validatePrefix(prefix);
     return this.ask('token.create', { scope, prefix }, 'token.created', options);
   }
 

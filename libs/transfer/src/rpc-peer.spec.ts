@@ -243,6 +243,25 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     expect(await codeOf(client.request('file.stat', { name: 'x' }))).toBe('E_BAD_MESSAGE');
   });
 
+  it('fails a request whose body its schema refuses at once with E_BAD_MESSAGE, sends nothing, and keeps working', async () => {
+    const seen: string[] = [];
+    const server = await startServer({
+      onRequest: (frame, peer) => {
+        seen.push(frame.type === 'file.stat' ? frame.body.name : frame.type);
+        return echoHandler(frame, peer);
+      },
+    });
+    const client = await connect(server.address);
+
+    // A NUL is never part of a name: the encoder refuses the body before anything is sent. Without a
+    // settled rejection this would wait for its minute-long timeout, or end the process unhandled.
+    expect(await codeOf(client.request('file.stat', { name: 'a\u0000b' }, { timeoutMs: 60_000 }))).toBe('E_BAD_MESSAGE');
+
+    expect(client.isOpen).toBe(true);
+    expect(await stat(client, 'present.txt')).toBe('present.txt');
+    expect(seen).toEqual(['present.txt']);
+  });
+
   it('answers E_UNKNOWN_TYPE where no request handler is installed', async () => {
     const server = await startServer();
     const client = await connect(server.address);

@@ -183,16 +183,23 @@ export class RpcPeer {
       const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
-      void this.drained().then(() => {
-        if (settled) return; // timed out or aborted while waiting: never sent
-        if (this.closedError) return settle(this.closedError);
-        id = this.allocateId();
-        this.pending.set(id, { resolve: settle, reject: settle });
-        this.lastActivity = Date.now();
-        this.sendMessage(build(id), (err) => {
-          if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
-        });
-      });
+      void this.drained()
+        .then(() => {
+          if (settled) return; // timed out or aborted while waiting: never sent
+          if (this.closedError) return settle(this.closedError);
+          const requestId = this.allocateId();
+          // The encoder refuses a body its schema does not allow (a caller's bad input, such as a name
+          // with a NUL): that fails this request now, rather than waiting for its timeout.
+          const parts = build(requestId);
+          id = requestId;
+          this.pending.set(id, { resolve: settle, reject: settle });
+          this.lastActivity = Date.now();
+          this.sendMessage(parts, (err) => {
+            if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+          });
+        })
+        // Nothing in the chain may reject unhandled: that would end the process, an embedding app's too.
+        .catch((err: unknown) => settle(toCairnError(err)));
     });
   }
 
