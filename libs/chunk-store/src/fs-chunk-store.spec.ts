@@ -1,4 +1,5 @@
 import { link, mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
+import fs from 'node:fs';
 import { join } from 'node:path';
 import type { ChunkStore } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
@@ -7,6 +8,7 @@ import { makeChunk } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
 import { IoThreads } from './io-threads';
+import { SMALL_READ_BYTES } from './small-reads';
 
 const dirs = new TempDirs();
 const open: ChunkStore[] = [];
@@ -235,16 +237,23 @@ describe('file-system chunk store: verify on read', () => {
   it('reports a read error that is not "absent" as E_DISK, never E_NOT_FOUND', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
-    const chunk = makeChunk(10, 42);
-    await store.put(chunk.hash, chunk.data);
-    const eio = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
-    jest.spyOn(IoThreads.prototype, 'readVerified').mockRejectedValueOnce(eio); // reads run on a thread
+    const big = makeChunk(SMALL_READ_BYTES + 1, 42);
+    const small = makeChunk(10, 43);
+    await store.put(big.hash, big.data);
+    await store.put(small.hash, small.data);
+    const eio = () => Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
+    jest.spyOn(IoThreads.prototype, 'readVerified').mockRejectedValueOnce(eio()); // a big chunk is read on a thread
+    jest.spyOn(fs, 'readSync').mockImplementationOnce(() => {
+      throw eio(); // a small one on the event loop
+    });
 
-    await expectRejectsWithCode(store.get(chunk.hash), 'E_DISK');
-    expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+    await expectRejectsWithCode(store.get(big.hash), 'E_DISK');
+    await expectRejectsWithCode(store.get(small.hash), 'E_DISK');
+    expect((await store.get(big.hash)).equals(big.data)).toBe(true);
+    expect((await store.get(small.hash)).equals(small.data)).toBe(true);
   });
 
-  it('reads a big chunk past the page cache the first time, and through it once read again; a small one always through it', async () => {
+  it('reads a big chunk past the page cache the first time, and through it once read again; a small one on the event loop, through it', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
     const big = makeChunk(300_000, 44);
@@ -258,9 +267,8 @@ describe('file-system chunk store: verify on read', () => {
     expect((await store.get(small.hash)).equals(small.data)).toBe(true);
 
     const asked = reads.mock.calls.map(([, , , options]) => options?.directAbove);
-    expect(asked.slice(0, 3)).toEqual([256 * 1024, Infinity, Infinity]);
-    // A small chunk is never remembered: past the cache is for chunks above the threshold only.
-    expect(asked.slice(3)).toEqual([256 * 1024, 256 * 1024]);
+    // A small chunk never goes to a thread (small-reads.ts), nor is it remembered.
+    expect(asked).toEqual([256 * 1024, Infinity, Infinity]);
   });
 
   it('reads to check a chunk (a scrub, a claim) past the page cache, and never counts them as served', async () => {

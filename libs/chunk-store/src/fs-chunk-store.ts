@@ -10,6 +10,7 @@ import { errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentReads } from './recent-reads';
+import { readSmallVerified } from './small-reads';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 import { verifyChunkContent } from './verify-content';
@@ -70,14 +71,20 @@ export class FsChunkStore implements ChunkStore {
     throwIfAborted(opts.signal);
     try {
       const { signal, into, check = false } = opts;
+      const file = this.layout.locate(hash).file;
+      // A small chunk served is read here, not on an I/O thread (small-reads.ts); a check (a scrub's,
+      // which reads every chunk, mostly cold) never blocks the event loop on the disk.
+      const small = check ? undefined : readSmallVerified(file, hash, into);
+      if (small) return small;
       // A big chunk served again lately is read through the cache, where it then stays while it is hot.
       const directAbove = !check && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
-      const data = await this.ioThreads.readVerified(this.layout.locate(hash).file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
+      const data = await this.ioThreads.readVerified(file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
       const mayGoPast = data.length > DIRECT_IO_ABOVE_BYTES && data.length <= this.ioThreads.slotBytes;
       if (!check && mayGoPast) this.recentReads.add(hash);
       return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
+      if (errnoOf(err) === 'ECORRUPT') throw new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
       throw toDiskError(err, `reading chunk ${hash}`, { hash });
     }
   }
