@@ -89,6 +89,8 @@ const ADMIN_TOKEN_ID = 'admin';
 export class AccessControl {
   private readonly sessions = new WeakMap<RpcPeer, Session>();
   private readonly peersByToken = new Map<string, Set<RpcPeer>>();
+  /** Connections whose close is watched (`watchClose`). */
+  private readonly watched = new WeakSet<RpcPeer>();
   private readonly limiter = new FailedAuthLimiter();
   private readonly adminTokenHash: Buffer;
 
@@ -125,11 +127,13 @@ export class AccessControl {
       this.log.warn({ remote: address }, 'client authentication failed');
       throw new CairnError('E_AUTH', 'invalid or revoked token');
     }
+    const previous = this.sessions.get(peer);
+    if (previous?.kind === 'client') this.peersByToken.get(previous.tokenId)?.delete(peer);
     this.sessions.set(peer, session);
     let peers = this.peersByToken.get(session.tokenId);
     if (!peers) this.peersByToken.set(session.tokenId, (peers = new Set()));
     peers.add(peer);
-    void peer.closed.then(() => peers?.delete(peer));
+    this.watchClose(peer, address);
     return session;
   }
 
@@ -137,16 +141,30 @@ export class AccessControl {
   nodeHello(peer: RpcPeer, nodeId: string, nodeNonce: string, address: string) {
     this.refuseIfBlocked(address);
     const controllerNonce = randomBytes(32).toString('hex');
-    const pending: Session = { kind: 'node-pending', nodeId, nodeNonce, controllerNonce };
-    this.sessions.set(peer, pending);
-    // A node that finds our proof wrong (it has another secret) hangs up without registering: say so.
-    void peer.closed.then(() => {
-      if (this.sessions.get(peer) !== pending) return;
-      // Logged, not counted as a failed attempt: a misconfigured node retrying must not lock out its host.
-      this.log.warn({ remote: address, node: nodeId }, 'node refused: it left the handshake unfinished (a different cluster secret?)');
-    });
+    this.sessions.set(peer, { kind: 'node-pending', nodeId, nodeNonce, controllerNonce });
+    this.watchClose(peer, address);
     const transcript = { nodeId, nodeNonce, controllerNonce, grantPublicKey: this.keys.grantPublicKeyPem };
     return { nonce: controllerNonce, proof: controllerProof(this.keys.clusterSecret, transcript), grantPublicKey: this.keys.grantPublicKeyPem };
+  }
+
+  /**
+   * What a connection's close ends: its place among its token's connections, and the note of a node
+   * that left its handshake unfinished. Watched once per connection, however many handshakes it sends:
+   * a listener per request would keep memory for each until the close, and a peer sending `node.hello`
+   * over and over (it needs no credentials) could grow the controller without bound.
+   */
+  private watchClose(peer: RpcPeer, address: string): void {
+    if (this.watched.has(peer)) return;
+    this.watched.add(peer);
+    void peer.closed.then(() => {
+      const session = this.sessions.get(peer);
+      if (session?.kind === 'client') this.peersByToken.get(session.tokenId)?.delete(peer);
+      // A node that finds our proof wrong (it has another secret) hangs up without registering: say so.
+      // Logged, not counted as a failed attempt: a misconfigured node retrying must not lock out its host.
+      if (session?.kind === 'node-pending') {
+        this.log.warn({ remote: address, node: session.nodeId }, 'node refused: it left the handshake unfinished (a different cluster secret?)');
+      }
+    });
   }
 
   /** `node.register`: the node's proof over this connection's challenge. One try per challenge. */
