@@ -81,7 +81,7 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
   });
   new Gauge({
     name: 'cairn_node_inbound_held_bytes',
-    help: 'Bytes of client requests (chunks, mostly) received and not yet answered.',
+    help: 'Bytes of client requests (chunks, mostly) received and not yet handled.',
     registers,
     collect() {
       this.set(sources.inbound.heldBytes);

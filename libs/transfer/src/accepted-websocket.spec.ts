@@ -165,6 +165,31 @@ describe('AcceptedWebSocket', () => {
     expect(String((await pong)[0])).toBe('are you there');
   });
 
+  it('leaves pings unanswered while its peer is not reading what waits to be sent', async () => {
+    const server = await startServer();
+    const { client, peer } = await connect(server);
+    client.pause(); // reads nothing from here on
+    peer.send(Buffer.alloc(24 * MiB, 1)); // more than the kernel's buffers take: the rest waits here
+    let settled = -1;
+    for (let stable = 0; stable < 5; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stable = peer.bufferedAmount === settled ? stable + 1 : 0;
+      settled = peer.bufferedAmount;
+    }
+    expect(settled).toBeGreaterThan(MiB);
+
+    const marker = nextMessage(peer);
+    for (let i = 0; i < 2000; i++) client.ping(Buffer.alloc(125, i));
+    client.send(Buffer.from('after the pings'));
+    await marker; // read after every ping
+
+    // Each ping answered would have queued a pong here: a peer that pings and never reads must not grow us.
+    expect(peer.bufferedAmount).toBeLessThanOrEqual(settled);
+    const big = nextMessage(client);
+    client.resume();
+    expect((await big).data.length).toBe(24 * MiB);
+  });
+
   it('closes cleanly from either side, with the code and reason given', async () => {
     const server = await startServer();
     const first = await connect(server);

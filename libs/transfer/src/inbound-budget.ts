@@ -5,10 +5,10 @@ export interface Pausable {
 }
 
 /**
- * A process-wide cap on the bytes of requests received and not yet answered, over all connections.
+ * A process-wide cap on the bytes of requests received and not yet handled, over all connections.
  * Every frame is admitted (it is in memory already once it is a frame); while the bytes held are
  * over the cap, every connection stops reading, so TCP pushes back on the senders and no more chunks
- * pile up until answers free room. Without it a node's memory grows with its clients: each
+ * pile up until handled requests free room. Without it a node's memory grows with its clients: each
  * connection may have 64 requests in flight, and a `chunk.put` arrives with its chunk.
  *
  * Reading stops only for connections that carry requests to this process (a server's), so an answer

@@ -17,6 +17,7 @@ import {
   toCairnError,
 } from '@cairn/protocol';
 import type { InboundBudget } from './inbound-budget';
+import { ReadPauses } from './read-pauses';
 import { sendJoined } from './joined-send';
 import { WebSocketConnection } from './websocket-connection';
 import { Window } from './window';
@@ -49,14 +50,15 @@ export interface RpcPeerOptions {
   /** Told about frames that could not even be attributed to a request (then the socket is closed). */
   onProtocolError?: (err: CairnError) => void;
   /**
-   * Counts each request received against this budget until it is answered, and stops reading this
-   * connection while the budget is exceeded (a server's connections, which carry requests to us).
+   * Counts each request received against this budget until its handler is done, and stops reading
+   * this connection while the budget is exceeded (a server's connections, which carry requests to us).
    */
   inboundBudget?: InboundBudget;
   /**
-   * Given each message received once nothing here reads it again: a request's once it is answered and
-   * its handler is done with it, anything undecodable or unexpected at once (a server's receive memory
-   * takes it back). Never a response handed to the request that waited for it: that is the requester's.
+   * Given each message received once nothing here reads it again: a request's once its handler is done
+   * with it (its answer may still wait for the socket), anything undecodable or unexpected at once (a
+   * server's receive memory takes it back). Never a response handed to the request that waited for it:
+   * that is the requester's.
    */
   recycle?: (message: Buffer) => void;
 }
@@ -103,6 +105,8 @@ export class RpcPeer {
   /** When a complete frame last went either way (the idle timeout's clock). */
   lastActivity = Date.now();
   private drainTimer: NodeJS.Timeout | undefined;
+  /** Why this connection is not being read: the inbound budget is spent, or the peer does not read our answers. */
+  private readonly readPauses: ReadPauses<'budget' | 'backlog'>;
   readonly closed: Promise<CairnError>;
   private markClosed!: (err: CairnError) => void;
 
@@ -118,10 +122,12 @@ export class RpcPeer {
       this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`)),
     );
     events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
+    this.readPauses = new ReadPauses(socket);
     const budget = options.inboundBudget;
     if (budget) {
-      budget.attach(socket);
-      void this.closed.then(() => budget.detach(socket));
+      const connection = { pause: () => this.readPauses.pause('budget'), resume: () => this.readPauses.resume('budget') };
+      budget.attach(connection);
+      void this.closed.then(() => budget.detach(connection));
     }
   }
 
@@ -141,8 +147,7 @@ export class RpcPeer {
 
   /** Resolves once the socket's send buffer is below the high-water mark. */
   async drained(): Promise<void> {
-    const limit = this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
-    while (this.isOpen && this.socket.bufferedAmount > limit) {
+    while (this.isOpen && this.socket.bufferedAmount > this.highWaterMark) {
       await new Promise<void>((resolve) => {
         this.drainWaiters.push(resolve);
         this.pollDrain();
@@ -237,8 +242,30 @@ export class RpcPeer {
     if (isResponseType(frame.type)) {
       if (!this.settleResponse(frame)) recycle?.(data); // an answer delivered is its requester's to keep
     } else {
-      void this.answer(frame, this.options.inboundBudget?.hold(data.length)).finally(() => recycle?.(data));
+      this.holdBackIfBacklogged();
+      const release = this.options.inboundBudget?.hold(data.length);
+      void this.answer(frame, () => {
+        release?.();
+        recycle?.(data);
+      });
     }
+  }
+
+  /**
+   * Stops reading from a peer that does not read our answers: once the send buffer is over its
+   * high-water mark no more requests are read (TCP then pushes back on the sender) until it drains.
+   * Otherwise a peer that only sends would have this process queue answers, and keep the requests
+   * waiting to send them, without bound. Requests only: a response read never adds to what we send,
+   * and a client must keep reading its answers while its own chunks wait to go out.
+   */
+  private holdBackIfBacklogged(): void {
+    if (!this.isOpen || this.readPauses.has('backlog') || this.socket.bufferedAmount <= this.highWaterMark) return;
+    this.readPauses.pause('backlog');
+    void this.drained().then(() => this.readPauses.resume('backlog'));
+  }
+
+  private get highWaterMark(): number {
+    return this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
   }
 
   /** Hands a response to the request waiting for it; false if none is (it timed out, or was never sent). */
@@ -250,8 +277,18 @@ export class RpcPeer {
     return true;
   }
 
-  /** Answers one request; `release` gives its bytes back to the inbound budget once the answer is out. */
-  private async answer(frame: Frame, release?: () => void): Promise<void> {
+  /**
+   * Answers one request. `handled` (called once) gives the request's bytes back as soon as its handler
+   * is done, before the answer waits for room in the socket: a peer slow to read our answers holds
+   * only the answers, never the inbound budget that every connection shares.
+   */
+  private async answer(frame: Frame, handled: () => void): Promise<void> {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      handled();
+    };
     let reply: Buffer | Uint8Array[];
     let onSent: (() => void) | undefined;
     let turn = false;
@@ -278,18 +315,28 @@ export class RpcPeer {
       } catch (err) {
         reply = encodeError(frame.requestId, toCairnError(err));
       }
+      finish();
       // Still counted while the reply waits for the socket: a peer that never reads cannot pile up answers.
       if (!this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
-      this.sendMessage(Array.isArray(reply) ? reply : [reply], (err) => {
-        if (!err) onSent?.();
-      });
+      this.sendAnswer(reply, onSent);
     } finally {
       if (turn) this.turns.release();
       this.answering--;
-      release?.();
+      finish();
     }
+  }
+
+  /**
+   * Queues an answer. A function of its own so that the write's callback, which the socket keeps until
+   * the peer has read the answer, holds nothing else: a closure made in `answer` would keep the whole
+   * request (a chunk) alive for as long as a peer that does not read cares to wait.
+   */
+  private sendAnswer(reply: Buffer | Uint8Array[], onSent: (() => void) | undefined): void {
+    this.sendMessage(Array.isArray(reply) ? reply : [reply], (err) => {
+      if (!err) onSent?.();
+    });
   }
 
   /**
@@ -311,6 +358,7 @@ export class RpcPeer {
         return;
       }
       this.socket.send(encodeError(requestId, err), { binary: true });
+      this.holdBackIfBacklogged();
       this.options.onProtocolError?.(err);
       return;
     }
@@ -343,8 +391,7 @@ export class RpcPeer {
     // `ws` has no drain event; poll the buffered amount briefly while someone waits.
     if (this.drainTimer) return;
     this.drainTimer = setInterval(() => {
-      const limit = this.options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
-      if (!this.isOpen || this.socket.bufferedAmount <= limit) this.flushDrainWaiters();
+      if (!this.isOpen || this.socket.bufferedAmount <= this.highWaterMark) this.flushDrainWaiters();
     }, 2);
   }
 

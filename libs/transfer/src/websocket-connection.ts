@@ -16,6 +16,12 @@ const CLOSE_NO_STATUS = 1005;
 const CLOSE_ABNORMAL = 1006;
 /** A control frame's payload is at most 125 bytes, 2 of them the close code. */
 const MAX_CLOSE_REASON = 123;
+/**
+ * Pings are left unanswered while this much waits to be sent. A peer that pings and never reads
+ * would otherwise have a pong queued in this process for every ping; RFC 6455 (§5.5.3) lets an
+ * endpoint answer only some pings.
+ */
+const PONG_BACKLOG_LIMIT = 1024 * 1024;
 
 /**
  * What both ends of Cairn's own WebSocket share once a connection is open (RFC 6455): sending messages
@@ -103,7 +109,10 @@ export abstract class WebSocketConnection extends EventEmitter {
   }
 
   protected onControl(opcode: ControlOpcode, payload: Buffer): void {
-    if (opcode === OPCODE.ping) return this.writeControl(OPCODE.pong, payload);
+    if (opcode === OPCODE.ping) {
+      if (this.socket.writableLength <= PONG_BACKLOG_LIMIT) this.writeControl(OPCODE.pong, payload);
+      return;
+    }
     if (opcode === OPCODE.pong) return;
     const code = payload.length >= 2 ? payload.readUInt16BE(0) : CLOSE_NO_STATUS;
     if (payload.length === 1 || (payload.length >= 2 && !isValidCloseCode(code))) {
