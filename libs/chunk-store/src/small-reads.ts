@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 
 /**
@@ -10,16 +10,20 @@ export const SMALL_READ_BYTES = 64 * 1024;
 
 /**
  * The verified read of io-threads.ts (open, fstat, read, close, SHA-256), with synchronous calls on the
- * calling thread, for a chunk of at most SMALL_READ_BYTES: `undefined` when the file is bigger (read it
- * on an I/O thread). Reads into `into` when it is big enough, as the threads do. Throws what the
- * thread's read throws: the file system's error (ENOENT when absent) or an `ECORRUPT` one.
+ * calling thread, for a chunk of at most SMALL_READ_BYTES: `undefined` when the file is bigger, or not
+ * a regular file (read it on an I/O thread, which says what is wrong). Reads into `into` when it is big
+ * enough, as the threads do. Throws what the thread's read throws: the file system's error (ENOENT
+ * when absent) or an `ECORRUPT` one. The open and fstat run on the calling thread for every chunk it
+ * is asked for, big ones included (the size is not known before): two cached system calls, but a
+ * failing disk stalls the caller. Non-blocking, so a FIFO planted at a chunk's path cannot hang it.
  */
 export function readSmallVerified(path: string, hash: string, into?: ArrayBuffer): Buffer | undefined {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let data: Buffer;
   try {
-    const { size } = fstatSync(fd);
-    if (size > SMALL_READ_BYTES) return undefined;
+    const stats = fstatSync(fd);
+    if (!stats.isFile() || stats.size > SMALL_READ_BYTES) return undefined;
+    const size = stats.size;
     data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafe(size);
     for (let offset = 0; offset < size; ) {
       const n = readSync(fd, data, offset, size - offset, offset);

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { decodeFrame, encodeControl } from '@cairn/protocol';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { decodeFrame, encodeControl, encodeData } from '@cairn/protocol';
 import { InboundBudget } from './inbound-budget';
 import { RpcPeer, type PeerSocket, type RpcPeerOptions } from './rpc-peer';
 
@@ -106,6 +108,30 @@ describe('RpcPeer serving a peer that does not read its answers', () => {
     expect(socket.pauses).toBe(0);
   });
 
+  it('keeps nothing of a request while its answer waits for the socket', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const { socket, handled } = serve();
+    socket.bufferedAmount = HIGH_WATER + 1;
+    let request: WeakRef<ArrayBuffer> | undefined;
+    (() => {
+      const [head, chunk] = encodeData('chunk.put', 9, 'ab'.repeat(32), Buffer.alloc(1024 * 1024, 1), 'grant');
+      const message = Buffer.concat([head, chunk]);
+      request = new WeakRef(message.buffer);
+      socket.emit('message', message, true);
+    })();
+    await until(() => handled.length === 1);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    // No deref() before the collections: a deref keeps its target alive until the end of the turn.
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(socket.sent).toHaveLength(0); // the answer still waits
+    expect(request?.deref()).toBeUndefined(); // and the chunk it answered is gone
+  });
+
   it('gives a request back to the inbound budget once handled, not once its answer is out', async () => {
     const budget = new InboundBudget(10);
     const recycled: Buffer[] = [];
@@ -114,7 +140,7 @@ describe('RpcPeer serving a peer that does not read its answers', () => {
 
     const frame = socket.request(1); // over the budget at once: every connection stops reading
     expect(budget.isOver).toBe(true);
-    await until(() => handled.length === 1);
+    await until(() => handled.length === 1 && recycled.length === 1);
 
     // Handled, the answer still waiting: the budget is free again, the bytes given back, but this
     // connection stays paused for its backlog, whatever the budget says.

@@ -83,6 +83,13 @@ interface Pending {
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/** A request's answer, ready to send (none when the connection closed first), and whether it holds a read turn. */
+interface PreparedAnswer {
+  reply?: Buffer | Uint8Array[];
+  onSent?: () => void;
+  turn: boolean;
+}
+
 /** WebSocket close codes (RFC 6455): protocol error, message too big. */
 const CLOSE_PROTOCOL_ERROR = 1002;
 const CLOSE_TOO_BIG = 1009;
@@ -244,7 +251,7 @@ export class RpcPeer {
     } else {
       this.holdBackIfBacklogged();
       const release = this.options.inboundBudget?.hold(data.length);
-      void this.answer(frame, () => {
+      this.answer(frame, () => {
         release?.();
         recycle?.(data);
       });
@@ -256,7 +263,9 @@ export class RpcPeer {
    * high-water mark no more requests are read (TCP then pushes back on the sender) until it drains.
    * Otherwise a peer that only sends would have this process queue answers, and keep the requests
    * waiting to send them, without bound. Requests only: a response read never adds to what we send,
-   * and a client must keep reading its answers while its own chunks wait to go out.
+   * and a client must keep reading its answers while its own chunks wait to go out. Two peers that
+   * both send requests and both stop reading would wait for each other until the idle timeout; between
+   * a controller and a node only small control messages flow, so that takes a hostile peer anyway.
    */
   private holdBackIfBacklogged(): void {
     if (!this.isOpen || this.readPauses.has('backlog') || this.socket.bufferedAmount <= this.highWaterMark) return;
@@ -278,53 +287,57 @@ export class RpcPeer {
   }
 
   /**
-   * Answers one request. `handled` (called once) gives the request's bytes back as soon as its handler
-   * is done, before the answer waits for room in the socket: a peer slow to read our answers holds
-   * only the answers, never the inbound budget that every connection shares.
+   * Answers one request in two steps: its handler's work (`prepare`), after which `handled` gives the
+   * request's bytes back, then the wait for room in the socket (`deliver`). The wait keeps nothing of
+   * the request (neither step's closures reach it once `prepare` is done), so a peer slow to read our
+   * answers holds only the answers, never its requests nor the inbound budget every connection shares.
    */
-  private async answer(frame: Frame, handled: () => void): Promise<void> {
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      handled();
-    };
-    let reply: Buffer | Uint8Array[];
-    let onSent: (() => void) | undefined;
-    let turn = false;
+  private answer(frame: Frame, handled: () => void): void {
     this.answering++;
+    void this.prepare(frame)
+      .finally(handled)
+      .then((prepared) => this.deliver(prepared));
+  }
+
+  /** Runs the request's handler; never rejects (a failure becomes an `error` answer). */
+  private async prepare(frame: Frame): Promise<PreparedAnswer> {
+    let turn = false;
     try {
-      try {
-        if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
-        if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
-          throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
-        }
-        if (frame.type === 'chunk.get') {
-          // A read takes a turn, held until its chunk is handed to the socket: what one connection's
-          // reads pin in memory is bounded by the turns, whatever the number in flight.
-          await this.turns.acquire();
-          turn = true;
-          if (!this.isOpen) return; // closed while it waited: nobody to answer
-        }
-        const result = await this.options.onRequest(frame, this);
-        if (result.type === 'chunk.data') onSent = result.onSent;
-        reply =
-          result.type === 'chunk.data'
-            ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
-            : encodeControl(result.type, frame.requestId, result.body as never);
-      } catch (err) {
-        reply = encodeError(frame.requestId, toCairnError(err));
+      if (!this.options.onRequest) throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served here`);
+      if (this.answering > MAX_REQUESTS_IN_FLIGHT) {
+        throw new CairnError('E_UNAVAILABLE', `more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight on one connection`);
       }
-      finish();
-      // Still counted while the reply waits for the socket: a peer that never reads cannot pile up answers.
-      if (!this.isOpen) return;
+      if (frame.type === 'chunk.get') {
+        // A read takes a turn, held until its chunk is handed to the socket: what one connection's
+        // reads pin in memory is bounded by the turns, whatever the number in flight.
+        await this.turns.acquire();
+        turn = true;
+        if (!this.isOpen) return { turn }; // closed while it waited: nobody to answer
+      }
+      const result = await this.options.onRequest(frame, this);
+      const reply =
+        result.type === 'chunk.data'
+          ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
+          : encodeControl(result.type, frame.requestId, result.body as never);
+      return { reply, onSent: result.type === 'chunk.data' ? result.onSent : undefined, turn };
+    } catch (err) {
+      return { reply: encodeError(frame.requestId, toCairnError(err)), turn };
+    }
+  }
+
+  /**
+   * Sends a prepared answer once the socket has room. Until then the request still counts among those
+   * in flight on this connection (`answering`): a peer that never reads cannot pile up answers.
+   */
+  private async deliver({ reply, onSent, turn }: PreparedAnswer): Promise<void> {
+    try {
+      if (!reply || !this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
       this.sendAnswer(reply, onSent);
     } finally {
       if (turn) this.turns.release();
       this.answering--;
-      finish();
     }
   }
 

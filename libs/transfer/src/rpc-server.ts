@@ -21,7 +21,8 @@ export interface RpcServerOptions extends RpcPeerOptions {
   maxConnectionsPerAddress?: number;
   /**
    * Where messages are read into, and given back once nothing reads them (RpcPeerOptions.recycle): a
-   * request's once it is answered, so a handler must not keep a request's bytes past its answer.
+   * request's once its handler has returned (before its answer is sent), so a handler must not keep a
+   * request's bytes past its own return.
    * Default: fresh buffers.
    */
   receiveInto?: ReceiveMemory;

@@ -61,6 +61,19 @@ describe('AccessControl and a connection that sends handshake after handshake', 
     expect(peer.closes).toEqual([4001]);
   });
 
+  it('forgets a client connection that turned to a node handshake, so a revocation later closes nothing', async () => {
+    const { access } = setup();
+    const peer = fakePeer();
+    await access.authenticateClient(peer, 'cairn_admin_test', '127.0.0.1');
+    access.nodeHello(peer, 'n-1', 'a'.repeat(64), '127.0.0.1'); // needs no credentials
+
+    peer.closeNow();
+    await settle();
+    await access.revokeToken('admin');
+
+    expect(peer.closes).toEqual([]); // it was not left among the token's connections
+  });
+
   it('says nothing when a connection closes after its handshake succeeded or never began', async () => {
     const { access, warnings } = setup();
     const client = fakePeer();

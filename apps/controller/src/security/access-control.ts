@@ -127,12 +127,7 @@ export class AccessControl {
       this.log.warn({ remote: address }, 'client authentication failed');
       throw new CairnError('E_AUTH', 'invalid or revoked token');
     }
-    const previous = this.sessions.get(peer);
-    if (previous?.kind === 'client') this.peersByToken.get(previous.tokenId)?.delete(peer);
-    this.sessions.set(peer, session);
-    let peers = this.peersByToken.get(session.tokenId);
-    if (!peers) this.peersByToken.set(session.tokenId, (peers = new Set()));
-    peers.add(peer);
+    this.setSession(peer, session);
     this.watchClose(peer, address);
     return session;
   }
@@ -141,7 +136,7 @@ export class AccessControl {
   nodeHello(peer: RpcPeer, nodeId: string, nodeNonce: string, address: string) {
     this.refuseIfBlocked(address);
     const controllerNonce = randomBytes(32).toString('hex');
-    this.sessions.set(peer, { kind: 'node-pending', nodeId, nodeNonce, controllerNonce });
+    this.setSession(peer, { kind: 'node-pending', nodeId, nodeNonce, controllerNonce });
     this.watchClose(peer, address);
     const transcript = { nodeId, nodeNonce, controllerNonce, grantPublicKey: this.keys.grantPublicKeyPem };
     return { nonce: controllerNonce, proof: controllerProof(this.keys.clusterSecret, transcript), grantPublicKey: this.keys.grantPublicKeyPem };
@@ -170,7 +165,7 @@ export class AccessControl {
   /** `node.register`: the node's proof over this connection's challenge. One try per challenge. */
   verifyNode(peer: RpcPeer, nodeId: string, proof: string, address: string): void {
     const pending = this.sessions.get(peer);
-    this.sessions.delete(peer); // a challenge is answered once, right or wrong
+    this.setSession(peer, undefined); // a challenge is answered once, right or wrong
     const expected =
       pending?.kind === 'node-pending' && pending.nodeId === nodeId
         ? nodeProof(this.keys.clusterSecret, { ...pending, grantPublicKey: this.keys.grantPublicKeyPem })
@@ -180,7 +175,26 @@ export class AccessControl {
       this.log.warn({ remote: address, node: nodeId }, 'node refused: it does not know the cluster secret (or replayed a handshake)');
       throw new CairnError('E_AUTH', 'node handshake failed');
     }
-    this.sessions.set(peer, { kind: 'node', nodeId });
+    this.setSession(peer, { kind: 'node', nodeId });
+  }
+
+  /**
+   * Every change of a connection's session goes through here, so that a connection is among its
+   * token's connections (`peersByToken`, which a revocation closes) exactly while its session is that
+   * token's: one that authenticated and then sent `node.hello` must not stay listed after it closes.
+   */
+  private setSession(peer: RpcPeer, session: Session | undefined): void {
+    const previous = this.sessions.get(peer);
+    if (previous?.kind === 'client') this.peersByToken.get(previous.tokenId)?.delete(peer);
+    if (session === undefined) {
+      this.sessions.delete(peer);
+      return;
+    }
+    this.sessions.set(peer, session);
+    if (session.kind !== 'client') return;
+    let peers = this.peersByToken.get(session.tokenId);
+    if (!peers) this.peersByToken.set(session.tokenId, (peers = new Set()));
+    peers.add(peer);
   }
 
   /** Checks each node's receipt for a chunk it stored for this upload (E_UPLOAD_INVALID otherwise). */
