@@ -296,7 +296,9 @@ export class RpcPeer {
     this.answering++;
     void this.prepare(frame)
       .finally(handled)
-      .then((prepared) => this.deliver(prepared));
+      .then((prepared) => this.deliver(prepared))
+      // Neither step should throw; should one, this connection is what to give up, never the process.
+      .catch(() => this.socket.terminate());
   }
 
   /** Runs the request's handler; never rejects (a failure becomes an `error` answer). */
