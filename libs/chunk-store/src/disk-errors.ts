@@ -16,6 +16,15 @@ export function isMissing(err: unknown): boolean {
   return errnoOf(err) === 'ENOENT';
 }
 
+/**
+ * A verified read's finding that the bytes on disk are wrong (code `ECORRUPT`, from an I/O thread or
+ * small-reads.ts) as the `E_CORRUPT` the store reports; undefined for any other failure.
+ */
+export function asCorruptChunk(err: unknown, hash: string): CairnError | undefined {
+  if (errnoOf(err) !== 'ECORRUPT') return undefined;
+  return new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
+}
+
 export function isAlreadyExisting(err: unknown): boolean {
   return errnoOf(err) === 'EEXIST';
 }

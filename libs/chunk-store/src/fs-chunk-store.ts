@@ -6,7 +6,7 @@ import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import { RECLAIM_CLOCK_MARGIN_MS, type AbortOptions, type ChunkStore, type ChunkStoreStats, type GetOptions, type ListedChunk, type PutResult, type ReclaimOptions, type ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { errnoOf, isMissing, toDiskError } from './disk-errors';
+import { asCorruptChunk, errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentReads } from './recent-reads';
@@ -84,8 +84,7 @@ export class FsChunkStore implements ChunkStore {
       return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
-      if (errnoOf(err) === 'ECORRUPT') throw new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
-      throw toDiskError(err, `reading chunk ${hash}`, { hash });
+      throw asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
     }
   }
 

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { CHUNK_FILE_MODE, type DurableWrite } from './durable-write';
-import { CairnError, DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { asCorruptChunk } from './disk-errors';
 import { throwIfAborted } from './abort';
 import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot, type Slot } from './aligned-slots';
 
@@ -341,10 +342,7 @@ export class IoThreads {
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     } catch (err) {
       if ((err as { direct?: boolean }).direct) this.pastCache++; // read past the cache, then refused
-      if ((err as { code?: string }).code === 'ECORRUPT') {
-        throw new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
-      }
-      throw err;
+      throw asCorruptChunk(err, hash) ?? err;
     }
   }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CairnError } from './errors';
 import { MAX_CHUNK_SIZE, MAX_FILE_SIZE, MAX_NAME_BYTES, MAX_PAGE, MAX_REPLICAS } from './limits';
-import { validateName } from './names';
+import { validateName, validatePrefix } from './names';
 
 /**
  * Field schemas shared by the message bodies. Each one is the single definition of what a valid value
@@ -51,8 +51,14 @@ export const fileName = z
     }
   });
 
-/** A listing prefix: any string a name could start with (may be empty, may end mid-segment). */
-export const namePrefix = z.string().max(MAX_NAME_BYTES * 4).refine((p) => !p.includes('\0'), 'NUL in prefix');
+/** A listing prefix: any string a name could start with (may be empty, may end mid-segment). Its rules are `validatePrefix`'s. */
+export const namePrefix = z.string().superRefine((value, ctx) => {
+  try {
+    validatePrefix(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof CairnError ? err.message : 'invalid prefix' });
+  }
+});
 
 export const count = z.number().int().nonnegative().max(MAX_FILE_SIZE);
 export const byteSize = z.number().int().nonnegative().max(MAX_FILE_SIZE);
