@@ -11,6 +11,7 @@ import { ReceiveBuffers } from './receive-buffers';
 import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
 import { sha256 } from './hashing';
+import { BackgroundSha256 } from './running-sha256';
 
 // A fake controller and fake storage nodes, speaking the real protocol over real sockets on
 // 127.0.0.1. They keep just enough state to check what the SDK sends and to misbehave on demand.
@@ -406,6 +407,33 @@ describe('CairnClient', () => {
     await sdk.put('from-disk', { path: join(dir, 'in.bin') });
 
     expect((await readAll(sdk.read('from-disk'))).equals(data)).toBe(true);
+  });
+
+  it("hashes a big file on a thread, from the buffers its chunks were read into, and records the file's SHA-256", async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE; // the size the client reads a file in: no second cut
+    const sdk = client(cluster);
+    const dir = await tempDir();
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await writeFile(join(dir, 'big.bin'), data);
+    const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
+    const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
+    cleanups.push(() => jest.restoreAllMocks());
+
+    const file = await sdk.put('big', { path: join(dir, 'big.bin') });
+
+    expect(file.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(updates).toHaveBeenCalledTimes(17);
+    // Every whole chunk went to the thread where it lay, in shared memory; the short last one as a copy.
+    const inShared = updates.mock.calls.map(([bytes]) => bytes.buffer instanceof SharedArrayBuffer);
+    expect(inShared).toEqual([...Array(16).fill(true), false]);
+    expect(closes).toHaveBeenCalledTimes(1);
+    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
+
+    // A small file is hashed where it is read: no thread.
+    await writeFile(join(dir, 'small.bin'), data.subarray(0, 3 * DEFAULT_CHUNK_SIZE));
+    await sdk.put('small', { path: join(dir, 'small.bin') });
+    expect(updates).toHaveBeenCalledTimes(17);
   });
 
   it('keeps at most `window` chunks in flight, and does pipeline them', async () => {

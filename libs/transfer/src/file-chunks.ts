@@ -11,7 +11,14 @@ export class ChunkBuffers {
   /** Buffers taken and not given back yet (weakly: one never given back is simply collected). */
   private readonly lent = new WeakSet<ArrayBufferLike>();
 
-  constructor(readonly chunkSize: number) {}
+  /**
+   * `shared`: pooled buffers live in SharedArrayBuffers, so that another thread can read a chunk where
+   * it lies (a put's whole-file hash, running-sha256.ts).
+   */
+  constructor(
+    readonly chunkSize: number,
+    private readonly options: { shared?: boolean } = {},
+  ) {}
 
   /**
    * A free buffer, or a new one; its content is whatever was there. Asked for fewer bytes than a chunk
@@ -21,9 +28,13 @@ export class ChunkBuffers {
    */
   take(atMost = this.chunkSize): Buffer {
     if (atMost < this.chunkSize) return Buffer.allocUnsafe(atMost);
-    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkSize);
+    const buffer = this.free.pop() ?? this.allocate();
     this.lent.add(buffer.buffer);
     return buffer;
+  }
+
+  private allocate(): Buffer {
+    return this.options.shared ? Buffer.from(new SharedArrayBuffer(this.chunkSize)) : Buffer.allocUnsafeSlow(this.chunkSize);
   }
 
   /**

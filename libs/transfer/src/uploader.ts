@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
@@ -7,6 +7,7 @@ import { fixedChunks } from './chunker';
 import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
+import { BackgroundSha256, type RunningSha256, inlineSha256 } from './running-sha256';
 
 export interface PutOptions {
   /** Replication factor for this file; default: the cluster's. */
@@ -67,6 +68,12 @@ const MAX_PLACEMENT_ATTEMPTS = 4;
  */
 const STORED_BATCH = 64;
 const STORED_FLUSH_MS = 500;
+/**
+ * Files from this size on have their whole-file SHA-256 computed on a thread of their own
+ * (running-sha256.ts): the main thread then hashes each byte once instead of twice. Below it, the
+ * thread's start (~20 ms, a few MiB) costs more than it saves.
+ */
+const BACKGROUND_HASH_MIN_BYTES = 64 * 1024 * 1024;
 
 /**
  * A put: begin an upload, then for each chunk ask for a placement, send it to every target node and
@@ -82,14 +89,27 @@ export async function uploadStream(
   options: PutOptions = {},
 ): Promise<FileInfo> {
   const controller = await ctx.controller();
+  const background = isFileSource(source) && (await sizeOf(source.path)) >= BACKGROUND_HASH_MIN_BYTES;
+  const whole = background ? new BackgroundSha256() : inlineSha256();
   // A file is read into recycled buffers, each given back once its chunk is stored on every replica
-  // (a stream's chunks are buffers of their own, which `give` ignores).
-  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
+  // and hashed into the whole file's SHA-256 (a stream's chunks are buffers of their own, which `give`
+  // ignores). Shared memory when that hash runs on its own thread, which reads them where they lie.
+  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE, { shared: background });
   const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
   try {
-    return await putChunks(ctx, controller, name, chunks, { ...options, recycle: (chunk) => buffers.give(chunk) });
+    return await putChunks(ctx, controller, name, chunks, whole, { ...options, recycle: (chunk) => buffers.give(chunk) });
   } finally {
+    whole.close();
     await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
+  }
+}
+
+/** The file's size, or 0 when it cannot be learnt here (reading it will say why). */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
   }
 }
 
@@ -101,6 +121,7 @@ async function putChunks(
   controller: RpcPeer,
   name: string,
   chunks: AsyncIterator<Buffer>,
+  whole: RunningSha256,
   options: PutOptions & { recycle?: Recycle },
 ): Promise<FileInfo> {
   // The first chunk is read before the upload begins, so that a small file's only chunk is placed in
@@ -120,9 +141,9 @@ async function putChunks(
     options.onBegin?.({ uploadId: begun.uploadId });
     const sent =
       begun.chunkSize === DEFAULT_CHUNK_SIZE
-        ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks)
+        ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks, whole)
         : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
-          upload.sendAll(undefined, fixedChunks(prepend(head?.data, chunks), begun.chunkSize)[Symbol.asyncIterator]());
+          upload.sendAll(undefined, fixedChunks(prepend(head?.data, chunks), begun.chunkSize)[Symbol.asyncIterator](), whole);
     const { size, sha256: digest, chunkCount, lastRecords } = await sent;
     const committed = await controller.request(
       'upload.commit',
@@ -172,19 +193,19 @@ class Upload {
    * Stores every chunk; returns the file's size and hash, and the stored-chunk records not yet sent
    * (they go with the commit, which saves a round trip, and for a small file the only one).
    */
-  async sendAll(head: HeadChunk | undefined, rest: AsyncIterator<Buffer>) {
-    const whole = createHash('sha256');
+  async sendAll(head: HeadChunk | undefined, rest: AsyncIterator<Buffer>, whole: RunningSha256) {
     const window = new Window(this.ctx.window);
     const inFlight = new Set<Promise<void>>();
     let index = 0;
     let size = 0;
     const start = (chunk: Buffer, hash: string, placement?: Placement) => {
-      whole.update(chunk);
+      const hashed = whole.update(chunk); // perhaps on another thread, reading the chunk where it lies
       size += chunk.length;
-      const tracked = this.storeChunk(index++, chunk, hash, placement)
+      // A window's place, and the buffer, are free again once the chunk is both stored and hashed.
+      const tracked = Promise.all([this.storeChunk(index++, chunk, hash, placement), hashed])
         // Only a chunk no attempt failed for: a failed or timed-out send may still sit in a socket's
         // queue, and must not go out with the next chunk's bytes in its buffer.
-        .then((clean) => {
+        .then(([clean]) => {
           if (clean) this.options.recycle?.(chunk);
         })
         .catch((err) => {
@@ -210,7 +231,7 @@ class Upload {
       this.throwIfStopped();
       const lastRecords = this.takeLastRecords();
       await this.recording;
-      return { size, sha256: whole.digest('hex'), chunkCount: index, lastRecords };
+      return { size, sha256: await whole.digest(), chunkCount: index, lastRecords };
     } catch (err) {
       // The upload will be aborted: let the chunks in flight finish, recording nothing more.
       this.stopped = true;

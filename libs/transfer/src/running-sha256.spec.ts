@@ -1,0 +1,83 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { BackgroundSha256, type RunningSha256, inlineSha256 } from './running-sha256';
+
+const opened: RunningSha256[] = [];
+afterEach(() => {
+  for (const hash of opened.splice(0)) hash.close();
+});
+
+function background(): BackgroundSha256 {
+  const hash = new BackgroundSha256();
+  opened.push(hash);
+  return hash;
+}
+
+/** `bytes` in a SharedArrayBuffer of its own, at `offset` (a view into the middle, as a pooled chunk may be). */
+function shared(bytes: Uint8Array, offset = 0): Buffer {
+  const view = Buffer.from(new SharedArrayBuffer(offset + bytes.length), offset, bytes.length);
+  view.set(bytes);
+  return view;
+}
+
+const expected = (parts: Uint8Array[]) => {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex');
+};
+
+describe('RunningSha256', () => {
+  it('on a thread, hashes parts in shared and in ordinary memory, in the order given, as one SHA-256', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ bytes: fc.uint8Array({ maxLength: 5000 }), inShared: fc.boolean(), offset: fc.nat(64) }), { maxLength: 8 }),
+        async (parts) => {
+          const hash = background();
+          const given = parts.map(({ bytes, inShared, offset }) => (inShared ? shared(bytes, offset) : bytes));
+          await Promise.all(given.map((part) => hash.update(part)));
+          expect(await hash.digest()).toBe(expected(given));
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('inline, gives the same digest as on a thread', async () => {
+    const parts = [randomBytes(3 << 20), randomBytes(17), new Uint8Array(0), randomBytes(1 << 20)];
+    const inline = inlineSha256();
+    const threaded = background();
+    for (const part of parts) {
+      await inline.update(part);
+      await threaded.update(shared(part));
+    }
+    const digest = await inline.digest();
+    expect(digest).toBe(expected(parts));
+    expect(await threaded.digest()).toBe(digest);
+  });
+
+  it('has hashed the bytes once their update resolves: the caller may then reuse the buffer', async () => {
+    const part = shared(randomBytes(1 << 20));
+    const original = Buffer.from(part);
+    const hash = background();
+    await hash.update(part);
+    part.fill(0); // the caller reuses its buffer
+    expect(await hash.digest()).toBe(expected([original]));
+  });
+
+  it('refuses an update or a digest after the digest', async () => {
+    const hash = background();
+    await hash.update(randomBytes(10));
+    await hash.digest();
+    await expect(hash.update(randomBytes(10))).rejects.toThrow(/already digested/);
+    await expect(hash.digest()).rejects.toThrow(/already digested/);
+  });
+
+  it('closed before its digest, fails what is waiting and everything after, and ends its thread', async () => {
+    const hash = new BackgroundSha256();
+    const waiting = hash.update(shared(randomBytes(8 << 20)));
+    hash.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+    await expect(hash.update(randomBytes(1))).rejects.toThrow(/closed/);
+    await expect(hash.digest()).rejects.toThrow(/closed/);
+  });
+});
