@@ -12,6 +12,17 @@ export interface RunningSha256 {
   close(): void;
 }
 
+/**
+ * A put of a file from this size on hashes it on a thread of its own (`BackgroundSha256`): below it,
+ * the thread's start (~20 ms, a few MiB) costs more than it saves.
+ */
+const HASH_ON_THREAD_FROM = 64 * 1024 * 1024;
+
+/** The whole-file hash for a file of `size` bytes: on a thread for a big one, else here. */
+export function wholeFileSha256(size: number): RunningSha256 {
+  return size >= HASH_ON_THREAD_FROM ? new BackgroundSha256() : inlineSha256();
+}
+
 /** On the caller's thread: each update is hashed before it returns. */
 export function inlineSha256(): RunningSha256 {
   const hash = createHash('sha256');
@@ -44,8 +55,9 @@ parentPort.on('message', ({ bytes }) => {
 
 /**
  * On a thread of its own, so that a big put's main thread hashes each chunk once (its name) instead of
- * twice (its name, then the whole file): that main thread is the longest path of a put
- * (docs/performance.md). Bytes in a SharedArrayBuffer reach the thread without a copy, which is why the
+ * twice (its name, then the whole file): that main thread is the longest path of a put. A get's
+ * whole-file check gained nothing this way: there the nodes' verified reads keep the second core
+ * busy already (docs/performance.md). Bytes in a SharedArrayBuffer reach the thread without a copy, which is why the
  * caller must not touch them until their update resolves; any other bytes are copied into the message.
  * Starting the thread costs ~20 ms and a few MiB, so it pays for big files only.
  */

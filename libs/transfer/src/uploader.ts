@@ -7,7 +7,7 @@ import { fixedChunks } from './chunker';
 import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
-import { BackgroundSha256, type RunningSha256, inlineSha256 } from './running-sha256';
+import { type RunningSha256, wholeFileSha256 } from './running-sha256';
 
 export interface PutOptions {
   /** Replication factor for this file; default: the cluster's. */
@@ -68,12 +68,6 @@ const MAX_PLACEMENT_ATTEMPTS = 4;
  */
 const STORED_BATCH = 64;
 const STORED_FLUSH_MS = 500;
-/**
- * Files from this size on have their whole-file SHA-256 computed on a thread of their own
- * (running-sha256.ts): the main thread then hashes each byte once instead of twice. Below it, the
- * thread's start (~20 ms, a few MiB) costs more than it saves.
- */
-const BACKGROUND_HASH_MIN_BYTES = 64 * 1024 * 1024;
 
 /**
  * A put: begin an upload, then for each chunk ask for a placement, send it to every target node and
@@ -89,12 +83,11 @@ export async function uploadStream(
   options: PutOptions = {},
 ): Promise<FileInfo> {
   const controller = await ctx.controller();
-  const background = isFileSource(source) && (await sizeOf(source.path)) >= BACKGROUND_HASH_MIN_BYTES;
-  const whole = background ? new BackgroundSha256() : inlineSha256();
+  const whole = wholeFileSha256(isFileSource(source) ? await sizeOf(source.path) : 0);
   // A file is read into recycled buffers, each given back once its chunk is stored on every replica
   // and hashed into the whole file's SHA-256 (a stream's chunks are buffers of their own, which `give`
-  // ignores). Shared memory when that hash runs on its own thread, which reads them where they lie.
-  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE, { shared: background });
+  // ignores). Shared memory, which that hash, on its own thread for a big file, reads where it lies.
+  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE, { shared: true });
   const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
   try {
     return await putChunks(ctx, controller, name, chunks, whole, { ...options, recycle: (chunk) => buffers.give(chunk) });
