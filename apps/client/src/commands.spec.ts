@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type { FileInfo } from '@cairn/protocol';
+import { CairnError, type FileInfo } from '@cairn/protocol';
 import { CairnClient, PutOptions, createProcessLogger } from '@cairn/transfer';
-import { CommandContext, putCommand } from './commands';
+import { CommandContext, drainCommand, putCommand, tokenRevokeCommand } from './commands';
 
 const STORED: FileInfo = { id: 7, name: 'docs/a.txt', size: 5, sha256: 'a'.repeat(64), replicas: 2, chunkCount: 1, createdAt: 0, updatedAt: 0 };
 
@@ -62,5 +62,39 @@ describe('putCommand logging', () => {
 
     expect(logs()).toEqual([]);
     expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunks, 2 replicas)\n');
+  });
+});
+
+describe('admin commands check their ids before asking the controller', () => {
+  const calls: string[] = [];
+  const client = {
+    drain: async (id: string) => void calls.push(`drain ${id}`),
+    revokeToken: async (id: string) => void calls.push(`revoke ${id}`),
+  } as unknown as CairnClient;
+  const ctx = (): CommandContext => ({ client, json: false, quiet: true, out: new PassThrough(), log: createProcessLogger({ level: 'warn', format: 'json', base: {}, destination: new PassThrough() }) });
+  const usageError = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (err: CairnError) => `${err.code}: ${err.message}`,
+    );
+
+  beforeEach(() => calls.splice(0));
+
+  it('drain: a malformed node id is a usage error (exit status 2), with the argument quoted on one line', async () => {
+    expect(await usageError(drainCommand(ctx(), 'bad id\nsecond line', false))).toBe(
+      'E_USAGE: drain needs a node id (1-64 of A-Z a-z 0-9 _ -, as `cairn nodes` shows), not "bad id\\nsecond line"',
+    );
+    expect(await usageError(drainCommand(ctx(), 'n'.repeat(100), true))).toMatch(/^E_USAGE: .*not "n{70}…"$/);
+    expect(calls).toEqual([]);
+    await drainCommand(ctx(), 'n-4f1c2a9b33e0', false);
+    expect(calls).toEqual(['drain n-4f1c2a9b33e0']);
+  });
+
+  it('token revoke: anything but a 16-hex-digit id (a whole token, say) is a usage error', async () => {
+    expect(await usageError(tokenRevokeCommand(ctx(), `cairn_3f2a9c0e11d4b5a6_${'s'.repeat(43)}`))).toMatch(/^E_USAGE: token revoke needs a token id/);
+    expect(await usageError(tokenRevokeCommand(ctx(), '3F2A9C0E11D4B5A6'))).toMatch(/^E_USAGE/);
+    expect(calls).toEqual([]);
+    await tokenRevokeCommand(ctx(), '3f2a9c0e11d4b5a6');
+    expect(calls).toEqual(['revoke 3f2a9c0e11d4b5a6']);
   });
 });

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { CairnError, validateName } from '@cairn/protocol';
+import { CairnError, isNodeId, isTokenId, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat, TransferProgress } from '@cairn/transfer';
 import { formatFileLine, formatNodes, formatStat, formatStatus, skippedNote } from './format';
 import { createProgress } from './progress';
@@ -102,8 +102,14 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
 }
 
 
+/** An argument quoted for an error line: control characters escaped, at most 70 characters of it. */
+function quoted(arg: string): string {
+  return JSON.stringify(arg.length > 70 ? `${arg.slice(0, 70)}…` : arg);
+}
+
 /** `drain <node-id>`: move a node's chunks elsewhere before retiring it; `--undo` takes it back. */
 export async function drainCommand(ctx: CommandContext, nodeId: string, undo: boolean): Promise<void> {
+  if (!isNodeId(nodeId)) throw new CairnError('E_USAGE', `drain needs a node id (1-64 of A-Z a-z 0-9 _ -, as \`cairn nodes\` shows), not ${quoted(nodeId)}`);
   await ctx.client.drain(nodeId, !undo);
   if (ctx.json) printJson(ctx, { node: nodeId, draining: !undo });
   else print(ctx, undo ? `node ${nodeId} accepts chunks again` : `node ${nodeId} is draining: its chunks are being copied elsewhere`);
@@ -127,6 +133,7 @@ export async function tokenListCommand(ctx: CommandContext): Promise<void> {
 }
 
 export async function tokenRevokeCommand(ctx: CommandContext, id: string): Promise<void> {
+  if (!isTokenId(id)) throw new CairnError('E_USAGE', `token revoke needs a token id (16 hex digits, as \`cairn token list\` shows), not ${quoted(id)}`);
   await ctx.client.revokeToken(id);
   if (ctx.json) printJson(ctx, { revoked: id });
   else print(ctx, `revoked ${id}`);

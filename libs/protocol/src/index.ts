@@ -2,7 +2,7 @@ export * from './errors';
 export * from './limits';
 export * from './names';
 export { MAX_REQUEST_ID, HASH_BYTES } from './frame-layout';
-export { sha256Hex, fileName, isNodeAddress } from './schemas';
+export { sha256Hex, fileName, isNodeAddress, isNodeId } from './schemas';
 export {
   MESSAGES,
   messageTypeOf,

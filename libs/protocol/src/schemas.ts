@@ -20,6 +20,11 @@ export const address = z
   .max(300)
   .regex(/^(wss?:\/\/)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port or wss://host:port');
 
+/** Whether `value` is a node id (`nodeId`): for checking an argument before it is sent. */
+export function isNodeId(value: string): boolean {
+  return nodeId.safeParse(value).success;
+}
+
 /** Whether `value` is an address a node may announce (`address`): for checking a flag before it is sent. */
 export function isNodeAddress(value: string): boolean {
   return address.safeParse(value).success;

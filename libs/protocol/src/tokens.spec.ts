@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { MESSAGES } from './messages';
-import { hashSecret, mintToken, parseToken, scopeAllows, secretMatches, TOKEN_SCOPES, TokenScope } from './tokens';
+import { hashSecret, isTokenId, mintToken, parseToken, scopeAllows, secretMatches, TOKEN_SCOPES, TokenScope } from './tokens';
 
 fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
 
@@ -107,6 +107,18 @@ describe('mintToken and parseToken', () => {
   ])('refuses a lookalike: %s', (_what, token) => {
     expect(token).not.toBe(valid);
     expect(parseToken(token)).toBeUndefined();
+  });
+});
+
+describe('isTokenId', () => {
+  it('accepts every minted id and nothing else of its shape', () => {
+    for (let i = 0; i < 20; i++) expect(isTokenId(mintToken().id)).toBe(true);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (value) => {
+        expect(isTokenId(value)).toBe(/^[0-9a-f]{16}$/.test(value));
+      }),
+    );
+    for (const bad of ['', '3F2A9C0E11D4B5A6', '3f2a9c0e11d4b5a', '3f2a9c0e11d4b5a6\n', mintToken().token]) expect(isTokenId(bad)).toBe(false);
   });
 });
 

@@ -7,7 +7,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 export const TOKEN_SCOPES = ['read', 'write', 'admin'] as const;
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 
-const TOKEN_PATTERN = /^cairn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const TOKEN_ID = '[0-9a-f]{16}';
+const TOKEN_PATTERN = new RegExp(`^cairn_(${TOKEN_ID})_([A-Za-z0-9_-]{43})$`);
+const TOKEN_ID_PATTERN = new RegExp(`^${TOKEN_ID}$`);
 
 export function mintToken(): { id: string; token: string; secretHash: string } {
   const id = randomBytes(8).toString('hex');
@@ -18,6 +20,11 @@ export function mintToken(): { id: string; token: string; secretHash: string } {
 export function parseToken(token: string): { id: string; secret: string } | undefined {
   const match = TOKEN_PATTERN.exec(token);
   return match ? { id: match[1], secret: match[2] } : undefined;
+}
+
+/** Whether `value` is a token's public id, as minted (16 lowercase hex digits; `token list` shows them). */
+export function isTokenId(value: string): boolean {
+  return TOKEN_ID_PATTERN.test(value);
 }
 
 export function hashSecret(secret: string): string {
