@@ -11,6 +11,7 @@ import { MIGRATIONS } from './migrations';
 import { openSqliteCatalog } from './open-sqlite-catalog';
 import { fromSqliteError } from './sqlite-errors';
 import { prepareStatements, type Statements } from './statements';
+import { SqliteCatalog } from './sqlite-catalog';
 
 interface TempCatalog {
   dir: string;
@@ -57,6 +58,22 @@ describe('SQLite catalog', () => {
       expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("leaves its connection at synchronous=FULL after an upload's relaxed bookkeeping, even one that failed", async () => {
+    await temp.open().then((catalog) => catalog.close());
+    const db = openConnection(temp.path);
+    const catalog = new SqliteCatalog(db);
+    const modes: number[] = [];
+    try {
+      await catalog.beginUpload({ id: 'u1', name: 'f', replicas: 1, createdAt: 1 });
+      modes.push(db.pragma('synchronous', { simple: true }) as number);
+      await expect(catalog.beginUpload({ id: 'u1', name: 'f', replicas: 1, createdAt: 1 })).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      modes.push(db.pragma('synchronous', { simple: true }) as number);
+      expect(modes).toEqual([2, 2]); // FULL after each
     } finally {
       db.close();
     }

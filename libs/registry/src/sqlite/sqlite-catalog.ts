@@ -126,11 +126,11 @@ export class SqliteCatalog implements CatalogStore {
    * the file is acknowledged. A power cut before that loses only a session the client sees fail.
    */
   private relaxed<T>(work: () => T): T {
-    this.db.pragma('synchronous = NORMAL');
+    this.sql.syncNormal.run();
     try {
       return work();
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.sql.syncFull.run();
     }
   }
 

@@ -136,6 +136,10 @@ export function prepareStatements(db: Database.Database) {
     );
 
   return {
+    // ---- durability of the next commits (SqliteCatalog.relaxed): prepared once, not parsed per use ----
+    syncNormal: prepare<[]>('PRAGMA synchronous = NORMAL'),
+    syncFull: prepare<[]>('PRAGMA synchronous = FULL'),
+
     // ---- nodes ----
     upsertNode: prepare<[NodeRow]>(
       `INSERT INTO nodes (id, address, zone, capacity, used, chunks, first_seen, last_seen, draining)
