@@ -80,7 +80,7 @@ describe('admin commands check their ids before asking the controller', () => {
 
   beforeEach(() => calls.splice(0));
 
-  it('drain: a malformed node id is a usage error (exit status 2), with the argument quoted on one line', async () => {
+  it('drain: a malformed node id is a usage error (E_USAGE, which the CLI exits with status 2), quoted on one line', async () => {
     expect(await usageError(drainCommand(ctx(), 'bad id\nsecond line', false))).toBe(
       'E_USAGE: drain needs a node id (1-64 of A-Z a-z 0-9 _ -, as `cairn nodes` shows), not "bad id\\nsecond line"',
     );

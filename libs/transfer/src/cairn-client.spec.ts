@@ -436,6 +436,44 @@ describe('CairnClient', () => {
     expect(updates).toHaveBeenCalledTimes(17);
   });
 
+  it('reads no chunk into a buffer the hashing thread has not hashed yet, however slow the thread', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster, 2);
+    const dir = await tempDir();
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await writeFile(join(dir, 'big.bin'), data);
+    // Each update reaches the thread 20 ms late, long after its chunk is stored: a buffer given back
+    // on the store alone would be read into again first, and the thread would hash the next chunk's bytes.
+    const update = BackgroundSha256.prototype.update;
+    jest.spyOn(BackgroundSha256.prototype, 'update').mockImplementation(function (this: BackgroundSha256, bytes: Uint8Array) {
+      return sleep(20).then(() => update.call(this, bytes));
+    });
+    cleanups.push(() => jest.restoreAllMocks());
+
+    const file = await sdk.put('big', { path: join(dir, 'big.bin') });
+
+    expect(file.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('ends the hashing thread of a big put that is aborted', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    for (const node of cluster.nodes) node.putDelayMs = 20;
+    const sdk = client(cluster);
+    const dir = await tempDir();
+    await writeFile(join(dir, 'big.bin'), randomBytes(16 * DEFAULT_CHUNK_SIZE));
+    const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
+    cleanups.push(() => jest.restoreAllMocks());
+
+    const aborting = new AbortController();
+    const put = sdk.put('big', { path: join(dir, 'big.bin') }, { signal: aborting.signal, onProgress: () => aborting.abort() });
+
+    expect(await codeOf(put)).toBe('E_ABORTED');
+    expect(closes).toHaveBeenCalledTimes(1);
+    await expect(sdk.stat('big')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+
   it('keeps at most `window` chunks in flight, and does pipeline them', async () => {
     const cluster = await FakeCluster.start(2);
     for (const node of cluster.nodes) node.putDelayMs = 5;

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 
 /**
- * Chunk-sized buffers handed out again once their chunk is stored. A put of a file reads every chunk
+ * Chunk-sized buffers handed out again once their chunk is stored and hashed. A put of a file reads every chunk
  * into one of these instead of a fresh buffer: the same few megabytes over and over, where fresh
  * buffers meant a gigabyte of short-lived off-heap memory per gigabyte put, which kept V8's full
  * collections busy and let the process's memory swell between them (docs/performance.md).

@@ -72,7 +72,17 @@ describe('RunningSha256', () => {
     await expect(hash.digest()).rejects.toThrow(/already digested/);
   });
 
-  it('closed before its digest, fails what is waiting and everything after, and ends its thread', async () => {
+  it('an update that cannot be posted fails alone: the answers after it still match their updates', async () => {
+    const hash = background();
+    const detached = new Uint8Array(16);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] }); // its bytes are gone: it cannot be cloned
+    const good = randomBytes(100);
+    await expect(hash.update(detached)).rejects.toThrow(/detached/);
+    await hash.update(good);
+    expect(await hash.digest()).toBe(expected([good]));
+  });
+
+  it('closed before its digest, fails what is waiting and everything after', async () => {
     const hash = new BackgroundSha256();
     const waiting = hash.update(shared(randomBytes(8 << 20)));
     hash.close();

@@ -18,9 +18,17 @@ export interface RunningSha256 {
  */
 const HASH_ON_THREAD_FROM = 64 * 1024 * 1024;
 
-/** The whole-file hash for a file of `size` bytes: on a thread for a big one, else here. */
+/**
+ * The whole-file hash for a file of `size` bytes: on a thread for a big one, else here (and here too
+ * where no thread can be started, e.g. under a permission model that forbids workers).
+ */
 export function wholeFileSha256(size: number): RunningSha256 {
-  return size >= HASH_ON_THREAD_FROM ? new BackgroundSha256() : inlineSha256();
+  if (size < HASH_ON_THREAD_FROM) return inlineSha256();
+  try {
+    return new BackgroundSha256();
+  } catch {
+    return inlineSha256();
+  }
 }
 
 /** On the caller's thread: each update is hashed before it returns. */
@@ -95,8 +103,10 @@ export class BackgroundSha256 implements RunningSha256 {
   private send(message: { bytes?: Uint8Array }): Promise<string | undefined> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      // Posted first: a message that cannot be posted (bytes that cannot be cloned) must not leave a
+      // waiter behind, which would take the next answer and shift every later one.
       this.worker.postMessage(message);
+      this.waiting.push({ resolve, reject });
     });
   }
 

@@ -106,7 +106,7 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
-/** Told about each chunk stored on every replica: its buffer is free again. */
+/** Told about each chunk stored on every replica and hashed into the whole file's SHA-256: its buffer is free again. */
 type Recycle = (chunk: Buffer) => void;
 
 async function putChunks(
@@ -194,12 +194,15 @@ class Upload {
     const start = (chunk: Buffer, hash: string, placement?: Placement) => {
       const hashed = whole.update(chunk); // perhaps on another thread, reading the chunk where it lies
       size += chunk.length;
-      // A window's place, and the buffer, are free again once the chunk is both stored and hashed.
-      const tracked = Promise.all([this.storeChunk(index++, chunk, hash, placement), hashed])
-        // Only a chunk no attempt failed for: a failed or timed-out send may still sit in a socket's
-        // queue, and must not go out with the next chunk's bytes in its buffer.
-        .then(([clean]) => {
-          if (clean) this.options.recycle?.(chunk);
+      // A window's place is free again once the chunk is both stored and hashed, or has failed at
+      // both (never while one of them still reads the buffer); a failed store's error comes first.
+      const tracked = Promise.allSettled([this.storeChunk(index++, chunk, hash, placement), hashed])
+        .then(([stored, hashing]) => {
+          if (stored.status === 'rejected') throw stored.reason;
+          if (hashing.status === 'rejected') throw hashing.reason;
+          // Only a chunk no attempt failed for: a failed or timed-out send may still sit in a
+          // socket's queue, and must not go out with the next chunk's bytes in its buffer.
+          if (stored.value) this.options.recycle?.(chunk);
         })
         .catch((err) => {
           this.failure ??= toCairnError(err);
