@@ -65,9 +65,11 @@ parentPort.on('message', ({ bytes }) => {
  * On a thread of its own, so that a big put's main thread hashes each chunk once (its name) instead of
  * twice (its name, then the whole file): that main thread is the longest path of a put. A get's
  * whole-file check gained nothing this way: there the nodes' verified reads keep the second core
- * busy already (docs/performance.md). Bytes in a SharedArrayBuffer reach the thread without a copy, which is why the
- * caller must not touch them until their update resolves; any other bytes are copied into the message.
- * Starting the thread costs ~20 ms and a few MiB, so it pays for big files only.
+ * busy already (docs/performance.md).
+ *
+ * Bytes in a SharedArrayBuffer reach the thread without a copy, which is why the caller must not touch
+ * them until their update resolves; any other bytes are copied into the message. Starting the thread
+ * costs ~20 ms and a few MiB, so it pays for big files only.
  */
 export class BackgroundSha256 implements RunningSha256 {
   private readonly worker = new Worker(THREAD_SOURCE, { eval: true });
