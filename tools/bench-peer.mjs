@@ -441,6 +441,36 @@ export async function runPeer(name, { replicas, sizeBytes, files, runs, parentDi
   return result;
 }
 
+/**
+ * One peer's turns (each a `runPeer` of one run, --interleave) as one result, shaped as `runPeer`'s of
+ * that many runs: the runs and CPU writes side by side, medians over all of them, each turn's table.
+ * A turn that failed makes the whole a failure (its error), as one bench.sh run failing would.
+ */
+export function mergePeerRuns(turns) {
+  const failed = turns.find((t) => t.error);
+  if (failed) return { ...failed, turns: turns.length };
+  const [first] = turns;
+  const runs = turns.flatMap((t) => t.runs);
+  const cpuRuns = turns.flatMap((t) => t.cpu.runs);
+  const med = Object.fromEntries(Object.keys(first.median).map((key) => [key, median(runs.map((r) => r[key]))]));
+  med.cpuSPerGiB = median(cpuRuns.map((r) => r.cpuSPerGiB));
+  const timings = {};
+  for (const t of turns) for (const [key, value] of Object.entries(t.timings)) timings[key] = (timings[key] ?? 0) + value;
+  return {
+    ...first,
+    config: { ...first.config, runs: turns.length, dir: turns.map((t) => t.config.dir) },
+    timings,
+    readBackOk: turns.every((t) => t.readBackOk),
+    table: turns.map((t, i) => `turn ${i + 1} of ${turns.length}:\n${t.table}`).join('\n\n'),
+    tsv: turns.map((t) => t.tsv),
+    median: med,
+    runs,
+    cpu: { ...first.cpu, runs: cpuRuns, writeMBps: median(cpuRuns.map((r) => r.MBps)) },
+    cleanup: { ok: turns.every((t) => t.cleanup?.ok), leftovers: turns.flatMap((t) => t.cleanup?.leftovers ?? []) },
+    cleanupWarning: turns.map((t) => t.cleanupWarning).filter(Boolean).join('; ') || undefined,
+  };
+}
+
 /** Peer directories left by an earlier bench that was killed hard (kill -9): for the operator's information. */
 export function strayPeerDirs(parentDir) {
   try {

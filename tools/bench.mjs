@@ -38,7 +38,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { PEERS_DIR, PEER_NAMES, runPeer, stopPeers, stopPeersSync, strayPeerDirs } from './bench-peer.mjs';
+import { PEERS_DIR, PEER_NAMES, mergePeerRuns, runPeer, stopPeers, stopPeersSync, strayPeerDirs } from './bench-peer.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT = {
@@ -77,6 +77,11 @@ const USAGE = `usage: npm run bench -- [options]
                        NAME is ${PEER_NAMES.join(' or ')}; repeat the option or give a comma list.
                        Needs root (or sudo -n); up.sh may apt-get install the peer's packages. A
                        peer that fails is reported (JSON: peers.NAME.error), not a failure
+  --interleave         with --peer: take turns instead, run by run: Cairn's run 1 (its cluster
+                       stopped after it), then one bench.sh run of each peer (up.sh, bench.sh -r 1,
+                       its CPU, down.sh), then Cairn's run 2 on the same data (processes started
+                       again), and so on. Slower (a peer's up and down per run), but both sides see
+                       the same drift of a shared machine; adds each ratio paired run by run
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -109,6 +114,7 @@ function parseOptions(argv) {
       keep: { type: 'boolean', default: false },
       'no-drop-caches': { type: 'boolean', default: false },
       build: { type: 'boolean', default: false },
+      interleave: { type: 'boolean', default: false },
       profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -132,6 +138,7 @@ function parseOptions(argv) {
   const peers = [...new Set(values.peer.flatMap(list).map((p) => p.toLowerCase()))];
   const unknown = peers.filter((p) => !PEER_NAMES.includes(p));
   if (unknown.length) usageError(`--peer: unknown peer ${unknown.join(', ')} (known: ${PEER_NAMES.join(', ')})`);
+  if (values.interleave && peers.length === 0) usageError('--interleave takes turns with a peer: name one with --peer');
   return {
     sizes,
     size: sizes[0], // the first size: the top-level figures, and the size the peers run with
@@ -142,6 +149,7 @@ function parseOptions(argv) {
     clients: int('clients', 1, 64),
     clientSize,
     peers,
+    interleave: values.interleave,
     dir: resolve(values.dir),
     keep: values.keep,
     dropCaches: !values['no-drop-caches'],
@@ -1197,16 +1205,20 @@ function peerComparison(med, peer) {
     rows.push([`4 KiB gets/s: Cairn SDK ${s.concurrency} in flight; peer 1 process, cold`, `smallGetsPerS${suffix}`, s.getsPerS, p.smallReadsPerS, 'files/s']);
   });
   const ratios = {};
+  const labels = {}; // each ratio's row label
   const out = rows.map(([label, key, cairn, theirs, unit]) => {
     ratios[key] = cairn / theirs;
+    labels[key] = label;
     return [label, cairn, theirs, ratios[key], unit];
   });
   // CPU: lower is better, so the ratio is peer/Cairn
   ratios.cpuSPerGiB = p.cpuSPerGiB / med.putCpuSPerGiB;
-  out.push(['CPU s per GiB written, all processes (ratio = peer/Cairn)', med.putCpuSPerGiB, p.cpuSPerGiB, ratios.cpuSPerGiB, 's per GiB']);
+  labels.cpuSPerGiB = 'CPU s per GiB written, all processes (ratio = peer/Cairn)';
+  out.push([labels.cpuSPerGiB, med.putCpuSPerGiB, p.cpuSPerGiB, ratios.cpuSPerGiB, 's per GiB']);
   // both harnesses measure the raw disk: how far apart they are says how much the disk moved in between
-  out.push(['raw disk write MB/s, each harness\'s own (sanity check)', med.rawWriteMBps, p.rawWriteMBps, med.rawWriteMBps / p.rawWriteMBps, 'MB/s']);
   ratios.rawWriteMBps = med.rawWriteMBps / p.rawWriteMBps;
+  labels.rawWriteMBps = 'raw disk write MB/s, each harness\'s own (sanity check)';
+  out.push([labels.rawWriteMBps, med.rawWriteMBps, p.rawWriteMBps, ratios.rawWriteMBps, 'MB/s']);
   const cairn = {
     sizeBytes: med.sizes[0].size,
     putMBps: med.putMBps,
@@ -1217,7 +1229,7 @@ function peerComparison(med, peer) {
     rawWriteMBps: med.rawWriteMBps,
     small: med.small.map((s) => ({ concurrency: s.concurrency, putsPerS: s.putsPerS, getsPerS: s.getsPerS })),
   };
-  return { rows: out, ratios, cairn };
+  return { rows: out, ratios, labels, cairn };
 }
 
 function printPeer(options, peer, comparison) {
@@ -1228,7 +1240,8 @@ function printPeer(options, peer, comparison) {
     if (peer.cleanupWarning) console.log(`${title}: cleanup: ${peer.cleanupWarning}`);
     return;
   }
-  console.log(`${title}'s own table (${peer.config.scripts}/bench.sh, same sitting, after Cairn's phases):`);
+  const when = options.interleave ? `taking turns with Cairn run by run, ${options.runs} turn${options.runs > 1 ? 's' : ''}` : "after Cairn's phases";
+  console.log(`${title}'s own table (${peer.config.scripts}/bench.sh, same sitting, ${when}):`);
   console.log(peer.table);
   console.log(`${title} CPU per GiB written: ${peer.cpu.runs.map((r) => round(r.cpuSPerGiB, 2)).join(', ')} s (${peer.cpu.method})`);
   console.log('');
@@ -1237,6 +1250,16 @@ function printPeer(options, peer, comparison) {
   const cols = [{ title: 'measure' }, { title: 'Cairn', right: true }, { title: title, right: true }, { title: 'ratio', right: true }, { title: 'unit' }];
   printGrid(cols, comparison.rows.map(([label, a, b, r, unit]) => [label, String(round(a, 1)), String(round(b, 1)), round(r, 2).toFixed(2), unit]));
   console.log(`ratio > 1: Cairn is better (Cairn/${title} for rates, ${title}/Cairn for CPU s per GiB)`);
+  if (peer.pairedRatios) {
+    console.log('');
+    console.log(`The same ratios paired run by run (Cairn's run r against ${title}'s turn r, minutes apart):`);
+    console.log('');
+    const pairedCols = [{ title: 'ratio' }, { title: 'median', right: true }, { title: 'lowest..highest', right: true }, { title: 'each run' }];
+    printGrid(
+      pairedCols,
+      Object.entries(peer.pairedRatios).map(([key, r]) => [comparison.labels[key] ?? key, round(r.median, 2).toFixed(2), `${round(r.min, 2).toFixed(2)}..${round(r.max, 2).toFixed(2)}`, r.byRun.map((v) => (v === null ? '-' : round(v, 2).toFixed(2))).join(' ')]),
+    );
+  }
   if (peer.cleanupWarning) console.log(`${title}: cleanup: ${peer.cleanupWarning}`);
 }
 
@@ -1305,25 +1328,65 @@ async function measureRun(options, cluster, run, placement) {
   return { ...firstSize, ...rawSmall, cliStartupS, sizes, small, ...(clients ? { clients } : {}) };
 }
 
-/** Runs every --peer after Cairn's phases, prints its table and the ratios; returns the JSON of each. */
-async function measurePeers(options, med) {
+/**
+ * The end of a Cairn cluster: each process's peak RSS over its life and its RSS now, the cluster's
+ * status; then every process is stopped, so that idle processes do not share the machine with a peer.
+ */
+async function closeCluster(cluster) {
+  const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
+  const serverRssNowMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.rss ?? NaN) / MiB]));
+  const status = await cluster.sdk.status().catch((err) => ({ error: err.message }));
+  await cluster.sdk.close();
+  for (const p of cluster.servers) {
+    if (!isRunning(p)) throw new Error(`${p.name} exited during the benchmark (${p.exitCode ?? p.signal}):\n${tail(p)}`);
+  }
+  await Promise.all(cluster.servers.map((p) => stopProcess(p)));
+  return { serverPeakRssMiB, serverRssNowMiB, status };
+}
+
+/** `runs` runs of a peer's own harness (up.sh, bench.sh, its CPU, down.sh). */
+function runPeerRuns(options, name, runs, when) {
+  console.error(`bench: peer ${name}: its harness, same sitting, ${when} (${formatSize(options.size)}, ${options.files} x 4 KiB, ${runs} run${runs > 1 ? 's' : ''}, ${options.replicas} copies)`);
+  return runPeer(name, {
+    replicas: options.replicas,
+    sizeBytes: options.size,
+    files: options.files,
+    runs,
+    parentDir: options.dir,
+    keep: options.keep,
+  });
+}
+
+/**
+ * With --interleave, each ratio taken run by run (Cairn's run r against the peer's turn r, measured
+ * minutes apart): their median, lowest and highest, and each run's.
+ */
+function pairedRatios(runs, rounds) {
+  const byRun = runs.map((run, i) => (rounds[i] && !rounds[i].error ? peerComparison(run, rounds[i]).ratios : undefined));
+  const keys = Object.keys(byRun.find(Boolean) ?? {});
+  return Object.fromEntries(
+    keys.map((key) => {
+      const values = byRun.filter(Boolean).map((r) => r[key]);
+      return [key, { median: median(values), min: Math.min(...values), max: Math.max(...values), byRun: byRun.map((r) => r?.[key] ?? null) }];
+    }),
+  );
+}
+
+/**
+ * Every --peer: its runs taken in turns with Cairn's (--interleave), or all of them after Cairn's
+ * phases; prints its table and the ratios; returns the JSON of each.
+ */
+async function measurePeers(options, med, runs, rounds) {
   const peers = {};
   for (const name of options.peers) {
     if (shuttingDown) break;
-    console.error(`bench: peer ${name}: its harness, same sitting (${formatSize(options.size)}, ${options.files} x 4 KiB, ${options.runs} run${options.runs > 1 ? 's' : ''}, ${options.replicas} copies)`);
-    const result = await runPeer(name, {
-      replicas: options.replicas,
-      sizeBytes: options.size,
-      files: options.files,
-      runs: options.runs,
-      parentDir: options.dir,
-      keep: options.keep,
-    });
+    const result = options.interleave ? mergePeerRuns(rounds[name]) : await runPeerRuns(options, name, options.runs, "after Cairn's phases");
     let comparison;
     if (!result.error) {
       comparison = peerComparison(med, result);
       result.cairn = comparison.cairn;
       result.ratios = comparison.ratios;
+      if (options.interleave) result.pairedRatios = pairedRatios(runs, rounds[name]);
     } else {
       console.error(`bench: peer ${name} not measured: ${result.error}`);
     }
@@ -1364,24 +1427,27 @@ async function main() {
   const machine = machineInfo();
   const build = { ...gitInfo(), appBundlesSha256: buildHash };
 
-  console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes`);
-  const cluster = await startCluster(options, tempRoot, CairnClient);
-  console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
-
   const runs = [];
-  for (let run = 1; run <= options.runs; run++) runs.push(await measureRun(options, cluster, run, placement));
-
-  // server memory after everything: peak RSS (VmHWM) of each process over its life
-  const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
-  const serverRssNowMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.rss ?? NaN) / MiB]));
-  const status = await cluster.sdk.status().catch((err) => ({ error: err.message }));
-  await cluster.sdk.close();
-  for (const p of cluster.servers) {
-    if (!isRunning(p)) throw new Error(`${p.name} exited during the benchmark (${p.exitCode ?? p.signal}):\n${tail(p)}`);
+  const ends = []; // each cluster's figures at its end: one cluster, or one per run with --interleave
+  const rounds = Object.fromEntries(options.peers.map((name) => [name, []])); // --interleave: each peer's runs
+  let cluster;
+  for (let run = 1; run <= options.runs; run++) {
+    if (!cluster) {
+      console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes${run > 1 ? ' again, on the same data' : ''}`);
+      cluster = await startCluster(options, tempRoot, CairnClient);
+      console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
+    }
+    runs.push(await measureRun(options, cluster, run, placement));
+    if (!options.interleave) continue;
+    ends.push(await closeCluster(cluster));
+    cluster = undefined;
+    for (const name of options.peers) rounds[name].push(await runPeerRuns(options, name, 1, `turn ${run}/${options.runs}`));
   }
-  // Cairn is done: stop it now, so that its idle processes do not share the machine with a peer
-  await Promise.all(cluster.servers.map((p) => stopProcess(p)));
+  if (cluster) ends.push(await closeCluster(cluster));
   machine.loadavgEnd = loadavg();
+  // peak RSS (VmHWM) of each process over its life; with --interleave the highest of its lives
+  const serverPeakRssMiB = Object.fromEntries(Object.keys(ends[0].serverPeakRssMiB).map((name) => [name, Math.max(...ends.map((e) => e.serverPeakRssMiB[name]))]));
+  const { serverRssNowMiB, status } = ends[ends.length - 1];
 
   const med = medianRecord(runs);
   const clientErrorsTotal = options.clients > 1 ? runs.reduce((sum, r) => sum + r.clients.errors, 0) : undefined;
@@ -1391,7 +1457,7 @@ async function main() {
   if (rssAcrossSizes) printSizesTable(options, runs, med, rssAcrossSizes);
   if (options.clients > 1) printClientsTable(options, runs, med, clientErrorsTotal);
 
-  const peers = options.peers.length ? await measurePeers(options, med) : undefined;
+  const peers = options.peers.length ? await measurePeers(options, med, runs, rounds) : undefined;
   const json = {
     bench: 'cairn',
     version: 1,
