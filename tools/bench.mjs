@@ -77,11 +77,11 @@ const USAGE = `usage: npm run bench -- [options]
                        NAME is ${PEER_NAMES.join(' or ')}; repeat the option or give a comma list.
                        Needs root (or sudo -n); up.sh may apt-get install the peer's packages. A
                        peer that fails is reported (JSON: peers.NAME.error), not a failure
-  --interleave         with --peer: take turns instead, run by run: Cairn's run 1 (its cluster
-                       stopped after it), then one bench.sh run of each peer (up.sh, bench.sh -r 1,
-                       its CPU, down.sh), then Cairn's run 2 on the same data (processes started
-                       again), and so on. Slower (a peer's up and down per run), but both sides see
-                       the same drift of a shared machine; adds each ratio paired run by run
+  --interleave         with --peer: take turns instead, run by run: Cairn's run 1, then one turn
+                       of each peer (up.sh, bench.sh -r 1, its CPU, down.sh) while Cairn's cluster
+                       waits, idle, then Cairn's run 2, and so on. Slower (a peer's up and down per
+                       run), but both sides see the same drift of a shared machine; adds each ratio
+                       paired run by run
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -949,6 +949,11 @@ async function startCluster(options, root, CairnClient) {
   }
   await Promise.all(nodeReady);
   cluster.sdk = new CairnClient({ controller: cluster.controllerAddress, token: SECRETS.adminToken });
+  await waitForAliveNodes(cluster);
+  return cluster;
+}
+
+async function waitForAliveNodes(cluster) {
   const deadline = Date.now() + 30_000;
   let alive = 0;
   while (alive < NODES) {
@@ -958,7 +963,6 @@ async function startCluster(options, root, CairnClient) {
     if (Date.now() > deadline) throw new Error(`only ${alive} of ${NODES} nodes alive after 30 s\n${cluster.diagnostics()}`);
     await sleep(100);
   }
-  return cluster;
 }
 
 function loadSdk() {
@@ -1328,10 +1332,7 @@ async function measureRun(options, cluster, run, placement) {
   return { ...firstSize, ...rawSmall, cliStartupS, sizes, small, ...(clients ? { clients } : {}) };
 }
 
-/**
- * The end of a Cairn cluster: each process's peak RSS over its life and its RSS now, the cluster's
- * status; then every process is stopped, so that idle processes do not share the machine with a peer.
- */
+/** The end of a Cairn cluster: each process's peak RSS (VmHWM) over its life and its RSS now, the cluster's status; then every process stopped. */
 async function closeCluster(cluster) {
   const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
   const serverRssNowMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.rss ?? NaN) / MiB]));
@@ -1361,8 +1362,8 @@ function runPeerRuns(options, name, runs, when) {
  * With --interleave, each ratio taken run by run (Cairn's run r against the peer's turn r, measured
  * minutes apart): their median, lowest and highest, and each run's.
  */
-function pairedRatios(runs, rounds) {
-  const byRun = runs.map((run, i) => (rounds[i] && !rounds[i].error ? peerComparison(run, rounds[i]).ratios : undefined));
+function pairedRatios(runs, turns) {
+  const byRun = runs.map((run, i) => (turns[i] && !turns[i].error ? peerComparison(run, turns[i]).ratios : undefined));
   const keys = Object.keys(byRun.find(Boolean) ?? {});
   return Object.fromEntries(
     keys.map((key) => {
@@ -1376,17 +1377,17 @@ function pairedRatios(runs, rounds) {
  * Every --peer: its runs taken in turns with Cairn's (--interleave), or all of them after Cairn's
  * phases; prints its table and the ratios; returns the JSON of each.
  */
-async function measurePeers(options, med, runs, rounds) {
+async function measurePeers(options, med, runs, turns) {
   const peers = {};
   for (const name of options.peers) {
     if (shuttingDown) break;
-    const result = options.interleave ? mergePeerRuns(rounds[name]) : await runPeerRuns(options, name, options.runs, "after Cairn's phases");
+    const result = options.interleave ? mergePeerRuns(turns[name]) : await runPeerRuns(options, name, options.runs, "after Cairn's phases");
     let comparison;
     if (!result.error) {
       comparison = peerComparison(med, result);
       result.cairn = comparison.cairn;
       result.ratios = comparison.ratios;
-      if (options.interleave) result.pairedRatios = pairedRatios(runs, rounds[name]);
+      if (options.interleave) result.pairedRatios = pairedRatios(runs, turns[name]);
     } else {
       console.error(`bench: peer ${name} not measured: ${result.error}`);
     }
@@ -1427,27 +1428,22 @@ async function main() {
   const machine = machineInfo();
   const build = { ...gitInfo(), appBundlesSha256: buildHash };
 
+  console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes`);
+  const cluster = await startCluster(options, tempRoot, CairnClient);
+  console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
+
   const runs = [];
-  const ends = []; // each cluster's figures at its end: one cluster, or one per run with --interleave
-  const rounds = Object.fromEntries(options.peers.map((name) => [name, []])); // --interleave: each peer's runs
-  let cluster;
+  const turns = Object.fromEntries(options.peers.map((name) => [name, []])); // --interleave: each peer's turns
   for (let run = 1; run <= options.runs; run++) {
-    if (!cluster) {
-      console.error(`bench: temp dir ${tempRoot}; starting a controller and ${NODES} nodes${run > 1 ? ' again, on the same data' : ''}`);
-      cluster = await startCluster(options, tempRoot, CairnClient);
-      console.error(`bench: cluster up (controller ${cluster.controllerAddress}, ${NODES} nodes alive)`);
-    }
+    if (options.interleave && run > 1) await waitForAliveNodes(cluster);
     runs.push(await measureRun(options, cluster, run, placement));
-    if (!options.interleave) continue;
-    ends.push(await closeCluster(cluster));
-    cluster = undefined;
-    for (const name of options.peers) rounds[name].push(await runPeerRuns(options, name, 1, `turn ${run}/${options.runs}`));
+    // Cairn's cluster stays up, idle, during a peer's turn: started again, every run of it would be a
+    // first run, colder than a long-lived cluster's (docs/performance.md, "Taking turns").
+    if (options.interleave) for (const name of options.peers) turns[name].push(await runPeerRuns(options, name, 1, `turn ${run}/${options.runs}`));
   }
-  if (cluster) ends.push(await closeCluster(cluster));
+  // Cairn is done: stop it now, so that its idle processes do not share the machine with a peer
+  const { serverPeakRssMiB, serverRssNowMiB, status } = await closeCluster(cluster);
   machine.loadavgEnd = loadavg();
-  // peak RSS (VmHWM) of each process over its life; with --interleave the highest of its lives
-  const serverPeakRssMiB = Object.fromEntries(Object.keys(ends[0].serverPeakRssMiB).map((name) => [name, Math.max(...ends.map((e) => e.serverPeakRssMiB[name]))]));
-  const { serverRssNowMiB, status } = ends[ends.length - 1];
 
   const med = medianRecord(runs);
   const clientErrorsTotal = options.clients > 1 ? runs.reduce((sum, r) => sum + r.clients.errors, 0) : undefined;
@@ -1457,7 +1453,7 @@ async function main() {
   if (rssAcrossSizes) printSizesTable(options, runs, med, rssAcrossSizes);
   if (options.clients > 1) printClientsTable(options, runs, med, clientErrorsTotal);
 
-  const peers = options.peers.length ? await measurePeers(options, med, runs, rounds) : undefined;
+  const peers = options.peers.length ? await measurePeers(options, med, runs, turns) : undefined;
   const json = {
     bench: 'cairn',
     version: 1,
