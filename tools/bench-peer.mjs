@@ -444,11 +444,16 @@ export async function runPeer(name, { replicas, sizeBytes, files, runs, parentDi
 /**
  * One peer's turns (each a `runPeer` of one run, --interleave) as one result, shaped as `runPeer`'s of
  * that many runs: the runs and CPU writes side by side, medians over all of them, each turn's table.
- * A turn that failed makes the whole a failure (its error), as one bench.sh run failing would.
+ * A turn that failed makes the whole a failure (its error, which turn, and the figures of the turns
+ * before it), as one bench.sh run failing would; the caller gives a peer no turn after a failed one.
  */
 export function mergePeerRuns(turns) {
-  const failed = turns.find((t) => t.error);
-  if (failed) return { ...failed, turns: turns.length };
+  const failedAt = turns.findIndex((t) => t.error);
+  if (failedAt >= 0) {
+    const failed = turns[failedAt];
+    // the turns before it, as figures, for the JSON (their tables are in the log)
+    return { ...failed, error: `turn ${failedAt + 1}: ${failed.error}`, failedTurn: failedAt + 1, earlierTurns: turns.slice(0, failedAt).map((t) => ({ median: t.median, cpu: t.cpu })) };
+  }
   const [first] = turns;
   const runs = turns.flatMap((t) => t.runs);
   const cpuRuns = turns.flatMap((t) => t.cpu.runs);

@@ -79,9 +79,10 @@ const USAGE = `usage: npm run bench -- [options]
                        peer that fails is reported (JSON: peers.NAME.error), not a failure
   --interleave         with --peer: take turns instead, run by run: Cairn's run 1, then one turn
                        of each peer (up.sh, bench.sh -r 1, its CPU, down.sh) while Cairn's cluster
-                       waits, idle, then Cairn's run 2, and so on. Slower (a peer's up and down per
-                       run), but both sides see the same drift of a shared machine; adds each ratio
-                       paired run by run
+                       waits, idle, then Cairn's run 2, and so on. Slower (a peer's up and down, and
+                       its harness's random source file, per run), but both sides see the same drift
+                       of a shared machine; adds each ratio paired run by run. A peer that fails a
+                       turn gets no more turns and is reported failed
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -1261,7 +1262,7 @@ function printPeer(options, peer, comparison) {
     const pairedCols = [{ title: 'ratio' }, { title: 'median', right: true }, { title: 'lowest..highest', right: true }, { title: 'each run' }];
     printGrid(
       pairedCols,
-      Object.entries(peer.pairedRatios).map(([key, r]) => [comparison.labels[key] ?? key, round(r.median, 2).toFixed(2), `${round(r.min, 2).toFixed(2)}..${round(r.max, 2).toFixed(2)}`, r.byRun.map((v) => (v === null ? '-' : round(v, 2).toFixed(2))).join(' ')]),
+      Object.entries(peer.pairedRatios).map(([key, r]) => [comparison.labels[key] ?? key, ratioText(r.median), `${ratioText(r.min)}..${ratioText(r.max)}`, r.byRun.map((v) => (v === null ? '-' : ratioText(v))).join(' ')]),
     );
   }
   if (peer.cleanupWarning) console.log(`${title}: cleanup: ${peer.cleanupWarning}`);
@@ -1330,6 +1331,11 @@ async function measureRun(options, cluster, run, placement) {
   }
   const { size: _first, ...firstSize } = sizes[0];
   return { ...firstSize, ...rawSmall, cliStartupS, sizes, small, ...(clients ? { clients } : {}) };
+}
+
+/** A ratio with two decimals; one that is not a finite number (a peer's zero, say) as it is. */
+function ratioText(value) {
+  return Number.isFinite(value) ? round(value, 2).toFixed(2) : String(value);
 }
 
 /** The end of a Cairn cluster: each process's peak RSS (VmHWM) over its life and its RSS now, the cluster's status; then every process stopped. */
@@ -1435,11 +1441,16 @@ async function main() {
   const runs = [];
   const turns = Object.fromEntries(options.peers.map((name) => [name, []])); // --interleave: each peer's turns
   for (let run = 1; run <= options.runs; run++) {
+    if (shuttingDown) break;
     if (options.interleave && run > 1) await waitForAliveNodes(cluster);
     runs.push(await measureRun(options, cluster, run, placement));
     // Cairn's cluster stays up, idle, during a peer's turn: started again, every run of it would be a
     // first run, colder than a long-lived cluster's (docs/performance.md, "Taking turns").
-    if (options.interleave) for (const name of options.peers) turns[name].push(await runPeerRuns(options, name, 1, `turn ${run}/${options.runs}`));
+    for (const name of options.interleave ? options.peers : []) {
+      // a peer that failed a turn gets no more: its result is that failure (mergePeerRuns)
+      if (shuttingDown || turns[name].some((t) => t.error)) continue;
+      turns[name].push(await runPeerRuns(options, name, 1, `turn ${run}/${options.runs}`));
+    }
   }
   // Cairn is done: stop it now, so that its idle processes do not share the machine with a peer
   const { serverPeakRssMiB, serverRssNowMiB, status } = await closeCluster(cluster);
@@ -1471,6 +1482,7 @@ async function main() {
       clients: options.clients,
       clientSize: options.clientSize,
       peers: options.peers,
+      interleave: options.interleave,
       nodes: NODES,
       ...placement,
       mbUnit: 1e6,
