@@ -11,14 +11,7 @@ export class ChunkBuffers {
   /** Buffers taken and not given back yet (weakly: one never given back is simply collected). */
   private readonly lent = new WeakSet<ArrayBufferLike>();
 
-  /**
-   * `shared`: pooled buffers live in SharedArrayBuffers, so that another thread can read a chunk where
-   * it lies (a put's whole-file hash, running-sha256.ts).
-   */
-  constructor(
-    readonly chunkSize: number,
-    private readonly options: { shared?: boolean } = {},
-  ) {}
+  constructor(readonly chunkSize: number) {}
 
   /**
    * A free buffer, or a new one; its content is whatever was there. Asked for fewer bytes than a chunk
@@ -28,13 +21,11 @@ export class ChunkBuffers {
    */
   take(atMost = this.chunkSize): Buffer {
     if (atMost < this.chunkSize) return Buffer.allocUnsafe(atMost);
-    const buffer = this.free.pop() ?? this.allocate();
+    // Shared memory, so that another thread can read a chunk where it lies (a big put's whole-file
+    // hash, running-sha256.ts); it costs no more than an ordinary off-heap buffer.
+    const buffer = this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.chunkSize));
     this.lent.add(buffer.buffer);
     return buffer;
-  }
-
-  private allocate(): Buffer {
-    return this.options.shared ? Buffer.from(new SharedArrayBuffer(this.chunkSize)) : Buffer.allocUnsafeSlow(this.chunkSize);
   }
 
   /**

@@ -87,7 +87,7 @@ export async function uploadStream(
   // A file is read into recycled buffers, each given back once its chunk is stored on every replica
   // and hashed into the whole file's SHA-256 (a stream's chunks are buffers of their own, which `give`
   // ignores). Shared memory, which that hash, on its own thread for a big file, reads where it lies.
-  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE, { shared: true });
+  const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
   const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
   try {
     return await putChunks(ctx, controller, name, chunks, whole, { ...options, recycle: (chunk) => buffers.give(chunk) });
