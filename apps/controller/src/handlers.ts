@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, isCairnError } from '@cairn/protocol';
 import { CatalogStore, FileRecord, type PlacementCandidate, placeChunk } from '@cairn/registry';
-import { expectFrame, type Reply, type RpcPeer } from '@cairn/transfer';
+import { type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
 import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
@@ -158,7 +158,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
           return { type: 'ack', body: {} };
         }
         ctx.log.warn({ hash, node: nodeId, reason }, 'bad replica reported');
-        void verifyReplica(ctx, hash, nodeId);
+        void ctx.healer.checkReplica(hash, nodeId);
         return { type: 'ack', body: {} };
       }
       case 'chunk.quarantined': {
@@ -291,20 +291,6 @@ function checkStoredRecords(ctx: HandlerContext, uploadId: string, chunks: Store
     }
     // Only what each node itself confirms it stored for this upload is recorded.
     ctx.access.verifyReceipts(uploadId, chunk);
-  }
-}
-
-async function verifyReplica(ctx: HandlerContext, hash: string, nodeId: string): Promise<void> {
-  const peer = ctx.cluster.peer(nodeId);
-  if (!peer) return;
-  try {
-    const answer = expectFrame(await peer.request('chunk.check', { hash }, { timeoutMs: 30_000 }), 'chunk.checked');
-    if (answer.body.ok) return;
-    await ctx.healer.removeReplica(hash, nodeId);
-    ctx.log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
-    void ctx.healer.pass();
-  } catch (err) {
-    ctx.log.warn({ hash, node: nodeId, err: (err as Error).message }, 'could not verify a reported replica');
   }
 }
 

@@ -108,6 +108,26 @@ export class Healer {
     await this.options.catalog.removeReplica(hash, nodeId);
   }
 
+  /**
+   * Has a node re-verify a copy someone found bad (a reader's `chunk.bad`, or a repair that pulled
+   * wrong bytes from it): a word from elsewhere is not proof, so only the node's own answer drops the
+   * replica, and then repair starts. Never throws: no answer leaves the replica as it was.
+   */
+  async checkReplica(hash: string, nodeId: string): Promise<void> {
+    const { cluster, log } = this.options;
+    const peer = cluster.peer(nodeId);
+    if (!peer) return;
+    try {
+      const answer = expectFrame(await peer.request('chunk.check', { hash }, { timeoutMs: 30_000 }), 'chunk.checked');
+      if (answer.body.ok) return;
+      await this.removeReplica(hash, nodeId);
+      log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
+      void this.pass();
+    } catch (err) {
+      log.warn({ hash, node: nodeId, err: (err as Error).message }, 'could not verify a reported replica');
+    }
+  }
+
   /** One round of repair, surplus removal and garbage collection; overlapping calls are skipped. */
   async pass(): Promise<void> {
     if (this.passing) return;
@@ -191,7 +211,12 @@ export class Healer {
           this.counters.copiedBytes += chunk.size;
           log.debug({ hash: chunk.hash, from: source.id, to: target }, 'chunk repaired');
         } catch (err) {
-          log.warn({ hash: chunk.hash, from: source.id, to: target, code: toCairnError(err).code }, 'chunk copy failed; will retry');
+          const code = toCairnError(err).code;
+          log.warn({ hash: chunk.hash, from: source.id, to: target, code }, 'chunk copy failed; will retry');
+          // The target got bytes that do not match the hash: nodes serve chunks unverified (their
+          // readers verify), so the source may hold a rotten copy. Left listed, it would be the source
+          // of every retry while a sound copy elsewhere went unused.
+          if (code === 'E_HASH_MISMATCH') await this.checkReplica(chunk.hash, source.id);
         }
       }),
     );

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { open, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster, waitUntil } from './support/test-cluster';
 import { MAIN } from './support/processes';
@@ -61,7 +61,7 @@ describe('failures', () => {
     expect(status.lost).toBe(0);
   });
 
-  it('detects a chunk corrupted on disk, serves the other replica and reports the bad one', async () => {
+  it('detects a chunk corrupted on disk, serves the other replica, reports the bad one and repairs it', async () => {
     const src = join(cluster.root, 'rot.bin');
     const expected = await writeRandomFile(src, 2 * DEFAULT_CHUNK_SIZE + 123);
     expect((await cluster.cli(['put', src, 'rot/file.bin'])).code).toBe(0);
@@ -71,20 +71,28 @@ describe('failures', () => {
     expect(victim.nodes).toContain(replica.node.id);
     await flipByte(replica.path, 1000);
 
-    // Whichever replica a read picks first, it returns the right bytes; the rotten one gets reported:
-    // by the node that found it bad while serving it (it quarantines it and tells the controller), or,
-    // should the reader's word arrive first, by the reader.
-    const reported = () =>
-      cluster.controller.lines.some(
-        (l) => (l.includes('node quarantined a bad chunk') || l.includes('bad replica reported')) && l.includes(victim.hash) && l.includes(replica.node.id),
-      );
-    for (let attempt = 0; attempt < 20 && !reported(); attempt++) {
+    // Whichever replica a read picks first, it returns the right bytes. Nodes serve chunks unhashed, so
+    // the reader is the one to find the rotten copy: it reports it, the controller has its node check
+    // it (the node quarantines it), and the chunk is copied again from the sound replica.
+    const logged = (message: string) => () =>
+      cluster.controller.lines.some((l) => l.includes(message) && l.includes(victim.hash) && l.includes(replica.node.id));
+    for (let attempt = 0; attempt < 20 && !logged('bad replica reported')(); attempt++) {
       const dest = join(cluster.root, `rot-${attempt}.bin`);
       const get = await cluster.cli(['get', 'rot/file.bin', dest]);
       expect(get.code).toBe(0);
       expect(await sha256File(dest)).toBe(expected);
     }
-    await waitUntil(reported, 5_000);
+    await waitUntil(logged('bad replica reported'), 5_000);
+    await waitUntil(logged('node confirmed a bad replica'), 10_000);
+    const quarantined = join(replica.node.data, 'store', 'quarantine');
+    expect((await readdir(quarantined)).some((f) => f.startsWith(victim.hash))).toBe(true);
+    await waitUntil(async () => {
+      const copies = (await cluster.chunkFiles(victim.hash)).filter((c) => !c.path.includes('quarantine'));
+      return copies.length === 2 && (await cluster.sdk.status()).underReplicated === 0;
+    }, 15_000);
+    const dest = join(cluster.root, 'rot-repaired.bin');
+    expect((await cluster.cli(['get', 'rot/file.bin', dest])).code).toBe(0);
+    expect(await sha256File(dest)).toBe(expected);
   });
 
   it('acknowledges quietly a report about a copy the catalog no longer lists (a reader with an older list)', async () => {

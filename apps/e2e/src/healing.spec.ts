@@ -257,6 +257,46 @@ async function flipByte(path: string, offset: number): Promise<void> {
   }
 }
 
+describe('repair from a rotten copy', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 3, replicas: 2, nodeTimeout: '2s' });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('has a source that sent wrong bytes check its copy: a rotten last copy is quarantined and counted lost until a sound one returns', async () => {
+    const content = randomBytes(100_000);
+    expect((await cluster.cli(['put', '-', 'rotten/only.bin'], { input: content })).code).toBe(0);
+    const [chunk] = (await cluster.sdk.stat('rotten/only.bin')).chunks;
+    const [rotten, sound] = await cluster.chunkFiles(chunk.hash);
+    await flipByte(rotten.path, 500);
+    await cluster.killNode(sound.node.index);
+
+    // With the sound copy's node dead, repair can pull only from the rotten copy. Nodes serve chunks
+    // unhashed; the target finds the bytes wrong, and the source, asked to check, quarantines its copy.
+    const confirmed = () =>
+      cluster.controller.lines.some((l) => l.includes('node confirmed a bad replica') && l.includes(chunk.hash) && l.includes(rotten.node.id));
+    await waitUntil(confirmed, 20_000);
+    expect((await readdir(join(rotten.node.data, 'store', 'quarantine'))).some((f) => f.startsWith(chunk.hash))).toBe(true);
+    await waitUntil(async () => (await cluster.sdk.status()).lost === 1, 10_000);
+
+    // The sound copy comes back with its node, and the chunk is copied from it.
+    await cluster.startNode(sound.node.index);
+    await waitUntil(async () => {
+      const status = await cluster.sdk.status();
+      return status.lost === 0 && status.underReplicated === 0;
+    }, 20_000);
+    const copies = (await cluster.chunkFiles(chunk.hash)).filter((c) => !c.path.includes('quarantine'));
+    expect(copies).toHaveLength(2);
+    const dest = join(cluster.root, 'only-back.bin');
+    await cluster.sdk.getToFile('rotten/only.bin', dest);
+    expect(await readFile(dest)).toEqual(content);
+  });
+});
+
 describe('a controller restart', () => {
   let cluster: TestCluster;
   beforeAll(async () => {

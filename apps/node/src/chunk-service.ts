@@ -31,10 +31,10 @@ export interface ChunkServiceOptions {
 }
 
 /**
- * What a node serves. To anyone on its port (clients, other nodes): store a chunk, read one back
- * verified, say which chunks it has — each only against a grant signed by the controller for that
- * chunk (and, for writes, this node). To the controller, over the authenticated link it opened: copy
- * a chunk from another node, delete garbage, re-verify a chunk. The chunk store checks every hash.
+ * What a node serves. To anyone on its port (clients, other nodes): store a chunk (verified), read one
+ * back (its reader verifies it), say which chunks it has — each only against a grant signed by the
+ * controller for that chunk (and, for writes, this node). To the controller, over the authenticated
+ * link it opened: copy a chunk from another node, delete garbage, re-verify a chunk.
  */
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
   const readBuffers = new ReadBuffers();
@@ -60,7 +60,10 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
       case 'chunk.get':
         requireGrant(frame.body.grant, 'get', frame.body.hash);
         try {
-          const payload = await store.get(frame.body.hash, { into: readBuffers.take() });
+          // Served unhashed: every reader (a client, or a node copying it for repair) checks the bytes
+          // against the hash and reports a bad copy, which the controller then has this node check
+          // (`chunk.check`). Hashing here as well was a third SHA-256 pass over every byte of a get.
+          const payload = await store.get(frame.body.hash, { into: readBuffers.take(), verify: false });
           return { type: 'chunk.data', hash: frame.body.hash, payload, onSent: () => readBuffers.give(payload) };
         } catch (err) {
           await quarantineIfBad(frame.body.hash, err);

@@ -33,6 +33,13 @@ export interface GetOptions extends AbortOptions {
    * whatever was read before, and the read is not remembered as one of the chunks served lately.
    */
   check?: boolean;
+  /**
+   * False: hand the bytes out as they are on disk, without hashing them, for a reader that checks
+   * every chunk against its hash itself and reports a bad copy (a node serving Cairn's clients and
+   * nodes: docs/architecture.md, "Reading"). A chunk over the size limit, or that shrinks while read,
+   * is still `E_CORRUPT`. Default true; a `check` always verifies.
+   */
+  verify?: boolean;
 }
 
 /** `absent`: there was nothing to delete; `kept`: too young, left in place. */
@@ -85,8 +92,8 @@ export interface ChunkStore {
   returnReceiveBuffer(bytes: Uint8Array): boolean;
 
   /**
-   * Reads a whole chunk, hashing while reading (one pass). A hash mismatch rejects with `E_CORRUPT`
-   * and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
+   * Reads a whole chunk, hashing while reading (one pass) unless `verify` is false. A hash mismatch
+   * rejects with `E_CORRUPT` and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
    * failure reject with `E_DISK`. `into` offers memory to read into (an ArrayBuffer given back by an
    * earlier reader, see GetOptions): the chunk is then a view of it if it fits, else a buffer of its own.
    */

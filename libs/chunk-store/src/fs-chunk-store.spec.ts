@@ -234,6 +234,24 @@ describe('file-system chunk store: verify on read', () => {
     await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
   });
 
+  it('hands out rotten bytes unhashed when asked not to verify (a reader that verifies), small or big; a check always verifies', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    for (const [i, size] of [100, SMALL_READ_BYTES + 1, 300_000].entries()) {
+      const chunk = makeChunk(size, 50 + i);
+      await store.put(chunk.hash, chunk.data);
+      const file = chunkPath(root, chunk.hash);
+      const bytes = await readFile(file);
+      bytes[size >> 1] ^= 0x01;
+      await writeFile(file, bytes);
+
+      expect((await store.get(chunk.hash, { verify: false })).equals(bytes)).toBe(true);
+      expect((await store.get(chunk.hash, { verify: false })).equals(bytes)).toBe(true); // read again: through the cache
+      await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+      await expectRejectsWithCode(store.get(chunk.hash, { check: true, verify: false }), 'E_CORRUPT');
+    }
+  });
+
   it('reports a read error that is not "absent" as E_DISK, never E_NOT_FOUND', async () => {
     const root = await dirs.make();
     const store = await openIn(root);
@@ -242,7 +260,7 @@ describe('file-system chunk store: verify on read', () => {
     await store.put(big.hash, big.data);
     await store.put(small.hash, small.data);
     const eio = () => Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5, syscall: 'read' });
-    jest.spyOn(IoThreads.prototype, 'readVerified').mockRejectedValueOnce(eio()); // a big chunk is read on a thread
+    jest.spyOn(IoThreads.prototype, 'readChunk').mockRejectedValueOnce(eio()); // a big chunk is read on a thread
     jest.spyOn(fs, 'readSync').mockImplementationOnce(() => {
       throw eio(); // a small one on the event loop
     });
@@ -260,7 +278,7 @@ describe('file-system chunk store: verify on read', () => {
     const small = makeChunk(4096, 45);
     await store.put(big.hash, big.data);
     await store.put(small.hash, small.data);
-    const reads = jest.spyOn(IoThreads.prototype, 'readVerified');
+    const reads = jest.spyOn(IoThreads.prototype, 'readChunk');
 
     for (let i = 0; i < 3; i++) expect((await store.get(big.hash)).equals(big.data)).toBe(true);
     expect((await store.get(small.hash)).equals(small.data)).toBe(true);
@@ -279,7 +297,7 @@ describe('file-system chunk store: verify on read', () => {
     await store.put(hot.hash, hot.data);
     await store.put(checked.hash, checked.data);
     await store.get(hot.hash); // served: now remembered
-    const reads = jest.spyOn(IoThreads.prototype, 'readVerified');
+    const reads = jest.spyOn(IoThreads.prototype, 'readChunk');
 
     expect((await store.get(hot.hash, { check: true })).equals(hot.data)).toBe(true); // remembered, but a check
     expect((await store.get(checked.hash, { check: true })).equals(checked.data)).toBe(true);

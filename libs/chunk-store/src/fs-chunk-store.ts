@@ -10,7 +10,7 @@ import { asCorruptChunk, errnoOf, isMissing, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentReads } from './recent-reads';
-import { readSmallVerified } from './small-reads';
+import { readSmallChunk } from './small-reads';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 import { verifyChunkContent } from './verify-content';
@@ -71,14 +71,15 @@ export class FsChunkStore implements ChunkStore {
     throwIfAborted(opts.signal);
     try {
       const { signal, into, check = false } = opts;
+      const verify = check || opts.verify !== false;
       const file = this.layout.locate(hash).file;
       // A small chunk served is read here, not on an I/O thread (small-reads.ts); a check (a scrub's,
       // which reads every chunk, mostly cold) never blocks the event loop on the disk.
-      const small = check ? undefined : readSmallVerified(file, hash, into);
+      const small = check ? undefined : readSmallChunk(file, hash, into, verify);
       if (small) return small;
       // A big chunk served again lately is read through the cache, where it then stays while it is hot.
       const directAbove = !check && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
-      const data = await this.ioThreads.readVerified(file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove });
+      const data = await this.ioThreads.readChunk(file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove, verify });
       const mayGoPast = data.length > DIRECT_IO_ABOVE_BYTES && data.length <= this.ioThreads.slotBytes;
       if (!check && mayGoPast) this.recentReads.add(hash);
       return data;

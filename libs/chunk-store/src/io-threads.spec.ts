@@ -108,13 +108,32 @@ describe('IoThreads: verified reads', () => {
     for (const size of [0, 4096, 3 * 1024 * 1024 + 5]) {
       const data = randomBytes(size);
       await writeFile(join(root, `c${size}`), data);
-      expect((await threads.readVerified(join(root, `c${size}`), sha(data), 16 << 20)).equals(data)).toBe(true);
+      expect((await threads.readChunk(join(root, `c${size}`), sha(data), 16 << 20)).equals(data)).toBe(true);
     }
     const data = randomBytes(100);
     await writeFile(join(root, 'rotten'), data);
-    await expect(threads.readVerified(join(root, 'rotten'), sha(randomBytes(100)), 1000)).rejects.toMatchObject({ code: 'E_CORRUPT' });
-    await expect(threads.readVerified(join(root, 'rotten'), sha(data), 99)).rejects.toMatchObject({ code: 'E_CORRUPT' });
-    await expect(threads.readVerified(join(root, 'missing'), sha(data), 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(threads.readChunk(join(root, 'rotten'), sha(randomBytes(100)), 1000)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(threads.readChunk(join(root, 'rotten'), sha(data), 99)).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(threads.readChunk(join(root, 'missing'), sha(data), 1000)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('with verify false, hands out the bytes on disk unhashed, and still refuses an oversized chunk', async () => {
+    const root = await dirs.make();
+    const stored = randomBytes(3 * 1024 * 1024 + 5);
+    const rotten = Buffer.from(stored);
+    rotten[1_234_567] ^= 1;
+    await writeFile(join(root, 'rotten'), rotten);
+    const own = new IoThreads(1); // its reads past the cache are not counted against the other tests'
+    try {
+      for (const directAbove of [Infinity, 4096]) {
+        const got = await own.readChunk(join(root, 'rotten'), sha(stored), 16 << 20, { verify: false, directAbove });
+        expect(got.equals(rotten)).toBe(true);
+        await expect(own.readChunk(join(root, 'rotten'), sha(stored), 16 << 20, { directAbove })).rejects.toMatchObject({ code: 'E_CORRUPT' });
+      }
+      await expect(own.readChunk(join(root, 'rotten'), sha(stored), 1 << 20, { verify: false })).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    } finally {
+      await own.close();
+    }
   });
 
   it('reads into memory it is handed when the chunk fits, and into its own buffer when not', async () => {
@@ -125,13 +144,13 @@ describe('IoThreads: verified reads', () => {
     await writeFile(join(root, 'big'), big);
 
     const into = new ArrayBuffer(65_536);
-    const got = await threads.readVerified(join(root, 'small'), sha(small), 1 << 20, { into });
+    const got = await threads.readChunk(join(root, 'small'), sha(small), 1 << 20, { into });
     expect(into.byteLength).toBe(0); // handed over to the thread
     expect(got.equals(small)).toBe(true);
     expect(got.buffer.byteLength).toBe(65_536); // a view of that memory, come back
 
     const tooSmall = new ArrayBuffer(65_536);
-    const own = await threads.readVerified(join(root, 'big'), sha(big), 1 << 20, { into: tooSmall });
+    const own = await threads.readChunk(join(root, 'big'), sha(big), 1 << 20, { into: tooSmall });
     expect(own.equals(big)).toBe(true);
     expect(own.buffer.byteLength).toBe(70_000);
     expect(threads.readsPastCache).toBe(0); // none asked for
@@ -159,7 +178,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       await Promise.all(chunks.map((data, i) => writeFile(join(root, `c${i}`), data)));
       // Some into memory handed over (which fits), some into buffers of their own.
       const got = await Promise.all(
-        chunks.map((data, i) => threads.readVerified(join(root, `c${i}`), sha(data), 16 << 20, { directAbove, into: i % 2 ? new ArrayBuffer(4 << 20) : undefined })),
+        chunks.map((data, i) => threads.readChunk(join(root, `c${i}`), sha(data), 16 << 20, { directAbove, into: i % 2 ? new ArrayBuffer(4 << 20) : undefined })),
       );
       for (const [i, data] of chunks.entries()) expect(got[i].equals(data)).toBe(true);
       return threads.readsPastCache;
@@ -183,8 +202,8 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       const at = randomBytes(4096);
       await writeFile(join(root, 'above'), above);
       await writeFile(join(root, 'at'), at);
-      expect((await threads.readVerified(join(root, 'above'), sha(above), 1 << 20, { directAbove: 4096 })).equals(above)).toBe(true);
-      expect((await threads.readVerified(join(root, 'at'), sha(at), 1 << 20, { directAbove: 4096 })).equals(at)).toBe(true);
+      expect((await threads.readChunk(join(root, 'above'), sha(above), 1 << 20, { directAbove: 4096 })).equals(above)).toBe(true);
+      expect((await threads.readChunk(join(root, 'at'), sha(at), 1 << 20, { directAbove: 4096 })).equals(at)).toBe(true);
       expect(threads.readsPastCache).toBe(1);
     });
   });
@@ -195,7 +214,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
       const data = randomBytes(300_001);
       await writeFile(join(root, 'rotten'), data);
       data[123_456] ^= 1;
-      await expect(threads.readVerified(join(root, 'rotten'), sha(data), 1 << 20, { directAbove: 4096 })).rejects.toMatchObject({ code: 'E_CORRUPT' });
+      await expect(threads.readChunk(join(root, 'rotten'), sha(data), 1 << 20, { directAbove: 4096 })).rejects.toMatchObject({ code: 'E_CORRUPT' });
       if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(threads.readsPastCache).toBe(1); // refused on the direct path
     });
   });
@@ -206,7 +225,7 @@ describe('IoThreads: reads past the page cache (O_DIRECT)', () => {
     await withThreads(async (threads) => {
       const data = randomBytes(300_001);
       await writeFile(join(root, 'c'), data);
-      expect((await threads.readVerified(join(root, 'c'), sha(data), 1 << 20, { directAbove: 4096 })).equals(data)).toBe(true);
+      expect((await threads.readChunk(join(root, 'c'), sha(data), 1 << 20, { directAbove: 4096 })).equals(data)).toBe(true);
       expect(threads.readsPastCache).toBe(0);
     }, refused);
   });

@@ -44,7 +44,7 @@ function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-function read({ id, path: file, hash, maxSize, into, directAbove }) {
+function read({ id, path: file, hash, maxSize, into, directAbove, verify }) {
   let direct = false;
   try {
     const fd = fs.openSync(file, 'r');
@@ -61,7 +61,7 @@ function read({ id, path: file, hash, maxSize, into, directAbove }) {
       fs.closeSync(fd);
     }
     // The bytes handed out are the ones hashed.
-    if (crypto.createHash('sha256').update(data).digest('hex') !== hash) {
+    if (verify && crypto.createHash('sha256').update(data).digest('hex') !== hash) {
       throw Object.assign(new Error('does not match its hash'), { code: 'ECORRUPT' });
     }
     parentPort.postMessage({ id, data, direct }, [data.buffer]);
@@ -193,6 +193,8 @@ export interface ReadOptions {
   into?: ArrayBuffer;
   /** Chunks bigger than this are read past the page cache; default: none. */
   directAbove?: number;
+  /** False: the bytes are handed out without being hashed (ChunkStore's GetOptions.verify); default true. */
+  verify?: boolean;
 }
 
 /** What a thread answers: a read's bytes, and whether the read or write went past the page cache. */
@@ -322,8 +324,9 @@ export class IoThreads {
   /**
    * Reads a whole chunk file and checks its SHA-256 on a thread: one round trip instead of four, and
    * the hashing off the event loop. The bytes come back without a copy. A file bigger than `maxSize`,
-   * shorter than it said or not matching `hash` is `E_CORRUPT`; file-system errors keep their code
-   * (ENOENT: not stored). `into`, handed over to the thread, is read into when the chunk fits in it.
+   * shorter than it said or (unless `verify` is false) not matching `hash` is `E_CORRUPT`; file-system
+   * errors keep their code (ENOENT: not stored). `into`, handed over to the thread, is read into when
+   * the chunk fits in it.
    *
    * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own slot
    * of the shared aligned memory (as big as a write slot: a bigger chunk goes through the cache), then
@@ -331,12 +334,12 @@ export class IoThreads {
    * kernel's time of a cached read (docs/performance.md). Where the file system refuses O_DIRECT,
    * through the cache.
    */
-  async readVerified(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
-    const { signal, into, directAbove = Infinity } = options;
+  async readChunk(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
+    const { signal, into, directAbove = Infinity, verify = true } = options;
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
     try {
-      const answer = await this.send({ op: 'read', path, hash, maxSize, into, directAbove }, into ? [into] : []);
+      const answer = await this.send({ op: 'read', path, hash, maxSize, into, directAbove, verify }, into ? [into] : []);
       if (answer.direct) this.pastCache++;
       const data = answer.data as Uint8Array; // a read's answer always carries its bytes
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);

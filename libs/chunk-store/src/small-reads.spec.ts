@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { SMALL_READ_BYTES, readSmallVerified } from './small-reads';
+import { SMALL_READ_BYTES, readSmallChunk } from './small-reads';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-describe('readSmallVerified', () => {
+describe('readSmallChunk', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cairn-small-reads-'));
@@ -24,36 +24,45 @@ describe('readSmallVerified', () => {
     const { file, hash } = stored(data);
     const into = new ArrayBuffer(64);
 
-    const read = readSmallVerified(file, hash, into);
+    const read = readSmallChunk(file, hash, into);
 
     expect(read?.equals(data)).toBe(true);
     expect(read?.buffer).toBe(into);
-    expect(readSmallVerified(file, hash, new ArrayBuffer(4))?.equals(data)).toBe(true); // too small: memory of its own
-    expect(readSmallVerified(file, hash)?.equals(data)).toBe(true);
+    expect(readSmallChunk(file, hash, new ArrayBuffer(4))?.equals(data)).toBe(true); // too small: memory of its own
+    expect(readSmallChunk(file, hash)?.equals(data)).toBe(true);
   });
 
   it('reads an empty chunk, and one of exactly the limit', () => {
     for (const data of [Buffer.alloc(0), Buffer.alloc(SMALL_READ_BYTES, 7)]) {
       const { file, hash } = stored(data);
-      expect(readSmallVerified(file, hash)?.equals(data)).toBe(true);
+      expect(readSmallChunk(file, hash)?.equals(data)).toBe(true);
     }
   });
 
   it('leaves a chunk over the limit to the I/O threads: undefined, whatever its content', () => {
     const { file } = stored(Buffer.alloc(SMALL_READ_BYTES + 1, 1));
-    expect(readSmallVerified(file, sha256(Buffer.from('anything')))).toBeUndefined();
+    expect(readSmallChunk(file, sha256(Buffer.from('anything')))).toBeUndefined();
   });
 
   it('throws ECORRUPT for bytes that do not match the hash, as the I/O threads do', () => {
     const data = Buffer.from('the bytes that were stored');
     const { file, hash } = stored(data);
     writeFileSync(file, Buffer.from('the bytes that rotted away'));
-    expect(() => readSmallVerified(file, hash)).toThrow(expect.objectContaining({ code: 'ECORRUPT' }));
+    expect(() => readSmallChunk(file, hash)).toThrow(expect.objectContaining({ code: 'ECORRUPT' }));
     truncateSync(file, 3);
-    expect(() => readSmallVerified(file, hash)).toThrow(expect.objectContaining({ code: 'ECORRUPT' }));
+    expect(() => readSmallChunk(file, hash)).toThrow(expect.objectContaining({ code: 'ECORRUPT' }));
+  });
+
+  it('with verify false, hands out the bytes on disk without hashing them', () => {
+    const { file, hash } = stored(Buffer.from('the bytes that were stored'));
+    const rotten = Buffer.from('the bytes that rotted away');
+    writeFileSync(file, rotten);
+    expect(readSmallChunk(file, hash, undefined, false)?.equals(rotten)).toBe(true);
+    truncateSync(file, 3);
+    expect(readSmallChunk(file, hash, undefined, false)?.equals(rotten.subarray(0, 3))).toBe(true);
   });
 
   it("throws the file system's ENOENT for a chunk that is not there", () => {
-    expect(() => readSmallVerified(join(dir, 'absent'), sha256(Buffer.alloc(0)))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(() => readSmallChunk(join(dir, 'absent'), sha256(Buffer.alloc(0)))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
 });
