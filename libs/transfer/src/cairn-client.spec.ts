@@ -428,12 +428,67 @@ describe('CairnClient', () => {
     const inShared = updates.mock.calls.map(([bytes]) => bytes.buffer instanceof SharedArrayBuffer);
     expect(inShared).toEqual([...Array(16).fill(true), false]);
     expect(closes).toHaveBeenCalledTimes(1);
-    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
 
     // A small file is hashed where it is read: no thread.
     await writeFile(join(dir, 'small.bin'), data.subarray(0, 3 * DEFAULT_CHUNK_SIZE));
     await sdk.put('small', { path: join(dir, 'small.bin') });
     expect(updates).toHaveBeenCalledTimes(17);
+  });
+
+  it("checks a big file's SHA-256 on a thread when reading it, from the memory its chunks were received into", async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await sdk.put('big', data);
+    const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
+    const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
+    cleanups.push(() => jest.restoreAllMocks());
+
+    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
+
+    expect(updates).toHaveBeenCalledTimes(17);
+    // Every whole chunk went to the thread where it was received, in shared memory; the short last one as a copy.
+    const inShared = updates.mock.calls.map(([bytes]) => bytes.buffer instanceof SharedArrayBuffer);
+    expect(inShared).toEqual([...Array(16).fill(true), false]);
+    expect(closes).toHaveBeenCalledTimes(1);
+
+    // A small file is checked where it is read: no thread.
+    await sdk.put('small', data.subarray(0, 3 * DEFAULT_CHUNK_SIZE));
+    expect((await readAll(sdk.read('small'))).equals(data.subarray(0, 3 * DEFAULT_CHUNK_SIZE))).toBe(true);
+    expect(updates).toHaveBeenCalledTimes(17);
+  });
+
+  it('receives no chunk into memory the hashing thread of a get has not hashed yet, however slow the thread', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster, 2);
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await sdk.put('big', data);
+    // Each update reaches the thread 20 ms late, long after its chunk is written and given back: memory
+    // reused on the give alone would hold a later chunk by then, and the file's check would fail.
+    const update = BackgroundSha256.prototype.update;
+    jest.spyOn(BackgroundSha256.prototype, 'update').mockImplementation(function (this: BackgroundSha256, bytes: Uint8Array) {
+      return sleep(20).then(() => update.call(this, bytes));
+    });
+    cleanups.push(() => jest.restoreAllMocks());
+
+    const dir = await tempDir();
+    await sdk.getToFile('big', join(dir, 'big.bin'));
+    expect((await readFile(join(dir, 'big.bin'))).equals(data)).toBe(true);
+  });
+
+  it('fails a big get with E_CORRUPT when the manifest lists the right chunks in the wrong order', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
+    const chunks = cluster.files.get('big')!.chunks;
+    [chunks[3].hash, chunks[4].hash] = [chunks[4].hash, chunks[3].hash]; // each chunk still matches its own hash
+    const dir = await tempDir();
+
+    expect(await codeOf(sdk.getToFile('big', join(dir, 'big.bin')))).toBe('E_CORRUPT');
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it('reads no chunk into a buffer the hashing thread has not hashed yet, however slow the thread', async () => {

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Body, CairnError, FileInfo, NodeState, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { sha256 } from './hashing';
+import { wholeFileSha256 } from './running-sha256';
 
 export interface GetOptions {
   signal?: AbortSignal;
@@ -13,6 +13,8 @@ export interface DownloadContext {
   controller: () => Promise<RpcPeer>;
   nodes: NodePool;
   window: number;
+  /** Keeps a chunk's memory from reuse until `until` settles (ReceiveBuffers.holdUntil). */
+  holdUntil?: (chunk: Buffer, until: Promise<unknown>) => void;
 }
 
 interface ReplicaRef {
@@ -38,28 +40,42 @@ const MANIFEST_PAGE = 256;
  * verified against its SHA-256, a replica that fails or returns bad bytes is reported and the next one
  * tried, and the whole file's SHA-256 is checked at the end (a mismatch throws E_CORRUPT before the
  * stream ends, so an atomic file writer never renames a bad file into place).
+ *
+ * A big file's whole hash runs on a thread of its own (running-sha256.ts), reading each chunk where it
+ * was received: the chunk's memory is held from reuse until it is hashed, and at most `window` chunks
+ * wait for the thread, so memory stays bounded if it falls behind.
  */
 export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
   const { file, firstPage } = opened;
   const controller = await ctx.controller();
-  const whole = createHash('sha256');
+  const whole = wholeFileSha256(file.size);
+  const hashing: Array<Promise<void>> = [];
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
-  for await (const entry of manifest(controller, file, firstPage, options.signal)) {
-    const fetching = fetchChunk(ctx, controller, entry, options.signal);
-    fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
-    ahead.push(fetching);
-    if (ahead.length >= ctx.window) yield emit(await ahead.shift()!);
-  }
-  while (ahead.length > 0) yield emit(await ahead.shift()!);
+  try {
+    for await (const entry of manifest(controller, file, firstPage, options.signal)) {
+      const fetching = fetchChunk(ctx, controller, entry, options.signal);
+      fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
+      ahead.push(fetching);
+      if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
+    }
+    while (ahead.length > 0) yield await emit(await ahead.shift()!);
 
-  if (bytes !== file.size || whole.digest('hex') !== file.sha256) {
-    throw new CairnError('E_CORRUPT', `${file.name}: the reassembled file does not match its SHA-256`);
+    await Promise.all(hashing); // every chunk hashed before the digest is asked for
+    if (bytes !== file.size || (await whole.digest()) !== file.sha256) {
+      throw new CairnError('E_CORRUPT', `${file.name}: the reassembled file does not match its SHA-256`);
+    }
+  } finally {
+    whole.close();
   }
 
-  function emit(chunk: Buffer): Buffer {
-    whole.update(chunk);
+  async function emit(chunk: Buffer): Promise<Buffer> {
+    const hashed = whole.update(chunk);
+    hashed.catch(() => undefined); // awaited in order below, or by the digest
+    ctx.holdUntil?.(chunk, hashed);
+    hashing.push(hashed);
+    if (hashing.length > ctx.window) await hashing.shift();
     bytes += chunk.length;
     chunks++;
     options.onProgress?.({ bytes, chunks });

@@ -42,6 +42,32 @@ describe('ReceiveBuffers', () => {
     expect(b.buffer).not.toBe(lent.buffer); // not handed out twice at once
   });
 
+  it('pools shared memory, which a thread can read where it lies', () => {
+    const pool = new ReceiveBuffers();
+    expect(pool.take(4 * MiB).buffer).toBeInstanceOf(SharedArrayBuffer);
+  });
+
+  it('takes a held buffer back only once its hold is over, however the hold ends', async () => {
+    const pool = new ReceiveBuffers();
+    for (const ending of ['resolve', 'reject'] as const) {
+      const lent = pool.take(4 * MiB);
+      let end!: () => void;
+      pool.holdUntil(
+        lent,
+        new Promise<void>((resolve, reject) => (end = ending === 'resolve' ? resolve : () => reject(new Error('the thread died')))),
+      );
+      pool.give(lent.subarray(100));
+      const meanwhile = pool.take(4 * MiB);
+      expect(meanwhile.buffer).not.toBe(lent.buffer); // still held
+      pool.give(meanwhile);
+      end();
+      await new Promise((r) => setImmediate(r));
+      const taken = [pool.take(4 * MiB), pool.take(4 * MiB)];
+      expect(taken.map((b) => b.buffer)).toContain(lent.buffer); // back in the pool
+      taken.forEach((b) => pool.give(b));
+    }
+  });
+
   it('keeps at most 8 free buffers', () => {
     const pool = new ReceiveBuffers();
     const lent = Array.from({ length: 10 }, () => pool.take(2 * MiB));

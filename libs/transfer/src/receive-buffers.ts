@@ -20,23 +20,49 @@ export class ReceiveBuffers {
   private readonly free: Buffer[] = [];
   /** Buffers taken and not given back yet (weakly: one never given back is simply collected). */
   private readonly lent = new WeakSet<ArrayBufferLike>();
+  /** Buffers still being read elsewhere (holdUntil): given back only once that is over. */
+  private readonly held = new WeakMap<ArrayBufferLike, Promise<unknown>>();
 
-  /** `length` bytes whose content is whatever was there. */
+  /**
+   * `length` bytes whose content is whatever was there. A pooled buffer is shared memory, so that a
+   * thread can read a chunk where it lies (the whole-file hash of a big get, running-sha256.ts).
+   */
   take = (length: number): Buffer => {
     if (length < POOLED_MIN) return Buffer.allocUnsafe(length);
     const fit = this.free.findIndex((b) => b.length >= length && b.length - length <= MAX_WASTE);
-    const buffer = fit >= 0 ? this.free.splice(fit, 1)[0] : Buffer.allocUnsafeSlow(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP);
+    const buffer = fit >= 0 ? this.free.splice(fit, 1)[0] : Buffer.from(new SharedArrayBuffer(Math.ceil(length / CAPACITY_STEP) * CAPACITY_STEP));
     this.lent.add(buffer.buffer);
     return buffer.subarray(0, length);
   };
 
   /**
    * Takes back the buffer under `bytes` (a message, or any view into one) once nothing will read it
-   * again. Anything not lent from here, or given back already, is ignored.
+   * again; if it is held (holdUntil), once the hold is over. Anything not lent from here, or given back
+   * already, is ignored.
    */
   give(bytes: Uint8Array): void {
+    const memory = bytes.buffer;
+    if (!this.lent.has(memory)) return;
+    this.lent.delete(memory);
+    const hold = this.held.get(memory);
+    if (hold) void hold.then(() => this.keep(memory));
+    else this.keep(memory);
+  }
+
+  /** Keeps the buffer under `bytes` from reuse until `until` settles, however it settles. */
+  holdUntil(bytes: Uint8Array, until: Promise<unknown>): void {
     if (!this.lent.has(bytes.buffer)) return;
-    this.lent.delete(bytes.buffer);
-    if (this.free.length < MAX_FREE) this.free.push(Buffer.from(bytes.buffer));
+    const settled = until.then(
+      () => undefined,
+      () => undefined,
+    );
+    const earlier = this.held.get(bytes.buffer);
+    this.held.set(bytes.buffer, earlier ? Promise.all([earlier, settled]) : settled);
+  }
+
+  /** Back into the pool (if it has room), no longer held. */
+  private keep(memory: ArrayBufferLike): void {
+    this.held.delete(memory);
+    if (this.free.length < MAX_FREE) this.free.push(Buffer.from(memory));
   }
 }

@@ -13,8 +13,8 @@ export interface RunningSha256 {
 }
 
 /**
- * A put of a file from this size on hashes it on a thread of its own (`BackgroundSha256`): below it,
- * the thread's start (~20 ms, a few MiB) costs more than it saves.
+ * A put or get of a file from this size on hashes it on a thread of its own (`BackgroundSha256`):
+ * below it, the thread's start (~20 ms, a few MiB) costs more than it saves.
  */
 const HASH_ON_THREAD_FROM = 64 * 1024 * 1024;
 
@@ -62,10 +62,9 @@ parentPort.on('message', ({ bytes }) => {
 `;
 
 /**
- * On a thread of its own, so that a big put's main thread hashes each chunk once (its name) instead of
- * twice (its name, then the whole file): that main thread is the longest path of a put. A get's
- * whole-file check gained nothing this way: there the nodes' verified reads keep the second core
- * busy already (docs/performance.md).
+ * On a thread of its own, so that a big transfer's main thread hashes each chunk once (its name, or its
+ * check on a get) instead of twice (then the whole file): that main thread is the longest path of a put
+ * and, since nodes serve chunks unhashed, of a get (docs/performance.md).
  *
  * Bytes in a SharedArrayBuffer reach the thread without a copy, which is why the caller must not touch
  * them until their update resolves; any other bytes are copied into the message. Starting the thread
