@@ -20,7 +20,10 @@ export interface ChunkServiceOptions {
   nodes: NodePool;
   /** The controller's grant public key, learnt in the authenticated handshake; undefined before it. */
   grantKey: () => KeyObject | undefined;
-  /** Told about a chunk found bad while serving it (it is already in quarantine). */
+  /**
+   * Told about a chunk found bad (it is already in quarantine): by the controller's check, a claim's
+   * read, or, while serving it, a file too big for a chunk or shrinking as it is read.
+   */
   onQuarantined: (hash: string, reason: string) => void;
   /** Told about each chunk a client stored (or claimed), with the upload its grant names: for logs. */
   onStored?: (chunk: { uploadId: string | undefined; hash: string; bytes: number }) => void;

@@ -478,6 +478,28 @@ describe('CairnClient', () => {
     expect((await readFile(join(dir, 'big.bin'))).equals(data)).toBe(true);
   });
 
+  it('ends the hashing thread of a big get that its reader leaves early, or that is aborted', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
+    const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
+    cleanups.push(() => jest.restoreAllMocks());
+
+    for await (const chunk of sdk.read('big')) {
+      expect(chunk).toHaveLength(DEFAULT_CHUNK_SIZE);
+      break;
+    }
+    expect(closes).toHaveBeenCalledTimes(1);
+
+    const aborting = new AbortController();
+    const dir = await tempDir();
+    const get = sdk.getToFile('big', join(dir, 'big.bin'), { signal: aborting.signal, onProgress: () => aborting.abort() });
+    expect(await codeOf(get)).toBe('E_ABORTED');
+    expect(closes).toHaveBeenCalledTimes(2);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('fails a big get with E_CORRUPT when the manifest lists the right chunks in the wrong order', async () => {
     const cluster = await FakeCluster.start(2);
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;

@@ -22,7 +22,11 @@ import { ReceiveBuffers } from './receive-buffers';
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
   controller?: string;
-  /** Chunks in flight per transfer (memory ≈ (window + 1) × chunk size). Default 8 for a put, 4 for a get (of 4 MiB chunks). */
+  /**
+   * Chunks in flight per transfer. Default 8 for a put, 4 for a get (of 4 MiB chunks). Memory: a put
+   * ≈ (window + 1) × chunk size; a big get up to (2 × window + 1) × chunk size (chunks fetched ahead, and
+   * chunks given back but not yet hashed into the whole file's SHA-256 on its thread).
+   */
   window?: number;
   requestTimeoutMs?: number;
   /** Extra CA certificate(s) to trust for wss:// endpoints. */

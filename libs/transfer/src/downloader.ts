@@ -66,6 +66,8 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
     if (bytes !== file.size || (await whole.digest()) !== file.sha256) {
       throw new CairnError('E_CORRUPT', `${file.name}: the reassembled file does not match its SHA-256`);
     }
+  } catch (err) {
+    throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
     whole.close();
   }
@@ -139,9 +141,9 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
       }
     }
   }
-  // Corrupt when some replica had rotten bytes and the others had none to give: a copy found rotten is
-  // quarantined at once (by its node, or by a repair that tried to copy it), so the next reader of a
-  // rotten copy may well meet "not found" instead. A replica that could not be reached leaves it open.
+  // Corrupt when some replica had rotten bytes and the others had none to give: a copy reported rotten
+  // is quarantined soon after (by its node, once the controller has it check the copy), so the next
+  // reader of a rotten copy may well meet "not found" instead. A replica that could not be reached leaves it open.
   const corrupt =
     failures.some((f) => f.endsWith('E_CORRUPT')) && failures.every((f) => f.endsWith('E_CORRUPT') || f.endsWith('E_NOT_FOUND'));
   throw new CairnError(
