@@ -17,7 +17,7 @@ import { MemoryNode } from './testing/memory-node';
  * Deletions racing re-use of the same chunk, each interleaving forced by holding a node's deletion
  * back while a client puts the same content through the real request handlers. After each, every
  * replica row the catalog has must name a copy on that node's disk, and every committed file must
- * keep its replicas listed.
+ * keep its replicas listed. Also here, on the same harness: many reports of one bad copy at once.
  */
 
 /** The GC grace period, also the age under which nodes keep a copy: short, so tests wait little. */
@@ -491,6 +491,29 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(put).toBeDefined();
       await put?.rest;
       await expectCatalogMatchesDisks();
+    });
+  });
+
+  describe('checks of a reported copy', () => {
+    it('asks its node once at a time, however many readers report it, and drops the copy once the node finds it bad', async () => {
+      const hash = await committed('hot', 'a hot chunk', ['n1', 'n2']);
+      node('n1').quarantine(hash); // rotten: the node's check will not find it
+      let checks = 0;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      node('n1').beforeCheckAnswer = async () => {
+        checks++;
+        await held;
+      };
+
+      for (let i = 0; i < 5; i++) await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
+      await sleep(20);
+      expect(checks).toBe(1); // the other four joined the check under way
+      release();
+      for (let i = 0; i < 100 && (await catalog.chunkReplicas(hash)).includes('n1'); i++) await sleep(5);
+
+      expect(await catalog.chunkReplicas(hash)).toEqual(['n2']);
+      expect(checks).toBe(1);
     });
   });
 });

@@ -56,6 +56,8 @@ export class Healer {
   readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
+  /** Checks of reported copies under way, by `hash@node`. */
+  private readonly checking = new Map<string, Promise<void>>();
   /** The pacing clock: when the next copy may start under the repair rate cap. */
   private nextCopyAt = 0;
   private readonly warned = new Set<string>();
@@ -111,9 +113,19 @@ export class Healer {
   /**
    * Has a node re-verify a copy someone found bad (a reader's `chunk.bad`, or a repair that pulled
    * wrong bytes from it): a word from elsewhere is not proof, so only the node's own answer drops the
-   * replica, and then repair starts. Never throws: no answer leaves the replica as it was.
+   * replica, and then repair starts. Never throws: no answer leaves the replica as it was. Reports of
+   * a copy whose check is under way join it (many readers of a hot file meet the same rotten copy).
    */
-  async checkReplica(hash: string, nodeId: string): Promise<void> {
+  checkReplica(hash: string, nodeId: string): Promise<void> {
+    const key = `${hash}@${nodeId}`;
+    const running = this.checking.get(key);
+    if (running) return running;
+    const check = this.askToCheck(hash, nodeId).finally(() => this.checking.delete(key));
+    this.checking.set(key, check);
+    return check;
+  }
+
+  private async askToCheck(hash: string, nodeId: string): Promise<void> {
     const { cluster, log } = this.options;
     const peer = cluster.peer(nodeId);
     if (!peer) return;
