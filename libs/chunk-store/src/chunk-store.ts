@@ -36,8 +36,8 @@ export interface GetOptions extends AbortOptions {
   /**
    * False: hand the bytes out as they are on disk, without hashing them, for a reader that checks
    * every chunk against its hash itself and reports a bad copy (a node serving Cairn's clients and
-   * nodes: docs/architecture.md, "Reading"). A chunk over the size limit, or that shrinks while read,
-   * is still `E_CORRUPT`. Default true; a `check` always verifies.
+   * nodes: docs/architecture.md, "The path of a get"). A chunk over the size limit, or that shrinks
+   * while read, is still `E_CORRUPT`. Default true; a `check` always verifies.
    */
   verify?: boolean;
 }
@@ -93,9 +93,10 @@ export interface ChunkStore {
 
   /**
    * Reads a whole chunk, hashing while reading (one pass) unless `verify` is false. A hash mismatch
-   * rejects with `E_CORRUPT` and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`; EIO and every other
-   * failure reject with `E_DISK`. `into` offers memory to read into (an ArrayBuffer given back by an
-   * earlier reader, see GetOptions): the chunk is then a view of it if it fits, else a buffer of its own.
+   * rejects with `E_CORRUPT` and never returns the bytes; an absent chunk rejects with `E_NOT_FOUND`;
+   * EIO and every other failure reject with `E_DISK`. `into` offers memory to read into (an ArrayBuffer
+   * given back by an earlier reader, see GetOptions): the chunk is then a view of it if it fits, else a
+   * buffer of its own.
    */
   get(hash: ChunkHash, opts?: GetOptions): Promise<Buffer>;
 

@@ -143,7 +143,7 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
   }
   // Corrupt when some replica had rotten bytes and the others had none to give: a copy reported rotten
   // is quarantined soon after (by its node, once the controller has it check the copy), so the next
-  // reader of a rotten copy may well meet "not found" instead. A replica that could not be reached leaves it open.
+  // reader of a rotten copy may well meet "not found" instead. A replica not reached leaves it open.
   const corrupt =
     failures.some((f) => f.endsWith('E_CORRUPT')) && failures.every((f) => f.endsWith('E_CORRUPT') || f.endsWith('E_NOT_FOUND'));
   throw new CairnError(
