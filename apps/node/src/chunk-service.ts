@@ -130,7 +130,9 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
       }
       case 'chunk.check':
         try {
-          await store.get(frame.body.hash, { check: true });
+          // Verified, and read the way a serve reads it (through the page cache for a chunk served
+          // lately), not past the cache as a scrub does: the copy a reader reported is the one served.
+          await store.get(frame.body.hash);
           return { type: 'chunk.checked', body: { ok: true } };
         } catch (err) {
           if (!isCairnError(err, 'E_CORRUPT') && !isCairnError(err, 'E_NOT_FOUND')) throw err;

@@ -28,9 +28,9 @@ export interface GetOptions extends AbortOptions {
    */
   into?: ArrayBuffer;
   /**
-   * A read that checks the chunk rather than serves it (a scrub, the controller's check, a claim's
-   * proof): it says nothing about which chunks are hot, so a big chunk is read past the page cache
-   * whatever was read before, and the read is not remembered as one of the chunks served lately.
+   * A read that checks the chunk rather than serves it (a scrub, a claim's proof): it says nothing
+   * about which chunks are hot, so a big chunk is read past the page cache whatever was read before,
+   * and the read is not remembered as one of the chunks served lately.
    */
   check?: boolean;
   /**
