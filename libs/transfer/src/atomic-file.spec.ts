@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
@@ -30,6 +30,40 @@ describe('writeFileAtomically', () => {
     expect(written).toBe(12 + 100_000);
     expect((await readFile(dest)).equals(Buffer.concat(pieces))).toBe(true);
     expect(await readdir(dir)).toEqual(['out.bin']);
+  });
+
+  /** FileHandle's prototype, for spying on what every handle does. */
+  async function fileHandlePrototype(): Promise<FileHandle> {
+    const handle = await open(join(dir, 'probe'), 'w');
+    await handle.close();
+    await rm(join(dir, 'probe'));
+    return Object.getPrototypeOf(handle) as FileHandle;
+  }
+
+  const bigPieces = () => [0, 1, 2].map((i) => Buffer.alloc(40 * 1024 * 1024, i + 1));
+
+  it('flushes a big file to the disk in the background while it writes it, and writes it whole', async () => {
+    const datasync = jest.spyOn(await fileHandlePrototype(), 'datasync');
+    const dest = join(dir, 'big.bin');
+    const pieces = bigPieces();
+
+    expect(await writeFileAtomically(dest, pieces)).toBe(120 * 1024 * 1024);
+
+    expect(datasync).toHaveBeenCalledTimes(1); // past 64 MiB, once; the final fsync does the rest
+    expect((await readFile(dest)).equals(Buffer.concat(pieces))).toBe(true);
+    datasync.mockRestore();
+  });
+
+  it('fails without a trace when a background flush fails, even if the final fsync then succeeds', async () => {
+    // Linux reports a writeback error to one fsync of a file only: the final one may well succeed.
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const datasync = jest.spyOn(await fileHandlePrototype(), 'datasync').mockRejectedValue(eio);
+    const dest = join(dir, 'big.bin');
+
+    await expect(writeFileAtomically(dest, bigPieces())).rejects.toMatchObject({ code: 'EIO' });
+
+    expect(await readdir(dir)).toEqual([]);
+    datasync.mockRestore();
   });
 
   it('accepts an async source and writes an empty one as an empty file', async () => {

@@ -3,10 +3,18 @@ import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
+ * While a big file is written, what is written so far is flushed to the disk in the background every
+ * this many bytes (`fdatasync`, on libuv's pool), so that the disk works while the download goes on
+ * and the final fsync has little left to do: a 1 GiB get to a file ran ~7% faster here
+ * (docs/performance.md).
+ */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
  * Writes a stream of buffers to `dest` atomically: into a uniquely named temp file beside it, fsynced,
  * then renamed over `dest` and the directory fsynced. If anything fails (including a late integrity
- * check thrown by the source), the temp file is removed and `dest` is untouched. `onWritten` is told
- * each piece once it is written, when nothing here will read it again.
+ * check thrown by the source, or a background flush), the temp file is removed and `dest` is
+ * untouched. `onWritten` is told each piece once it is written, when nothing here will read it again.
  */
 export async function writeFileAtomically(
   dest: string,
@@ -17,6 +25,11 @@ export async function writeFileAtomically(
   const temp = join(dir, `.${basename(dest)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   let written = 0;
+  let unflushed = 0;
+  let flushing: Promise<void> | undefined;
+  // A failed flush must fail the write: Linux reports a writeback error to one fsync of the file
+  // only, so the final sync could succeed after this one saw the error.
+  let flushFailure: unknown;
   try {
     for await (const piece of source) {
       let offset = 0;
@@ -26,10 +39,21 @@ export async function writeFileAtomically(
       }
       written += piece.length;
       options.onWritten?.(piece);
+      unflushed += piece.length;
+      if (unflushed >= FLUSH_EVERY_BYTES && !flushing) {
+        unflushed = 0;
+        flushing = handle
+          .datasync()
+          .catch((err: unknown) => void (flushFailure ??= err))
+          .finally(() => (flushing = undefined));
+      }
     }
+    await flushing;
+    if (flushFailure !== undefined) throw flushFailure;
     await handle.sync();
     await handle.close();
   } catch (err) {
+    await flushing; // never rejects; the handle must not close under it
     await handle.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     throw err;
