@@ -82,6 +82,27 @@ describe('RunningSha256', () => {
     expect(await hash.digest()).toBe(expected([good]));
   });
 
+  it('on a thread, keeps the process alive only while an answer is awaited', async () => {
+    // A thread holding the process shows as an active MessagePort (its link to the thread). The threads
+    // of the tests before this one end in the background: wait for them first.
+    const holding = () => process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    for (let i = 0; i < 200 && holding() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const before = holding();
+    expect(before).toBe(0);
+    const hash = background();
+    await new Promise((r) => setImmediate(r));
+    expect(holding()).toBe(before); // started, idle
+
+    const waiting = hash.update(shared(randomBytes(8 << 20)));
+    expect(holding()).toBe(before + 1);
+    await waiting;
+    expect(holding()).toBe(before);
+    const digest = hash.digest();
+    expect(holding()).toBe(before + 1);
+    await digest;
+    expect(holding()).toBe(before);
+  });
+
   it('closed before its digest, fails what is waiting and everything after', async () => {
     const hash = new BackgroundSha256();
     const waiting = hash.update(shared(randomBytes(8 << 20)));

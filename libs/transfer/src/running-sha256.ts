@@ -78,9 +78,15 @@ export class BackgroundSha256 implements RunningSha256 {
   private digested = false;
 
   constructor() {
-    this.worker.on('message', ({ digest }: { digest?: string }) => this.waiting.shift()?.resolve(digest));
+    this.worker.on('message', ({ digest }: { digest?: string }) => {
+      this.waiting.shift()?.resolve(digest);
+      if (this.waiting.length === 0) this.worker.unref();
+    });
     this.worker.on('error', (err) => this.fail(new Error(`the hashing thread failed: ${err.message}`)));
     this.worker.on('exit', () => this.fail(new Error('the hashing thread exited')));
+    // The thread keeps the process alive only while an answer is awaited: a reader that leaves a big
+    // get without ending it (no `return()`), its client closed, must not hang its process.
+    this.worker.unref();
   }
 
   update(bytes: Uint8Array): Promise<void> {
@@ -107,6 +113,7 @@ export class BackgroundSha256 implements RunningSha256 {
       // Posted first: a message that cannot be posted (bytes that cannot be cloned) must not leave a
       // waiter behind, which would take the next answer and shift every later one.
       this.worker.postMessage(message);
+      if (this.waiting.length === 0) this.worker.ref();
       this.waiting.push({ resolve, reject });
     });
   }
@@ -114,5 +121,6 @@ export class BackgroundSha256 implements RunningSha256 {
   private fail(err: Error): void {
     this.failure ??= err;
     for (const waiter of this.waiting.splice(0)) waiter.reject(this.failure);
+    this.worker.unref();
   }
 }
