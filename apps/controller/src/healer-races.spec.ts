@@ -507,7 +507,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
       };
 
       for (let i = 0; i < 5; i++) await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
-      await sleep(20);
+      // Each report has started its check, or joined one, before its ack: wait for the node to see one.
+      for (let i = 0; i < 200 && checks === 0; i++) await sleep(5);
       expect(checks).toBe(1); // the other four joined the check under way
       release();
       for (let i = 0; i < 100 && (await catalog.chunkReplicas(hash)).includes('n1'); i++) await sleep(5);
