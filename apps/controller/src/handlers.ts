@@ -89,10 +89,10 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         return { type: 'ack', body: {} };
       }
       case 'upload.commit': {
-        const { uploadId, size, sha256, chunkCount, chunks } = frame.body;
+        const { uploadId, size, sha256, manifestSha256, chunkCount, chunks } = frame.body;
         await requireUpload(ctx.catalog, uploadId, session);
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
-        const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, chunkCount, now: Date.now(), chunks });
+        const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
@@ -312,5 +312,6 @@ async function requireFile(catalog: CatalogStore, name: string): Promise<FileRec
 }
 
 function toFileInfo(file: FileRecord): FileInfo {
-  return { ...file };
+  const { manifestSha256, ...info } = file;
+  return manifestSha256 === null ? info : { ...info, manifestSha256 };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { open, readdir, readFile } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster, waitUntil } from './support/test-cluster';
 import { MAIN } from './support/processes';
@@ -112,6 +113,41 @@ describe('failures', () => {
     const about = (l: string) => l.includes(chunk.hash) && l.includes(elsewhere.id);
     expect(cluster.controller.lines.filter(about)).toEqual([]);
     expect((await cluster.sdk.stat('rot/stale.txt')).chunks[0].nodes).toEqual(chunk.nodes);
+  });
+
+  it.each([
+    ['its chunk list (its manifest hash)', false],
+    ['its SHA-256 (a file committed before manifest hashes were kept)', true],
+  ])('refuses the bytes of a file whose catalog lists its chunks out of order, by %s', async (_how, older) => {
+    const name = `reordered/${older ? 'older' : 'newer'}.bin`;
+    const src = join(cluster.root, 'reordered.bin');
+    await writeRandomFile(src, 2 * DEFAULT_CHUNK_SIZE + 123);
+    expect((await cluster.cli(['put', src, name])).code).toBe(0);
+    expect((await cluster.sdk.stat(name)).manifestSha256).toMatch(/^[0-9a-f]{64}$/);
+
+    // The catalog itself goes wrong while the controller is down: chunks 0 and 1 (same size) swap places.
+    await cluster.killController();
+    const catalog = new Database(join(cluster.root, 'controller', 'catalog.db'));
+    try {
+      const { id } = catalog.prepare('SELECT id FROM files WHERE name = ?').get(name) as { id: number };
+      catalog.transaction(() => {
+        const move = catalog.prepare('UPDATE file_chunks SET idx = ? WHERE file_id = ? AND idx = ?');
+        move.run(1_000_000, id, 0);
+        move.run(0, id, 1);
+        move.run(1, id, 1_000_000);
+        if (older) catalog.prepare('UPDATE files SET manifest_sha256 = NULL WHERE id = ?').run(id);
+      })();
+    } finally {
+      catalog.close();
+    }
+    await cluster.startController();
+    await cluster.waitForAliveNodes(3);
+
+    const dest = join(cluster.root, 'reordered-back.bin');
+    const get = await cluster.cli(['get', name, dest]);
+    expect(get.code).toBe(6);
+    expect(get.stderr.toString()).toMatch(/E_CORRUPT/);
+    await expect(readFile(dest)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('fails a get cleanly, without a partial file, when every replica is corrupt', async () => {

@@ -28,3 +28,4 @@ export * from './grants';
 export * from './handshake';
 export * from './tokens';
 export * from './claims';
+export * from './manifest-sha256';

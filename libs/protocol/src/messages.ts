@@ -51,8 +51,19 @@ export const MESSAGES = {
   'upload.stored': control(0x14, z.object({ uploadId: f.uploadId, chunks: storedRecords })),
   'upload.commit': control(
     0x16,
-    /** `chunks`: the last stored-chunk records, recorded with the commit (saves an `upload.stored`). */
-    z.object({ uploadId: f.uploadId, size: f.byteSize, sha256: f.sha256Hex, chunkCount: f.count, chunks: storedRecords.optional() }),
+    /**
+     * `chunks`: the last stored-chunk records, recorded with the commit (saves an `upload.stored`).
+     * `manifestSha256`: the SHA-256 of the chunk list the client sent; the controller refuses the
+     * commit if the chunks it recorded differ (without it, the controller computes it alone).
+     */
+    z.object({
+      uploadId: f.uploadId,
+      size: f.byteSize,
+      sha256: f.sha256Hex,
+      manifestSha256: f.sha256Hex.optional(),
+      chunkCount: f.count,
+      chunks: storedRecords.optional(),
+    }),
   ),
   'upload.abort': control(0x18, z.object({ uploadId: f.uploadId })),
 

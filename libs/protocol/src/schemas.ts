@@ -82,6 +82,8 @@ export const fileInfo = z.object({
   name: z.string(),
   size: byteSize,
   sha256: sha256Hex,
+  /** The SHA-256 of its chunk list (manifest-sha256.ts); absent for files committed before it was kept. */
+  manifestSha256: sha256Hex.optional(),
   replicas,
   chunkCount: count,
   createdAt: timestamp,

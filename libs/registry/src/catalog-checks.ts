@@ -177,6 +177,7 @@ export function checkStoredChunks(chunks: readonly StoredChunk[]): void {
 export function checkCommit(commit: {
   size: number;
   sha256: string;
+  manifestSha256?: string;
   chunkCount: number;
   now: number;
 }): void {
@@ -194,6 +195,12 @@ export function checkCommit(commit: {
     throw new CairnError(
       'E_UPLOAD_INVALID',
       'a commit needs the lowercase hex SHA-256 of the whole file',
+    );
+  }
+  if (commit.manifestSha256 !== undefined && !SHA256_HEX.test(commit.manifestSha256)) {
+    throw new CairnError(
+      'E_UPLOAD_INVALID',
+      'a commit\'s manifest hash is the lowercase hex SHA-256 of its chunk list',
     );
   }
 }

@@ -1,3 +1,4 @@
+import { manifestSha256 } from '@cairn/protocol';
 import type { CatalogStore, FileRecord, StoredChunk } from './catalog';
 import { describeDeletionConformance } from './catalog-deletion.conformance';
 import { describeHealingConformance } from './catalog-healing.conformance';
@@ -143,6 +144,7 @@ export function describeCatalogConformance<F extends CatalogFixture>(
           name: 'docs/a.txt',
           size: 250,
           sha256: hashOf('file:docs/a.txt:2000'),
+          manifestSha256: manifestSha256(threeChunks('a')),
           replicas: 2,
           chunkCount: 3,
           createdAt: 2_000,
@@ -196,6 +198,20 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         expect(
           (await store.fileChunks(file.id, 0, 10)).map((c) => c.hash),
         ).toEqual([hashOf('a'), hashOf('b'), hashOf('c')]);
+      });
+
+      it('keeps the manifest hash of the recorded chunks, named by the commit or not', async () => {
+        const chunks = [chunk(1, 'b', 2, ['n2']), chunk(0, 'a', 1, ['n1'])];
+        const inOrder = [chunks[1], chunks[0]];
+        for (const [id, named] of [['u1', manifestSha256(inOrder)], ['u2', undefined]] as const) {
+          await store.beginUpload({ id, name: id, replicas: 1, createdAt: 1 });
+          await store.recordUploadChunks(id, [chunks[0]]);
+          const file = await store.commitUpload(id, { size: 3, sha256: hashOf('ab'), manifestSha256: named, chunkCount: 2, now: 10, chunks: [chunks[1]] });
+          expect(file.manifestSha256).toBe(manifestSha256(inOrder));
+          expect((await store.getFile(id))?.manifestSha256).toBe(manifestSha256(inOrder));
+        }
+        const empty = await put(store, 'empty', []);
+        expect(empty.manifestSha256).toBe(manifestSha256([]));
       });
 
       it('records chunks handed to the commit in the same step', async () => {
@@ -386,7 +402,7 @@ export function describeCatalogConformance<F extends CatalogFixture>(
 
       async function expectRefusedAndUnchanged(
         chunks: StoredChunk[],
-        commit: { size: number; chunkCount: number; sha256?: string },
+        commit: { size: number; chunkCount: number; sha256?: string; manifestSha256?: string },
         replicas = 2,
       ): Promise<void> {
         await store.beginUpload({
@@ -488,6 +504,24 @@ export function describeCatalogConformance<F extends CatalogFixture>(
           size: 10,
           chunkCount: 1,
           sha256: 'xyz',
+        });
+      });
+
+      it('refuses chunks recorded in another order than the commit names', async () => {
+        const a = chunk(0, 'new-0', 10, ['a', 'b']);
+        const b = chunk(1, 'new-1', 10, ['a', 'b']);
+        await expectRefusedAndUnchanged([a, b], {
+          size: 20,
+          chunkCount: 2,
+          manifestSha256: manifestSha256([b, a]),
+        });
+      });
+
+      it('refuses a malformed manifest hash', async () => {
+        await expectRefusedAndUnchanged([chunk(0, 'new-0', 10, ['a', 'b'])], {
+          size: 10,
+          chunkCount: 1,
+          manifestSha256: 'XYZ',
         });
       });
 

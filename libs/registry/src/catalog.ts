@@ -11,6 +11,11 @@ export interface FileRecord {
   name: string;
   size: number;
   sha256: string;
+  /**
+   * The SHA-256 of its chunk list (`manifestSha256` of @cairn/protocol), computed from the recorded
+   * chunks at the commit; null for a file committed before catalogs kept it.
+   */
+  manifestSha256: string | null;
   replicas: number;
   chunkCount: number;
   createdAt: number;
@@ -228,10 +233,12 @@ export interface CatalogStore {
    * its chunk references), records where each chunk lives, deletes the upload and returns the file.
    * A replace is a new file: new id, `createdAt = updatedAt = now`. `chunks`, when given, are
    * recorded first in the same transaction, as by `recordUploadChunks` (a small file's one chunk).
+   * The file's `manifestSha256` is computed from the recorded chunks; a commit that names one (the
+   * list the client sent) is refused with E_UPLOAD_INVALID when they differ.
    */
   commitUpload(
     uploadId: string,
-    commit: { size: number; sha256: string; chunkCount: number; now: number; chunks?: StoredChunk[] },
+    commit: { size: number; sha256: string; manifestSha256?: string; chunkCount: number; now: number; chunks?: StoredChunk[] },
   ): Promise<FileRecord>;
   /**
    * Forgets the upload and its recorded chunks; unknown ids are ignored. The nodes the chunks were

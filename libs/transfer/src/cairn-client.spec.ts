@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, mintToken, signGrant } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, manifestSha256, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
 import { ReceiveBuffers } from './receive-buffers';
 import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
@@ -113,6 +113,8 @@ class FakeCluster {
   readonly files = new Map<string, FileInfo & { chunks: StoredChunk[] }>();
   readonly aborted: string[] = [];
   readonly badReports: Array<{ hash: string; nodeId: string }> = [];
+  /** Commits that named the manifest hash of the chunks they recorded. */
+  commitsNamingManifest = 0;
   /** Nodes the manifest reports as suspect (readers try alive replicas first). */
   readonly suspect = new Set<string>();
   putsInFlight = 0;
@@ -213,11 +215,16 @@ class FakeCluster {
         const upload = this.uploadOf(frame.body.uploadId);
         upload.chunks.push(...(frame.body.chunks ?? []));
         if (upload.chunks.length !== frame.body.chunkCount) throw new CairnError('E_UPLOAD_INVALID', 'chunks missing');
+        // As the real catalog: the manifest hash of the chunks recorded, which must be the client's.
+        const recorded = manifestSha256([...upload.chunks].sort((a, b) => a.index - b.index));
+        this.commitsNamingManifest += frame.body.manifestSha256 === recorded ? 1 : 0;
+        if (frame.body.manifestSha256 !== undefined && frame.body.manifestSha256 !== recorded) throw new CairnError('E_UPLOAD_INVALID', 'chunk list differs');
         const file = {
           id: this.nextId++,
           name: upload.name,
           size: frame.body.size,
           sha256: frame.body.sha256,
+          manifestSha256: recorded,
           replicas: upload.replicas,
           chunkCount: frame.body.chunkCount,
           createdAt: Date.now(),
@@ -324,6 +331,13 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+/** Makes a stored file one committed before catalogs kept manifest hashes: its readers hash it whole. */
+function forgetManifestSha256(cluster: FakeCluster, name: string): void {
+  const file = cluster.files.get(name);
+  if (!file) throw new Error(`no file ${name}`);
+  delete file.manifestSha256;
+}
+
 describe('CairnClient', () => {
   it('puts a buffer, then gets, stats, lists and removes it', async () => {
     const cluster = await FakeCluster.start(3);
@@ -334,6 +348,7 @@ describe('CairnClient', () => {
 
     expect(file).toMatchObject({ name: 'docs/report.bin', size: data.length, chunkCount: 11, replicas: 2 });
     expect(file.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(cluster.commitsNamingManifest).toBe(1); // the chunk list sent is the one recorded
 
     const stat = await sdk.stat('docs/report.bin');
     expect(stat.chunks.map((c) => c.index)).toEqual([...Array(11).keys()]);
@@ -435,12 +450,13 @@ describe('CairnClient', () => {
     expect(updates).toHaveBeenCalledTimes(17);
   });
 
-  it("checks a big file's SHA-256 on a thread when reading it, from the memory its chunks were received into", async () => {
+  it("checks the SHA-256 of a big file without a manifest hash on a thread, from the memory its chunks were received into", async () => {
     const cluster = await FakeCluster.start(2);
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;
     const sdk = client(cluster);
     const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
     await sdk.put('big', data);
+    forgetManifestSha256(cluster, 'big');
     const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
     const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
     cleanups.push(() => jest.restoreAllMocks());
@@ -465,6 +481,7 @@ describe('CairnClient', () => {
     const sdk = client(cluster, 2);
     const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
     await sdk.put('big', data);
+    forgetManifestSha256(cluster, 'big');
     // Each update reaches the thread 20 ms late, long after its chunk is written and given back: memory
     // reused on the give alone would hold a later chunk by then, and the file's check would fail.
     const update = BackgroundSha256.prototype.update;
@@ -483,6 +500,7 @@ describe('CairnClient', () => {
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;
     const sdk = client(cluster);
     await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
+    forgetManifestSha256(cluster, 'big');
     const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
     cleanups.push(() => jest.restoreAllMocks());
 
@@ -500,18 +518,57 @@ describe('CairnClient', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  it('fails a big get with E_CORRUPT when the manifest lists the right chunks in the wrong order', async () => {
+  it.each([
+    ['by its chunk list', 'with', 16],
+    ['by its SHA-256', 'without', 16],
+    ['by its chunk list, a small file', 'with', 3],
+    ['by its SHA-256, a small file', 'without', 3],
+  ])('fails a get with E_CORRUPT when the manifest lists the right chunks in the wrong order: %s', async (_how, manifest, chunkCount) => {
     const cluster = await FakeCluster.start(2);
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;
     const sdk = client(cluster);
-    await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
-    const chunks = cluster.files.get('big')?.chunks ?? [];
-    expect(chunks).toHaveLength(16);
-    [chunks[3].hash, chunks[4].hash] = [chunks[4].hash, chunks[3].hash]; // each chunk still matches its own hash
+    await sdk.put('f', randomBytes(chunkCount * DEFAULT_CHUNK_SIZE));
+    if (manifest === 'without') forgetManifestSha256(cluster, 'f');
+    const chunks = cluster.files.get('f')?.chunks ?? [];
+    expect(chunks).toHaveLength(chunkCount);
+    [chunks[1].hash, chunks[2].hash] = [chunks[2].hash, chunks[1].hash]; // each chunk still matches its own hash
     const dir = await tempDir();
 
-    expect(await codeOf(sdk.getToFile('big', join(dir, 'big.bin')))).toBe('E_CORRUPT');
+    expect(await codeOf(sdk.getToFile('f', join(dir, 'f.bin')))).toBe('E_CORRUPT');
     expect(await readdir(dir)).toEqual([]);
+    expect(await codeOf(readAll(sdk.read('f')))).toBe('E_CORRUPT');
+  });
+
+  it('fails a get with E_CORRUPT when the manifest hash is not the chunk list read', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(5 * CHUNK_SIZE);
+    await sdk.put('f', data);
+    const file = cluster.files.get('f');
+    if (!file) throw new Error('not stored');
+    const listed = file.manifestSha256;
+    file.manifestSha256 = manifestSha256([]);
+
+    expect(await codeOf(readAll(sdk.read('f')))).toBe('E_CORRUPT');
+    file.manifestSha256 = listed;
+    expect((await readAll(sdk.read('f'))).equals(data)).toBe(true);
+  });
+
+  it('starts no hashing thread for a big get of a file with a manifest hash', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await sdk.put('big', data);
+    const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
+    cleanups.push(() => jest.restoreAllMocks());
+
+    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
+    expect(updates).not.toHaveBeenCalled();
+
+    forgetManifestSha256(cluster, 'big');
+    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
+    expect(updates).toHaveBeenCalledTimes(17);
   });
 
   it('reads no chunk into a buffer the hashing thread has not hashed yet, however slow the thread', async () => {

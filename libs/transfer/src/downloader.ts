@@ -1,4 +1,4 @@
-import { Body, CairnError, FileInfo, NodeState, toCairnError } from '@cairn/protocol';
+import { Body, CairnError, FileInfo, ManifestSha256, NodeState, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { sha256 } from './hashing';
@@ -37,24 +37,31 @@ const MANIFEST_PAGE = 256;
 
 /**
  * Streams a file's bytes in order: up to `window` chunks are fetched ahead in parallel, each is
- * verified against its SHA-256, a replica that fails or returns bad bytes is reported and the next one
- * tried, and the whole file's SHA-256 is checked at the end (a mismatch throws E_CORRUPT before the
- * stream ends, so an atomic file writer never renames a bad file into place).
+ * verified against its SHA-256, and a replica that fails or returns bad bytes is reported and the next
+ * one tried. At the end the file as a whole is checked, and a mismatch throws E_CORRUPT before the
+ * stream ends (so an atomic file writer never renames a bad file into place):
  *
- * A big file's whole hash runs on a thread of its own (running-sha256.ts), reading each chunk where it
- * was received: the chunk's memory is held from reuse until it is hashed, and at most `window` chunks
- * wait for the thread, so memory stays bounded if it falls behind.
+ * - a file with a manifest hash (every file committed since catalogs keep it): the chunk list read is
+ *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256). With every chunk
+ *   checked against its hash, that makes the bytes the file's, in its order, without a second SHA-256
+ *   pass over them, which a big get's speed is bounded by (docs/performance.md);
+ * - an older file: the whole file's SHA-256. A big file's runs on a thread of its own
+ *   (running-sha256.ts), reading each chunk where it was received: the chunk's memory is held from
+ *   reuse until it is hashed, and at most `window` chunks wait for the thread, so memory stays bounded
+ *   if it falls behind.
  */
 export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
   const { file, firstPage } = opened;
   const controller = await ctx.controller();
-  const whole = wholeFileSha256(file.size);
+  const listed = new ManifestSha256();
+  const whole = file.manifestSha256 === undefined ? wholeFileSha256(file.size) : undefined;
   const hashing: Array<Promise<void>> = [];
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
   try {
     for await (const entry of manifest(controller, file, firstPage, options.signal)) {
+      listed.add(entry.hash, entry.size);
       const fetching = fetchChunk(ctx, controller, entry, options.signal);
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
@@ -63,21 +70,24 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
     while (ahead.length > 0) yield await emit(await ahead.shift()!);
 
     await Promise.all(hashing); // every chunk hashed before the digest is asked for
-    if (bytes !== file.size || (await whole.digest()) !== file.sha256) {
-      throw new CairnError('E_CORRUPT', `${file.name}: the reassembled file does not match its SHA-256`);
+    const intact = whole ? (await whole.digest()) === file.sha256 : listed.digest() === file.manifestSha256;
+    if (bytes !== file.size || !intact) {
+      throw new CairnError('E_CORRUPT', `${file.name}: the chunks read are not the file committed (its ${whole ? 'SHA-256' : 'chunk list'} differs)`);
     }
   } catch (err) {
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
-    whole.close();
+    whole?.close();
   }
 
   async function emit(chunk: Buffer): Promise<Buffer> {
-    const hashed = whole.update(chunk);
-    hashed.catch(() => undefined); // awaited in order below, or by the digest
-    ctx.holdUntil?.(chunk, hashed);
-    hashing.push(hashed);
-    if (hashing.length > ctx.window) await hashing.shift();
+    if (whole) {
+      const hashed = whole.update(chunk);
+      hashed.catch(() => undefined); // awaited in order below, or by the digest
+      ctx.holdUntil?.(chunk, hashed);
+      hashing.push(hashed);
+      if (hashing.length > ctx.window) await hashing.shift();
+    }
     bytes += chunk.length;
     chunks++;
     options.onProgress?.({ bytes, chunks });

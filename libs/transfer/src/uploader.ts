@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { stat } from 'node:fs/promises';
-import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, ManifestSha256, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
@@ -137,10 +137,10 @@ async function putChunks(
         ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks, whole)
         : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
           upload.sendAll(undefined, fixedChunks(prepend(head?.data, chunks), begun.chunkSize)[Symbol.asyncIterator](), whole);
-    const { size, sha256: digest, chunkCount, lastRecords } = await sent;
+    const { size, sha256: digest, manifestSha256, chunkCount, lastRecords } = await sent;
     const committed = await controller.request(
       'upload.commit',
-      { uploadId: begun.uploadId, size, sha256: digest, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
+      { uploadId: begun.uploadId, size, sha256: digest, manifestSha256, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
       { signal: options.signal },
     );
     return expectFrame(committed, 'file.info').body.file;
@@ -183,16 +183,19 @@ class Upload {
   ) {}
 
   /**
-   * Stores every chunk; returns the file's size and hash, and the stored-chunk records not yet sent
-   * (they go with the commit, which saves a round trip, and for a small file the only one).
+   * Stores every chunk; returns the file's size, its hash and its chunk list's, and the stored-chunk
+   * records not yet sent (they go with the commit, which saves a round trip, and for a small file the
+   * only one).
    */
   async sendAll(head: HeadChunk | undefined, rest: AsyncIterator<Buffer>, whole: RunningSha256) {
     const window = new Window(this.ctx.window);
     const inFlight = new Set<Promise<void>>();
+    const listed = new ManifestSha256();
     let index = 0;
     let size = 0;
     const start = (chunk: Buffer, hash: string, placement?: Placement) => {
       const hashed = whole.update(chunk); // perhaps on another thread, reading the chunk where it lies
+      listed.add(hash, chunk.length);
       size += chunk.length;
       // A window's place is free again once the chunk is both stored and hashed, or has failed at
       // both (never while one of them still reads the buffer); a failed store's error comes first.
@@ -227,7 +230,7 @@ class Upload {
       this.throwIfStopped();
       const lastRecords = this.takeLastRecords();
       await this.recording;
-      return { size, sha256: await whole.digest(), chunkCount: index, lastRecords };
+      return { size, sha256: await whole.digest(), manifestSha256: listed.digest(), chunkCount: index, lastRecords };
     } catch (err) {
       // The upload will be aborted: let the chunks in flight finish, recording nothing more.
       this.stopped = true;

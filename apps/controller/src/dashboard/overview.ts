@@ -11,7 +11,7 @@ export interface Overview {
 }
 
 /** A file as the dashboard lists it (`/api/files`): the catalog record without its internal id. */
-export type FileSummary = Omit<FileRecord, 'id'>;
+export type FileSummary = Omit<FileRecord, 'id' | 'manifestSha256'>;
 
 /** Where the dashboard's data comes from: the controller's live objects, or fakes in tests. */
 export interface DashboardSources {

@@ -287,4 +287,7 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE EXISTS (SELECT 1 FROM upload_chunks c
                     WHERE c.hash = upload_holds.hash AND c.upload_id = upload_holds.upload_id);
     `),
+  // 6: each file's manifest hash (the SHA-256 of its chunk list), kept from its commit on. Files
+  // committed before have none (NULL): their readers check the whole file's SHA-256 instead.
+  (db) => db.exec(`ALTER TABLE files ADD COLUMN manifest_sha256 TEXT;`),
 ];

@@ -3,8 +3,9 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { isCairnError } from '@cairn/protocol';
+import { isCairnError, manifestSha256 } from '@cairn/protocol';
 import { describeCatalogConformance, hashOf } from '../catalog.conformance';
+import { chunk } from '../testing/catalog-fixtures';
 import { openConnection } from './connection';
 import { migrate } from './migrate';
 import { MIGRATIONS } from './migrations';
@@ -232,6 +233,32 @@ describe('SQLite catalog', () => {
         ]);
       } finally {
         check.close();
+      }
+    });
+
+    it('upgrades a schema-5 catalog: its files have no manifest hash, files committed after do', async () => {
+      await mkdir(dirname(temp.path), { recursive: true });
+      const db = openConnection(temp.path);
+      try {
+        migrate(db, MIGRATIONS.slice(0, 5));
+        db.prepare(
+          `INSERT INTO files (name, size, sha256, replicas, chunk_count, created_at, updated_at)
+           VALUES ('old', 1, ?, 1, 1, 1, 1)`,
+        ).run(hashOf('old'));
+        db.prepare(`INSERT INTO file_chunks VALUES (1, 0, ?, 1)`).run(hashOf('old-0'));
+      } finally {
+        db.close();
+      }
+
+      const catalog = await temp.open();
+      try {
+        expect(await catalog.getFile('old')).toMatchObject({ name: 'old', sha256: hashOf('old'), manifestSha256: null });
+        await catalog.beginUpload({ id: 'u1', name: 'new', replicas: 1, createdAt: 2 });
+        const chunks = [chunk(0, 'new-0', 1, ['n1'])];
+        await catalog.commitUpload('u1', { size: 1, sha256: hashOf('new'), chunkCount: 1, now: 3, chunks });
+        expect((await catalog.getFile('new'))?.manifestSha256).toBe(manifestSha256(chunks));
+      } finally {
+        await catalog.close();
       }
     });
 

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, manifestSha256 } from '@cairn/protocol';
 import type {
   CatalogStats,
   CatalogStore,
@@ -260,11 +260,13 @@ export class SqliteCatalog implements CatalogStore {
         const upload = this.requireUpload(uploadId);
         if (commit.chunks) this.insertUploadChunks(uploadId, commit.chunks);
         this.checkUploadComplete(upload, commit);
+        const manifest = this.recordedManifestSha256(upload, commit);
         this.sql.deleteFileByName.get(upload.name);
         const file = this.sql.insertFile.get({
           name: upload.name,
           size: commit.size,
           sha256: commit.sha256,
+          manifestSha256: manifest,
           replicas: upload.replicas,
           chunkCount: commit.chunkCount,
           createdAt: commit.now,
@@ -285,6 +287,18 @@ export class SqliteCatalog implements CatalogStore {
     if (!upload)
       throw new CairnError('E_UPLOAD_INVALID', `no open upload ${uploadId}`);
     return upload;
+  }
+
+  /** The manifest hash of the chunks recorded for the upload, which must be the one the commit names, if any. */
+  private recordedManifestSha256(upload: UploadRecord, commit: Commit): string {
+    const recorded = manifestSha256(this.sql.uploadChunkList.iterate(upload.id));
+    if (commit.manifestSha256 !== undefined && commit.manifestSha256 !== recorded) {
+      throw new CairnError(
+        'E_UPLOAD_INVALID',
+        `upload ${upload.id}: the chunks recorded are not the chunk list the commit names (their SHA-256 differs)`,
+      );
+    }
+    return recorded;
   }
 
   /** The commit-time checks: the recorded chunks are exactly the file, each on enough nodes. */

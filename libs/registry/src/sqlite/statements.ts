@@ -6,7 +6,7 @@ import type { FileRecord, TokenRecord, UploadRecord } from '../catalog';
  * aliased to the record field names so rows come out as records without a mapping step.
  */
 
-const FILE_COLUMNS = `id, name, size, sha256, replicas, chunk_count AS chunkCount,
+const FILE_COLUMNS = `id, name, size, sha256, manifest_sha256 AS manifestSha256, replicas, chunk_count AS chunkCount,
   created_at AS createdAt, updated_at AS updatedAt`;
 const NODE_COLUMNS = `id, address, zone, capacity, used, chunks, first_seen AS firstSeen,
   last_seen AS lastSeen, draining`;
@@ -114,6 +114,7 @@ export interface Query<Params extends unknown[], Row> {
   run(...params: Params): Database.RunResult;
   get(...params: Params): Row | undefined;
   all(...params: Params): Row[];
+  iterate(...params: Params): IterableIterator<Row>;
 }
 
 function query<Params extends unknown[], Row = never>(
@@ -242,9 +243,13 @@ export function prepareStatements(db: Database.Database) {
       `DELETE FROM files WHERE name = ? RETURNING ${FILE_COLUMNS}`,
     ),
     insertFile: prepare<[Omit<FileRecord, 'id'>], FileRecord>(
-      `INSERT INTO files (name, size, sha256, replicas, chunk_count, created_at, updated_at)
-       VALUES (@name, @size, @sha256, @replicas, @chunkCount, @createdAt, @updatedAt)
+      `INSERT INTO files (name, size, sha256, manifest_sha256, replicas, chunk_count, created_at, updated_at)
+       VALUES (@name, @size, @sha256, @manifestSha256, @replicas, @chunkCount, @createdAt, @updatedAt)
        RETURNING ${FILE_COLUMNS}`,
+    ),
+    /** An upload's recorded chunk list in file order (for its manifest hash at the commit). */
+    uploadChunkList: prepare<[string], { hash: string; size: number }>(
+      `SELECT hash, size FROM upload_chunks WHERE upload_id = ? ORDER BY idx`,
     ),
     copyUploadChunksToFile: prepare<[number, string]>(
       `INSERT INTO file_chunks (file_id, idx, hash, size)
