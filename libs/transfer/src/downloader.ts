@@ -38,13 +38,14 @@ const MANIFEST_PAGE = 256;
 /**
  * Streams a file's bytes in order: up to `window` chunks are fetched ahead in parallel, each is
  * verified against its SHA-256, and a replica that fails or returns bad bytes is reported and the next
- * one tried. At the end the file as a whole is checked, and a mismatch throws E_CORRUPT before the
- * stream ends (so an atomic file writer never renames a bad file into place):
+ * one tried. The file as a whole is checked too, and a mismatch throws E_CORRUPT before the stream
+ * ends (so an atomic file writer never renames a bad file into place):
  *
  * - a file with a manifest hash (every file committed since catalogs keep it): the chunk list read is
- *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256). With every chunk
- *   checked against its hash, that makes the bytes the file's, in its order, without a second SHA-256
- *   pass over them, which a big get's speed is bounded by (docs/performance.md);
+ *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256), checked once the
+ *   last page is read. With every chunk checked against its hash, that makes the bytes the file's, in
+ *   its order, without a second SHA-256 pass over them, which a big get's speed is bounded by
+ *   (docs/performance.md);
  * - an older file: the whole file's SHA-256. A big file's runs on a thread of its own
  *   (running-sha256.ts), reading each chunk where it was received: the chunk's memory is held from
  *   reuse until it is hashed, and at most `window` chunks wait for the thread, so memory stays bounded
@@ -67,17 +68,22 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
       ahead.push(fetching);
       if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
     }
+    // The whole list is known before the last chunks are given out: a file of fewer chunks than the
+    // window with a wrong list fails before any of its bytes are given out.
+    if (!whole && listed.digest() !== file.manifestSha256) throw notTheFile('chunk list');
     while (ahead.length > 0) yield await emit(await ahead.shift()!);
 
     await Promise.all(hashing); // every chunk hashed before the digest is asked for
-    const intact = whole ? (await whole.digest()) === file.sha256 : listed.digest() === file.manifestSha256;
-    if (bytes !== file.size || !intact) {
-      throw new CairnError('E_CORRUPT', `${file.name}: the chunks read are not the file committed (its ${whole ? 'SHA-256' : 'chunk list'} differs)`);
-    }
+    if (bytes !== file.size) throw notTheFile('size');
+    if (whole && (await whole.digest()) !== file.sha256) throw notTheFile('SHA-256');
   } catch (err) {
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
     whole?.close();
+  }
+
+  function notTheFile(what: string): CairnError {
+    return new CairnError('E_CORRUPT', `${file.name}: the chunks read are not the file committed (its ${what} differs)`);
   }
 
   async function emit(chunk: Buffer): Promise<Buffer> {
