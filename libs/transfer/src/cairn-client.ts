@@ -23,9 +23,10 @@ export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
   controller?: string;
   /**
-   * Chunks in flight per transfer. Default 8 for a put, 4 for a get (of 4 MiB chunks). Memory: a put
-   * ≈ (window + 1) × chunk size; a big get up to (2 × window + 1) × chunk size (chunks fetched ahead, and
-   * chunks given back but not yet hashed into the whole file's SHA-256 on its thread).
+   * Chunks in flight per transfer, default 8 (of 4 MiB chunks). Memory: a put ≈ (window + 1) × chunk
+   * size, a get ≈ window × chunk size; a big get of a file without a manifest hash up to
+   * (2 × window + 1) × chunk size (also chunks given back but not yet hashed into the whole file's
+   * SHA-256 on its thread).
    */
   window?: number;
   requestTimeoutMs?: number;
@@ -68,12 +69,12 @@ export type ClusterStatus = Body<'cluster.info'>;
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
 /**
- * Chunks in flight, of 4 MiB (docs/performance.md, "Changes of 18:25–18:35" and "19:15–20:00"). A put:
- * 8 instead of 4 gained ~6% on a 1 GiB put here. A get: with its whole-file hash on a thread, 4 ran
- * ~10% faster than 8 (and than 8 without the thread).
+ * Chunks in flight, of 4 MiB (docs/performance.md, "Changes of 18:25–18:35" and "21:10–21:40"). A put:
+ * 8 instead of 4 gained ~6% on a 1 GiB put here. A get, checked by its manifest hash: 8 ran ~6%
+ * faster than 4 to /dev/null and ~15% to a file (4 had been faster while a second thread hashed the
+ * whole file, which files from before manifest hashes still have).
  */
-const DEFAULT_PUT_WINDOW = 8;
-const DEFAULT_GET_WINDOW = 4;
+const DEFAULT_WINDOW = 8;
 const LIST_PAGE = 500;
 
 /**
@@ -85,12 +86,10 @@ export class CairnClient {
   private readonly nodes: NodePool;
   /** Buffers chunks are read into, given back once written (recycle): a long get reuses a few. */
   private readonly receiveBuffers = new ReceiveBuffers();
-  private readonly putWindow: number;
-  private readonly getWindow: number;
+  private readonly window: number;
 
   constructor(private readonly options: CairnClientOptions = {}) {
-    this.putWindow = options.window ?? DEFAULT_PUT_WINDOW;
-    this.getWindow = options.window ?? DEFAULT_GET_WINDOW;
+    this.window = options.window ?? DEFAULT_WINDOW;
     this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca, receiveBuffers: this.receiveBuffers });
   }
 
@@ -99,13 +98,13 @@ export class CairnClient {
     validateName(name);
     const stream = isFileSource(source) ? source : toIterable(source);
     try {
-      return await uploadStream(this.transferContext(this.putWindow, options.signal), name, stream, options);
+      return await uploadStream(this.transferContext(options.signal), name, stream, options);
     } finally {
       if (stream instanceof Readable) stream.destroy();
     }
   }
 
-  /** The file's bytes as a stream; it errors with E_CORRUPT if the whole-file SHA-256 does not match. */
+  /** The file's bytes as a stream; it errors with E_CORRUPT if they are not the file committed (downloader.ts). */
   get(name: string, options: GetOptions = {}): Readable {
     return Readable.from(this.read(name, options), { objectMode: false });
   }
@@ -113,14 +112,14 @@ export class CairnClient {
   /** The file's bytes as an async iterator of verified chunks. */
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
     validateName(name);
-    const ctx = this.transferContext(this.getWindow, options.signal);
+    const ctx = this.transferContext(options.signal);
     yield* downloadFile(ctx, await openFile(ctx, name, options.signal), options);
   }
 
   /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
   async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
     validateName(name);
-    const ctx = this.transferContext(this.getWindow, options.signal);
+    const ctx = this.transferContext(options.signal);
     const opened = await openFile(ctx, name, options.signal);
     await writeFileAtomically(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
     return opened.file;
@@ -265,11 +264,11 @@ export class CairnClient {
   }
 
   /** What the uploader and downloader need; `signal` also covers waiting for the controller connection. */
-  private transferContext(window: number, signal?: AbortSignal) {
+  private transferContext(signal?: AbortSignal) {
     return {
       controller: () => this.controller(signal),
       nodes: this.nodes,
-      window,
+      window: this.window,
       holdUntil: (chunk: Buffer, until: Promise<unknown>) => this.receiveBuffers.holdUntil(chunk, until),
     };
   }
