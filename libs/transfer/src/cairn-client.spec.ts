@@ -12,6 +12,7 @@ import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
 import { sha256 } from './hashing';
 import { BackgroundSha256 } from './running-sha256';
+import { HashingThread } from './hashing-thread';
 
 // A fake controller and fake storage nodes, speaking the real protocol over real sockets on
 // 127.0.0.1. They keep just enough state to check what the SDK sends and to misbehave on demand.
@@ -559,21 +560,49 @@ describe('CairnClient', () => {
     expect((await readAll(sdk.read('f'))).equals(data)).toBe(true);
   });
 
-  it('starts no hashing thread for a big get of a file with a manifest hash', async () => {
+  it('checks each chunk of a big file with a manifest hash on a thread, where it was received, and never hashes the file whole', async () => {
     const cluster = await FakeCluster.start(2);
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;
     const sdk = client(cluster);
     const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
     await sdk.put('big', data);
     const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
+    const requests = jest.spyOn(HashingThread.prototype, 'request'); // calls through
     cleanups.push(() => jest.restoreAllMocks());
 
     expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
     expect(updates).not.toHaveBeenCalled();
+    // Every whole chunk went to the thread on its own, in the shared memory it was received into; the
+    // short last one, in ordinary memory, was hashed where it was.
+    const asked = requests.mock.calls.map(([message]) => ({ alone: message.alone, inShared: message.bytes?.buffer instanceof SharedArrayBuffer }));
+    expect(asked).toEqual(Array(16).fill({ alone: true, inShared: true }));
 
+    // A file without one: the whole file on its thread, each chunk checked on the main thread.
+    requests.mockClear();
     forgetManifestSha256(cluster, 'big');
     expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
     expect(updates).toHaveBeenCalledTimes(17);
+    expect(requests.mock.calls.filter(([message]) => message.alone)).toEqual([]);
+  });
+
+  it('fails a big get with E_CORRUPT when a node returns bad bytes for a chunk checked on a thread, and reads it from another replica', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE);
+    await sdk.put('big', data);
+    const chunk = cluster.files.get('big')?.chunks[5];
+    if (!chunk) throw new Error('not stored');
+    const [bad, good] = chunk.nodes;
+    cluster.node(bad).chunks.get(chunk.hash)?.fill(0);
+    cluster.suspect.add(good); // the bad replica is tried first
+
+    expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
+    for (let waited = 0; cluster.badReports.length === 0 && waited < 2_000; waited += 10) await sleep(10);
+    expect(cluster.badReports).toEqual([{ hash: chunk.hash, nodeId: bad }]);
+
+    cluster.node(good).chunks.get(chunk.hash)?.fill(0);
+    expect(await codeOf(readAll(sdk.read('big')))).toBe('E_CORRUPT');
   });
 
   it('reads no chunk into a buffer the hashing thread has not hashed yet, however slow the thread', async () => {

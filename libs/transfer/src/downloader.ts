@@ -1,7 +1,7 @@
 import { Body, CairnError, FileInfo, ManifestSha256, NodeState, toCairnError } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
-import { sha256 } from './hashing';
+import { chunkDigests, inlineChunkDigests, type ChunkDigests } from './chunk-digests';
 import { wholeFileSha256 } from './running-sha256';
 
 export interface GetOptions {
@@ -15,6 +15,12 @@ export interface DownloadContext {
   window: number;
   /** Keeps a chunk's memory from reuse until `until` settles (ReceiveBuffers.holdUntil). */
   holdUntil?: (chunk: Buffer, until: Promise<unknown>) => void;
+}
+
+/** What a get checks its chunks with: `digests` for each chunk's SHA-256. */
+interface ChunkCheck {
+  digests: ChunkDigests;
+  signal?: AbortSignal;
 }
 
 interface ReplicaRef {
@@ -45,7 +51,8 @@ const MANIFEST_PAGE = 256;
  *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256), checked once the
  *   last page is read. With every chunk checked against its hash, that makes the bytes the file's, in
  *   its order, without a second SHA-256 pass over them, which a big get's speed is bounded by
- *   (docs/performance.md);
+ *   (docs/performance.md). A big file's chunks are hashed on a thread of its own (chunk-digests.ts),
+ *   each where it was received, so that the main thread goes on receiving;
  * - an older file: the whole file's SHA-256. A big file's runs on a thread of its own
  *   (running-sha256.ts), reading each chunk where it was received: the chunk's memory is held from
  *   reuse until it is hashed, and at most `window` chunks wait for the thread, so memory stays bounded
@@ -56,6 +63,8 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   const controller = await ctx.controller();
   const listed = new ManifestSha256();
   const whole = file.manifestSha256 === undefined ? wholeFileSha256(file.size) : undefined;
+  // A file checked whole keeps its hashing thread busy already: its chunks are checked here.
+  const digests = whole ? inlineChunkDigests : chunkDigests(file.size);
   const hashing: Array<Promise<void>> = [];
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
@@ -63,7 +72,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   try {
     for await (const entry of manifest(controller, file, firstPage, options.signal)) {
       listed.add(entry.hash, entry.size);
-      const fetching = fetchChunk(ctx, controller, entry, options.signal);
+      const fetching = fetchChunk(ctx, controller, entry, { digests, signal: options.signal });
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
       if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
@@ -80,6 +89,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
     whole?.close();
+    digests.close();
   }
 
   function notTheFile(what: string): CairnError {
@@ -133,7 +143,7 @@ async function* manifest(controller: RpcPeer, file: FileInfo, firstPage: Manifes
   }
 }
 
-async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: ManifestEntry, signal?: AbortSignal): Promise<Buffer> {
+async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: ManifestEntry, { digests, signal }: ChunkCheck): Promise<Buffer> {
   const failures: string[] = [];
   for (const node of replicaOrder(ctx.nodes, entry.nodes)) {
     if (signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
@@ -141,7 +151,7 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
       const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash, grant: entry.grant }, { signal }));
       const data = expectFrame(answer, 'chunk.data');
       const payload = Buffer.from(data.payload.buffer, data.payload.byteOffset, data.payload.byteLength);
-      if (data.hash !== entry.hash || payload.length !== entry.size || sha256(payload) !== entry.hash) {
+      if (data.hash !== entry.hash || payload.length !== entry.size || (await digests.digest(payload)) !== entry.hash) {
         throw new CairnError('E_CORRUPT', `node ${node.id} returned bad bytes for chunk ${entry.index}`);
       }
       return payload;

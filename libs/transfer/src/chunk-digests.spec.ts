@@ -1,0 +1,69 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { type ChunkDigests, chunkDigests, inlineChunkDigests } from './chunk-digests';
+import { HashingThread } from './hashing-thread';
+
+const BIG = 64 * 1024 * 1024;
+const opened: ChunkDigests[] = [];
+afterEach(() => {
+  for (const digests of opened.splice(0)) digests.close();
+  jest.restoreAllMocks();
+});
+
+function forSize(size: number): ChunkDigests {
+  const digests = chunkDigests(size);
+  opened.push(digests);
+  return digests;
+}
+
+/** `bytes` in a SharedArrayBuffer of its own, at `offset` (a view into the middle, as a pooled chunk is). */
+function shared(bytes: Uint8Array, offset = 0): Buffer {
+  const view = Buffer.from(new SharedArrayBuffer(offset + bytes.length), offset, bytes.length);
+  view.set(bytes);
+  return view;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+describe('chunkDigests', () => {
+  it("gives each chunk's own SHA-256, in shared or ordinary memory, many at once, on a thread or not", async () => {
+    const threaded = forSize(BIG);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ bytes: fc.uint8Array({ maxLength: 5000 }), inShared: fc.boolean(), offset: fc.nat(64) }), { maxLength: 8 }),
+        async (chunks) => {
+          const given = chunks.map(({ bytes, inShared, offset }) => (inShared ? shared(bytes, offset) : bytes));
+          const want = given.map(sha256);
+          expect(await Promise.all(given.map((c) => threaded.digest(c)))).toEqual(want);
+          expect(await Promise.all(given.map((c) => inlineChunkDigests.digest(c)))).toEqual(want);
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
+  it('hashes on a thread only chunks of a big get that lie in shared memory (posting others would copy them)', async () => {
+    const requests = jest.spyOn(HashingThread.prototype, 'request');
+    const chunk = randomBytes(1 << 20);
+    await forSize(BIG - 1).digest(shared(chunk));
+    expect(requests).not.toHaveBeenCalled();
+
+    const big = forSize(BIG);
+    expect(await big.digest(chunk)).toBe(sha256(chunk));
+    expect(requests).not.toHaveBeenCalled();
+    expect(await big.digest(shared(chunk))).toBe(sha256(chunk));
+    expect(requests).toHaveBeenCalledTimes(1);
+  });
+
+  it('still gives the right digests once its thread has failed or been closed, hashing them here', async () => {
+    const digests = forSize(BIG);
+    const chunk = shared(randomBytes(4 << 20));
+    const waiting = digests.digest(chunk);
+    digests.close(); // while the thread may still be hashing it
+    expect(await waiting).toBe(sha256(chunk));
+    expect(await digests.digest(chunk)).toBe(sha256(chunk));
+
+    jest.spyOn(HashingThread.prototype, 'request').mockRejectedValue(new Error('the hashing thread failed'));
+    expect(await forSize(BIG).digest(chunk)).toBe(sha256(chunk));
+  });
+});
