@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { type ChunkDigests, chunkDigests, inlineChunkDigests } from './chunk-digests';
 import { HashingThread } from './hashing-thread';
+import { sharedBytes } from './testing/shared-bytes';
 
 const BIG = 64 * 1024 * 1024;
 const opened: ChunkDigests[] = [];
@@ -16,13 +17,6 @@ function forSize(size: number): ChunkDigests {
   return digests;
 }
 
-/** `bytes` in a SharedArrayBuffer of its own, at `offset` (a view into the middle, as a pooled chunk is). */
-function shared(bytes: Uint8Array, offset = 0): Buffer {
-  const view = Buffer.from(new SharedArrayBuffer(offset + bytes.length), offset, bytes.length);
-  view.set(bytes);
-  return view;
-}
-
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 describe('chunkDigests', () => {
@@ -32,7 +26,7 @@ describe('chunkDigests', () => {
       fc.asyncProperty(
         fc.array(fc.record({ bytes: fc.uint8Array({ maxLength: 5000 }), inShared: fc.boolean(), offset: fc.nat(64) }), { maxLength: 8 }),
         async (chunks) => {
-          const given = chunks.map(({ bytes, inShared, offset }) => (inShared ? shared(bytes, offset) : bytes));
+          const given = chunks.map(({ bytes, inShared, offset }) => (inShared ? sharedBytes(bytes, offset) : bytes));
           const want = given.map(sha256);
           expect(await Promise.all(given.map((c) => threaded.digest(c)))).toEqual(want);
           expect(await Promise.all(given.map((c) => inlineChunkDigests.digest(c)))).toEqual(want);
@@ -45,19 +39,19 @@ describe('chunkDigests', () => {
   it('hashes on a thread only chunks of a big get that lie in shared memory (posting others would copy them)', async () => {
     const requests = jest.spyOn(HashingThread.prototype, 'request');
     const chunk = randomBytes(1 << 20);
-    await forSize(BIG - 1).digest(shared(chunk));
+    await forSize(BIG - 1).digest(sharedBytes(chunk));
     expect(requests).not.toHaveBeenCalled();
 
     const big = forSize(BIG);
     expect(await big.digest(chunk)).toBe(sha256(chunk));
     expect(requests).not.toHaveBeenCalled();
-    expect(await big.digest(shared(chunk))).toBe(sha256(chunk));
+    expect(await big.digest(sharedBytes(chunk))).toBe(sha256(chunk));
     expect(requests).toHaveBeenCalledTimes(1);
   });
 
   it('still gives the right digests once its thread has failed or been closed, hashing them here', async () => {
     const digests = forSize(BIG);
-    const chunk = shared(randomBytes(4 << 20));
+    const chunk = sharedBytes(randomBytes(4 << 20));
     const waiting = digests.digest(chunk);
     digests.close(); // while the thread may still be hashing it
     expect(await waiting).toBe(sha256(chunk));

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { BackgroundSha256, type RunningSha256, inlineSha256 } from './running-sha256';
+import { sharedBytes } from './testing/shared-bytes';
 
 const opened: RunningSha256[] = [];
 afterEach(() => {
@@ -11,13 +12,6 @@ function background(): BackgroundSha256 {
   const hash = new BackgroundSha256();
   opened.push(hash);
   return hash;
-}
-
-/** `bytes` in a SharedArrayBuffer of its own, at `offset` (a view into the middle, as a pooled chunk may be). */
-function shared(bytes: Uint8Array, offset = 0): Buffer {
-  const view = Buffer.from(new SharedArrayBuffer(offset + bytes.length), offset, bytes.length);
-  view.set(bytes);
-  return view;
 }
 
 const expected = (parts: Uint8Array[]) => {
@@ -33,7 +27,7 @@ describe('RunningSha256', () => {
         fc.array(fc.record({ bytes: fc.uint8Array({ maxLength: 5000 }), inShared: fc.boolean(), offset: fc.nat(64) }), { maxLength: 8 }),
         async (parts) => {
           const hash = background();
-          const given = parts.map(({ bytes, inShared, offset }) => (inShared ? shared(bytes, offset) : bytes));
+          const given = parts.map(({ bytes, inShared, offset }) => (inShared ? sharedBytes(bytes, offset) : bytes));
           await Promise.all(given.map((part) => hash.update(part)));
           expect(await hash.digest()).toBe(expected(given));
         },
@@ -48,7 +42,7 @@ describe('RunningSha256', () => {
     const threaded = background();
     for (const part of parts) {
       await inline.update(part);
-      await threaded.update(shared(part));
+      await threaded.update(sharedBytes(part));
     }
     const digest = await inline.digest();
     expect(digest).toBe(expected(parts));
@@ -56,7 +50,7 @@ describe('RunningSha256', () => {
   });
 
   it('has hashed the bytes once their update resolves: the caller may then reuse the buffer', async () => {
-    const part = shared(randomBytes(1 << 20));
+    const part = sharedBytes(randomBytes(1 << 20));
     const original = Buffer.from(part);
     const hash = background();
     await hash.update(part);
@@ -93,7 +87,7 @@ describe('RunningSha256', () => {
     await new Promise((r) => setImmediate(r));
     expect(holding()).toBe(before); // started, idle
 
-    const waiting = hash.update(shared(randomBytes(8 << 20)));
+    const waiting = hash.update(sharedBytes(randomBytes(8 << 20)));
     expect(holding()).toBe(before + 1);
     await waiting;
     expect(holding()).toBe(before);
@@ -105,7 +99,7 @@ describe('RunningSha256', () => {
 
   it('closed before its digest, fails what is waiting and everything after', async () => {
     const hash = new BackgroundSha256();
-    const waiting = hash.update(shared(randomBytes(8 << 20)));
+    const waiting = hash.update(sharedBytes(randomBytes(8 << 20)));
     hash.close();
     await expect(waiting).rejects.toThrow(/closed/);
     await expect(hash.update(randomBytes(1))).rejects.toThrow(/closed/);
