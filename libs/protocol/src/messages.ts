@@ -54,7 +54,8 @@ export const MESSAGES = {
     /**
      * `chunks`: the last stored-chunk records, recorded with the commit (saves an `upload.stored`).
      * `manifestSha256`: the SHA-256 of the chunk list the client sent; the controller refuses the
-     * commit if the chunks it recorded differ (without it, the controller computes it alone).
+     * commit if the chunks it recorded differ, and keeps it for readers (without it, readers of the
+     * file check its whole SHA-256).
      */
     z.object({
       uploadId: f.uploadId,

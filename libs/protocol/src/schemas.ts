@@ -82,7 +82,7 @@ export const fileInfo = z.object({
   name: z.string(),
   size: byteSize,
   sha256: sha256Hex,
-  /** The SHA-256 of its chunk list (manifest-sha256.ts); absent for files committed before it was kept. */
+  /** The SHA-256 of its chunk list (manifest-sha256.ts), as its writer named it; absent if it named none. */
   manifestSha256: sha256Hex.optional(),
   replicas,
   chunkCount: count,

@@ -12,8 +12,9 @@ export interface FileRecord {
   size: number;
   sha256: string;
   /**
-   * The SHA-256 of its chunk list (`manifestSha256` of @cairn/protocol), computed from the recorded
-   * chunks at the commit; null for a file committed before catalogs kept it.
+   * The SHA-256 of its chunk list (`manifestSha256` of @cairn/protocol), as the writer named it at the
+   * commit and the recorded chunks were found to have; null for a file whose commit named none (an
+   * older client, or before catalogs kept it): its readers check the whole file's SHA-256.
    */
   manifestSha256: string | null;
   replicas: number;
@@ -233,8 +234,8 @@ export interface CatalogStore {
    * its chunk references), records where each chunk lives, deletes the upload and returns the file.
    * A replace is a new file: new id, `createdAt = updatedAt = now`. `chunks`, when given, are
    * recorded first in the same transaction, as by `recordUploadChunks` (a small file's one chunk).
-   * The file's `manifestSha256` is computed from the recorded chunks; a commit that names one (the
-   * list the client sent) is refused with E_UPLOAD_INVALID when they differ.
+   * A commit that names a `manifestSha256` (the list the client sent) is refused with E_UPLOAD_INVALID
+   * when the recorded chunks do not have it, and the file keeps it; one that names none leaves it null.
    */
   commitUpload(
     uploadId: string,

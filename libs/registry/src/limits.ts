@@ -8,7 +8,7 @@ export const MAX_PAGE_ROWS = 10_000;
  * a hold is proof of nothing (a client may name any hash it knows), so it must not keep other
  * tenants' removed chunks from GC without end. A hold ends when its chunk is recorded for the upload
  * (the recorded chunk is the reference from then on), so a legitimate upload holds about its window
- * plus one batch of stored-chunk records (4 + 64 with the SDK's defaults) at a time, however big
+ * plus one batch of stored-chunk records (8 + 64 with the SDK's defaults) at a time, however big
  * its file; this is far above that, and bounds `upload_holds` at this many rows per open upload.
  */
 export const MAX_UPLOAD_HOLDS = 4_096;

@@ -216,7 +216,7 @@ class FakeCluster {
         const upload = this.uploadOf(frame.body.uploadId);
         upload.chunks.push(...(frame.body.chunks ?? []));
         if (upload.chunks.length !== frame.body.chunkCount) throw new CairnError('E_UPLOAD_INVALID', 'chunks missing');
-        // As the real catalog: the manifest hash of the chunks recorded, which must be the client's.
+        // As the real catalog: a manifest hash named is kept once the chunks recorded are found to have it.
         const recorded = manifestSha256([...upload.chunks].sort((a, b) => a.index - b.index));
         this.commitsNamingManifest += frame.body.manifestSha256 === recorded ? 1 : 0;
         if (frame.body.manifestSha256 !== undefined && frame.body.manifestSha256 !== recorded) throw new CairnError('E_UPLOAD_INVALID', 'chunk list differs');
@@ -225,7 +225,7 @@ class FakeCluster {
           name: upload.name,
           size: frame.body.size,
           sha256: frame.body.sha256,
-          manifestSha256: recorded,
+          manifestSha256: frame.body.manifestSha256,
           replicas: upload.replicas,
           chunkCount: frame.body.chunkCount,
           createdAt: Date.now(),
@@ -496,13 +496,13 @@ describe('CairnClient', () => {
     expect((await readFile(join(dir, 'big.bin'))).equals(data)).toBe(true);
   });
 
-  it('ends the hashing thread of a big get that its reader leaves early, or that is aborted', async () => {
+  it.each(['with', 'without'])('ends the hashing thread of a big get that its reader leaves early, or that is aborted: a file %s a manifest hash', async (manifest) => {
     const cluster = await FakeCluster.start(2);
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;
     const sdk = client(cluster);
     await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
-    forgetManifestSha256(cluster, 'big');
-    const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
+    if (manifest === 'without') forgetManifestSha256(cluster, 'big');
+    const closes = jest.spyOn(HashingThread.prototype, 'close'); // its chunks' checks' thread, or its whole hash's
     cleanups.push(() => jest.restoreAllMocks());
 
     for await (const chunk of sdk.read('big')) {
@@ -583,6 +583,23 @@ describe('CairnClient', () => {
     expect((await readAll(sdk.read('big'))).equals(data)).toBe(true);
     expect(updates).toHaveBeenCalledTimes(17);
     expect(requests.mock.calls.filter(([message]) => message.alone)).toEqual([]);
+  });
+
+  it('gives out no chunk of a big get before the thread has checked it, however slow the thread', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster, 2);
+    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
+    await sdk.put('big', data);
+    const request = HashingThread.prototype.request;
+    jest.spyOn(HashingThread.prototype, 'request').mockImplementation(function (this: HashingThread, message) {
+      return sleep(20).then(() => request.call(this, message));
+    });
+    cleanups.push(() => jest.restoreAllMocks());
+    const dir = await tempDir();
+
+    await sdk.getToFile('big', join(dir, 'big.bin'));
+    expect((await readFile(join(dir, 'big.bin'))).equals(data)).toBe(true);
   });
 
   it('fails a big get with E_CORRUPT when a node returns bad bytes for a chunk checked on a thread, and reads it from another replica', async () => {

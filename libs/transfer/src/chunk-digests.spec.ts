@@ -11,8 +11,8 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
-function forSize(size: number): ChunkDigests {
-  const digests = chunkDigests(size);
+function forSize(size: number, chunkSize = 4 << 20): ChunkDigests {
+  const digests = chunkDigests(size, chunkSize);
   opened.push(digests);
   return digests;
 }
@@ -40,6 +40,7 @@ describe('chunkDigests', () => {
     const requests = jest.spyOn(HashingThread.prototype, 'request');
     const chunk = randomBytes(1 << 20);
     await forSize(BIG - 1).digest(sharedBytes(chunk));
+    await forSize(BIG, (1 << 20) - 1).digest(sharedBytes(chunk)); // chunks that small are not received into shared memory
     expect(requests).not.toHaveBeenCalled();
 
     const big = forSize(BIG);

@@ -1,5 +1,6 @@
 import { sha256 } from './hashing';
 import { HashingThread } from './hashing-thread';
+import { POOLED_MIN } from './receive-buffers';
 import { HASH_ON_THREAD_FROM } from './running-sha256';
 
 /** The SHA-256 of each chunk a get receives, to check it against its name; `close` when the get ends. */
@@ -9,13 +10,14 @@ export interface ChunkDigests {
 }
 
 /**
- * For a get of `size` bytes: on a thread of its own for a big file, else on the caller's thread. Once a
- * file's chunk list is checked by its manifest hash, these digests are the one SHA-256 pass a get
- * makes over its bytes, and on the main thread they held up the receiving of the next chunks: on a
- * second thread a 1 GiB get ran ~5% faster here (docs/performance.md).
+ * For a get of `size` bytes in chunks of `chunkSize`: on a second thread for a big file whose chunks
+ * are received into shared memory (ReceiveBuffers), else on the caller's thread. Once a file's chunk
+ * list is checked by its manifest hash, these digests are the one SHA-256 pass a get makes over its
+ * bytes, and on the main thread they held up the receiving of the next chunks: on a second thread a
+ * 1 GiB get ran ~4% faster here (docs/performance.md).
  */
-export function chunkDigests(size: number): ChunkDigests {
-  if (size < HASH_ON_THREAD_FROM) return inlineChunkDigests;
+export function chunkDigests(size: number, chunkSize: number): ChunkDigests {
+  if (size < HASH_ON_THREAD_FROM || chunkSize < POOLED_MIN) return inlineChunkDigests;
   try {
     return new ThreadDigests();
   } catch {

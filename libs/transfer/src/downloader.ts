@@ -51,7 +51,7 @@ const MANIFEST_PAGE = 256;
  *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256), checked once the
  *   last page is read. With every chunk checked against its hash, that makes the bytes the file's, in
  *   its order, without a second SHA-256 pass over them, which a big get's speed is bounded by
- *   (docs/performance.md). A big file's chunks are hashed on a thread of its own (chunk-digests.ts),
+ *   (docs/performance.md). A big file's chunks are hashed on a second thread (chunk-digests.ts),
  *   each where it was received, so that the main thread goes on receiving;
  * - an older file: the whole file's SHA-256. A big file's runs on a thread of its own
  *   (running-sha256.ts), reading each chunk where it was received: the chunk's memory is held from
@@ -64,7 +64,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   const listed = new ManifestSha256();
   const whole = file.manifestSha256 === undefined ? wholeFileSha256(file.size) : undefined;
   // A file checked whole keeps its hashing thread busy already: its chunks are checked here.
-  const digests = whole ? inlineChunkDigests : chunkDigests(file.size);
+  const digests = whole ? inlineChunkDigests : chunkDigests(file.size, firstPage.chunks[0]?.size ?? 0);
   const hashing: Array<Promise<void>> = [];
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;

@@ -1,7 +1,7 @@
 const KiB = 1024;
 const MiB = 1024 * KiB;
 /** Smaller messages are allocated as usual: only chunk-sized garbage is worth a pool. */
-const POOLED_MIN = 1 * MiB;
+export const POOLED_MIN = 1 * MiB;
 /** Capacities are rounded up to this, so messages of one chunk size (header included) share buffers. */
 const CAPACITY_STEP = 64 * KiB;
 /** A free buffer serves a message at most this much smaller than itself. */
@@ -25,7 +25,8 @@ export class ReceiveBuffers {
 
   /**
    * `length` bytes whose content is whatever was there. A pooled buffer is shared memory, so that a
-   * thread can read a chunk where it lies (the whole-file hash of a big get, running-sha256.ts).
+   * thread can read a chunk where it lies (a big get's chunk checks, chunk-digests.ts, or its
+   * whole-file hash, running-sha256.ts).
    */
   take = (length: number): Buffer => {
     if (length < POOLED_MIN) return Buffer.allocUnsafe(length);

@@ -27,6 +27,6 @@ export function controllerSources(sources: ControllerSources): DashboardSources 
   return {
     overview: async () => ({ time: Date.now(), status: await clusterStatus(sources), nodes: sources.cluster.list() }),
     listFiles: async (prefix, after, limit) =>
-      (await sources.catalog.listFiles(prefix, after, limit)).map(({ id: _id, ...file }) => file),
+      (await sources.catalog.listFiles(prefix, after, limit)).map(({ id: _id, manifestSha256: _manifest, ...file }) => file),
   };
 }

@@ -247,8 +247,8 @@ describe('OverviewStream', () => {
 });
 
 describe('controllerSources', () => {
-  it('builds the overview from the cluster status sources and lists files without their internal ids', async () => {
-    const record: FileRecord = { id: 42, ...file('x/y', 5) };
+  it('builds the overview from the cluster status sources and lists files without their internal ids and manifest hashes', async () => {
+    const record: FileRecord = { id: 42, manifestSha256: 'b'.repeat(64), ...file('x/y', 5) };
     const sources = controllerSources({
       catalog: {
         stats: async () => ({ files: 1, bytes: 10, chunks: 1 }),

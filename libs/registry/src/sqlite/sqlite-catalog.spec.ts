@@ -236,7 +236,7 @@ describe('SQLite catalog', () => {
       }
     });
 
-    it('upgrades a schema-5 catalog: its files have no manifest hash, files committed after do', async () => {
+    it('upgrades a schema-5 catalog: its files have no manifest hash, files committed after one naming it do', async () => {
       await mkdir(dirname(temp.path), { recursive: true });
       const db = openConnection(temp.path);
       try {
@@ -255,7 +255,7 @@ describe('SQLite catalog', () => {
         expect(await catalog.getFile('old')).toMatchObject({ name: 'old', sha256: hashOf('old'), manifestSha256: null });
         await catalog.beginUpload({ id: 'u1', name: 'new', replicas: 1, createdAt: 2 });
         const chunks = [chunk(0, 'new-0', 1, ['n1'])];
-        await catalog.commitUpload('u1', { size: 1, sha256: hashOf('new'), chunkCount: 1, now: 3, chunks });
+        await catalog.commitUpload('u1', { size: 1, sha256: hashOf('new'), manifestSha256: manifestSha256(chunks), chunkCount: 1, now: 3, chunks });
         expect((await catalog.getFile('new'))?.manifestSha256).toBe(manifestSha256(chunks));
       } finally {
         await catalog.close();

@@ -260,7 +260,7 @@ export class SqliteCatalog implements CatalogStore {
         const upload = this.requireUpload(uploadId);
         if (commit.chunks) this.insertUploadChunks(uploadId, commit.chunks);
         this.checkUploadComplete(upload, commit);
-        const manifest = this.recordedManifestSha256(upload, commit);
+        const manifest = this.checkedManifestSha256(upload, commit);
         this.sql.deleteFileByName.get(upload.name);
         const file = this.sql.insertFile.get({
           name: upload.name,
@@ -289,10 +289,15 @@ export class SqliteCatalog implements CatalogStore {
     return upload;
   }
 
-  /** The manifest hash of the chunks recorded for the upload, which must be the one the commit names, if any. */
-  private recordedManifestSha256(upload: UploadRecord, commit: Commit): string {
+  /**
+   * The manifest hash the commit names, once the chunks recorded for the upload are found to have it;
+   * null when it names none (an older client): a hash the catalog computed alone would vouch for its
+   * own rows, so such a file's readers check its whole SHA-256, which came from the writer.
+   */
+  private checkedManifestSha256(upload: UploadRecord, commit: Commit): string | null {
+    if (commit.manifestSha256 === undefined) return null;
     const recorded = manifestSha256(this.sql.uploadChunkList.iterate(upload.id));
-    if (commit.manifestSha256 !== undefined && commit.manifestSha256 !== recorded) {
+    if (commit.manifestSha256 !== recorded) {
       throw new CairnError(
         'E_UPLOAD_INVALID',
         `upload ${upload.id}: the chunks recorded are not the chunk list the commit names (their SHA-256 differs)`,

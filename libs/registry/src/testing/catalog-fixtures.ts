@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isCairnError } from '@cairn/protocol';
+import { isCairnError, manifestSha256 } from '@cairn/protocol';
 import type {
   CatalogStore,
   FileRecord,
@@ -79,6 +79,7 @@ export async function put(
   return store.commitUpload(id, {
     size,
     sha256: hashOf(`file:${name}:${now}`),
+    manifestSha256: manifestSha256([...chunks].sort((a, b) => a.index - b.index)), // as the SDK names it
     chunkCount: chunks.length,
     now,
   });
