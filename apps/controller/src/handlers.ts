@@ -165,7 +165,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const nodeId = nodeOf();
         ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, 'node quarantined a bad chunk');
         await ctx.healer.removeReplica(frame.body.hash, nodeId);
-        void ctx.healer.pass();
+        ctx.healer.requestPass();
         return { type: 'ack', body: {} };
       }
       case 'node.drain': {

@@ -516,5 +516,32 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(await catalog.chunkReplicas(hash)).toEqual(['n2']);
       expect(checks).toBe(1);
     });
+
+    it('repairs a copy found bad during a pass right after that pass, not a timer tick later', async () => {
+      const hash = await committed('rotten', 'a rotten chunk', ['n1', 'n2']);
+      node('n1').quarantine(hash);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const healerInternals = healer as unknown as { collectGarbage: () => Promise<void> };
+      const collect = healerInternals.collectGarbage.bind(healer);
+      let passes = 0;
+      jest.spyOn(healerInternals, 'collectGarbage').mockImplementation(async () => {
+        if (++passes === 1) await held; // the first pass is under way until released
+        return collect();
+      });
+      const underReplicated = jest.spyOn(catalog, 'underReplicatedChunks');
+
+      const first = healer.pass();
+      for (let i = 0; i < 200 && passes === 0; i++) await sleep(5);
+      await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
+      for (let i = 0; i < 200 && (await catalog.chunkReplicas(hash)).includes('n1'); i++) await sleep(5);
+      expect(await catalog.chunkReplicas(hash)).toEqual(['n2']); // confirmed bad while the pass was under way
+      const plannedBefore = underReplicated.mock.calls.length;
+      release();
+      await first; // and the pass asked for meanwhile, run right after it
+
+      expect(passes).toBe(2);
+      expect(underReplicated.mock.calls.length).toBeGreaterThan(plannedBefore); // planned again, with the copy gone
+    });
   });
 });

@@ -56,6 +56,9 @@ export class Healer {
   readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
+  /** A pass was asked for while one was under way: run another once it ends. */
+  private passAgain = false;
+  private stopped = false;
   /** Checks of reported copies under way, by `hash@node`. */
   private readonly checking = new Map<string, Promise<void>>();
   /** The pacing clock: when the next copy may start under the repair rate cap. */
@@ -77,7 +80,17 @@ export class Healer {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * A pass now, or right after the one under way: something needs repair (a copy found bad), and the
+   * pass under way may have planned before it did. (The timer's own ticks skip a busy healer instead.)
+   */
+  requestPass(): void {
+    if (this.passing) this.passAgain = true;
+    else void this.pass();
   }
 
   /**
@@ -134,7 +147,7 @@ export class Healer {
       if (answer.body.ok) return;
       await this.removeReplica(hash, nodeId);
       log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
-      void this.pass();
+      this.requestPass();
     } catch (err) {
       log.warn({ hash, node: nodeId, err: (err as Error).message }, 'could not verify a reported replica');
     }
@@ -153,6 +166,10 @@ export class Healer {
       this.options.log.warn({ code: toCairnError(err).code }, `healing pass failed: ${toCairnError(err).message}`);
     } finally {
       this.passing = false;
+    }
+    if (this.passAgain && !this.stopped) {
+      this.passAgain = false;
+      await this.pass();
     }
   }
 
