@@ -47,16 +47,16 @@ const MANIFEST_PAGE = 256;
  * one tried. The file as a whole is checked too, and a mismatch throws E_CORRUPT before the stream
  * ends (so an atomic file writer never renames a bad file into place):
  *
- * - a file with a manifest hash (every file committed since catalogs keep it): the chunk list read is
- *   the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256), checked once the
- *   last page is read. With every chunk checked against its hash, that makes the bytes the file's, in
- *   its order, without a second SHA-256 pass over them, which a big get's speed is bounded by
- *   (docs/performance.md). A big file's chunks are hashed on a second thread (chunk-digests.ts),
- *   each where it was received, so that the main thread goes on receiving;
- * - an older file: the whole file's SHA-256. A big file's runs on a thread of its own
- *   (running-sha256.ts), reading each chunk where it was received: the chunk's memory is held from
- *   reuse until it is hashed, and at most `window` chunks wait for the thread, so memory stays bounded
- *   if it falls behind.
+ * - a file with a manifest hash (its writer named one at the commit, as this SDK does): the chunk
+ *   list read is the one its writer committed (its SHA-256, see @cairn/protocol's manifestSha256),
+ *   checked once the last page is read. With every chunk checked against its hash, that makes the
+ *   bytes the file's, in its order, without a second SHA-256 pass over them, which a big get's speed
+ *   is bounded by (docs/performance.md). A big file's chunks are hashed on a second thread
+ *   (chunk-digests.ts), each where it was received, so that the main thread goes on receiving;
+ * - a file without one (older, or written by an older client): the whole file's SHA-256. A big
+ *   file's runs on a thread of its own (running-sha256.ts), reading each chunk where it was received:
+ *   the chunk's memory is held from reuse until it is hashed, and at most `window` chunks wait for the
+ *   thread, so memory stays bounded if it falls behind.
  */
 export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
   const { file, firstPage } = opened;
