@@ -8,6 +8,7 @@ import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
 import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
+import { fitListPage } from './list-page';
 
 export interface HandlerContext {
   catalog: CatalogStore;
@@ -134,8 +135,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const { after, limit } = frame.body;
         const prefix = effectivePrefix(session, frame.body.prefix);
         const files = prefix === undefined ? [] : await ctx.catalog.listFiles(prefix, after, limit);
-        const next = files.length === limit ? files[files.length - 1].name : undefined;
-        return { type: 'file.list-page', body: { files: files.map(toFileInfo), next } };
+        const { entries, next } = fitListPage(files.map(toFileInfo), limit);
+        return { type: 'file.list-page', body: { files: entries, next } };
       }
       case 'file.remove': {
         checkNameAllowed(session, frame.body.name);
