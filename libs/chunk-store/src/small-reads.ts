@@ -12,10 +12,11 @@ export const SMALL_READ_BYTES = 64 * 1024;
  * The read of io-threads.ts (open, fstat, read, close, then SHA-256 unless `verify` is false), with
  * synchronous calls on the calling thread, for a chunk of at most SMALL_READ_BYTES: `undefined` when
  * the file is bigger, or not a regular file (read it on an I/O thread, which says what is wrong).
- * Reads into `into` when it is big enough, as the threads do. Throws what the thread's read throws: the file system's error (ENOENT
- * when absent) or an `ECORRUPT` one. The open and fstat run on the calling thread for every chunk it
- * is asked for, big ones included (the size is not known before): two cached system calls, but a
- * failing disk stalls the caller. Non-blocking, so a FIFO planted at a chunk's path cannot hang it.
+ * Reads into `into` when it is big enough, as the threads do. Throws what the thread's read throws:
+ * the file system's error (ENOENT when absent) or an `ECORRUPT` one. The open and fstat run on the
+ * calling thread for every chunk it is asked for, big ones included (the size is not known before):
+ * two cached system calls, but a failing disk stalls the caller. Non-blocking, so a FIFO planted at a
+ * chunk's path cannot hang it.
  */
 export function readSmallChunk(path: string, hash: string, into?: ArrayBuffer, verify = true): Buffer | undefined {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);

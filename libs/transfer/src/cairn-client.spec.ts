@@ -339,6 +339,20 @@ function forgetManifestSha256(cluster: FakeCluster, name: string): void {
   delete file.manifestSha256;
 }
 
+/**
+ * A file put through the SDK on a 2-node cluster that cuts files in 4 MiB chunks, as a big get meets
+ * them; `manifest: 'without'` then makes it a file committed before manifest hashes.
+ */
+async function storedInChunks(name: string, size: number, options: { window?: number; manifest?: string } = {}) {
+  const cluster = await FakeCluster.start(2);
+  cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+  const sdk = client(cluster, options.window);
+  const data = randomBytes(size);
+  await sdk.put(name, data);
+  if (options.manifest === 'without') forgetManifestSha256(cluster, name);
+  return { cluster, sdk, data };
+}
+
 describe('CairnClient', () => {
   it('puts a buffer, then gets, stats, lists and removes it', async () => {
     const cluster = await FakeCluster.start(3);
@@ -452,12 +466,7 @@ describe('CairnClient', () => {
   });
 
   it("checks the SHA-256 of a big file without a manifest hash on a thread, from the memory its chunks were received into", async () => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster);
-    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
-    await sdk.put('big', data);
-    forgetManifestSha256(cluster, 'big');
+    const { sdk, data } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE + 5, { manifest: 'without' });
     const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
     const closes = jest.spyOn(BackgroundSha256.prototype, 'close');
     cleanups.push(() => jest.restoreAllMocks());
@@ -477,12 +486,7 @@ describe('CairnClient', () => {
   });
 
   it('receives no chunk into memory the hashing thread of a get has not hashed yet, however slow the thread', async () => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster, 2);
-    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
-    await sdk.put('big', data);
-    forgetManifestSha256(cluster, 'big');
+    const { sdk, data } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE + 5, { window: 2, manifest: 'without' });
     // Each update reaches the thread 20 ms late, long after its chunk is written and given back: memory
     // reused on the give alone would hold a later chunk by then, and the file's check would fail.
     const update = BackgroundSha256.prototype.update;
@@ -497,11 +501,7 @@ describe('CairnClient', () => {
   });
 
   it.each(['with', 'without'])('ends the hashing thread of a big get that its reader leaves early, or that is aborted: a file %s a manifest hash', async (manifest) => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster);
-    await sdk.put('big', randomBytes(16 * DEFAULT_CHUNK_SIZE));
-    if (manifest === 'without') forgetManifestSha256(cluster, 'big');
+    const { sdk } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE, { manifest });
     const closes = jest.spyOn(HashingThread.prototype, 'close'); // its chunks' checks' thread, or its whole hash's
     cleanups.push(() => jest.restoreAllMocks());
 
@@ -525,11 +525,7 @@ describe('CairnClient', () => {
     ['by its chunk list, a small file', 'with', 3],
     ['by its SHA-256, a small file', 'without', 3],
   ])('fails a get with E_CORRUPT when the manifest lists the right chunks in the wrong order: %s', async (_how, manifest, chunkCount) => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster);
-    await sdk.put('f', randomBytes(chunkCount * DEFAULT_CHUNK_SIZE));
-    if (manifest === 'without') forgetManifestSha256(cluster, 'f');
+    const { cluster, sdk } = await storedInChunks('f', chunkCount * DEFAULT_CHUNK_SIZE, { manifest });
     const chunks = cluster.files.get('f')?.chunks ?? [];
     expect(chunks).toHaveLength(chunkCount);
     [chunks[1].hash, chunks[2].hash] = [chunks[2].hash, chunks[1].hash]; // each chunk still matches its own hash
@@ -561,11 +557,7 @@ describe('CairnClient', () => {
   });
 
   it('checks each chunk of a big file with a manifest hash on a thread, where it was received, and never hashes the file whole', async () => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster);
-    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
-    await sdk.put('big', data);
+    const { cluster, sdk, data } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE + 5);
     const updates = jest.spyOn(BackgroundSha256.prototype, 'update'); // calls through
     const requests = jest.spyOn(HashingThread.prototype, 'request'); // calls through
     cleanups.push(() => jest.restoreAllMocks());
@@ -586,11 +578,7 @@ describe('CairnClient', () => {
   });
 
   it('gives out no chunk of a big get before the thread has checked it, however slow the thread', async () => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster, 2);
-    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE + 5);
-    await sdk.put('big', data);
+    const { sdk, data } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE + 5, { window: 2 });
     const request = HashingThread.prototype.request;
     jest.spyOn(HashingThread.prototype, 'request').mockImplementation(function (this: HashingThread, message) {
       return sleep(20).then(() => request.call(this, message));
@@ -603,11 +591,7 @@ describe('CairnClient', () => {
   });
 
   it('fails a big get with E_CORRUPT when a node returns bad bytes for a chunk checked on a thread, and reads it from another replica', async () => {
-    const cluster = await FakeCluster.start(2);
-    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
-    const sdk = client(cluster);
-    const data = randomBytes(16 * DEFAULT_CHUNK_SIZE);
-    await sdk.put('big', data);
+    const { cluster, sdk, data } = await storedInChunks('big', 16 * DEFAULT_CHUNK_SIZE);
     const chunk = cluster.files.get('big')?.chunks[5];
     if (!chunk) throw new Error('not stored');
     const [bad, good] = chunk.nodes;

@@ -61,8 +61,9 @@ const MANIFEST_PAGE = 256;
 export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
   const { file, firstPage } = opened;
   const controller = await ctx.controller();
-  const listed = new ManifestSha256();
-  const whole = file.manifestSha256 === undefined ? wholeFileSha256(file.size) : undefined;
+  // One of the two checks of the file as a whole: its chunk list, or (without a manifest hash) its bytes.
+  const listed = file.manifestSha256 === undefined ? undefined : new ManifestSha256();
+  const whole = listed ? undefined : wholeFileSha256(file.size);
   // A file checked whole keeps its hashing thread busy already: its chunks are checked here.
   const digests = whole ? inlineChunkDigests : chunkDigests(file.size, firstPage.chunks[0]?.size ?? 0);
   const hashing: Array<Promise<void>> = [];
@@ -71,7 +72,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   let chunks = 0;
   try {
     for await (const entry of manifest(controller, file, firstPage, options.signal)) {
-      listed.add(entry.hash, entry.size);
+      listed?.add(entry.hash, entry.size);
       const fetching = fetchChunk(ctx, controller, entry, { digests, signal: options.signal });
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
@@ -79,7 +80,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
     }
     // The whole list is known before the last chunks are given out: a file of fewer chunks than the
     // window with a wrong list fails before any of its bytes are given out.
-    if (!whole && listed.digest() !== file.manifestSha256) throw notTheFile('chunk list');
+    if (listed && listed.digest() !== file.manifestSha256) throw notTheFile('chunk list');
     while (ahead.length > 0) yield await emit(await ahead.shift()!);
 
     await Promise.all(hashing); // every chunk hashed before the digest is asked for
