@@ -95,6 +95,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
         const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
+        ctx.healer.committed();
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
       case 'upload.abort': {
@@ -143,6 +144,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const removed = await ctx.catalog.removeFile(frame.body.name);
         if (!removed) throw new CairnError('E_NOT_FOUND', `no file named ${frame.body.name}`);
         ctx.log.info({ name: removed.name }, 'file removed');
+        ctx.healer.planAgain(); // a chunk it shared with a file of a lower factor has copies to spare now
         return { type: 'file.info', body: { file: toFileInfo(removed) } };
       }
       case 'nodes.list':

@@ -544,4 +544,55 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(underReplicated.mock.calls.length).toBeGreaterThan(plannedBefore); // planned again, with the copy gone
     });
   });
+
+  describe("the timer's passes", () => {
+    beforeEach(() => {
+      for (const n of nodes.values()) n.network = nodes; // repair copies land
+    });
+
+    /** How many of three timer ticks planned (read the catalog for short chunks). */
+    async function plansOfThreeTicks(): Promise<number> {
+      const plans = jest.spyOn(catalog, 'underReplicatedChunks');
+      const before = plans.mock.calls.length;
+      for (let i = 0; i < 3; i++) await healer.tick();
+      const planned = plans.mock.calls.length - before;
+      plans.mockRestore();
+      return planned;
+    }
+
+    it('plan once something changed, go on while there is work, and read nothing more while all is well', async () => {
+      const hash = await committed('steady', 'a steady chunk', ['n1', 'n2']);
+      await committed('other', 'another chunk', ['n2', 'n3']);
+      expect(await plansOfThreeTicks()).toBe(1); // the first tick plans: nothing to do
+      expect(await plansOfThreeTicks()).toBe(0);
+
+      await healer.removeReplica(hash, 'n1'); // as a quarantine does
+      expect(await plansOfThreeTicks()).toBe(2); // the repair, then a plan that finds it done
+      expect((await catalog.chunkReplicas(hash)).length).toBe(2);
+      expect(await plansOfThreeTicks()).toBe(0);
+
+      await request('file.remove', { name: 'other' });
+      expect(await plansOfThreeTicks()).toBe(1);
+
+      await request('node.drain', { nodeId: 'n3', draining: true }); // the nodes look different
+      expect(await plansOfThreeTicks()).toBeGreaterThanOrEqual(1);
+      expect(await plansOfThreeTicks()).toBe(0);
+    });
+
+    it('plan after a commit while a node is not healthy: a copy there does not count', async () => {
+      const drain = (nodeId: string, draining: boolean) => request('node.drain', { nodeId, draining });
+      await drain('n3', true);
+      await drain('n4', true);
+      const commit = await stored('new', 'a new chunk'); // on n1 and n2
+      await drain('n3', false);
+      await drain('n4', false);
+      await drain('n1', true);
+      expect(await plansOfThreeTicks()).toBe(1); // nothing committed is short yet
+
+      await commit(); // no change of the nodes' view comes to say that its copy on n1 does not count
+      expect(await plansOfThreeTicks()).toBe(2); // the repair, then a plan that finds it done
+      const replicas = await catalog.chunkReplicas(sha256('a new chunk'));
+      expect(replicas.filter((id) => id !== 'n1' && id !== 'n2')).toHaveLength(1); // a copy on n3 or n4
+    });
+  });
 });

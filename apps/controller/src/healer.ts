@@ -6,6 +6,7 @@ import { Cluster } from './cluster';
 import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
+import { PlanSchedule } from './plan-schedule';
 
 export interface HealerOptions {
   catalog: CatalogStore;
@@ -29,6 +30,12 @@ export interface HealerOptions {
 
 /** Chunks looked at per pass; the next pass picks up the rest. */
 const PASS_LIMIT = 256;
+
+/** One step of a plan: how long its catalog scan took, and whether the next tick should plan again. */
+interface PlanStep {
+  scanMs: number;
+  unfinished: boolean;
+}
 /**
  * How long a node has to answer a `chunk.delete`. No answer by then, the controller closes the link:
  * only the node's report over a new one (which waits for the deletion) says the deletion has ended.
@@ -50,7 +57,9 @@ export interface HealerCounters {
  * healthy replicas than their factor (fewest first), surplus replicas, garbage past its grace period —
  * and sends the work to nodes: copies go node to node (the target pulls from a healthy source), never
  * through the controller. Nothing is kept in memory between passes: the plan is recomputed from the
- * catalog, so a controller restart simply resumes where the catalog says things stand.
+ * catalog, so a controller restart simply resumes where the catalog says things stand. The timer's
+ * passes recompute it only when it may have changed (PlanSchedule): finding the short and surplus
+ * chunks reads the whole catalog.
  */
 export class Healer {
   readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
@@ -69,13 +78,14 @@ export class Healer {
   private readonly unlisted: UnlistedCopies;
   /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
   private readonly keptAt = new Map<string, number>();
+  private readonly schedule = new PlanSchedule();
 
   constructor(private readonly options: HealerOptions) {
     this.unlisted = new UnlistedCopies({ catalog: options.catalog, cluster: options.cluster, log: options.log });
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.pass(), this.options.intervalMs);
+    this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -91,6 +101,23 @@ export class Healer {
   requestPass(): void {
     if (this.passing) this.passAgain = true;
     else void this.pass();
+  }
+
+  /**
+   * The timer's next pass plans again: something happened that may leave chunks with too few or too
+   * many replicas (a file removed, say), though nothing needs repair at once.
+   */
+  planAgain(): void {
+    this.schedule.changed();
+  }
+
+  /**
+   * A file was committed. Its chunks are on as many nodes as its factor, but if one of those is not
+   * healthy now (down, suspect, draining), no change of the nodes' view will come to say so.
+   */
+  committed(): void {
+    const { cluster } = this.options;
+    if (cluster.healthyNodeIds().length < cluster.list().length) this.schedule.changed();
   }
 
   /**
@@ -112,6 +139,7 @@ export class Healer {
   /** `nodeId` finished its chunk report over `link` (handlers.ts): see DeletionsInFlight. */
   nodeReported(nodeId: string, link: unknown): void {
     this.deleting.nodeReported(nodeId, link);
+    this.schedule.changed(); // its report may have listed copies, or dropped some
   }
 
   /**
@@ -121,6 +149,7 @@ export class Healer {
   async removeReplica(hash: string, nodeId: string): Promise<void> {
     this.unlisted.gone(hash, nodeId);
     await this.options.catalog.removeReplica(hash, nodeId);
+    this.schedule.changed();
   }
 
   /**
@@ -154,14 +183,25 @@ export class Healer {
   }
 
   /** One round of repair, surplus removal and garbage collection; overlapping calls are skipped. */
-  async pass(): Promise<void> {
+  pass(): Promise<void> {
+    return this.run(true);
+  }
+
+  /** The timer's round: the same, but repair and surplus are planned only when PlanSchedule says so. */
+  tick(): Promise<void> {
+    return this.run(false);
+  }
+
+  private async run(planAnyway: boolean): Promise<void> {
     if (this.passing) return;
     this.passing = true;
     try {
+      const unlisted = this.unlisted.size;
       await this.unlisted.confirm();
-      await this.repair();
-      await this.removeSurplus();
-      await this.collectGarbage();
+      if (this.unlisted.size !== unlisted) this.schedule.changed(); // a copy listed again may be surplus
+      const view = this.nodeView();
+      if (planAnyway || this.schedule.due(view, Date.now())) await this.plan(view);
+      await this.collectGarbage(); // cheap: an index says which chunks are past their grace period
     } catch (err) {
       this.options.log.warn({ code: toCairnError(err).code }, `healing pass failed: ${toCairnError(err).message}`);
     } finally {
@@ -173,10 +213,37 @@ export class Healer {
     }
   }
 
-  private async repair(): Promise<void> {
+  /** What each node looks like to a plan: a change here can change the plan. */
+  private nodeView(): string {
+    const { cluster } = this.options;
+    return cluster
+      .list()
+      .map((n) => `${n.id}:${n.state}:${cluster.hasReported(n.id) ? 'reported' : '-'}:${cluster.peer(n.id) ? 'linked' : '-'}`)
+      .join(' ');
+  }
+
+  private async plan(view: string): Promise<void> {
+    this.schedule.begin(view, Date.now());
+    let scanMs = 0;
+    let unfinished = true; // a plan that failed is tried again
+    try {
+      const repair = await this.repair();
+      const trim = await this.removeSurplus();
+      scanMs = repair.scanMs + trim.scanMs;
+      unfinished = repair.unfinished || trim.unfinished;
+    } finally {
+      this.schedule.end(scanMs, unfinished);
+    }
+  }
+
+  /** `unfinished`: copies were made or failed, or the page was full (the next plan looks again). */
+  private async repair(): Promise<PlanStep> {
     const { catalog, cluster } = this.options;
+    const started = performance.now();
     const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT });
+    const scanMs = performance.now() - started;
     this.counters.queued = chunks.length;
+    let attempted = false;
     let next = 0;
     const worker = async () => {
       while (next < chunks.length) {
@@ -184,7 +251,7 @@ export class Healer {
         await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
         try {
-          await this.repairChunk(chunk);
+          if (await this.repairChunk(chunk)) attempted = true;
         } finally {
           this.counters.running--;
           this.counters.queued = Math.max(0, this.counters.queued - 1);
@@ -192,6 +259,7 @@ export class Healer {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.repairConcurrency, chunks.length) }, worker));
+    return { scanMs, unfinished: attempted || chunks.length === PASS_LIMIT };
   }
 
   /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */
@@ -204,12 +272,13 @@ export class Healer {
     if (start > now) await new Promise((resolve) => setTimeout(resolve, start - now));
   }
 
-  private async repairChunk(chunk: ChunkHealth): Promise<void> {
+  /** Whether copies were asked for: a chunk with no source or no room for a copy waits for a change. */
+  private async repairChunk(chunk: ChunkHealth): Promise<boolean> {
     const { cluster, catalog, log } = this.options;
     const sources = chunk.healthy.filter((id) => cluster.state(id) === 'alive');
     if (sources.length === 0) {
       this.warnOnce(`lost:${chunk.hash}`, { hash: chunk.hash }, 'chunk has no live replica to repair from');
-      return;
+      return false;
     }
     let targets: string[];
     try {
@@ -221,7 +290,7 @@ export class Healer {
     } catch (err) {
       if (!isCairnError(err, 'E_NO_NODES')) throw err;
       this.warnOnce(`place:${chunk.hash}`, { hash: chunk.hash }, `cannot repair yet: ${err.message}`);
-      return;
+      return false;
     }
     await Promise.all(
       targets.map(async (target, i) => {
@@ -249,6 +318,7 @@ export class Healer {
         }
       }),
     );
+    return true;
   }
 
   /**
@@ -256,27 +326,40 @@ export class Healer {
    * from the most used nodes, never below the factor of healthy replicas. The list can be seconds old
    * by the time a chunk's turn comes: each removal is checked again against the catalog as it is then.
    */
-  private async removeSurplus(): Promise<void> {
+  private async removeSurplus(): Promise<PlanStep> {
     const { catalog, cluster } = this.options;
     const used = new Map(cluster.list().map((n) => [n.id, n.used / Math.max(1, n.capacity)]));
-    for (const chunk of await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: PASS_LIMIT })) {
+    const started = performance.now();
+    const chunks = await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: PASS_LIMIT });
+    const scanMs = performance.now() - started;
+    let attempted = false;
+    for (const chunk of chunks) {
       const alive = chunk.healthy.filter((id) => this.isKeeper(id));
       // A copy the node kept as too young is left for its grace period, not asked for every pass.
       const removable = alive
         .filter((id) => !this.keptRecently(chunk.hash, id))
         .sort((a, b) => (used.get(b) ?? 0) - (used.get(a) ?? 0))
         .slice(0, Math.max(0, alive.length - chunk.required));
+      if (removable.length < alive.length - chunk.required) this.retryOnceRemovable(chunk.hash, alive);
       for (const node of removable) {
+        attempted = true;
         await this.deleteOn(node, [chunk.hash], async () => {
           const keepers = cluster.reportedHealthyNodeIds().filter((id) => this.isKeeper(id));
           return (await catalog.unlistSurplus({ nodeId: node, hash: chunk.hash, keepers })) ? [chunk.hash] : [];
         });
       }
     }
+    return { scanMs, unfinished: attempted || chunks.length === PASS_LIMIT };
   }
 
   private keptRecently(hash: string, node: string): boolean {
     return (this.keptAt.get(`${hash}@${node}`) ?? -Infinity) > Date.now() - this.options.gcGraceMs;
+  }
+
+  /** Some of `nodes` kept their copy of `hash` as too young: plan again when the first may go. */
+  private retryOnceRemovable(hash: string, nodes: readonly string[]): void {
+    const kept = nodes.map((id) => this.keptAt.get(`${hash}@${id}`) ?? Infinity);
+    this.schedule.retryAfter(Math.min(...kept) + this.options.gcGraceMs);
   }
 
   /** Only alive replicas count as keepers: a suspect one may be about to die. */

@@ -5,8 +5,8 @@ import type { RequestOptions, RpcPeer } from '@cairn/transfer';
  * A storage node for the controller's tests, its disk in memory. It answers the controller as
  * apps/node's chunk service does — `chunk.delete` decides each chunk in turn, keeping any copy
  * written, re-put or claimed since `minAgeMs` before the batch began, and stops once its link has
- * closed; `chunk.check` — and stores and claims chunks for a test's client as a node does for a put:
- * both refresh the copy's age. (Apps may not import each other, and the controller does not depend on
+ * closed; `chunk.check`; `chunk.replicate`, from a node of `network` — and stores and claims chunks
+ * for a test's client as a node does for a put: both refresh the copy's age. (Apps may not import each other, and the controller does not depend on
  * @cairn/chunk-store: this mirrors the few lines of both that the healer's safety rests on.)
  *
  * Each `connect()` is a new link to the controller, as after a reconnect: a link the controller
@@ -24,6 +24,8 @@ export class MemoryNode {
   beforeAnswer: ((hashes: readonly string[]) => Promise<void>) | undefined;
   /** Run after a `chunk.check` has looked, before its answer. */
   beforeCheckAnswer: ((hash: string, ok: boolean) => Promise<void>) | undefined;
+  /** The test's nodes by id: where a `chunk.replicate` pulls from. */
+  network: ReadonlyMap<string, MemoryNode> | undefined;
 
   private link: MemoryLink;
   private readonly links = new Set<RpcPeer>();
@@ -97,6 +99,12 @@ export class MemoryNode {
         const ok = this.disk.has(frame.body.hash);
         await this.beforeCheckAnswer?.(frame.body.hash, ok);
         return { type: 'chunk.checked', requestId: 0, body: { ok } };
+      }
+      case 'chunk.replicate': {
+        const { hash, size, source } = frame.body;
+        if (!this.network?.get(source.id)?.has(hash)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored on ${source.id}`);
+        this.put(hash);
+        return { type: 'chunk.stored', requestId: 0, body: { hash, size, stored: true } };
       }
       default:
         throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by this test node`);
