@@ -26,7 +26,7 @@ const GRACE = 25;
 const DELETE_ANSWER_MS = 60_000;
 const NODES = ['n1', 'n2', 'n3', 'n4'];
 const log = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
 
 function answer<T extends ControlType>(reply: Reply, type: T): Body<T> {
