@@ -2,11 +2,14 @@ import type { Body } from '@cairn/protocol';
 import type { CatalogStore } from '@cairn/registry';
 import type { Cluster } from './cluster';
 import type { HealerCounters } from './healer';
+import { CostBoundedCache } from './cost-bounded-cache';
 
 export type ClusterStatus = Body<'cluster.info'>;
 
+type CatalogTotals = Pick<CatalogStore, 'stats' | 'replicationHealth' | 'gcStats'>;
+
 export interface ClusterStatusSources {
-  catalog: Pick<CatalogStore, 'stats' | 'replicationHealth' | 'gcStats'>;
+  catalog: CatalogTotals;
   cluster: Pick<Cluster, 'list' | 'liveNodeIds'>;
   healer: { readonly counters: HealerCounters };
 }
@@ -26,5 +29,23 @@ export async function clusterStatus({ catalog, cluster, healer }: ClusterStatusS
     ...health,
     repair: { queued, running, copiedChunks, copiedBytes },
     gc: { pendingChunks: gc.pendingChunks, deletedChunks },
+  };
+}
+
+/**
+ * The catalog's totals for what asks for them over and over, the dashboard every second while it is
+ * open: each answer is reused for a while in proportion to its cost (CostBoundedCache). Replication
+ * health reads every referenced chunk (~3 µs each here, 0.2 s at 64 000), which recomputed every
+ * second would keep a core a fifth busy; a change of the live nodes is shown at once. `cairn status`
+ * asks the catalog itself.
+ */
+export function reusedTotals(catalog: CatalogTotals): CatalogTotals {
+  const stats = new CostBoundedCache<Awaited<ReturnType<CatalogTotals['stats']>>>();
+  const health = new CostBoundedCache<Awaited<ReturnType<CatalogTotals['replicationHealth']>>>();
+  const gc = new CostBoundedCache<Awaited<ReturnType<CatalogTotals['gcStats']>>>();
+  return {
+    stats: () => stats.get('', () => catalog.stats()),
+    replicationHealth: (liveNodes) => health.get([...liveNodes].sort().join(' '), () => catalog.replicationHealth(liveNodes)),
+    gcStats: () => gc.get('', () => catalog.gcStats()),
   };
 }

@@ -18,6 +18,7 @@ import { createRequestHandler } from './handlers';
 import { startUploadSweeper } from './upload-sweeper';
 import { Healer } from './healer';
 import { createControllerMetrics } from './metrics';
+import { reusedTotals } from './cluster-status';
 import { controllerSources, createDashboard } from './dashboard';
 import { loadControllerKeys } from './security/key-files';
 import { AccessControl } from './security/access-control';
@@ -68,9 +69,10 @@ async function main(): Promise<void> {
   // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
   // /metrics and the dashboard's /api/* need the admin token (`Authorization: Bearer …`); probes never do.
   const authorize: HttpAuthorizer = (request) => access.isAdminBearer(request.headers.authorization);
-  const metrics = createControllerMetrics({ catalog, cluster, healer });
+  const totals = reusedTotals(catalog);
+  const metrics = createControllerMetrics({ catalog: totals, cluster, healer });
   const dashboard = createDashboard({
-    sources: controllerSources({ catalog, cluster, healer }),
+    sources: controllerSources({ catalog: { ...totals, listFiles: catalog.listFiles.bind(catalog) }, cluster, healer }),
     authorize,
     staticDir: join(__dirname, 'dashboard'),
     onError: (err) => log.warn({ err }, 'dashboard overview failed'),
