@@ -579,6 +579,15 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(await plansOfThreeTicks()).toBe(0);
     });
 
+    it('repair a chunk behind a page full of lost ones', async () => {
+      for (let i = 0; i < 256; i++) await committed(`lost-${i}`, `lost chunk ${i}`, ['n3', 'n4']);
+      const hash = await committed('repairable', 'a repairable chunk', ['n1', 'n3']);
+      await request('node.drain', { nodeId: 'n3', draining: true });
+      await request('node.drain', { nodeId: 'n4', draining: true }); // every lost-* has no healthy copy left
+      await healer.pass();
+      expect(await catalog.chunkReplicas(hash)).toEqual(['n1', 'n2', 'n3']);
+    });
+
     it('plan after a commit while a node is not healthy: a copy there does not count', async () => {
       const drain = (nodeId: string, draining: boolean) => request('node.drain', { nodeId, draining });
       await drain('n3', true);

@@ -240,7 +240,8 @@ export class Healer {
   private async repair(): Promise<PlanStep> {
     const { catalog, cluster } = this.options;
     const started = performance.now();
-    const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT });
+    // Lost chunks (no healthy copy) have nothing to be copied from: a page full of them would hide the rest.
+    const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT, minHealthy: 1 });
     const scanMs = performance.now() - started;
     this.counters.queued = chunks.length;
     let attempted = false;

@@ -411,6 +411,18 @@ export function describeHealingConformance(ctx: HealingContext): void {
       ).toEqual([]);
     });
 
+    it('with minHealthy, leaves out chunks with fewer healthy replicas: a repair planner skips the lost', async () => {
+      await cluster();
+      const plan = await store().underReplicatedChunks({ healthyNodes, limit: 2, minHealthy: 1 });
+      expect(plan.map((c) => c.hash)).toEqual([h('c2'), ...sorted([h('c1'), h('c4')]).slice(0, 1)]);
+      expect(
+        (await store().underReplicatedChunks({ healthyNodes, limit: 100, minHealthy: 2 })).map((c) => c.hash),
+      ).toEqual(sorted([h('c1'), h('c4')]));
+      for (const minHealthy of [-1, 1.5, 17, Number.NaN]) {
+        expect(await codeOf(store().underReplicatedChunks({ healthyNodes, limit: 10, minHealthy }))).toBe('E_BAD_MESSAGE');
+      }
+    });
+
     it('counts only chunks of committed files: not orphans, not open uploads', async () => {
       await store().addReplica(h('orphan'), 'n9');
       await store().beginUpload({

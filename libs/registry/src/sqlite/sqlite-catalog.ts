@@ -19,6 +19,7 @@ import type {
 import {
   checkCommit,
   checkHashes,
+  checkMinHealthy,
   checkNode,
   checkNodeId,
   checkNodeIds,
@@ -38,6 +39,7 @@ import {
   type ChunkHealthRow,
   type ChunkRow,
   type NodeRow,
+  type PlanParams,
   type Statements,
   type UploadChunkSummary,
 } from './statements';
@@ -492,28 +494,31 @@ export class SqliteCatalog implements CatalogStore {
   underReplicatedChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
+    minHealthy?: number;
   }): Promise<ChunkHealth[]> {
-    return this.plan('underReplicated', args);
+    const { minHealthy = 0 } = args;
+    return this.plan(args, (params) => {
+      checkMinHealthy(minHealthy);
+      return this.sql.underReplicated.all({ ...params, minHealthy });
+    });
   }
 
   surplusChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
   }): Promise<ChunkHealth[]> {
-    return this.plan('surplus', args);
+    return this.plan(args, (params) => this.sql.surplus.all(params));
   }
 
   private plan(
-    which: 'underReplicated' | 'surplus',
     args: { healthyNodes: readonly string[]; limit: number },
+    query: (params: PlanParams) => ChunkHealthRow[],
   ): Promise<ChunkHealth[]> {
     return this.run(() => {
       checkNodeIds(args.healthyNodes);
       checkPage(0, args.limit);
       const healthy = new Set(args.healthyNodes);
-      return this.sql[which]
-        .all({ healthy: JSON.stringify([...healthy]), limit: args.limit })
-        .map((row) => toChunkHealth(row, healthy));
+      return query({ healthy: JSON.stringify([...healthy]), limit: args.limit }).map((row) => toChunkHealth(row, healthy));
     });
   }
 

@@ -38,6 +38,9 @@ export interface PlanParams {
   healthy: string;
   limit: number;
 }
+export interface ShortPlanParams extends PlanParams {
+  minHealthy: number;
+}
 
 /** An open upload recorded `hash` or holds it (was handed it by a placement): one probe into each index. */
 const heldByUpload = (hash: string) =>
@@ -322,8 +325,8 @@ export function prepareStatements(db: Database.Database) {
        SELECT COALESCE(SUM(healthy < factor), 0) AS underReplicated, COALESCE(SUM(healthy = 0), 0) AS lost
        FROM counted`,
     ),
-    underReplicated: prepare<[PlanParams], ChunkHealthRow>(
-      planned('healthy < required', 'healthy, hash'),
+    underReplicated: prepare<[ShortPlanParams], ChunkHealthRow>(
+      planned('healthy < required AND healthy >= @minHealthy', 'healthy, hash'),
     ),
     /**
      * Surplus: never a chunk an open upload recorded (its commit re-records the nodes it wrote) or
