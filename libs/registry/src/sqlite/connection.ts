@@ -8,6 +8,9 @@ import { SQLITE_BUSY_TIMEOUT_MS } from '../limits';
  * - synchronous=FULL: every commit fsyncs the WAL before returning, so an acknowledged commit
  *   survives kill -9 and power loss (NORMAL would only survive the former).
  * - foreign_keys: chunk lists cascade away with their file or upload.
+ * - temp_store=MEMORY: a commit inside a group commit is a savepoint, whose statement journal (the
+ *   pages it changed, to roll back to) went to a temp file past 64 KiB: ~5 writes and 80 KB per 4 KiB
+ *   put. Nothing durable lives there: a crash ends the transaction it belonged to.
  * - busy_timeout: another process holding the write lock (a second controller) makes us wait, not fail.
  */
 export function openConnection(path: string): Database.Database {
@@ -23,6 +26,7 @@ export function openConnection(path: string): Database.Database {
     }
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
+    db.pragma('temp_store = MEMORY');
     return db;
   } catch (err) {
     db.close();

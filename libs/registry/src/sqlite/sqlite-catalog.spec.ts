@@ -51,7 +51,7 @@ describe('SQLite catalog', () => {
     expect((await stat(join(temp.dir, 'controller'))).mode & 0o777).toBe(0o700);
   });
 
-  it('runs with WAL, synchronous=FULL, foreign keys and a busy timeout', async () => {
+  it('runs with WAL, synchronous=FULL, foreign keys, a busy timeout and temp storage in memory', async () => {
     await temp.open().then((catalog) => catalog.close());
     const db = openConnection(temp.path);
     try {
@@ -59,6 +59,7 @@ describe('SQLite catalog', () => {
       expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('busy_timeout', { simple: true })).toBeGreaterThan(0);
+      expect(db.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
     } finally {
       db.close();
     }
