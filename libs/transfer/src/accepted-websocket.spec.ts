@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { AcceptedWebSocket, type AcceptedWebSocketOptions } from './accepted-websocket';
 import { upgradeResponse } from './websocket-handshake';
 import { makeSelfSignedCert } from './testing/self-signed-cert';
+import { settledBacklog } from './testing/settled-backlog';
 
 const MiB = 1024 * 1024;
 const OPTIONS: AcceptedWebSocketOptions = { maxPayload: 8 * MiB };
@@ -170,12 +171,7 @@ describe('AcceptedWebSocket', () => {
     const { client, peer } = await connect(server);
     client.pause(); // reads nothing from here on
     peer.send(Buffer.alloc(24 * MiB, 1)); // more than the kernel's buffers take: the rest waits here
-    let settled = -1;
-    for (let stable = 0; stable < 5; ) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      stable = peer.bufferedAmount === settled ? stable + 1 : 0;
-      settled = peer.bufferedAmount;
-    }
+    const settled = await settledBacklog(peer);
     expect(settled).toBeGreaterThan(MiB);
 
     const marker = nextMessage(peer);

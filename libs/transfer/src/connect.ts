@@ -4,6 +4,7 @@ import { LeanWebSocket } from './lean-websocket';
 import type { ReceiveBuffers } from './receive-buffers';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { toWebSocketUrl } from './endpoint';
+import { PONG_BACKLOG_LIMIT } from './websocket-connection';
 
 export interface ConnectOptions extends RpcPeerOptions {
   signal?: AbortSignal;
@@ -36,7 +37,9 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
           // An all-zero mask: ws then skips masking (and the receiver unmasking) every byte in JavaScript.
           // Masking guards proxies against script-controlled browser traffic; Cairn peers are not browsers.
           generateMask: () => undefined,
+          autoPong: false, // answered below, as our own WebSocket does
         });
+    if (socket instanceof WebSocket) answerPingsWhileReadBack(socket);
     const fail = (err: CairnError) => {
       cleanup();
       // Terminating a socket that is still connecting makes `ws` emit one more error: swallow it.
@@ -64,6 +67,16 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
     socket.on('open', onOpen);
     socket.on('error', onError);
     socket.on('close', onClose);
+  });
+}
+
+/**
+ * Pings are answered only while little waits to be sent (PONG_BACKLOG_LIMIT): a peer that pings and
+ * never reads would otherwise have a pong queued here for every ping.
+ */
+function answerPingsWhileReadBack(socket: WebSocket): void {
+  socket.on('ping', (data) => {
+    if (socket.bufferedAmount <= PONG_BACKLOG_LIMIT) socket.pong(data);
   });
 }
 

@@ -21,7 +21,7 @@ const MAX_CLOSE_REASON = 123;
  * would otherwise have a pong queued in this process for every ping; RFC 6455 (§5.5.3) lets an
  * endpoint answer only some pings.
  */
-const PONG_BACKLOG_LIMIT = 1024 * 1024;
+export const PONG_BACKLOG_LIMIT = 1024 * 1024;
 
 /**
  * What both ends of Cairn's own WebSocket share once a connection is open (RFC 6455): sending messages
