@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { isCairnError, manifestSha256 } from '@cairn/protocol';
 import { describeCatalogConformance, hashOf } from '../catalog.conformance';
-import { chunk } from '../testing/catalog-fixtures';
+import { chunk, put } from '../testing/catalog-fixtures';
 import { openConnection } from './connection';
 import { migrate } from './migrate';
 import { MIGRATIONS } from './migrations';
@@ -36,6 +36,16 @@ describeCatalogConformance('sqlite', {
   teardown: removeTemp,
 });
 
+// Scans of the whole catalog in steps of 2 index entries: every plan and health figure is then merged
+// from many steps, and must come out as from one.
+describeCatalogConformance('sqlite, scanning in steps of 2', {
+  setup: async () => {
+    const temp = await tempCatalog();
+    return { ...temp, open: () => openSqliteCatalog({ path: temp.path, scanStep: 2 }) };
+  },
+  teardown: removeTemp,
+});
+
 describe('SQLite catalog', () => {
   let temp: TempCatalog;
   beforeEach(async () => {
@@ -49,6 +59,30 @@ describe('SQLite catalog', () => {
     const catalog = await temp.open();
     await catalog.close();
     expect((await stat(join(temp.dir, 'controller'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('lets other work run between the steps of a scan of the whole catalog', async () => {
+    const catalog = await openSqliteCatalog({ path: temp.path, scanStep: 1 });
+    try {
+      for (const name of ['a', 'b', 'c']) await put(catalog, name, [chunk(0, name, 1, ['n1', 'n2'])]);
+      let turns = 0;
+      let scanning = true;
+      const elsewhere = () => {
+        turns++;
+        if (scanning) setImmediate(elsewhere);
+      };
+      setImmediate(elsewhere);
+      const [health, short] = await Promise.all([
+        catalog.replicationHealth(['n1']),
+        catalog.underReplicatedChunks({ healthyNodes: ['n1'], limit: 10 }),
+      ]);
+      scanning = false;
+      expect(health).toEqual({ underReplicated: 3, lost: 0 });
+      expect(short.map((c) => c.hash)).toEqual([hashOf('a'), hashOf('b'), hashOf('c')].sort());
+      expect(turns).toBeGreaterThanOrEqual(3); // one step per chunk, another turn of the event loop after each
+    } finally {
+      await catalog.close();
+    }
   });
 
   it('runs with WAL, synchronous=FULL, foreign keys, a busy timeout and temp storage in memory', async () => {
@@ -294,7 +328,7 @@ describe('SQLite catalog', () => {
       const args = named.length
         ? [
             Object.fromEntries(
-              named.map((k) => [k, k === 'healthy' || k === 'keepers' ? '[]' : 1]),
+              named.map((k) => [k, k === 'healthy' || k === 'keepers' || k === 'live' ? '[]' : 1]),
             ),
           ]
         : Array((source.match(/\?/g) ?? []).length).fill('x');
@@ -307,7 +341,7 @@ describe('SQLite catalog', () => {
     // Steps that only scan small inputs of the call itself: a constant, a subquery's few rows,
     // the node ids passed in (json_each, materialized as healthy_nodes).
     const harmlessScan =
-      /^SCAN (CONSTANT ROW|\(subquery-\d+\)|json_each|healthy_nodes)/;
+      /^SCAN (CONSTANT ROW|\(subquery-\d+\)|json_each|healthy_nodes|live)/;
 
     it.each<keyof Statements>([
       'staleUploads',
@@ -338,22 +372,24 @@ describe('SQLite catalog', () => {
       ).toEqual([]);
     });
 
-    it.each<keyof Statements>(['underReplicated', 'surplus'])(
-      '%s walks the chunk-hash index once and probes replicas by index',
+    it.each<keyof Statements>(['underReplicated', 'surplus', 'replicationHealth'])(
+      '%s walks a range of the chunk-hash index once and probes replicas by index',
       (name) => {
         const steps = plan(name);
         const scans = steps.filter(
           (s) => s.startsWith('SCAN') && !harmlessScan.test(s),
         );
-        expect(scans).toEqual([
-          'SCAN c USING COVERING INDEX file_chunks_by_hash',
-          'SCAN needed',
-        ]);
+        expect(scans).toEqual(['SCAN needed']);
+        expect(steps).toContain('SEARCH c USING COVERING INDEX file_chunks_by_hash (hash>? AND hash<?)');
         expect(steps.join('\n')).not.toMatch(
           /SCAN (r|chunk_replicas|files|f)\b/,
         );
       },
     );
+
+    it('scanStepEnd finds where a step ends by the chunk-hash index', () => {
+      expect(plan('scanStepEnd')).toEqual(['SEARCH file_chunks USING COVERING INDEX file_chunks_by_hash (hash>?)']);
+    });
 
     it('the GC triggers probe by hash through indexes', () => {
       for (const probe of [

@@ -40,6 +40,8 @@ import {
   type ChunkRow,
   type NodeRow,
   type PlanParams,
+  type ScanRange,
+  SCAN_END,
   type Statements,
   type UploadChunkSummary,
 } from './statements';
@@ -76,6 +78,14 @@ function toNodeRow(node: NodeRecord): NodeRow {
 }
 
 /** Holders come sorted from SQL; `healthy` keeps their order. */
+/** Entries of the hash index read per step of a scan over the referenced chunks (~30 ms here). */
+export const DEFAULT_SCAN_STEP = 10_000;
+
+/** Hex hashes compare as SQLite's BINARY collation orders them. */
+function byHash(a: { hash: string }, b: { hash: string }): number {
+  return a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0;
+}
+
 function toChunkHealth(
   row: ChunkHealthRow,
   healthyNodes: ReadonlySet<string>,
@@ -100,7 +110,11 @@ export class SqliteCatalog implements CatalogStore {
   private readonly commits: GroupCommit;
   private closed = false;
 
-  constructor(private readonly db: Database.Database) {
+  /** `scanStep`: see SqliteCatalogOptions. */
+  constructor(
+    private readonly db: Database.Database,
+    private readonly scanStep = DEFAULT_SCAN_STEP,
+  ) {
     this.sql = prepareStatements(db);
     this.commits = new GroupCommit(db);
   }
@@ -436,13 +450,15 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.stats.get() as CatalogStats);
   }
 
-  replicationHealth(liveNodes: readonly string[]): Promise<ReplicationHealth> {
-    return this.run(
-      () =>
-        this.sql.replicationHealth.get(
-          JSON.stringify(liveNodes),
-        ) as ReplicationHealth,
-    );
+  async replicationHealth(liveNodes: readonly string[]): Promise<ReplicationHealth> {
+    const live = JSON.stringify(liveNodes);
+    const total: ReplicationHealth = { underReplicated: 0, lost: 0 };
+    await this.scanInSteps((range) => {
+      const part = this.sql.replicationHealth.get({ ...range, live }) as ReplicationHealth; // an aggregate: one row
+      total.underReplicated += part.underReplicated;
+      total.lost += part.lost;
+    });
+    return total;
   }
 
   beginNodeReport(nodeId: string): Promise<void> {
@@ -497,29 +513,65 @@ export class SqliteCatalog implements CatalogStore {
     minHealthy?: number;
   }): Promise<ChunkHealth[]> {
     const { minHealthy = 0 } = args;
-    return this.plan(args, (params) => {
-      checkMinHealthy(minHealthy);
-      return this.sql.underReplicated.all({ ...params, minHealthy });
-    });
+    return this.plan(
+      args,
+      (params) => this.sql.underReplicated.all({ ...params, minHealthy }),
+      (a, b) => a.healthy - b.healthy || byHash(a, b),
+      () => checkMinHealthy(minHealthy),
+    );
   }
 
   surplusChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
   }): Promise<ChunkHealth[]> {
-    return this.plan(args, (params) => this.sql.surplus.all(params));
+    return this.plan(
+      args,
+      (params) => this.sql.surplus.all(params),
+      (a, b) => b.healthy - b.required - (a.healthy - a.required) || byHash(a, b),
+    );
   }
 
-  private plan(
+  /**
+   * The first `limit` chunks of `query` in `order` (the query's own ORDER BY), over the whole catalog:
+   * each step's first `limit`, merged.
+   */
+  private async plan(
     args: { healthyNodes: readonly string[]; limit: number },
     query: (params: PlanParams) => ChunkHealthRow[],
+    order: (a: ChunkHealthRow, b: ChunkHealthRow) => number,
+    check?: () => void,
   ): Promise<ChunkHealth[]> {
-    return this.run(() => {
+    await this.run(() => {
       checkNodeIds(args.healthyNodes);
       checkPage(0, args.limit);
-      const healthy = new Set(args.healthyNodes);
-      return query({ healthy: JSON.stringify([...healthy]), limit: args.limit }).map((row) => toChunkHealth(row, healthy));
+      check?.();
     });
+    const healthy = new Set(args.healthyNodes);
+    const params = { healthy: JSON.stringify([...healthy]), limit: args.limit };
+    let first: ChunkHealthRow[] = [];
+    await this.scanInSteps((range) => {
+      first = [...first, ...query({ ...params, ...range })].sort(order).slice(0, args.limit);
+    });
+    return first.map((row) => toChunkHealth(row, healthy));
+  }
+
+  /**
+   * Runs `step` over the referenced chunks' hashes in ranges of about `scanStep` entries of the hash
+   * index, letting the event loop run other work between them: a scan of the whole catalog (a
+   * million chunks take seconds) then never holds the controller for longer than one step.
+   */
+  private async scanInSteps(step: (range: ScanRange) => void): Promise<void> {
+    for (let after = ''; ; ) {
+      const upto = await this.run(() => {
+        const end = this.sql.scanStepEnd.get({ after, skip: this.scanStep - 1 }) ?? SCAN_END;
+        step({ after, upto: end });
+        return end;
+      });
+      if (upto === SCAN_END) return;
+      after = upto;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   gcState(hash: string): Promise<ChunkGcState> {

@@ -30,11 +30,24 @@ export interface ChunkHealthRow {
   hash: string;
   size: number;
   required: number;
+  /** Replicas on the healthy nodes passed in. */
+  healthy: number;
   holdersJson: string;
 }
 
+/**
+ * A step of a scan over the referenced chunks: the hashes after `after`, up to and including `upto`
+ * (SCAN_END, past every hash, for the last step).
+ */
+export interface ScanRange {
+  after: string;
+  upto: string;
+}
+/** Past every hash (lowercase hex): the upper bound of a scan's last step. */
+export const SCAN_END = '~';
+
 /** The planners' parameters: healthy node ids as one JSON array (any number binds as one value). */
-export interface PlanParams {
+export interface PlanParams extends ScanRange {
   healthy: string;
   limit: number;
 }
@@ -57,13 +70,15 @@ const holdersJson = (hash: string) =>
     FROM (SELECT node_id FROM chunk_replicas WHERE hash = ${hash} ORDER BY node_id))`;
 
 /**
- * Each hash referenced by a committed file with its factor and its healthy replica count; one pass
- * over the hash index of file_chunks, an index probe per hash into chunk_replicas.
+ * Each hash of a scan's range referenced by a committed file with its factor and its healthy replica
+ * count; one pass over that range of the hash index of file_chunks, an index probe per hash into
+ * chunk_replicas.
  */
 const PLANNED = `
   healthy_nodes (node_id) AS (SELECT DISTINCT value FROM json_each(@healthy)),
   needed (hash, required) AS (
-    SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id GROUP BY c.hash
+    SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id
+    WHERE c.hash > @after AND c.hash <= @upto GROUP BY c.hash
   ),
   counted (hash, required, healthy) AS (
     SELECT hash, required,
@@ -74,7 +89,7 @@ const PLANNED = `
 
 const planned = (where: string, order: string) => `
   WITH ${PLANNED}
-  SELECT hash, (SELECT size FROM file_chunks WHERE hash = counted.hash LIMIT 1) AS size, required,
+  SELECT hash, (SELECT size FROM file_chunks WHERE hash = counted.hash LIMIT 1) AS size, required, healthy,
     ${holdersJson('counted.hash')} AS holdersJson
   FROM counted WHERE ${where} ORDER BY ${order} LIMIT @limit`;
 
@@ -306,16 +321,18 @@ export function prepareStatements(db: Database.Database) {
               (SELECT COUNT(DISTINCT hash) FROM file_chunks) AS chunks`,
     ),
     /**
-     * Per referenced chunk: factor = highest replicas among the files using it, healthy = replicas
-     * on live nodes (passed as one JSON array, so any number of nodes binds as one parameter).
+     * Per referenced chunk of a scan's range: factor = highest replicas among the files using it,
+     * healthy = replicas on live nodes (passed as one JSON array, so any number of nodes binds as one
+     * parameter).
      */
     replicationHealth: prepare<
-      [string],
+      [ScanRange & { live: string }],
       { underReplicated: number; lost: number }
     >(
-      `WITH live (node_id) AS (SELECT DISTINCT value FROM json_each(?)),
+      `WITH live (node_id) AS (SELECT DISTINCT value FROM json_each(@live)),
        needed (hash, factor) AS (
-         SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id GROUP BY c.hash
+         SELECT c.hash, MAX(f.replicas) FROM file_chunks c JOIN files f ON f.id = c.file_id
+         WHERE c.hash > @after AND c.hash <= @upto GROUP BY c.hash
        ),
        counted (factor, healthy) AS (
          SELECT factor, (SELECT COUNT(*) FROM chunk_replicas r
@@ -324,6 +341,13 @@ export function prepareStatements(db: Database.Database) {
        )
        SELECT COALESCE(SUM(healthy < factor), 0) AS underReplicated, COALESCE(SUM(healthy = 0), 0) AS lost
        FROM counted`,
+    ),
+    /**
+     * Where a scan's step of `@skip` + 1 index entries after `@after` ends: the hash of its last entry
+     * (no row: the rest fits in this step).
+     */
+    scanStepEnd: query<[{ after: string; skip: number }], string>(
+      db.prepare(`SELECT hash FROM file_chunks WHERE hash > @after ORDER BY hash LIMIT 1 OFFSET @skip`).pluck(),
     ),
     underReplicated: prepare<[ShortPlanParams], ChunkHealthRow>(
       planned('healthy < required AND healthy >= @minHealthy', 'healthy, hash'),
