@@ -121,6 +121,14 @@ export class Cluster {
     }
   }
 
+  /**
+   * Nodes a repair may copy from: alive (a suspect one may be about to die), draining or not — a
+   * draining node's copies no longer count, but it still holds them until they are copied away.
+   */
+  sourceNodeIds(): string[] {
+    return this.liveness.liveNodes().filter((id) => this.liveness.state(id) === 'alive');
+  }
+
   /** Nodes whose replicas count as healthy: alive or suspect (still holding data), not draining. */
   healthyNodeIds(): string[] {
     return this.liveness.liveNodes().filter((id) => !this.nodes.get(id)?.draining);

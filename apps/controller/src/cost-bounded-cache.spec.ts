@@ -47,6 +47,15 @@ describe('CostBoundedCache', () => {
     expect(computed).toBe(0);
   });
 
+  it('keeps the newer key when an older computation ends after it started', async () => {
+    let finishA!: (value: number) => void;
+    const a = cache.get('a', () => new Promise<number>((resolve) => (finishA = resolve)));
+    expect(await cache.get('b', taking(1))).toBe(1);
+    finishA(99);
+    expect(await a).toBe(99);
+    expect(await cache.get('b', taking(1))).toBe(1); // still b's value, not replaced by a's
+  });
+
   it('keeps no failure: the next call computes again', async () => {
     await expect(cache.get('k', () => Promise.reject(new Error('catalog closed')))).rejects.toThrow('catalog closed');
     expect(await cache.get('k', taking(1))).toBe(1);

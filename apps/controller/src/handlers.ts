@@ -91,11 +91,11 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       }
       case 'upload.commit': {
         const { uploadId, size, sha256, manifestSha256, chunkCount, chunks } = frame.body;
-        await requireUpload(ctx.catalog, uploadId, session);
+        const upload = await requireUpload(ctx.catalog, uploadId, session);
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
         const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
-        ctx.healer.committed();
+        ctx.healer.committed(upload.createdAt);
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
       case 'upload.abort': {

@@ -580,12 +580,23 @@ describe('healer: deletion never races re-use of a chunk', () => {
     });
 
     it('repair a chunk behind a page full of lost ones', async () => {
-      for (let i = 0; i < 256; i++) await committed(`lost-${i}`, `lost chunk ${i}`, ['n3', 'n4']);
+      for (let i = 0; i < 256; i++) {
+        const lost = await committed(`lost-${i}`, `lost chunk ${i}`, ['n3', 'n4']);
+        for (const id of ['n3', 'n4']) await catalog.removeReplica(lost, id); // both copies found rotten, say
+      }
       const hash = await committed('repairable', 'a repairable chunk', ['n1', 'n3']);
       await request('node.drain', { nodeId: 'n3', draining: true });
-      await request('node.drain', { nodeId: 'n4', draining: true }); // every lost-* has no healthy copy left
       await healer.pass();
       expect(await catalog.chunkReplicas(hash)).toEqual(['n1', 'n2', 'n3']);
+    });
+
+    it('repair from draining nodes a chunk they alone hold', async () => {
+      const hash = await committed('retiring', 'a chunk on two retiring nodes', ['n3', 'n4']);
+      await request('node.drain', { nodeId: 'n3', draining: true });
+      await request('node.drain', { nodeId: 'n4', draining: true });
+      await healer.pass();
+      expect(await catalog.chunkReplicas(hash)).toEqual(['n1', 'n2', 'n3', 'n4']);
+      expect(node('n1').has(hash) && node('n2').has(hash)).toBe(true);
     });
 
     it('plan after a commit while a node is not healthy: a copy there does not count', async () => {
@@ -602,6 +613,10 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(await plansOfThreeTicks()).toBe(2); // the repair, then a plan that finds it done
       const replicas = await catalog.chunkReplicas(sha256('a new chunk'));
       expect(replicas.filter((id) => id !== 'n1' && id !== 'n2')).toHaveLength(1); // a copy on n3 or n4
+
+      await sleep(2);
+      await (await stored('later', 'a later chunk'))(); // begun after the view changed: placed by it
+      expect(await plansOfThreeTicks()).toBe(0); // n1 still draining, yet nothing to plan for
     });
   });
 });

@@ -79,6 +79,9 @@ export class Healer {
   /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
   private readonly keptAt = new Map<string, number>();
   private readonly schedule = new PlanSchedule();
+  /** The nodes' view as a pass last saw it (nodeView), and when a pass first saw it so. */
+  private lastView: string | undefined;
+  private viewChangedAt = -Infinity;
 
   constructor(private readonly options: HealerOptions) {
     this.unlisted = new UnlistedCopies({ catalog: options.catalog, cluster: options.cluster, log: options.log });
@@ -112,12 +115,12 @@ export class Healer {
   }
 
   /**
-   * A file was committed. Its chunks are on as many nodes as its factor, but if one of those is not
-   * healthy now (down, suspect, draining), no change of the nodes' view will come to say so.
+   * A file was committed from an upload begun at `begunAt`. Its chunks are on as many nodes as its
+   * factor, but one of those may have died or started draining since: if the nodes' view changed
+   * after the upload began, the plan made then did not see this file.
    */
-  committed(): void {
-    const { cluster } = this.options;
-    if (cluster.healthyNodeIds().length < cluster.list().length) this.schedule.changed();
+  committed(begunAt: number): void {
+    if (this.viewChangedAt >= begunAt) this.schedule.changed();
   }
 
   /**
@@ -196,11 +199,13 @@ export class Healer {
     if (this.passing) return;
     this.passing = true;
     try {
-      const unlisted = this.unlisted.size;
-      await this.unlisted.confirm();
-      if (this.unlisted.size !== unlisted) this.schedule.changed(); // a copy listed again may be surplus
+      if ((await this.unlisted.confirm()) > 0) this.schedule.changed(); // a copy listed again may be surplus
       const view = this.nodeView();
-      if (planAnyway || this.schedule.due(view, Date.now())) await this.plan(view);
+      if (view !== this.lastView) {
+        this.lastView = view;
+        this.viewChangedAt = Date.now();
+      }
+      if (planAnyway || this.schedule.due(view, performance.now())) await this.plan(view);
       await this.collectGarbage(); // cheap: an index says which chunks are past their grace period
     } catch (err) {
       this.options.log.warn({ code: toCairnError(err).code }, `healing pass failed: ${toCairnError(err).message}`);
@@ -223,7 +228,7 @@ export class Healer {
   }
 
   private async plan(view: string): Promise<void> {
-    this.schedule.begin(view, Date.now());
+    this.schedule.begin(view, performance.now());
     let scanMs = 0;
     let unfinished = true; // a plan that failed is tried again
     try {
@@ -236,12 +241,17 @@ export class Healer {
     }
   }
 
-  /** `unfinished`: copies were made or failed, or the page was full (the next plan looks again). */
+  /**
+   * `unfinished`: copies were asked for (made or failed: the next plan looks again). A page of chunks
+   * it could do nothing for waits for a change, or for room when placing failed for lack of it.
+   */
   private async repair(): Promise<PlanStep> {
     const { catalog, cluster } = this.options;
     const started = performance.now();
-    // Lost chunks (no healthy copy) have nothing to be copied from: a page full of them would hide the rest.
-    const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT, minHealthy: 1 });
+    // A chunk with no copy to pull from (lost, or only on suspect nodes) cannot be repaired now: a page
+    // full of them would hide the rest.
+    const sourceNodes = cluster.sourceNodeIds();
+    const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT, sourceNodes });
     const scanMs = performance.now() - started;
     this.counters.queued = chunks.length;
     let attempted = false;
@@ -252,7 +262,7 @@ export class Healer {
         await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
         try {
-          if (await this.repairChunk(chunk)) attempted = true;
+          if (await this.repairChunk(chunk, sourceNodes)) attempted = true;
         } finally {
           this.counters.running--;
           this.counters.queued = Math.max(0, this.counters.queued - 1);
@@ -260,7 +270,7 @@ export class Healer {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.repairConcurrency, chunks.length) }, worker));
-    return { scanMs, unfinished: attempted || chunks.length === PASS_LIMIT };
+    return { scanMs, unfinished: attempted };
   }
 
   /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */
@@ -274,13 +284,11 @@ export class Healer {
   }
 
   /** Whether copies were asked for: a chunk with no source or no room for a copy waits for a change. */
-  private async repairChunk(chunk: ChunkHealth): Promise<boolean> {
+  private async repairChunk(chunk: ChunkHealth, sourceNodes: readonly string[]): Promise<boolean> {
     const { cluster, catalog, log } = this.options;
-    const sources = chunk.healthy.filter((id) => cluster.state(id) === 'alive');
-    if (sources.length === 0) {
-      this.warnOnce(`lost:${chunk.hash}`, { hash: chunk.hash }, 'chunk has no live replica to repair from');
-      return false;
-    }
+    // Healthy copies first; a draining node's, which no longer count, as a last resort.
+    const sources = [...chunk.healthy, ...chunk.holders].filter((id, i, all) => sourceNodes.includes(id) && all.indexOf(id) === i);
+    if (sources.length === 0) return false; // its sources went away since the plan
     let targets: string[];
     try {
       targets = placeChunk({
@@ -291,6 +299,7 @@ export class Healer {
     } catch (err) {
       if (!isCairnError(err, 'E_NO_NODES')) throw err;
       this.warnOnce(`place:${chunk.hash}`, { hash: chunk.hash }, `cannot repair yet: ${err.message}`);
+      this.schedule.retryForRoom(performance.now()); // room comes with heartbeats, which the view leaves out
       return false;
     }
     await Promise.all(
@@ -350,7 +359,7 @@ export class Healer {
         });
       }
     }
-    return { scanMs, unfinished: attempted || chunks.length === PASS_LIMIT };
+    return { scanMs, unfinished: attempted };
   }
 
   private keptRecently(hash: string, node: string): boolean {
@@ -359,8 +368,9 @@ export class Healer {
 
   /** Some of `nodes` kept their copy of `hash` as too young: plan again when the first may go. */
   private retryOnceRemovable(hash: string, nodes: readonly string[]): void {
-    const kept = nodes.map((id) => this.keptAt.get(`${hash}@${id}`) ?? Infinity);
-    this.schedule.retryAfter(Math.min(...kept) + this.options.gcGraceMs);
+    const kept = nodes.filter((id) => this.keptRecently(hash, id)).map((id) => this.keptAt.get(`${hash}@${id}`) ?? Infinity);
+    const waitMs = Math.min(...kept) + this.options.gcGraceMs - Date.now();
+    this.schedule.retryAfter(performance.now() + Math.max(0, waitMs));
   }
 
   /** Only alive replicas count as keepers: a suspect one may be about to die. */

@@ -1,4 +1,4 @@
-import { PlanSchedule, SAFETY_NET_MS } from './plan-schedule';
+import { NO_ROOM_RETRY_MS, PlanSchedule, SAFETY_NET_MS } from './plan-schedule';
 
 describe('PlanSchedule', () => {
   const VIEW = 'n1:alive n2:alive';
@@ -61,6 +61,17 @@ describe('PlanSchedule', () => {
     schedule.begin(VIEW, 10_000);
     schedule.end(5, false);
     expect(schedule.due(VIEW, 20_000)).toBe(false);
+  });
+
+  it('after finding no room for a copy, plans again in NO_ROOM_RETRY_MS, or 20 scans if longer', () => {
+    const schedule = afterQuietPlan(5);
+    schedule.retryForRoom(1_000);
+    expect(schedule.due(VIEW, 1_000 + NO_ROOM_RETRY_MS - 1)).toBe(false);
+    expect(schedule.due(VIEW, 1_000 + NO_ROOM_RETRY_MS)).toBe(true);
+    const slow = afterQuietPlan(2_000);
+    slow.retryForRoom(1_000);
+    expect(slow.due(VIEW, 1_000 + 39_999)).toBe(false);
+    expect(slow.due(VIEW, 1_000 + 40_000)).toBe(true);
   });
 
   it('plans at least every SAFETY_NET_MS, and less often when its scans are long: at most 1% of the time', () => {

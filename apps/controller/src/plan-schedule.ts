@@ -9,12 +9,14 @@
  * - something that can leave a chunk short or in surplus happened (`changed`: a copy found bad or
  *   quarantined, a node's report reconciled, a file removed, a commit while a node is not healthy);
  * - the nodes' view changed: one died, came back, finished its report, started or stopped draining;
- * - the last plan had work it may not have finished: copies made or failed, trims sent, or a full page;
- * - a surplus copy a node kept as too young becomes old enough (`retryAt`);
+ * - the last plan had work it may not have finished: copies made or failed, trims sent;
+ * - a surplus copy a node kept as too young becomes old enough, or a repair that found no room for
+ *   its copy may find some now (`retryAfter`, `retryForRoom`);
  * - and, as a safety net for anything the above misses, after a while in any case: at least
  *   SAFETY_NET_MS, and long enough that the scans take at most 1% of the time.
  *
  * A change that arrives while a plan runs is kept for the next tick (the plan may have read before it).
+ * Times are on a monotonic clock (`performance.now()`), so that a step of the wall clock moves nothing.
  */
 export class PlanSchedule {
   private wanted = true; // the first tick plans
@@ -33,6 +35,14 @@ export class PlanSchedule {
   /** A plan should run again at `at` (a kept copy that becomes removable then). */
   retryAfter(at: number): void {
     this.retryAt = Math.min(this.retryAt, at);
+  }
+
+  /**
+   * A repair found no node with room for a copy: plan again after NO_ROOM_RETRY_MS, or 20 times the
+   * last scan's duration if that is longer (room comes with heartbeats, which the view leaves out).
+   */
+  retryForRoom(now: number): void {
+    this.retryAfter(now + Math.max(NO_ROOM_RETRY_MS, this.lastScanMs * NO_ROOM_SCAN_SHARE_INVERSE));
   }
 
   /** Whether a tick at `now`, seeing the nodes as `view`, should plan. */
@@ -59,6 +69,10 @@ export class PlanSchedule {
   }
 }
 
+/** How soon a repair that found no room tries again (at the least). */
+export const NO_ROOM_RETRY_MS = 10_000;
+/** While waiting for room, plans take at most 1/20 of the controller's time. */
+const NO_ROOM_SCAN_SHARE_INVERSE = 20;
 /** The longest the timer goes without planning when nothing seems to have changed. */
 export const SAFETY_NET_MS = 60_000;
 /** The safety net's plans take at most 1/100 of the controller's time. */

@@ -63,19 +63,21 @@ export class UnlistedCopies {
     this.forget(nodeId, hash);
   }
 
-  /** Checks up to CHECKS_PER_PASS copies on their nodes, listing again those found there. */
-  async confirm(): Promise<void> {
+  /** Checks up to CHECKS_PER_PASS copies on their nodes, listing again those found there; returns how many it listed. */
+  async confirm(): Promise<number> {
     let budget = CHECKS_PER_PASS;
+    let listed = 0;
     for (const [nodeId, hashes] of [...this.byNode]) {
       const peer = this.options.cluster.peer(nodeId);
       if (!peer) continue; // asked when it is back (its report may list them first)
       for (const hash of [...hashes]) {
-        if (budget-- <= 0) return;
+        if (budget-- <= 0) return listed;
         try {
-          await this.relistIfThere(hash, nodeId, async () => {
+          const relisted = await this.relistIfThere(hash, nodeId, async () => {
             const answer = await peer.request('chunk.check', { hash }, { timeoutMs: CHECK_TIMEOUT_MS });
             return expectFrame(answer, 'chunk.checked').body.ok;
           });
+          if (relisted) listed++;
           this.forget(nodeId, hash);
         } catch (err) {
           this.options.log.warn({ hash, node: nodeId, code: toCairnError(err).code }, 'could not check an unlisted copy; will retry');
@@ -83,18 +85,22 @@ export class UnlistedCopies {
         }
       }
     }
+    return listed;
   }
 
-  private async relistIfThere(hash: string, nodeId: string, check: () => Promise<boolean>): Promise<void> {
+  /** Whether it listed the copy again. */
+  private async relistIfThere(hash: string, nodeId: string, check: () => Promise<boolean>): Promise<boolean> {
     const { catalog } = this.options;
-    if ((await catalog.chunkReplicas(hash)).includes(nodeId)) return; // listed again (a put's commit)
+    if ((await catalog.chunkReplicas(hash)).includes(nodeId)) return false; // listed again (a put's commit)
     const key = `${hash}@${nodeId}`;
     this.relisting.set(key, false);
     try {
-      if (!(await check()) || this.relisting.get(key)) return;
+      if (!(await check()) || this.relisting.get(key)) return false;
       await catalog.addReplica(hash, nodeId);
       // A removal that came while the row went in found none to remove: do it for it.
-      if (this.relisting.get(key)) await catalog.removeReplica(hash, nodeId);
+      if (!this.relisting.get(key)) return true;
+      await catalog.removeReplica(hash, nodeId);
+      return false;
     } finally {
       this.relisting.delete(key);
     }

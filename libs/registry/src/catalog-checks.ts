@@ -1,4 +1,4 @@
-import { CairnError, MAX_REPLICAS } from '@cairn/protocol';
+import { CairnError } from '@cairn/protocol';
 import type { NewUpload, NodeRecord, StoredChunk } from './catalog';
 import { MAX_PAGE_ROWS, SHA256_HEX } from './limits';
 
@@ -22,13 +22,6 @@ export function checkPage(from: number, limit: number): void {
       'E_BAD_MESSAGE',
       `invalid page (from ${from}, limit ${limit}): both must be integers >= 0, limit at most ${MAX_PAGE_ROWS}`,
     );
-  }
-}
-
-/** A planner's lower bound on healthy replicas: a count, at most the highest replication factor. */
-export function checkMinHealthy(minHealthy: number): void {
-  if (!isCount(minHealthy) || minHealthy > MAX_REPLICAS) {
-    throw new CairnError('E_BAD_MESSAGE', `invalid minHealthy ${minHealthy}: an integer from 0 to ${MAX_REPLICAS}`);
   }
 }
 

@@ -318,14 +318,15 @@ export interface CatalogStore {
   /**
    * Chunks referenced by a committed file with fewer replicas on `healthyNodes` (the live,
    * non-draining nodes) than their factor: lost ones (none healthy) first, then by healthy count,
-   * then by hash; at most `limit` (0..MAX_PAGE_ROWS). With `minHealthy` (default 0), only those with
-   * at least that many healthy replicas: a repair planner asks for 1, since a lost chunk has nothing
-   * to be copied from, and a page full of lost chunks would hide every chunk it could repair.
+   * then by hash; at most `limit` (0..MAX_PAGE_ROWS). With `sourceNodes`, only those with a replica
+   * on one of them: a repair planner passes the nodes it can copy from (alive ones, draining or not),
+   * since a chunk with no copy there cannot be repaired now, and a page full of such chunks would
+   * hide every chunk it could repair.
    */
   underReplicatedChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
-    minHealthy?: number;
+    sourceNodes?: readonly string[];
   }): Promise<ChunkHealth[]>;
   /**
    * Chunks referenced by a committed file with more replicas on `healthyNodes` than their factor

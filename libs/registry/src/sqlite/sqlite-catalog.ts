@@ -19,7 +19,6 @@ import type {
 import {
   checkCommit,
   checkHashes,
-  checkMinHealthy,
   checkNode,
   checkNodeId,
   checkNodeIds,
@@ -510,14 +509,15 @@ export class SqliteCatalog implements CatalogStore {
   underReplicatedChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
-    minHealthy?: number;
+    sourceNodes?: readonly string[];
   }): Promise<ChunkHealth[]> {
-    const { minHealthy = 0 } = args;
+    const { sourceNodes } = args;
+    const sources = sourceNodes === undefined ? null : JSON.stringify([...new Set(sourceNodes)]);
     return this.plan(
       args,
-      (params) => this.sql.underReplicated.all({ ...params, minHealthy }),
+      (params) => this.sql.underReplicated.all({ ...params, sources }),
       (a, b) => a.healthy - b.healthy || byHash(a, b),
-      () => checkMinHealthy(minHealthy),
+      () => sourceNodes === undefined || checkNodeIds(sourceNodes),
     );
   }
 

@@ -52,7 +52,8 @@ export interface PlanParams extends ScanRange {
   limit: number;
 }
 export interface ShortPlanParams extends PlanParams {
-  minHealthy: number;
+  /** Node ids as one JSON array: only chunks with a replica on one of them (null: any chunk). */
+  sources: string | null;
 }
 
 /** An open upload recorded `hash` or holds it (was handed it by a placement): one probe into each index. */
@@ -350,7 +351,11 @@ export function prepareStatements(db: Database.Database) {
       db.prepare(`SELECT hash FROM file_chunks WHERE hash > @after ORDER BY hash LIMIT 1 OFFSET @skip`).pluck(),
     ),
     underReplicated: prepare<[ShortPlanParams], ChunkHealthRow>(
-      planned('healthy < required AND healthy >= @minHealthy', 'healthy, hash'),
+      planned(
+        `healthy < required AND (@sources IS NULL OR EXISTS (SELECT 1 FROM chunk_replicas s
+           WHERE s.hash = counted.hash AND s.node_id IN (SELECT value FROM json_each(@sources))))`,
+        'healthy, hash',
+      ),
     ),
     /**
      * Surplus: never a chunk an open upload recorded (its commit re-records the nodes it wrote) or
