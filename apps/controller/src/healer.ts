@@ -36,6 +36,7 @@ interface PlanStep {
   scanMs: number;
   unfinished: boolean;
 }
+
 /**
  * How long a node has to answer a `chunk.delete`. No answer by then, the controller closes the link:
  * only the node's report over a new one (which waits for the deletion) says the deletion has ended.

@@ -1,13 +1,14 @@
 /**
  * When the healer's timer recomputes its repair plan. The plan asks the catalog for every chunk with
  * fewer healthy replicas than its factor, and for every chunk with more: two scans whose cost grows
- * with the catalog (~4 µs per chunk here, so a quarter of a second at 60 000 chunks), run on the
- * event loop. Run on every tick, an idle controller with a large catalog would spend most of its time
- * finding nothing to do, and a catalog of millions of chunks would block it for seconds every second.
+ * with the catalog (~4 µs per chunk here: a quarter of a second at 60 000 chunks, 3–4 s at a million).
+ * Run on every tick, an idle controller with a large catalog would spend most of its time finding
+ * nothing to do (a whole core at a million chunks).
  *
  * So the timer plans only when the answer may have changed:
  * - something that can leave a chunk short or in surplus happened (`changed`: a copy found bad or
- *   quarantined, a node's report reconciled, a file removed, a commit while a node is not healthy);
+ *   quarantined, a node's report reconciled, a file removed, a file committed from an upload begun
+ *   before the nodes' view last changed);
  * - the nodes' view changed: one died, came back, finished its report, started or stopped draining;
  * - the last plan had work it may not have finished: copies made or failed, trims sent;
  * - a surplus copy a node kept as too young becomes old enough, or a repair that found no room for
