@@ -126,7 +126,12 @@ export class Cluster {
    * draining node's copies no longer count, but it still holds them until they are copied away.
    */
   sourceNodeIds(): string[] {
-    return this.liveness.liveNodes().filter((id) => this.liveness.state(id) === 'alive');
+    return this.liveness.liveNodes().filter((id) => this.isAlive(id));
+  }
+
+  /** Alive by its heartbeats (not suspect, not dead), draining or not: `state` says `draining` for both. */
+  isAlive(id: string): boolean {
+    return this.liveness.state(id) === 'alive';
   }
 
   /** Nodes whose replicas count as healthy: alive or suspect (still holding data), not draining. */

@@ -224,7 +224,8 @@ export class Healer {
     const { cluster } = this.options;
     return cluster
       .list()
-      .map((n) => `${n.id}:${n.state}:${cluster.hasReported(n.id) ? 'reported' : '-'}:${cluster.peer(n.id) ? 'linked' : '-'}`)
+      // `state` says `draining` whether the node is alive or suspect, and only an alive one is a source.
+      .map((n) => `${n.id}:${n.state}:${cluster.isAlive(n.id) ? 'alive' : '-'}:${cluster.hasReported(n.id) ? 'reported' : '-'}:${cluster.peer(n.id) ? 'linked' : '-'}`)
       .join(' ');
   }
 
@@ -287,9 +288,12 @@ export class Healer {
   /** Whether copies were asked for: a chunk with no source or no room for a copy waits for a change. */
   private async repairChunk(chunk: ChunkHealth, sourceNodes: readonly string[]): Promise<boolean> {
     const { cluster, catalog, log } = this.options;
-    // Healthy copies first; a draining node's, which no longer count, as a last resort.
-    const sources = [...chunk.healthy, ...chunk.holders].filter((id, i, all) => sourceNodes.includes(id) && all.indexOf(id) === i);
-    if (sources.length === 0) return false; // its sources went away since the plan
+    // Alive now (copies may start minutes after the plan): healthy copies, or, only when none is left,
+    // a draining node's, which no longer count but are still there.
+    const alive = (ids: readonly string[]) => ids.filter((id) => cluster.isAlive(id));
+    const healthy = alive(chunk.healthy);
+    const sources = healthy.length > 0 ? healthy : alive(chunk.holders.filter((id) => sourceNodes.includes(id)));
+    if (sources.length === 0) return false; // its sources died since the plan
     let targets: string[];
     try {
       targets = placeChunk({

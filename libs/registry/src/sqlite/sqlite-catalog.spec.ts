@@ -61,6 +61,36 @@ describe('SQLite catalog', () => {
     expect((await stat(join(temp.dir, 'controller'))).mode & 0o777).toBe(0o700);
   });
 
+  it('answers a scan of the whole catalog the same in steps of any size', async () => {
+    const setup = await openSqliteCatalog({ path: temp.path });
+    // c1 is referenced by all three files (three rows of the hash index): a step may end inside its rows.
+    await put(setup, 'a', [chunk(0, 'c1', 1, ['n1', 'n2']), chunk(1, 'c2', 1, ['n1', 'n2'])], { replicas: 2 });
+    await put(setup, 'b', [chunk(0, 'c1', 1, ['n1', 'n2', 'n3']), chunk(1, 'c3', 1, ['n1', 'n2', 'n3'])], { replicas: 3 });
+    await put(setup, 'c', [chunk(0, 'c1', 1, ['n1', 'n2']), chunk(1, 'c4', 1, ['n2', 'n3'])], { replicas: 2 });
+    for (const extra of ['n4', 'n5']) await setup.addReplica(hashOf('c3'), extra);
+    await setup.addReplica(hashOf('c4'), 'n4');
+    await setup.close();
+
+    const answers = async (scanStep: number) => {
+      const catalog = await openSqliteCatalog({ path: temp.path, scanStep });
+      try {
+        const short = (limit: number) => catalog.underReplicatedChunks({ healthyNodes: ['n1', 'n3'], limit });
+        const surplus = (limit: number) => catalog.surplusChunks({ healthyNodes: ['n1', 'n2', 'n3', 'n4', 'n5'], limit });
+        return {
+          short: [await short(1), await short(2), await short(10)],
+          surplus: [await surplus(1), await surplus(10)],
+          health: await catalog.replicationHealth(['n1', 'n3']),
+        };
+      } finally {
+        await catalog.close();
+      }
+    };
+    const inOne = await answers(1000);
+    expect(inOne.short[2].length).toBeGreaterThan(2); // the limits cut through the list
+    expect(inOne.surplus[1].length).toBe(2);
+    for (const scanStep of [1, 2, 3]) expect(await answers(scanStep)).toEqual(inOne);
+  });
+
   it('lets other work run between the steps of a scan of the whole catalog', async () => {
     const catalog = await openSqliteCatalog({ path: temp.path, scanStep: 1 });
     try {

@@ -76,7 +76,6 @@ function toNodeRow(node: NodeRecord): NodeRow {
   };
 }
 
-/** Holders come sorted from SQL; `healthy` keeps their order. */
 /** Entries of the hash index read per step of a scan over the referenced chunks (~30 ms here). */
 export const DEFAULT_SCAN_STEP = 10_000;
 
@@ -85,6 +84,7 @@ function byHash(a: { hash: string }, b: { hash: string }): number {
   return a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0;
 }
 
+/** Holders come sorted from SQL; `healthy` keeps their order. */
 function toChunkHealth(
   row: ChunkHealthRow,
   healthyNodes: ReadonlySet<string>,
@@ -547,6 +547,7 @@ export class SqliteCatalog implements CatalogStore {
       checkPage(0, args.limit);
       check?.();
     });
+    if (args.limit === 0) return [];
     const healthy = new Set(args.healthyNodes);
     const params = { healthy: JSON.stringify([...healthy]), limit: args.limit };
     let first: ChunkHealthRow[] = [];
