@@ -517,7 +517,9 @@ export class SqliteCatalog implements CatalogStore {
       args,
       (params) => this.sql.underReplicated.all({ ...params, sources }),
       (a, b) => a.healthy - b.healthy || byHash(a, b),
-      () => sourceNodes === undefined || checkNodeIds(sourceNodes),
+      () => {
+        if (sourceNodes !== undefined) checkNodeIds(sourceNodes);
+      },
     );
   }
 
