@@ -19,19 +19,17 @@ export class CostBoundedCache<V> {
     if (kept && kept.key === key && this.now() - kept.at < kept.costMs * this.reuseFactor) return Promise.resolve(kept.value);
     if (this.running?.key === key) return this.running.value;
     const started = this.now();
-    const running: { key: string; value: Promise<V> } = { key, value: Promise.resolve(undefined as V) };
-    running.value = compute().then((v) => {
+    const value: Promise<V> = compute().then((v) => {
       // Kept only if no computation for another key started meanwhile: the newer key's is the one to keep.
-      if (this.running === running) {
+      if (this.running?.value === value) {
         const at = this.now();
         this.kept = { key, value: v, at, costMs: at - started };
       }
       return v;
     });
-    const value = running.value;
-    this.running = running;
+    this.running = { key, value };
     const done = () => {
-      if (this.running === running) this.running = undefined;
+      if (this.running?.value === value) this.running = undefined;
     };
     value.then(done, done);
     return value;

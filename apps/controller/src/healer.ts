@@ -252,8 +252,11 @@ export class Healer {
     const started = performance.now();
     // A chunk with no copy to pull from (lost, or only on suspect nodes) cannot be repaired now: a page
     // full of them would hide the rest.
-    const sourceNodes = cluster.sourceNodeIds();
-    const chunks = await catalog.underReplicatedChunks({ healthyNodes: cluster.healthyNodeIds(), limit: PASS_LIMIT, sourceNodes });
+    const chunks = await catalog.underReplicatedChunks({
+      healthyNodes: cluster.healthyNodeIds(),
+      limit: PASS_LIMIT,
+      sourceNodes: cluster.sourceNodeIds(),
+    });
     const scanMs = performance.now() - started;
     this.counters.queued = chunks.length;
     let attempted = false;
@@ -264,7 +267,7 @@ export class Healer {
         await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
         try {
-          if (await this.repairChunk(chunk, sourceNodes)) attempted = true;
+          if (await this.repairChunk(chunk)) attempted = true;
         } finally {
           this.counters.running--;
           this.counters.queued = Math.max(0, this.counters.queued - 1);
@@ -286,13 +289,13 @@ export class Healer {
   }
 
   /** Whether copies were asked for: a chunk with no source or no room for a copy waits for a change. */
-  private async repairChunk(chunk: ChunkHealth, sourceNodes: readonly string[]): Promise<boolean> {
+  private async repairChunk(chunk: ChunkHealth): Promise<boolean> {
     const { cluster, catalog, log } = this.options;
     // Alive now (copies may start minutes after the plan): healthy copies, or, only when none is left,
     // a draining node's, which no longer count but are still there.
     const alive = (ids: readonly string[]) => ids.filter((id) => cluster.isAlive(id));
     const healthy = alive(chunk.healthy);
-    const sources = healthy.length > 0 ? healthy : alive(chunk.holders.filter((id) => sourceNodes.includes(id)));
+    const sources = healthy.length > 0 ? healthy : alive(chunk.holders);
     if (sources.length === 0) return false; // its sources died since the plan
     let targets: string[];
     try {
