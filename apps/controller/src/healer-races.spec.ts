@@ -620,5 +620,80 @@ describe('healer: deletion never races re-use of a chunk', () => {
       await (await stored('later', 'a later chunk'))(); // begun after the view changed: placed by it
       expect(await plansOfThreeTicks()).toBe(0); // n1 still draining, yet nothing to plan for
     });
+
+    describe('a repair bigger than a page', () => {
+      /** A healer whose plans take 4 short chunks each, and whose timer would tick once a minute. */
+      const pagedHealer = (repairConcurrency: number) =>
+        new Healer({
+          catalog,
+          cluster,
+          log,
+          gcGraceMs: GRACE,
+          grants: new GrantSigner(generateKeyPairSync('ed25519').privateKey),
+          repairConcurrency,
+          repairBytesPerSecond: 0,
+          intervalMs: 60_000,
+          repairPage: 4,
+        });
+      let paged: Healer;
+      afterEach(() => paged.stop());
+
+      /** `count` committed chunks on n1 and n2 whose copy on n2 was found rotten, say. */
+      async function shortChunks(count: number): Promise<string[]> {
+        const hashes: string[] = [];
+        for (let i = 0; i < count; i++) {
+          const hash = await committed(`short-${i}`, `a short chunk ${i}`, ['n1', 'n2']);
+          await catalog.removeReplica(hash, 'n2');
+          hashes.push(hash);
+        }
+        return hashes;
+      }
+
+      async function allRepaired(hashes: string[]): Promise<boolean> {
+        return (await Promise.all(hashes.map((hash) => catalog.chunkReplicas(hash)))).every((replicas) => replicas.length === 2);
+      }
+
+      async function until(condition: () => Promise<boolean>): Promise<void> {
+        for (let waited = 0; !(await condition()); waited += 5) {
+          if (waited > 5_000) throw new Error('not within 5 s');
+          await sleep(5);
+        }
+      }
+
+      it('goes on at once, page after page, while its copies succeed', async () => {
+        paged = pagedHealer(2);
+        const hashes = await shortChunks(10);
+        const plans = jest.spyOn(catalog, 'underReplicatedChunks');
+        await paged.tick();
+        await until(() => allRepaired(hashes)); // long before the timer's next tick
+        expect(plans.mock.calls.length).toBeGreaterThanOrEqual(3); // pages of 4, 4 and 2
+      });
+
+      it('waits for the timer when every copy fails', async () => {
+        paged = pagedHealer(2);
+        for (const n of nodes.values()) n.network = undefined; // a copy finds nothing to pull
+        await shortChunks(10);
+        const plans = jest.spyOn(catalog, 'underReplicatedChunks');
+        await paged.tick();
+        await sleep(50);
+        expect(plans).toHaveBeenCalledTimes(1);
+      });
+
+      it("plans again as soon as the nodes' view changes, leaving the rest of its page", async () => {
+        paged = pagedHealer(1);
+        const hashes = await shortChunks(3);
+        const plans = jest.spyOn(catalog, 'underReplicatedChunks');
+        const addReplica = catalog.addReplica.bind(catalog);
+        const copies = jest.spyOn(catalog, 'addReplica').mockImplementationOnce(async (hash, nodeId) => {
+          await request('node.drain', { nodeId: 'n4', draining: true }); // during the first copy
+          return addReplica(hash, nodeId);
+        });
+        await paged.tick();
+        await until(() => allRepaired(hashes));
+        // plan, copy (the view changes), plan, copy, copy: not the whole first page of three.
+        expect(plans.mock.invocationCallOrder[1]).toBeLessThan(copies.mock.invocationCallOrder[1]);
+        expect(copies.mock.calls.slice(1).map(([, nodeId]) => nodeId)).not.toContain('n4');
+      });
+    });
   });
 });

@@ -24,17 +24,38 @@ export interface HealerOptions {
   /** Bytes per second repair copies at most, across all copies (0: no cap). */
   repairBytesPerSecond: number;
   intervalMs: number;
+  /** Short chunks one repair plan takes on (REPAIR_PAGE; tests shorten it). */
+  repairPage?: number;
   /** How long a node has to answer a deletion before its link is closed (DELETE_ANSWER_MS; tests shorten it). */
   deleteAnswerMs?: number;
 }
 
-/** Chunks looked at per pass; the next pass picks up the rest. */
+/** Surplus chunks and garbage looked at per pass; the next pass picks up the rest. */
 const PASS_LIMIT = 256;
+/**
+ * Short chunks one repair plan hands its copies: many, because finding them reads the whole catalog
+ * (seconds at a million chunks) while copying a small one takes about a millisecond. A plan with 256
+ * repaired ~256 small chunks a second, whatever the disks could do, and at a million chunks ~70.
+ */
+const REPAIR_PAGE = 4_096;
+/**
+ * How long one plan's copies go on before the healer plans again (when the nodes' view has not
+ * changed meanwhile, which ends them at once), at the least; and at the least this many times the
+ * plan's scan, so that scans stay a small part of a long repair. What happened meanwhile (a copy found
+ * bad, a file removed) waits for the next plan at most this long.
+ */
+const REPAIR_SLICE_MS = 5_000;
+const REPAIR_SLICE_SCANS = 10;
 
 /** One step of a plan: how long its catalog scan took, and whether the next tick should plan again. */
 interface PlanStep {
   scanMs: number;
   unfinished: boolean;
+}
+
+/** A repair step: also whether it copied something and left short chunks it had found for later. */
+interface RepairStep extends PlanStep {
+  moreAtOnce: boolean;
 }
 
 /**
@@ -199,6 +220,7 @@ export class Healer {
   private async run(planAnyway: boolean): Promise<void> {
     if (this.passing) return;
     this.passing = true;
+    let repairGoesOn = false;
     try {
       if ((await this.unlisted.confirm()) > 0) this.schedule.changed(); // a copy listed again may be surplus
       const view = this.nodeView();
@@ -206,7 +228,7 @@ export class Healer {
         this.lastView = view;
         this.viewChangedAt = Date.now();
       }
-      if (planAnyway || this.schedule.due(view, performance.now())) await this.plan(view);
+      if (planAnyway || this.schedule.due(view, performance.now())) repairGoesOn = await this.plan(view);
       await this.collectGarbage(); // cheap: an index says which chunks are past their grace period
     } catch (err) {
       this.options.log.warn({ code: toCairnError(err).code }, `healing pass failed: ${toCairnError(err).message}`);
@@ -216,6 +238,9 @@ export class Healer {
     if (this.passAgain && !this.stopped) {
       this.passAgain = false;
       await this.pass();
+    } else if (repairGoesOn && !this.stopped) {
+      // Copies are going well and more chunks are short: plan the next ones now, not a tick later.
+      setImmediate(() => void this.tick());
     }
   }
 
@@ -229,15 +254,19 @@ export class Healer {
       .join(' ');
   }
 
-  private async plan(view: string): Promise<void> {
+  /** Returns whether repair should go on at once (see RepairStep). */
+  private async plan(view: string): Promise<boolean> {
     this.schedule.begin(view, performance.now());
     let scanMs = 0;
     let unfinished = true; // a plan that failed is tried again
     try {
-      const repair = await this.repair();
-      const trim = await this.removeSurplus();
+      const repair = await this.repair(view);
+      // Trimming waits while repair goes on at once: a surplus copy costs only room, and its scan would
+      // double what each plan costs. The next plan that finds repair done, or stuck, trims.
+      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true } : await this.removeSurplus();
       scanMs = repair.scanMs + trim.scanMs;
       unfinished = repair.unfinished || trim.unfinished;
+      return repair.moreAtOnce;
     } finally {
       this.schedule.end(scanMs, unfinished);
     }
@@ -246,23 +275,30 @@ export class Healer {
   /**
    * `unfinished`: copies were asked for (made or failed: the next plan looks again). A page of chunks
    * it could do nothing for waits for a change, or for room when placing failed for lack of it.
+   * The copies stop early, leaving the rest of the page to the next plan, when the nodes' view is no
+   * longer `view` (a source or target may have died; what is most urgent may differ) or the slice of
+   * time a plan gets is over. `moreAtOnce`: some copy succeeded and short chunks were left (the page
+   * was full, or cut short), so the next plan need not wait for the timer; copies that all fail do.
    */
-  private async repair(): Promise<PlanStep> {
-    const { catalog, cluster } = this.options;
+  private async repair(view: string): Promise<RepairStep> {
+    const { catalog, cluster, repairPage: page = REPAIR_PAGE } = this.options;
     const started = performance.now();
     // A chunk with no copy to pull from (lost, or only on suspect nodes) cannot be repaired now: a page
     // full of them would hide the rest.
     const chunks = await catalog.underReplicatedChunks({
       healthyNodes: cluster.healthyNodeIds(),
-      limit: PASS_LIMIT,
+      limit: page,
       sourceNodes: cluster.sourceNodeIds(),
     });
     const scanMs = performance.now() - started;
+    const sliceEnds = performance.now() + Math.max(REPAIR_SLICE_MS, REPAIR_SLICE_SCANS * scanMs);
+    const copiedBefore = this.counters.copiedChunks;
     this.counters.queued = chunks.length;
     let attempted = false;
     let next = 0;
+    const goOn = () => !this.stopped && performance.now() < sliceEnds && this.nodeView() === view;
     const worker = async () => {
-      while (next < chunks.length) {
+      while (next < chunks.length && goOn()) {
         const chunk = chunks[next++];
         await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
@@ -275,7 +311,9 @@ export class Healer {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.repairConcurrency, chunks.length) }, worker));
-    return { scanMs, unfinished: attempted };
+    this.counters.queued = 0;
+    const left = next < chunks.length || chunks.length === page;
+    return { scanMs, unfinished: attempted, moreAtOnce: left && this.counters.copiedChunks > copiedBefore };
   }
 
   /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */

@@ -273,7 +273,11 @@ export interface CatalogStore {
   /** Removes the file and its chunk references; returns what was removed. */
   removeFile(name: string): Promise<FileRecord | undefined>;
 
-  /** Records that `nodeId` holds a durable replica of `hash` (idempotent). */
+  /**
+   * Records that `nodeId` holds a durable replica of `hash` (idempotent). Survives a crash of the
+   * process at once, a power cut only with the next durable write: the node's next report lists a
+   * copy whose row was lost (`finishNodeReport`).
+   */
   addReplica(hash: string, nodeId: string): Promise<void>;
   /**
    * Forgets that replica (idempotent): the node no longer has it (GC deleted it, scrub found it bad,

@@ -129,7 +129,7 @@ describe('SQLite catalog', () => {
     }
   });
 
-  it("leaves its connection at synchronous=FULL after an upload's relaxed bookkeeping, even one that failed", async () => {
+  it("leaves its connection at synchronous=FULL after an upload's relaxed bookkeeping (even one that failed) and a repair's replica row", async () => {
     await temp.open().then((catalog) => catalog.close());
     const db = openConnection(temp.path);
     const catalog = new SqliteCatalog(db);
@@ -139,7 +139,9 @@ describe('SQLite catalog', () => {
       modes.push(db.pragma('synchronous', { simple: true }) as number);
       await expect(catalog.beginUpload({ id: 'u1', name: 'f', replicas: 1, createdAt: 1 })).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
       modes.push(db.pragma('synchronous', { simple: true }) as number);
-      expect(modes).toEqual([2, 2]); // FULL after each
+      await catalog.addReplica('a'.repeat(64), 'n1');
+      modes.push(db.pragma('synchronous', { simple: true }) as number);
+      expect(modes).toEqual([2, 2, 2]); // FULL after each
     } finally {
       db.close();
     }
