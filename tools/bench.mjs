@@ -83,6 +83,11 @@ const USAGE = `usage: npm run bench -- [options]
                        its harness's random source file, per run), but both sides see the same drift
                        of a shared machine; adds each ratio paired run by run. A peer that fails a
                        turn gets no more turns and is reported failed
+  --repair-files N     after the other phases, on a cluster of its own (${NODES} nodes, --replicas
+                       below ${NODES}): put N files of 4 KiB, 8 in flight, kill -9 one node, and time
+                       until every chunk has its factor of healthy copies again (cairn status, once
+                       a second): chunks copied per second, and the controller's CPU meanwhile.
+                       Default 0 (phase skipped)
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -110,6 +115,7 @@ function parseOptions(argv) {
       concurrency: { type: 'string', default: '8' },
       clients: { type: 'string', default: '1' },
       'client-size': { type: 'string', default: '64MiB' },
+      'repair-files': { type: 'string', default: '0' },
       peer: { type: 'string', multiple: true, default: [] },
       dir: { type: 'string', default: os.tmpdir() },
       keep: { type: 'boolean', default: false },
@@ -140,15 +146,19 @@ function parseOptions(argv) {
   const unknown = peers.filter((p) => !PEER_NAMES.includes(p));
   if (unknown.length) usageError(`--peer: unknown peer ${unknown.join(', ')} (known: ${PEER_NAMES.join(', ')})`);
   if (values.interleave && peers.length === 0) usageError('--interleave takes turns with a peer: name one with --peer');
+  const repairFiles = int('repair-files', 0, 10_000_000);
+  const replicas = int('replicas', 1, NODES);
+  if (repairFiles > 0 && replicas >= NODES) usageError(`--repair-files needs --replicas below ${NODES}: with one of ${NODES} nodes dead, a copy must have somewhere to go`);
   return {
     sizes,
     size: sizes[0], // the first size: the top-level figures, and the size the peers run with
     files: int('files', 1, 1_000_000),
-    replicas: int('replicas', 1, NODES),
+    replicas,
     runs: int('runs', 1, 100),
     concurrency,
     clients: int('clients', 1, 64),
     clientSize,
+    repairFiles,
     peers,
     interleave: values.interleave,
     dir: resolve(values.dir),
@@ -1278,7 +1288,9 @@ function spaceNeeded(options) {
   const small = options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs;
   // --clients: N + 1 sources and as many gets at a time, plus their stored replicas
   const clients = options.clients > 1 ? (options.clients + 1) * options.clientSize * (2 + options.replicas * options.runs) : 0;
-  return big + small + clients + 256 * MiB; // + the catalog and logs
+  // --repair-files: each file's replicas and the copies that replace the dead node's, with room to spare
+  const repair = options.repairFiles * SMALL_SIZE * 4 * (options.replicas + 1);
+  return big + small + clients + repair + 256 * MiB; // + the catalog and logs
 }
 
 function machineInfo() {
@@ -1339,6 +1351,74 @@ function ratioText(value) {
 }
 
 /** The end of a Cairn cluster: each process's peak RSS (VmHWM) over its life and its RSS now, the cluster's status; then every process stopped. */
+/**
+ * --repair-files N: how fast the cluster gets back to full redundancy after losing a node. A cluster of
+ * its own (so that nothing else runs meanwhile) holds N one-chunk files; one node is killed with
+ * SIGKILL, and `cairn status` is asked once a second how many chunks are short. The rate counts from
+ * the first answer with short chunks (the node declared dead, after --node-timeout 3s) to the first
+ * with none; a second's resolution at either end.
+ */
+async function repairPhase(options, CairnClient) {
+  const root = join(tempRoot, 'repair');
+  mkdirSync(root);
+  console.error(`bench: repair: a cluster of its own, ${options.repairFiles} x 4 KiB at ${options.replicas} copies`);
+  const cluster = await startCluster(options, root, CairnClient);
+  try {
+    const payload = randomBytes(SMALL_SIZE * Math.min(options.repairFiles, 4096));
+    const body = (i) => {
+      const piece = Buffer.from(payload.subarray((i % 4096) * SMALL_SIZE, ((i % 4096) + 1) * SMALL_SIZE));
+      piece.writeUInt32LE(i, 0); // distinct content: chunks are content-addressed
+      return piece;
+    };
+    const t0 = now();
+    await pool(options.repairFiles, 8, (i) => cluster.sdk.put(`bench/repair/f${String(i).padStart(7, '0')}`, body(i), { replicas: options.replicas }), 'repair-phase put');
+    const putS = seconds(t0);
+    await settle();
+    const [controller, ...nodes] = cluster.servers;
+    const victim = nodes[nodes.length - 1];
+    console.error(`bench: repair: ${options.repairFiles} files put in ${round(putS, 1)} s; kill -9 ${victim.name}`);
+    const cpuBefore = cpuOf(controller.pid)?.self ?? NaN;
+    const killedAt = now();
+    victim.child.kill('SIGKILL');
+    let shortAt;
+    let short = 0;
+    for (;;) {
+      await sleep(1000);
+      const status = await cluster.sdk.status();
+      const elapsed = seconds(killedAt);
+      if (shortAt === undefined && status.underReplicated > 0) {
+        shortAt = elapsed;
+        short = status.underReplicated;
+        console.error(`bench: repair: ${victim.name} declared dead after ${round(elapsed, 1)} s, ${short} chunks short`);
+      }
+      if (shortAt !== undefined && status.underReplicated === 0 && status.lost === 0) {
+        const healS = elapsed - shortAt;
+        return {
+          files: options.repairFiles,
+          putS,
+          shortChunks: short,
+          declaredDeadS: shortAt,
+          healthyS: elapsed,
+          copiedChunks: status.repair.copiedChunks,
+          chunksPerS: short / healS,
+          controllerCpuS: (cpuOf(controller.pid)?.self ?? NaN) - cpuBefore,
+        };
+      }
+      if (elapsed > 3600) throw new Error(`repair: not done after an hour: ${JSON.stringify(status)}`);
+    }
+  } finally {
+    await cluster.sdk.close().catch(() => undefined);
+    await Promise.all(cluster.servers.filter(isRunning).map((p) => stopProcess(p)));
+  }
+}
+
+function printRepair(r) {
+  console.log(
+    `repair after kill -9 of 1 of ${NODES} nodes: ${r.shortChunks} of ${r.files} chunks short, declared dead after ${round(r.declaredDeadS, 1)} s, ` +
+      `all back to their factor ${round(r.healthyS - r.declaredDeadS, 1)} s later: ${round(r.chunksPerS, 0)} chunks/s; controller CPU ${round(r.controllerCpuS, 1)} s`,
+  );
+}
+
 async function closeCluster(cluster) {
   const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
   const serverRssNowMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.rss ?? NaN) / MiB]));
@@ -1463,6 +1543,8 @@ async function main() {
   console.log(`server peak RSS (MiB): ${Object.entries(serverPeakRssMiB).map(([k, v]) => `${k} ${round(v, 0)}`).join(', ')}; load average at end ${machine.loadavgEnd.join(' ')}`);
   if (rssAcrossSizes) printSizesTable(options, runs, med, rssAcrossSizes);
   if (options.clients > 1) printClientsTable(options, runs, med, clientErrorsTotal);
+  const repair = options.repairFiles > 0 && !shuttingDown ? await repairPhase(options, CairnClient) : undefined;
+  if (repair) printRepair(repair);
 
   const peers = options.peers.length ? await measurePeers(options, med, runs, turns) : undefined;
   const json = {
@@ -1481,6 +1563,7 @@ async function main() {
       concurrency: options.concurrency,
       clients: options.clients,
       clientSize: options.clientSize,
+      repairFiles: options.repairFiles,
       peers: options.peers,
       interleave: options.interleave,
       nodes: NODES,
@@ -1491,6 +1574,7 @@ async function main() {
     sizes: med.sizes, // each size's medians (also under median.sizes; the first size is the top level)
     ...(rssAcrossSizes ? { rssAcrossSizes } : {}),
     ...(options.clients > 1 ? { clients: med.clients, clientErrorsTotal } : {}),
+    ...(repair ? { repair: roundDeep(repair) } : {}),
     ...(peers ? { peers } : {}),
     runs,
     serverPeakRssMiB,

@@ -621,8 +621,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(await plansOfThreeTicks()).toBe(0); // n1 still draining, yet nothing to plan for
     });
 
-    describe('a repair bigger than a page', () => {
-      /** A healer whose plans take 4 short chunks each, and whose timer would tick once a minute. */
+    describe('work bigger than a page', () => {
+      /** A healer whose plans and GC passes take 4 chunks each, and whose timer would tick once a minute. */
       const pagedHealer = (repairConcurrency: number) =>
         new Healer({
           catalog,
@@ -633,7 +633,7 @@ describe('healer: deletion never races re-use of a chunk', () => {
           repairConcurrency,
           repairBytesPerSecond: 0,
           intervalMs: 60_000,
-          repairPage: 4,
+          pageSize: 4,
         });
       let paged: Healer;
       afterEach(() => paged.stop());
@@ -649,8 +649,10 @@ describe('healer: deletion never races re-use of a chunk', () => {
         return hashes;
       }
 
-      async function allRepaired(hashes: string[]): Promise<boolean> {
-        return (await Promise.all(hashes.map((hash) => catalog.chunkReplicas(hash)))).every((replicas) => replicas.length === 2);
+      /** Whether every chunk of `hashes` has two copies listed, not counting those on `draining`. */
+      async function allRepaired(hashes: string[], draining?: string): Promise<boolean> {
+        const replicas = await Promise.all(hashes.map((hash) => catalog.chunkReplicas(hash)));
+        return replicas.every((ids) => ids.filter((id) => id !== draining).length === 2);
       }
 
       async function until(condition: () => Promise<boolean>): Promise<void> {
@@ -659,6 +661,27 @@ describe('healer: deletion never races re-use of a chunk', () => {
           await sleep(5);
         }
       }
+
+      it('trims surplus copies page after page, at once', async () => {
+        paged = pagedHealer(2);
+        const hashes: string[] = [];
+        for (let i = 0; i < 10; i++) hashes.push(await committed(`surplus-${i}`, `a surplus chunk ${i}`, ['n1', 'n2', 'n3']));
+        await sleep(GRACE + 5); // old enough that the nodes let them go
+        const plans = jest.spyOn(catalog, 'surplusChunks');
+        await paged.tick();
+        await until(async () => (await Promise.all(hashes.map((hash) => catalog.chunkReplicas(hash)))).every((replicas) => replicas.length === 2));
+        expect(plans.mock.calls.length).toBeGreaterThanOrEqual(3);
+        for (const hash of hashes) expect(NODES.filter((id) => node(id).has(hash))).toHaveLength(2);
+      });
+
+      it('collects garbage page after page, at once', async () => {
+        paged = pagedHealer(2);
+        const hashes: string[] = [];
+        for (let i = 0; i < 10; i++) hashes.push(await garbage(`garbage ${i}`, ['n1', 'n2']));
+        await paged.tick();
+        await until(async () => hashes.every((hash) => !node('n1').has(hash) && !node('n2').has(hash)));
+        for (const hash of hashes) expect(await catalog.chunkReplicas(hash)).toEqual([]);
+      });
 
       it('goes on at once, page after page, while its copies succeed', async () => {
         paged = pagedHealer(2);
@@ -689,7 +712,7 @@ describe('healer: deletion never races re-use of a chunk', () => {
           return addReplica(hash, nodeId);
         });
         await paged.tick();
-        await until(() => allRepaired(hashes));
+        await until(() => allRepaired(hashes, 'n4')); // the first copy may have gone to n4
         // plan, copy (the view changes), plan, copy, copy: not the whole first page of three.
         expect(plans.mock.invocationCallOrder[1]).toBeLessThan(copies.mock.invocationCallOrder[1]);
         expect(copies.mock.calls.slice(1).map(([, nodeId]) => nodeId)).not.toContain('n4');

@@ -24,37 +24,39 @@ export interface HealerOptions {
   /** Bytes per second repair copies at most, across all copies (0: no cap). */
   repairBytesPerSecond: number;
   intervalMs: number;
-  /** Short chunks one repair plan takes on (REPAIR_PAGE; tests shorten it). */
-  repairPage?: number;
+  /** Chunks one plan takes on for repair and for trimming (PLAN_PAGE), and one GC pass (GC_PAGE); tests shorten them. */
+  pageSize?: number;
   /** How long a node has to answer a deletion before its link is closed (DELETE_ANSWER_MS; tests shorten it). */
   deleteAnswerMs?: number;
 }
 
-/** Surplus chunks and garbage looked at per pass; the next pass picks up the rest. */
-const PASS_LIMIT = 256;
 /**
- * Short chunks one repair plan hands its copies: many, because finding them reads the whole catalog
- * (seconds at a million chunks) while copying a small one takes about a millisecond. A plan with 256
- * repaired ~256 small chunks a second, whatever the disks could do, and at a million chunks ~70.
+ * Short chunks one plan hands its copies, and surplus ones its trims: many, because finding them reads
+ * the whole catalog (seconds at a million chunks) while copying or trimming a small one takes about a
+ * millisecond. Plans of 256, one a second, repaired ~256 small chunks a second whatever the disks
+ * could do, and ~70 at a million chunks.
  */
-const REPAIR_PAGE = 4_096;
+const PLAN_PAGE = 4_096;
+/** Garbage one pass deletes: an index finds it, so a pass costs little however big the catalog. */
+const GC_PAGE = 256;
 /**
- * How long one plan's copies go on before the healer plans again (when the nodes' view has not
- * changed meanwhile, which ends them at once), at the least; and at the least this many times the
- * plan's scan, so that scans stay a small part of a long repair. What happened meanwhile (a copy found
+ * How long one plan's copies and trims go on before the healer plans again (when the nodes' view has
+ * not changed meanwhile, which ends them at once), at the least; and at the least this many times the
+ * plan's scans, so that scans stay a small part of a long repair. What happened meanwhile (a copy found
  * bad, a file removed) waits for the next plan at most this long.
  */
-const REPAIR_SLICE_MS = 5_000;
-const REPAIR_SLICE_SCANS = 10;
+const PLAN_SLICE_MS = 5_000;
+const PLAN_SLICE_SCANS = 10;
 
-/** One step of a plan: how long its catalog scan took, and whether the next tick should plan again. */
+/**
+ * One step of a plan. `scanMs`: how long its catalog scan took; `unfinished`: the next tick should plan
+ * again; `moreAtOnce`: it got work done (a copy made, a copy deleted) and left some of what it found
+ * (its page was full, or cut short), so the next plan need not wait for the timer. Work that all failed
+ * does wait for it.
+ */
 interface PlanStep {
   scanMs: number;
   unfinished: boolean;
-}
-
-/** A repair step: also whether it copied something and left short chunks it had found for later. */
-interface RepairStep extends PlanStep {
   moreAtOnce: boolean;
 }
 
@@ -220,7 +222,7 @@ export class Healer {
   private async run(planAnyway: boolean): Promise<void> {
     if (this.passing) return;
     this.passing = true;
-    let repairGoesOn = false;
+    let goOn = false; // work went well and more is waiting
     try {
       if ((await this.unlisted.confirm()) > 0) this.schedule.changed(); // a copy listed again may be surplus
       const view = this.nodeView();
@@ -228,8 +230,9 @@ export class Healer {
         this.lastView = view;
         this.viewChangedAt = Date.now();
       }
-      if (planAnyway || this.schedule.due(view, performance.now())) repairGoesOn = await this.plan(view);
-      await this.collectGarbage(); // cheap: an index says which chunks are past their grace period
+      if (planAnyway || this.schedule.due(view, performance.now())) goOn = await this.plan(view);
+      // Cheap: an index says which chunks are past their grace period.
+      if (await this.collectGarbage()) goOn = true;
     } catch (err) {
       this.options.log.warn({ code: toCairnError(err).code }, `healing pass failed: ${toCairnError(err).message}`);
     } finally {
@@ -238,8 +241,8 @@ export class Healer {
     if (this.passAgain && !this.stopped) {
       this.passAgain = false;
       await this.pass();
-    } else if (repairGoesOn && !this.stopped) {
-      // Copies are going well and more chunks are short: plan the next ones now, not a tick later.
+    } else if (goOn && !this.stopped) {
+      // Copies or deletions are going well and more are waiting: the next ones now, not a tick later.
       setImmediate(() => void this.tick());
     }
   }
@@ -254,7 +257,7 @@ export class Healer {
       .join(' ');
   }
 
-  /** Returns whether repair should go on at once (see RepairStep). */
+  /** Returns whether the next plan should come at once (see PlanStep). */
   private async plan(view: string): Promise<boolean> {
     this.schedule.begin(view, performance.now());
     let scanMs = 0;
@@ -263,10 +266,10 @@ export class Healer {
       const repair = await this.repair(view);
       // Trimming waits while repair goes on at once: a surplus copy costs only room, and its scan would
       // double what each plan costs. The next plan that finds repair done, or stuck, trims.
-      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true } : await this.removeSurplus();
+      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true, moreAtOnce: true } : await this.removeSurplus(view);
       scanMs = repair.scanMs + trim.scanMs;
       unfinished = repair.unfinished || trim.unfinished;
-      return repair.moreAtOnce;
+      return repair.moreAtOnce || trim.moreAtOnce;
     } finally {
       this.schedule.end(scanMs, unfinished);
     }
@@ -277,11 +280,10 @@ export class Healer {
    * it could do nothing for waits for a change, or for room when placing failed for lack of it.
    * The copies stop early, leaving the rest of the page to the next plan, when the nodes' view is no
    * longer `view` (a source or target may have died; what is most urgent may differ) or the slice of
-   * time a plan gets is over. `moreAtOnce`: some copy succeeded and short chunks were left (the page
-   * was full, or cut short), so the next plan need not wait for the timer; copies that all fail do.
+   * time a plan gets is over (`sliceOver`).
    */
-  private async repair(view: string): Promise<RepairStep> {
-    const { catalog, cluster, repairPage: page = REPAIR_PAGE } = this.options;
+  private async repair(view: string): Promise<PlanStep> {
+    const { catalog, cluster, pageSize: page = PLAN_PAGE } = this.options;
     const started = performance.now();
     // A chunk with no copy to pull from (lost, or only on suspect nodes) cannot be repaired now: a page
     // full of them would hide the rest.
@@ -291,14 +293,13 @@ export class Healer {
       sourceNodes: cluster.sourceNodeIds(),
     });
     const scanMs = performance.now() - started;
-    const sliceEnds = performance.now() + Math.max(REPAIR_SLICE_MS, REPAIR_SLICE_SCANS * scanMs);
+    const sliceOver = this.sliceOver(view, scanMs);
     const copiedBefore = this.counters.copiedChunks;
     this.counters.queued = chunks.length;
     let attempted = false;
     let next = 0;
-    const goOn = () => !this.stopped && performance.now() < sliceEnds && this.nodeView() === view;
     const worker = async () => {
-      while (next < chunks.length && goOn()) {
+      while (next < chunks.length && !sliceOver()) {
         const chunk = chunks[next++];
         await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
         this.counters.running++;
@@ -314,6 +315,15 @@ export class Healer {
     this.counters.queued = 0;
     const left = next < chunks.length || chunks.length === page;
     return { scanMs, unfinished: attempted, moreAtOnce: left && this.counters.copiedChunks > copiedBefore };
+  }
+
+  /**
+   * Whether a plan that saw the nodes as `view` should stop handing out work: they look different now,
+   * or its slice of time (PLAN_SLICE_MS, or PLAN_SLICE_SCANS times its scan) is over.
+   */
+  private sliceOver(view: string, scanMs: number): () => boolean {
+    const ends = performance.now() + Math.max(PLAN_SLICE_MS, PLAN_SLICE_SCANS * scanMs);
+    return () => this.stopped || performance.now() >= ends || this.nodeView() !== view;
   }
 
   /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */
@@ -382,14 +392,18 @@ export class Healer {
    * from the most used nodes, never below the factor of healthy replicas. The list can be seconds old
    * by the time a chunk's turn comes: each removal is checked again against the catalog as it is then.
    */
-  private async removeSurplus(): Promise<PlanStep> {
-    const { catalog, cluster } = this.options;
+  private async removeSurplus(view: string): Promise<PlanStep> {
+    const { catalog, cluster, pageSize: page = PLAN_PAGE } = this.options;
     const used = new Map(cluster.list().map((n) => [n.id, n.used / Math.max(1, n.capacity)]));
     const started = performance.now();
-    const chunks = await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: PASS_LIMIT });
+    const chunks = await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: page });
     const scanMs = performance.now() - started;
+    const sliceOver = this.sliceOver(view, scanMs);
+    const deletedBefore = this.counters.deletedChunks;
     let attempted = false;
-    for (const chunk of chunks) {
+    let next = 0;
+    for (; next < chunks.length && !sliceOver(); next++) {
+      const chunk = chunks[next];
       const alive = chunk.healthy.filter((id) => this.isKeeper(id));
       // A copy the node kept as too young is left for its grace period, not asked for every pass.
       const removable = alive
@@ -405,7 +419,8 @@ export class Healer {
         });
       }
     }
-    return { scanMs, unfinished: attempted };
+    const left = next < chunks.length || chunks.length === page;
+    return { scanMs, unfinished: attempted, moreAtOnce: left && this.counters.deletedChunks > deletedBefore };
   }
 
   private keptRecently(hash: string, node: string): boolean {
@@ -424,16 +439,19 @@ export class Healer {
     return this.options.cluster.state(id) === 'alive' && this.options.cluster.peer(id) !== undefined;
   }
 
-  private async collectGarbage(): Promise<void> {
-    const { catalog, gcGraceMs } = this.options;
+  /** Whether more garbage may be ready at once: a full page, of which some was deleted. */
+  private async collectGarbage(): Promise<boolean> {
+    const { catalog, gcGraceMs, pageSize: page = GC_PAGE } = this.options;
     const now = Date.now();
-    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: PASS_LIMIT });
+    const deletedBefore = this.counters.deletedChunks;
+    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page });
     const byNode = new Map<string, string[]>();
     for (const { hash, nodes } of ready) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), hash]);
     // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.
     for (const [node, hashes] of byNode) {
       await this.deleteOn(node, hashes, () => catalog.unlistGarbage({ nodeId: node, hashes, now, graceMs: gcGraceMs }));
     }
+    return ready.length === page && this.counters.deletedChunks > deletedBefore;
   }
 
   /**
