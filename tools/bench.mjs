@@ -24,6 +24,7 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readdirSync,
   readSync,
   rmSync,
   statSync,
@@ -83,11 +84,12 @@ const USAGE = `usage: npm run bench -- [options]
                        its harness's random source file, per run), but both sides see the same drift
                        of a shared machine; adds each ratio paired run by run. A peer that fails a
                        turn gets no more turns and is reported failed
-  --repair-files N     after the other phases, on a cluster of its own (${NODES} nodes, --replicas
-                       below ${NODES}): put N files of 4 KiB, 8 in flight, kill -9 one node, and time
-                       until every chunk has its factor of healthy copies again (cairn status, once
-                       a second): chunks copied per second, and the controller's CPU meanwhile.
-                       Default 0 (phase skipped)
+  --repair-files N     after Cairn's other phases (before any peer's), on a cluster of its own (${NODES}
+                       nodes, --replicas 2 to ${NODES - 1}): put N files of 4 KiB, 8 in flight, kill -9
+                       one node, and time from its death (cairn nodes, every 100 ms) until every
+                       chunk has its factor of healthy copies again (cairn status, once a second):
+                       the node's chunks per second, and the controller's CPU meanwhile. Default 0
+                       (phase skipped)
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -148,7 +150,9 @@ function parseOptions(argv) {
   if (values.interleave && peers.length === 0) usageError('--interleave takes turns with a peer: name one with --peer');
   const repairFiles = int('repair-files', 0, 10_000_000);
   const replicas = int('replicas', 1, NODES);
-  if (repairFiles > 0 && replicas >= NODES) usageError(`--repair-files needs --replicas below ${NODES}: with one of ${NODES} nodes dead, a copy must have somewhere to go`);
+  if (repairFiles > 0 && (replicas < 2 || replicas >= NODES)) {
+    usageError(`--repair-files needs --replicas from 2 to ${NODES - 1}: a copy to repair from, and with one of ${NODES} nodes dead somewhere for the new one to go`);
+  }
   return {
     sizes,
     size: sizes[0], // the first size: the top-level figures, and the size the peers run with
@@ -929,7 +933,8 @@ function concurrentFigures(watched, single, size) {
 // ---------------------------------------------------------------------------------------------------
 // the cluster
 
-async function startCluster(options, root, CairnClient) {
+/** A controller and NODES nodes under `root`; `prefix` names their processes (and log files) apart from another cluster's. */
+async function startCluster(options, root, CairnClient, prefix = '') {
   const cluster = {
     root,
     servers: [],
@@ -942,7 +947,7 @@ async function startCluster(options, root, CairnClient) {
     },
   };
   // info, not warn: the "controller listening" line that carries the port is an info line
-  const controller = startProcess('controller', 'controller', [
+  const controller = startProcess(`${prefix}controller`, 'controller', [
     '--host', '127.0.0.1', '--port', '0', '--data', join(root, 'controller'),
     '--replicas', String(options.replicas), '--node-timeout', '3s', '--log-level', 'info',
   ]);
@@ -951,7 +956,7 @@ async function startCluster(options, root, CairnClient) {
   cluster.controllerAddress = `127.0.0.1:${ready.port}`;
   const nodeReady = [];
   for (let i = 0; i < NODES; i++) {
-    const node = startProcess(`node-${i}`, 'node', [
+    const node = startProcess(`${prefix}node-${i}`, 'node', [
       '--host', '127.0.0.1', '--port', '0', '--data', join(root, `node-${i}`),
       '--controller', cluster.controllerAddress, '--log-level', 'info',
     ]);
@@ -1350,19 +1355,18 @@ function ratioText(value) {
   return Number.isFinite(value) ? round(value, 2).toFixed(2) : String(value);
 }
 
-/** The end of a Cairn cluster: each process's peak RSS (VmHWM) over its life and its RSS now, the cluster's status; then every process stopped. */
 /**
  * --repair-files N: how fast the cluster gets back to full redundancy after losing a node. A cluster of
- * its own (so that nothing else runs meanwhile) holds N one-chunk files; one node is killed with
- * SIGKILL, and `cairn status` is asked once a second how many chunks are short. The rate counts from
- * the first answer with short chunks (the node declared dead, after --node-timeout 3s) to the first
- * with none; a second's resolution at either end.
+ * its own (so that nothing else runs meanwhile) holds N one-chunk files; the chunks on the last node's
+ * disk are counted, then it is killed with SIGKILL. `cairn nodes` is asked every 100 ms until the node
+ * is dead (after --node-timeout 3s), then `cairn status` once a second (each a scan of the catalog)
+ * until no chunk is short or lost: the rate is the node's chunks over that second span.
  */
 async function repairPhase(options, CairnClient) {
   const root = join(tempRoot, 'repair');
   mkdirSync(root);
   console.error(`bench: repair: a cluster of its own, ${options.repairFiles} x 4 KiB at ${options.replicas} copies`);
-  const cluster = await startCluster(options, root, CairnClient);
+  const cluster = await startCluster(options, root, CairnClient, 'repair-');
   try {
     const payload = randomBytes(SMALL_SIZE * Math.min(options.repairFiles, 4096));
     const body = (i) => {
@@ -1376,35 +1380,37 @@ async function repairPhase(options, CairnClient) {
     await settle();
     const [controller, ...nodes] = cluster.servers;
     const victim = nodes[nodes.length - 1];
-    console.error(`bench: repair: ${options.repairFiles} files put in ${round(putS, 1)} s; kill -9 ${victim.name}`);
+    const victimChunks = chunkFilesIn(join(root, `node-${nodes.length - 1}`, 'store', 'chunks'));
+    console.error(`bench: repair: ${options.repairFiles} files put in ${round(putS, 1)} s; kill -9 ${victim.name}, which holds ${victimChunks} chunks`);
     const cpuBefore = cpuOf(controller.pid)?.self ?? NaN;
     const killedAt = now();
     victim.child.kill('SIGKILL');
-    let shortAt;
-    let short = 0;
+    while (!(await cluster.sdk.nodesInfo()).some((n) => n.state === 'dead')) {
+      if (seconds(killedAt) > 120) throw new Error(`repair: ${victim.name} not declared dead within 120 s`);
+      await sleep(100);
+    }
+    const deadAt = now();
+    console.error(`bench: repair: ${victim.name} declared dead after ${round(seconds(killedAt, deadAt), 1)} s`);
+    let shortAtFirst;
     for (;;) {
-      await sleep(1000);
       const status = await cluster.sdk.status();
-      const elapsed = seconds(killedAt);
-      if (shortAt === undefined && status.underReplicated > 0) {
-        shortAt = elapsed;
-        short = status.underReplicated;
-        console.error(`bench: repair: ${victim.name} declared dead after ${round(elapsed, 1)} s, ${short} chunks short`);
-      }
-      if (shortAt !== undefined && status.underReplicated === 0 && status.lost === 0) {
-        const healS = elapsed - shortAt;
+      shortAtFirst ??= status.underReplicated;
+      if (status.underReplicated === 0 && status.lost === 0) {
+        const healS = seconds(deadAt);
         return {
           files: options.repairFiles,
           putS,
-          shortChunks: short,
-          declaredDeadS: shortAt,
-          healthyS: elapsed,
+          victimChunks,
+          shortAtFirstStatus: shortAtFirst,
+          declaredDeadS: seconds(killedAt, deadAt),
+          healS,
           copiedChunks: status.repair.copiedChunks,
-          chunksPerS: short / healS,
+          chunksPerS: victimChunks / healS,
           controllerCpuS: (cpuOf(controller.pid)?.self ?? NaN) - cpuBefore,
         };
       }
-      if (elapsed > 3600) throw new Error(`repair: not done after an hour: ${JSON.stringify(status)}`);
+      if (seconds(deadAt) > 3600) throw new Error(`repair: not done an hour after the node died: ${JSON.stringify(status)}`);
+      await sleep(1000);
     }
   } finally {
     await cluster.sdk.close().catch(() => undefined);
@@ -1412,13 +1418,21 @@ async function repairPhase(options, CairnClient) {
   }
 }
 
+/** How many chunk files a node's store holds (`chunks/<aa>/<sha256>`). */
+function chunkFilesIn(dir) {
+  let count = 0;
+  for (const fanOut of readdirSync(dir)) count += readdirSync(join(dir, fanOut)).filter((name) => /^[0-9a-f]{64}$/.test(name)).length;
+  return count;
+}
+
 function printRepair(r) {
   console.log(
-    `repair after kill -9 of 1 of ${NODES} nodes: ${r.shortChunks} of ${r.files} chunks short, declared dead after ${round(r.declaredDeadS, 1)} s, ` +
-      `all back to their factor ${round(r.healthyS - r.declaredDeadS, 1)} s later: ${round(r.chunksPerS, 0)} chunks/s; controller CPU ${round(r.controllerCpuS, 1)} s`,
+    `repair after kill -9 of 1 of ${NODES} nodes: its ${r.victimChunks} chunks (of ${r.files}), declared dead after ${round(r.declaredDeadS, 1)} s, ` +
+      `all back to their factor ${round(r.healS, 1)} s later: ${round(r.chunksPerS, 0)} chunks/s; controller CPU ${round(r.controllerCpuS, 1)} s`,
   );
 }
 
+/** The end of a Cairn cluster: each process's peak RSS (VmHWM) over its life and its RSS now, the cluster's status; then every process stopped. */
 async function closeCluster(cluster) {
   const serverPeakRssMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.hwm ?? NaN) / MiB]));
   const serverRssNowMiB = Object.fromEntries(cluster.servers.map((p) => [p.name, (memOf(p.pid)?.rss ?? NaN) / MiB]));

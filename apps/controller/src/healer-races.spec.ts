@@ -683,6 +683,15 @@ describe('healer: deletion never races re-use of a chunk', () => {
         for (const hash of hashes) expect(await catalog.chunkReplicas(hash)).toEqual([]);
       });
 
+      it('collects garbage behind a page of older garbage left on nodes it cannot reach', async () => {
+        paged = pagedHealer(2);
+        for (let i = 0; i < 4; i++) await garbage(`stranded ${i}`, ['n3', 'n4']);
+        const reachable = [await garbage('reachable 1', ['n1', 'n2']), await garbage('reachable 2', ['n1', 'n2'])];
+        for (const id of ['n3', 'n4']) node(id).peer.close(); // their links drop: no deletion can be sent to them now
+        await paged.tick();
+        await until(async () => reachable.every((hash) => !node('n1').has(hash) && !node('n2').has(hash)));
+      });
+
       it('goes on at once, page after page, while its copies succeed', async () => {
         paged = pagedHealer(2);
         const hashes = await shortChunks(10);
@@ -702,20 +711,32 @@ describe('healer: deletion never races re-use of a chunk', () => {
         expect(plans).toHaveBeenCalledTimes(1);
       });
 
-      it("plans again as soon as the nodes' view changes, leaving the rest of its page", async () => {
+      /**
+       * Three short chunks, one copy at a time, and `during` done during the first copy: whether the
+       * healer planned again before the second copy (not the whole first page of three). `draining`: a
+       * node `during` drains, whose copy does not count.
+       */
+      async function plansAgainBeforeSecondCopy(during: () => unknown, draining?: string): Promise<boolean> {
         paged = pagedHealer(1);
         const hashes = await shortChunks(3);
         const plans = jest.spyOn(catalog, 'underReplicatedChunks');
         const addReplica = catalog.addReplica.bind(catalog);
         const copies = jest.spyOn(catalog, 'addReplica').mockImplementationOnce(async (hash, nodeId) => {
-          await request('node.drain', { nodeId: 'n4', draining: true }); // during the first copy
+          await during();
           return addReplica(hash, nodeId);
         });
         await paged.tick();
-        await until(() => allRepaired(hashes, 'n4')); // the first copy may have gone to n4
-        // plan, copy (the view changes), plan, copy, copy: not the whole first page of three.
-        expect(plans.mock.invocationCallOrder[1]).toBeLessThan(copies.mock.invocationCallOrder[1]);
-        expect(copies.mock.calls.slice(1).map(([, nodeId]) => nodeId)).not.toContain('n4');
+        await until(() => allRepaired(hashes, draining));
+        return plans.mock.invocationCallOrder[1] < copies.mock.invocationCallOrder[1];
+      }
+
+      it("plans again as soon as the nodes' view changes, leaving the rest of its page", async () => {
+        // The first copy may have gone to n4.
+        expect(await plansAgainBeforeSecondCopy(() => request('node.drain', { nodeId: 'n4', draining: true }), 'n4')).toBe(true);
+      });
+
+      it('plans again as soon as a copy is found bad, leaving the rest of its page', async () => {
+        expect(await plansAgainBeforeSecondCopy(() => paged.requestPass())).toBe(true); // as a reader's report of a bad copy does
       });
     });
   });

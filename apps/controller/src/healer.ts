@@ -40,10 +40,10 @@ const PLAN_PAGE = 4_096;
 /** Garbage one pass deletes: an index finds it, so a pass costs little however big the catalog. */
 const GC_PAGE = 256;
 /**
- * How long one plan's copies and trims go on before the healer plans again (when the nodes' view has
- * not changed meanwhile, which ends them at once), at the least; and at the least this many times the
- * plan's scans, so that scans stay a small part of a long repair. What happened meanwhile (a copy found
- * bad, a file removed) waits for the next plan at most this long.
+ * How long one plan's copies and trims go on before the healer plans again (when nothing ends them
+ * sooner: see `sliceOver`), at the least; and at the least this many times the plan's scan, so that
+ * scans stay a small part of a long repair. What else happened meanwhile (a file removed, a report
+ * reconciled) waits for the next plan at most this long, with the copies already under way.
  */
 const PLAN_SLICE_MS = 5_000;
 const PLAN_SLICE_SCANS = 10;
@@ -220,7 +220,7 @@ export class Healer {
   }
 
   private async run(planAnyway: boolean): Promise<void> {
-    if (this.passing) return;
+    if (this.passing || this.stopped) return;
     this.passing = true;
     let goOn = false; // work went well and more is waiting
     try {
@@ -243,7 +243,7 @@ export class Healer {
       await this.pass();
     } else if (goOn && !this.stopped) {
       // Copies or deletions are going well and more are waiting: the next ones now, not a tick later.
-      setImmediate(() => void this.tick());
+      setImmediate(() => void this.tick()); // run() does nothing once stopped
     }
   }
 
@@ -263,10 +263,10 @@ export class Healer {
     let scanMs = 0;
     let unfinished = true; // a plan that failed is tried again
     try {
-      const repair = await this.repair(view);
+      const repair = await this.repair();
       // Trimming waits while repair goes on at once: a surplus copy costs only room, and its scan would
       // double what each plan costs. The next plan that finds repair done, or stuck, trims.
-      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true, moreAtOnce: true } : await this.removeSurplus(view);
+      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true, moreAtOnce: true } : await this.removeSurplus();
       scanMs = repair.scanMs + trim.scanMs;
       unfinished = repair.unfinished || trim.unfinished;
       return repair.moreAtOnce || trim.moreAtOnce;
@@ -278,11 +278,9 @@ export class Healer {
   /**
    * `unfinished`: copies were asked for (made or failed: the next plan looks again). A page of chunks
    * it could do nothing for waits for a change, or for room when placing failed for lack of it.
-   * The copies stop early, leaving the rest of the page to the next plan, when the nodes' view is no
-   * longer `view` (a source or target may have died; what is most urgent may differ) or the slice of
-   * time a plan gets is over (`sliceOver`).
+   * The copies stop early, leaving the rest of the page to the next plan (`sliceOver`).
    */
-  private async repair(view: string): Promise<PlanStep> {
+  private async repair(): Promise<PlanStep> {
     const { catalog, cluster, pageSize: page = PLAN_PAGE } = this.options;
     const started = performance.now();
     // A chunk with no copy to pull from (lost, or only on suspect nodes) cannot be repaired now: a page
@@ -293,7 +291,7 @@ export class Healer {
       sourceNodes: cluster.sourceNodeIds(),
     });
     const scanMs = performance.now() - started;
-    const sliceOver = this.sliceOver(view, scanMs);
+    const sliceOver = this.sliceOver(scanMs);
     const copiedBefore = this.counters.copiedChunks;
     this.counters.queued = chunks.length;
     let attempted = false;
@@ -318,12 +316,16 @@ export class Healer {
   }
 
   /**
-   * Whether a plan that saw the nodes as `view` should stop handing out work: they look different now,
-   * or its slice of time (PLAN_SLICE_MS, or PLAN_SLICE_SCANS times its scan) is over.
+   * Whether a plan whose scan just ended should stop handing out work: the nodes look different from
+   * how they looked then (a source or a target may have died; what is most urgent may differ), a copy
+   * was found bad (`requestPass`: its repair should not wait), or the plan's slice of time is over
+   * (PLAN_SLICE_MS, or PLAN_SLICE_SCANS times its scan). The view is read after the scan, not before:
+   * one that changes during each seconds-long scan must not leave every plan without work.
    */
-  private sliceOver(view: string, scanMs: number): () => boolean {
+  private sliceOver(scanMs: number): () => boolean {
+    const view = this.nodeView();
     const ends = performance.now() + Math.max(PLAN_SLICE_MS, PLAN_SLICE_SCANS * scanMs);
-    return () => this.stopped || performance.now() >= ends || this.nodeView() !== view;
+    return () => this.stopped || this.passAgain || performance.now() >= ends || this.nodeView() !== view;
   }
 
   /** Waits so that repair copies stay under `repairBytesPerSecond` on average. */
@@ -392,13 +394,13 @@ export class Healer {
    * from the most used nodes, never below the factor of healthy replicas. The list can be seconds old
    * by the time a chunk's turn comes: each removal is checked again against the catalog as it is then.
    */
-  private async removeSurplus(view: string): Promise<PlanStep> {
+  private async removeSurplus(): Promise<PlanStep> {
     const { catalog, cluster, pageSize: page = PLAN_PAGE } = this.options;
     const used = new Map(cluster.list().map((n) => [n.id, n.used / Math.max(1, n.capacity)]));
     const started = performance.now();
     const chunks = await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: page });
     const scanMs = performance.now() - started;
-    const sliceOver = this.sliceOver(view, scanMs);
+    const sliceOver = this.sliceOver(scanMs);
     const deletedBefore = this.counters.deletedChunks;
     let attempted = false;
     let next = 0;
@@ -444,7 +446,9 @@ export class Healer {
     const { catalog, gcGraceMs, pageSize: page = GC_PAGE } = this.options;
     const now = Date.now();
     const deletedBefore = this.counters.deletedChunks;
-    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page });
+    // Only garbage a deletion can be sent for now: a dead node's, oldest first, would fill every page.
+    const deletableOn = this.options.cluster.list().map((n) => n.id).filter((id) => this.deletablePeer(id) !== undefined);
+    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page, deletableOn });
     const byNode = new Map<string, string[]>();
     for (const { hash, nodes } of ready) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), hash]);
     // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.

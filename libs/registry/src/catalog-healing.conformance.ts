@@ -762,6 +762,26 @@ export function describeHealingConformance(ctx: HealingContext): void {
       expect(await collect(5_000)).toHaveLength(3);
     });
 
+    it('deletableOn: only garbage with a copy on those nodes, so that garbage left on a dead node hides none', async () => {
+      await put(store(), 'old', [chunk(0, 'on-dead', 1, ['n3'])], { replicas: 1 });
+      await put(store(), 'both', [chunk(0, 'on-both', 1, ['n1', 'n3'])], { replicas: 1 });
+      await put(store(), 'new', [chunk(0, 'on-live', 1, ['n2'])], { replicas: 1 });
+      await store().removeFile('old');
+      await collect(1_000); // the oldest
+      await store().removeFile('both');
+      await store().removeFile('new');
+      await collect(2_000);
+      const page = (deletableOn?: string[]) =>
+        store().collectGarbage({ now: 10_000, graceMs: grace, limit: 2, deletableOn }).then((ready) => ready.map((c) => c.hash));
+      expect(await page()).toEqual([h('on-dead'), ...[h('on-both'), h('on-live')].sort()].slice(0, 2));
+      expect((await page(['n1', 'n2'])).sort()).toEqual([h('on-both'), h('on-live')].sort());
+      expect(await store().collectGarbage({ now: 10_000, graceMs: grace, limit: 10, deletableOn: ['n1'] })).toEqual([
+        { hash: h('on-both'), nodes: ['n1', 'n3'] }, // with every holder, as without
+      ]);
+      expect(await page([])).toEqual([]);
+      expect(await codeOf(store().collectGarbage({ now: 1, graceMs: 0, limit: 1, deletableOn: [''] }))).toBe('E_BAD_MESSAGE');
+    });
+
     it('gcState of a hash the catalog never saw is absent', async () => {
       expect(await store().gcState(h('never'))).toEqual({ state: 'absent' });
     });

@@ -350,12 +350,15 @@ export interface CatalogStore {
    * One transaction: starts the grace clock (`since = now`) of every `unreferenced` chunk, then
    * returns up to `limit` chunks `deletable` since `now - graceMs` or earlier (oldest first), each
    * with its holders: they may be deleted on those nodes now. A chunk stays `deletable` (and is
-   * returned again) until `removeReplica` has removed its last replica row.
+   * returned again) until `removeReplica` has removed its last replica row. With `deletableOn`, only
+   * chunks with a replica on one of those nodes (the ones a deletion can be sent to now): garbage
+   * left only on a dead node, oldest first, would otherwise fill every page and hide the rest.
    */
   collectGarbage(args: {
     now: number;
     graceMs: number;
     limit: number;
+    deletableOn?: readonly string[];
   }): Promise<CollectableChunk[]>;
   gcStats(): Promise<GcStats>;
 

@@ -136,9 +136,10 @@ export class SqliteCatalog implements CatalogStore {
 
   /**
    * Runs `work` with synchronous=NORMAL: its commit is atomic and survives kill -9, but is not fsynced
-   * on its own. Only for an upload session's bookkeeping (begin, placements, stored chunks), which is
-   * acknowledged to nobody: the upload's commit fsyncs the WAL, and with it every earlier write, before
-   * the file is acknowledged. A power cut before that loses only a session the client sees fail.
+   * on its own; the next fsynced commit makes it durable with it (the WAL is replayed in order). Only
+   * for writes nothing acknowledged depends on: an upload session's bookkeeping (begin, placements,
+   * stored chunks), which the upload's commit fsyncs before the file is acknowledged, so that a power
+   * cut before it loses only a session the client sees fail; and a replica row (`addReplica`).
    */
   private relaxed<T>(work: () => T): T {
     this.sql.syncNormal.run();
@@ -426,10 +427,10 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   /**
-   * Relaxed (see `relaxed`): a repair records a copy per chunk, and an fsync each, on the event loop,
-   * bounded it at a few hundred small chunks a second. A row that a power cut loses costs no data: the
-   * node's report after it lists the copy again (`finishNodeReport`), and until then the chunk only
-   * looks short, so one more copy may be made.
+   * Relaxed (see `relaxed`). A repair records one row per copy, and an fsync for each, on the event
+   * loop, had bounded repair at a few hundred small chunks a second. A row that a power cut loses costs
+   * no data: the node's next report lists the copy again (`finishNodeReport`). Until then the chunk
+   * only looks short, so one more copy may be made.
    */
   addReplica(hash: string, nodeId: string): Promise<void> {
     return this.run(() => {
@@ -601,17 +602,20 @@ export class SqliteCatalog implements CatalogStore {
     now: number;
     graceMs: number;
     limit: number;
+    deletableOn?: readonly string[];
   }): Promise<CollectableChunk[]> {
     return this.run(() => {
       checkTime('time', args.now);
       checkTime('grace period', args.graceMs);
       checkPage(0, args.limit);
+      if (args.deletableOn !== undefined) checkNodeIds(args.deletableOn);
+      const on = args.deletableOn === undefined ? null : JSON.stringify([...new Set(args.deletableOn)]);
       return this.write(() => {
         // References arriving during the grace period already dropped their gc rows (triggers);
         // `collectable` checks it again. What is left unreferenced now starts its clock.
         this.sql.startGcClocks.run(args.now);
         return this.sql.collectable
-          .all({ cutoff: args.now - args.graceMs, limit: args.limit })
+          .all({ cutoff: args.now - args.graceMs, limit: args.limit, on })
           .map((row) => ({
             hash: row.hash,
             nodes: JSON.parse(row.nodesJson) as string[],

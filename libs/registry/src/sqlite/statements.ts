@@ -432,14 +432,15 @@ export function prepareStatements(db: Database.Database) {
      * triggers guarantee, so a deletion never rests on the triggers alone.
      */
     collectable: prepare<
-      [{ cutoff: number; limit: number }],
+      [{ cutoff: number; limit: number; on: string | null }],
       { hash: string; nodesJson: string }
     >(
       `SELECT g.hash, ${holdersJson('g.hash')} AS nodesJson
        FROM gc_pending g
        WHERE g.since <= @cutoff
          AND NOT ${referenced('g.hash')}
-         AND EXISTS (SELECT 1 FROM chunk_replicas r WHERE r.hash = g.hash)
+         AND EXISTS (SELECT 1 FROM chunk_replicas r WHERE r.hash = g.hash
+           AND (@on IS NULL OR r.node_id IN (SELECT value FROM json_each(@on))))
        ORDER BY g.since, g.hash LIMIT @limit`,
     ),
     /** Removes one replica row of a chunk if it is still collectable (the same test as `collectable`). */
