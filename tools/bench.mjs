@@ -88,8 +88,9 @@ const USAGE = `usage: npm run bench -- [options]
                        nodes, --replicas 2 to ${NODES - 1}): put N files of 4 KiB, 8 in flight, kill -9
                        one node, and time from its death (cairn nodes, every 100 ms) until every
                        chunk has its factor of healthy copies again (cairn status, once a second):
-                       the node's chunks per second, and the controller's CPU meanwhile. Default 0
-                       (phase skipped)
+                       the node's chunks per second, and the controller's CPU meanwhile; then start
+                       the node again and time the trimming of the copies it brings back (that
+                       controller runs with --gc-grace 5s). Default 0 (phase skipped)
   --dir DIR            parent of the temp dir (and of the peers' dirs); default the OS temp dir (${os.tmpdir()})
   --keep               keep the temp dir (cluster data, logs) instead of deleting it; peers' dirs too
   --no-drop-caches     do not drop the page cache before read phases (it is dropped when writable)
@@ -933,8 +934,11 @@ function concurrentFigures(watched, single, size) {
 // ---------------------------------------------------------------------------------------------------
 // the cluster
 
-/** A controller and NODES nodes under `root`; `prefix` names their processes (and log files) apart from another cluster's. */
-async function startCluster(options, root, CairnClient, prefix = '') {
+/**
+ * A controller and NODES nodes under `root`; `prefix` names their processes (and log files) apart from
+ * another cluster's; `controllerArgs` are added to the controller's.
+ */
+async function startCluster(options, root, CairnClient, prefix = '', controllerArgs = []) {
   const cluster = {
     root,
     servers: [],
@@ -949,20 +953,21 @@ async function startCluster(options, root, CairnClient, prefix = '') {
   // info, not warn: the "controller listening" line that carries the port is an info line
   const controller = startProcess(`${prefix}controller`, 'controller', [
     '--host', '127.0.0.1', '--port', '0', '--data', join(root, 'controller'),
-    '--replicas', String(options.replicas), '--node-timeout', '3s', '--log-level', 'info',
+    '--replicas', String(options.replicas), '--node-timeout', '3s', '--log-level', 'info', ...controllerArgs,
   ]);
   cluster.servers.push(controller);
   const ready = await waitForLog(controller, (e) => typeof e.msg === 'string' && e.msg.startsWith('controller listening'), 'controller listening');
   cluster.controllerAddress = `127.0.0.1:${ready.port}`;
   const nodeReady = [];
-  for (let i = 0; i < NODES; i++) {
+  cluster.startNode = (i) => {
     const node = startProcess(`${prefix}node-${i}`, 'node', [
       '--host', '127.0.0.1', '--port', '0', '--data', join(root, `node-${i}`),
       '--controller', cluster.controllerAddress, '--log-level', 'info',
     ]);
     cluster.servers.push(node);
-    nodeReady.push(waitForLog(node, (e) => typeof e.msg === 'string' && e.msg.includes(' listening on '), 'listening on'));
-  }
+    return waitForLog(node, (e) => typeof e.msg === 'string' && e.msg.includes(' listening on '), 'listening on');
+  };
+  for (let i = 0; i < NODES; i++) nodeReady.push(cluster.startNode(i));
   await Promise.all(nodeReady);
   cluster.sdk = new CairnClient({ controller: cluster.controllerAddress, token: SECRETS.adminToken });
   await waitForAliveNodes(cluster);
@@ -1366,7 +1371,8 @@ async function repairPhase(options, CairnClient) {
   const root = join(tempRoot, 'repair');
   mkdirSync(root);
   console.error(`bench: repair: a cluster of its own, ${options.repairFiles} x 4 KiB at ${options.replicas} copies`);
-  const cluster = await startCluster(options, root, CairnClient, 'repair-');
+  // A short grace period: the returning node's copies may be trimmed once this old (nodes keep younger ones).
+  const cluster = await startCluster(options, root, CairnClient, 'repair-', ['--gc-grace', `${REPAIR_GC_GRACE_S}s`]);
   try {
     const payload = randomBytes(SMALL_SIZE * Math.min(options.repairFiles, 4096));
     const body = (i) => {
@@ -1391,30 +1397,44 @@ async function repairPhase(options, CairnClient) {
     }
     const deadAt = now();
     console.error(`bench: repair: ${victim.name} declared dead after ${round(seconds(killedAt, deadAt), 1)} s`);
-    let shortAtFirst;
-    for (;;) {
-      const status = await cluster.sdk.status();
-      shortAtFirst ??= status.underReplicated;
-      if (status.underReplicated === 0 && status.lost === 0) {
-        const healS = seconds(deadAt);
-        return {
-          files: options.repairFiles,
-          putS,
-          victimChunks,
-          shortAtFirstStatus: shortAtFirst,
-          declaredDeadS: seconds(killedAt, deadAt),
-          healS,
-          copiedChunks: status.repair.copiedChunks,
-          chunksPerS: victimChunks / healS,
-          controllerCpuS: (cpuOf(controller.pid)?.self ?? NaN) - cpuBefore,
-        };
-      }
-      if (seconds(deadAt) > 3600) throw new Error(`repair: not done an hour after the node died: ${JSON.stringify(status)}`);
-      await sleep(1000);
-    }
+    const healed = await pollStatus(cluster, (status) => status.underReplicated === 0 && status.lost === 0, 'no chunk short an hour after the node died');
+    const healS = seconds(deadAt);
+    const repair = {
+      files: options.repairFiles,
+      putS,
+      victimChunks,
+      declaredDeadS: seconds(killedAt, deadAt),
+      healS,
+      copiedChunks: healed.repair.copiedChunks,
+      chunksPerS: victimChunks / healS,
+      controllerCpuS: (cpuOf(controller.pid)?.self ?? NaN) - cpuBefore,
+    };
+    // The node comes back with every chunk it had: each now has a copy too many, which is trimmed.
+    const deletedBefore = healed.gc.deletedChunks;
+    const cpuBeforeReturn = cpuOf(controller.pid)?.self ?? NaN;
+    const returnedAt = now();
+    await cluster.startNode(nodes.length - 1);
+    console.error(`bench: repair: ${victim.name} back; trimming the ${victimChunks} copies too many`);
+    await pollStatus(cluster, (status) => status.gc.deletedChunks - deletedBefore >= victimChunks, 'surplus copies left an hour after the node came back');
+    const trimS = seconds(returnedAt);
+    return { ...repair, trimS, trimmedPerS: victimChunks / trimS, trimControllerCpuS: (cpuOf(controller.pid)?.self ?? NaN) - cpuBeforeReturn };
   } finally {
     await cluster.sdk.close().catch(() => undefined);
     await Promise.all(cluster.servers.filter(isRunning).map((p) => stopProcess(p)));
+  }
+}
+
+/** The controller's --gc-grace in the repair phase, in seconds. */
+const REPAIR_GC_GRACE_S = 5;
+
+/** `cairn status` once a second until `done(status)`; the status that was; an error after an hour. */
+async function pollStatus(cluster, done, what) {
+  const started = now();
+  for (;;) {
+    const status = await cluster.sdk.status();
+    if (done(status)) return status;
+    if (seconds(started) > 3600) throw new Error(`repair phase: ${what}: ${JSON.stringify(status)}`);
+    await sleep(1000);
   }
 }
 
@@ -1429,6 +1449,10 @@ function printRepair(r) {
   console.log(
     `repair after kill -9 of 1 of ${NODES} nodes: its ${r.victimChunks} chunks (of ${r.files}), declared dead after ${round(r.declaredDeadS, 1)} s, ` +
       `all back to their factor ${round(r.healS, 1)} s later: ${round(r.chunksPerS, 0)} chunks/s; controller CPU ${round(r.controllerCpuS, 1)} s`,
+  );
+  console.log(
+    `the node back: its ${r.victimChunks} copies too many trimmed in ${round(r.trimS, 1)} s (from its start, report included): ` +
+      `${round(r.trimmedPerS, 0)} chunks/s; controller CPU ${round(r.trimControllerCpuS, 1)} s`,
   );
 }
 
