@@ -39,6 +39,8 @@ export interface HealerOptions {
 const PLAN_PAGE = 4_096;
 /** Garbage one pass deletes: an index finds it, so a pass costs little however big the catalog. */
 const GC_PAGE = 256;
+/** GC reads past garbage it cannot delete now (see collectGarbage) at most 1/this of the time. */
+const STRANDED_SHARE_INVERSE = 20;
 /**
  * How long one plan's copies and trims go on before the healer plans again (when nothing ends them
  * sooner: see `sliceOver`), at the least; and at the least this many times the plan's scan, so that
@@ -104,6 +106,8 @@ export class Healer {
   /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
   private readonly keptAt = new Map<string, number>();
   private readonly schedule = new PlanSchedule();
+  /** When GC may next read past garbage it cannot delete now (monotonic clock; see collectGarbage). */
+  private readPastStrandedAt = 0;
   /** The nodes' view as a pass last saw it (nodeView), and when a pass first saw it so. */
   private lastView: string | undefined;
   private viewChangedAt = -Infinity;
@@ -447,9 +451,17 @@ export class Healer {
     const { catalog, gcGraceMs, pageSize: page = GC_PAGE } = this.options;
     const now = Date.now();
     const deletedBefore = this.counters.deletedChunks;
-    // Only garbage a deletion can be sent for now: a dead node's, oldest first, would fill every page.
-    const deletableOn = this.options.cluster.list().map((n) => n.id).filter((id) => this.deletablePeer(id) !== undefined);
-    const ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page, deletableOn });
+    const deletable = new Set(this.options.cluster.list().map((n) => n.id).filter((id) => this.deletablePeer(id) !== undefined));
+    let ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page });
+    if (ready.some(({ nodes }) => !nodes.some((id) => deletable.has(id))) && performance.now() >= this.readPastStrandedAt) {
+      // Some of the oldest garbage is on nodes no deletion can reach now (a dead node's): pages of it
+      // alone would stop GC for good. Ask for garbage that can be deleted now instead. That reads past
+      // all the rest, so its cost grows with it (46 ms past 100 000 chunks here): at most
+      // 1/STRANDED_SHARE_INVERSE of the time.
+      const started = performance.now();
+      ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page, deletableOn: [...deletable] });
+      this.readPastStrandedAt = performance.now() + (performance.now() - started) * STRANDED_SHARE_INVERSE;
+    }
     const byNode = new Map<string, string[]>();
     for (const { hash, nodes } of ready) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), hash]);
     // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.
