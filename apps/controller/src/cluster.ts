@@ -1,6 +1,7 @@
 import { CairnError, NodeInfo, NodeRef, NodeState } from '@cairn/protocol';
 import { CatalogStore, Liveness, NodeRecord, PlacementCandidate } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
+import { RecentEvents } from './recent-events';
 
 /** How long a placement counts as load on its node: new chunks go to nodes busy with fewer. */
 const RECENT_PLACEMENT_MS = 2_000;
@@ -16,7 +17,7 @@ const PLACEMENT_LOAD_HALF = 32;
 export class Cluster {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly peers = new Map<string, RpcPeer>();
-  private readonly recentPlacements = new Map<string, number[]>();
+  private readonly recentPlacements = new RecentEvents(RECENT_PLACEMENT_MS);
   /** Nodes whose chunk report finished since they (re)registered: only their view is complete. */
   private readonly reported = new Set<string>();
 
@@ -101,24 +102,18 @@ export class Cluster {
    * with room look full.
    */
   placementCandidates(exclude: ReadonlySet<string> = new Set(), size = 0, { suspectToo = false } = {}): PlacementCandidate[] {
-    const now = Date.now();
     const eligible = (state: NodeState) => state === 'alive' || (suspectToo && state === 'suspect');
     return [...this.nodes.values()]
       .filter((n) => !exclude.has(n.id) && eligible(this.state(n.id)))
       .map((n) => {
         const spare = Math.max(0, n.capacity - n.used - size);
-        const load = this.recentLoad(n.id, now);
+        const load = this.recentPlacements.count(n.id);
         return { id: n.id, zone: n.zone, capacity: n.capacity, used: n.used + Math.floor((spare * load) / (load + PLACEMENT_LOAD_HALF)) };
       });
   }
 
   notePlacement(ids: readonly string[]): void {
-    const now = Date.now();
-    for (const id of ids) {
-      const recent = (this.recentPlacements.get(id) ?? []).filter((t) => now - t < RECENT_PLACEMENT_MS);
-      recent.push(now);
-      this.recentPlacements.set(id, recent);
-    }
+    for (const id of ids) this.recentPlacements.note(id);
   }
 
   /**
@@ -174,9 +169,5 @@ export class Cluster {
         chunks: n.chunks,
         lastSeen: n.lastSeen,
       }));
-  }
-
-  private recentLoad(id: string, now: number): number {
-    return (this.recentPlacements.get(id) ?? []).filter((t) => now - t < RECENT_PLACEMENT_MS).length;
   }
 }

@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs';
-import { lstat, rename, unlink, utimes } from 'node:fs/promises';
+import { lstatSync, type Stats } from 'node:fs';
+import { rename, unlink, utimes } from 'node:fs/promises';
 import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
@@ -92,14 +92,14 @@ export class FsChunkStore implements ChunkStore {
   async has(hash: ChunkHash): Promise<boolean> {
     this.assertOpen();
     assertChunkHash(hash);
-    return (await this.sizeOnDisk(hash)) !== undefined;
+    return this.sizeOnDisk(hash) !== undefined;
   }
 
   async touch(hash: ChunkHash): Promise<void> {
     this.assertOpen();
     assertChunkHash(hash);
     await this.locks.run(hash, async () => {
-      if ((await this.sizeOnDisk(hash)) === undefined) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
+      if (this.sizeOnDisk(hash) === undefined) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
       await this.refreshAge(hash);
     });
   }
@@ -114,7 +114,7 @@ export class FsChunkStore implements ChunkStore {
     this.assertOpen();
     assertChunkHash(hash);
     return this.locks.run(hash, async () => {
-      const modified = await this.modifiedAt(hash);
+      const modified = this.modifiedAt(hash);
       if (modified === undefined) return 'absent';
       if (modified >= keepIfModifiedSince - RECLAIM_CLOCK_MARGIN_MS) return 'kept';
       return (await this.removeIfPresent(hash)) ? 'deleted' : 'absent';
@@ -125,7 +125,7 @@ export class FsChunkStore implements ChunkStore {
     this.assertOpen();
     assertChunkHash(hash);
     return this.locks.run(hash, async () => {
-      const size = await this.sizeOnDisk(hash);
+      const size = this.sizeOnDisk(hash);
       if (size === undefined) return false;
       const location = this.layout.locate(hash);
       try {
@@ -164,7 +164,7 @@ export class FsChunkStore implements ChunkStore {
 
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
   private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
-    if ((await this.sizeOnDisk(hash)) !== undefined) {
+    if (this.sizeOnDisk(hash) !== undefined) {
       await this.refreshAge(hash);
       return { stored: false };
     }
@@ -191,7 +191,7 @@ export class FsChunkStore implements ChunkStore {
    * is fsynced so that an acknowledged delete does not come back after a power cut.
    */
   private async removeIfPresent(hash: ChunkHash): Promise<boolean> {
-    const size = await this.sizeOnDisk(hash);
+    const size = this.sizeOnDisk(hash);
     if (size === undefined) return false;
     const location = this.layout.locate(hash);
     try {
@@ -217,20 +217,24 @@ export class FsChunkStore implements ChunkStore {
     });
   }
 
-  private async modifiedAt(hash: ChunkHash): Promise<number | undefined> {
-    return (await this.chunkFileStats(hash))?.mtimeMs;
+  private modifiedAt(hash: ChunkHash): number | undefined {
+    return this.chunkFileStats(hash)?.mtimeMs;
   }
 
   /** The chunk file's size, or undefined when there is none. EIO and friends are `E_DISK`. */
-  private async sizeOnDisk(hash: ChunkHash): Promise<number | undefined> {
-    return (await this.chunkFileStats(hash))?.size;
+  private sizeOnDisk(hash: ChunkHash): number | undefined {
+    return this.chunkFileStats(hash)?.size;
   }
 
-  /** The chunk file's stats, or undefined when there is no regular file at its path. */
-  private async chunkFileStats(hash: ChunkHash): Promise<Stats | undefined> {
+  /**
+   * The chunk file's stats, or undefined when there is no regular file at its path. On the calling
+   * thread, like small-reads.ts: one cached system call, where an I/O thread's round trip costs two
+   * wake-ups and, for the usual answer on a put (absent), an exception built with its stack.
+   */
+  private chunkFileStats(hash: ChunkHash): Stats | undefined {
     try {
-      const stats = await lstat(this.layout.locate(hash).file);
-      return stats.isFile() ? stats : undefined;
+      const stats = lstatSync(this.layout.locate(hash).file, { throwIfNoEntry: false });
+      return stats?.isFile() ? stats : undefined;
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw toDiskError(err, `looking up chunk ${hash}`, { hash });
