@@ -29,6 +29,13 @@ describe('ChunkLayout', () => {
     }
   });
 
+  it('never gives two layouts of one root (two processes, one after the other) the same temp names', () => {
+    const other = new ChunkLayout('/srv/cairn');
+    const ours = new Set(Array.from({ length: 1000 }, () => layout.tempFileFor(HASH)));
+    expect(ours.size).toBe(1000);
+    for (let i = 0; i < 1000; i++) expect(ours.has(other.tempFileFor(HASH))).toBe(false);
+  });
+
   it('recognises fan-out directory names and where a chunk belongs', () => {
     expect(layout.isFanOutName('0a')).toBe(true);
     expect(['0A', 'a', 'abc', '..', 'zz'].some((name) => layout.isFanOutName(name))).toBe(false);
