@@ -228,7 +228,7 @@ export class FsChunkStore implements ChunkStore {
 
   /**
    * The chunk file's stats, or undefined when there is no regular file at its path. On the calling
-   * thread, like small-reads.ts: one cached system call, where an I/O thread's round trip costs two
+   * thread, like small-reads.ts: one cached system call, where the thread pool's round trip costs two
    * wake-ups and, for the usual answer on a put (absent), an exception built with its stack.
    */
   private chunkFileStats(hash: ChunkHash): Stats | undefined {
