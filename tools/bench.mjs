@@ -810,6 +810,23 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/**
+ * CPU seconds so far of the controller, the nodes and this process (the SDK's; the small-file phases
+ * do nothing else while they are timed, their data made before).
+ */
+function smallCpu(cluster) {
+  const [controller, ...nodes] = cluster.servers;
+  const self = (p) => cpuOf(p.pid)?.self ?? NaN;
+  return { controller: self(controller), nodes: nodes.reduce((sum, p) => sum + self(p), 0), sdk: cpuOf(process.pid)?.self ?? NaN };
+}
+
+/** CPU milliseconds per operation between two `smallCpu` readings, per part and in all. */
+function cpuPerOp(before, after, ops) {
+  const per = (key) => ((after[key] - before[key]) * 1000) / ops;
+  const parts = { controller: per('controller'), nodes: per('nodes'), sdk: per('sdk') };
+  return { ...parts, total: parts.controller + parts.nodes + parts.sdk };
+}
+
 async function smallFiles(options, cluster, run, concurrency) {
   const n = options.files;
   const payload = randomBytes(SMALL_SIZE * n); // distinct random content per file, made before timing
@@ -818,10 +835,13 @@ async function smallFiles(options, cluster, run, concurrency) {
   const sdk = cluster.sdk;
   await settle();
   const memBefore = process.memoryUsage().rss;
+  const cpu0 = smallCpu(cluster);
   const t0 = now();
   const putLat = await pool(n, concurrency, (i) => sdk.put(name(i), body(i), { replicas: options.replicas }), 'small put');
   const putS = seconds(t0);
+  const putCpu = cpuPerOp(cpu0, smallCpu(cluster), n);
   const cold = dropCaches(options);
+  const cpu1 = smallCpu(cluster);
   const t1 = now();
   const getLat = await pool(
     n,
@@ -835,10 +855,15 @@ async function smallFiles(options, cluster, run, concurrency) {
     'small get',
   );
   const getS = seconds(t1);
+  const getCpu = cpuPerOp(cpu1, smallCpu(cluster), n);
   return {
     concurrency,
     putsPerS: n / putS,
     getsPerS: n / getS,
+    putCpuMs: putCpu.total,
+    putCpuMsParts: { controller: putCpu.controller, nodes: putCpu.nodes, sdk: putCpu.sdk },
+    getCpuMs: getCpu.total,
+    getCpuMsParts: { controller: getCpu.controller, nodes: getCpu.nodes, sdk: getCpu.sdk },
     putP50Ms: percentile(putLat, 50),
     putP99Ms: percentile(putLat, 99),
     getP50Ms: percentile(getLat, 50),
@@ -1101,6 +1126,9 @@ function printTable(options, machine, placement, runs, med) {
     rows.push([`Cairn ${options.files} x 4 KiB gets, ${s.concurrency} in flight (SDK)`, c('getsPerS'), 'files/s']);
     rows.push(['  put latency p50 / p99', `${round(s.putP50Ms, 1)} / ${round(s.putP99Ms, 1)}`, 'ms']);
     rows.push(['  get latency p50 / p99', `${round(s.getP50Ms, 1)} / ${round(s.getP99Ms, 1)}`, 'ms']);
+    const parts = (v) => [v.controller, v.nodes, v.sdk].map((x) => round(x, 2)).join(' / ');
+    rows.push(['  CPU per put, all Cairn processes (controller / 3 nodes / SDK)', `${round(s.putCpuMs, 2)} (${parts(s.putCpuMsParts)})`, 'ms']);
+    rows.push(['  CPU per get, all Cairn processes (controller / 3 nodes / SDK)', `${round(s.getCpuMs, 2)} (${parts(s.getCpuMsParts)})`, 'ms']);
   });
   const many = runs.length > 1;
   const sizesNote = options.sizes.length > 1 ? ` (the first of ${options.sizes.length} sizes; all sizes below)` : '';
