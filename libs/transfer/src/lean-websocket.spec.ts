@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { type AddressInfo, type Socket, createServer as createTcpServer } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { LeanWebSocket } from './lean-websocket';
 import { makeSelfSignedCert, type SelfSignedCert } from './testing/self-signed-cert';
@@ -100,6 +100,34 @@ describe('LeanWebSocket', () => {
     peer.send('hello');
     expect(await text).toEqual({ data: Buffer.from('hello'), isBinary: false });
     client.close();
+  });
+
+  it('writes the messages sent in one turn with one system call, in order', async () => {
+    const { client, peer } = await connect(server);
+    const socket = (client as unknown as { socket: Socket }).socket;
+    const writev = jest.spyOn(socket as unknown as { _writev: (...args: unknown[]) => void }, '_writev');
+    const write = jest.spyOn(socket as unknown as { _write: (...args: unknown[]) => void }, '_write');
+    const received: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      peer.on('message', (data: Buffer) => {
+        received.push(String(data));
+        if (received.length === 5) resolve();
+      }),
+    );
+    for (let i = 0; i < 5; i++) client.send(Buffer.from(`message ${i}`));
+    expect(writev).not.toHaveBeenCalled(); // held until the turn ends
+    await all;
+    expect(received).toEqual([0, 1, 2, 3, 4].map((i) => `message ${i}`));
+    expect(writev.mock.calls.length + write.mock.calls.length).toBe(1);
+    client.close();
+  });
+
+  it('still writes what was sent in the turn it is terminated in', async () => {
+    const { client, peer } = await connect(server);
+    const atServer = nextMessage(peer);
+    client.send(Buffer.from('last words'));
+    client.terminate();
+    expect(String((await atServer).data)).toBe('last words');
   });
 
   it('answers a ping with a pong carrying the same bytes', async () => {
