@@ -66,6 +66,10 @@ const USAGE = `usage: npm run bench -- [options]
   --replicas N         replication factor for every put (and the peers' goal/replica count); default 2
   --runs N             repeat every phase N times on the same cluster and report medians; default 1
   --concurrency LIST   small-file operations in flight, e.g. 8 or 1,8 (one phase each); default 8
+  --warmup N           before the first small-file phase, N untimed 4 KiB puts and gets (8 in flight,
+                       contents of their own): V8 optimises the small-file path of every process over
+                       its first ~3000 operations, which a long-lived cluster has long done; 0
+                       measures them cold; default 3000
   --clients N          also run N CLI processes at once, each putting (then getting) a file of its
                        own of --client-size, and compare with 1 client alone; default 1 (phase skipped)
   --client-size SIZE   the file size of each client in the --clients phase; default 64MiB
@@ -116,6 +120,7 @@ function parseOptions(argv) {
       replicas: { type: 'string', default: '2' },
       runs: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '3000' },
       clients: { type: 'string', default: '1' },
       'client-size': { type: 'string', default: '64MiB' },
       'repair-files': { type: 'string', default: '0' },
@@ -161,6 +166,7 @@ function parseOptions(argv) {
     replicas,
     runs: int('runs', 1, 100),
     concurrency,
+    warmup: int('warmup', 0, 1_000_000),
     clients: int('clients', 1, 64),
     clientSize,
     repairFiles,
@@ -444,6 +450,45 @@ async function settle() {
   await sleep(1000);
 }
 
+/** A create slower than this means files were deleted near here in the last minutes (below); a quiet one takes ~20 µs here. */
+const QUIET_CREATE_US = 150;
+const QUIET_WAIT_MS = 15_000;
+const QUIET_GIVE_UP_MS = 7 * 60_000;
+let probeRound = 0;
+
+/**
+ * Waits until creating a file costs what it should. ext4 without a journal (this machine's file
+ * system) passes over every inode deleted in the last 1–6 minutes (`recently_deleted`, longer while
+ * its inode table block is dirty) each time it allocates one: after tens of thousands of deletes
+ * (the end of another bench, a peer's `down.sh --purge`) a create cost ~800 µs of CPU here instead of
+ * ~20, and every chunk a node stores is a new file (docs/performance.md, "Deleted files slow the next
+ * creates"). Probed with 32 empty files in the temp dir, kept until it goes (deleting them would do
+ * what is measured); before each of Cairn's runs and each peer's turn, whoever deleted the files.
+ */
+async function quietFileSystem(tag) {
+  const dir = join(tempRoot, 'fs-probe');
+  mkdirSync(dir, { recursive: true });
+  const start = Date.now();
+  for (;;) {
+    const round = probeRound++;
+    const costs = [];
+    for (let i = 0; i < 32; i++) {
+      const t0 = now();
+      closeSync(openSync(join(dir, `p${round}-${i}`), 'wx'));
+      costs.push(seconds(t0) * 1e6);
+    }
+    const createUs = median(costs);
+    const waitedS = (Date.now() - start) / 1000;
+    if (createUs <= QUIET_CREATE_US) return { createUs, waitedS };
+    if (Date.now() - start > QUIET_GIVE_UP_MS) {
+      console.error(`${tag} WARNING: file creates still cost ${Math.round(createUs)} µs each after ${Math.round(waitedS)} s; measuring anyway`);
+      return { createUs, waitedS };
+    }
+    console.error(`${tag} file creates cost ${Math.round(createUs)} µs each (many files deleted nearby in the last minutes); waiting ${QUIET_WAIT_MS / 1000} s`);
+    await sleep(QUIET_WAIT_MS);
+  }
+}
+
 function warm(path) {
   readWhole(path, () => undefined);
 }
@@ -549,9 +594,13 @@ async function rawDisk(options, size, src, dir) {
   return { rawWriteMBps: mbps(size, writeS), rawReadMBps: mbps(size, readS), rawWriteS: writeS, rawReadS: readS, rawReadCold: cold };
 }
 
-/** Raw disk, small files: one process, create + write 4 KiB + fsync + close each (like the peers' smallfiles.py). */
-async function rawSmallFiles(options, dir) {
-  const smallDir = join(dir, 'raw-small');
+/**
+ * Raw disk, small files: one process, create + write 4 KiB + fsync + close each (like the peers' smallfiles.py).
+ * The files stay until the temp dir goes: deleted, they would slow every file created near them in
+ * the next minutes, the nodes' chunks among them (`quietFileSystem`).
+ */
+async function rawSmallFiles(options, dir, run) {
+  const smallDir = join(dir, `raw-small-${run}`);
   mkdirSync(smallDir, { recursive: true });
   const payload = randomBytes(SMALL_SIZE * options.files);
   await settle();
@@ -574,7 +623,6 @@ async function rawSmallFiles(options, dir) {
     if (n !== SMALL_SIZE) throw new Error(`raw small file ${i}: read ${n} bytes`);
   }
   const readS = seconds(t1);
-  rmSync(smallDir, { recursive: true, force: true });
   return { rawSmallWritesPerS: options.files / writeS, rawSmallReadsPerS: options.files / readS };
 }
 
@@ -808,6 +856,22 @@ function withTimeout(promise, ms, what) {
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/**
+ * --warmup: untimed small puts and gets, each file with contents of its own, before the first timed
+ * small-file phase of the cluster's life (the SDK process and the servers live through every run).
+ * The files stay, as every phase's do: removing them would leave garbage for the GC to delete later,
+ * in the middle of some timed phase.
+ */
+async function warmUpSmallFiles(options, cluster) {
+  const n = options.warmup;
+  const name = (i) => `bench/warmup/f${String(i).padStart(7, '0')}`;
+  const sdk = cluster.sdk;
+  await pool(n, 8, (i) => sdk.put(name(i), randomBytes(SMALL_SIZE), { replicas: options.replicas }), 'warm-up put');
+  await pool(n, 8, async (i) => {
+    for await (const piece of sdk.read(name(i))) sdk.recycle(piece);
+  }, 'warm-up get');
 }
 
 /**
@@ -1135,13 +1199,15 @@ function printTable(options, machine, placement, runs, med) {
   console.log('');
   console.log(
     `Cairn benchmark: controller + ${NODES} nodes on 127.0.0.1, replicas ${options.replicas}, ${size} file${sizesNote}, ` +
-      `${options.files} x 4 KiB files; ${runs.length} run${many ? 's, median (min..max)' : ''}`,
+      `${options.files} x 4 KiB files (after ${options.warmup} untimed); ${runs.length} run${many ? 's, median (min..max)' : ''}`,
   );
   console.log(
     `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${round(machine.memTotalBytes / GiB, 1)} GiB RAM, ` +
       `Linux ${machine.kernel}, Node ${machine.node}; load average at start ${machine.loadavgStart.join(' ')}`,
   );
   console.log(`data: ${placement.dir} (${placement.fsType}, ${placement.sameFsAsRepo ? 'same file system as the repo' : 'NOT the repo\'s file system'}); page cache dropped before reads: ${placement.dropCaches ? 'yes' : 'no'}`);
+  const quiet = runs.map((r) => `${Math.round(r.quietFileSystem.createUs)} µs${r.quietFileSystem.waitedS >= 1 ? ` after waiting ${Math.round(r.quietFileSystem.waitedS)} s` : ''}`);
+  console.log(`a file create before each run (waits for recent deletes to age, up to 7 min): ${quiet.join(' / ')}`);
   console.log(`big file: ${med.chunks} chunks of ${formatSize(med.chunkSizeBytes)}, under-replicated after put: ${med.chunksUnderReplicated}, SHA-256 of both gets verified`);
   console.log('');
   printGrid([{ title: 'measure' }, { title: 'value', right: true }, { title: 'unit' }], rows);
@@ -1323,7 +1389,8 @@ function spaceNeeded(options) {
   const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   // per size: source + raw copy + one get at a time, plus the stored replicas of every run's file
   const big = Math.max(...options.sizes) * 3 + sum(options.sizes) * options.replicas * options.runs;
-  const small = options.files * SMALL_SIZE * 8 * options.concurrency.length * options.runs;
+  // stored replicas (a 4 KiB file takes a block or two on each node) and the raw baseline's files, kept
+  const small = (options.files * (options.concurrency.length + 1) * options.runs + options.warmup) * SMALL_SIZE * 8;
   // --clients: N + 1 sources and as many gets at a time, plus their stored replicas
   const clients = options.clients > 1 ? (options.clients + 1) * options.clientSize * (2 + options.replicas * options.runs) : 0;
   // --repair-files: each file's replicas and the copies that replace the dead node's, with room to spare
@@ -1354,7 +1421,7 @@ function machineInfo() {
 async function measureRun(options, cluster, run, placement) {
   const tag = `bench: run ${run}/${options.runs}:`;
   const src = join(cluster.root, 'source.bin');
-  const rawSmall = await rawSmallFiles(options, cluster.root);
+  const rawSmall = await rawSmallFiles(options, cluster.root, run);
   const sizes = [];
   for (const [i, size] of options.sizes.entries()) {
     console.error(`${tag} generating ${formatSize(size)} of random data (not timed)`);
@@ -1369,6 +1436,10 @@ async function measureRun(options, cluster, run, placement) {
     sizes.push({ size, ...raw, ...big });
   }
   const cliStartupS = await cliOverhead(cluster);
+  if (run === 1 && options.warmup > 0) {
+    console.error(`${tag} warm-up: ${options.warmup} x 4 KiB put and get, untimed`);
+    await warmUpSmallFiles(options, cluster);
+  }
   const small = [];
   for (const c of options.concurrency) {
     console.error(`${tag} ${options.files} x 4 KiB, ${c} in flight`);
@@ -1500,7 +1571,8 @@ async function closeCluster(cluster) {
 }
 
 /** `runs` runs of a peer's own harness (up.sh, bench.sh, its CPU, down.sh). */
-function runPeerRuns(options, name, runs, when) {
+async function runPeerRuns(options, name, runs, when) {
+  await quietFileSystem(`bench: peer ${name}:`);
   console.error(`bench: peer ${name}: its harness, same sitting, ${when} (${formatSize(options.size)}, ${options.files} x 4 KiB, ${runs} run${runs > 1 ? 's' : ''}, ${options.replicas} copies)`);
   return runPeer(name, {
     replicas: options.replicas,
@@ -1591,7 +1663,8 @@ async function main() {
   for (let run = 1; run <= options.runs; run++) {
     if (shuttingDown) break;
     if (options.interleave && run > 1) await waitForAliveNodes(cluster);
-    runs.push(await measureRun(options, cluster, run, placement));
+    const quiet = await quietFileSystem(`bench: run ${run}/${options.runs}:`);
+    runs.push({ ...(await measureRun(options, cluster, run, placement)), quietFileSystem: quiet });
     // Cairn's cluster stays up, idle, during a peer's turn: started again, every run of it would be a
     // first run, colder than a long-lived cluster's (docs/performance.md, "Taking turns").
     for (const name of options.interleave ? options.peers : []) {
@@ -1629,6 +1702,7 @@ async function main() {
       replicas: options.replicas,
       runs: options.runs,
       concurrency: options.concurrency,
+      warmup: options.warmup,
       clients: options.clients,
       clientSize: options.clientSize,
       repairFiles: options.repairFiles,
