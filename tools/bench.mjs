@@ -479,7 +479,7 @@ async function quietFileSystem(tag) {
     }
     const createUs = median(costs);
     const waitedS = (Date.now() - start) / 1000;
-    if (createUs <= QUIET_CREATE_US) return { createUs, waitedS };
+    if (createUs <= QUIET_CREATE_US || shuttingDown) return { createUs, waitedS };
     if (Date.now() - start > QUIET_GIVE_UP_MS) {
       console.error(`${tag} WARNING: file creates still cost ${Math.round(createUs)} µs each after ${Math.round(waitedS)} s; measuring anyway`);
       return { createUs, waitedS };
