@@ -70,6 +70,10 @@ const USAGE = `usage: npm run bench -- [options]
                        contents of their own): V8 optimises the small-file path of every process over
                        its first ~3000 operations, which a long-lived cluster has long done; 0
                        measures them cold; default 3000
+  --quiet-wait S       before each run and each peer's turn, wait up to S seconds while creating a
+                       file in the temp dir takes more than 150 µs (files deleted nearby in the last
+                       minutes: on ext4 without a journal each create then passes over them); 0 does
+                       not probe; default 420
   --clients N          also run N CLI processes at once, each putting (then getting) a file of its
                        own of --client-size, and compare with 1 client alone; default 1 (phase skipped)
   --client-size SIZE   the file size of each client in the --clients phase; default 64MiB
@@ -121,6 +125,7 @@ function parseOptions(argv) {
       runs: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '3000' },
+      'quiet-wait': { type: 'string', default: '420' },
       clients: { type: 'string', default: '1' },
       'client-size': { type: 'string', default: '64MiB' },
       'repair-files': { type: 'string', default: '0' },
@@ -167,6 +172,7 @@ function parseOptions(argv) {
     runs: int('runs', 1, 100),
     concurrency,
     warmup: int('warmup', 0, 1_000_000),
+    quietWaitS: int('quiet-wait', 0, 3600),
     clients: int('clients', 1, 64),
     clientSize,
     repairFiles,
@@ -453,7 +459,6 @@ async function settle() {
 /** A create slower than this means files were deleted near here in the last minutes (below); a quiet one takes ~20 µs here. */
 const QUIET_CREATE_US = 150;
 const QUIET_WAIT_MS = 15_000;
-const QUIET_GIVE_UP_MS = 7 * 60_000;
 let probeRound = 0;
 
 /**
@@ -464,8 +469,10 @@ let probeRound = 0;
  * ~20, and every chunk a node stores is a new file (docs/performance.md, "Deleted files slow the next
  * creates"). Probed with 32 empty files in the temp dir, kept until it goes (deleting them would do
  * what is measured); before each of Cairn's runs and each peer's turn, whoever deleted the files.
+ * Up to --quiet-wait seconds (0: no probe, for a file system where every create is slower than this).
  */
-async function quietFileSystem(tag) {
+async function quietFileSystem(options, tag) {
+  if (options.quietWaitS === 0) return undefined;
   const dir = join(tempRoot, 'fs-probe');
   mkdirSync(dir, { recursive: true });
   const start = Date.now();
@@ -480,12 +487,13 @@ async function quietFileSystem(tag) {
     const createUs = median(costs);
     const waitedS = (Date.now() - start) / 1000;
     if (createUs <= QUIET_CREATE_US || shuttingDown) return { createUs, waitedS };
-    if (Date.now() - start > QUIET_GIVE_UP_MS) {
+    if (waitedS >= options.quietWaitS) {
       console.error(`${tag} WARNING: file creates still cost ${Math.round(createUs)} µs each after ${Math.round(waitedS)} s; measuring anyway`);
       return { createUs, waitedS };
     }
     console.error(`${tag} file creates cost ${Math.round(createUs)} µs each (many files deleted nearby in the last minutes); waiting ${QUIET_WAIT_MS / 1000} s`);
-    await sleep(QUIET_WAIT_MS);
+    const until = Date.now() + Math.min(QUIET_WAIT_MS, (options.quietWaitS - waitedS) * 1000);
+    while (Date.now() < until && !shuttingDown) await sleep(500); // a Ctrl-C is not kept waiting
   }
 }
 
@@ -870,7 +878,9 @@ async function warmUpSmallFiles(options, cluster) {
   const sdk = cluster.sdk;
   await pool(n, 8, (i) => sdk.put(name(i), randomBytes(SMALL_SIZE), { replicas: options.replicas }), 'warm-up put');
   await pool(n, 8, async (i) => {
-    for await (const piece of sdk.read(name(i))) sdk.recycle(piece);
+    const parts = []; // as the timed gets do (smallFiles)
+    for await (const piece of sdk.read(name(i))) parts.push(piece);
+    if (Buffer.concat(parts).length !== SMALL_SIZE) throw new Error(`warm-up get ${name(i)}: not ${SMALL_SIZE} bytes`);
   }, 'warm-up get');
 }
 
@@ -1199,15 +1209,17 @@ function printTable(options, machine, placement, runs, med) {
   console.log('');
   console.log(
     `Cairn benchmark: controller + ${NODES} nodes on 127.0.0.1, replicas ${options.replicas}, ${size} file${sizesNote}, ` +
-      `${options.files} x 4 KiB files (after ${options.warmup} untimed); ${runs.length} run${many ? 's, median (min..max)' : ''}`,
+      `${options.files} x 4 KiB files (${options.warmup ? `after ${options.warmup} untimed` : 'no warm-up'}); ${runs.length} run${many ? 's, median (min..max)' : ''}`,
   );
   console.log(
     `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${round(machine.memTotalBytes / GiB, 1)} GiB RAM, ` +
       `Linux ${machine.kernel}, Node ${machine.node}; load average at start ${machine.loadavgStart.join(' ')}`,
   );
   console.log(`data: ${placement.dir} (${placement.fsType}, ${placement.sameFsAsRepo ? 'same file system as the repo' : 'NOT the repo\'s file system'}); page cache dropped before reads: ${placement.dropCaches ? 'yes' : 'no'}`);
-  const quiet = runs.map((r) => `${Math.round(r.quietFileSystem.createUs)} µs${r.quietFileSystem.waitedS >= 1 ? ` after waiting ${Math.round(r.quietFileSystem.waitedS)} s` : ''}`);
-  console.log(`a file create before each run (waits for recent deletes to age, up to 7 min): ${quiet.join(' / ')}`);
+  if (options.quietWaitS > 0) {
+    const quiet = runs.map(({ quietFileSystem: q }) => `${Math.round(q.createUs)} µs${q.waitedS >= 1 ? ` after waiting ${Math.round(q.waitedS)} s` : ''}`);
+    console.log(`a file create before each run (waits for recent deletes to age, up to ${options.quietWaitS} s): ${quiet.join(' / ')}`);
+  }
   console.log(`big file: ${med.chunks} chunks of ${formatSize(med.chunkSizeBytes)}, under-replicated after put: ${med.chunksUnderReplicated}, SHA-256 of both gets verified`);
   console.log('');
   printGrid([{ title: 'measure' }, { title: 'value', right: true }, { title: 'unit' }], rows);
@@ -1572,7 +1584,7 @@ async function closeCluster(cluster) {
 
 /** `runs` runs of a peer's own harness (up.sh, bench.sh, its CPU, down.sh). */
 async function runPeerRuns(options, name, runs, when) {
-  await quietFileSystem(`bench: peer ${name}:`);
+  await quietFileSystem(options, `bench: peer ${name}:`);
   console.error(`bench: peer ${name}: its harness, same sitting, ${when} (${formatSize(options.size)}, ${options.files} x 4 KiB, ${runs} run${runs > 1 ? 's' : ''}, ${options.replicas} copies)`);
   return runPeer(name, {
     replicas: options.replicas,
@@ -1663,8 +1675,9 @@ async function main() {
   for (let run = 1; run <= options.runs; run++) {
     if (shuttingDown) break;
     if (options.interleave && run > 1) await waitForAliveNodes(cluster);
-    const quiet = await quietFileSystem(`bench: run ${run}/${options.runs}:`);
-    runs.push({ ...(await measureRun(options, cluster, run, placement)), quietFileSystem: quiet });
+    const quiet = await quietFileSystem(options, `bench: run ${run}/${options.runs}:`);
+    if (shuttingDown) break;
+    runs.push({ ...(await measureRun(options, cluster, run, placement)), ...(quiet ? { quietFileSystem: quiet } : {}) });
     // Cairn's cluster stays up, idle, during a peer's turn: started again, every run of it would be a
     // first run, colder than a long-lived cluster's (docs/performance.md, "Taking turns").
     for (const name of options.interleave ? options.peers : []) {
@@ -1703,6 +1716,7 @@ async function main() {
       runs: options.runs,
       concurrency: options.concurrency,
       warmup: options.warmup,
+      quietWaitS: options.quietWaitS,
       clients: options.clients,
       clientSize: options.clientSize,
       repairFiles: options.repairFiles,
