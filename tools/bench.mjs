@@ -878,10 +878,16 @@ async function warmUpSmallFiles(options, cluster) {
   const sdk = cluster.sdk;
   await pool(n, 8, (i) => sdk.put(name(i), randomBytes(SMALL_SIZE), { replicas: options.replicas }), 'warm-up put');
   await pool(n, 8, async (i) => {
-    const parts = []; // as the timed gets do (smallFiles)
-    for await (const piece of sdk.read(name(i))) parts.push(piece);
-    if (Buffer.concat(parts).length !== SMALL_SIZE) throw new Error(`warm-up get ${name(i)}: not ${SMALL_SIZE} bytes`);
+    const got = await getSmall(sdk, name(i)); // as the timed gets do (smallFiles)
+    if (got.length !== SMALL_SIZE) throw new Error(`warm-up get ${name(i)}: not ${SMALL_SIZE} bytes`);
   }, 'warm-up get');
+}
+
+/** A small file's bytes through the SDK, whole. */
+async function getSmall(sdk, name) {
+  const parts = [];
+  for await (const piece of sdk.read(name)) parts.push(piece);
+  return Buffer.concat(parts);
 }
 
 /**
@@ -921,9 +927,7 @@ async function smallFiles(options, cluster, run, concurrency) {
     n,
     concurrency,
     async (i) => {
-      const parts = [];
-      for await (const piece of sdk.read(name(i))) parts.push(piece);
-      const got = Buffer.concat(parts);
+      const got = await getSmall(sdk, name(i));
       if (!got.equals(body(i))) throw new Error(`small get ${name(i)}: ${got.length} bytes that differ from what was put`);
     },
     'small get',

@@ -460,10 +460,17 @@ export class Healer {
       // 1/STRANDED_SHARE_INVERSE of the time.
       const started = performance.now();
       ready = await catalog.collectGarbage({ now, graceMs: gcGraceMs, limit: page, deletableOn: [...deletable] });
-      this.readPastStrandedAt = performance.now() + (performance.now() - started) * STRANDED_SHARE_INVERSE;
+      const ended = performance.now();
+      this.readPastStrandedAt = ended + (ended - started) * STRANDED_SHARE_INVERSE;
     }
     const byNode = new Map<string, string[]>();
-    for (const { hash, nodes } of ready) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), hash]);
+    for (const { hash, nodes } of ready) {
+      for (const node of nodes) {
+        const hashes = byNode.get(node);
+        if (hashes) hashes.push(hash);
+        else byNode.set(node, [hash]);
+      }
+    }
     // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.
     for (const [node, hashes] of byNode) {
       await this.deleteOn(node, hashes, () => catalog.unlistGarbage({ nodeId: node, hashes, now, graceMs: gcGraceMs }));
