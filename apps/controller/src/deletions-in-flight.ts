@@ -12,17 +12,26 @@
  * comes after the hold (then the catalog refuses it), or the mark came before the hold, and so
  * before the read. (A put on the node after the deletion began there is kept by the node itself:
  * its age check counts from the batch's start.)
+ *
+ * A prepared upload's chunk reaches its nodes before anything holds it, so its commit checks the
+ * marks instead (`holdForCommit`), and until that commit is done no deletion of its hashes begins.
  */
 export class DeletionsInFlight {
   /** `hash` → node → the batches marking it there. */
   private readonly byHash = new Map<string, Map<string, Set<Batch>>>();
+  /** `hash` → how many prepared uploads' commits are recording it now. */
+  private readonly committing = new Map<string, number>();
   /** Batches with no answer, by node, each with the link it was sent on: they end at a later report. */
   private readonly unanswered = new Map<string, Set<{ batch: Batch; link: unknown }>>();
 
-  /** Marks `hashes` in flight on `nodeId` until the returned batch ends. */
+  /**
+   * Marks `hashes` in flight on `nodeId` until the returned batch ends; all but those a commit is
+   * recording (`holdForCommit`): the batch's `hashes` are the ones to delete.
+   */
   begin(nodeId: string, hashes: readonly string[]): Batch {
-    const batch = new Batch(nodeId, hashes, () => this.forget(batch));
-    for (const hash of hashes) {
+    const free = this.committing.size === 0 ? hashes : hashes.filter((hash) => !this.committing.has(hash));
+    const batch = new Batch(nodeId, free, () => this.forget(batch));
+    for (const hash of free) {
       const nodes = this.byHash.get(hash) ?? new Map<string, Set<Batch>>();
       const batches = nodes.get(nodeId) ?? new Set<Batch>();
       batches.add(batch);
@@ -63,6 +72,35 @@ export class DeletionsInFlight {
       entry.batch.end();
     }
     if (waiting?.size === 0) this.unanswered.delete(nodeId);
+  }
+
+  /**
+   * For the commit of a prepared upload, whose chunks went to their nodes before any hold: false if a
+   * deletion of one of `copies` may be under way on a node the commit names (the copy may be gone
+   * or about to go); otherwise no deletion of these hashes begins until `release` is called, once the
+   * commit's transaction has ended (from then on the catalog refuses to unlist what it references).
+   * A deletion that began and ended before this call has not touched the copy, as long as the commit
+   * comes within the nodes' age check (see Healer.holdPreparedCommit).
+   */
+  holdForCommit(copies: readonly { hash: string; nodes: readonly string[] }[]): { release: () => void } | false {
+    for (const { hash, nodes } of copies) {
+      const deleting = this.byHash.get(hash);
+      if (deleting && nodes.some((node) => deleting.has(node))) return false;
+    }
+    const hashes = copies.map((c) => c.hash);
+    for (const hash of hashes) this.committing.set(hash, (this.committing.get(hash) ?? 0) + 1);
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const hash of hashes) {
+          const left = (this.committing.get(hash) ?? 1) - 1;
+          if (left > 0) this.committing.set(hash, left);
+          else this.committing.delete(hash);
+        }
+      },
+    };
   }
 
   /** The nodes where a deletion of `hash` may be under way. */

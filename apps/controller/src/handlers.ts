@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, isCairnError } from '@cairn/protocol';
-import { CatalogStore, FileRecord, type PlacementCandidate, placeChunk } from '@cairn/registry';
+import { CatalogStore, FileRecord, type PlacementCandidate, type UploadRecord, placeChunk } from '@cairn/registry';
 import { type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
@@ -9,6 +9,7 @@ import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './sec
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 import { fitListPage } from './list-page';
+import { PreparedUploads } from './prepared-uploads';
 
 export interface HandlerContext {
   catalog: CatalogStore;
@@ -30,6 +31,27 @@ export type AddressOf = (peer: RpcPeer) => string;
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
+  const prepared = new PreparedUploads<RpcPeer>((uploadIds) => {
+    for (const id of uploadIds) void ctx.catalog.abortUpload(id).catch(() => undefined); // else the sweeper's
+    ctx.log.debug({ uploads: uploadIds.length }, 'prepared uploads left by a closed connection aborted');
+  });
+  /** The open upload, if this connection may touch it (see `uploadAllowed`). */
+  const requireUpload = async (uploadId: string, session: Session | undefined, peer: RpcPeer) => {
+    const upload = await ctx.catalog.getUpload(uploadId);
+    if (!upload || !uploadAllowed(upload, session, peer)) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${uploadId}`);
+    return upload;
+  };
+  /**
+   * An upload id alone is not a capability (it shows in logs): a named upload's name must be under
+   * the token's prefix, as it had to be when it began; a prepared one (no name yet) is its
+   * connection's alone.
+   */
+  const uploadAllowed = (upload: UploadRecord, session: Session | undefined, peer: RpcPeer) => {
+    if (upload.name === '') return prepared.isOwnedBy(upload.id, peer);
+    checkNameAllowed(session, upload.name);
+    return true;
+  };
+
   return async function handle(frame: Frame, peer: RpcPeer): Promise<Reply> {
     if (frame.type === 'chunk.put' || frame.type === 'chunk.data') {
       throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
@@ -56,12 +78,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         return { type: 'ack', body: {} };
       case 'upload.begin': {
         checkNameAllowed(session, frame.body.name);
-        const replicas = frame.body.replicas ?? ctx.defaultReplicas;
-        const live = ctx.cluster.placementCandidates(new Set(), 0, { suspectToo: true }).length;
-        if (live < replicas) {
-          throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
-        }
-        const upload = { id: randomBytes(16).toString('base64url'), name: frame.body.name, replicas, createdAt: Date.now() };
+        const replicas = requireLiveNodes(ctx, frame.body.replicas ?? ctx.defaultReplicas);
+        const upload = { id: newUploadId(), name: frame.body.name, replicas, createdAt: Date.now() };
         // A small file's only chunk is placed in the same round trip, held by the upload from its start.
         const chunks = frame.body.chunks;
         await ctx.catalog.beginUpload(upload, chunks?.map((c) => c.hash));
@@ -76,32 +94,62 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         ctx.log.debug({ uploadId: upload.id, name: upload.name, replicas }, 'upload begun');
         return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
+      case 'upload.prepare': {
+        // Placed before they are opened, so that a refused placement leaves nothing behind.
+        const replicas = requireLiveNodes(ctx, frame.body.replicas ?? ctx.defaultReplicas);
+        const createdAt = Date.now();
+        const uploads = Array.from({ length: frame.body.count }, () => ({ id: newUploadId(), name: '', replicas, createdAt }));
+        const placed = uploads.map(({ id }) => {
+          const nodes = placeAnyChunk(ctx, replicas);
+          ctx.cluster.notePlacement(nodes);
+          return { uploadId: id, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant: ctx.grants.prepared(nodes, id, DEFAULT_CHUNK_SIZE) };
+        });
+        await ctx.catalog.beginUploads(uploads);
+        prepared.add(peer, uploads.map((u) => u.id));
+        return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs: ctx.healer.preparedUsableMs, uploads: placed } };
+      }
       case 'upload.place': {
-        const upload = await requireUpload(ctx.catalog, frame.body.uploadId, session);
+        const upload = await requireUpload(frame.body.uploadId, session, peer);
         // One write both holds the chunks (before they are placed) and keeps the upload alive.
         await ctx.catalog.holdChunks(upload.id, frame.body.chunks.map((c) => c.hash), Date.now());
         const placements = await placeChunks(ctx, upload, frame.body.chunks, new Set(frame.body.exclude ?? []));
         return { type: 'upload.placed', body: { placements } };
       }
       case 'upload.stored': {
-        await requireUpload(ctx.catalog, frame.body.uploadId, session);
+        const upload = await requireUpload(frame.body.uploadId, session, peer);
         checkStoredRecords(ctx, frame.body.uploadId, frame.body.chunks);
-        await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
+        const hold = upload.name === '' ? ctx.healer.holdPreparedCommit(upload.createdAt, frame.body.chunks) : undefined;
+        try {
+          await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
+        } finally {
+          hold?.release();
+        }
         return { type: 'ack', body: {} };
       }
       case 'upload.commit': {
-        const { uploadId, size, sha256, manifestSha256, chunkCount, chunks } = frame.body;
-        const upload = await requireUpload(ctx.catalog, uploadId, session);
+        const { uploadId, name, size, sha256, manifestSha256, chunkCount, chunks } = frame.body;
+        const upload = await requireUpload(uploadId, session, peer);
+        if (name !== undefined) checkNameAllowed(session, name);
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
-        const file = await ctx.catalog.commitUpload(uploadId, { size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
+        // A prepared upload's chunks reached their nodes before anything held them (see the healer).
+        const hold = upload.name === '' ? ctx.healer.holdPreparedCommit(upload.createdAt, chunks ?? []) : undefined;
+        let file: FileRecord;
+        try {
+          file = await ctx.catalog.commitUpload(uploadId, { name, size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
+        } finally {
+          hold?.release();
+        }
+        prepared.forget(uploadId);
         ctx.log.info({ name: file.name, size: file.size, chunks: file.chunkCount, uploadId }, 'file committed');
         ctx.healer.committed(upload.createdAt);
         return { type: 'file.info', body: { file: toFileInfo(file) } };
       }
       case 'upload.abort': {
         const upload = await ctx.catalog.getUpload(frame.body.uploadId);
-        if (upload) checkNameAllowed(session, upload.name); // unknown (already swept): nothing to do
-        await ctx.catalog.abortUpload(frame.body.uploadId);
+        if (!upload) return { type: 'ack', body: {} }; // already ended or swept: nothing to do
+        if (!uploadAllowed(upload, session, peer)) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${upload.id}`);
+        await ctx.catalog.abortUpload(upload.id);
+        prepared.forget(upload.id);
         return { type: 'ack', body: {} };
       }
       case 'file.stat':
@@ -297,15 +345,33 @@ function checkStoredRecords(ctx: HandlerContext, uploadId: string, chunks: Store
   }
 }
 
+function newUploadId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+/** `replicas`, once there are that many nodes to place on (suspect ones count: see `chooseNodes`). */
+function requireLiveNodes(ctx: HandlerContext, replicas: number): number {
+  const live = ctx.cluster.placementCandidates(new Set(), 0, { suspectToo: true }).length;
+  if (live < replicas) {
+    throw new CairnError('E_NO_NODES', `replication factor ${replicas} needs ${replicas} live nodes, ${live} available`);
+  }
+  return replicas;
+}
+
 /**
- * The open upload, if this session may touch it: an upload id alone is not a capability (it shows in
- * logs), so its name must be under the token's prefix, as it had to be at `upload.begin`.
+ * Nodes for a prepared upload's chunk, not known yet: room for a full chunk, live ones first (as in
+ * `chooseNodes`). With no hash there are no holders to reuse and no deletions to avoid here: its
+ * commit checks those (Healer.holdPreparedCommit).
  */
-async function requireUpload(catalog: CatalogStore, uploadId: string, session: Session | undefined) {
-  const upload = await catalog.getUpload(uploadId);
-  if (!upload) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${uploadId}`);
-  checkNameAllowed(session, upload.name);
-  return upload;
+function placeAnyChunk(ctx: HandlerContext, replicas: number): string[] {
+  const choose = (suspectToo: boolean) =>
+    placeChunk({ replicas, size: DEFAULT_CHUNK_SIZE, candidates: ctx.cluster.placementCandidates(new Set(), DEFAULT_CHUNK_SIZE, { suspectToo }) });
+  try {
+    return choose(false);
+  } catch (err) {
+    if (!isCairnError(err, 'E_NO_NODES')) throw err;
+    return choose(true);
+  }
 }
 
 async function requireFile(catalog: CatalogStore, name: string): Promise<FileRecord> {

@@ -41,7 +41,7 @@ describe('healer: deletion never races re-use of a chunk', () => {
   let healer: Healer;
   let nodes: Map<string, MemoryNode>;
   let handle: ReturnType<typeof createRequestHandler>;
-  const client = {} as RpcPeer;
+  const client = { closed: new Promise<never>(() => undefined) } as unknown as RpcPeer;
   const hashesSeen = new Set<string>();
 
   beforeEach(async () => {
@@ -81,8 +81,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
    * As apps/node does: connects, registers (which opens its chunk report), then reports its disk once
    * the deletions it was asked for before have finished.
    */
-  async function register(id: string, used = 0): Promise<void> {
-    await registerOnly(id, used);
+  async function register(id: string, used = 0, capacity = 1_000): Promise<void> {
+    await registerOnly(id, used, capacity);
     await report(id);
   }
 
@@ -92,8 +92,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
   }
 
   /** `used` bytes of its capacity of 1 000: 999 leaves no room for a test's chunk. */
-  async function registerOnly(id: string, used: number): Promise<void> {
-    const body = { nodeId: id, address: `127.0.0.1:${7701 + NODES.indexOf(id)}`, zone: null, capacity: 1_000, used, chunks: 0, proof: 'p' };
+  async function registerOnly(id: string, used: number, capacity = 1_000): Promise<void> {
+    const body = { nodeId: id, address: `127.0.0.1:${7701 + NODES.indexOf(id)}`, zone: null, capacity, used, chunks: 0, proof: 'p' };
     await request('node.register', body, node(id).connect());
   }
 
@@ -273,6 +273,73 @@ describe('healer: deletion never races re-use of a chunk', () => {
     await healer.pass();
     await put;
     await expectCatalogMatchesDisks();
+  });
+
+  describe('prepared uploads, whose chunks reach the nodes before anything holds them', () => {
+    /** Room for a prepared upload's chunk (up to 4 MiB) on n1 and n2 only: its placement is theirs. */
+    async function preparedOnN1N2() {
+      for (const id of NODES) await register(id, id === 'n1' || id === 'n2' ? 0 : 2 ** 30, 2 ** 30);
+      // Usable longer than the grace here, so that only the guard under test keeps the copies.
+      jest.spyOn(healer, 'preparedUsableMs', 'get').mockReturnValue(60_000);
+      const { uploads } = answer(await request('upload.prepare', { count: 1, replicas: 2 }), 'upload.prepared');
+      const on = uploads[0].nodes.map((n) => n.id);
+      expect(on.sort()).toEqual(['n1', 'n2']);
+      return { uploadId: uploads[0].uploadId, on };
+    }
+    const commitOf = (uploadId: string, name: string, content: string, on: string[]) => {
+      const hash = sha256(content);
+      const chunks = [{ index: 0, hash, size: content.length, nodes: on, receipts: on.map(() => 'receipt') }];
+      return request('upload.commit', { uploadId, name, size: content.length, sha256: hash, chunkCount: 1, chunks });
+    };
+
+    it('race 6: GC does not delete the chunk of a prepared upload while its commit runs', async () => {
+      const x = await garbage('prepared-commit', ['n1', 'n2']);
+      const { uploadId, on } = await preparedOnN1N2();
+      for (const id of on) node(id).put(x); // the client's put: the copies are young again
+      const commitUpload = catalog.commitUpload.bind(catalog);
+      jest.spyOn(catalog, 'commitUpload').mockImplementationOnce(async (id, commit) => {
+        await sleep(GRACE + 10); // old again when GC reaches them: only the commit's guard keeps them
+        await healer.pass();
+        return commitUpload(id, commit);
+      });
+      answer(await commitOf(uploadId, 'p', 'prepared-commit', on), 'file.info');
+      expect([node('n1').has(x), node('n2').has(x)]).toEqual([true, true]);
+      await expectCatalogMatchesDisks();
+    });
+
+    it('race 7: the commit of a prepared upload is refused while a node it names is deleting its chunk', async () => {
+      const x = await garbage('prepared-deleting', ['n1', 'n2']);
+      const { uploadId, on } = await preparedOnN1N2();
+      let refusal: string | undefined;
+      node('n1').beforeDelete = async () => {
+        node('n1').beforeDelete = undefined;
+        // x is unlisted on n1 and its deletion is about to run there: the put, then its commit.
+        for (const id of on) node(id).put(x);
+        refusal = await commitOf(uploadId, 'p', 'prepared-deleting', on).then(
+          () => 'committed',
+          (err: CairnError) => err.code,
+        );
+      };
+      await healer.pass();
+      expect(refusal).toBe('E_UPLOAD_INVALID');
+      expect(await catalog.getFile('p')).toBeUndefined();
+      await expectCatalogMatchesDisks();
+    });
+
+    it('is usable only by the connection that prepared it, and only as long as the grace period allows', async () => {
+      const { uploadId, on } = await preparedOnN1N2();
+      const other = { closed: new Promise<never>(() => undefined) } as unknown as RpcPeer;
+      const chunks = [{ index: 0, hash: sha256('c'), size: 1, nodes: on, receipts: on.map(() => 'receipt') }];
+      const body = { uploadId, name: 'p', size: 1, sha256: sha256('c'), chunkCount: 1, chunks };
+      await expect(request('upload.commit', body, other)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      await expect(request('upload.abort', { uploadId }, other)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      jest.spyOn(healer, 'preparedUsableMs', 'get').mockReturnValue(GRACE);
+      await sleep(GRACE + 5);
+      await expect(request('upload.commit', body)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      expect(await catalog.getUpload(uploadId)).toBeDefined(); // still the client's to abort
+      answer(await request('upload.abort', { uploadId }), 'ack');
+      expect(await catalog.getUpload(uploadId)).toBeUndefined();
+    });
   });
 
   describe('a copy is listed again only when seen there', () => {

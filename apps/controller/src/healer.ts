@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -37,6 +37,12 @@ export interface HealerOptions {
  * could do, and ~70 at a million chunks.
  */
 const PLAN_PAGE = 4_096;
+/**
+ * How long a prepared upload (`upload.prepare`) may wait for its commit. Short: its uploads are
+ * taken within seconds by a client putting many small files, and one left over is aborted when its
+ * connection closes.
+ */
+export const PREPARED_USABLE_MS = 60_000;
 /** Garbage one pass deletes: an index finds it, so a pass costs little however big the catalog. */
 const GC_PAGE = 256;
 /** GC reads past garbage it cannot delete now (see collectGarbage) at most 1/this of the time. */
@@ -158,6 +164,31 @@ export class Healer {
    */
   nodesDeleting(hash: string): ReadonlySet<string> {
     return this.deleting.nodesDeleting(hash);
+  }
+
+  /**
+   * How long after it is prepared an upload may still commit: PREPARED_USABLE_MS, or less with a
+   * shorter grace period, which is also how young a copy a node keeps when asked to delete it.
+   */
+  get preparedUsableMs(): number {
+    return Math.min(PREPARED_USABLE_MS, this.options.gcGraceMs);
+  }
+
+  /**
+   * Clears the commit of an upload prepared at `preparedAt` that records `copies`, whose chunks went
+   * to the nodes before anything held them; `release` once the commit's transaction has ended.
+   * Refused (E_UPLOAD_INVALID, the client puts the file again the usual way) when it comes too late or
+   * a deletion of a copy may be under way. Why that is enough: a copy was put after `preparedAt`; a
+   * deletion that ended before this call began on its node before now, less than the grace period
+   * after the put, and so kept it (the node keeps what was put within the grace period).
+   */
+  holdPreparedCommit(preparedAt: number, copies: readonly { hash: string; nodes: readonly string[] }[]): { release: () => void } {
+    if (Date.now() - preparedAt >= this.preparedUsableMs) {
+      throw new CairnError('E_UPLOAD_INVALID', 'the prepared upload is too old to commit: put the file again');
+    }
+    const hold = this.deleting.holdForCommit(copies);
+    if (!hold) throw new CairnError('E_UPLOAD_INVALID', 'a copy of this prepared upload may be under deletion: put the file again');
+    return hold;
   }
 
   /** Resolves once the deletions of `hash` on `nodes` under way at the call have ended, or after `ms`. */
@@ -473,7 +504,7 @@ export class Healer {
     }
     // Node by node, each batch re-checked as it goes out: a put may have taken a chunk up meanwhile.
     for (const [node, hashes] of byNode) {
-      await this.deleteOn(node, hashes, () => catalog.unlistGarbage({ nodeId: node, hashes, now, graceMs: gcGraceMs }));
+      await this.deleteOn(node, hashes, (free) => catalog.unlistGarbage({ nodeId: node, hashes: free, now, graceMs: gcGraceMs }));
     }
     return ready.length === page && this.counters.deletedChunks > deletedBefore;
   }
@@ -487,7 +518,7 @@ export class Healer {
    * closed: the node's report over its next one lists what it still has. A node still reporting since
    * its registration is not asked (see below), nor one whose link changed while unlisting.
    */
-  private async deleteOn(nodeId: string, hashes: string[], unlist: () => Promise<string[]>): Promise<void> {
+  private async deleteOn(nodeId: string, hashes: string[], unlist: (hashes: readonly string[]) => Promise<string[]>): Promise<void> {
     const { log, gcGraceMs } = this.options;
     // Only to a live node whose chunk report on its current registration has finished: a dead node's
     // chunks are dealt with when it comes back and reports, and a reporting node (one that just
@@ -497,7 +528,8 @@ export class Healer {
     const batch = this.deleting.begin(nodeId, hashes); // before unlisting: see DeletionsInFlight
     let answered = true;
     try {
-      const unlisted = await unlist();
+      if (batch.hashes.length === 0) return; // all being committed: taken up, nothing to delete
+      const unlisted = await unlist(batch.hashes);
       this.deleting.narrow(batch, unlisted); // a hash the catalog refused is not deleted: unmarked now
       if (unlisted.length === 0) return;
       // Read again after unlisting: the link may have dropped meanwhile. The request goes out only

@@ -10,6 +10,18 @@ const SWEEP_EVERY_MS = 60 * 1000;
  * after its grace period. Any activity (a placement, a stored batch) keeps a session open.
  */
 export function startUploadSweeper(catalog: CatalogStore, log: Logger, expiryMs: number): () => void {
+  // Uploads prepared before this start (no name yet) belonged to connections that are gone: only
+  // the connection that prepared one may use it (prepared-uploads.ts), so none can ever commit.
+  const startedAt = Date.now();
+  const sweepPrepared = async () => {
+    try {
+      const orphans = (await catalog.listStaleUploads(startedAt)).filter((upload) => upload.name === '');
+      for (const upload of orphans) await catalog.abortUpload(upload.id);
+      if (orphans.length > 0) log.info({ uploads: orphans.length }, 'prepared uploads left from before the start aborted');
+    } catch (err) {
+      log.warn({ err }, 'sweeping prepared uploads failed');
+    }
+  };
   const sweep = async () => {
     try {
       for (const upload of await catalog.listStaleUploads(Date.now() - expiryMs)) {
@@ -22,6 +34,6 @@ export function startUploadSweeper(catalog: CatalogStore, log: Logger, expiryMs:
   };
   const timer = setInterval(() => void sweep(), Math.min(SWEEP_EVERY_MS, Math.max(100, expiryMs / 2)));
   timer.unref();
-  void sweep();
+  void sweepPrepared().then(sweep);
   return () => clearInterval(timer);
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { open, readdir, readFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
@@ -38,6 +39,48 @@ describe('failures', () => {
       expect((await cluster.cli(['get', name, dest])).code).toBe(0);
       expect(await sha256File(dest)).toBe(hash);
     }
+  });
+
+  it('puts small files in a run through uploads prepared ahead, across a kill -9 of the controller, and leaves none open', async () => {
+    const metric = async (type: string) => {
+      const response = await fetch(`http://${cluster.controllerAddress}/metrics`, { headers: { authorization: `Bearer ${cluster.adminToken}` } });
+      const line = (await response.text()).split('\n').find((l) => l.startsWith(`cairn_rpc_request_duration_seconds_count{type="${type}"}`));
+      return Number(line?.split(' ')[1] ?? 0);
+    };
+    const unnamedUploads = () => {
+      const catalog = new Database(join(cluster.root, 'controller', 'catalog.db'), { readonly: true });
+      try {
+        return (catalog.prepare("SELECT count(*) AS n FROM uploads WHERE name = ''").get() as { n: number }).n;
+      } finally {
+        catalog.close();
+      }
+    };
+    const sdk = cluster.client();
+    const expected = new Map<string, Buffer>();
+    const putRun = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        const data = randomBytes(100 + i);
+        await sdk.put(`prepared/${i}.bin`, data);
+        expected.set(`prepared/${i}.bin`, data);
+      }
+    };
+    const [begins, prepares] = [await metric('upload.begin'), await metric('upload.prepare')];
+    await putRun(0, 20);
+    // Two begins (the first put alone, the second asking for uploads ahead), then none.
+    expect((await metric('upload.begin')) - begins).toBe(2);
+    expect((await metric('upload.prepare')) - prepares).toBeGreaterThanOrEqual(1);
+    expect(unnamedUploads()).toBeGreaterThan(0);
+
+    await cluster.killController(); // the SDK holds prepared uploads the new controller knows no owner of
+    await cluster.startController();
+    await cluster.waitForAliveNodes(3);
+    await waitUntil(() => unnamedUploads() === 0, 10_000); // aborted at the start
+    await putRun(20, 40);
+    expect(await metric('upload.prepare')).toBeGreaterThan(0);
+
+    for (const [name, data] of expected) expect(await readAll(sdk.get(name))).toEqual(data);
+    await sdk.close(); // the controller aborts what the connection left
+    await waitUntil(() => unnamedUploads() === 0, 10_000);
   });
 
   it('leaves no visible file when the client is killed mid-upload', async () => {
@@ -172,4 +215,10 @@ async function flipByte(path: string, offset: number): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part);
+  return Buffer.concat(parts);
 }

@@ -363,6 +363,43 @@ describe('security', () => {
       }
     });
 
+    it("a prepared upload is its connection's alone, and its commit names a file under the token's prefix", async () => {
+      const writer = await createToken('write', 'team-a/');
+      const a = await rawPeer(cluster.controllerAddress);
+      const b = await rawPeer(cluster.controllerAddress);
+      const data = randomBytes(3000);
+      const hash = sha256(data);
+      try {
+        for (const peer of [a, b]) expectFrameType(await peer.request('session.auth', { token: writer.token }), 'session.info');
+        const { uploads } = expectFrameType(await a.request('upload.prepare', { count: 2 }), 'upload.prepared').body;
+        const [first] = uploads;
+        const receipts = [];
+        for (const node of first.nodes) {
+          const peer = await rawPeer(node.address);
+          try {
+            receipts.push(expectFrameType(await peer.putChunk(hash, data, first.grant), 'chunk.stored').body.receipt);
+          } finally {
+            peer.close();
+          }
+        }
+        const chunks = [{ index: 0, hash, size: data.length, nodes: first.nodes.map((n) => n.id), receipts: receipts as string[] }];
+        const commit = (name?: string) => ({ uploadId: first.uploadId, name, size: data.length, sha256: hash, chunkCount: 1, chunks });
+        // The same token on another connection does not make it theirs.
+        expect(await errorCode(() => b.request('upload.commit', commit('team-a/prepared.bin')))).toBe('E_UPLOAD_INVALID');
+        expect(await errorCode(() => b.request('upload.abort', { uploadId: first.uploadId }))).toBe('E_UPLOAD_INVALID');
+        expect(await errorCode(() => b.request('upload.place', { uploadId: first.uploadId, chunks: [{ index: 0, hash, size: data.length }] }))).toBe('E_UPLOAD_INVALID');
+        // Its commit must name the file, under the token's prefix.
+        expect(await errorCode(() => a.request('upload.commit', commit('team-b/prepared.bin')))).toBe('E_FORBIDDEN');
+        expect(await errorCode(() => a.request('upload.commit', commit()))).toBe('E_UPLOAD_INVALID');
+        expect(expectFrameType(await a.request('upload.commit', commit('team-a/prepared.bin')), 'file.info').body.file.name).toBe('team-a/prepared.bin');
+        expect(sha256(await readAll(cluster.sdk, 'team-a/prepared.bin'))).toBe(hash);
+      } finally {
+        a.close();
+        b.close();
+      }
+      expect(await names('team-a/prepared')).toEqual(['team-a/prepared.bin']);
+    });
+
     it(`a writer cannot hold chunks without end: at most ${MAX_UPLOAD_HOLDS} placed and not recorded (E_UPLOAD_INVALID)`, async () => {
       // A placement holds its chunks against GC with no proof of possession, so an upload may hold
       // only so many it has not recorded: naming other tenants' removed chunks cannot keep them forever.
@@ -477,6 +514,33 @@ describe('security', () => {
         expect((await cluster.chunkFiles(hash)).map((f) => f.node.id)).toEqual([node.id]);
       } finally {
         peer.close();
+      }
+    });
+
+    it("a prepared upload's grant lets its nodes take any one chunk up to its size: no bigger one, no claim, no read", async () => {
+      const [node, other] = cluster.nodes;
+      const grant = signGrant(grantKey, { op: 'put', bytes: 4096, nodes: [node.id], upload: 'prepared-grant-test', exp: exp() });
+      const peer = await rawPeer(`127.0.0.1:${node.port}`);
+      try {
+        const big = randomBytes(4097);
+        expect(await errorCode(() => peer.putChunk(sha256(big), big, grant))).toBe('E_FORBIDDEN');
+        expect(await cluster.chunkFiles(sha256(big))).toEqual([]);
+        const small = randomBytes(4096);
+        const hash = sha256(small);
+        const stored = expectFrameType(await peer.putChunk(hash, small, grant), 'chunk.stored').body;
+        expect(stored).toMatchObject({ hash, size: 4096, stored: true });
+        expect(stored.receipt).toMatch(/^[0-9a-f]{64}$/);
+        expect(await errorCode(() => peer.request('chunk.claim', { hash, grant, proof: claimProof(grant, small) }))).toBe('E_FORBIDDEN');
+        expect(await errorCode(() => peer.request('chunk.get', { hash, grant }))).toBe('E_FORBIDDEN');
+      } finally {
+        peer.close();
+      }
+      const elsewhere = await rawPeer(`127.0.0.1:${other.port}`);
+      try {
+        const data = randomBytes(10);
+        expect(await errorCode(() => elsewhere.putChunk(sha256(data), data, grant))).toBe('E_FORBIDDEN');
+      } finally {
+        elsewhere.close();
       }
     });
 

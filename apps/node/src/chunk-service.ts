@@ -46,16 +46,17 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
   };
   /** Proof for the controller that this node holds `hash` for the upload its put grant names. */
   const receiptFor = (uploadId: string | undefined, hash: string) => (uploadId ? storeReceipt(clusterSecret, { nodeId, hash, uploadId }) : undefined);
-  const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string) => {
+  /** `size`: of the chunk being put, which a prepared upload's grant (naming no hash) bounds. */
+  const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string, size?: number) => {
     const key = grantKey();
     if (!key) throw new CairnError('E_UNAVAILABLE', 'this node has not joined the cluster yet');
-    return checkGrant(key, grant, { op, hash, nodeId });
+    return checkGrant(key, grant, { op, hash, size, nodeId });
   };
 
   async function forClients(frame: Frame): Promise<Reply> {
     switch (frame.type) {
       case 'chunk.put': {
-        const grant = requireGrant(frame.grant, 'put', frame.hash);
+        const grant = requireGrant(frame.grant, 'put', frame.hash, frame.payload.length);
         const { stored } = await store.put(frame.hash, frame.payload);
         onStored?.({ uploadId: grant.upload, hash: frame.hash, bytes: frame.payload.length });
         return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt: receiptFor(grant.upload, frame.hash) } };

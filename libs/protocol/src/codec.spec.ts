@@ -11,6 +11,7 @@ import {
   MAX_FRAME_SIZE,
   MAX_NAME_BYTES,
   MAX_PAGE,
+  MAX_PREPARED_UPLOADS,
   MAX_REPLICAS,
   PROTOCOL_VERSION,
 } from './limits';
@@ -166,8 +167,15 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   'upload.place': record({ uploadId, chunks: placeRequests, exclude: page(nodeId) }, { requiredKeys: ['uploadId', 'chunks'] }),
   'upload.placed': record({ placements }),
   'upload.stored': record({ uploadId, chunks: storedRecords }),
+  'upload.prepare': record({ count: fc.integer({ min: 1, max: MAX_PREPARED_UPLOADS }), replicas }, { requiredKeys: ['count'] }),
+  'upload.prepared': record({
+    chunkSize,
+    replicas,
+    usableMs: count,
+    uploads: fc.array(record({ uploadId, nodes: fc.array(record({ id: nodeId, address }), { maxLength: 4 }), grant }), { maxLength: 8 }),
+  }),
   'upload.commit': record(
-    { uploadId, size: byteSize, sha256: hex64, chunkCount: count, chunks: storedRecords },
+    { uploadId, name: fileName, size: byteSize, sha256: hex64, chunkCount: count, chunks: storedRecords },
     { requiredKeys: ['uploadId', 'size', 'sha256', 'chunkCount'] },
   ),
   'upload.abort': record({ uploadId }),
@@ -635,6 +643,12 @@ describe('decodeFrame refusals', () => {
       expect(refusal(() => decodeFrame(controlFrame(type, { name: 'a/./b' }))).code).toBe('E_NAME_INVALID');
     }
     expect(refusal(() => decodeFrame(controlFrame('file.chunks', { name: '../x', fileId: 1, from: 0, limit: 1 }))).code).toBe('E_NAME_INVALID');
+  });
+
+  it("a bad name in a prepared upload's commit is E_NAME_INVALID too", () => {
+    const commit = { uploadId: 'abcdefgh', size: 1, sha256: 'a'.repeat(64), chunkCount: 1 };
+    expect(refusal(() => decodeFrame(controlFrame('upload.commit', { ...commit, name: 'a/../b' }))).code).toBe('E_NAME_INVALID');
+    expect(decodeFrame(controlFrame('upload.commit', { ...commit, name: 'photos/a.jpg' }))).toMatchObject({ body: { name: 'photos/a.jpg' } });
   });
 
   it.each(['127.0.0.1:7701', 'wss://127.0.0.1:7701', 'ws://node-1.example:7701', 'wss://[::1]:7701', 'wss://[fe80::1]:1'])(

@@ -6,7 +6,7 @@ import { ControlType, Frame, isDataType, messageTypeOf, schemaOf } from './messa
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Messages whose only free-form text is a file name or prefix. */
-const NAME_ONLY_TEXT: ReadonlySet<string> = new Set(['upload.begin', 'file.stat', 'file.chunks', 'file.remove', 'file.list']);
+const NAME_ONLY_TEXT: ReadonlySet<string> = new Set(['upload.begin', 'upload.commit', 'file.stat', 'file.chunks', 'file.remove', 'file.list']);
 /** Grants are opaque: keep a leading U+FEFF as it was sent. */
 const utf8Exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

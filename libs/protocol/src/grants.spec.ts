@@ -94,6 +94,40 @@ describe('signGrant → checkGrant', () => {
   });
 });
 
+describe("a prepared upload's put grant (no hashes, a size)", () => {
+  const prepared = (over: Partial<Grant> = {}): Grant => ({ op: 'put', bytes: 4096, nodes: ['node-1', 'node-2'], upload: 'u-prepared', exp: NOW + GRANT_TTL_MS, ...over });
+  const { hashes: _none, ...unnamed } = putGrant();
+
+  it('lets each node it names accept any one chunk up to its size', () => {
+    const grant = signGrant(controller.privateKey, prepared());
+    for (const [hash, size] of [[H1, 4096], [H2, 1], [H3, 0]] as const) {
+      expect(checkGrant(controller.publicKey, grant, { op: 'put', hash, size, nodeId: 'node-2', now: NOW })).toEqual(prepared());
+    }
+  });
+
+  it('refuses a larger chunk, a chunk of unknown size (a claim), another node, a read, an expired grant', () => {
+    const grant = signGrant(controller.privateKey, prepared());
+    forbidden(() => checkGrant(controller.publicKey, grant, { op: 'put', hash: H1, size: 4097, nodeId: 'node-1', now: NOW }));
+    forbidden(() => checkGrant(controller.publicKey, grant, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW }));
+    forbidden(() => checkGrant(controller.publicKey, grant, { op: 'put', hash: H1, size: 1, nodeId: 'node-3', now: NOW }));
+    forbidden(() => checkGrant(controller.publicKey, grant, { op: 'get', hash: H1, size: 1, now: NOW }));
+    forbidden(() => checkGrant(controller.publicKey, grant, { op: 'put', hash: H1, size: 1, nodeId: 'node-1', now: NOW + GRANT_TTL_MS + 1 }));
+  });
+
+  it('opens nothing without a size, and nothing to read', () => {
+    const sizeless = signGrant(controller.privateKey, unnamed);
+    forbidden(() => checkGrant(controller.publicKey, sizeless, { op: 'put', hash: H1, size: 1, nodeId: 'node-1', now: NOW }));
+    const read = signGrant(controller.privateKey, { op: 'get', bytes: 4096, exp: NOW + GRANT_TTL_MS });
+    forbidden(() => checkGrant(controller.publicKey, read, { op: 'get', hash: H1, size: 1, now: NOW }));
+  });
+
+  it('does not widen a grant that names hashes: a size does not open other chunks', () => {
+    const both = signGrant(controller.privateKey, putGrant({ bytes: 4096 }));
+    expect(checkGrant(controller.publicKey, both, { op: 'put', hash: H1, size: 1, nodeId: 'node-1', now: NOW }).hashes).toEqual([H1]);
+    forbidden(() => checkGrant(controller.publicKey, both, { op: 'put', hash: H2, size: 1, nodeId: 'node-1', now: NOW }));
+  });
+});
+
 describe('checkGrant refuses with E_FORBIDDEN', () => {
   const valid = signGrant(controller.privateKey, getGrant());
 

@@ -1,18 +1,23 @@
 import { KeyObject, sign, verify } from 'node:crypto';
 import { z } from 'zod';
 import { CairnError } from './errors';
-import { MAX_PAGE } from './limits';
+import { MAX_CHUNK_SIZE, MAX_PAGE } from './limits';
 
 /**
  * Chunk grants: short-lived permissions signed by the controller with Ed25519 and checked by nodes,
  * which hold only the public key (a stolen node cannot mint grants). A grant names its operation, the
- * chunk hashes it opens and, for writes, the nodes that may accept them:
+ * chunk hashes it opens and, for writes, the nodes that may accept them. A prepared upload's `put`
+ * grant names no hash (the file is not known yet) but a size: any one chunk up to `bytes` long.
+ *
  *
  *   base64url(JSON payload) "." base64url(Ed25519 signature of the payload bytes)
  */
 export const grantPayload = z.object({
   op: z.enum(['put', 'get']),
-  hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_PAGE),
+  /** The chunks it opens; absent only in a prepared upload's `put` grant, which names `bytes` instead. */
+  hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_PAGE).optional(),
+  /** For a `put` without `hashes`: the largest chunk it lets the nodes accept. */
+  bytes: z.number().int().positive().max(MAX_CHUNK_SIZE).optional(),
   /** For `put`: the node ids allowed to store the chunks. */
   nodes: z.array(z.string().max(64)).max(16).optional(),
   /** For `put`: the upload the chunk belongs to; the node's receipt names it. */
@@ -34,13 +39,15 @@ export function signGrant(privateKey: KeyObject, grant: Grant): string {
 }
 
 /**
- * Verifies a grant and that it allows `op` on `hash` (and, for puts, on node `nodeId`) at `now`.
+ * Verifies a grant and that it allows `op` on `hash` (and, for puts, on node `nodeId`) at `now`. A
+ * grant that names no hash allows a put of one chunk of `size` bytes at most its `bytes`: a caller
+ * that gives no `size` (a claim, which proves possession of a chunk named in advance) is refused.
  * Every refusal is E_FORBIDDEN; nothing about the grant is trusted before its signature checks out.
  */
 export function checkGrant(
   publicKey: KeyObject,
   token: string | undefined,
-  want: { op: Grant['op']; hash: string; nodeId?: string; now?: number },
+  want: { op: Grant['op']; hash: string; size?: number; nodeId?: string; now?: number },
 ): Grant {
   if (!token) throw forbidden('a grant from the controller is required');
   if (token.length > MAX_GRANT_BYTES) throw forbidden('grant too large');
@@ -67,9 +74,14 @@ export function checkGrant(
   }
   if (parsed.exp < (want.now ?? Date.now())) throw forbidden('grant expired');
   if (parsed.op !== want.op) throw forbidden(`grant is for ${parsed.op}, not ${want.op}`);
-  if (!parsed.hashes.includes(want.hash)) throw forbidden('grant does not cover this chunk');
+  if (!covers(parsed, want)) throw forbidden('grant does not cover this chunk');
   if (want.op === 'put' && (!want.nodeId || !parsed.nodes?.includes(want.nodeId))) throw forbidden('grant does not name this node');
   return parsed;
+}
+
+function covers(grant: Grant, want: { op: Grant['op']; hash: string; size?: number }): boolean {
+  if (grant.hashes) return grant.hashes.includes(want.hash);
+  return grant.op === 'put' && grant.bytes !== undefined && want.size !== undefined && want.size <= grant.bytes;
 }
 
 function forbidden(message: string): CairnError {

@@ -21,6 +21,8 @@ export const MAX_FRAME_SIZE = MAX_CHUNK_SIZE + 4 * KiB;
 export const MAX_NAME_BYTES = 1024;
 /** Entries per paged list message (chunks of a manifest, files of a listing, hashes asked for). */
 export const MAX_PAGE = 1000;
+/** Most uploads one `upload.prepare` opens ahead of their files. */
+export const MAX_PREPARED_UPLOADS = 64;
 /** Largest replication factor anyone may ask for. */
 export const MAX_REPLICAS = 16;
 /** Largest file size we accept (2^53 - 1 keeps sizes exact in JSON numbers). */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import * as f from './schemas';
 import { MAX_GRANT_BYTES } from './grants';
+import { MAX_PREPARED_UPLOADS } from './limits';
 
 const grant = z.string().min(1).max(MAX_GRANT_BYTES);
 
@@ -46,6 +47,22 @@ export const MESSAGES = {
   /** `chunks`: placements wanted at once (a small file's only chunk), answered in `upload.begun`. */
   'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional(), chunks: placeRequests.optional() })),
   'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas, placements: placements.optional() })),
+  /**
+   * Uploads opened ahead of their files (the SDK's small puts): each comes placed, with a `put` grant
+   * for any one chunk up to `chunkSize` bytes on its nodes, and is named by its commit. A put that has
+   * one saves the begin's round trip. Usable for `usableMs` after the answer; only over the connection
+   * that asked for them.
+   */
+  'upload.prepare': control(0x1a, z.object({ count: z.number().int().min(1).max(MAX_PREPARED_UPLOADS), replicas: f.replicas.optional() })),
+  'upload.prepared': control(
+    0x1b,
+    z.object({
+      chunkSize: f.chunkSize,
+      replicas: f.replicas,
+      usableMs: f.count,
+      uploads: z.array(z.object({ uploadId: f.uploadId, nodes: z.array(f.nodeRef).max(16), grant })).max(MAX_PREPARED_UPLOADS),
+    }),
+  ),
   'upload.place': control(0x12, z.object({ uploadId: f.uploadId, chunks: placeRequests, exclude: f.page(f.nodeId).optional() })),
   'upload.placed': control(0x13, z.object({ placements })),
   'upload.stored': control(0x14, z.object({ uploadId: f.uploadId, chunks: storedRecords })),
@@ -55,10 +72,12 @@ export const MESSAGES = {
      * `chunks`: the last stored-chunk records, recorded with the commit (saves an `upload.stored`).
      * `manifestSha256`: the SHA-256 of the chunk list the client sent; the controller refuses the
      * commit if the chunks it recorded differ, and keeps it for readers (without it, readers of the
-     * file check its whole SHA-256).
+     * file check its whole SHA-256). `name`: the file's name, required for a prepared upload (which
+     * has none before); for one begun with a name it may only repeat it.
      */
     z.object({
       uploadId: f.uploadId,
+      name: f.fileName.optional(),
       size: f.byteSize,
       sha256: f.sha256Hex,
       manifestSha256: f.sha256Hex.optional(),
@@ -230,6 +249,7 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'error',
   'ack',
   'upload.begun',
+  'upload.prepared',
   'upload.placed',
   'file.info',
   'file.chunk-page',

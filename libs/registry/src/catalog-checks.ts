@@ -175,6 +175,7 @@ export function checkStoredChunks(chunks: readonly StoredChunk[]): void {
 }
 
 export function checkCommit(commit: {
+  name?: string;
   size: number;
   sha256: string;
   manifestSha256?: string;
@@ -203,4 +204,22 @@ export function checkCommit(commit: {
       'a commit\'s manifest hash is the lowercase hex SHA-256 of its chunk list',
     );
   }
+  if (commit.name !== undefined && !isNonEmptyString(commit.name)) {
+    throw new CairnError('E_UPLOAD_INVALID', 'a commit\'s name is a non-empty string');
+  }
+}
+
+/**
+ * The name the committed file takes: the upload's, or for a prepared upload (begun without one)
+ * the commit's. A commit may repeat a named upload's name, never change it.
+ */
+export function fileNameOf(upload: { id: string; name: string }, named: string | undefined): string {
+  if (upload.name === '') {
+    if (named === undefined) throw new CairnError('E_UPLOAD_INVALID', `upload ${upload.id} was prepared without a name: its commit must name the file`);
+    return named;
+  }
+  if (named !== undefined && named !== upload.name) {
+    throw new CairnError('E_UPLOAD_INVALID', `upload ${upload.id} is for another name than its commit's`);
+  }
+  return upload.name;
 }

@@ -215,6 +215,41 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         expect(empty.manifestSha256).toBe(manifestSha256([]));
       });
 
+      it('begins prepared uploads together, named by their commits', async () => {
+        const prepared = ['p1', 'p2', 'p3'].map((id) => ({ id, name: '', replicas: 1, createdAt: 7 }));
+        await store.beginUploads(prepared);
+        expect(await store.getUpload('p2')).toEqual({ ...prepared[1], lastActive: 7 });
+        const commit = (name?: string) => ({ name, size: 1, sha256: hashOf('a'), chunkCount: 1, now: 10, chunks: [chunk(0, 'a', 1, ['n1'])] });
+        // Without a name there is no file to make: refused, and the upload stays open.
+        expect(await codeOf(store.commitUpload('p1', commit()))).toBe('E_UPLOAD_INVALID');
+        expect(await store.getUpload('p1')).toBeDefined();
+        const file = await store.commitUpload('p1', commit('docs/a.txt'));
+        expect(file.name).toBe('docs/a.txt');
+        expect(await store.getFile('docs/a.txt')).toEqual(file);
+        expect(await store.getUpload('p1')).toBeUndefined();
+        // A second prepared upload replaces the file like any put.
+        const again = await store.commitUpload('p2', commit('docs/a.txt'));
+        expect(again.id).not.toBe(file.id);
+        expect(await store.getUpload('p3')).toBeDefined();
+      });
+
+      it('begins no prepared upload when one of them is invalid or already exists', async () => {
+        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        expect(await codeOf(store.beginUploads([{ id: 'p1', name: '', replicas: 1, createdAt: 1 }, { id: 'u1', name: '', replicas: 1, createdAt: 1 }]))).toBe('E_UPLOAD_INVALID');
+        expect(await codeOf(store.beginUploads([{ id: 'p2', name: '', replicas: 1, createdAt: 1 }, { id: 'p3', name: '', replicas: 0, createdAt: 1 }]))).toBe('E_UPLOAD_INVALID');
+        for (const id of ['p1', 'p2', 'p3']) expect(await store.getUpload(id)).toBeUndefined();
+        expect(await store.getUpload('u1')).toMatchObject({ name: 'a' });
+      });
+
+      it('a commit may repeat the name its upload began with, never change it', async () => {
+        await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
+        const commit = (name?: string) => ({ name, size: 1, sha256: hashOf('a'), chunkCount: 1, now: 10, chunks: [chunk(0, 'a', 1, ['n1'])] });
+        expect(await codeOf(store.commitUpload('u1', commit('b')))).toBe('E_UPLOAD_INVALID');
+        expect(await codeOf(store.commitUpload('u1', commit('')))).toBe('E_UPLOAD_INVALID');
+        expect(await store.getFile('b')).toBeUndefined();
+        expect((await store.commitUpload('u1', commit('a'))).name).toBe('a');
+      });
+
       it('records chunks handed to the commit in the same step', async () => {
         await store.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 });
         await store.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n1'])]);

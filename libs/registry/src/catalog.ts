@@ -42,6 +42,7 @@ export interface StoredChunk extends ChunkEntry {
  */
 export interface UploadRecord {
   id: string;
+  /** The file's name; '' for a prepared upload (`beginUploads`), which its commit names. */
   name: string;
   replicas: number;
   createdAt: number;
@@ -193,6 +194,12 @@ export interface CatalogStore {
    * is begun.
    */
   beginUpload(upload: NewUpload, holds?: readonly string[]): Promise<void>;
+  /**
+   * Opens several upload sessions in one transaction, as `beginUpload` without holds (durable the
+   * same way): uploads prepared ahead of their files, each usually with `name` '' (named by its
+   * commit). Any invalid or duplicate one is E_UPLOAD_INVALID and none is begun.
+   */
+  beginUploads(uploads: readonly NewUpload[]): Promise<void>;
   getUpload(id: string): Promise<UploadRecord | undefined>;
   /**
    * Records chunks of an open upload that are stored on `nodes` (durable with the commit, see
@@ -236,10 +243,12 @@ export interface CatalogStore {
    * recorded first in the same transaction, as by `recordUploadChunks` (a small file's one chunk).
    * A commit that names a `manifestSha256` (the list the client sent) is refused with E_UPLOAD_INVALID
    * when the recorded chunks do not have it, and the file keeps it; one that names none leaves it null.
+   * `name` names the file of an upload begun without one (name ''), and is then required; for an
+   * upload begun with a name it may only repeat it (else E_UPLOAD_INVALID).
    */
   commitUpload(
     uploadId: string,
-    commit: { size: number; sha256: string; manifestSha256?: string; chunkCount: number; now: number; chunks?: StoredChunk[] },
+    commit: { name?: string; size: number; sha256: string; manifestSha256?: string; chunkCount: number; now: number; chunks?: StoredChunk[] },
   ): Promise<FileRecord>;
   /**
    * Forgets the upload and its recorded chunks; unknown ids are ignored. The nodes the chunks were

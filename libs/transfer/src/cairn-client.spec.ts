@@ -77,7 +77,7 @@ class FakeNode {
         this.cluster.peakPutsInFlight = Math.max(this.cluster.peakPutsInFlight, this.cluster.putsInFlight);
         try {
           if (this.putDelayMs) await sleep(this.putDelayMs);
-          this.check('put', frame.grant, frame.hash);
+          this.check('put', frame.grant, frame.hash, frame.payload.length);
           if (this.mode === 'refuse-puts') throw new CairnError('E_DISK', 'disk on fire');
           if (this.mode === 'refuse-puts-noisily') throw new CairnError('E_DISK', `disk\non\tfire\u0007 ${'!'.repeat(500)}`);
           if (sha256(frame.payload) !== frame.hash) throw new CairnError('E_HASH_MISMATCH', 'bad bytes');
@@ -101,11 +101,11 @@ class FakeNode {
   }
 
   /** What a real node does: no chunk moves without a grant the controller signed for it (E_FORBIDDEN). */
-  private check(op: 'put' | 'get', grant: string, hash: string): void {
+  private check(op: 'put' | 'get', grant: string, hash: string, size?: number): void {
     if (!grant) throw new CairnError('E_FORBIDDEN', `${op} without a grant`);
     this.grantsSeen.push({ op, grant });
     const key = this.mode === 'wrong-key' ? WRONG_KEYS.publicKey : GRANT_KEYS.publicKey;
-    checkGrant(key, grant, { op, hash, nodeId: this.id });
+    checkGrant(key, grant, { op, hash, size, nodeId: this.id });
   }
 }
 
@@ -129,6 +129,14 @@ class FakeCluster {
   peakPutsInFlight = 0;
   /** The chunk size the controller gives uploads. */
   chunkSize = CHUNK_SIZE;
+  /** Whether it serves `upload.prepare` (a controller from before it answers E_UNKNOWN_TYPE). */
+  prepares = false;
+  /** How long its prepared uploads are usable (`upload.prepared.usableMs`). */
+  preparedUsableMs = 60_000;
+  /** Refuses the commits of prepared uploads as unknown, as after a restart. */
+  refusePreparedCommits = false;
+  /** Ids of the uploads it prepared. */
+  readonly prepared = new Set<string>();
   controller!: string;
   /** The token the controller accepts (a real, minted one). */
   readonly token = mintToken().token;
@@ -202,6 +210,19 @@ class FakeCluster {
         this.uploads.set(uploadId, { name: frame.body.name, replicas: frame.body.replicas ?? 2, chunks: [] });
         return { type: 'upload.begun', body: { uploadId, chunkSize: this.chunkSize, replicas: frame.body.replicas ?? 2 } };
       }
+      case 'upload.prepare': {
+        if (!this.prepares) throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+        const replicas = frame.body.replicas ?? 2;
+        const uploads = Array.from({ length: frame.body.count }, () => {
+          const uploadId = `prepared-${this.nextId++}`;
+          this.prepared.add(uploadId);
+          this.uploads.set(uploadId, { name: '', replicas, chunks: [] });
+          const nodes = this.nodes.slice(0, replicas).map((n) => n.ref);
+          const grant = signGrant(GRANT_KEYS.privateKey, { op: 'put', bytes: this.chunkSize, nodes: nodes.map((n) => n.id), upload: uploadId, exp: Date.now() + GRANT_TTL_MS });
+          return { uploadId, nodes, grant };
+        });
+        return { type: 'upload.prepared', body: { chunkSize: this.chunkSize, replicas, usableMs: this.preparedUsableMs, uploads } };
+      }
       case 'upload.place': {
         const exclude = new Set(frame.body.exclude ?? []);
         const placements = frame.body.chunks.map((c) => {
@@ -221,6 +242,11 @@ class FakeCluster {
       }
       case 'upload.commit': {
         const upload = this.uploadOf(frame.body.uploadId);
+        if (upload.name === '') {
+          if (this.refusePreparedCommits) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${frame.body.uploadId}`);
+          if (frame.body.name === undefined) throw new CairnError('E_UPLOAD_INVALID', 'a prepared upload is named by its commit');
+          upload.name = frame.body.name;
+        }
         upload.chunks.push(...(frame.body.chunks ?? []));
         if (upload.chunks.length !== frame.body.chunkCount) throw new CairnError('E_UPLOAD_INVALID', 'chunks missing');
         // As the real catalog: a manifest hash named is kept once the chunks recorded are found to have it.
@@ -1134,3 +1160,111 @@ describe('CairnClient aborts', () => {
     expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
   });
 });
+
+describe('CairnClient small puts with uploads prepared ahead', () => {
+  /** The types of the upload requests the controller got, in order. */
+  const uploadRequests = (cluster: FakeCluster) => cluster.requests.map((r) => r.type).filter((t) => t.startsWith('upload.'));
+  const count = (cluster: FakeCluster, type: string) => uploadRequests(cluster).filter((t) => t === type).length;
+
+  async function preparingCluster() {
+    const cluster = await FakeCluster.start(3);
+    cluster.prepares = true;
+    return { cluster, sdk: client(cluster) };
+  }
+
+  it('takes a prepared upload for each file of one chunk once puts come in a run: no begin, and the commit names the file', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    const files = Array.from({ length: 10 }, (_, i) => ({ name: `small/f${i}`, data: randomBytes(100 + i) }));
+    for (const { name, data } of files) await sdk.put(name, data);
+
+    // The first put begins alone; the second, in a run, begins too and asks for uploads ahead, which
+    // arrive before its own begin is answered; every later put takes one.
+    expect(count(cluster, 'upload.begin')).toBe(2);
+    expect(count(cluster, 'upload.prepare')).toBe(1);
+    const commits = cluster.requests.filter((r): r is Extract<Frame, { type: 'upload.commit' }> => r.type === 'upload.commit');
+    expect(commits.slice(2).map((c) => [c.body.name, cluster.prepared.has(c.body.uploadId)])).toEqual(files.slice(2).map((f) => [f.name, true]));
+    for (const { name, data } of files) expect(await readAll(sdk.get(name))).toEqual(data);
+    expect((await sdk.stat(files[9].name, { withChunks: false })).sha256).toBe(createHash('sha256').update(files[9].data).digest('hex'));
+  });
+
+  it('prepares nothing for a single put, nor for files of several chunks or none', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    await sdk.put('one', randomBytes(10));
+    expect(count(cluster, 'upload.prepare')).toBe(0);
+    await sdk.put('two', randomBytes(10)); // a run: uploads are prepared
+    for (const [name, size, begins] of [['big', CHUNK_SIZE * 3 + 1, 1], ['empty', 0, 1], ['one-full-chunk', CHUNK_SIZE, 0]] as const) {
+      const before = count(cluster, 'upload.begin');
+      const data = randomBytes(size);
+      await sdk.put(name, data);
+      expect([name, count(cluster, 'upload.begin') - before]).toEqual([name, begins]);
+      expect(await readAll(sdk.get(name))).toEqual(data);
+    }
+    expect(cluster.aborted).toEqual([]); // none taken and left unused
+  });
+
+  it('puts the file the usual way when the controller refuses its prepared upload, and drops the others', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    await sdk.put('a', randomBytes(10));
+    await sdk.put('b', randomBytes(10));
+    cluster.refusePreparedCommits = true;
+    const data = randomBytes(500);
+    const begins = count(cluster, 'upload.begin');
+    await sdk.put('c', data);
+    expect(count(cluster, 'upload.begin')).toBe(begins + 1);
+    expect(await readAll(sdk.get('c'))).toEqual(data);
+    // The refused upload and every other one held are aborted: the controller does not keep them open.
+    await waitUntil(() => [...cluster.prepared].every((id) => cluster.aborted.includes(id)));
+  });
+
+  it('stops asking a controller that does not serve upload.prepare', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    for (let i = 0; i < 5; i++) await sdk.put(`f${i}`, randomBytes(10));
+    expect(count(cluster, 'upload.prepare')).toBe(1);
+    expect(count(cluster, 'upload.begin')).toBe(5);
+  });
+
+  it('takes no prepared upload past half the time the controller gives it, and aborts it', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    cluster.preparedUsableMs = 2_000; // taken for 1 s
+    await sdk.put('a', randomBytes(10));
+    await sdk.put('b', randomBytes(10));
+    await sleep(1_100);
+    await sdk.put('c', randomBytes(10)); // the put of a new run: the old uploads are too old, no new ones yet
+    const commits = cluster.requests.filter((r): r is Extract<Frame, { type: 'upload.commit' }> => r.type === 'upload.commit');
+    expect(cluster.prepared.has(commits[2].body.uploadId)).toBe(false);
+    await waitUntil(() => [...cluster.prepared].every((id) => cluster.aborted.includes(id)));
+  });
+
+  it('uses no prepared upload when the controller gives them too little time to be worth it', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    cluster.preparedUsableMs = 500;
+    for (let i = 0; i < 4; i++) await sdk.put(`f${i}`, randomBytes(10));
+    expect(count(cluster, 'upload.prepare')).toBe(1);
+    expect(count(cluster, 'upload.begin')).toBe(4);
+    await waitUntil(() => [...cluster.prepared].every((id) => cluster.aborted.includes(id)));
+  });
+
+  it("sends a prepared upload's chunk only where its grant lets nodes take it, up to its size", async () => {
+    const { cluster, sdk } = await preparingCluster();
+    await sdk.put('a', randomBytes(10));
+    await sdk.put('b', randomBytes(10));
+    await sdk.put('c', randomBytes(CHUNK_SIZE - 1));
+    const payload = (grant: string) => JSON.parse(Buffer.from(grant.split('.')[0], 'base64url').toString('utf8'));
+    const seen = cluster.nodes.flatMap((n) => n.grantsSeen.filter((g) => g.op === 'put').map((g) => payload(g.grant)));
+    const prepared = seen.filter((g) => cluster.prepared.has(g.upload));
+    expect(prepared).toHaveLength(2); // the one prepared put, on its two nodes
+    for (const grant of prepared) {
+      expect(grant).toMatchObject({ op: 'put', bytes: CHUNK_SIZE });
+      expect(grant.hashes).toBeUndefined();
+    }
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+}

@@ -13,6 +13,7 @@ import { RpcPeer, expectFrame } from './rpc-peer';
 import { connectPeer } from './connect';
 import { NodePool } from './node-pool';
 import { PutOptions, uploadStream } from './uploader';
+import { PreparedUploadPool } from './prepared-upload-pool';
 import { GetOptions, downloadFile, openFile } from './downloader';
 import { writeFileAtomically } from './atomic-file';
 import { isFileSource } from './file-chunks';
@@ -87,6 +88,8 @@ export class CairnClient {
   /** Buffers chunks are read into, given back once written (recycle): a long get reuses a few. */
   private readonly receiveBuffers = new ReceiveBuffers();
   private readonly window: number;
+  /** Uploads prepared for small puts, per controller connection (they are bound to it). */
+  private readonly preparedPools = new WeakMap<RpcPeer, PreparedUploadPool>();
 
   constructor(private readonly options: CairnClientOptions = {}) {
     this.window = options.window ?? DEFAULT_WINDOW;
@@ -267,10 +270,20 @@ export class CairnClient {
   private transferContext(signal?: AbortSignal) {
     return {
       controller: () => this.controller(signal),
+      prepared: (controller: RpcPeer) => this.preparedPool(controller),
       nodes: this.nodes,
       window: this.window,
       holdUntil: (chunk: Buffer, until: Promise<unknown>) => this.receiveBuffers.holdUntil(chunk, until),
     };
+  }
+
+  private preparedPool(controller: RpcPeer): PreparedUploadPool {
+    let pool = this.preparedPools.get(controller);
+    if (!pool) {
+      pool = new PreparedUploadPool(controller);
+      this.preparedPools.set(controller, pool);
+    }
+    return pool;
   }
 
   private get endpoint(): string {

@@ -8,6 +8,7 @@ import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
 import { type RunningSha256, wholeFileSha256 } from './running-sha256';
+import { type PreparedUploadPool, preparedUploadRefused } from './prepared-upload-pool';
 
 export interface PutOptions {
   /** Replication factor for this file; default: the cluster's. */
@@ -33,6 +34,8 @@ export interface TransferProgress {
 
 export interface UploadContext {
   controller: () => Promise<RpcPeer>;
+  /** The uploads prepared on a controller connection, for files of one chunk (none: always begin). */
+  prepared?: (controller: RpcPeer) => PreparedUploadPool;
   nodes: NodePool;
   /** Chunks in flight at once; with the chunk size this bounds memory (invariant 5). */
   window: number;
@@ -121,6 +124,16 @@ async function putChunks(
   // the same round trip as the begin.
   const first = await chunks.next();
   const head = first.done ? undefined : { data: first.value, hash: sha256(first.value) };
+  let rest = chunks;
+  if (head && head.data.length < DEFAULT_CHUNK_SIZE && ctx.prepared) {
+    // A short chunk is the last: a file of one chunk may take an upload prepared ahead.
+    const second = await chunks.next();
+    if (!second.done) rest = prepend(second.value, chunks)[Symbol.asyncIterator]();
+    else {
+      const put = await putPrepared(ctx.prepared(controller), ctx, controller, name, head, options);
+      if (put) return put;
+    }
+  }
   const begun = expectFrame(
     await controller.request(
       'upload.begin',
@@ -129,18 +142,59 @@ async function putChunks(
     ),
     'upload.begun',
   ).body;
+  const sent = (upload: Upload) =>
+    begun.chunkSize === DEFAULT_CHUNK_SIZE
+      ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, rest, whole)
+      : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
+        upload.sendAll(undefined, fixedChunks(prepend(head?.data, rest), begun.chunkSize)[Symbol.asyncIterator](), whole);
+  return sendAndCommit(ctx, controller, begun, undefined, sent, options);
+}
+
+/**
+ * A file of one chunk, put with an upload prepared ahead if one is ready: the chunk goes to the
+ * upload's nodes at once with its grant, and the commit names the file. Undefined when there is
+ * none, or the controller refused it (see `preparedUploadRefused`): the file is then put the usual way.
+ */
+async function putPrepared(
+  pool: PreparedUploadPool,
+  ctx: UploadContext,
+  controller: RpcPeer,
+  name: string,
+  head: { data: Buffer; hash: string },
+  options: PutOptions,
+): Promise<FileInfo | undefined> {
+  const prepared = pool.take(options.replicas, head.data.length);
+  if (!prepared) return undefined;
+  const whole = wholeFileSha256(head.data.length);
+  try {
+    const sent = (upload: Upload) => upload.sendAll({ ...head, placement: prepared.placement }, noChunks(), whole);
+    // Nothing recycled: should the upload be refused, the same buffer is put again the usual way.
+    return await sendAndCommit(ctx, controller, prepared, name, sent, { ...options, recycle: undefined });
+  } catch (err) {
+    if (!preparedUploadRefused(err)) throw err;
+    pool.clear();
+    return undefined;
+  } finally {
+    whole.close();
+  }
+}
+
+/** Sends a begun or prepared upload's chunks and commits it (naming the file if prepared); aborts it on failure. */
+async function sendAndCommit(
+  ctx: UploadContext,
+  controller: RpcPeer,
+  begun: { uploadId: string; replicas: number },
+  name: string | undefined,
+  send: (upload: Upload) => ReturnType<Upload['sendAll']>,
+  options: PutOptions & { recycle?: Recycle },
+): Promise<FileInfo> {
   const upload = new Upload(ctx, controller, begun.uploadId, begun.replicas, options);
   try {
     options.onBegin?.({ uploadId: begun.uploadId });
-    const sent =
-      begun.chunkSize === DEFAULT_CHUNK_SIZE
-        ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, chunks, whole)
-        : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
-          upload.sendAll(undefined, fixedChunks(prepend(head?.data, chunks), begun.chunkSize)[Symbol.asyncIterator](), whole);
-    const { size, sha256: digest, manifestSha256, chunkCount, lastRecords } = await sent;
+    const { size, sha256: digest, manifestSha256, chunkCount, lastRecords } = await send(upload);
     const committed = await controller.request(
       'upload.commit',
-      { uploadId: begun.uploadId, size, sha256: digest, manifestSha256, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
+      { uploadId: begun.uploadId, name, size, sha256: digest, manifestSha256, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
       { signal: options.signal },
     );
     return expectFrame(committed, 'file.info').body.file;
@@ -148,6 +202,11 @@ async function putChunks(
     await controller.request('upload.abort', { uploadId: begun.uploadId }, { timeoutMs: 5_000 }).catch(() => undefined);
     throw toCairnError(err);
   }
+}
+
+/** The rest of a file of one chunk: nothing. */
+function noChunks(): AsyncIterator<Buffer> {
+  return { next: () => Promise.resolve({ done: true, value: undefined }) };
 }
 
 async function* prepend(first: Buffer | undefined, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {

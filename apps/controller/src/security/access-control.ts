@@ -43,6 +43,7 @@ const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
   'cluster.status': 'read',
   'chunk.bad': 'read',
   'upload.begin': 'write',
+  'upload.prepare': 'write',
   'upload.place': 'write',
   'upload.stored': 'write',
   'upload.commit': 'write',
@@ -69,6 +70,7 @@ type ResponseTypes =
   | 'ack'
   | 'session.info'
   | 'upload.begun'
+  | 'upload.prepared'
   | 'upload.placed'
   | 'file.info'
   | 'file.chunk-page'

@@ -13,6 +13,11 @@ export class GrantSigner {
     return signGrant(this.privateKey, { op: 'put', hashes: [hash], nodes: [...nodes], upload, exp: Date.now() + this.ttlMs });
   }
 
+  /** Lets the named nodes store any one chunk of at most `bytes` for this prepared upload (named by its commit). */
+  prepared(nodes: readonly string[], upload: string, bytes: number): string {
+    return signGrant(this.privateKey, { op: 'put', bytes, nodes: [...nodes], upload, exp: Date.now() + this.ttlMs });
+  }
+
   /** Lets anyone holding it read these chunks from any node. */
   get(hashes: readonly string[]): string {
     return signGrant(this.privateKey, { op: 'get', hashes: [...hashes], exp: Date.now() + this.ttlMs });

@@ -28,6 +28,7 @@ import {
   checkTime,
   checkUpload,
   checkUploadTime,
+  fileNameOf,
 } from '../catalog-checks';
 import { MAX_UPLOAD_HOLDS } from '../limits';
 import { prefixUpperBound } from '../name-prefix';
@@ -195,6 +196,21 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
+  beginUploads(uploads: readonly NewUpload[]): Promise<void> {
+    return this.run(() => {
+      for (const upload of uploads) checkUpload(upload);
+      this.relaxed(() =>
+        this.write(() => {
+          for (const { id, name, replicas, createdAt } of uploads) {
+            if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
+              throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
+            }
+          }
+        }),
+      );
+    });
+  }
+
   holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void> {
     return this.run(() => {
       checkHashes('upload holds', hashes, 'E_UPLOAD_INVALID');
@@ -274,12 +290,13 @@ export class SqliteCatalog implements CatalogStore {
     return this.commits
       .run(() => {
         const upload = this.requireUpload(uploadId);
+        const name = fileNameOf(upload, commit.name);
         if (commit.chunks) this.insertUploadChunks(uploadId, commit.chunks);
         this.checkUploadComplete(upload, commit);
         const manifest = this.checkedManifestSha256(upload, commit);
-        this.sql.deleteFileByName.get(upload.name);
+        this.sql.deleteFileByName.get(name);
         const file = this.sql.insertFile.get({
-          name: upload.name,
+          name,
           size: commit.size,
           sha256: commit.sha256,
           manifestSha256: manifest,

@@ -1,0 +1,49 @@
+import { PreparedUploads } from './prepared-uploads';
+
+/** A connection that closes when told to. */
+function connection() {
+  let close!: () => void;
+  const closed = new Promise<void>((resolve) => (close = resolve));
+  return { closed, close };
+}
+
+describe('PreparedUploads', () => {
+  it('binds uploads to the connection that prepared them', () => {
+    const prepared = new PreparedUploads(() => undefined);
+    const [a, b] = [connection(), connection()];
+    prepared.add(a, ['u1', 'u2']);
+    prepared.add(b, ['u3']);
+    expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u1', b), prepared.isOwnedBy('u3', b), prepared.isOwnedBy('nope', a)]).toEqual([true, false, true, false]);
+    prepared.forget('u1');
+    prepared.forget('nope');
+    expect(prepared.isOwnedBy('u1', a)).toBe(false);
+    expect(prepared.size).toBe(2);
+  });
+
+  it('hands over what a connection left open when it closes, once', async () => {
+    const abandoned: string[][] = [];
+    const prepared = new PreparedUploads((ids) => abandoned.push(ids));
+    const [a, b] = [connection(), connection()];
+    prepared.add(a, ['u1', 'u2']);
+    prepared.add(a, ['u3']);
+    prepared.add(b, ['u4']);
+    prepared.forget('u2'); // committed
+    a.close();
+    await a.closed;
+    await Promise.resolve();
+    expect(abandoned).toEqual([['u1', 'u3']]);
+    expect(prepared.isOwnedBy('u1', a)).toBe(false);
+    expect(prepared.isOwnedBy('u4', b)).toBe(true);
+  });
+
+  it('abandons at once uploads prepared for a connection already closed', async () => {
+    const abandoned: string[][] = [];
+    const prepared = new PreparedUploads((ids) => abandoned.push(ids));
+    const a = connection();
+    a.close();
+    prepared.add(a, ['u1']);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(abandoned).toEqual([['u1']]);
+    expect(prepared.size).toBe(0);
+  });
+});
