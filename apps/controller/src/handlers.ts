@@ -32,7 +32,8 @@ export type AddressOf = (peer: RpcPeer) => string;
  */
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
   const prepared = new PreparedUploads<RpcPeer>((uploadIds) => {
-    for (const id of uploadIds) void ctx.catalog.abortUpload(id).catch(() => undefined); // else the sweeper's
+    // Should this fail (or a power cut undo it), the next start's sweep aborts them.
+    void ctx.catalog.abortUploads(uploadIds).catch(() => undefined);
     ctx.log.debug({ uploads: uploadIds.length }, 'prepared uploads left by a closed connection aborted');
   });
   /** The open upload, if this connection may touch it (see `uploadAllowed`). */

@@ -16,7 +16,7 @@ export function startUploadSweeper(catalog: CatalogStore, log: Logger, expiryMs:
   const sweepPrepared = async () => {
     try {
       const orphans = (await catalog.listStaleUploads(startedAt)).filter((upload) => upload.name === '');
-      for (const upload of orphans) await catalog.abortUpload(upload.id);
+      await catalog.abortUploads(orphans.map((upload) => upload.id));
       if (orphans.length > 0) log.info({ uploads: orphans.length }, 'prepared uploads left from before the start aborted');
     } catch (err) {
       log.warn({ err }, 'sweeping prepared uploads failed');

@@ -372,6 +372,17 @@ export function describeCatalogConformance<F extends CatalogFixture>(
           );
       });
 
+      it('aborts several uploads at once, their recorded chunks left as copies for GC to find', async () => {
+        await store.beginUploads(['p1', 'p2', 'p3'].map((id) => ({ id, name: '', replicas: 1, createdAt: 1 })));
+        await store.recordUploadChunks('p2', [chunk(0, 'a', 1, ['n1'])]);
+        await store.abortUploads(['p1', 'p2', 'unknown']);
+        expect(await store.getUpload('p1')).toBeUndefined();
+        expect(await store.getUpload('p2')).toBeUndefined();
+        expect(await store.getUpload('p3')).toBeDefined();
+        expect(await store.chunkReplicas(hashOf('a'))).toEqual(['n1']);
+        await store.abortUploads([]);
+      });
+
       it('abort forgets the upload and its chunks; aborting an unknown upload is fine', async () => {
         await store.beginUpload({
           id: 'u1',

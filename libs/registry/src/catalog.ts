@@ -256,6 +256,12 @@ export interface CatalogStore {
    * another upload uses the same hash), so garbage collection reclaims them after its grace period.
    */
   abortUpload(id: string): Promise<void>;
+  /**
+   * Forgets several uploads as `abortUpload` does, in one transaction that is durable like a session's
+   * bookkeeping (see `beginUpload`): a power cut may bring them back, open, to be aborted again (by
+   * the abandoned-upload sweep, or at the controller's start for prepared ones). Unknown ids are ignored.
+   */
+  abortUploads(ids: readonly string[]): Promise<void>;
   /** Uploads last active before `olderThan`, least recently active first (for the abandoned-upload sweep). */
   listStaleUploads(olderThan: number): Promise<UploadRecord[]>;
 

@@ -16,8 +16,10 @@ export interface PutOptions {
   signal?: AbortSignal;
   onProgress?: (progress: TransferProgress) => void;
   /**
-   * Called once the controller has opened the upload. Its id names this put in the controller's and
-   * the nodes' logs too (every put grant carries it), so one put can be followed across processes.
+   * Called once the controller has opened the upload (for a small file in a run of puts: once it
+   * takes an upload prepared ahead, and again with the new id if the controller refuses that one).
+   * Its id names this put in the controller's and the nodes' logs too (every put grant carries it),
+   * so one put can be followed across processes.
    */
   onBegin?: (info: { uploadId: string }) => void;
 }

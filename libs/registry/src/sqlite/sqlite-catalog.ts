@@ -393,6 +393,19 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
+  abortUploads(ids: readonly string[]): Promise<void> {
+    return this.run(() => {
+      this.relaxed(() =>
+        this.write(() => {
+          for (const id of ids) {
+            this.sql.keepUploadReplicas.run(id);
+            this.sql.deleteUpload.run(id);
+          }
+        }),
+      );
+    });
+  }
+
   listStaleUploads(olderThan: number): Promise<UploadRecord[]> {
     return this.run(() => this.sql.staleUploads.all(olderThan));
   }
