@@ -20,6 +20,8 @@ export class Cluster {
   private readonly recentPlacements = new RecentEvents(RECENT_PLACEMENT_MS);
   /** Nodes whose chunk report finished since they (re)registered: only their view is complete. */
   private readonly reported = new Set<string>();
+  /** When each node last registered, on the monotonic clock (`performance.now()`). */
+  private readonly registeredAt = new Map<string, number>();
 
   private constructor(
     private readonly catalog: CatalogStore,
@@ -46,6 +48,7 @@ export class Cluster {
     this.nodes.set(node.id, record);
     this.liveness.heartbeat(node.id);
     this.reported.delete(node.id);
+    this.registeredAt.set(node.id, performance.now());
     this.peers.get(node.id)?.close(4000, 'replaced by a new connection');
     this.peers.set(node.id, peer);
     void peer.closed.then(() => {
@@ -137,6 +140,14 @@ export class Cluster {
   /** `id` finished its chunk report over `peer`; a report over a link it has since replaced counts for nothing. */
   markReported(id: string, peer: RpcPeer): void {
     if (this.peers.get(id) === peer) this.reported.add(id);
+  }
+
+  /**
+   * Whether `id` (re)registered after `since` (`performance.now()`): it may have restarted meanwhile,
+   * and lost what it had not made durable.
+   */
+  registeredAfter(id: string, since: number): boolean {
+    return (this.registeredAt.get(id) ?? -Infinity) > since;
   }
 
   /** Whether `id` has finished its chunk report since it last registered. */

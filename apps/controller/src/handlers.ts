@@ -4,12 +4,12 @@ import { Body, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, isCairnError } f
 import { CatalogStore, FileRecord, type PlacementCandidate, type UploadRecord, placeChunk } from '@cairn/registry';
 import { type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
-import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS } from './healer';
+import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS, PREPARED_GRANT_SLACK_MS } from './healer';
 import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 import { fitListPage } from './list-page';
-import { PreparedUploads } from './prepared-uploads';
+import { MAX_OPEN_PREPARED_UPLOADS, PreparedUploads } from './prepared-uploads';
 
 export interface HandlerContext {
   catalog: CatalogStore;
@@ -96,18 +96,28 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         return { type: 'upload.begun', body: { uploadId: upload.id, chunkSize: DEFAULT_CHUNK_SIZE, replicas, placements } };
       }
       case 'upload.prepare': {
+        const { count } = frame.body;
+        const usableMs = ctx.healer.preparedUsableMs;
+        // This connection's uploads too old to commit go now; then at most so many stay open.
+        const expired = prepared.takeExpired(peer, usableMs);
+        if (expired.length > 0) void ctx.catalog.abortUploads(expired).catch(() => undefined);
+        if (prepared.openBy(peer) + count > MAX_OPEN_PREPARED_UPLOADS) {
+          const open = prepared.openBy(peer);
+          throw new CairnError('E_UPLOAD_INVALID', `${open} prepared uploads open on this connection; at most ${MAX_OPEN_PREPARED_UPLOADS}`, { open, limit: MAX_OPEN_PREPARED_UPLOADS });
+        }
         // Placed before they are opened, so that a refused placement leaves nothing behind.
         const replicas = requireLiveNodes(ctx, frame.body.replicas ?? ctx.defaultReplicas);
-        const createdAt = Date.now();
-        const uploads = Array.from({ length: frame.body.count }, () => ({ id: newUploadId(), name: '', replicas, createdAt }));
+        const preparedAt = performance.now();
+        const uploads = Array.from({ length: count }, () => ({ id: newUploadId(), name: '', replicas, createdAt: Date.now() }));
         const placed = uploads.map(({ id }) => {
           const nodes = placeAnyChunk(ctx, replicas);
           ctx.cluster.notePlacement(nodes);
-          return { uploadId: id, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant: ctx.grants.prepared(nodes, id, DEFAULT_CHUNK_SIZE) };
+          const grant = ctx.grants.prepared(nodes, id, DEFAULT_CHUNK_SIZE, usableMs + PREPARED_GRANT_SLACK_MS);
+          return { uploadId: id, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant };
         });
         await ctx.catalog.beginUploads(uploads);
-        prepared.add(peer, uploads.map((u) => u.id));
-        return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs: ctx.healer.preparedUsableMs, uploads: placed } };
+        prepared.add(peer, uploads.map((u) => u.id), preparedAt);
+        return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs, uploads: placed } };
       }
       case 'upload.place': {
         const upload = await requireUpload(frame.body.uploadId, session, peer);
@@ -119,7 +129,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'upload.stored': {
         const upload = await requireUpload(frame.body.uploadId, session, peer);
         checkStoredRecords(ctx, frame.body.uploadId, frame.body.chunks);
-        const hold = upload.name === '' ? ctx.healer.holdPreparedCommit(upload.createdAt, frame.body.chunks) : undefined;
+        const preparedAt = prepared.preparedAt(upload.id);
+        const hold = preparedAt !== undefined ? ctx.healer.holdPreparedCommit(preparedAt, frame.body.chunks) : undefined;
         try {
           await ctx.catalog.recordUploadChunks(frame.body.uploadId, frame.body.chunks, Date.now());
         } finally {
@@ -133,7 +144,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         if (name !== undefined) checkNameAllowed(session, name);
         if (chunks) checkStoredRecords(ctx, uploadId, chunks);
         // A prepared upload's chunks reached their nodes before anything held them (see the healer).
-        const hold = upload.name === '' ? ctx.healer.holdPreparedCommit(upload.createdAt, chunks ?? []) : undefined;
+        const preparedAt = prepared.preparedAt(upload.id);
+        const hold = preparedAt !== undefined ? ctx.healer.holdPreparedCommit(preparedAt, chunks ?? []) : undefined;
         let file: FileRecord;
         try {
           file = await ctx.catalog.commitUpload(uploadId, { name, size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });

@@ -326,6 +326,28 @@ describe('healer: deletion never races re-use of a chunk', () => {
       await expectCatalogMatchesDisks();
     });
 
+    it('race 8: the commit of a prepared upload is refused once a node it names has registered again', async () => {
+      // A put of a chunk the node already had only refreshed its age, not fsynced: a restart may have
+      // lost that, and GC may since have deleted the copy as old.
+      const { uploadId, on } = await preparedOnN1N2();
+      for (const id of on) node(id).put(sha256('re-registered'));
+      await register('n2', 0, 2 ** 30);
+      await expect(commitOf(uploadId, 'p', 're-registered', on)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      expect(await catalog.getFile('p')).toBeUndefined();
+    });
+
+    it('keeps at most 128 prepared uploads open per connection, and aborts those too old at its next prepare', async () => {
+      const { uploadId } = await preparedOnN1N2(); // 1 open
+      for (const count of [64, 63]) answer(await request('upload.prepare', { count, replicas: 2 }), 'upload.prepared');
+      await expect(request('upload.prepare', { count: 1, replicas: 2 })).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      jest.spyOn(healer, 'preparedUsableMs', 'get').mockReturnValue(0); // every one of them is too old now
+      const { uploads } = answer(await request('upload.prepare', { count: 1, replicas: 2 }), 'upload.prepared');
+      expect(uploads).toHaveLength(1);
+      await sleep(20); // the abort is not waited for
+      expect(await catalog.getUpload(uploadId)).toBeUndefined();
+      await expect(commitOf(uploadId, 'p', 'too-old', ['n1', 'n2'])).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+    });
+
     it('is usable only by the connection that prepared it, and only as long as the grace period allows', async () => {
       const { uploadId, on } = await preparedOnN1N2();
       const other = { closed: new Promise<never>(() => undefined) } as unknown as RpcPeer;

@@ -43,6 +43,8 @@ const PLAN_PAGE = 4_096;
  * connection closes.
  */
 export const PREPARED_USABLE_MS = 60_000;
+/** A prepared upload's grant outlives the time its commit is taken by this much (clock skew, a slow put). */
+export const PREPARED_GRANT_SLACK_MS = 5_000;
 /** Garbage one pass deletes: an index finds it, so a pass costs little however big the catalog. */
 const GC_PAGE = 256;
 /** GC reads past garbage it cannot delete now (see collectGarbage) at most 1/this of the time. */
@@ -175,16 +177,22 @@ export class Healer {
   }
 
   /**
-   * Clears the commit of an upload prepared at `preparedAt` that records `copies`, whose chunks went
-   * to the nodes before anything held them; `release` once the commit's transaction has ended.
-   * Refused (E_UPLOAD_INVALID, the client puts the file again the usual way) when it comes too late or
-   * a deletion of a copy may be under way. Why that is enough: a copy was put after `preparedAt`; a
-   * deletion that ended before this call began on its node before now, less than the grace period
-   * after the put, and so kept it (the node keeps what was put within the grace period).
+   * Clears the commit of an upload prepared at `preparedAt` (`performance.now()`) that records
+   * `copies`, whose chunks went to the nodes before anything held them; `release` once the commit's
+   * transaction has ended. Refused (E_UPLOAD_INVALID, the client puts the file again the usual way)
+   * when it comes too late, when a node it names has registered again since (it may have restarted
+   * and lost the new age of a copy it already had: a re-put refreshes the age without an fsync), or
+   * when a deletion of a copy may be under way. Why that is enough: a copy was put after `preparedAt`,
+   * and a deletion that ended before this call began before now, so less than the grace period after
+   * the put: the node kept the copy (it keeps what was put or re-put within the grace period, or since
+   * the batch began).
    */
   holdPreparedCommit(preparedAt: number, copies: readonly { hash: string; nodes: readonly string[] }[]): { release: () => void } {
-    if (Date.now() - preparedAt >= this.preparedUsableMs) {
+    if (performance.now() - preparedAt >= this.preparedUsableMs) {
       throw new CairnError('E_UPLOAD_INVALID', 'the prepared upload is too old to commit: put the file again');
+    }
+    if (copies.some(({ nodes }) => nodes.some((node) => this.options.cluster.registeredAfter(node, preparedAt)))) {
+      throw new CairnError('E_UPLOAD_INVALID', 'a node of this prepared upload has registered again since: put the file again');
     }
     const hold = this.deleting.holdForCommit(copies);
     if (!hold) throw new CairnError('E_UPLOAD_INVALID', 'a copy of this prepared upload may be under deletion: put the file again');

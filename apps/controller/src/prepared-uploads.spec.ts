@@ -20,6 +20,18 @@ describe('PreparedUploads', () => {
     expect(prepared.size).toBe(2);
   });
 
+  it('knows when each was prepared, how many a connection holds, and which are too old', () => {
+    const prepared = new PreparedUploads(() => undefined);
+    const [a, b] = [connection(), connection()];
+    prepared.add(a, ['u1', 'u2'], 1_000);
+    prepared.add(a, ['u3'], 5_000);
+    prepared.add(b, ['u4'], 1_000);
+    expect([prepared.preparedAt('u1'), prepared.preparedAt('u3'), prepared.preparedAt('nope')]).toEqual([1_000, 5_000, undefined]);
+    expect([prepared.openBy(a), prepared.openBy(b)]).toEqual([3, 1]);
+    expect(prepared.takeExpired(a, 3_000, 4_000)).toEqual(['u1', 'u2']);
+    expect([prepared.openBy(a), prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u3', a), prepared.isOwnedBy('u4', b)]).toEqual([1, false, true, true]);
+  });
+
   it('hands over what a connection left open when it closes, once', async () => {
     const abandoned: string[][] = [];
     const prepared = new PreparedUploads((ids) => abandoned.push(ids));

@@ -3,6 +3,9 @@ export interface PreparedUploadOwner {
   readonly closed: Promise<unknown>;
 }
 
+/** Prepared uploads one connection may hold open at once; an `upload.prepare` past it is refused. */
+export const MAX_OPEN_PREPARED_UPLOADS = 128;
+
 /**
  * The uploads each connection prepared (`upload.prepare`) and has neither committed nor aborted. A
  * prepared upload has no name until its commit, so no token prefix guards it: only the connection
@@ -10,15 +13,17 @@ export interface PreparedUploadOwner {
  * left are handed to `onAbandoned` at once (the controller aborts them) instead of waiting for the
  * abandoned-upload sweep. Kept in memory: after a restart, commits of uploads prepared before it are
  * refused as unknown, and the client puts those files again the usual way.
+ *
+ * Each upload's age is kept on the monotonic clock (`performance.now()`), which no clock step moves.
  */
 export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadOwner> {
-  private readonly owners = new Map<string, Owner>();
+  private readonly uploads = new Map<string, { owner: Owner; preparedAt: number }>();
   private readonly byOwner = new Map<Owner, Set<string>>();
 
   constructor(private readonly onAbandoned: (uploadIds: string[]) => void) {}
 
-  /** Binds `uploadIds` to `owner`; if it has already closed, they are abandoned at once. */
-  add(owner: Owner, uploadIds: readonly string[]): void {
+  /** Binds `uploadIds`, prepared at `preparedAt`, to `owner`; if it has already closed, they are abandoned at once. */
+  add(owner: Owner, uploadIds: readonly string[], preparedAt = performance.now()): void {
     let ids = this.byOwner.get(owner);
     if (!ids) {
       ids = new Set();
@@ -27,31 +32,48 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
     }
     for (const id of uploadIds) {
       ids.add(id);
-      this.owners.set(id, owner);
+      this.uploads.set(id, { owner, preparedAt });
     }
   }
 
   isOwnedBy(uploadId: string, owner: Owner): boolean {
-    return this.owners.get(uploadId) === owner;
+    return this.uploads.get(uploadId)?.owner === owner;
+  }
+
+  /** When the upload was prepared (`performance.now()`); undefined if it is not a prepared upload held here. */
+  preparedAt(uploadId: string): number | undefined {
+    return this.uploads.get(uploadId)?.preparedAt;
+  }
+
+  /** How many prepared uploads `owner` holds open. */
+  openBy(owner: Owner): number {
+    return this.byOwner.get(owner)?.size ?? 0;
+  }
+
+  /** Forgets and returns `owner`'s uploads prepared `maxAgeMs` or longer ago: no commit of theirs would be taken. */
+  takeExpired(owner: Owner, maxAgeMs: number, now = performance.now()): string[] {
+    const expired = [...(this.byOwner.get(owner) ?? [])].filter((id) => now - (this.uploads.get(id)?.preparedAt ?? now) >= maxAgeMs);
+    for (const id of expired) this.forget(id);
+    return expired;
   }
 
   /** The upload was committed or aborted. */
   forget(uploadId: string): void {
-    const owner = this.owners.get(uploadId);
-    if (owner === undefined) return;
-    this.owners.delete(uploadId);
-    this.byOwner.get(owner)?.delete(uploadId);
+    const upload = this.uploads.get(uploadId);
+    if (upload === undefined) return;
+    this.uploads.delete(uploadId);
+    this.byOwner.get(upload.owner)?.delete(uploadId);
   }
 
   /** Uploads prepared and still open, for metrics and tests. */
   get size(): number {
-    return this.owners.size;
+    return this.uploads.size;
   }
 
   private ownerClosed(owner: Owner): void {
     const ids = [...(this.byOwner.get(owner) ?? [])];
     this.byOwner.delete(owner);
-    for (const id of ids) this.owners.delete(id);
+    for (const id of ids) this.uploads.delete(id);
     if (ids.length > 0) this.onAbandoned(ids);
   }
 }

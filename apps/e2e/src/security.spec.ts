@@ -371,8 +371,12 @@ describe('security', () => {
       const hash = sha256(data);
       try {
         for (const peer of [a, b]) expectFrameType(await peer.request('session.auth', { token: writer.token }), 'session.info');
-        const { uploads } = expectFrameType(await a.request('upload.prepare', { count: 2 }), 'upload.prepared').body;
+        const prepareSent = Date.now();
+        const { uploads, usableMs } = expectFrameType(await a.request('upload.prepare', { count: 2 }), 'upload.prepared').body;
         const [first] = uploads;
+        // Its grant lives about as long as the upload may be committed, not the 10 minutes of others.
+        const { exp } = JSON.parse(Buffer.from(first.grant.split('.')[0], 'base64url').toString('utf8')) as { exp: number };
+        expect(exp - prepareSent).toBeLessThanOrEqual(usableMs + 10_000);
         const receipts = [];
         for (const node of first.nodes) {
           const peer = await rawPeer(node.address);
@@ -517,7 +521,7 @@ describe('security', () => {
       }
     });
 
-    it("a prepared upload's grant lets its nodes take any one chunk up to its size: no bigger one, no claim, no read", async () => {
+    it("a prepared upload's grant lets each of its nodes take one chunk up to its size: no second one, no bigger one, no claim, no read", async () => {
       const [node, other] = cluster.nodes;
       const grant = signGrant(grantKey, { op: 'put', bytes: 4096, nodes: [node.id], upload: 'prepared-grant-test', exp: exp() });
       const peer = await rawPeer(`127.0.0.1:${node.port}`);
@@ -530,6 +534,11 @@ describe('security', () => {
         const stored = expectFrameType(await peer.putChunk(hash, small, grant), 'chunk.stored').body;
         expect(stored).toMatchObject({ hash, size: 4096, stored: true });
         expect(stored.receipt).toMatch(/^[0-9a-f]{64}$/);
+        // One chunk per grant: the same again (a retry) is taken, another is not.
+        expect(expectFrameType(await peer.putChunk(hash, small, grant), 'chunk.stored').body).toMatchObject({ hash, stored: false });
+        const second = randomBytes(100);
+        expect(await errorCode(() => peer.putChunk(sha256(second), second, grant))).toBe('E_FORBIDDEN');
+        expect(await cluster.chunkFiles(sha256(second))).toEqual([]);
         expect(await errorCode(() => peer.request('chunk.claim', { hash, grant, proof: claimProof(grant, small) }))).toBe('E_FORBIDDEN');
         expect(await errorCode(() => peer.request('chunk.get', { hash, grant }))).toBe('E_FORBIDDEN');
       } finally {

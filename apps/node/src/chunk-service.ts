@@ -3,6 +3,7 @@ import { CairnError, Frame, checkGrant, claimProofMatches, isCairnError, storeRe
 import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ReadBuffers } from './read-buffers';
+import { PreparedGrantUses } from './prepared-grant-uses';
 
 /**
  * How long one `chunk.delete` batch may run (each reclaim is a stat, an unlink and a directory fsync,
@@ -41,6 +42,7 @@ export interface ChunkServiceOptions {
  */
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
   const readBuffers = new ReadBuffers();
+  const preparedGrants = new PreparedGrantUses();
   const quarantineIfBad = async (hash: string, err: unknown) => {
     if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
   };
@@ -57,6 +59,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
     switch (frame.type) {
       case 'chunk.put': {
         const grant = requireGrant(frame.grant, 'put', frame.hash, frame.payload.length);
+        if (!grant.hashes) preparedGrants.admit(grant, frame.hash); // one chunk per prepared upload's grant
         const { stored } = await store.put(frame.hash, frame.payload);
         onStored?.({ uploadId: grant.upload, hash: frame.hash, bytes: frame.payload.length });
         return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored, receipt: receiptFor(grant.upload, frame.hash) } };

@@ -98,7 +98,7 @@ describe("a prepared upload's put grant (no hashes, a size)", () => {
   const prepared = (over: Partial<Grant> = {}): Grant => ({ op: 'put', bytes: 4096, nodes: ['node-1', 'node-2'], upload: 'u-prepared', exp: NOW + GRANT_TTL_MS, ...over });
   const { hashes: _none, ...unnamed } = putGrant();
 
-  it('lets each node it names accept any one chunk up to its size', () => {
+  it('lets each node it names accept a chunk of any hash up to its size (the node keeps it to one: apps/node)', () => {
     const grant = signGrant(controller.privateKey, prepared());
     for (const [hash, size] of [[H1, 4096], [H2, 1], [H3, 0]] as const) {
       expect(checkGrant(controller.publicKey, grant, { op: 'put', hash, size, nodeId: 'node-2', now: NOW })).toEqual(prepared());

@@ -7,7 +7,8 @@ import { MAX_CHUNK_SIZE, MAX_PAGE } from './limits';
  * Chunk grants: short-lived permissions signed by the controller with Ed25519 and checked by nodes,
  * which hold only the public key (a stolen node cannot mint grants). A grant names its operation, the
  * chunk hashes it opens and, for writes, the nodes that may accept them. A prepared upload's `put`
- * grant names no hash (the file is not known yet) but a size: any one chunk up to `bytes` long.
+ * grant names no hash (the file is not known yet) but a size: one chunk up to `bytes` long, which
+ * the node remembers (apps/node) so that the grant stores no other.
  *
  *
  *   base64url(JSON payload) "." base64url(Ed25519 signature of the payload bytes)

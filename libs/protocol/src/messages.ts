@@ -49,8 +49,8 @@ export const MESSAGES = {
   'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas, placements: placements.optional() })),
   /**
    * Uploads opened ahead of their files (the SDK's small puts): each comes placed, with a `put` grant
-   * for any one chunk up to `chunkSize` bytes on its nodes, and is named by its commit. A put that has
-   * one saves the begin's round trip. Usable for `usableMs` after the answer; only over the connection
+   * for one chunk (of its choosing) up to `chunkSize` bytes on each of its nodes, and is named by its commit. A put that has
+   * one saves the begin's round trip. Usable for `usableMs` after the prepare; only over the connection
    * that asked for them.
    */
   'upload.prepare': control(0x1a, z.object({ count: z.number().int().min(1).max(MAX_PREPARED_UPLOADS), replicas: f.replicas.optional() })),

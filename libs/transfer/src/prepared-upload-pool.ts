@@ -1,7 +1,7 @@
 import { type NodeRef, isCairnError } from '@cairn/protocol';
 import { type RpcPeer, expectFrame } from './rpc-peer';
 
-/** An upload the controller opened ahead of its file (`upload.prepare`): placed, with a grant for any one chunk. */
+/** An upload the controller opened ahead of its file (`upload.prepare`): placed, with a grant for one chunk of its choosing. */
 export interface PreparedUpload {
   uploadId: string;
   replicas: number;

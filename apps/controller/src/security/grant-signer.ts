@@ -13,9 +13,12 @@ export class GrantSigner {
     return signGrant(this.privateKey, { op: 'put', hashes: [hash], nodes: [...nodes], upload, exp: Date.now() + this.ttlMs });
   }
 
-  /** Lets the named nodes store any one chunk of at most `bytes` for this prepared upload (named by its commit). */
-  prepared(nodes: readonly string[], upload: string, bytes: number): string {
-    return signGrant(this.privateKey, { op: 'put', bytes, nodes: [...nodes], upload, exp: Date.now() + this.ttlMs });
+  /**
+   * Lets the named nodes store one chunk (whichever comes first; nodes remember it) of at most
+   * `bytes` for this prepared upload, named by its commit, for `ttlMs`.
+   */
+  prepared(nodes: readonly string[], upload: string, bytes: number, ttlMs: number): string {
+    return signGrant(this.privateKey, { op: 'put', bytes, nodes: [...nodes], upload, exp: Date.now() + Math.min(ttlMs, this.ttlMs) });
   }
 
   /** Lets anyone holding it read these chunks from any node. */
