@@ -115,8 +115,17 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
           const grant = ctx.grants.prepared(nodes, id, DEFAULT_CHUNK_SIZE, usableMs + PREPARED_GRANT_SLACK_MS);
           return { uploadId: id, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant };
         });
-        await ctx.catalog.beginUploads(uploads);
-        prepared.add(peer, uploads.map((u) => u.id), preparedAt);
+        // Counted before the write, so that prepares racing on one connection cannot pass the cap together.
+        const ids = uploads.map((u) => u.id);
+        prepared.add(peer, ids, preparedAt);
+        try {
+          await ctx.catalog.beginUploads(uploads);
+        } catch (err) {
+          for (const id of ids) prepared.forget(id);
+          throw err;
+        }
+        // The connection closed meanwhile: its abort came before these existed.
+        if (!prepared.isOwnedBy(ids[0], peer)) void ctx.catalog.abortUploads(ids).catch(() => undefined);
         return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs, uploads: placed } };
       }
       case 'upload.place': {

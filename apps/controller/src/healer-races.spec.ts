@@ -338,7 +338,9 @@ describe('healer: deletion never races re-use of a chunk', () => {
 
     it('keeps at most 128 prepared uploads open per connection, and aborts those too old at its next prepare', async () => {
       const { uploadId } = await preparedOnN1N2(); // 1 open
-      for (const count of [64, 63]) answer(await request('upload.prepare', { count, replicas: 2 }), 'upload.prepared');
+      // Three at once: the first two fit (1 + 64 + 63), the third does not, however they interleave.
+      const results = await Promise.allSettled([64, 63, 1].map((count) => request('upload.prepare', { count, replicas: 2 })));
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
       await expect(request('upload.prepare', { count: 1, replicas: 2 })).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
       jest.spyOn(healer, 'preparedUsableMs', 'get').mockReturnValue(0); // every one of them is too old now
       const { uploads } = answer(await request('upload.prepare', { count: 1, replicas: 2 }), 'upload.prepared');
