@@ -65,7 +65,7 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
     this.byOwner.get(upload.owner)?.delete(uploadId);
   }
 
-  /** Uploads prepared and still open, for metrics and tests. */
+  /** Uploads prepared and still open (tests read it). */
   get size(): number {
     return this.uploads.size;
   }

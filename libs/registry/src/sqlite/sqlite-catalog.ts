@@ -184,13 +184,10 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       checkUpload(upload);
       checkHashes('upload holds', holds, 'E_UPLOAD_INVALID');
-      const { id, name, replicas, createdAt } = upload;
       this.relaxed(() =>
         this.write(() => {
-          if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
-            throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
-          }
-          this.hold(id, holds);
+          this.insertUpload(upload);
+          this.hold(upload.id, holds);
         }),
       );
     });
@@ -201,14 +198,17 @@ export class SqliteCatalog implements CatalogStore {
       for (const upload of uploads) checkUpload(upload);
       this.relaxed(() =>
         this.write(() => {
-          for (const { id, name, replicas, createdAt } of uploads) {
-            if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
-              throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
-            }
-          }
+          for (const upload of uploads) this.insertUpload(upload);
         }),
       );
     });
+  }
+
+  /** Inside a write: opens the session, refusing an id already in use. */
+  private insertUpload({ id, name, replicas, createdAt }: NewUpload): void {
+    if (this.sql.insertUpload.run({ id, name, replicas, createdAt }).changes === 0) {
+      throw new CairnError('E_UPLOAD_INVALID', `upload ${id} already exists`);
+    }
   }
 
   holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void> {
@@ -385,11 +385,7 @@ export class SqliteCatalog implements CatalogStore {
 
   abortUpload(id: string): Promise<void> {
     return this.run(() => {
-      this.write(() => {
-        // Its chunks stay on the nodes: as replica rows (orphans unless referenced), GC finds them.
-        this.sql.keepUploadReplicas.run(id);
-        this.sql.deleteUpload.run(id);
-      });
+      this.write(() => this.endUpload(id));
     });
   }
 
@@ -397,13 +393,16 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       this.relaxed(() =>
         this.write(() => {
-          for (const id of ids) {
-            this.sql.keepUploadReplicas.run(id);
-            this.sql.deleteUpload.run(id);
-          }
+          for (const id of ids) this.endUpload(id);
         }),
       );
     });
+  }
+
+  /** Inside a write: forgets an aborted upload. Its chunks stay on the nodes: as replica rows (orphans unless referenced), GC finds them. */
+  private endUpload(id: string): void {
+    this.sql.keepUploadReplicas.run(id);
+    this.sql.deleteUpload.run(id);
   }
 
   listStaleUploads(olderThan: number): Promise<UploadRecord[]> {
