@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { CairnError, Frame, checkGrant, claimProofMatches, isCairnError, storeReceipt } from '@cairn/protocol';
+import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ReadBuffers } from './read-buffers';
@@ -49,10 +49,12 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
   /** Proof for the controller that this node holds `hash` for the upload its put grant names. */
   const receiptFor = (uploadId: string | undefined, hash: string) => (uploadId ? storeReceipt(clusterSecret, { nodeId, hash, uploadId }) : undefined);
   /** `size`: of the chunk being put, which a prepared upload's grant (naming no hash) bounds. */
+  let grants: GrantChecker | undefined; // for the controller's key of the moment
   const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string, size?: number) => {
     const key = grantKey();
     if (!key) throw new CairnError('E_UNAVAILABLE', 'this node has not joined the cluster yet');
-    return checkGrant(key, grant, { op, hash, size, nodeId });
+    if (grants?.publicKey !== key) grants = new GrantChecker(key);
+    return grants.check(grant, { op, hash, size, nodeId });
   };
 
   async function forClients(frame: Frame): Promise<Reply> {

@@ -323,11 +323,10 @@ describe('mutations of a valid grant', () => {
     );
   });
 
-  // KNOWN GAP (reported): checkGrant decodes with Buffer.from(…, 'base64url'), which skips characters
-  // outside the alphabet (spaces, newlines, '!', …), reads '+' and '/' as '-' and '_', and ignores the
-  // unused low bits of the last character. So re-spelled copies of a valid grant are accepted as it.
-  // They grant nothing new, but grant strings are not canonical (do not use them as cache/replay keys).
-  // Remove `.failing` once checkGrant requires canonical base64url.
+  // Buffer.from(…, 'base64url') alone skips characters outside the alphabet (spaces, newlines, '!', …),
+  // reads '+' and '/' as '-' and '_', and ignores the unused low bits of the last character, so
+  // re-spelled copies of a valid grant would pass as it. checkGrant accepts only the canonical
+  // spelling, which is what lets GrantChecker key the grants it has verified by their string.
   it('refuses every re-spelling of a valid grant', () => {
     const grant = signGrant(controller.privateKey, getGrant());
     const want = { op: 'get' as const, hash: H1, now: NOW };

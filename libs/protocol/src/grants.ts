@@ -39,17 +39,33 @@ export function signGrant(privateKey: KeyObject, grant: Grant): string {
   return `${payload.toString('base64url')}.${sign(null, payload, privateKey).toString('base64url')}`;
 }
 
+/** What a grant is shown for: an operation on a chunk, at a node, at a time. */
+export interface GrantUse {
+  op: Grant['op'];
+  hash: string;
+  /** The chunk's size, for a put: a grant that names no hash bounds it. */
+  size?: number;
+  /** The node checking, for a put: the grant must name it. */
+  nodeId?: string;
+  /** ms since the epoch; the clock when absent. */
+  now?: number;
+}
+
 /**
  * Verifies a grant and that it allows `op` on `hash` (and, for puts, on node `nodeId`) at `now`. A
  * grant that names no hash allows a put of one chunk of `size` bytes at most its `bytes`: a caller
  * that gives no `size` (a claim, which proves possession of a chunk named in advance) is refused.
  * Every refusal is E_FORBIDDEN; nothing about the grant is trusted before its signature checks out.
  */
-export function checkGrant(
-  publicKey: KeyObject,
-  token: string | undefined,
-  want: { op: Grant['op']; hash: string; size?: number; nodeId?: string; now?: number },
-): Grant {
+export function checkGrant(publicKey: KeyObject, token: string | undefined, want: GrantUse): Grant {
+  return requireAllowed(verifiedGrant(publicKey, token), want);
+}
+
+/**
+ * The grant `token` carries, once its canonical spelling and its signature check out, or E_FORBIDDEN.
+ * What it allows is not checked here (requireAllowed), nor its expiry.
+ */
+export function verifiedGrant(publicKey: KeyObject, token: string | undefined): Grant {
   if (!token) throw forbidden('a grant from the controller is required');
   if (token.length > MAX_GRANT_BYTES) throw forbidden('grant too large');
   const dot = token.indexOf('.');
@@ -67,21 +83,27 @@ export function checkGrant(
     valid = false;
   }
   if (!valid) throw forbidden('grant signature does not verify');
-  let parsed: Grant;
   try {
-    parsed = grantPayload.parse(JSON.parse(payload.toString('utf8')));
+    return grantPayload.parse(JSON.parse(payload.toString('utf8')));
   } catch {
     throw forbidden('malformed grant');
   }
-  if (parsed.exp < (want.now ?? Date.now())) throw forbidden('grant expired');
-  if (parsed.op !== want.op) throw forbidden(`grant is for ${parsed.op}, not ${want.op}`);
-  if (!covers(parsed, want)) throw forbidden('grant does not cover this chunk');
-  if (want.op === 'put' && (!want.nodeId || !parsed.nodes?.includes(want.nodeId))) throw forbidden('grant does not name this node');
-  return parsed;
 }
 
-function covers(grant: Grant, want: { op: Grant['op']; hash: string; size?: number }): boolean {
-  if (grant.hashes) return grant.hashes.includes(want.hash);
+/**
+ * Returns `grant` if it allows `want` at `want.now`, else throws E_FORBIDDEN. `names` answers whether
+ * the grant's hashes include one (a caller that keeps them in a set passes its lookup).
+ */
+export function requireAllowed(grant: Grant, want: GrantUse, names: (hash: string) => boolean = (hash) => grant.hashes?.includes(hash) ?? false): Grant {
+  if (grant.exp < (want.now ?? Date.now())) throw forbidden('grant expired');
+  if (grant.op !== want.op) throw forbidden(`grant is for ${grant.op}, not ${want.op}`);
+  if (!covers(grant, want, names)) throw forbidden('grant does not cover this chunk');
+  if (want.op === 'put' && (!want.nodeId || !grant.nodes?.includes(want.nodeId))) throw forbidden('grant does not name this node');
+  return grant;
+}
+
+function covers(grant: Grant, want: GrantUse, names: (hash: string) => boolean): boolean {
+  if (grant.hashes) return names(want.hash);
   return grant.op === 'put' && grant.bytes !== undefined && want.size !== undefined && want.size <= grant.bytes;
 }
 

@@ -25,6 +25,7 @@ export { DATA_PREFIX_BYTES, dataPayloadOffset, decodeFrame, errorFromWire } from
 export * from './units';
 export * from './config-env';
 export * from './grants';
+export * from './grant-checker';
 export * from './handshake';
 export * from './tokens';
 export * from './claims';

@@ -1,0 +1,144 @@
+import crypto, { generateKeyPairSync } from 'node:crypto';
+import fc from 'fast-check';
+import { CairnError } from './errors';
+import { GrantChecker } from './grant-checker';
+import { checkGrant, Grant, GRANT_TTL_MS, GrantUse, signGrant } from './grants';
+
+fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
+
+const controller = generateKeyPairSync('ed25519');
+const other = generateKeyPairSync('ed25519');
+
+const NOW = 1_700_000_000_000;
+const HASHES = ['ab', 'cd', 'ef', '01'].map((h) => h.repeat(32));
+const [H1, H2, H3, H4] = HASHES;
+const NODES = ['node-1', 'node-2', 'node-3'];
+
+const sign = (grant: Grant, key = controller.privateKey) => signGrant(key, grant);
+const bigGet = (over: Partial<Grant> = {}): Grant => ({ op: 'get', hashes: [H1, H2, H3], exp: NOW + GRANT_TTL_MS, ...over });
+
+/** What a check gives: the grant, or the refusal's code and message. */
+function outcome(check: () => Grant): { grant: Grant } | { refused: string } {
+  try {
+    return { grant: check() };
+  } catch (err) {
+    if (!(err instanceof CairnError)) throw err;
+    return { refused: `${err.code}: ${err.message}` };
+  }
+}
+
+/** Counts Ed25519 verifications (grants.ts calls node:crypto's `verify` through the module object). */
+function countVerifies(): { count: () => number; restore: () => void } {
+  const spy = jest.spyOn(crypto, 'verify');
+  return { count: () => spy.mock.calls.length, restore: () => spy.mockRestore() };
+}
+
+describe('GrantChecker', () => {
+  it('verifies a grant naming several chunks once, then checks each use against it', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    const token = sign(bigGet());
+    const verifies = countVerifies();
+    try {
+      for (const hash of [H1, H2, H3, H1]) expect(checker.check(token, { op: 'get', hash, now: NOW })).toEqual(bigGet());
+      expect(verifies.count()).toBe(1);
+      expect(checker.size).toBe(1);
+    } finally {
+      verifies.restore();
+    }
+  });
+
+  it('still refuses, on every use of a remembered grant, a chunk it does not name, the other operation, and expiry', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    const token = sign(bigGet());
+    checker.check(token, { op: 'get', hash: H1, now: NOW });
+    expect(outcome(() => checker.check(token, { op: 'get', hash: H4, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not cover this chunk' });
+    expect(outcome(() => checker.check(token, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant is for get, not put' });
+    expect(outcome(() => checker.check(token, { op: 'get', hash: H1, now: NOW + GRANT_TTL_MS + 1 }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
+    expect(checker.check(token, { op: 'get', hash: H2, now: NOW + GRANT_TTL_MS })).toEqual(bigGet());
+  });
+
+  it('checks a remembered put grant against the node, as checkGrant does', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    const grant: Grant = { op: 'put', hashes: [H1, H2], nodes: ['node-1'], upload: 'u-1', exp: NOW + GRANT_TTL_MS };
+    const token = sign(grant);
+    expect(checker.check(token, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW })).toEqual(grant);
+    expect(outcome(() => checker.check(token, { op: 'put', hash: H2, nodeId: 'node-2', now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not name this node' });
+    expect(outcome(() => checker.check(token, { op: 'put', hash: H2, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not name this node' });
+  });
+
+  it('keeps no grant that names one chunk or none, nor one refused, nor one expired already', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    checker.check(sign(bigGet({ hashes: [H1] })), { op: 'get', hash: H1, now: NOW });
+    checker.check(sign({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: 'u-2', exp: NOW + GRANT_TTL_MS }), { op: 'put', hash: H1, size: 10, nodeId: 'node-1', now: NOW });
+    expect(outcome(() => checker.check(sign(bigGet(), other.privateKey), { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant signature does not verify' });
+    expect(outcome(() => checker.check(sign(bigGet({ exp: NOW - 1 })), { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
+    expect(checker.size).toBe(0);
+  });
+
+  it('keeps at most its capacity, dropping the oldest and any expired first', () => {
+    const checker = new GrantChecker(controller.publicKey, 2);
+    const tokens = [1, 2, 3].map((i) => sign(bigGet({ exp: NOW + i })));
+    for (const token of tokens) checker.check(token, { op: 'get', hash: H1, now: NOW });
+    expect(checker.size).toBe(2);
+    const verifies = countVerifies();
+    try {
+      checker.check(tokens[2], { op: 'get', hash: H2, now: NOW }); // remembered
+      expect(verifies.count()).toBe(0);
+      checker.check(tokens[0], { op: 'get', hash: H2, now: NOW }); // the oldest, dropped: verified again
+      expect(verifies.count()).toBe(1);
+      // At NOW + 3 the first two have expired: a new grant finds room without dropping the third.
+      checker.check(sign(bigGet({ exp: NOW + 10 })), { op: 'get', hash: H1, now: NOW + 3 });
+      expect(checker.size).toBe(2);
+      checker.check(tokens[2], { op: 'get', hash: H3, now: NOW + 3 });
+      expect(verifies.count()).toBe(2);
+    } finally {
+      verifies.restore();
+    }
+    expect(() => new GrantChecker(controller.publicKey, 0)).toThrow(RangeError);
+  });
+
+  it('hands out a remembered grant frozen, so no caller can widen it for the next', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    const token = sign(bigGet());
+    const grant = checker.check(token, { op: 'get', hash: H1, now: NOW });
+    expect(() => (grant.hashes as string[]).push(H4)).toThrow(TypeError);
+    expect(() => Object.assign(grant, { exp: NOW * 2 })).toThrow(TypeError);
+    expect(outcome(() => checker.check(token, { op: 'get', hash: H4, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not cover this chunk' });
+  });
+
+  it('decides every use exactly as checkGrant does, whatever the sequence of grants and uses', () => {
+    const grantArb = fc.record({
+      op: fc.constantFrom('get' as const, 'put' as const),
+      hashes: fc.option(fc.subarray(HASHES, { minLength: 1 }), { nil: undefined }),
+      bytes: fc.option(fc.integer({ min: 1, max: 8192 }), { nil: undefined }),
+      nodes: fc.option(fc.subarray(NODES), { nil: undefined }),
+      exp: fc.integer({ min: NOW - 5, max: NOW + 5 }),
+      forged: fc.boolean(),
+    });
+    const useArb = fc.record({
+      grant: fc.nat(),
+      op: fc.constantFrom('get' as const, 'put' as const),
+      hash: fc.constantFrom(...HASHES),
+      size: fc.option(fc.integer({ min: 1, max: 8192 }), { nil: undefined }),
+      nodeId: fc.option(fc.constantFrom(...NODES), { nil: undefined }),
+      now: fc.integer({ min: NOW - 5, max: NOW + 10 }),
+    });
+    fc.assert(
+      fc.property(fc.array(grantArb, { minLength: 1, maxLength: 5 }), fc.array(useArb, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 3 }), (grants, uses, capacity) => {
+        const tokens = grants.map(({ forged, ...grant }) => sign(grant, forged ? other.privateKey : controller.privateKey));
+        const checker = new GrantChecker(controller.publicKey, capacity);
+        for (const { grant, ...use } of uses) {
+          const token = tokens[grant % tokens.length];
+          const want: GrantUse = use;
+          expect(outcome(() => checker.check(token, want))).toEqual(outcome(() => checkGrant(controller.publicKey, token, want)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a missing grant as checkGrant does', () => {
+    const checker = new GrantChecker(controller.publicKey);
+    expect(outcome(() => checker.check(undefined, { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: a grant from the controller is required' });
+  });
+});
