@@ -109,12 +109,13 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const replicas = requireLiveNodes(ctx, frame.body.replicas ?? ctx.defaultReplicas);
         const preparedAt = performance.now();
         const uploads = Array.from({ length: count }, () => ({ id: newUploadId(), name: '', replicas, createdAt: Date.now() }));
-        const placed = uploads.map(({ id }) => {
+        const placements = uploads.map(({ id }) => {
           const nodes = placeAnyChunk(ctx, replicas);
           ctx.cluster.notePlacement(nodes);
-          const grant = ctx.grants.prepared(nodes, id, DEFAULT_CHUNK_SIZE, usableMs + PREPARED_GRANT_SLACK_MS);
-          return { uploadId: id, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant };
+          return { upload: id, nodes };
         });
+        const grants = ctx.grants.prepared(placements, DEFAULT_CHUNK_SIZE, usableMs + PREPARED_GRANT_SLACK_MS);
+        const placed = placements.map(({ upload, nodes }, i) => ({ uploadId: upload, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant: grants[i] }));
         // Counted before the write, so that prepares racing on one connection cannot pass the cap together.
         const ids = uploads.map((u) => u.id);
         prepared.add(peer, ids, preparedAt);

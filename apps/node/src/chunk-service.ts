@@ -48,8 +48,8 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
   };
   /** Proof for the controller that this node holds `hash` for the upload its put grant names. */
   const receiptFor = (uploadId: string | undefined, hash: string) => (uploadId ? storeReceipt(clusterSecret, { nodeId, hash, uploadId }) : undefined);
-  /** `size`: of the chunk being put, which a prepared upload's grant (naming no hash) bounds. */
   let grants: GrantChecker | undefined; // for the controller's key of the moment
+  /** `size`: of the chunk being put, which a prepared upload's grant (naming no hash) bounds. */
   const requireGrant = (grant: string | undefined, op: 'put' | 'get', hash: string, size?: number) => {
     const key = grantKey();
     if (!key) throw new CairnError('E_UNAVAILABLE', 'this node has not joined the cluster yet');

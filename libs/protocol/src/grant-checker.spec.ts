@@ -2,7 +2,7 @@ import crypto, { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { CairnError } from './errors';
 import { GrantChecker } from './grant-checker';
-import { checkGrant, Grant, GRANT_TTL_MS, GrantUse, signGrant } from './grants';
+import { checkGrant, Grant, GRANT_TTL_MS, GrantUse, signGrant, signGrantBatch } from './grants';
 
 fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
 
@@ -125,7 +125,10 @@ describe('GrantChecker', () => {
     });
     fc.assert(
       fc.property(fc.array(grantArb, { minLength: 1, maxLength: 5 }), fc.array(useArb, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 3 }), (grants, uses, capacity) => {
-        const tokens = grants.map(({ forged, ...grant }) => sign(grant, forged ? other.privateKey : controller.privateKey));
+        const plain = grants.map(({ forged, ...grant }) => sign(grant, forged ? other.privateKey : controller.privateKey));
+        // The same grants as a batch too (when there are several), signed by the controller or not.
+        const batch = grants.length > 1 ? signGrantBatch(grants[0].forged ? other.privateKey : controller.privateKey, grants.map(({ forged: _, ...grant }) => grant)) : [];
+        const tokens = [...plain, ...batch];
         const checker = new GrantChecker(controller.publicKey, capacity);
         for (const { grant, ...use } of uses) {
           const token = tokens[grant % tokens.length];
@@ -135,6 +138,32 @@ describe('GrantChecker', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("verifies a batch's signature once for all its grants, and still checks each grant's path and use", () => {
+    const checker = new GrantChecker(controller.publicKey);
+    const grants = Array.from({ length: 32 }, (_, i): Grant => ({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: `u-${i}`, exp: NOW + GRANT_TTL_MS }));
+    const tokens = signGrantBatch(controller.privateKey, grants);
+    const use = { op: 'put' as const, hash: H1, size: 4096, nodeId: 'node-1', now: NOW };
+    const verifies = countVerifies();
+    try {
+      tokens.forEach((token, i) => expect(checker.check(token, use)).toEqual(grants[i]));
+      expect(verifies.count()).toBe(1);
+      expect(checker.size).toBe(1); // the batch, not its grants
+      // A remembered batch makes no grant of it pass that should not: too big, another node, expired.
+      expect(outcome(() => checker.check(tokens[5], { ...use, size: 4097 }))).toEqual({ refused: 'E_FORBIDDEN: grant does not cover this chunk' });
+      expect(outcome(() => checker.check(tokens[5], { ...use, nodeId: 'node-2' }))).toEqual({ refused: 'E_FORBIDDEN: grant does not name this node' });
+      expect(outcome(() => checker.check(tokens[5], { ...use, now: NOW + GRANT_TTL_MS + 1 }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
+      // Nor a payload edited under the batch's signature and a path of it: that leads to another root.
+      const [, signature, path] = tokens[5].split('.');
+      const edited = Buffer.from(JSON.stringify({ ...grants[5], bytes: 8192 })).toString('base64url');
+      expect(outcome(() => checker.check(`${edited}.${signature}.${path}`, use))).toEqual({ refused: 'E_FORBIDDEN: grant signature does not verify' });
+      // Nor another signature carried with a known root.
+      const otherSignature = signGrantBatch(other.privateKey, grants)[5].split('.')[1];
+      expect(outcome(() => checker.check(`${tokens[5].split('.')[0]}.${otherSignature}.${path}`, use))).toEqual({ refused: 'E_FORBIDDEN: grant signature does not verify' });
+    } finally {
+      verifies.restore();
+    }
   });
 
   it('refuses a missing grant as checkGrant does', () => {

@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { type Grant, type GrantUse, requireAllowed, verifiedGrant } from './grants';
+import { forbidden, type Grant, openGrant, parseGrantPayload, signatureVerifies } from './grant-format';
+import { type GrantUse, requireAllowed } from './grants';
 
-/** Grants remembered at most, by default: a few big transfers at once each use one per 256 chunks. */
+/** Grants (and signed batches) remembered at most, each, by default. */
 export const GRANT_CHECKER_CAPACITY = 32;
 
 interface Verified {
@@ -10,20 +11,25 @@ interface Verified {
 }
 
 /**
- * Checks grants as `checkGrant` does, and verifies a grant that names several chunks once rather than
- * once per chunk. A big file's chunks all travel with the grant of their manifest page (up to 256
- * hashes, ~23 KB): checked whole each time, a node decoded it, verified its Ed25519 signature over
- * all of it and parsed 256 hashes for every 4 MiB it served or stored (~140 µs here), and a
- * `chunk.has` of n hashes did so n times.
+ * Checks grants as `checkGrant` does, without verifying the same signature over and over:
  *
- * What is remembered is only what a full check verified: the grant a string carries, keyed by that
- * exact string (only the canonical spelling is ever accepted, so one string names one grant). Expiry,
- * operation, chunk and node are checked on every use, as `checkGrant` does. A grant naming one chunk
- * or none (a small file's, a prepared upload's) is used about once per node and is not kept. The
- * oldest entry makes room for a new one, so memory stays below `capacity` grants of MAX_GRANT_BYTES.
+ * - a grant that names several chunks is verified once and kept. A big file's chunks all travel with
+ *   the grant of their manifest page (up to 256 hashes, ~23 KB): checked whole each time, a node
+ *   decoded it, verified its Ed25519 signature over all of it and parsed 256 hashes for every 4 MiB
+ *   it served or stored (~140 µs here), and a `chunk.has` of n hashes did so n times;
+ * - a batch whose signature has verified once (the grants of one `upload.prepared`, grant-batch.ts) is
+ *   remembered by that signature and root: each further grant of it is checked by hashing its path
+ *   to the root, ~10 µs, where an Ed25519 verification costs ~70 µs.
+ *
+ * What is remembered is only what a full check verified, keyed by exact strings (only the canonical
+ * spelling is ever accepted, so one string names one grant). Expiry, operation, chunk and node are
+ * checked on every use, as `checkGrant` does. The oldest entry makes room for a new one, so memory
+ * stays below `capacity` grants of MAX_GRANT_BYTES and as many batch keys.
  */
 export class GrantChecker {
   private readonly verified = new Map<string, Verified>();
+  /** Signed batches verified: signature and root → the expiry of the grants seen in it. */
+  private readonly batches = new Map<string, number>();
 
   constructor(
     readonly publicKey: KeyObject,
@@ -35,15 +41,21 @@ export class GrantChecker {
   check(token: string | undefined, want: GrantUse): Grant {
     const known = token === undefined ? undefined : this.verified.get(token);
     if (known) return requireAllowed(known.grant, want, (hash) => known.hashes.has(hash));
-    const grant = verifiedGrant(this.publicKey, token);
+    const opened = openGrant(token);
+    const batchKnown = opened.batch !== undefined && this.batches.has(opened.batch);
+    if (!batchKnown && !signatureVerifies(this.publicKey, opened)) throw forbidden('grant signature does not verify');
+    const grant = parseGrantPayload(opened.payload);
     const now = want.now ?? Date.now();
-    if (token !== undefined && grant.hashes && grant.hashes.length > 1 && grant.exp >= now) this.remember(token, grant, now);
+    if (grant.exp >= now) {
+      if (opened.batch !== undefined && !batchKnown) this.rememberBatch(opened.batch, grant.exp, now);
+      if (token !== undefined && grant.hashes && grant.hashes.length > 1) this.remember(token, grant, now);
+    }
     return requireAllowed(grant, want);
   }
 
-  /** Grants remembered now (for tests and metrics). */
+  /** Grants and batches remembered now (for tests and metrics). */
   get size(): number {
-    return this.verified.size;
+    return this.verified.size + this.batches.size;
   }
 
   private remember(token: string, grant: Grant, now: number): void {
@@ -55,5 +67,14 @@ export class GrantChecker {
     Object.freeze(grant.hashes);
     Object.freeze(grant.nodes);
     this.verified.set(token, { grant: Object.freeze(grant), hashes: new Set(grant.hashes) });
+  }
+
+  /** Kept until the grant it was seen with expires: a batch's grants share their expiry. */
+  private rememberBatch(batch: string, exp: number, now: number): void {
+    for (const [key, until] of this.batches) {
+      if (until < now) this.batches.delete(key);
+    }
+    while (this.batches.size >= this.capacity) this.batches.delete(this.batches.keys().next().value as string);
+    this.batches.set(batch, exp);
   }
 }

@@ -1,8 +1,8 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { CairnError } from './errors';
-import { checkGrant, Grant, GRANT_TTL_MS, MAX_GRANT_BYTES, signGrant } from './grants';
-import { MAX_PAGE } from './limits';
+import { checkGrant, Grant, GRANT_TTL_MS, MAX_GRANT_BYTES, signGrant, signGrantBatch } from './grants';
+import { MAX_CHUNK_SIZE, MAX_PAGE } from './limits';
 
 fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
 
@@ -349,5 +349,88 @@ describe('mutations of a valid grant', () => {
       }
     });
     expect(accepted).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Batches: one signature for a prepare's grants (grant-batch.ts)
+// ---------------------------------------------------------------------------------------------------
+
+const prepared = (i: number, over: Partial<Grant> = {}): Grant => ({ op: 'put', bytes: 4096, nodes: ['node-1', 'node-2'], upload: `u-${i}`, exp: NOW + GRANT_TTL_MS, ...over });
+const batchOf = (n: number) => Array.from({ length: n }, (_, i) => prepared(i));
+const putUse = { op: 'put' as const, hash: H1, size: 100, nodeId: 'node-1', now: NOW };
+
+describe('signGrantBatch → checkGrant', () => {
+  it('gives each grant of the batch a string that checks out as that grant, and only that one', () => {
+    for (const n of [2, 3, 32, 64]) {
+      const strings = signGrantBatch(controller.privateKey, batchOf(n));
+      expect(strings).toHaveLength(n);
+      expect(new Set(strings.map((s) => parts(s)[1])).size).toBe(1); // one signature for all
+      strings.forEach((s, i) => expect(checkGrant(controller.publicKey, s, putUse)).toEqual(prepared(i)));
+    }
+  });
+
+  it('signs a batch of one as a plain grant', () => {
+    const [only] = signGrantBatch(controller.privateKey, [prepared(0)]);
+    expect(only.split('.')).toHaveLength(2);
+    expect(checkGrant(controller.publicKey, only, putUse)).toEqual(prepared(0));
+  });
+
+  it("refuses a grant of one batch with another's path, signature or payload", () => {
+    const strings = signGrantBatch(controller.privateKey, batchOf(4));
+    const other = signGrantBatch(controller.privateKey, batchOf(4).map((g) => ({ ...g, exp: g.exp + 1 })));
+    const [payload0, signature0, path0] = strings[0].split('.');
+    const [payload1, , path1] = strings[1].split('.');
+    forbidden(() => checkGrant(controller.publicKey, `${payload0}.${signature0}.${path1}`, putUse));
+    forbidden(() => checkGrant(controller.publicKey, `${payload1}.${signature0}.${path0}`, putUse));
+    forbidden(() => checkGrant(controller.publicKey, `${payload0}.${other[0].split('.')[1]}.${path0}`, putUse));
+    // An edited payload (a bigger size, another upload) under the batch's signature and the right path.
+    const edited = Buffer.from(JSON.stringify(prepared(0, { bytes: MAX_CHUNK_SIZE }))).toString('base64url');
+    forbidden(() => checkGrant(controller.publicKey, `${edited}.${signature0}.${path0}`, putUse));
+  });
+
+  it('refuses a batch signed by another key, and keeps the two kinds of signature apart', () => {
+    const forged = signGrantBatch(other.privateKey, batchOf(2));
+    forbidden(() => checkGrant(controller.publicKey, forged[0], putUse));
+    const [payload, signature] = signGrantBatch(controller.privateKey, batchOf(2))[0].split('.');
+    // The batch's signature (over its root) does not make the payload a plain grant...
+    forbidden(() => checkGrant(controller.publicKey, `${payload}.${signature}`, putUse));
+    // ...nor does a plain grant's signature (over its payload) sign a batch.
+    const plainSignature = parts(signGrant(controller.privateKey, prepared(0)))[1];
+    const path = signGrantBatch(controller.privateKey, batchOf(2))[0].split('.')[2];
+    forbidden(() => checkGrant(controller.publicKey, `${payload}.${plainSignature}.${path}`, putUse));
+  });
+
+  it('refuses a path of another depth, a wrong index, a sibling changed, or a fourth part', () => {
+    const strings = signGrantBatch(controller.privateKey, batchOf(4));
+    const [payload, signature, path] = strings[2].split('.');
+    const bytes = Buffer.from(path, 'base64url');
+    const respell = (b: Buffer) => `${payload}.${signature}.${b.toString('base64url')}`;
+    const deeper = Buffer.concat([Buffer.from([bytes[0] + 1, bytes[1]]), bytes.subarray(2), Buffer.alloc(32)]);
+    const shallower = Buffer.concat([Buffer.from([bytes[0] - 1, bytes[1] & 1]), bytes.subarray(2, 2 + 32)]);
+    const index = Buffer.from(bytes);
+    index[1] ^= 1;
+    const sibling = Buffer.from(bytes);
+    sibling[2 + 32] ^= 0x80;
+    for (const bad of [deeper, shallower, index, sibling]) forbidden(() => checkGrant(controller.publicKey, respell(bad), putUse));
+    forbidden(() => checkGrant(controller.publicKey, `${strings[2]}.${path}`, putUse));
+  });
+
+  it('refuses any change to the bytes of a batch grant (payload, signature or path)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 64 }), fc.nat(), fc.constantFrom(0, 1, 2), fc.nat(), fc.integer({ min: 1, max: 255 }), (n, pick, part, at, xor) => {
+        const strings = signGrantBatch(controller.privateKey, batchOf(n));
+        const bytes = strings[pick % n].split('.').map((p) => Buffer.from(p, 'base64url'));
+        bytes[part][at % bytes[part].length] ^= xor;
+        forbidden(() => checkGrant(controller.publicKey, bytes.map((b) => b.toString('base64url')).join('.'), putUse));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses re-spellings of a batch grant', () => {
+    const grant = signGrantBatch(controller.privateKey, batchOf(3))[1];
+    const respellings = [`${grant} `, grant.replace('.', '..'), grant.replace(/-/g, '+').replace(/_/g, '/'), `${grant.slice(0, 20)}\n${grant.slice(20)}`].filter((r) => r !== grant);
+    for (const respelled of respellings) forbidden(() => checkGrant(controller.publicKey, respelled, putUse));
   });
 });

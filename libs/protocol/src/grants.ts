@@ -1,42 +1,36 @@
-import { KeyObject, sign, verify } from 'node:crypto';
-import { z } from 'zod';
-import { CairnError } from './errors';
-import { MAX_CHUNK_SIZE, MAX_PAGE } from './limits';
+import { KeyObject, sign } from 'node:crypto';
+import { batchSignedMessage, batchTree, encodePath } from './grant-batch';
+import { forbidden, type Grant, openGrant, parseGrantPayload, signatureVerifies } from './grant-format';
 
 /**
  * Chunk grants: short-lived permissions signed by the controller with Ed25519 and checked by nodes,
  * which hold only the public key (a stolen node cannot mint grants). A grant names its operation, the
  * chunk hashes it opens and, for writes, the nodes that may accept them. A prepared upload's `put`
  * grant names no hash (the file is not known yet) but a size: one chunk up to `bytes` long, which
- * the node remembers (apps/node) so that the grant stores no other.
- *
- *
- *   base64url(JSON payload) "." base64url(Ed25519 signature of the payload bytes)
+ * the node remembers (apps/node) so that the grant stores no other. How a grant is spelled, alone or
+ * as one of a batch signed once, is in grant-format.ts.
  */
-export const grantPayload = z.object({
-  op: z.enum(['put', 'get']),
-  /** The chunks it opens; absent only in a prepared upload's `put` grant, which names `bytes` instead. */
-  hashes: z.array(z.string().regex(/^[0-9a-f]{64}$/)).min(1).max(MAX_PAGE).optional(),
-  /** For a `put` without `hashes`: the largest chunk it lets the nodes accept. */
-  bytes: z.number().int().positive().max(MAX_CHUNK_SIZE).optional(),
-  /** For `put`: the node ids allowed to store the chunks. */
-  nodes: z.array(z.string().max(64)).max(16).optional(),
-  /** For `put`: the upload the chunk belongs to; the node's receipt names it. */
-  upload: z.string().max(64).optional(),
-  /** Expiry, ms since the epoch. */
-  exp: z.number().int().nonnegative(),
-});
-
-export type Grant = z.infer<typeof grantPayload>;
+export { grantPayload, type Grant, MAX_GRANT_BYTES } from './grant-format';
 
 /** Grants live long enough for one page of a download or one chunk of an upload, with slack. */
 export const GRANT_TTL_MS = 10 * 60 * 1000;
-/** A grant string is small; anything longer is refused before parsing. */
-export const MAX_GRANT_BYTES = 96 * 1024;
 
 export function signGrant(privateKey: KeyObject, grant: Grant): string {
   const payload = Buffer.from(JSON.stringify(grant), 'utf8');
   return `${payload.toString('base64url')}.${sign(null, payload, privateKey).toString('base64url')}`;
+}
+
+/**
+ * Signs `grants` (2 to 64: a prepare's uploads) with one signature, over the root of a Merkle tree of
+ * their payloads (grant-batch.ts), and returns each one's grant string, in order. A node checks each
+ * as it checks any grant, and one that has verified the batch's signature once need not again.
+ */
+export function signGrantBatch(privateKey: KeyObject, grants: readonly Grant[]): string[] {
+  if (grants.length === 1) return [signGrant(privateKey, grants[0])];
+  const payloads = grants.map((grant) => Buffer.from(JSON.stringify(grant), 'utf8'));
+  const { depth, root, paths } = batchTree(payloads);
+  const signature = sign(null, batchSignedMessage(depth, root), privateKey).toString('base64url');
+  return payloads.map((payload, i) => `${payload.toString('base64url')}.${signature}.${encodePath(paths[i]).toString('base64url')}`);
 }
 
 /** What a grant is shown for: an operation on a chunk, at a node, at a time. */
@@ -62,32 +56,14 @@ export function checkGrant(publicKey: KeyObject, token: string | undefined, want
 }
 
 /**
- * The grant `token` carries, once its canonical spelling and its signature check out, or E_FORBIDDEN.
- * What it allows is not checked here (requireAllowed), nor its expiry.
+ * The grant `token` carries, once its canonical spelling and its signature check out (for a grant of
+ * a batch, the signature on the root its path leads to), or E_FORBIDDEN. What it allows is not checked
+ * here (requireAllowed), nor its expiry.
  */
 export function verifiedGrant(publicKey: KeyObject, token: string | undefined): Grant {
-  if (!token) throw forbidden('a grant from the controller is required');
-  if (token.length > MAX_GRANT_BYTES) throw forbidden('grant too large');
-  const dot = token.indexOf('.');
-  if (dot <= 0) throw forbidden('malformed grant');
-  const payload = Buffer.from(token.slice(0, dot), 'base64url');
-  const signature = Buffer.from(token.slice(dot + 1), 'base64url');
-  // Only the canonical spelling: a grant string then names exactly one grant.
-  if (payload.toString('base64url') !== token.slice(0, dot) || signature.toString('base64url') !== token.slice(dot + 1)) {
-    throw forbidden('malformed grant');
-  }
-  let valid = false;
-  try {
-    valid = signature.length === 64 && verify(null, payload, publicKey, signature);
-  } catch {
-    valid = false;
-  }
-  if (!valid) throw forbidden('grant signature does not verify');
-  try {
-    return grantPayload.parse(JSON.parse(payload.toString('utf8')));
-  } catch {
-    throw forbidden('malformed grant');
-  }
+  const opened = openGrant(token);
+  if (!signatureVerifies(publicKey, opened)) throw forbidden('grant signature does not verify');
+  return parseGrantPayload(opened.payload);
 }
 
 /**
@@ -105,8 +81,4 @@ export function requireAllowed(grant: Grant, want: GrantUse, names: (hash: strin
 function covers(grant: Grant, want: GrantUse, names: (hash: string) => boolean): boolean {
   if (grant.hashes) return names(want.hash);
   return grant.op === 'put' && grant.bytes !== undefined && want.size !== undefined && want.size <= grant.bytes;
-}
-
-function forbidden(message: string): CairnError {
-  return new CairnError('E_FORBIDDEN', message);
 }
