@@ -532,7 +532,7 @@ describe('decodeFrame refusals', () => {
     }
   });
 
-  it.each([0, 2, PROTOCOL_VERSION + 1, 255])('version %d is E_VERSION, with the request id', (version) => {
+  it.each([0, PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1, 255])('version %d is E_VERSION, with the request id', (version) => {
     const err = refusal(() => decodeFrame(rawFrame({ version, requestId: 4242 })));
     expect(err.code).toBe('E_VERSION');
     expect(err.details?.['requestId']).toBe(4242);

@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
  * no payload hashes to. What is signed starts with a fixed text and the tree's depth, and a grant's
  * path must be exactly that long, so a path cannot stop at an inner node; a single grant's signature
  * covers its JSON payload, which starts with `{`, so neither kind of signature passes for the other.
- * (Two equal payloads would share a leaf, and either index would do for both; a batch's never are
- * equal, each naming its own upload.)
+ * (Two equal payloads would share a leaf, and either index would do for both: signGrantBatch refuses
+ * them, and a batch's never are equal anyway, each naming its own upload.)
  */
 
 /** A batch holds at most 2^6 = 64 grants (MAX_PREPARED_UPLOADS). */

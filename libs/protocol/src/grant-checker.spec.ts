@@ -136,7 +136,8 @@ describe('GrantChecker', () => {
           expect(outcome(() => checker.check(token, want))).toEqual(outcome(() => checkGrant(controller.publicKey, token, want)));
         }
       }),
-      { numRuns: 300 },
+      // Each run verifies tens of Ed25519 signatures: kept well inside fast-check's time limit on a busy machine.
+      { numRuns: 100 },
     );
   });
 
@@ -164,6 +165,31 @@ describe('GrantChecker', () => {
     } finally {
       verifies.restore();
     }
+  });
+
+  // A checker that has verified real batches skips their signature from then on: nothing spliced or
+  // changed from them may pass where checkGrant, which verifies every time, would refuse it.
+  it('decides as checkGrant does on grants spliced or changed from batches it has already verified', () => {
+    const grantsOf = (tag: string) => Array.from({ length: 5 }, (_, i): Grant => ({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: `${tag}-${i}`, exp: NOW + GRANT_TTL_MS }));
+    const batches = [signGrantBatch(controller.privateKey, grantsOf('a')), signGrantBatch(controller.privateKey, grantsOf('b')), signGrantBatch(other.privateKey, grantsOf('c'))];
+    const partsOf = (token: string) => token.split('.');
+    const token = fc.record({ batch: fc.nat(), member: fc.nat() }).map(({ batch, member }) => batches[batch % 3][member % 5]);
+    const spliced = fc.tuple(token, token, token).map(([a, b, c]) => `${partsOf(a)[0]}.${partsOf(b)[1]}.${partsOf(c)[2]}`);
+    const flipped = fc.tuple(token, fc.constantFrom(0, 1, 2), fc.nat(), fc.integer({ min: 1, max: 255 })).map(([t, part, at, xor]) => {
+      const bytes = partsOf(t).map((p) => Buffer.from(p, 'base64url'));
+      bytes[part][at % bytes[part].length] ^= xor;
+      return bytes.map((b) => b.toString('base64url')).join('.');
+    });
+    const use: GrantUse = { op: 'put', hash: H1, size: 4096, nodeId: 'node-1', now: NOW };
+    fc.assert(
+      fc.property(fc.array(fc.oneof(token, spliced, flipped), { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 3 }), (tokens, capacity) => {
+        const checker = new GrantChecker(controller.publicKey, capacity);
+        for (const honest of [...batches[0], ...batches[1]]) checker.check(honest, use); // warm
+        for (const t of tokens) expect(outcome(() => checker.check(t, use))).toEqual(outcome(() => checkGrant(controller.publicKey, t, use)));
+      }),
+      // Each run verifies tens of Ed25519 signatures: kept well inside fast-check's time limit on a busy machine.
+      { numRuns: 100 },
+    );
   });
 
   it('refuses a missing grant as checkGrant does', () => {

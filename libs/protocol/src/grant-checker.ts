@@ -14,9 +14,10 @@ interface Verified {
  * Checks grants as `checkGrant` does, without verifying the same signature over and over:
  *
  * - a grant that names several chunks is verified once and kept. A big file's chunks all travel with
- *   the grant of their manifest page (up to 256 hashes, ~23 KB): checked whole each time, a node
- *   decoded it, verified its Ed25519 signature over all of it and parsed 256 hashes for every 4 MiB
- *   it served or stored (~140 µs here), and a `chunk.has` of n hashes did so n times;
+ *   the grant of their manifest page (256 hashes as the SDK asks, ~23 KB; 1000 at most): checked
+ *   whole each time, a node decoded it, verified its Ed25519 signature over all of it and parsed 256
+ *   hashes for every 4 MiB it served or stored (~140 µs here), and a `chunk.has` of n hashes did so
+ *   n times;
  * - a batch whose signature has verified once (the grants of one `upload.prepared`, grant-batch.ts) is
  *   remembered by that signature and root: each further grant of it is checked by hashing its path
  *   to the root, ~10 µs, where an Ed25519 verification costs ~70 µs.

@@ -370,6 +370,10 @@ describe('signGrantBatch → checkGrant', () => {
     }
   });
 
+  it('refuses to sign a batch that holds the same grant twice (one string must name one grant)', () => {
+    expect(() => signGrantBatch(controller.privateKey, [prepared(0), prepared(1), prepared(0)])).toThrow(RangeError);
+  });
+
   it('signs a batch of one as a plain grant', () => {
     const [only] = signGrantBatch(controller.privateKey, [prepared(0)]);
     expect(only.split('.')).toHaveLength(2);

@@ -2,7 +2,11 @@
  * Every size limit of the wire, in one place. Peers enforce them on input; nothing trusts a length
  * it did not check against these.
  */
-export const PROTOCOL_VERSION = 1;
+/**
+ * 2 (27 Nov 2026): a grant may be one of a batch signed once (grant-format.ts), which a version-1
+ * node would refuse as malformed. docs/protocol.md, "Versioning".
+ */
+export const PROTOCOL_VERSION = 2;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
