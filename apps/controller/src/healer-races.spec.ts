@@ -334,6 +334,21 @@ describe('healer: deletion never races re-use of a chunk', () => {
       await register('n2', 0, 2 ** 30);
       await expect(commitOf(uploadId, 'p', 're-registered', on)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
       expect(await catalog.getFile('p')).toBeUndefined();
+      // The copies the refused commit proved are not left unknown (a node lists its chunks only when it
+      // registers): checked on their nodes, listed, then collected as garbage like any other.
+      await healer.pass();
+      expect((await catalog.chunkReplicas(sha256('re-registered'))).sort()).toEqual(['n1', 'n2']);
+      await expectCatalogMatchesDisks();
+    });
+
+    it('lists the copies of a prepared commit refused as too late, so that GC can collect them', async () => {
+      const { uploadId, on } = await preparedOnN1N2();
+      jest.spyOn(healer, 'preparedUsableMs', 'get').mockReturnValue(0);
+      for (const id of on) node(id).put(sha256('too-late'));
+      await expect(commitOf(uploadId, 'p', 'too-late', on)).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      await healer.pass();
+      expect((await catalog.chunkReplicas(sha256('too-late'))).sort()).toEqual(['n1', 'n2']);
+      await expectCatalogMatchesDisks();
     });
 
     it('keeps at most 128 prepared uploads open per connection, and aborts those too old at its next prepare', async () => {

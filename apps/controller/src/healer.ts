@@ -189,14 +189,30 @@ export class Healer {
    */
   holdPreparedCommit(preparedAt: number, copies: readonly { hash: string; nodes: readonly string[] }[]): { release: () => void } {
     if (performance.now() - preparedAt >= this.preparedUsableMs) {
+      this.checkRefusedCopies(copies);
       throw new CairnError('E_UPLOAD_INVALID', 'the prepared upload is too old to commit: put the file again');
     }
     if (copies.some(({ nodes }) => nodes.some((node) => this.options.cluster.registeredAfter(node, preparedAt)))) {
+      this.checkRefusedCopies(copies);
       throw new CairnError('E_UPLOAD_INVALID', 'a node of this prepared upload has registered again since: put the file again');
     }
     const hold = this.deleting.holdForCommit(copies);
     if (!hold) throw new CairnError('E_UPLOAD_INVALID', 'a copy of this prepared upload may be under deletion: put the file again');
     return hold;
+  }
+
+  /**
+   * The copies a refused prepared commit proved (their nodes' receipts): nothing in the catalog knows
+   * them, and a node lists its chunks only when it registers, so unlisted they would take up space
+   * until then (a file put again the usual way may even hold the same chunk elsewhere, making them
+   * surplus). They go to the copies checked and listed again if there (UnlistedCopies), after which GC
+   * or surplus trimming deals with them. Not for a refusal over a deletion under way: that deletion's
+   * answer lists again what its node kept.
+   */
+  private checkRefusedCopies(copies: readonly { hash: string; nodes: readonly string[] }[]): void {
+    if (copies.length === 0) return;
+    for (const { hash, nodes } of copies) for (const node of nodes) this.unlisted.add(node, [hash]);
+    this.schedule.changed();
   }
 
   /** Resolves once the deletions of `hash` on `nodes` under way at the call have ended, or after `ms`. */
