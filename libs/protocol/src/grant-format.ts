@@ -38,7 +38,7 @@ export interface OpenedGrant {
   signature: Buffer;
   /** The bytes the signature must cover: the payload, or its batch's signed root. */
   signed: Buffer;
-  /** For a grant of a batch: its signature and root, by which a verified batch can be remembered. */
+  /** For a grant of a batch: its signature, depth and root, by which a verified batch can be remembered. */
   batch?: string;
 }
 
