@@ -20,7 +20,7 @@ const KEEP_YOUNG_GENERATION_SMALL = '--semi-space-growth-factor=1';
  * of the event loop (~2 µs each), and once more when it is up. Without that a 4 GiB get's young
  * generation grew to 8 MiB and its RSS to ~1.12 times a 100 MiB get's.
  */
-export function keepYoungGenerationSmall(): void {
+function keepYoungGenerationSmall(): void {
   setFlagsFromString(KEEP_YOUNG_GENERATION_SMALL);
 }
 

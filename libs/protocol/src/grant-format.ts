@@ -47,8 +47,9 @@ export function openGrant(token: string | undefined): OpenedGrant {
   if (token.length > MAX_GRANT_BYTES) throw forbidden('grant too large');
   const parts = token.split('.');
   if (parts.length < 2 || parts.length > 3 || parts[0] === '') throw forbidden('malformed grant');
-  const [payload, signature, pathBytes] = parts.map((part) => Buffer.from(part, 'base64url'));
-  if (parts.some((part, i) => [payload, signature, pathBytes][i].toString('base64url') !== part)) throw forbidden('malformed grant');
+  const decoded = parts.map((part) => Buffer.from(part, 'base64url'));
+  if (decoded.some((bytes, i) => bytes.toString('base64url') !== parts[i])) throw forbidden('malformed grant');
+  const [payload, signature, pathBytes] = decoded;
   if (pathBytes === undefined) return { payload, signature, signed: payload };
   const path = decodePath(pathBytes);
   if (!path) throw forbidden('malformed grant');

@@ -28,11 +28,12 @@ export function signGrant(privateKey: KeyObject, grant: Grant): string {
 export function signGrantBatch(privateKey: KeyObject, grants: readonly Grant[]): string[] {
   if (grants.length === 1) return [signGrant(privateKey, grants[0])];
   const payloads = grants.map((grant) => Buffer.from(JSON.stringify(grant), 'utf8'));
+  const spelt = payloads.map((payload) => payload.toString('base64url'));
   // Equal payloads would share a leaf, and either index would then spell the same grant.
-  if (new Set(payloads.map((p) => p.toString('base64url'))).size !== payloads.length) throw new RangeError('a grant batch holds distinct grants');
+  if (new Set(spelt).size !== spelt.length) throw new RangeError('a grant batch holds distinct grants');
   const { depth, root, paths } = batchTree(payloads);
   const signature = sign(null, batchSignedMessage(depth, root), privateKey).toString('base64url');
-  return payloads.map((payload, i) => `${payload.toString('base64url')}.${signature}.${encodePath(paths[i]).toString('base64url')}`);
+  return spelt.map((payload, i) => `${payload}.${signature}.${encodePath(paths[i]).toString('base64url')}`);
 }
 
 /** What a grant is shown for: an operation on a chunk, at a node, at a time. */
