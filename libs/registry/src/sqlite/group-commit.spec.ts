@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { GroupCommit } from './group-commit';
+import { type Transactions, transactionsOf } from './transactions';
 
 describe('GroupCommit', () => {
   let db: Database.Database;
@@ -15,17 +16,18 @@ describe('GroupCommit', () => {
   const keys = () => (db.prepare('SELECT k FROM t ORDER BY k').all() as { k: string }[]).map((r) => r.k);
 
   it('runs writes queued in one turn in one transaction and answers each', async () => {
-    let transactions = 0;
-    const counting = db.transaction;
-    const spy = jest.spyOn(db, 'transaction').mockImplementation((fn) => {
-      transactions++;
-      return counting.call(db, fn);
-    });
-    const answers = await Promise.all(['a', 'b', 'c'].map((k) => commits.run(insert(k))));
-    spy.mockRestore();
+    const real = transactionsOf(db);
+    const begun: string[] = [];
+    const counted: Transactions = {
+      deferred: (work) => (begun.push('deferred'), real.deferred(work)),
+      immediate: (work) => (begun.push('immediate'), real.immediate(work)),
+    };
+    const group = new GroupCommit(db, counted);
+    const answers = await Promise.all(['a', 'b', 'c'].map((k) => group.run(insert(k))));
     expect(answers).toEqual([1, 1, 1]);
     expect(keys()).toEqual(['a', 'b', 'c']);
-    expect(transactions).toBe(4); // the group, plus one savepoint per write
+    // The group's transaction, then one savepoint per write inside it.
+    expect(begun).toEqual(['immediate', 'deferred', 'deferred', 'deferred']);
   });
 
   it('rolls back only the write that fails, and tells only its caller', async () => {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { type Transactions, transactionsOf } from './transactions';
 
 interface Pending {
   work: () => unknown;
@@ -17,7 +18,10 @@ interface Pending {
 export class GroupCommit {
   private queue: Pending[] = [];
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly transactions: Transactions = transactionsOf(db),
+  ) {}
 
   /** Queues `work` for the next group; resolves with its result once the group is durable. */
   run<T>(work: () => T): Promise<T> {
@@ -34,21 +38,19 @@ export class GroupCommit {
     this.queue = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      this.db
-        .transaction(() => {
-          for (const { work } of batch) {
-            try {
-              // A transaction function called inside another one runs as a savepoint.
-              outcomes.push({ ok: true, value: this.db.transaction(work)() });
-            } catch (error) {
-              // Some errors (a full disk, I/O) make SQLite roll back the whole transaction, not only the
-              // savepoint: the writes after it would then commit on their own. Fail the group instead.
-              if (!this.db.inTransaction) throw error;
-              outcomes.push({ ok: false, error });
-            }
+      this.transactions.immediate(() => {
+        for (const { work } of batch) {
+          try {
+            // Run inside the group's transaction, it is a savepoint of its own.
+            outcomes.push({ ok: true, value: this.transactions.deferred(work) });
+          } catch (error) {
+            // Some errors (a full disk, I/O) make SQLite roll back the whole transaction, not only the
+            // savepoint: the writes after it would then commit on their own. Fail the group instead.
+            if (!this.db.inTransaction) throw error;
+            outcomes.push({ ok: false, error });
           }
-        })
-        .immediate();
+        }
+      });
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;

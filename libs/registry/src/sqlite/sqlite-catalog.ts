@@ -34,6 +34,7 @@ import { MAX_UPLOAD_HOLDS } from '../limits';
 import { prefixUpperBound } from '../name-prefix';
 import { GroupCommit } from './group-commit';
 import { fromSqliteError } from './sqlite-errors';
+import { type Transactions, transactionsOf } from './transactions';
 import {
   prepareStatements,
   type ChunkHealthRow,
@@ -108,6 +109,7 @@ function toChunkHealth(
 export class SqliteCatalog implements CatalogStore {
   private readonly sql: Statements;
   private readonly commits: GroupCommit;
+  private readonly transactions: Transactions;
   private closed = false;
 
   /** `scanStep`: see SqliteCatalogOptions. */
@@ -116,7 +118,8 @@ export class SqliteCatalog implements CatalogStore {
     private readonly scanStep = DEFAULT_SCAN_STEP,
   ) {
     this.sql = prepareStatements(db);
-    this.commits = new GroupCommit(db);
+    this.transactions = transactionsOf(db);
+    this.commits = new GroupCommit(db, this.transactions);
   }
 
   /** Runs `work` as one method call: refused after close, and every failure a CairnError. */
@@ -132,7 +135,7 @@ export class SqliteCatalog implements CatalogStore {
 
   /** Runs `work` in an IMMEDIATE transaction: it takes the write lock up front, so it never fails midway on an upgrade. */
   private write<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    return this.transactions.immediate(work);
   }
 
   /**
@@ -153,7 +156,7 @@ export class SqliteCatalog implements CatalogStore {
 
   /** Runs `work` in a read transaction, so its statements see one snapshot. */
   private read<T>(work: () => T): T {
-    return this.db.transaction(work).deferred();
+    return this.transactions.deferred(work);
   }
 
   upsertNode(node: NodeRecord): Promise<void> {
