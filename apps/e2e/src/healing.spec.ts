@@ -160,6 +160,23 @@ describe('self-healing replication', () => {
     await expectAllFilesReadBack();
   });
 
+  it('gives back the space of a put that failed midway: what reached the nodes is recorded before the abort, then collected', async () => {
+    const data = randomBytes(3 * DEFAULT_CHUNK_SIZE);
+    const hashes = [0, 1, 2].map((i) => sha256(data.subarray(i * DEFAULT_CHUNK_SIZE, (i + 1) * DEFAULT_CHUNK_SIZE)));
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield data;
+      throw new Error('the source failed');
+    }
+    await expect(cluster.sdk.put('failed/midway.bin', failing())).rejects.toThrow('the source failed');
+    // The chunks in flight finished on their nodes (well within the 2 s grace: nothing collected yet).
+    const copies = async () => (await Promise.all(hashes.map((hash) => cluster.chunkFiles(hash)))).flat();
+    expect((await copies()).length).toBeGreaterThan(0);
+    // Unrecorded, they would stay until their nodes next register; recorded, GC takes them.
+    await waitUntil(async () => (await copies()).length === 0, 20_000);
+    await expect(cluster.sdk.stat('failed/midway.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expectAllFilesReadBack();
+  });
+
   it('a node killed during a multi-chunk put: the put succeeds with full redundancy or fails cleanly', async () => {
     const src = join(cluster.root, 'during.bin');
     const hash = await writeRandomFile(src, 48 * DEFAULT_CHUNK_SIZE + 5);

@@ -135,6 +135,8 @@ class FakeCluster {
   preparedUsableMs = 60_000;
   /** Refuses the commits of prepared uploads as unknown, as after a restart. */
   refusePreparedCommits = false;
+  /** Refuses every commit, as a catalog that finds the upload incomplete would. */
+  refuseCommits = false;
   /** Ids of the uploads it prepared. */
   readonly prepared = new Set<string>();
   controller!: string;
@@ -242,6 +244,7 @@ class FakeCluster {
       }
       case 'upload.commit': {
         const upload = this.uploadOf(frame.body.uploadId);
+        if (this.refuseCommits) throw new CairnError('E_UPLOAD_INVALID', 'refused');
         if (upload.name === '') {
           if (this.refusePreparedCommits) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${frame.body.uploadId}`);
           if (frame.body.name === undefined) throw new CairnError('E_UPLOAD_INVALID', 'a prepared upload is named by its commit');
@@ -308,6 +311,16 @@ class FakeCluster {
       default:
         throw new CairnError('E_UNKNOWN_TYPE', frame.type);
     }
+  }
+
+  /** Every copy the nodes hold, as `hash@node`. */
+  copiesOnNodes(): string[] {
+    return this.nodes.flatMap((node) => [...node.chunks.keys()].map((hash) => `${hash}@${node.id}`));
+  }
+
+  /** Every copy an upload's records name, as `hash@node`. */
+  copiesRecordedBy(uploadId: string): string[] {
+    return this.uploadOf(uploadId).chunks.flatMap((chunk) => chunk.nodes.map((node) => `${chunk.hash}@${node}`));
   }
 
   private uploadOf(uploadId: string) {
@@ -735,6 +748,31 @@ describe('CairnClient', () => {
     expect(cluster.files.has('doomed')).toBe(false);
   });
 
+  it('records the copies a failed put left on its nodes before it aborts, so that GC can find them: a chunk short of its replicas', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.node('node-1').mode = 'refuse-puts';
+    const sdk = client(cluster);
+
+    expect(await codeOf(sdk.put('doomed', randomBytes(2 * CHUNK_SIZE)))).toBe('E_NO_NODES');
+    const [uploadId] = cluster.aborted;
+    // node-2 took the chunk node-1 refused: that copy is recorded, then the upload aborted.
+    expect(cluster.copiesOnNodes().length).toBeGreaterThan(0);
+    expect(cluster.copiesRecordedBy(uploadId)).toEqual(expect.arrayContaining(cluster.copiesOnNodes()));
+    const types = cluster.requests.map((f) => f.type);
+    expect(types.lastIndexOf('upload.stored')).toBeLessThan(types.indexOf('upload.abort'));
+  });
+
+  it('records the copies of a failed commit before it aborts', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.refuseCommits = true;
+    const sdk = client(cluster);
+
+    expect(await codeOf(sdk.put('refused', randomBytes(CHUNK_SIZE)))).toBe('E_UPLOAD_INVALID');
+    const [uploadId] = cluster.aborted;
+    expect(cluster.copiesOnNodes()).toHaveLength(2);
+    expect(cluster.copiesRecordedBy(uploadId).sort()).toEqual(cluster.copiesOnNodes().sort());
+  });
+
   it("puts a failed node's message in that error as one short line, whatever the node sent", async () => {
     const cluster = await FakeCluster.start(2);
     cluster.node('node-1').mode = 'refuse-puts-noisily';
@@ -757,7 +795,7 @@ describe('CairnClient', () => {
     expect(cluster.requests.filter((f) => f.type === 'upload.begin')).toHaveLength(0);
   });
 
-  it('aborts the upload and commits nothing when the source fails midway', async () => {
+  it('aborts the upload and commits nothing when the source fails midway, recording first what it stored', async () => {
     const cluster = await FakeCluster.start(2);
     const sdk = client(cluster);
     async function* failing(): AsyncGenerator<Uint8Array> {
@@ -769,6 +807,10 @@ describe('CairnClient', () => {
     expect(await codeOf(sdk.put('half', failing()))).toBe('E_DISK');
     expect(cluster.aborted).toHaveLength(1);
     expect(cluster.files.has('half')).toBe(false);
+    // The chunks stored before it, still batched and well within the batch's flush time, are recorded
+    // before the abort, so that the controller's GC can take them.
+    expect(cluster.copiesOnNodes().length).toBeGreaterThan(0);
+    expect(cluster.copiesRecordedBy(cluster.aborted[0]).sort()).toEqual(cluster.copiesOnNodes().sort());
   });
 
   it('fails with E_ABORTED when the put is aborted', async () => {

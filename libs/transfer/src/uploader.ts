@@ -73,6 +73,8 @@ const MAX_PLACEMENT_ATTEMPTS = 4;
  */
 const STORED_BATCH = 64;
 const STORED_FLUSH_MS = 500;
+/** How long a failed put waits for the controller to record its leftover copies, and then for the abort. */
+const ENDING_REQUEST_MS = 5_000;
 
 /**
  * A put: begin an upload, then for each chunk ask for a placement, send it to every target node and
@@ -191,9 +193,11 @@ async function sendAndCommit(
   options: PutOptions & { recycle?: Recycle },
 ): Promise<FileInfo> {
   const upload = new Upload(ctx, controller, begun.uploadId, begun.replicas, options);
+  let unrecorded: StoredRecord[] = [];
   try {
     options.onBegin?.({ uploadId: begun.uploadId });
     const { size, sha256: digest, manifestSha256, chunkCount, lastRecords } = await send(upload);
+    unrecorded = lastRecords; // recorded by the commit, unless it fails
     const committed = await controller.request(
       'upload.commit',
       { uploadId: begun.uploadId, name, size, sha256: digest, manifestSha256, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
@@ -201,7 +205,8 @@ async function sendAndCommit(
     );
     return expectFrame(committed, 'file.info').body.file;
   } catch (err) {
-    await controller.request('upload.abort', { uploadId: begun.uploadId }, { timeoutMs: 5_000 }).catch(() => undefined);
+    await upload.recordLeftovers(unrecorded);
+    await controller.request('upload.abort', { uploadId: begun.uploadId }, { timeoutMs: ENDING_REQUEST_MS }).catch(() => undefined);
     throw toCairnError(err);
   }
 }
@@ -229,9 +234,11 @@ interface HeadChunk {
 class Upload {
   private failure: CairnError | undefined;
   private readonly pendingRecords: StoredRecord[] = [];
+  /** Copies stored that no batch will record: a chunk's copies when the chunk failed, or any once stopped. */
+  private readonly leftovers: StoredRecord[] = [];
   private recording: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
-  /** Set once sending has failed: chunks still finishing then record nothing more. */
+  /** Set once sending has failed: chunks still finishing are then kept for `recordLeftovers`. */
   private stopped = false;
   private readonly progress: TransferProgress = { bytes: 0, chunks: 0, skippedChunks: 0 };
 
@@ -306,27 +313,33 @@ class Upload {
     const stored = new Map<string, string>(); // node id → its receipt
     const failed = new Map<string, CairnError>(); // node id → why it did not store the chunk
     let sent = false;
-    for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
-      this.throwIfStopped();
-      const placement =
-        attempt === 0 && given
-          ? given
-          : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed.keys()]).catch((err: unknown) => {
-              throw withFailures(err, failed);
-            });
-      const held = new Set(placement.held);
-      const results = await Promise.allSettled(placement.nodes.map((node) => this.storeOn(node, hash, data, placement.grant, held.has(node.id))));
-      results.forEach((result, i) => {
-        const node = placement.nodes[i];
-        if (result.status === 'fulfilled') {
-          stored.set(node.id, result.value.receipt);
-          sent ||= result.value.sent;
-        } else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
-        else failed.set(node.id, toCairnError(result.reason));
-      });
-    }
-    if (stored.size < this.replicas) {
-      throw withFailures(new CairnError('E_UNAVAILABLE', `chunk ${index} reached ${stored.size} of ${this.replicas} replicas`), failed);
+    try {
+      for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
+        this.throwIfStopped();
+        const placement =
+          attempt === 0 && given
+            ? given
+            : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed.keys()]).catch((err: unknown) => {
+                throw withFailures(err, failed);
+              });
+        const held = new Set(placement.held);
+        const results = await Promise.allSettled(placement.nodes.map((node) => this.storeOn(node, hash, data, placement.grant, held.has(node.id))));
+        results.forEach((result, i) => {
+          const node = placement.nodes[i];
+          if (result.status === 'fulfilled') {
+            stored.set(node.id, result.value.receipt);
+            sent ||= result.value.sent;
+          } else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
+          else failed.set(node.id, toCairnError(result.reason));
+        });
+      }
+      if (stored.size < this.replicas) {
+        throw withFailures(new CairnError('E_UNAVAILABLE', `chunk ${index} reached ${stored.size} of ${this.replicas} replicas`), failed);
+      }
+    } catch (err) {
+      // The copies that did reach a node are still recorded before the upload is aborted.
+      if (stored.size > 0) this.leftovers.push({ index, hash, size: data.length, nodes: [...stored.keys()], receipts: [...stored.values()] });
+      throw err;
     }
     this.progress.bytes += data.length;
     this.progress.chunks++;
@@ -387,7 +400,10 @@ class Upload {
 
   /** Batches stored-chunk records; the controller records each batch, made durable by the commit. */
   private record(entry: StoredRecord): Promise<void> {
-    if (this.stopped) return Promise.resolve(); // failed: the upload is being aborted
+    if (this.stopped) {
+      this.leftovers.push(entry); // failed: the upload is being aborted
+      return Promise.resolve();
+    }
     this.pendingRecords.push(entry);
     if (this.pendingRecords.length >= STORED_BATCH) return this.flushRecords();
     this.flushTimer ??= setTimeout(() => {
@@ -403,6 +419,27 @@ class Upload {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     return this.pendingRecords.splice(0);
+  }
+
+  /**
+   * Before a failed upload is aborted: records the copies that reached their nodes but no batch
+   * recorded (those still batched, a failed chunk's, those finished after the failure, and `more`:
+   * a failed commit's). The abort keeps what is recorded as copies the catalog knows, so GC takes them;
+   * unrecorded, they would take up space until their node next lists its chunks. Best effort: without
+   * an answer in time the upload is aborted all the same.
+   */
+  async recordLeftovers(more: readonly StoredRecord[] = []): Promise<void> {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const records = [...this.pendingRecords.splice(0), ...this.leftovers.splice(0), ...more];
+    await this.recording.catch(() => undefined);
+    for (let at = 0; at < records.length; at += STORED_BATCH) {
+      const chunks = records.slice(at, at + STORED_BATCH);
+      const answer = await this.controller
+        .request('upload.stored', { uploadId: this.uploadId, chunks }, { timeoutMs: ENDING_REQUEST_MS })
+        .catch(() => undefined);
+      if (!answer) return; // the controller is gone or refused: no use trying the rest
+    }
   }
 
   private flushRecords(): Promise<void> {
