@@ -3,6 +3,7 @@ import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { chunkDigests, inlineChunkDigests, type ChunkDigests } from './chunk-digests';
 import { wholeFileSha256 } from './running-sha256';
+import { abortScope } from './abort-scope';
 
 export interface GetOptions {
   signal?: AbortSignal;
@@ -70,10 +71,11 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
+  const scope = abortScope(options.signal); // a window of more than ten requests at once
   try {
-    for await (const entry of manifest(controller, file, firstPage, options.signal)) {
+    for await (const entry of manifest(controller, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);
-      const fetching = fetchChunk(ctx, controller, entry, { digests, signal: options.signal });
+      const fetching = fetchChunk(ctx, controller, entry, { digests, signal: scope.signal });
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
       if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
@@ -89,6 +91,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   } catch (err) {
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
+    scope.close();
     whole?.close();
     digests.close();
   }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { stat } from 'node:fs/promises';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, ManifestSha256, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
+import { abortScope } from './abort-scope';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
@@ -96,9 +97,11 @@ export async function uploadStream(
   // ignores). Shared memory, which that hash, on its own thread for a big file, reads where it lies.
   const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
   const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
+  const scope = abortScope(options.signal);
   try {
-    return await putChunks(ctx, controller, name, chunks, whole, { ...options, recycle: (chunk) => buffers.give(chunk) });
+    return await putChunks(ctx, controller, name, chunks, whole, { ...options, signal: scope.signal, recycle: (chunk) => buffers.give(chunk) });
   } finally {
+    scope.close();
     whole.close();
     await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
   }
