@@ -215,6 +215,19 @@ export class Healer {
     this.schedule.changed();
   }
 
+  /**
+   * The chunks an abandoned upload held and never recorded (UploadSweeper): its client may have died
+   * after a node stored one and before recording it, and nodes list their chunks only when they
+   * register, so such a copy would take up space until then. Each live node is asked (UnlistedCopies:
+   * checked, and listed if there); a copy listed so is referenced by nothing, unless a file or another
+   * upload holds the same chunk, and GC takes it after its grace period.
+   */
+  checkAbandonedCopies(hashes: readonly string[]): void {
+    if (hashes.length === 0) return;
+    for (const node of this.options.cluster.liveNodeIds()) this.unlisted.add(node, hashes);
+    this.schedule.changed();
+  }
+
   /** Resolves once the deletions of `hash` on `nodes` under way at the call have ended, or after `ms`. */
   async deletionsSettled(hash: string, nodes: Iterable<string>, ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

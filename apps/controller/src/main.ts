@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     (peer) => remoteAddresses.get(peer) ?? 'unknown',
   );
 
-  const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs);
+  const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs, (hashes) => healer.checkAbandonedCopies(hashes));
   healer.start();
   // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
   // /metrics and the dashboard's /api/* need the admin token (`Authorization: Bearer …`); probes never do.

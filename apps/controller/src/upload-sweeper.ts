@@ -7,9 +7,15 @@ const SWEEP_EVERY_MS = 60 * 1000;
 /**
  * Aborts upload sessions idle for longer than `expiryMs` (their client died or gave up), so they do not
  * pile up in the catalog. Their chunks then become unreferenced, and garbage collection reclaims them
- * after its grace period. Any activity (a placement, a stored batch) keeps a session open.
+ * after its grace period. Any activity (a placement, a stored batch) keeps a session open. The chunks
+ * such an upload held and never recorded go to `onAbandoned`, to be looked for on the nodes.
  */
-export function startUploadSweeper(catalog: CatalogStore, log: Logger, expiryMs: number): () => void {
+export function startUploadSweeper(
+  catalog: CatalogStore,
+  log: Logger,
+  expiryMs: number,
+  onAbandoned: (hashes: string[]) => void = () => undefined,
+): () => void {
   // Uploads prepared before this start (no name yet) belonged to connections that are gone: only
   // the connection that prepared one may use it (prepared-uploads.ts), so none can ever commit.
   const startedAt = Date.now();
@@ -25,8 +31,9 @@ export function startUploadSweeper(catalog: CatalogStore, log: Logger, expiryMs:
   const sweep = async () => {
     try {
       for (const upload of await catalog.listStaleUploads(Date.now() - expiryMs)) {
-        await catalog.abortUpload(upload.id);
-        log.info({ uploadId: upload.id, name: upload.name }, 'abandoned upload expired');
+        const unrecorded = await catalog.abandonUpload(upload.id);
+        log.info({ uploadId: upload.id, name: upload.name, unrecorded: unrecorded.length }, 'abandoned upload expired');
+        onAbandoned(unrecorded);
       }
     } catch (err) {
       log.warn({ err }, 'upload sweep failed');

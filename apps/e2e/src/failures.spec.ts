@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { open, readdir, readFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster, waitUntil } from './support/test-cluster';
-import { MAIN } from './support/processes';
 import { sha256, sha256File, writeRandomFile } from './support/files';
 import { rawPeer } from './support/raw';
 
@@ -84,12 +82,7 @@ describe('failures', () => {
   });
 
   it('leaves no visible file when the client is killed mid-upload', async () => {
-    const client = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'put', '-', 'interrupted/big.bin'], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
-    });
-    const exited = new Promise((resolve) => client.once('exit', resolve));
-    client.stdin.on('error', () => undefined); // EPIPE once we kill it with writes still queued
+    const { client, exited } = cluster.putFromStdin('interrupted/big.bin');
     // Feed several chunks, wait until some are durably on the nodes, then kill the client.
     const piece = Buffer.alloc(DEFAULT_CHUNK_SIZE, 7);
     const chunkHash = sha256(piece);

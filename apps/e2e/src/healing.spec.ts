@@ -177,6 +177,25 @@ describe('self-healing replication', () => {
     await expectAllFilesReadBack();
   });
 
+  it('gives back the space of a put whose client was killed with -9: the chunks it held are looked for on the nodes and collected', async () => {
+    const { client, exited } = cluster.putFromStdin('killed/big.bin');
+    const pieces = Array.from({ length: 6 }, () => randomBytes(DEFAULT_CHUNK_SIZE));
+    const hashes = pieces.map((piece) => sha256(piece));
+    for (const piece of pieces) client.stdin.write(piece);
+    // Killed once the first chunk is on both its nodes: its record still waits in the client's batch
+    // (sent 500 ms after the first chunk stored, or at 64), so the controller knows it only as held.
+    await waitUntil(async () => (await cluster.chunkFiles(hashes[0])).length >= 2, 20_000, 5);
+    client.kill('SIGKILL');
+    await exited;
+    const copies = async () => (await Promise.all(hashes.map((hash) => cluster.chunkFiles(hash)))).flat();
+    expect((await copies()).length).toBeGreaterThanOrEqual(2);
+    // The upload expires (2 s idle here), each live node is asked for what it held, and GC takes
+    // what it finds after its grace; without that, those copies stayed until their node registered again.
+    await waitUntil(async () => (await copies()).length === 0, 30_000);
+    await expect(cluster.sdk.stat('killed/big.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expectAllFilesReadBack();
+  });
+
   it('a node killed during a multi-chunk put: the put succeeds with full redundancy or fails cleanly', async () => {
     const src = join(cluster.root, 'during.bin');
     const hash = await writeRandomFile(src, 48 * DEFAULT_CHUNK_SIZE + 5);

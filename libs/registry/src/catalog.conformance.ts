@@ -383,6 +383,20 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         await store.abortUploads([]);
       });
 
+      it('abandoning an upload aborts it and names the chunks it held and never recorded', async () => {
+        const [h1, h2, h3] = ['recorded', 'begun', 'placed'].map(hashOf);
+        await store.beginUpload({ id: 'gone', name: 'a', replicas: 2, createdAt: 1 }, [h2]);
+        await store.holdChunks('gone', [h1, h3]);
+        await store.recordUploadChunks('gone', [chunk(0, 'recorded', 1, ['n1', 'n2'])]);
+        expect(await store.abandonUpload('gone')).toEqual([h2, h3].sort());
+        expect(await store.getUpload('gone')).toBeUndefined();
+        // What was recorded is kept as replica rows, for GC, as an abort does.
+        expect((await store.chunkReplicas(h1)).sort()).toEqual(['n1', 'n2']);
+        expect(await store.chunkReplicas(h2)).toEqual([]);
+        expect(await store.abandonUpload('gone')).toEqual([]);
+        expect(await store.abandonUpload('never')).toEqual([]);
+      });
+
       it('abort forgets the upload and its chunks; aborting an unknown upload is fine', async () => {
         await store.beginUpload({
           id: 'u1',

@@ -257,6 +257,12 @@ export interface CatalogStore {
    */
   abortUpload(id: string): Promise<void>;
   /**
+   * Aborts an upload its client abandoned, as `abortUpload` does, and returns the hashes it held and
+   * never recorded (placed for it, in hash order): such a chunk may be on a node after all, stored
+   * before its client died and never recorded, and no replica row names it. Empty for an unknown id.
+   */
+  abandonUpload(id: string): Promise<string[]>;
+  /**
    * Forgets several uploads as `abortUpload` does, in one transaction that is durable like a session's
    * bookkeeping (see `beginUpload`): a power cut may bring them back, open, to be aborted again (by
    * the abandoned-upload sweep, or at the controller's start for prepared ones). Unknown ids are ignored.

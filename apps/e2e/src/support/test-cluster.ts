@@ -1,7 +1,9 @@
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { CairnClient } from '@cairn/transfer';
 import { CliResult, MAIN, Spawned, killHard, runCli, spawnProcess, waitForLog } from './processes';
 
@@ -154,6 +156,20 @@ export class TestCluster {
       input: options.input,
       env: { CAIRN_TOKEN: options.token ?? this.adminToken },
     });
+  }
+
+  /**
+   * A CLI `put - <name>` reading what the test writes to its stdin, to be killed midway: the process,
+   * and its exit. Its output is ignored; writes still queued when it dies are dropped (EPIPE).
+   */
+  putFromStdin(name: string): { client: ChildProcessByStdio<Writable, null, null>; exited: Promise<unknown> } {
+    const client = spawn(process.execPath, [MAIN.client, '--controller', this.controllerAddress, 'put', '-', name], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: { ...process.env, CAIRN_TOKEN: this.adminToken },
+    });
+    const exited = new Promise((resolve) => client.once('exit', resolve));
+    client.stdin.on('error', () => undefined);
+    return { client, exited };
   }
 
   /** Paths of a chunk's files on every node that holds it (the file name contains its hash). */

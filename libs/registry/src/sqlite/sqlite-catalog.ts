@@ -392,6 +392,16 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
+  abandonUpload(id: string): Promise<string[]> {
+    return this.run(() =>
+      this.write(() => {
+        const held = this.sql.uploadHolds.all(id);
+        this.endUpload(id);
+        return held;
+      }),
+    );
+  }
+
   abortUploads(ids: readonly string[]): Promise<void> {
     return this.run(() => {
       this.relaxed(() =>

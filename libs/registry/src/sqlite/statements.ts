@@ -234,6 +234,9 @@ export function prepareStatements(db: Database.Database) {
     countHolds: query<[string], number>(
       db.prepare(`SELECT COUNT(*) FROM upload_holds WHERE upload_id = ?`).pluck(),
     ),
+    uploadHolds: query<[string], string>(
+      db.prepare(`SELECT hash FROM upload_holds WHERE upload_id = ? ORDER BY hash`).pluck(),
+    ),
     insertUploadChunkNode: prepare<[string, number, string]>(
       `INSERT OR IGNORE INTO upload_chunk_nodes (upload_id, idx, node_id) VALUES (?, ?, ?)`,
     ),
