@@ -31,10 +31,12 @@ export type AddressOf = (peer: RpcPeer) => string;
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
-  const prepared = new PreparedUploads<RpcPeer>((uploadIds) => {
+  const prepared = new PreparedUploads<RpcPeer>((uploads) => {
     // Should this fail (or a power cut undo it), the next start's sweep aborts them.
-    void ctx.catalog.abortUploads(uploadIds).catch(() => undefined);
-    ctx.log.debug({ uploads: uploadIds.length }, 'prepared uploads left by a closed connection aborted');
+    void ctx.catalog.abortUploads(uploads.map((upload) => upload.id)).catch(() => undefined);
+    // A node may have taken an upload's chunk before its client went: only that node knows which.
+    ctx.healer.findPreparedCopies(uploads);
+    ctx.log.debug({ uploads: uploads.length }, 'prepared uploads left by a closed connection aborted');
   });
   /** The open upload, if this connection may touch it (see `uploadAllowed`). */
   const requireUpload = async (uploadId: string, session: Session | undefined, peer: RpcPeer) => {
@@ -118,7 +120,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const placed = placements.map(({ upload, nodes }, i) => ({ uploadId: upload, nodes: nodes.map((node) => ctx.cluster.requireRef(node)), grant: grants[i] }));
         // Counted before the write, so that prepares racing on one connection cannot pass the cap together.
         const ids = uploads.map((u) => u.id);
-        prepared.add(peer, ids, preparedAt);
+        prepared.add(peer, placements.map(({ upload, nodes }) => ({ id: upload, nodes })), preparedAt);
         try {
           await ctx.catalog.beginUploads(uploads);
         } catch (err) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CairnError, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -75,6 +75,8 @@ interface PlanStep {
  * only the node's report over a new one (which waits for the deletion) says the deletion has ended.
  */
 const DELETE_ANSWER_MS = 30_000;
+/** How long a node has to say what prepared uploads stored (a look-up in memory). */
+const FIND_PREPARED_TIMEOUT_MS = 10_000;
 /** How long a placement waits for deletions that leave it too few nodes (a client waits 30 s in all). */
 export const PLACEMENT_WAITS_FOR_DELETIONS_MS = 5_000;
 
@@ -226,6 +228,31 @@ export class Healer {
     if (hashes.length === 0) return;
     for (const node of this.options.cluster.liveNodeIds()) this.unlisted.add(node, hashes);
     this.schedule.changed();
+  }
+
+  /**
+   * Prepared uploads whose connection closed before committing them: a node may have taken one's chunk
+   * by then, and a prepared grant names no chunk, so only the node knows which (`chunk.find-prepared`,
+   * answered while the grant lives). What each node names goes to the copies checked and listed if
+   * there, for GC, as an abandoned upload's held chunks do. A node that cannot be asked now lists
+   * its chunks when it registers again; an older node answers E_UNKNOWN_TYPE: nothing is found then.
+   */
+  findPreparedCopies(uploads: readonly { id: string; nodes: readonly string[] }[]): void {
+    const byNode = new Map<string, string[]>();
+    for (const { id, nodes } of uploads) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), id]);
+    for (const [node, ids] of byNode) {
+      const peer = this.options.cluster.peer(node);
+      if (!peer) continue;
+      void peer
+        .request('chunk.find-prepared', { uploads: ids.slice(0, MAX_PAGE) }, { timeoutMs: FIND_PREPARED_TIMEOUT_MS })
+        .then((answer) => {
+          const { hashes } = expectFrame(answer, 'chunk.found-prepared').body;
+          if (hashes.length === 0) return;
+          this.unlisted.add(node, hashes);
+          this.schedule.changed();
+        })
+        .catch((err: unknown) => this.options.log.debug({ err, node }, 'asking a node what prepared uploads stored failed'));
+    }
   }
 
   /** Resolves once the deletions of `hash` on `nodes` under way at the call have ended, or after `ms`. */

@@ -7,12 +7,17 @@ function connection() {
   return { closed, close };
 }
 
+/** Prepared uploads named `ids`, each placed on node-1 and node-2. */
+function entries(...ids: string[]) {
+  return ids.map((id) => ({ id, nodes: ['node-1', 'node-2'] }));
+}
+
 describe('PreparedUploads', () => {
   it('binds uploads to the connection that prepared them', () => {
     const prepared = new PreparedUploads(() => undefined);
     const [a, b] = [connection(), connection()];
-    prepared.add(a, ['u1', 'u2']);
-    prepared.add(b, ['u3']);
+    prepared.add(a, entries('u1', 'u2'));
+    prepared.add(b, entries('u3'));
     expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u1', b), prepared.isOwnedBy('u3', b), prepared.isOwnedBy('nope', a)]).toEqual([true, false, true, false]);
     prepared.forget('u1');
     prepared.forget('nope');
@@ -23,9 +28,9 @@ describe('PreparedUploads', () => {
   it('knows when each was prepared, how many a connection holds, and which are too old', () => {
     const prepared = new PreparedUploads(() => undefined);
     const [a, b] = [connection(), connection()];
-    prepared.add(a, ['u1', 'u2'], 1_000);
-    prepared.add(a, ['u3'], 5_000);
-    prepared.add(b, ['u4'], 1_000);
+    prepared.add(a, entries('u1', 'u2'), 1_000);
+    prepared.add(a, entries('u3'), 5_000);
+    prepared.add(b, entries('u4'), 1_000);
     expect([prepared.preparedAt('u1'), prepared.preparedAt('u3'), prepared.preparedAt('nope')]).toEqual([1_000, 5_000, undefined]);
     expect([prepared.openBy(a), prepared.openBy(b)]).toEqual([3, 1]);
     expect(prepared.takeExpired(a, 3_000, 4_000)).toEqual(['u1', 'u2']);
@@ -34,11 +39,11 @@ describe('PreparedUploads', () => {
 
   it('hands over what a connection left open when it closes, once', async () => {
     const abandoned: string[][] = [];
-    const prepared = new PreparedUploads((ids) => abandoned.push(ids));
+    const prepared = new PreparedUploads((uploads) => abandoned.push(uploads.map((u) => u.id)));
     const [a, b] = [connection(), connection()];
-    prepared.add(a, ['u1', 'u2']);
-    prepared.add(a, ['u3']);
-    prepared.add(b, ['u4']);
+    prepared.add(a, entries('u1', 'u2'));
+    prepared.add(a, entries('u3'));
+    prepared.add(b, entries('u4'));
     prepared.forget('u2'); // committed
     a.close();
     await a.closed;
@@ -50,12 +55,26 @@ describe('PreparedUploads', () => {
 
   it('abandons at once uploads prepared for a connection already closed', async () => {
     const abandoned: string[][] = [];
-    const prepared = new PreparedUploads((ids) => abandoned.push(ids));
+    const prepared = new PreparedUploads((uploads) => abandoned.push(uploads.map((u) => u.id)));
     const a = connection();
     a.close();
-    prepared.add(a, ['u1']);
+    prepared.add(a, entries('u1'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(abandoned).toEqual([['u1']]);
     expect(prepared.size).toBe(0);
+  });
+
+  it('hands the uploads a closed connection left to onAbandoned with their nodes', async () => {
+    const abandoned: Array<{ id: string; nodes: readonly string[] }> = [];
+    const prepared = new PreparedUploads((uploads) => abandoned.push(...uploads));
+    const a = connection();
+    prepared.add(a, [{ id: 'u1', nodes: ['node-1', 'node-3'] }, { id: 'u2', nodes: ['node-2'] }]);
+    a.close();
+    await a.closed;
+    await Promise.resolve();
+    expect(abandoned).toEqual([
+      { id: 'u1', nodes: ['node-1', 'node-3'] },
+      { id: 'u2', nodes: ['node-2'] },
+    ]);
   });
 });

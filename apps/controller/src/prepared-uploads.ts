@@ -3,6 +3,12 @@ export interface PreparedUploadOwner {
   readonly closed: Promise<unknown>;
 }
 
+/** A prepared upload, and the nodes its grant lets take its one chunk. */
+export interface PreparedUpload {
+  id: string;
+  nodes: readonly string[];
+}
+
 /** Prepared uploads one connection may hold open at once; an `upload.prepare` past it is refused. */
 export const MAX_OPEN_PREPARED_UPLOADS = 128;
 
@@ -10,29 +16,29 @@ export const MAX_OPEN_PREPARED_UPLOADS = 128;
  * The uploads each connection prepared (`upload.prepare`) and has neither committed nor aborted. A
  * prepared upload has no name until its commit, so no token prefix guards it: only the connection
  * that prepared it may place, record, commit or abort it. When that connection closes, the ones it
- * left are handed to `onAbandoned` at once (the controller aborts them) instead of waiting for the
- * abandoned-upload sweep. Kept in memory: after a restart, commits of uploads prepared before it are
+ * left are handed to `onAbandoned` at once, with their nodes (the controller aborts them and asks
+ * those nodes what they stored for them), instead of waiting for the abandoned-upload sweep. Kept in memory: after a restart, commits of uploads prepared before it are
  * refused as unknown, and the client puts those files again the usual way.
  *
  * Each upload's age is kept on the monotonic clock (`performance.now()`), which no clock step moves.
  */
 export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadOwner> {
-  private readonly uploads = new Map<string, { owner: Owner; preparedAt: number }>();
+  private readonly uploads = new Map<string, { owner: Owner; preparedAt: number; nodes: readonly string[] }>();
   private readonly byOwner = new Map<Owner, Set<string>>();
 
-  constructor(private readonly onAbandoned: (uploadIds: string[]) => void) {}
+  constructor(private readonly onAbandoned: (uploads: PreparedUpload[]) => void) {}
 
-  /** Binds `uploadIds`, prepared at `preparedAt`, to `owner`; if it has already closed, they are abandoned at once. */
-  add(owner: Owner, uploadIds: readonly string[], preparedAt = performance.now()): void {
+  /** Binds `uploads`, prepared at `preparedAt`, to `owner`; if it has already closed, they are abandoned at once. */
+  add(owner: Owner, uploads: readonly PreparedUpload[], preparedAt = performance.now()): void {
     let ids = this.byOwner.get(owner);
     if (!ids) {
       ids = new Set();
       this.byOwner.set(owner, ids);
       void owner.closed.then(() => this.ownerClosed(owner));
     }
-    for (const id of uploadIds) {
+    for (const { id, nodes } of uploads) {
       ids.add(id);
-      this.uploads.set(id, { owner, preparedAt });
+      this.uploads.set(id, { owner, preparedAt, nodes });
     }
   }
 
@@ -71,9 +77,12 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
   }
 
   private ownerClosed(owner: Owner): void {
-    const ids = [...(this.byOwner.get(owner) ?? [])];
+    const abandoned: PreparedUpload[] = [];
+    for (const id of this.byOwner.get(owner) ?? []) {
+      abandoned.push({ id, nodes: this.uploads.get(id)?.nodes ?? [] });
+      this.uploads.delete(id);
+    }
     this.byOwner.delete(owner);
-    for (const id of ids) this.uploads.delete(id);
-    if (ids.length > 0) this.onAbandoned(ids);
+    if (abandoned.length > 0) this.onAbandoned(abandoned);
   }
 }

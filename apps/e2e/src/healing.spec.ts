@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { open, readdir, readFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { expectFrame } from '@cairn/transfer';
 import { TestCluster, waitUntil } from './support/test-cluster';
+import { rawPeer } from './support/raw';
 import { sha256, sha256File, writeRandomFile } from './support/files';
 
 /** Invariant 4 under real kill -9: the cluster heals by itself and never deletes what a file needs. */
@@ -193,6 +195,26 @@ describe('self-healing replication', () => {
     // what it finds after its grace; without that, those copies stayed until their node registered again.
     await waitUntil(async () => (await copies()).length === 0, 30_000);
     await expect(cluster.sdk.stat('killed/big.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expectAllFilesReadBack();
+  });
+
+  it("gives back the space of a prepared upload whose connection closed before its commit: its nodes say which chunk they took", async () => {
+    const data = randomBytes(5000);
+    const hash = sha256(data);
+    const client = await rawPeer(cluster.controllerAddress);
+    expectFrame(await client.request('session.auth', { token: cluster.adminToken }), 'session.info');
+    const [upload] = expectFrame(await client.request('upload.prepare', { count: 1 }), 'upload.prepared').body.uploads;
+    for (const node of upload.nodes) {
+      const peer = await rawPeer(node.address);
+      try {
+        expectFrame(await peer.putChunk(hash, data, upload.grant), 'chunk.stored');
+      } finally {
+        peer.close();
+      }
+    }
+    expect(await cluster.chunkFiles(hash)).toHaveLength(upload.nodes.length);
+    client.close(); // a client gone before its commit: the controller never learnt the chunk's hash
+    await waitUntil(async () => (await cluster.chunkFiles(hash)).length === 0, 20_000);
     await expectAllFilesReadBack();
   });
 

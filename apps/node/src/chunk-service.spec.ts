@@ -7,8 +7,8 @@ import { createChunkService } from './chunk-service';
 const H1 = 'ab'.repeat(32);
 const H2 = 'cd'.repeat(32);
 
-/** A store that holds every chunk: enough for `chunk.has`, which is all these tests ask. */
-const store = { has: async () => true } as unknown as ChunkStore;
+/** A store that holds every chunk and stores any: enough for `chunk.has` and `chunk.put` here. */
+const store = { has: async () => true, put: async () => ({ stored: true }) } as unknown as ChunkStore;
 
 function serviceWithKey(key: () => KeyObject | undefined) {
   return createChunkService({ store, nodeId: 'node-1', nodes: {} as NodePool, grantKey: key, onQuarantined: () => undefined, clusterSecret: 'x'.repeat(32) });
@@ -44,5 +44,20 @@ describe('chunk service grant checks', () => {
     const controller = generateKeyPairSync('ed25519');
     const grant = signGrant(controller.privateKey, { op: 'get', hashes: [H1, H2], exp: Date.now() + GRANT_TTL_MS });
     expect(await refusal(serviceWithKey(() => undefined).forClients(has(grant)))).toBe('E_UNAVAILABLE');
+  });
+});
+
+describe('chunk service: what prepared uploads stored', () => {
+  it("tells its controller which chunk each prepared upload's grant stored, and serves that to no client", async () => {
+    const controller = generateKeyPairSync('ed25519');
+    const service = serviceWithKey(() => controller.publicKey);
+    // A prepared upload's grant names its upload and a size, no chunk.
+    const grant = signGrant(controller.privateKey, { op: 'put', bytes: 4096, nodes: ['node-1'], upload: 'upload-a', exp: Date.now() + GRANT_TTL_MS });
+    const put = { type: 'chunk.put', requestId: 1, hash: H1, payload: Buffer.alloc(10), grant } as unknown as Frame;
+    await expect(service.forClients(put)).resolves.toMatchObject({ type: 'chunk.stored', body: { hash: H1 } });
+    const find = (uploads: string[]) => ({ type: 'chunk.find-prepared', requestId: 2, body: { uploads } }) as Frame;
+    await expect(service.forController(find(['upload-a', 'upload-b']))).resolves.toEqual({ type: 'chunk.found-prepared', body: { hashes: [H1] } });
+    await expect(service.forController(find(['upload-b']))).resolves.toEqual({ type: 'chunk.found-prepared', body: { hashes: [] } });
+    expect(await refusal(service.forClients(find(['upload-a'])))).toBe('E_UNKNOWN_TYPE');
   });
 });

@@ -38,7 +38,8 @@ export interface ChunkServiceOptions {
  * What a node serves. To anyone on its port (clients, other nodes): store a chunk (verified), read one
  * back (its reader verifies it), say which chunks it has — each only against a grant signed by the
  * controller for that chunk (and, for writes, this node). To the controller, over the authenticated
- * link it opened: copy a chunk from another node, delete garbage, re-verify a chunk.
+ * link it opened: copy a chunk from another node, delete garbage, re-verify a chunk, and say which
+ * chunks prepared uploads stored here.
  */
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
   const readBuffers = new ReadBuffers();
@@ -116,6 +117,9 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         const { stored } = await store.put(hash, data.payload); // re-hashed before it is kept
         return { type: 'chunk.stored', body: { hash, size, stored } };
       }
+      case 'chunk.find-prepared':
+        // Asked when a client's connection closed with prepared uploads open: what their grants stored.
+        return { type: 'chunk.found-prepared', body: { hashes: preparedGrants.chunksOf(frame.body.uploads) } };
       case 'chunk.delete': {
         // The controller unlisted these copies before asking. Any copy put or claimed since the batch
         // began (or within minAgeMs before) is kept, however long the batch runs: reclaim reads the age

@@ -28,4 +28,15 @@ describe('PreparedGrantUses', () => {
     uses.admit(grant('u4', 400), H2, 350);
     expect(uses.size).toBe(1);
   });
+
+  it('says which chunks the grants of some uploads stored here, while their grants live', () => {
+    const uses = new PreparedGrantUses();
+    uses.admit(grant('u1', 1_000), H1, 10);
+    uses.admit(grant('u2', 1_000), H2, 10);
+    uses.admit(grant('u3', 1_000), H2, 10);
+    expect(uses.chunksOf(['u1', 'unknown'], 20)).toEqual([H1]);
+    expect(uses.chunksOf(['u2', 'u3'], 20)).toEqual([H2]); // each chunk once
+    expect(uses.chunksOf([], 20)).toEqual([]);
+    expect(uses.chunksOf(['u1', 'u2'], 2_000)).toEqual([]); // expired with their grants
+  });
 });

@@ -20,6 +20,17 @@ export class PreparedGrantUses {
     if (!used) this.uses.set(upload, { hash, exp: grant.exp });
   }
 
+  /** The chunks these uploads' grants stored here (or were about to: a put may have failed after `admit`). */
+  chunksOf(uploads: readonly string[], now = Date.now()): string[] {
+    this.forgetExpired(now);
+    const hashes = new Set<string>();
+    for (const upload of uploads) {
+      const used = this.uses.get(upload);
+      if (used) hashes.add(used.hash);
+    }
+    return [...hashes];
+  }
+
   get size(): number {
     return this.uses.size;
   }

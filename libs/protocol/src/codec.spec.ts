@@ -247,6 +247,8 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   'chunk.deleted': record({ deleted: page(fc.boolean()) }),
   'chunk.check': record({ hash: hex64 }),
   'chunk.checked': record({ ok: fc.boolean() }),
+  'chunk.find-prepared': record({ uploads: page(uploadId) }),
+  'chunk.found-prepared': record({ hashes: page(hex64) }),
 };
 
 /** Data frames: a claimed hash, a grant and raw bytes (the codec carries them; receivers verify them). */

@@ -196,6 +196,12 @@ export const MESSAGES = {
   /** Re-read and verify one chunk now; a bad one is quarantined. */
   'chunk.check': control(0x4a, z.object({ hash: f.sha256Hex })),
   'chunk.checked': control(0x4b, z.object({ ok: z.boolean() })),
+  /**
+   * The chunks this node took for these prepared uploads, whose connection closed before committing
+   * them (a prepared upload's grant names no chunk: only its node knows which one it stored).
+   */
+  'chunk.find-prepared': control(0x4d, z.object({ uploads: f.page(f.uploadId) })),
+  'chunk.found-prepared': control(0x4e, z.object({ hashes: f.page(f.sha256Hex) })),
 } as const;
 
 type Messages = typeof MESSAGES;
@@ -266,6 +272,7 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'token.created',
   'token.listed',
   'chunk.checked',
+  'chunk.found-prepared',
 ]);
 
 export function isResponseType(type: MessageType): boolean {

@@ -71,7 +71,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
-  const scope = abortScope(options.signal); // a window of more than ten requests at once
+  const scope = abortScope(options.signal); // one listener on the caller's signal, however many requests wait
   try {
     for await (const entry of manifest(controller, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);

@@ -63,6 +63,7 @@ const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
   'chunk.replicate': 'node',
   'chunk.delete': 'node',
   'chunk.check': 'node',
+  'chunk.find-prepared': 'node',
 };
 
 type ResponseTypes =
@@ -83,6 +84,7 @@ type ResponseTypes =
   | 'chunk.present'
   | 'chunk.deleted'
   | 'chunk.checked'
+  | 'chunk.found-prepared'
   | 'token.created'
   | 'token.listed';
 
