@@ -239,7 +239,13 @@ export class Healer {
    */
   findPreparedCopies(uploads: readonly { id: string; nodes: readonly string[] }[]): void {
     const byNode = new Map<string, string[]>();
-    for (const { id, nodes } of uploads) for (const node of nodes) byNode.set(node, [...(byNode.get(node) ?? []), id]);
+    for (const { id, nodes } of uploads) {
+      for (const node of nodes) {
+        const ids = byNode.get(node) ?? [];
+        ids.push(id);
+        byNode.set(node, ids);
+      }
+    }
     for (const [node, ids] of byNode) {
       const peer = this.options.cluster.peer(node);
       if (!peer) continue;

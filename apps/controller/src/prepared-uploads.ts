@@ -17,8 +17,9 @@ export const MAX_OPEN_PREPARED_UPLOADS = 128;
  * prepared upload has no name until its commit, so no token prefix guards it: only the connection
  * that prepared it may place, record, commit or abort it. When that connection closes, the ones it
  * left are handed to `onAbandoned` at once, with their nodes (the controller aborts them and asks
- * those nodes what they stored for them), instead of waiting for the abandoned-upload sweep. Kept in memory: after a restart, commits of uploads prepared before it are
- * refused as unknown, and the client puts those files again the usual way.
+ * those nodes what they stored for them), instead of waiting for the abandoned-upload sweep. Kept in
+ * memory: after a restart, commits of uploads prepared before it are refused as unknown, and the
+ * client puts those files again the usual way.
  *
  * Each upload's age is kept on the monotonic clock (`performance.now()`), which no clock step moves.
  */
