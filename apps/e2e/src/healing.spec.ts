@@ -41,6 +41,11 @@ describe('self-healing replication', () => {
     }
   }
 
+  /** Every copy of these chunks on the nodes' disks. */
+  async function copiesOf(hashes: readonly string[]): Promise<Array<{ path: string }>> {
+    return (await Promise.all(hashes.map((hash) => cluster.chunkFiles(hash)))).flat();
+  }
+
   async function expectAllFilesReadBack(): Promise<void> {
     for (const [name, hash] of files) {
       const dest = join(cluster.root, 'readback');
@@ -171,10 +176,9 @@ describe('self-healing replication', () => {
     }
     await expect(cluster.sdk.put('failed/midway.bin', failing())).rejects.toThrow('the source failed');
     // The chunks in flight finished on their nodes (well within the 2 s grace: nothing collected yet).
-    const copies = async () => (await Promise.all(hashes.map((hash) => cluster.chunkFiles(hash)))).flat();
-    expect((await copies()).length).toBeGreaterThan(0);
+    expect((await copiesOf(hashes)).length).toBeGreaterThan(0);
     // Unrecorded, they would stay until their nodes next register; recorded, GC takes them.
-    await waitUntil(async () => (await copies()).length === 0, 20_000);
+    await waitUntil(async () => (await copiesOf(hashes)).length === 0, 20_000);
     await expect(cluster.sdk.stat('failed/midway.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     await expectAllFilesReadBack();
   });
@@ -189,11 +193,10 @@ describe('self-healing replication', () => {
     await waitUntil(async () => (await cluster.chunkFiles(hashes[0])).length >= 2, 20_000, 5);
     client.kill('SIGKILL');
     await exited;
-    const copies = async () => (await Promise.all(hashes.map((hash) => cluster.chunkFiles(hash)))).flat();
-    expect((await copies()).length).toBeGreaterThanOrEqual(2);
+    expect((await copiesOf(hashes)).length).toBeGreaterThanOrEqual(2);
     // The upload expires (2 s idle here), each live node is asked for what it held, and GC takes
     // what it finds after its grace; without that, those copies stayed until their node registered again.
-    await waitUntil(async () => (await copies()).length === 0, 30_000);
+    await waitUntil(async () => (await copiesOf(hashes)).length === 0, 30_000);
     await expect(cluster.sdk.stat('killed/big.bin')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     await expectAllFilesReadBack();
   });
