@@ -1,4 +1,4 @@
-import { manifestSha256 } from '@cairn/protocol';
+import { CairnError, manifestSha256 } from '@cairn/protocol';
 import type { CatalogStore, FileRecord, StoredChunk } from './catalog';
 import { describeDeletionConformance } from './catalog-deletion.conformance';
 import { describeHealingConformance } from './catalog-healing.conformance';
@@ -264,6 +264,62 @@ export function describeCatalogConformance<F extends CatalogFixture>(
           { index: 0, hash: hashOf('a'), size: 1, nodes: ['n1'] },
           { index: 1, hash: hashOf('b'), size: 2, nodes: ['n2'] },
         ]);
+      });
+
+      it('a commit carrying every chunk keeps them as recording them first would: in order, on their distinct nodes', async () => {
+        await store.beginUploads([{ id: 'p1', name: '', replicas: 2, createdAt: 1 }]);
+        const carried = [chunk(2, 'c', 3, ['n3', 'n1']), chunk(0, 'a', 1, ['n1', 'n2', 'n1']), chunk(1, 'b', 2, ['n2', 'n3'])];
+        const inOrder = [carried[1], carried[2], carried[0]];
+        const file = await store.commitUpload('p1', {
+          name: 'abc', size: 6, sha256: hashOf('abc'), manifestSha256: manifestSha256(inOrder), chunkCount: 3, now: 10, chunks: carried,
+        });
+        expect(file).toMatchObject({ name: 'abc', size: 6, chunkCount: 3, manifestSha256: manifestSha256(inOrder), replicas: 2 });
+        expect(await store.fileChunks(file.id, 0, 10)).toEqual([
+          { index: 0, hash: hashOf('a'), size: 1, nodes: ['n1', 'n2'] },
+          { index: 1, hash: hashOf('b'), size: 2, nodes: ['n2', 'n3'] },
+          { index: 2, hash: hashOf('c'), size: 3, nodes: ['n1', 'n3'] },
+        ]);
+        expect(await store.chunkReplicas(hashOf('a'))).toEqual(['n1', 'n2']);
+        expect(await store.gcState(hashOf('c'))).toEqual({ state: 'referenced', count: 1 });
+        expect(await store.getUpload('p1')).toBeUndefined();
+        expect(await store.stats()).toEqual({ files: 1, bytes: 6, chunks: 3 });
+      });
+
+      it('a commit carrying every chunk is refused as recorded chunks would be, and records none of them', async () => {
+        await store.beginUploads(['p1', 'p2', 'p3', 'p4'].map((id) => ({ id, name: id, replicas: 2, createdAt: 1 })));
+        const commit = (chunks: StoredChunk[], size: number, count: number, manifest?: string) =>
+          ({ size, sha256: hashOf('x'), manifestSha256: manifest, chunkCount: count, now: 10, chunks });
+        const refusal = async (id: string, attempt: ReturnType<typeof commit>) => {
+          const err = await store.commitUpload(id, attempt).catch((e: unknown) => e as CairnError);
+          expect(err).toBeInstanceOf(CairnError);
+          return (err as CairnError).message;
+        };
+        // A gap: indexes 0 and 2 of two chunks.
+        expect(await refusal('p1', commit([chunk(0, 'a', 1, ['n1', 'n2']), chunk(2, 'c', 1, ['n1', 'n2'])], 2, 2))).toBe(
+          'upload p1: expected chunks 0..1, recorded 2 in 0..2',
+        );
+        expect(await refusal('p2', commit([chunk(0, 'a', 1, ['n1', 'n2'])], 5, 1))).toBe(
+          'upload p2: chunks add up to 1 bytes, the commit says 5',
+        );
+        // A node named twice is one copy.
+        expect(await refusal('p3', commit([chunk(0, 'a', 1, ['n1', 'n2']), chunk(1, 'b', 1, ['n3', 'n3'])], 2, 2))).toBe(
+          'upload p3: chunk 1 is on 1 distinct nodes, 2 required',
+        );
+        expect(await refusal('p4', commit([chunk(0, 'a', 1, ['n1', 'n2'])], 1, 1, manifestSha256([{ hash: hashOf('b'), size: 1 }])))).toMatch(
+          /not the chunk list the commit names/,
+        );
+        for (const id of ['p1', 'p2', 'p3', 'p4']) expect(await store.getUpload(id)).toBeDefined();
+        for (const data of ['a', 'b', 'c']) expect(await store.chunkReplicas(hashOf(data))).toEqual([]);
+      });
+
+      it('a commit carrying one index twice keeps the later record, and the earlier copies for GC as a re-record would', async () => {
+        await store.beginUploads([{ id: 'p1', name: 'a', replicas: 1, createdAt: 1 }]);
+        const file = await store.commitUpload('p1', {
+          size: 2, sha256: hashOf('new'), chunkCount: 1, now: 10, chunks: [chunk(0, 'old', 1, ['n1']), chunk(0, 'new', 2, ['n2'])],
+        });
+        expect(await store.fileChunks(file.id, 0, 10)).toEqual([{ index: 0, hash: hashOf('new'), size: 2, nodes: ['n2'] }]);
+        expect(await store.chunkReplicas(hashOf('old'))).toEqual(['n1']);
+        expect(await store.gcState(hashOf('old'))).toEqual({ state: 'unreferenced' });
       });
 
       it('a refused commit records none of the chunks handed to it', async () => {

@@ -147,6 +147,29 @@ describe('SQLite catalog', () => {
     }
   });
 
+  it("writes no staging rows for a commit that carries its whole file, and still stages one that completes recorded chunks", async () => {
+    await temp.open().then((catalog) => catalog.close());
+    const db = openConnection(temp.path);
+    const catalog = new SqliteCatalog(db);
+    try {
+      // A temporary trigger sees every staging row written, even one deleted in the same transaction.
+      db.exec(`CREATE TEMP TABLE staged (idx INTEGER);
+        CREATE TEMP TRIGGER count_staged AFTER INSERT ON main.upload_chunks BEGIN INSERT INTO staged VALUES (NEW.idx); END;`);
+      const staged = () => db.prepare('SELECT COUNT(*) FROM staged').pluck().get();
+      await catalog.beginUploads([{ id: 'p1', name: '', replicas: 1, createdAt: 1 }]);
+      await catalog.commitUpload('p1', { name: 'small', size: 1, sha256: hashOf('a'), chunkCount: 1, now: 2, chunks: [chunk(0, 'a', 1, ['n1'])] });
+      expect(staged()).toBe(0);
+      await catalog.beginUpload({ id: 'u1', name: 'big', replicas: 1, createdAt: 1 });
+      await catalog.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n1'])]);
+      await catalog.commitUpload('u1', { size: 3, sha256: hashOf('ab'), chunkCount: 2, now: 2, chunks: [chunk(1, 'b', 2, ['n2'])] });
+      expect(staged()).toBe(2);
+      expect((await catalog.getFile('small'))?.chunkCount).toBe(1);
+      expect((await catalog.getFile('big'))?.chunkCount).toBe(2);
+    } finally {
+      db.close();
+    }
+  });
+
   describe('migrations', () => {
     it('brings a new catalog to the latest schema version', async () => {
       await temp.open().then((catalog) => catalog.close());

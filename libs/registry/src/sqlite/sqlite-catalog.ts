@@ -32,6 +32,7 @@ import {
 } from '../catalog-checks';
 import { MAX_UPLOAD_HOLDS } from '../limits';
 import { prefixUpperBound } from '../name-prefix';
+import { CarriedChunks, type CommitChunkList } from './carried-chunks';
 import { GroupCommit } from './group-commit';
 import { fromSqliteError } from './sqlite-errors';
 import { type Transactions, transactionsOf } from './transactions';
@@ -48,6 +49,7 @@ import {
 } from './statements';
 
 type Commit = Parameters<CatalogStore['commitUpload']>[1];
+
 
 function bytewiseCompare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
@@ -294,9 +296,9 @@ export class SqliteCatalog implements CatalogStore {
       .run(() => {
         const upload = this.requireUpload(uploadId);
         const name = fileNameOf(upload, commit.name);
-        if (commit.chunks) this.insertUploadChunks(uploadId, commit.chunks);
-        this.checkUploadComplete(upload, commit);
-        const manifest = this.checkedManifestSha256(upload, commit);
+        const chunks = this.chunksOfCommit(upload, commit);
+        this.checkUploadComplete(upload, commit, chunks);
+        const manifest = this.checkedManifestSha256(upload, commit, chunks);
         this.sql.deleteFileByName.get(name);
         const file = this.sql.insertFile.get({
           name,
@@ -308,14 +310,40 @@ export class SqliteCatalog implements CatalogStore {
           createdAt: commit.now,
           updatedAt: commit.now,
         }) as FileRecord;
-        this.sql.copyUploadChunksToFile.run(file.id, uploadId);
-        this.sql.copyUploadReplicas.run(uploadId);
+        if (chunks instanceof CarriedChunks) {
+          for (const chunk of chunks.chunks) {
+            this.sql.insertFileChunk.run(file.id, chunk.index, chunk.hash, chunk.size);
+            for (const node of chunk.nodes) this.sql.insertReplica.run(chunk.hash, node);
+          }
+        } else {
+          this.sql.copyUploadChunksToFile.run(file.id, uploadId);
+          this.sql.copyUploadReplicas.run(uploadId);
+        }
         this.sql.deleteUpload.run(uploadId);
         return file;
       })
       .catch((err: unknown) => {
         throw fromSqliteError(err);
       });
+  }
+
+  /**
+   * Inside the commit: the file's chunk list. A commit that carries every chunk of an upload that
+   * recorded none (a small file's) is read as it came, without staging rows written only to be
+   * deleted (a third fewer B-tree pages in the WAL per small put); otherwise the chunks it carries
+   * are recorded first and the list is the upload's records.
+   */
+  private chunksOfCommit(upload: UploadRecord, commit: Commit): CommitChunkList {
+    if (commit.chunks && this.sql.firstUploadChunk.get(upload.id) === undefined) {
+      const carried = CarriedChunks.of(commit.chunks);
+      if (carried) return carried;
+    }
+    if (commit.chunks) this.insertUploadChunks(upload.id, commit.chunks);
+    return {
+      summary: () => this.sql.uploadChunkSummary.get(upload.id) as UploadChunkSummary, // an aggregate yields a row
+      firstThin: (replicas) => this.sql.firstThinUploadChunk.get(upload.id, replicas),
+      inOrder: () => this.sql.uploadChunkList.iterate(upload.id),
+    };
   }
 
   private requireUpload(uploadId: string): UploadRecord {
@@ -326,13 +354,17 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   /**
-   * The manifest hash the commit names, once the chunks recorded for the upload are found to have it;
-   * null when it names none (an older client): a hash the catalog computed alone would vouch for its
-   * own rows, so such a file's readers check its whole SHA-256, which came from the writer.
+   * The manifest hash the commit names, once the file's chunks are found to have it; null when it
+   * names none (an older client): a hash the catalog computed alone would vouch for its own rows, so
+   * such a file's readers check its whole SHA-256, which came from the writer.
    */
-  private checkedManifestSha256(upload: UploadRecord, commit: Commit): string | null {
+  private checkedManifestSha256(
+    upload: UploadRecord,
+    commit: Commit,
+    chunks: CommitChunkList,
+  ): string | null {
     if (commit.manifestSha256 === undefined) return null;
-    const recorded = manifestSha256(this.sql.uploadChunkList.iterate(upload.id));
+    const recorded = manifestSha256(chunks.inOrder());
     if (commit.manifestSha256 !== recorded) {
       throw new CairnError(
         'E_UPLOAD_INVALID',
@@ -342,12 +374,13 @@ export class SqliteCatalog implements CatalogStore {
     return recorded;
   }
 
-  /** The commit-time checks: the recorded chunks are exactly the file, each on enough nodes. */
-  private checkUploadComplete(upload: UploadRecord, commit: Commit): void {
-    // An aggregate always yields one row.
-    const summary = this.sql.uploadChunkSummary.get(
-      upload.id,
-    ) as UploadChunkSummary;
+  /** The commit-time checks: the chunks are exactly the file, each on enough nodes. */
+  private checkUploadComplete(
+    upload: UploadRecord,
+    commit: Commit,
+    chunks: CommitChunkList,
+  ): void {
+    const summary = chunks.summary();
     const contiguous =
       summary.count === commit.chunkCount &&
       (summary.count === 0 ||
@@ -367,7 +400,7 @@ export class SqliteCatalog implements CatalogStore {
         { expected: commit.size, recorded: summary.bytes },
       );
     }
-    const thin = this.sql.firstThinUploadChunk.get(upload.id, upload.replicas);
+    const thin = chunks.firstThin(upload.replicas);
     if (thin) {
       throw new CairnError(
         'E_UPLOAD_INVALID',

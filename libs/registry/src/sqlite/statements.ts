@@ -240,6 +240,10 @@ export function prepareStatements(db: Database.Database) {
     insertUploadChunkNode: prepare<[string, number, string]>(
       `INSERT OR IGNORE INTO upload_chunk_nodes (upload_id, idx, node_id) VALUES (?, ?, ?)`,
     ),
+    /** Whether the upload recorded any chunk (a one-row range of the primary key). */
+    firstUploadChunk: prepare<[string], { index: number }>(
+      `SELECT idx AS "index" FROM upload_chunks WHERE upload_id = ? LIMIT 1`,
+    ),
     uploadChunkSummary: prepare<[string], UploadChunkSummary>(
       `SELECT COUNT(*) AS count, MIN(idx) AS lowest, MAX(idx) AS highest, COALESCE(SUM(size), 0) AS bytes
        FROM upload_chunks WHERE upload_id = ?`,
@@ -272,6 +276,9 @@ export function prepareStatements(db: Database.Database) {
     /** An upload's recorded chunk list in file order (for its manifest hash at the commit). */
     uploadChunkList: prepare<[string], { hash: string; size: number }>(
       `SELECT hash, size FROM upload_chunks WHERE upload_id = ? ORDER BY idx`,
+    ),
+    insertFileChunk: prepare<[number, number, string, number]>(
+      `INSERT INTO file_chunks (file_id, idx, hash, size) VALUES (?, ?, ?, ?)`,
     ),
     copyUploadChunksToFile: prepare<[number, string]>(
       `INSERT INTO file_chunks (file_id, idx, hash, size)
