@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt } from '@cairn/protocol';
-import type { ChunkStore } from '@cairn/chunk-store';
+import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt, toCairnError } from '@cairn/protocol';
+import { isUnreadableCopy, type ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ReadBuffers } from './read-buffers';
 import { PreparedGrantUses } from './prepared-grant-uses';
@@ -44,8 +44,9 @@ export interface ChunkServiceOptions {
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
   const readBuffers = new ReadBuffers();
   const preparedGrants = new PreparedGrantUses();
+  /** A copy found rotten or unreadable (isUnreadableCopy) goes to quarantine and is reported, so it is repaired elsewhere. */
   const quarantineIfBad = async (hash: string, err: unknown) => {
-    if (isCairnError(err, 'E_CORRUPT') && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, 'E_CORRUPT');
+    if (isUnreadableCopy(err) && (await store.quarantine(hash).catch(() => false))) onQuarantined(hash, toCairnError(err).code);
   };
   /** Proof for the controller that this node holds `hash` for the upload its put grant names. */
   const receiptFor = (uploadId: string | undefined, hash: string) => (uploadId ? storeReceipt(clusterSecret, { nodeId, hash, uploadId }) : undefined);
@@ -88,7 +89,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
           data = await store.get(hash, { check: true }); // verified: a rotten copy is no copy
         } catch (err) {
           await quarantineIfBad(hash, err);
-          if (isCairnError(err, 'E_CORRUPT')) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`);
+          if (isUnreadableCopy(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`);
           throw err;
         }
         if (!claimProofMatches(token, data, proof)) throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
@@ -145,7 +146,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
           await store.get(frame.body.hash);
           return { type: 'chunk.checked', body: { ok: true } };
         } catch (err) {
-          if (!isCairnError(err, 'E_CORRUPT') && !isCairnError(err, 'E_NOT_FOUND')) throw err;
+          if (!isUnreadableCopy(err) && !isCairnError(err, 'E_NOT_FOUND')) throw err;
           await quarantineIfBad(frame.body.hash, err);
           return { type: 'chunk.checked', body: { ok: false } };
         }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RECLAIM_CLOCK_MARGIN_MS, openChunkStore, type ChunkStore } from '@cairn/chunk-store';
+import { RECLAIM_CLOCK_MARGIN_MS, openChunkStore, type ChunkStore, type GetOptions } from '@cairn/chunk-store';
+import { CairnError } from '@cairn/protocol';
 import type { NodePool } from '@cairn/transfer';
 import { createChunkService } from './chunk-service';
 
@@ -109,5 +110,45 @@ describe('chunk service: deletions the controller asks for', () => {
     expect(await remove(hashes, 0)).toEqual([true, false, false]);
     expect(reclaimed).toEqual([hashes[0]]);
     expect(await Promise.all(hashes.map((h) => store.has(h)))).toEqual([false, true, true]);
+  });
+});
+
+describe('chunk service: checks the controller asks for', () => {
+  let dir: string;
+  let store: ChunkStore;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-node-checks-'));
+    store = await openChunkStore({ dir });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The store, whose reads of `hash` fail as a read failing with `errno` does (toDiskError's E_DISK). */
+  const failingReads = (hash: string, errno: string): ChunkStore =>
+    new Proxy(store, {
+      get: (target, key) =>
+        key === 'get'
+          ? (h: string, opts?: GetOptions) =>
+              h === hash ? Promise.reject(new CairnError('E_DISK', `reading chunk ${h} failed: ${errno}`, { hash: h, errno })) : target.get(h, opts)
+          : Reflect.get(target, key),
+    });
+
+  it('answers a copy the disk cannot read (EIO) bad, quarantines and reports it; other disk failures are errors', async () => {
+    const hash = createHash('sha256').update('sector').digest('hex');
+    await store.put(hash, Buffer.from('sector'));
+    const quarantined: Array<[string, string]> = [];
+    const check = (errno: string) =>
+      createChunkService({ store: failingReads(hash, errno), nodeId: 'n1', nodes: {} as NodePool, grantKey: () => undefined, onQuarantined: (h, reason) => void quarantined.push([h, reason]), clusterSecret: 'secret' })
+        .forController({ type: 'chunk.check', requestId: 1, body: { hash } }, { isOpen: true });
+
+    await expect(check('EMFILE')).rejects.toMatchObject({ code: 'E_DISK' });
+    expect(await store.has(hash)).toBe(true);
+    await expect(check('EIO')).resolves.toMatchObject({ type: 'chunk.checked', body: { ok: false } });
+    expect(quarantined).toEqual([[hash, 'E_DISK']]);
+    expect(await store.has(hash)).toBe(false);
   });
 });

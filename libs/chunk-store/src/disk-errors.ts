@@ -1,4 +1,4 @@
-import { CairnError } from '@cairn/protocol';
+import { CairnError, isCairnError } from '@cairn/protocol';
 
 /** errno codes that mean "the disk is full" (ENOSPC) or "our quota is" (EDQUOT). */
 const OUT_OF_SPACE_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
@@ -23,6 +23,25 @@ export function isMissing(err: unknown): boolean {
 export function asCorruptChunk(err: unknown, hash: string): CairnError | undefined {
   if (errnoOf(err) !== 'ECORRUPT') return undefined;
   return new CairnError('E_CORRUPT', `chunk ${hash} on disk ${(err as Error).message}`, { hash });
+}
+
+/**
+ * errno codes of a read that means the copy's bytes cannot be had (a bad sector, a file system's
+ * checksum failure), unlike a process limit (EMFILE) or a permission problem, which say nothing
+ * about the copy.
+ */
+const UNREADABLE_CODES: ReadonlySet<string> = new Set(['EIO', 'EBADMSG', 'EUCLEAN']);
+
+/**
+ * A read's finding that this copy is no good: its bytes do not match its hash (`E_CORRUPT`), or the
+ * disk cannot give them back (`E_DISK` with an errno of UNREADABLE_CODES). Either way it is
+ * quarantined and reported, so that the cluster repairs the chunk from another copy (invariant 3).
+ */
+export function isUnreadableCopy(err: unknown): boolean {
+  if (isCairnError(err, 'E_CORRUPT')) return true;
+  if (!isCairnError(err, 'E_DISK')) return false;
+  const errno = err.details?.errno;
+  return typeof errno === 'string' && UNREADABLE_CODES.has(errno);
 }
 
 export function isAlreadyExisting(err: unknown): boolean {

@@ -1,7 +1,8 @@
 import { link, mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import type { ChunkStore } from './chunk-store';
+import { CairnError } from '@cairn/protocol';
+import type { ChunkStore, GetOptions } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
 import { scrubChunks } from './scrub';
 import { makeChunk } from './testing/chunks';
@@ -461,6 +462,33 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     expect(quarantined[0].startsWith(rotten.hash)).toBe(true);
     expect(await store.has(rotten.hash)).toBe(false);
     expect((await store.get(good.hash)).equals(good.data)).toBe(true);
+  });
+
+  it('quarantines a chunk the disk cannot read (EIO) and goes on; a failure that says nothing of the copy ends the pass', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunks = [makeChunk(3000, 53), makeChunk(3000, 54), makeChunk(3000, 55)];
+    for (const chunk of chunks) await store.put(chunk.hash, chunk.data);
+    const [unreadable] = (await collect(store.list())).map((c) => c.hash); // the first the pass meets
+    // What the store's read gives for a bad sector (toDiskError of an EIO), and for a process limit.
+    const failWith = (errno: string) =>
+      new Proxy(store, {
+        get: (target, key) =>
+          key === 'get'
+            ? (hash: string, opts?: GetOptions) =>
+                hash === unreadable ? Promise.reject(new CairnError('E_DISK', `reading chunk ${hash} failed: ${errno}`, { hash, errno })) : target.get(hash, opts)
+            : Reflect.get(target, key),
+      });
+
+    await expect(scrubChunks(failWith('EMFILE'), { bytesPerSecond: 1e9 })).rejects.toMatchObject({ code: 'E_DISK' });
+    expect(await store.has(unreadable)).toBe(true);
+
+    const reported: string[] = [];
+    const report = await scrubChunks(failWith('EIO'), { bytesPerSecond: 1e9, onBad: (hash) => void reported.push(hash) });
+    expect(report).toMatchObject({ checked: 3, quarantined: 1 });
+    expect(reported).toEqual([unreadable]);
+    expect(await store.has(unreadable)).toBe(false);
+    expect(await readdir(join(root, 'quarantine'))).toHaveLength(1);
   });
 
   it('a re-put of a present chunk refreshes its age, so garbage collection keeps it', async () => {

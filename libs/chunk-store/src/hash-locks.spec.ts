@@ -38,15 +38,26 @@ describe('HashLocks', () => {
   it('lets a waiter give up with E_ABORTED without breaking the queue', async () => {
     const locks = new HashLocks();
     const gate = deferred();
-    const first = locks.run('a', () => gate.promise);
+    const events: string[] = [];
+    const first = locks.run('a', async () => {
+      await gate.promise;
+      events.push('first end');
+    });
     const controller = new AbortController();
     const waiter = locks.run('a', async () => 'never', controller.signal);
     controller.abort();
     await expect(waiter).rejects.toMatchObject({ code: 'E_ABORTED' });
-    const third = locks.run('a', async () => 'third');
+    // Queued after the waiter left: it still waits for the work that was ahead of the waiter.
+    const third = locks.run('a', async () => {
+      events.push('third');
+      return 'third';
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual([]);
     gate.resolve();
     await first;
     await expect(third).resolves.toBe('third');
+    expect(events).toEqual(['first end', 'third']);
   });
 
   it('drains: resolves once queued work has finished, and forgets finished hashes', async () => {

@@ -16,12 +16,21 @@ export class HashLocks {
     // Whoever queues after us waits for everything before us, then for us.
     const tail = previous.then(() => mine);
     this.tails.set(hash, tail);
+    let started = false;
     try {
       await raceWithAbort(previous, signal);
+      started = true;
       return await work();
     } finally {
       release();
-      if (this.tails.get(hash) === tail) this.tails.delete(hash);
+      // The lane is forgotten once all of it has finished: at once when our work ran, but a waiter
+      // that gave up leaves while the work ahead of it still runs, and whoever queues next must
+      // still wait for that work.
+      const forget = () => {
+        if (this.tails.get(hash) === tail) this.tails.delete(hash);
+      };
+      if (started) forget();
+      else void tail.then(forget);
     }
   }
 

@@ -133,8 +133,15 @@ function writeDirect(tempPath, mode, offset, length) {
   try {
     fd = fs.openSync(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode);
   } catch (err) {
-    if (err.code === 'EINVAL') return false;
-    throw err;
+    if (err.code !== 'EINVAL') throw err;
+    // Linux creates the file before it finds that the file system refuses O_DIRECT (tmpfs before
+    // 6.6, some FUSE mounts): remove it, or the buffered write's exclusive create meets it.
+    try {
+      fs.unlinkSync(tempPath);
+    } catch (unlinkErr) {
+      if (unlinkErr.code !== 'ENOENT') throw unlinkErr;
+    }
+    return false;
   }
   try {
     const padded = Math.ceil(length / ALIGNMENT) * ALIGNMENT;

@@ -1,6 +1,7 @@
 import { isCairnError } from '@cairn/protocol';
 import type { ChunkHash } from './chunk-hash';
 import type { ChunkStore } from './chunk-store';
+import { isUnreadableCopy } from './disk-errors';
 
 export interface ScrubOptions {
   /** Read rate cap, so a scrub never starves clients of the disk. */
@@ -18,7 +19,8 @@ export interface ScrubReport {
 
 /**
  * One scrub pass: re-reads and re-hashes every stored chunk (the store's verified read), at most
- * `bytesPerSecond`, and moves any that fail verification into quarantine rather than deleting them.
+ * `bytesPerSecond`, and moves any that fail verification, or that the disk cannot read (EIO), into
+ * quarantine rather than deleting them.
  */
 export async function scrubChunks(store: ChunkStore, options: ScrubOptions): Promise<ScrubReport> {
   const report: ScrubReport = { checked: 0, bytes: 0, quarantined: 0 };
@@ -27,7 +29,9 @@ export async function scrubChunks(store: ChunkStore, options: ScrubOptions): Pro
     try {
       await store.get(hash, { signal: options.signal, check: true });
     } catch (err) {
-      if (!isCairnError(err, 'E_CORRUPT')) {
+      // A chunk the disk cannot read is a bad copy like a rotten one; thrown on, it would end this
+      // pass and every later one at the same place, leaving the chunks after it unchecked.
+      if (!isUnreadableCopy(err)) {
         if (isCairnError(err, 'E_NOT_FOUND')) continue; // deleted meanwhile
         throw err;
       }
