@@ -273,6 +273,17 @@ export function describeHealingConformance(ctx: HealingContext): void {
       expect(await store().chunkReplicas(h('a'))).toEqual(['n2']);
     });
 
+    it('a copy removed while the report is under way stays removed though the catalog listed it nowhere', async () => {
+      // n3 lists a copy of a that the catalog never recorded (trimmed earlier and kept as too young,
+      // say), then finds it rotten and quarantines it before its report ends.
+      await put(store(), 'f', [chunk(0, 'a', 1, ['n1', 'n2'])]);
+      await store().beginNodeReport('n3');
+      await store().addNodeReportPage('n3', [h('a')]);
+      await store().removeReplica(h('a'), 'n3');
+      expect(await store().finishNodeReport('n3')).toEqual({ added: 0, removed: 0 });
+      expect(await store().chunkReplicas(h('a'))).toEqual(['n1', 'n2']);
+    });
+
     it('keeps the reports of two nodes apart', async () => {
       await store().beginNodeReport('n1');
       await store().beginNodeReport('n2');

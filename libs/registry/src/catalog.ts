@@ -303,6 +303,7 @@ export interface CatalogStore {
   /**
    * Forgets that replica (idempotent): the node no longer has it (GC deleted it, scrub found it bad,
    * or it is gone). When it was the last one of an unreferenced chunk, the chunk becomes `absent`.
+   * A report of that node under way does not bring it back, whether or not a row was listed.
    */
   removeReplica(hash: string, nodeId: string): Promise<void>;
   /** Node ids holding `hash`, sorted. */

@@ -516,7 +516,10 @@ export class SqliteCatalog implements CatalogStore {
 
   removeReplica(hash: string, nodeId: string): Promise<void> {
     return this.run(() => {
-      this.sql.deleteReplica.run(hash, nodeId);
+      this.write(() => {
+        // A deleted row tells a report under way itself (report_sees_replica_removed); no row, this does.
+        if (this.sql.deleteReplica.run(hash, nodeId).changes === 0) this.sql.markReportRemoved.run({ node: nodeId, hash });
+      });
     });
   }
 

@@ -412,6 +412,15 @@ export function prepareStatements(db: Database.Database) {
          AND NOT EXISTS (SELECT 1 FROM node_report_hashes s
                          WHERE s.node_id = @node AND s.hash = chunk_replicas.hash AND s.removed = 0)`,
     ),
+    /**
+     * A removal while the node's report is under way, where the catalog had no row to delete (so no
+     * trigger saw it): the node's listing is older and must not bring the copy back.
+     */
+    markReportRemoved: prepare<[{ node: string; hash: string }]>(
+      `INSERT INTO node_report_hashes (node_id, hash, removed)
+       SELECT @node, @hash, 1 WHERE EXISTS (SELECT 1 FROM node_report_sessions WHERE node_id = @node)
+       ON CONFLICT (node_id, hash) DO UPDATE SET removed = 1`,
+    ),
     addReported: prepare<[string]>(
       `INSERT OR IGNORE INTO chunk_replicas (hash, node_id)
        SELECT hash, node_id FROM node_report_hashes WHERE node_id = ? AND removed = 0`,
