@@ -115,6 +115,17 @@ export class Cluster {
       });
   }
 
+  /**
+   * The known nodes of `ids` as placement sees them, whatever their state: the holders of a chunk,
+   * whose zones a placement counts as taken (`placed`).
+   */
+  candidatesOf(ids: readonly string[]): PlacementCandidate[] {
+    return ids.flatMap((id) => {
+      const node = this.nodes.get(id);
+      return node ? [{ id, zone: node.zone, capacity: node.capacity, used: node.used }] : [];
+    });
+  }
+
   notePlacement(ids: readonly string[]): void {
     for (const id of ids) this.recentPlacements.note(id);
   }

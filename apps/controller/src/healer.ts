@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CairnError, MAX_PAGE, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, type NodeInfo, isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -7,6 +7,7 @@ import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
 import { PlanSchedule } from './plan-schedule';
+import { copiesToRemove, type SurplusCopy } from './surplus-choice';
 
 export interface HealerOptions {
   catalog: CatalogStore;
@@ -459,6 +460,9 @@ export class Healer {
         replicas: chunk.required - chunk.healthy.length,
         size: chunk.size,
         candidates: cluster.placementCandidates(new Set(chunk.holders), chunk.size),
+        // The copies that count, as their number does: their zones are taken, so that a zone with room
+        // and no copy gets the new one (a suspect holder's too: it most likely comes back).
+        placed: cluster.candidatesOf(chunk.healthy),
       });
     } catch (err) {
       if (!isCairnError(err, 'E_NO_NODES')) throw err;
@@ -497,12 +501,13 @@ export class Healer {
 
   /**
    * Replicas beyond the factor (a node came back after its chunks were repaired elsewhere) are removed
-   * from the most used nodes, never below the factor of healthy replicas. The list can be seconds old
-   * by the time a chunk's turn comes: each removal is checked again against the catalog as it is then.
+   * so that those kept span as many zones as they can, and otherwise from the most used nodes
+   * (`copiesToRemove`), never below the factor of healthy replicas. The list can be seconds old by the
+   * time a chunk's turn comes: each removal is checked again against the catalog as it is then.
    */
   private async removeSurplus(): Promise<PlanStep> {
     const { catalog, cluster, pageSize: page = PLAN_PAGE } = this.options;
-    const used = new Map(cluster.list().map((n) => [n.id, n.used / Math.max(1, n.capacity)]));
+    const nodes = new Map(cluster.list().map((n) => [n.id, n]));
     const started = performance.now();
     const chunks = await catalog.surplusChunks({ healthyNodes: cluster.reportedHealthyNodeIds(), limit: page });
     const scanMs = performance.now() - started;
@@ -513,11 +518,10 @@ export class Healer {
     for (; next < chunks.length && !sliceOver(); next++) {
       const chunk = chunks[next];
       const alive = chunk.healthy.filter((id) => this.isKeeper(id));
-      // A copy the node kept as too young is left for its grace period, not asked for every pass.
-      const removable = alive
-        .filter((id) => !this.keptRecently(chunk.hash, id))
-        .sort((a, b) => (used.get(b) ?? 0) - (used.get(a) ?? 0))
-        .slice(0, Math.max(0, alive.length - chunk.required));
+      const removable = copiesToRemove(
+        alive.map((id) => this.surplusCopy(chunk.hash, id, nodes.get(id))),
+        chunk.required,
+      );
       if (removable.length < alive.length - chunk.required) this.retryOnceRemovable(chunk.hash, alive);
       for (const node of removable) {
         attempted = true;
@@ -529,6 +533,15 @@ export class Healer {
     }
     const left = next < chunks.length || chunks.length === page;
     return { scanMs, unfinished: attempted, moreAtOnce: left && this.counters.deletedChunks > deletedBefore };
+  }
+
+  /**
+   * How trimming weighs the copy of `hash` on `id`: a copy the node kept as too young is left for its
+   * grace period, not asked for every pass.
+   */
+  private surplusCopy(hash: string, id: string, node: NodeInfo | undefined): SurplusCopy {
+    const usedShare = node ? node.used / Math.max(1, node.capacity) : 0;
+    return { node: id, zone: node?.zone ?? null, usedShare, removable: !this.keptRecently(hash, id) };
   }
 
   private keptRecently(hash: string, node: string): boolean {
