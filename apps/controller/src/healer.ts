@@ -7,6 +7,7 @@ import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
 import { PlanSchedule } from './plan-schedule';
+import { inMissingDomains, mayBeUnderSpread } from './spread-choice';
 import { copiesToRemove, type SurplusCopy } from './surplus-choice';
 
 export interface HealerOptions {
@@ -70,6 +71,10 @@ interface PlanStep {
   unfinished: boolean;
   moreAtOnce: boolean;
 }
+/** A step that waits while repair goes on at once: it plans again with the next plan. */
+const WAITING_FOR_REPAIR: PlanStep = { scanMs: 0, unfinished: true, moreAtOnce: true };
+/** A step with nothing to look for: it read nothing and left nothing. */
+const NOTHING_TO_DO: PlanStep = { scanMs: 0, unfinished: false, moreAtOnce: false };
 
 /**
  * How long a node has to answer a `chunk.delete`. No answer by then, the controller closes the link:
@@ -91,7 +96,8 @@ export interface HealerCounters {
 
 /**
  * The controller's self-healing loop. Each pass asks the registry what is wrong — chunks with fewer
- * healthy replicas than their factor (fewest first), surplus replicas, garbage past its grace period —
+ * healthy replicas than their factor (fewest first), chunks whose copies share a zone while another
+ * zone could take one (under-spread), surplus replicas, garbage past its grace period —
  * and sends the work to nodes: copies go node to node (the target pulls from a healthy source), never
  * through the controller. Nothing is kept in memory between passes: the plan is recomputed from the
  * catalog, so a controller restart simply resumes where the catalog says things stand. The timer's
@@ -371,20 +377,22 @@ export class Healer {
     let unfinished = true; // a plan that failed is tried again
     try {
       const repair = await this.repair();
-      // Trimming waits while repair goes on at once: a surplus copy costs only room, and its scan would
-      // double what each plan costs. The next plan that finds repair done, or stuck, trims.
-      const trim = repair.moreAtOnce ? { scanMs: 0, unfinished: true, moreAtOnce: true } : await this.removeSurplus();
-      scanMs = repair.scanMs + trim.scanMs;
-      unfinished = repair.unfinished || trim.unfinished;
-      return repair.moreAtOnce || trim.moreAtOnce;
+      // Spreading and trimming wait while repair goes on at once: a chunk in one zone still has its
+      // factor, a surplus copy costs only room, and their scans would add to what each plan costs. The
+      // next plan that finds repair done, or stuck, spreads, then trims: the copies just made for
+      // spreading leave surplus ones in the doubled zones, which this same plan's trimming removes.
+      const spread = repair.moreAtOnce ? WAITING_FOR_REPAIR : await this.spread();
+      const trim = repair.moreAtOnce ? WAITING_FOR_REPAIR : await this.removeSurplus();
+      scanMs = repair.scanMs + spread.scanMs + trim.scanMs;
+      unfinished = repair.unfinished || spread.unfinished || trim.unfinished;
+      return repair.moreAtOnce || spread.moreAtOnce || trim.moreAtOnce;
     } finally {
       this.schedule.end(scanMs, unfinished);
     }
   }
 
   /**
-   * `unfinished`: copies were asked for (made or failed: the next plan looks again). A page of chunks
-   * it could do nothing for waits for a change, or for room when placing failed for lack of it.
+   * Chunks short of their factor, fewest healthy copies first, get the copies they lack (`copyEach`).
    * The copies stop early, leaving the rest of the page to the next plan (`sliceOver`).
    */
   private async repair(): Promise<PlanStep> {
@@ -398,6 +406,49 @@ export class Healer {
       sourceNodes: cluster.sourceNodeIds(),
     });
     const scanMs = performance.now() - started;
+    return this.copyEach(chunks, { scanMs, page }, (chunk) => Math.max(1, chunk.required - chunk.healthy.length), (chunk) =>
+      this.repairChunk(chunk),
+    );
+  }
+
+  /**
+   * Chunks whose healthy copies share failure domains while the healthy nodes have others (the
+   * catalog's `underSpreadChunks`: HDFS's mis-replicated blocks, made while a zone was full or down,
+   * or before repair placed by zone) get one more copy each, in a domain they lack, copied as repair
+   * copies (its concurrency, rate and counters). The chunk is then in surplus, and trimming, which
+   * keeps the copies spread (`copiesToRemove`), removes one from a doubled domain, never the new one,
+   * which alone holds its domain: the chunk ends spread with its factor, and leaves both lists. A chunk
+   * no missing domain has room for waits for room like a repair (`retryForRoom`), not the next tick.
+   */
+  private async spread(): Promise<PlanStep> {
+    const { catalog, cluster, log, pageSize: page = PLAN_PAGE } = this.options;
+    // All the healthy nodes, as repair counts them: a copy on one not yet reported makes the chunk
+    // surplus, not under-spread, and its report then leads trimming to the copy to remove.
+    const healthyNodes = cluster.healthyNodeIds();
+    if (!mayBeUnderSpread(cluster.candidatesOf(healthyNodes))) return NOTHING_TO_DO;
+    const started = performance.now();
+    const chunks = await catalog.underSpreadChunks({ healthyNodes, limit: page });
+    const scanMs = performance.now() - started;
+    const copiedBefore = this.counters.copiedChunks;
+    const step = await this.copyEach(chunks, { scanMs, page }, () => 1, (chunk) => this.spreadChunk(chunk));
+    const copied = this.counters.copiedChunks - copiedBefore;
+    if (copied > 0) log.info({ chunks: copied }, 'copied chunks whose copies shared a zone into another; trimming removes the doubled ones');
+    return step;
+  }
+
+  /**
+   * Copies for each of `chunks` (`copyChunk` says whether copies were asked for), `copies(chunk)`
+   * copies each as pacing counts them, at most `repairConcurrency` at once and under the repair rate,
+   * until the plan's slice is over (`sliceOver`). `unfinished`: copies were asked for (made or failed:
+   * the next plan looks again); a page of chunks nothing could be done for waits for a change, or for
+   * room when placing failed for lack of it.
+   */
+  private async copyEach(
+    chunks: readonly ChunkHealth[],
+    { scanMs, page }: { scanMs: number; page: number },
+    copies: (chunk: ChunkHealth) => number,
+    copyChunk: (chunk: ChunkHealth) => Promise<boolean>,
+  ): Promise<PlanStep> {
     const sliceOver = this.sliceOver(scanMs);
     const copiedBefore = this.counters.copiedChunks;
     this.counters.queued = chunks.length;
@@ -406,10 +457,10 @@ export class Healer {
     const worker = async () => {
       while (next < chunks.length && !sliceOver()) {
         const chunk = chunks[next++];
-        await this.pace(chunk.size * Math.max(1, chunk.required - chunk.healthy.length));
+        await this.pace(chunk.size * copies(chunk));
         this.counters.running++;
         try {
-          if (await this.repairChunk(chunk)) attempted = true;
+          if (await copyChunk(chunk)) attempted = true;
         } finally {
           this.counters.running--;
           this.counters.queued = Math.max(0, this.counters.queued - 1);
@@ -447,7 +498,7 @@ export class Healer {
 
   /** Whether copies were asked for: a chunk with no source or no room for a copy waits for a change. */
   private async repairChunk(chunk: ChunkHealth): Promise<boolean> {
-    const { cluster, catalog, log } = this.options;
+    const { cluster } = this.options;
     // Alive now (copies may start minutes after the plan): healthy copies, or, only when none is left,
     // a draining node's, which no longer count but are still there.
     const alive = (ids: readonly string[]) => ids.filter((id) => cluster.isAlive(id));
@@ -470,6 +521,40 @@ export class Healer {
       this.schedule.retryForRoom(performance.now()); // room comes with heartbeats, which the view leaves out
       return false;
     }
+    await this.copyTo(chunk, sources, targets);
+    return true;
+  }
+
+  /**
+   * Whether a copy was asked for: one, from an alive healthy copy, onto a node with room in a failure
+   * domain the chunk's healthy copies lack (see `spread`). None with room: it waits like a repair.
+   */
+  private async spreadChunk(chunk: ChunkHealth): Promise<boolean> {
+    const { cluster, log } = this.options;
+    const sources = chunk.healthy.filter((id) => cluster.isAlive(id));
+    if (sources.length === 0) return false; // its sources died since the plan: repair's, soon
+    const placed = cluster.candidatesOf(chunk.healthy);
+    let targets: string[];
+    try {
+      const candidates = inMissingDomains(cluster.placementCandidates(new Set(chunk.holders), chunk.size), placed);
+      targets = placeChunk({ replicas: 1, size: chunk.size, candidates, placed });
+    } catch (err) {
+      if (!isCairnError(err, 'E_NO_NODES')) throw err;
+      // Quietly: the chunk has its factor, only not across zones, and may wait long for room there.
+      log.debug({ hash: chunk.hash }, 'cannot spread yet: no room in the zones its copies lack');
+      this.schedule.retryForRoom(performance.now());
+      return false;
+    }
+    await this.copyTo(chunk, sources, targets);
+    return true;
+  }
+
+  /**
+   * Has each target pull `chunk` from one of `sources` (in turn), and lists the copies made. A failed
+   * copy is left for the next plan.
+   */
+  private async copyTo(chunk: ChunkHealth, sources: readonly string[], targets: readonly string[]): Promise<void> {
+    const { cluster, catalog, log } = this.options;
     await Promise.all(
       targets.map(async (target, i) => {
         const source = cluster.requireRef(sources[i % sources.length]);
@@ -485,7 +570,7 @@ export class Healer {
           await catalog.addReplica(chunk.hash, target);
           this.counters.copiedChunks++;
           this.counters.copiedBytes += chunk.size;
-          log.debug({ hash: chunk.hash, from: source.id, to: target }, 'chunk repaired');
+          log.debug({ hash: chunk.hash, from: source.id, to: target }, 'chunk copied');
         } catch (err) {
           const code = toCairnError(err).code;
           log.warn({ hash: chunk.hash, from: source.id, to: target, code }, 'chunk copy failed; will retry');
@@ -496,7 +581,6 @@ export class Healer {
         }
       }),
     );
-    return true;
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * When the healer's timer recomputes its repair plan. The plan asks the catalog for every chunk with
- * fewer healthy replicas than its factor, and for every chunk with more: two scans whose cost grows
- * with the catalog (~4 µs per chunk here: a quarter of a second at 60 000 chunks, 3–4 s at a million).
+ * fewer healthy replicas than its factor, for every chunk with more, and (in a cluster with zones) for
+ * every chunk whose copies share a zone while another could take one: scans whose cost grows with the
+ * catalog (~4 µs per chunk here: a quarter of a second at 60 000 chunks, 3–4 s at a million).
  * Run on every tick, an idle controller with a large catalog would spend most of its time finding
  * nothing to do (a whole core at a million chunks).
  *

@@ -556,7 +556,91 @@ export function describeHealingConformance(ctx: HealingContext): void {
           'E_BAD_MESSAGE',
         );
         expect(await codeOf(store().surplusChunks(args))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store().underSpreadChunks(args))).toBe('E_BAD_MESSAGE');
       }
+    });
+  });
+
+  describe('spread planning: copies across failure domains', () => {
+    /** Zone a = {a1, a2, a3}, zone b = {b1, b2}; loner declares no zone (a domain of its own). */
+    async function zones(): Promise<void> {
+      for (const id of ['a1', 'a2', 'a3']) await store().upsertNode(node(id, 'a'));
+      for (const id of ['b1', 'b2']) await store().upsertNode(node(id, 'b'));
+      await store().upsertNode(node('loner'));
+    }
+    const everyone = ['a1', 'a2', 'a3', 'b1', 'b2', 'loner'];
+    const spreadOf = async (healthyNodes: string[], limit = 100) =>
+      (await store().underSpreadChunks({ healthyNodes, limit })).map((c) => c.hash);
+
+    it('lists a chunk on one zone while another zone has a healthy node, not one already spread', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'one-zone', 7, ['a1', 'a2']), chunk(1, 'spread', 8, ['a1', 'b1'])], { replicas: 2 });
+      expect(await store().underSpreadChunks({ healthyNodes: everyone, limit: 100 })).toEqual<ChunkHealth[]>([
+        { hash: h('one-zone'), size: 7, required: 2, holders: ['a1', 'a2'], healthy: ['a1', 'a2'] },
+      ]);
+      // b's nodes dead, the loner too: every healthy node is in zone a, so nothing could spread further.
+      expect(await spreadOf(['a1', 'a2', 'a3'])).toEqual([]);
+      expect(await spreadOf(['a1', 'a2', 'a3', 'b2'])).toEqual([h('one-zone')]);
+    });
+
+    it('counts a node without a zone as a domain of its own', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'with-loner', 1, ['a1', 'loner']), chunk(1, 'in-a', 1, ['a2', 'a3'])], { replicas: 2 });
+      // The loner is the other domain zone a's copies could use.
+      expect(await spreadOf(['a1', 'a2', 'a3', 'loner'])).toEqual([h('in-a')]);
+      // A node the catalog never registered declared no zone either: its own domain.
+      expect(await spreadOf(['a1', 'a2', 'a3', 'unregistered'])).toEqual([h('in-a')]);
+    });
+
+    it('with no zones at all, distinct nodes are distinct domains: nothing is under-spread', async () => {
+      for (const id of ['n1', 'n2', 'n3']) await store().upsertNode(node(id));
+      await put(store(), 'x', [chunk(0, 'c', 1, ['n1', 'n2'])], { replicas: 2 });
+      expect(await spreadOf(['n1', 'n2', 'n3'])).toEqual([]);
+    });
+
+    it('wants as many domains as the factor, or as the healthy nodes have: fewest spread first', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'aab', 1, ['a1', 'a2', 'b1']), chunk(1, 'aaa', 1, ['a1', 'a2', 'a3'])], { replicas: 3 });
+      await put(store(), 'y', [chunk(0, 'ab', 1, ['a1', 'b1'])], { replicas: 2 });
+      // Three domains healthy (a, b, loner): a factor-3 chunk in one zone, then one in two.
+      expect(await spreadOf(everyone)).toEqual([h('aaa'), h('aab')]);
+      expect(await spreadOf(everyone, 1)).toEqual([h('aaa')]);
+      // Without the loner, two domains are all there is: a and b is as spread as it gets.
+      expect(await spreadOf(['a1', 'a2', 'a3', 'b1', 'b2'])).toEqual([h('aaa')]);
+    });
+
+    it('leaves short and surplus chunks to repair and trimming, and counts healthy copies only', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'short', 1, ['a1', 'b1']), chunk(1, 'extra', 1, ['a1', 'a2', 'a3'])], { replicas: 2 });
+      // b1 dead: short has one healthy copy (repair's); extra has three in one zone (trimming's).
+      expect(await spreadOf(['a1', 'a2', 'a3', 'b2'])).toEqual([]);
+      // a3 draining and b1 dead: extra has its factor of healthy copies, all in zone a.
+      await store().addReplica(h('extra'), 'b1');
+      expect(await spreadOf(['a1', 'a2', 'b2'])).toEqual([h('extra')]);
+    });
+
+    it('never lists a chunk an open upload records or holds, nor an orphan', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'c', 1, ['a1', 'a2'])], { replicas: 2 });
+      await store().addReplica(h('orphan'), 'a1');
+      await store().addReplica(h('orphan'), 'a2');
+      await store().beginUpload({ id: 'u1', name: 'y', replicas: 2, createdAt: 1 }, [h('c')]);
+      expect(await spreadOf(everyone)).toEqual([]);
+      await store().abortUpload('u1');
+      expect(await spreadOf(everyone)).toEqual([h('c')]);
+      await store().beginUpload({ id: 'u2', name: 'y', replicas: 2, createdAt: 1 });
+      await store().recordUploadChunks('u2', [chunk(0, 'c', 1, ['a3'])]);
+      expect(await spreadOf(everyone)).toEqual([]);
+    });
+
+    it('follows replicas as they move: once spread and trimmed, the chunk leaves the list', async () => {
+      await zones();
+      await put(store(), 'x', [chunk(0, 'c', 1, ['a1', 'a2'])], { replicas: 2 });
+      await store().addReplica(h('c'), 'b1');
+      expect(await spreadOf(everyone)).toEqual([]); // surplus for now: trimming's
+      await store().removeReplica(h('c'), 'a1');
+      expect(await spreadOf(everyone)).toEqual([]);
+      expect(await store().underSpreadChunks({ healthyNodes: everyone, limit: 0 })).toEqual([]);
     });
   });
 

@@ -94,7 +94,8 @@ export interface NodeRecord {
 }
 
 /**
- * A referenced chunk as the repair planner sees it (`underReplicatedChunks`, `surplusChunks`).
+ * A referenced chunk as the repair planner sees it (`underReplicatedChunks`, `surplusChunks`,
+ * `underSpreadChunks`).
  */
 export interface ChunkHealth {
   hash: string;
@@ -361,6 +362,20 @@ export interface CatalogStore {
    * wrote or claimed on, which must still hold it then.
    */
   surplusChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]>;
+  /**
+   * Chunks referenced by a committed file whose healthy replicas (exactly their factor of them on
+   * `healthyNodes`: fewer or more are the two planners above) span fewer failure domains than they
+   * could: fewer than the factor, or than the distinct domains of `healthyNodes` if those are fewer.
+   * A node's domain is its zone (`NodeRecord.zone`), or the node itself when it declared none (as in
+   * `placeChunk`). HDFS calls such blocks mis-replicated: all copies in one zone, made while another
+   * zone was full or down. Fewest domains first, then by hash; at most `limit`. A chunk an open upload
+   * references or holds is left out, as by `surplusChunks`: the copy a spreading makes leaves a surplus
+   * for trimming, which must not touch such a chunk.
+   */
+  underSpreadChunks(args: {
     healthyNodes: readonly string[];
     limit: number;
   }): Promise<ChunkHealth[]>;

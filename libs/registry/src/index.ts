@@ -25,6 +25,7 @@ export {
 } from './sqlite/open-sqlite-catalog';
 export { Liveness, type LivenessOptions, type NodeState } from './liveness';
 export {
+  domainOf,
   placeChunk,
   type PlacementCandidate,
   type PlacementRequest,

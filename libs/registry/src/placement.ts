@@ -28,7 +28,7 @@ function freeSpace(node: PlacementCandidate): number {
 }
 
 /** Zone used for spreading: a node without a zone shares its failure domain with no one. */
-function domainOf(node: PlacementCandidate): string {
+export function domainOf(node: Pick<PlacementCandidate, 'id' | 'zone'>): string {
   return node.zone === null ? `node:${node.id}` : `zone:${node.zone}`;
 }
 

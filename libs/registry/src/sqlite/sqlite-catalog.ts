@@ -44,6 +44,7 @@ import {
   type PlanParams,
   type ScanRange,
   SCAN_END,
+  type SpreadRow,
   type Statements,
   type UploadChunkSummary,
 } from './statements';
@@ -620,14 +621,25 @@ export class SqliteCatalog implements CatalogStore {
     );
   }
 
+  underSpreadChunks(args: {
+    healthyNodes: readonly string[];
+    limit: number;
+  }): Promise<ChunkHealth[]> {
+    return this.plan(
+      args,
+      (params) => this.sql.underSpread.all(params),
+      (a: SpreadRow, b: SpreadRow) => a.domains - b.domains || byHash(a, b),
+    );
+  }
+
   /**
    * The first `limit` chunks of `query` in `order` (the query's own ORDER BY), over the whole catalog:
    * each step's first `limit`, merged.
    */
-  private async plan(
+  private async plan<Row extends ChunkHealthRow>(
     args: { healthyNodes: readonly string[]; limit: number },
-    query: (params: PlanParams) => ChunkHealthRow[],
-    order: (a: ChunkHealthRow, b: ChunkHealthRow) => number,
+    query: (params: PlanParams) => Row[],
+    order: (a: Row, b: Row) => number,
     check?: () => void,
   ): Promise<ChunkHealth[]> {
     await this.run(() => {
@@ -638,7 +650,7 @@ export class SqliteCatalog implements CatalogStore {
     if (args.limit === 0) return [];
     const healthy = new Set(args.healthyNodes);
     const params = { healthy: JSON.stringify([...healthy]), limit: args.limit };
-    let first: ChunkHealthRow[] = [];
+    let first: Row[] = [];
     await this.scanInSteps((range) => {
       first = [...first, ...query({ ...params, ...range })].sort(order).slice(0, args.limit);
     });

@@ -35,6 +35,11 @@ export interface ChunkHealthRow {
   holdersJson: string;
 }
 
+/** An under-spread chunk's row: `domains`, the failure domains its healthy replicas span. */
+export interface SpreadRow extends ChunkHealthRow {
+  domains: number;
+}
+
 /**
  * A step of a scan over the referenced chunks: the hashes after `after`, up to and including `upto`
  * (SCAN_END, past every hash, for the last step).
@@ -88,11 +93,33 @@ const PLANNED = `
     FROM needed
   )`;
 
-const planned = (where: string, order: string) => `
-  WITH ${PLANNED}
-  SELECT hash, (SELECT size FROM file_chunks WHERE hash = counted.hash LIMIT 1) AS size, required, healthy,
-    ${holdersJson('counted.hash')} AS holdersJson
-  FROM counted WHERE ${where} ORDER BY ${order} LIMIT @limit`;
+/** The planners' query over `rows` (a CTE of PLANNED's columns and more, `also` defines it). */
+const planned = (where: string, order: string, { also = '', rows = 'counted', columns = '' } = {}) => `
+  WITH ${PLANNED}${also}
+  SELECT hash, (SELECT size FROM file_chunks WHERE hash = ${rows}.hash LIMIT 1) AS size, required, healthy,
+    ${holdersJson(`${rows}.hash`)} AS holdersJson${columns}
+  FROM ${rows} WHERE ${where} ORDER BY ${order} LIMIT @limit`;
+
+/** A node's failure domain, as placement's `domainOf`: its zone, or itself when it declared none. */
+const domainOf = (nodeId: string, zone: string) => `COALESCE('zone:' || ${zone}, 'node:' || ${nodeId})`;
+
+/**
+ * For PLANNED's chunks with exactly their factor of healthy replicas (fewer or more are repair's and
+ * trimming's): how many failure domains those replicas span, and how many they could (`wanted`: the
+ * factor, or the healthy nodes' domains if fewer). Zones come from the nodes table, one probe each.
+ */
+const SPREAD = `,
+  reachable (domains) AS (
+    SELECT COUNT(DISTINCT ${domainOf('healthy_nodes.node_id', 'n.zone')})
+    FROM healthy_nodes LEFT JOIN nodes n ON n.id = healthy_nodes.node_id
+  ),
+  spread (hash, required, healthy, domains, wanted) AS (
+    SELECT hash, required, healthy,
+      (SELECT COUNT(DISTINCT ${domainOf('r.node_id', 'n.zone')}) FROM chunk_replicas r LEFT JOIN nodes n ON n.id = r.node_id
+       WHERE r.hash = counted.hash AND r.node_id IN (SELECT node_id FROM healthy_nodes)),
+      MIN(required, (SELECT domains FROM reachable))
+    FROM counted WHERE healthy = required
+  )`;
 
 /** A chunk row whose replica node ids come as a JSON array (SQLite has no array type). */
 export interface ChunkRow {
@@ -376,6 +403,17 @@ export function prepareStatements(db: Database.Database) {
         `healthy > required AND NOT ${heldByUpload('counted.hash')}`,
         'healthy - required DESC, hash',
       ),
+    ),
+    /**
+     * Under-spread (HDFS's mis-replicated): as many healthy replicas as the factor, in fewer failure
+     * domains than they could span; never a chunk an open upload recorded or holds, as for surplus.
+     */
+    underSpread: prepare<[PlanParams], SpreadRow>(
+      planned(`domains < wanted AND NOT ${heldByUpload('spread.hash')}`, 'domains, hash', {
+        also: SPREAD,
+        rows: 'spread',
+        columns: ', domains',
+      }),
     ),
     /**
      * Removes one replica row of a surplus chunk if it still is one: referenced by a file, held by
