@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { CairnError } from '@cairn/protocol';
 
 /** A signal of our own that follows the caller's, and how to stop following it. */
 export interface AbortScope {
@@ -21,4 +22,23 @@ export function abortScope(outer: AbortSignal | undefined): AbortScope {
   if (outer.aborted) follow();
   else outer.addEventListener('abort', follow, { once: true });
   return { signal: inner.signal, close: () => outer.removeEventListener('abort', follow) };
+}
+
+/** `promise`, or E_ABORTED as soon as `signal` aborts (the promise itself carries on, for others or to be let go). */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new CairnError('E_ABORTED', 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CairnError('E_ABORTED', 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }

@@ -29,9 +29,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function serve(onRequest: RequestHandler): Promise<{ address: string; stop: () => Promise<void> }> {
+async function serve(onRequest: RequestHandler, idleTimeoutMs?: number): Promise<{ address: string; stop: () => Promise<void> }> {
   const http = createServer();
-  const rpc = attachRpcServer(http, { onRequest });
+  const rpc = attachRpcServer(http, { onRequest, idleTimeoutMs });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   let stopped = false;
   const stop = async () => {
@@ -139,6 +139,8 @@ class FakeCluster {
   refuseCommits = false;
   /** Ids of the uploads it prepared. */
   readonly prepared = new Set<string>();
+  /** How long the read grants of its manifest pages last. */
+  grantTtlMs = GRANT_TTL_MS;
   controller!: string;
   /** The token the controller accepts (a real, minted one). */
   readonly token = mintToken().token;
@@ -168,7 +170,8 @@ class FakeCluster {
     this.heldGate = this.newGate();
   }
 
-  static async start(nodeCount: number): Promise<FakeCluster> {
+  /** `idleTimeoutMs`: the controller closes a client connection that carried nothing for this long (its `--idle-timeout`). */
+  static async start(nodeCount: number, { idleTimeoutMs }: { idleTimeoutMs?: number } = {}): Promise<FakeCluster> {
     const cluster = new FakeCluster();
     for (let i = 1; i <= nodeCount; i++) {
       const node = new FakeNode(`node-${i}`, cluster);
@@ -181,7 +184,7 @@ class FakeCluster {
         await cluster.heldGate;
       }
       return cluster.answer(frame, peer);
-    })).address;
+    }, idleTimeoutMs)).address;
     return cluster;
   }
 
@@ -288,7 +291,7 @@ class FakeCluster {
         }));
         const info = pinned ? undefined : this.fileInfo(frame.body.name);
         if (chunks.length === 0) return { type: 'file.chunk-page', body: { chunks, file: info } };
-        const grant = signGrant(GRANT_KEYS.privateKey, { op: 'get', hashes: chunks.map((c) => c.hash), exp: Date.now() + GRANT_TTL_MS });
+        const grant = signGrant(GRANT_KEYS.privateKey, { op: 'get', hashes: chunks.map((c) => c.hash), exp: Date.now() + this.grantTtlMs });
         return { type: 'file.chunk-page', body: { chunks, grant, file: info } };
       }
       case 'file.list': {
@@ -1201,6 +1204,164 @@ describe('CairnClient aborts', () => {
     cluster.release();
     expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
   });
+
+  it.each([
+    ['stream', (asked: () => void) => new Readable({ read: asked })],
+    [
+      'async iterable',
+      (asked: () => void) => ({
+        [Symbol.asyncIterator]: () => ({
+          next: () => {
+            asked();
+            return new Promise<never>(() => undefined);
+          },
+        }),
+      }),
+    ],
+  ])('rejects a put with E_ABORTED when aborted while its source (a %s) never yields its first chunk', async (_kind, stalled) => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    let reading = false;
+    const source = stalled(() => (reading = true));
+    const controller = new AbortController();
+
+    const outcome = codeOf(sdk.put('never', source, { signal: controller.signal }));
+    await waitUntil(() => reading);
+    controller.abort();
+
+    expect(await within(outcome, 5_000)).toBe('E_ABORTED');
+    if (source instanceof Readable) expect(source.destroyed).toBe(true);
+    expect(cluster.requests.map((r) => r.type)).not.toContain('upload.begin');
+  });
+
+  it('rejects a put with E_ABORTED when aborted while its source stalls midway, and aborts its upload and destroys the stream', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    let pushed = false;
+    const source = new Readable({
+      read() {
+        if (!pushed) this.push(randomBytes(DEFAULT_CHUNK_SIZE)); // one chunk, then silence
+        pushed = true;
+      },
+    });
+    const begun: string[] = [];
+    let stored = 0;
+    const controller = new AbortController();
+
+    const outcome = codeOf(
+      sdk.put('stalled', source, { signal: controller.signal, onBegin: ({ uploadId }) => begun.push(uploadId), onProgress: (p) => (stored = p.chunks) }),
+    );
+    await waitUntil(() => stored === 1);
+    controller.abort();
+
+    expect(await within(outcome, 5_000)).toBe('E_ABORTED');
+    expect(cluster.aborted).toEqual(begun);
+    expect(source.destroyed).toBe(true);
+    expect(cluster.files.has('stalled')).toBe(false);
+  });
+});
+
+describe('CairnClient transfers that outlive their controller connection or their read grant', () => {
+  /** Reads `name` whole, stopping after its first chunk for `pauseMs` (a slow consumer), and calling `meanwhile` then. */
+  async function readPausing(sdk: CairnClient, name: string, pauseMs: number, meanwhile = () => undefined as unknown): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const part of sdk.read(name)) {
+      parts.push(Buffer.from(part));
+      if (parts.length === 1) {
+        meanwhile();
+        await sleep(pauseMs);
+      }
+    }
+    return Buffer.concat(parts);
+  }
+
+  const pageRequests = (cluster: FakeCluster) => cluster.requests.filter((r): r is Extract<Frame, { type: 'file.chunks' }> => r.type === 'file.chunks');
+
+  it('reads the next manifest page on a new connection when the reader stalled longer than the controller keeps an idle one', async () => {
+    const cluster = await FakeCluster.start(2, { idleTimeoutMs: 200 });
+    const sdk = client(cluster, 2);
+    const data = randomBytes(300 * CHUNK_SIZE); // two pages of 256 chunks
+    await sdk.put('paged', data);
+    const connections = cluster.firstRequests.length;
+
+    expect((await readPausing(sdk, 'paged', 1_000)).equals(data)).toBe(true);
+    expect(pageRequests(cluster).map((r) => r.body.from)).toEqual([0, 256]);
+    expect(cluster.firstRequests.length).toBeGreaterThan(connections); // the idle one was closed
+  });
+
+  it('puts from a source silent longer than the controller keeps an idle connection, before its first chunk and before its next', async () => {
+    const cluster = await FakeCluster.start(2, { idleTimeoutMs: 200 });
+    cluster.chunkSize = DEFAULT_CHUNK_SIZE;
+    const sdk = client(cluster);
+    const data = randomBytes(DEFAULT_CHUNK_SIZE + 100);
+    const pieces = [data.subarray(0, DEFAULT_CHUNK_SIZE), data.subarray(DEFAULT_CHUNK_SIZE)];
+    const silentBeforeEach = (async function* () {
+      for (const piece of pieces) {
+        await sleep(1_000);
+        yield piece;
+      }
+    })();
+
+    expect((await sdk.put('slow', silentBeforeEach)).chunkCount).toBe(2);
+    expect((await readAll(sdk.read('slow'))).equals(data)).toBe(true);
+    expect(cluster.firstRequests.length).toBeGreaterThanOrEqual(3); // one more after each silence
+  });
+
+  it('asks for a manifest page once more, on a new connection, when the connection it was asked on closes before the answer', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster, 2);
+    const data = randomBytes(300 * CHUNK_SIZE);
+    await sdk.put('paged', data);
+
+    const reading = readPausing(sdk, 'paged', 0, () => cluster.held.add('file.chunks'));
+    const outcome = codeOf(reading);
+    await waitUntil(() => cluster.heldRequests.length === 1); // the second page
+    cluster.dropConnections();
+    await waitUntil(() => cluster.heldRequests.length === 2); // the same page, asked again
+    cluster.release();
+
+    expect(await outcome).toBe('resolved');
+    expect((await reading).equals(data)).toBe(true);
+    expect(cluster.firstRequests).toHaveLength(2);
+  });
+
+  it('asks for a page again when its read grant expired while the reader was slow, once for all its chunks, and reads on', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.grantTtlMs = 500;
+    const sdk = client(cluster, 2);
+    const data = randomBytes(8 * CHUNK_SIZE);
+    await sdk.put('slowly-read', data);
+
+    expect((await readPausing(sdk, 'slowly-read', 1_000)).equals(data)).toBe(true);
+    // Opened by name; then asked for again by the id of the version being read.
+    const file = cluster.files.get('slowly-read');
+    expect(pageRequests(cluster).map((r) => [r.body.fileId, r.body.from])).toEqual([
+      [undefined, 0],
+      [file?.id, 0],
+    ]);
+  });
+
+  it('fails a get with E_CORRUPT when its page, asked for again for a fresh grant, lists other chunks', async () => {
+    const cluster = await FakeCluster.start(2);
+    cluster.grantTtlMs = 500;
+    const sdk = client(cluster, 2);
+    await sdk.put('shifty', randomBytes(8 * CHUNK_SIZE));
+    const stored = cluster.files.get('shifty') as FileInfo & { chunks: StoredChunk[] };
+    const swapChunk = () => (stored.chunks[6] = { ...stored.chunks[6], hash: sha256(Buffer.from('another chunk')) }); // same file id
+
+    expect(await codeOf(readPausing(sdk, 'shifty', 1_000, swapChunk))).toBe('E_CORRUPT');
+  });
+
+  it('fails a get whose grant every replica refuses for another reason than its expiry, without asking for its page again', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('locked', randomBytes(3 * CHUNK_SIZE));
+    for (const node of cluster.nodes) node.mode = 'wrong-key';
+
+    expect(await codeOf(readAll(sdk.read('locked')))).toBe('E_UNAVAILABLE');
+    expect(pageRequests(cluster)).toHaveLength(1);
+  });
 });
 
 describe('CairnClient small puts with uploads prepared ahead', () => {
@@ -1287,6 +1448,26 @@ describe('CairnClient small puts with uploads prepared ahead', () => {
     await waitUntil(() => [...cluster.prepared].every((id) => cluster.aborted.includes(id)));
   });
 
+  it('puts a file the usual way when the connection its prepared upload is bound to closed before the commit', async () => {
+    const { cluster, sdk } = await preparingCluster();
+    await sdk.put('a', randomBytes(10));
+    await sdk.put('b', randomBytes(10)); // a run: uploads are prepared on this connection
+    for (const node of cluster.nodes) node.putDelayMs = 200;
+    const data = randomBytes(100);
+    const begun: string[] = [];
+
+    const putting = sdk.put('c', data, { onBegin: ({ uploadId }) => begun.push(uploadId) });
+    await waitUntil(() => cluster.putsInFlight > 0); // its chunk is on its way to the prepared upload's nodes
+    cluster.dropConnections();
+
+    expect((await putting).name).toBe('c');
+    expect(begun.map((id) => cluster.prepared.has(id))).toEqual([true, false]); // prepared, then begun anew
+    // The prepared upload was never used from another connection: only the new one was committed.
+    const commits = cluster.requests.filter((r): r is Extract<Frame, { type: 'upload.commit' }> => r.type === 'upload.commit');
+    expect(commits.filter((c) => begun.includes(c.body.uploadId)).map((c) => c.body.uploadId)).toEqual([begun[1]]);
+    expect(await readAll(sdk.get('c'))).toEqual(data);
+  });
+
   it("sends a prepared upload's chunk only where its grant lets nodes take it, up to its size", async () => {
     const { cluster, sdk } = await preparingCluster();
     await sdk.put('a', randomBytes(10));
@@ -1302,6 +1483,13 @@ describe('CairnClient small puts with uploads prepared ahead', () => {
     }
   });
 });
+
+/** `promise`'s outcome, or 'still waiting' after `ms`: an upper bound on what must not hang. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'still waiting'>((resolve) => (timer = setTimeout(() => resolve('still waiting'), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -19,6 +19,7 @@ import { writeFileAtomically } from './atomic-file';
 import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
 import { ReceiveBuffers } from './receive-buffers';
+import { abortable } from './abort-scope';
 
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
@@ -84,6 +85,8 @@ const LIST_PAGE = 500;
  */
 export class CairnClient {
   private controllerPeer: Promise<RpcPeer> | undefined;
+  /** The connection `controllerPeer` resolved to, once it has. */
+  private connected: RpcPeer | undefined;
   private readonly nodes: NodePool;
   /** Buffers chunks are read into, given back once written (recycle): a long get reuses a few. */
   private readonly receiveBuffers = new ReceiveBuffers();
@@ -101,7 +104,7 @@ export class CairnClient {
     validateName(name);
     const stream = isFileSource(source) ? source : toIterable(source);
     try {
-      return await uploadStream(this.transferContext(options.signal), name, stream, options);
+      return await uploadStream(this.transferContext(), name, stream, options);
     } finally {
       if (stream instanceof Readable) stream.destroy();
     }
@@ -115,14 +118,14 @@ export class CairnClient {
   /** The file's bytes as an async iterator of verified chunks. */
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
     validateName(name);
-    const ctx = this.transferContext(options.signal);
+    const ctx = this.transferContext();
     yield* downloadFile(ctx, await openFile(ctx, name, options.signal), options);
   }
 
   /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
   async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
     validateName(name);
-    const ctx = this.transferContext(options.signal);
+    const ctx = this.transferContext();
     const opened = await openFile(ctx, name, options.signal);
     await writeFileAtomically(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
     return opened.file;
@@ -207,6 +210,7 @@ export class CairnClient {
   async close(): Promise<void> {
     const controller = this.controllerPeer;
     this.controllerPeer = undefined;
+    this.connected = undefined;
     await this.nodes.close();
     if (controller) await controller.then((peer) => peer.close()).catch(() => undefined);
   }
@@ -222,15 +226,20 @@ export class CairnClient {
    * a caller's `signal` stops that caller's wait (E_ABORTED), never the connection others wait for.
    */
   private controller(signal?: AbortSignal): Promise<RpcPeer> {
+    // A closed connection is dropped here too, not only once its close is handled: a transfer's request
+    // that failed with the close asks for a connection again before that (controller-link.ts).
+    if (this.controllerPeer && this.connected?.isOpen === false) this.dropController(this.controllerPeer);
     if (!this.controllerPeer) {
       const connecting = this.connectAndAuthenticate();
       this.controllerPeer = connecting;
       connecting.then(
-        (peer) =>
+        (peer) => {
+          if (this.controllerPeer === connecting) this.connected = peer;
           void peer.closed.then((reason) => {
             this.log?.debug({ controller: this.endpoint, reason: reason.message }, 'controller connection closed');
             this.dropController(connecting);
-          }),
+          });
+        },
         () => this.dropController(connecting),
       );
     }
@@ -263,13 +272,15 @@ export class CairnClient {
   }
 
   private dropController(peer: Promise<RpcPeer>): void {
-    if (this.controllerPeer === peer) this.controllerPeer = undefined;
+    if (this.controllerPeer !== peer) return;
+    this.controllerPeer = undefined;
+    this.connected = undefined;
   }
 
-  /** What the uploader and downloader need; `signal` also covers waiting for the controller connection. */
-  private transferContext(signal?: AbortSignal) {
+  /** What the uploader and downloader need; a request's `signal` also covers waiting for the controller connection. */
+  private transferContext() {
     return {
-      controller: () => this.controller(signal),
+      controller: (signal?: AbortSignal) => this.controller(signal),
       prepared: (controller: RpcPeer) => this.preparedPool(controller),
       nodes: this.nodes,
       window: this.window,
@@ -293,25 +304,6 @@ export class CairnClient {
   private get log(): CairnLogger | undefined {
     return this.options.log;
   }
-}
-
-/** `promise`, or E_ABORTED as soon as `signal` aborts (the promise itself carries on for others). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new CairnError('E_ABORTED', 'aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new CairnError('E_ABORTED', 'aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 function toIterable(source: Exclude<PutSource, { path: string }>): Readable | AsyncIterable<Uint8Array> {

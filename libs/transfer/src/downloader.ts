@@ -1,5 +1,6 @@
-import { Body, CairnError, FileInfo, ManifestSha256, NodeState, toCairnError } from '@cairn/protocol';
-import { RpcPeer, expectFrame } from './rpc-peer';
+import { Body, CairnError, FileInfo, ManifestSha256, NodeState, grantPayload, toCairnError } from '@cairn/protocol';
+import { expectFrame } from './rpc-peer';
+import { type ControllerLink, requestController } from './controller-link';
 import { NodePool } from './node-pool';
 import { chunkDigests, inlineChunkDigests, type ChunkDigests } from './chunk-digests';
 import { wholeFileSha256 } from './running-sha256';
@@ -11,7 +12,8 @@ export interface GetOptions {
 }
 
 export interface DownloadContext {
-  controller: () => Promise<RpcPeer>;
+  /** Asked for each request: a get outlives a controller connection closed under it (controller-link.ts). */
+  controller: ControllerLink;
   nodes: NodePool;
   window: number;
   /** Keeps a chunk's memory from reuse until `until` settles (ReceiveBuffers.holdUntil). */
@@ -30,17 +32,29 @@ interface ReplicaRef {
   state: NodeState;
 }
 
+/** A chunk as the manifest first listed it (what the manifest check is made on). */
 interface ManifestEntry {
   index: number;
   hash: string;
   size: number;
-  nodes: ReplicaRef[];
-  /** The page's signed read grant, shown to the node that serves the chunk. */
-  grant: string;
+  /** The page that listed it, whose read grant (renewed once it expires) opens it on its replicas. */
+  page: ListedPage;
+  /** Its place in that page. */
+  at: number;
+}
+
+/** Why one replica did not give a chunk. */
+interface ReplicaFailure {
+  node: string;
+  error: CairnError;
 }
 
 /** Manifest entries asked for per request; pages are fetched as the download reaches them. */
 const MANIFEST_PAGE = 256;
+/** How often one chunk's page is asked for again, for a fresh read grant, before the get gives up. */
+const MAX_GRANT_RENEWALS = 2;
+/** How a node words the refusal of an expired grant (@cairn/protocol's requireAllowed). */
+const EXPIRED_REFUSAL = 'grant expired';
 
 /**
  * Streams a file's bytes in order: up to `window` chunks are fetched ahead in parallel, each is
@@ -61,7 +75,6 @@ const MANIFEST_PAGE = 256;
  */
 export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, options: GetOptions = {}): AsyncGenerator<Buffer> {
   const { file, firstPage } = opened;
-  const controller = await ctx.controller();
   // One of the two checks of the file as a whole: its chunk list, or (without a manifest hash) its bytes.
   const listed = file.manifestSha256 === undefined ? undefined : new ManifestSha256();
   const whole = listed ? undefined : wholeFileSha256(file.size);
@@ -73,9 +86,9 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   let chunks = 0;
   const scope = abortScope(options.signal); // one listener on the caller's signal, however many requests wait
   try {
-    for await (const entry of manifest(controller, file, firstPage, scope.signal)) {
+    for await (const entry of manifest(ctx, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);
-      const fetching = fetchChunk(ctx, controller, entry, { digests, signal: scope.signal });
+      const fetching = fetchChunk(ctx, entry, { digests, signal: scope.signal });
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
       if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
@@ -128,31 +141,106 @@ type ManifestPage = Body<'file.chunk-page'>;
  * so a get costs one request to the controller before the chunks (a small file: two in all).
  */
 export async function openFile(ctx: DownloadContext, name: string, signal?: AbortSignal): Promise<OpenedFile> {
-  const controller = await ctx.controller();
-  const page = expectFrame(await controller.request('file.chunks', { name, from: 0, limit: MANIFEST_PAGE }, { signal }), 'file.chunk-page').body;
+  const answer = await requestController(ctx.controller, 'file.chunks', { name, from: 0, limit: MANIFEST_PAGE }, { signal, repeatable: true });
+  const page = expectFrame(answer, 'file.chunk-page').body;
   if (!page.file) throw new CairnError('E_BAD_MESSAGE', `the controller did not say which version of ${name} it listed`);
   return { file: page.file, firstPage: page };
 }
 
 /** The manifest in order: the first page as opened, then pages asked for by the pinned file id. */
-async function* manifest(controller: RpcPeer, file: FileInfo, firstPage: ManifestPage, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
+async function* manifest(ctx: DownloadContext, file: FileInfo, firstPage: ManifestPage, signal?: AbortSignal): AsyncGenerator<ManifestEntry> {
   for (let from = 0; from < file.chunkCount; from += MANIFEST_PAGE) {
-    const page =
-      from === 0
-        ? firstPage
-        : expectFrame(await controller.request('file.chunks', { name: file.name, fileId: file.id, from, limit: MANIFEST_PAGE }, { signal }), 'file.chunk-page').body;
-    if (page.chunks.length === 0 || !page.grant) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
-    const grant = page.grant;
-    yield* page.chunks.map((chunk) => ({ ...chunk, grant }));
+    const pageAt = () => askForPage(ctx, file, from, signal);
+    const page = new ListedPage(file, from === 0 ? grantedPage(file, firstPage) : await pageAt(), pageAt);
+    yield* page.chunks.map((chunk, at) => ({ index: chunk.index, hash: chunk.hash, size: chunk.size, page, at }));
   }
 }
 
-async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: ManifestEntry, { digests, signal }: ChunkCheck): Promise<Buffer> {
-  const failures: string[] = [];
-  for (const node of replicaOrder(ctx.nodes, entry.nodes)) {
+/** A page that lists chunks, with the read grant that opens them. */
+interface GrantedPage {
+  chunks: ManifestPage['chunks'];
+  grant: string;
+}
+
+async function askForPage(ctx: DownloadContext, file: FileInfo, from: number, signal?: AbortSignal): Promise<GrantedPage> {
+  const answer = await requestController(ctx.controller, 'file.chunks', { name: file.name, fileId: file.id, from, limit: MANIFEST_PAGE }, { signal, repeatable: true });
+  return grantedPage(file, expectFrame(answer, 'file.chunk-page').body);
+}
+
+function grantedPage(file: FileInfo, page: ManifestPage): GrantedPage {
+  if (page.chunks.length === 0 || !page.grant) throw new CairnError('E_NOT_FOUND', `${file.name} changed while it was being read`);
+  return { chunks: page.chunks, grant: page.grant };
+}
+
+/**
+ * A page of the manifest and the read grant that opens its chunks on their nodes. A grant lives
+ * GRANT_TTL_MS (@cairn/protocol), and a reader slower than that still has chunks of the page to fetch:
+ * the page is then asked for again by the pinned file id (`renew`), once for all its chunks that wait.
+ * It must list the same chunks as the first time, which the manifest check was made on; where they are
+ * may have changed since, and their replicas are taken as listed now.
+ */
+class ListedPage {
+  private renewing: Promise<void> | undefined;
+
+  constructor(
+    private readonly file: FileInfo,
+    private current: GrantedPage,
+    private readonly askAgain: () => Promise<GrantedPage>,
+  ) {}
+
+  get chunks(): GrantedPage['chunks'] {
+    return this.current.chunks;
+  }
+
+  get grant(): string {
+    return this.current.grant;
+  }
+
+  /** A fresh grant in place of `stale`, unless another chunk of the page has already had one. */
+  renew(stale: string): Promise<void> {
+    if (this.current.grant !== stale) return Promise.resolve();
+    this.renewing ??= this.askAgain()
+      .then((page) => {
+        if (!sameChunks(page.chunks, this.current.chunks)) {
+          throw new CairnError('E_CORRUPT', `${this.file.name}: its manifest listed other chunks when asked for again`);
+        }
+        this.current = page;
+      })
+      .finally(() => (this.renewing = undefined));
+    return this.renewing;
+  }
+}
+
+type ListedChunk = Pick<ManifestPage['chunks'][number], 'index' | 'hash' | 'size'>;
+
+function sameChunks(a: readonly ListedChunk[], b: readonly ListedChunk[]): boolean {
+  return a.length === b.length && a.every((chunk, i) => chunk.index === b[i].index && chunk.hash === b[i].hash && chunk.size === b[i].size);
+}
+
+/** A chunk from one of its replicas, with its page's grant renewed (a few times at most) should it expire meanwhile. */
+async function fetchChunk(ctx: DownloadContext, entry: ManifestEntry, check: ChunkCheck): Promise<Buffer> {
+  for (let renewals = 0; ; renewals++) {
+    const grant = entry.page.grant;
+    const failures: ReplicaFailure[] = [];
+    const payload = await readReplicas(ctx, entry, grant, check, failures);
+    if (payload) return payload;
+    if (renewals === MAX_GRANT_RENEWALS || !failures.some((f) => refusedAsExpired(f.error, grant))) throw unreadable(entry, failures);
+    await entry.page.renew(grant);
+  }
+}
+
+/** The chunk from the first replica that gives it sound, or undefined with why each one tried did not. */
+async function readReplicas(
+  ctx: DownloadContext,
+  entry: ManifestEntry,
+  grant: string,
+  { digests, signal }: ChunkCheck,
+  failures: ReplicaFailure[],
+): Promise<Buffer | undefined> {
+  for (const node of replicaOrder(ctx.nodes, entry.page.chunks[entry.at].nodes)) {
     if (signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
     try {
-      const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash, grant: entry.grant }, { signal }));
+      const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash, grant }, { signal }));
       const data = expectFrame(answer, 'chunk.data');
       const payload = Buffer.from(data.payload.buffer, data.payload.byteOffset, data.payload.byteLength);
       if (data.hash !== entry.hash || payload.length !== entry.size || (await digests.digest(payload)) !== entry.hash) {
@@ -162,23 +250,46 @@ async function fetchChunk(ctx: DownloadContext, controller: RpcPeer, entry: Mani
     } catch (err) {
       const error = toCairnError(err);
       if (error.code === 'E_ABORTED') throw error;
-      failures.push(`${node.id}: ${error.code}`);
+      failures.push({ node: node.id, error });
       if (error.code === 'E_CORRUPT' || error.code === 'E_NOT_FOUND') {
         // A replica that lost or rotted the chunk: tell the controller so it can repair it.
-        void controller
-          .request('chunk.bad', { hash: entry.hash, nodeId: node.id, reason: error.code }, { timeoutMs: 5_000 })
-          .catch(() => undefined);
+        void requestController(ctx.controller, 'chunk.bad', { hash: entry.hash, nodeId: node.id, reason: error.code }, { timeoutMs: 5_000 }).catch(
+          () => undefined,
+        );
       }
+      if (refusedAsExpired(error, grant)) return undefined; // every replica refuses it alike
     }
   }
+  return undefined;
+}
+
+/**
+ * Whether a node refused a read for its grant's expiry: by the expiry the grant names, on this clock,
+ * or by the node's word (its clock may run ahead of this one).
+ */
+function refusedAsExpired(error: CairnError, grant: string): boolean {
+  return error.code === 'E_FORBIDDEN' && (error.message === EXPIRED_REFUSAL || grantExpiry(grant) <= Date.now());
+}
+
+/** The expiry a grant names, read but not verified (the nodes verify it); never, for one that cannot be read. */
+function grantExpiry(grant: string): number {
+  try {
+    return grantPayload.parse(JSON.parse(Buffer.from(grant.split('.')[0], 'base64url').toString('utf8'))).exp;
+  } catch {
+    return Infinity;
+  }
+}
+
+function unreadable(entry: ManifestEntry, failures: readonly ReplicaFailure[]): CairnError {
   // Corrupt when some replica had rotten bytes and the others had none to give: a copy reported rotten
   // is quarantined soon after (by its node, once the controller has it check the copy), so the next
   // reader of a rotten copy may well meet "not found" instead. A replica not reached leaves it open.
-  const corrupt =
-    failures.some((f) => f.endsWith('E_CORRUPT')) && failures.every((f) => f.endsWith('E_CORRUPT') || f.endsWith('E_NOT_FOUND'));
-  throw new CairnError(
+  const codes = failures.map((f) => f.error.code);
+  const corrupt = codes.includes('E_CORRUPT') && codes.every((code) => code === 'E_CORRUPT' || code === 'E_NOT_FOUND');
+  const why = failures.map((f) => `${f.node}: ${f.error.code}`).join(', ');
+  return new CairnError(
     corrupt ? 'E_CORRUPT' : 'E_UNAVAILABLE',
-    `chunk ${entry.index} of ${entry.nodes.length} replica(s) could not be read${failures.length ? ` (${failures.join(', ')})` : ''}`,
+    `chunk ${entry.index} of ${entry.page.chunks[entry.at].nodes.length} replica(s) could not be read${why ? ` (${why})` : ''}`,
   );
 }
 

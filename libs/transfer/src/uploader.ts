@@ -3,6 +3,8 @@ import { stat } from 'node:fs/promises';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, ManifestSha256, NodeRef, claimProof, isCairnError, toCairnError } from '@cairn/protocol';
 import { abortScope } from './abort-scope';
 import { RpcPeer, expectFrame } from './rpc-peer';
+import { type ControllerLink, requestController } from './controller-link';
+import { AbortableReads } from './abortable-reads';
 import { NodePool } from './node-pool';
 import { fixedChunks } from './chunker';
 import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
@@ -36,7 +38,8 @@ export interface TransferProgress {
 }
 
 export interface UploadContext {
-  controller: () => Promise<RpcPeer>;
+  /** Asked for each request: a put outlives a controller connection closed under it (controller-link.ts). */
+  controller: ControllerLink;
   /** The uploads prepared on a controller connection, for files of one chunk (none: always begin). */
   prepared?: (controller: RpcPeer) => PreparedUploadPool;
   nodes: NodePool;
@@ -90,20 +93,21 @@ export async function uploadStream(
   source: Readable | AsyncIterable<Uint8Array> | { path: string },
   options: PutOptions = {},
 ): Promise<FileInfo> {
-  const controller = await ctx.controller();
+  await ctx.controller(options.signal); // connected and authenticated before the source is read: a refused token fails at once
   const whole = wholeFileSha256(isFileSource(source) ? await sizeOf(source.path) : 0);
   // A file is read into recycled buffers, each given back once its chunk is stored on every replica
   // and hashed into the whole file's SHA-256 (a stream's chunks are buffers of their own, which `give`
   // ignores). Shared memory, which that hash, on its own thread for a big file, reads where it lies.
   const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
-  const chunks = (isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE))[Symbol.asyncIterator]();
   const scope = abortScope(options.signal);
+  const read = isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE);
+  const chunks = new AbortableReads(read[Symbol.asyncIterator](), scope.signal);
   try {
-    return await putChunks(ctx, controller, name, chunks, whole, { ...options, signal: scope.signal, recycle: (chunk) => buffers.give(chunk) });
+    return await putChunks(ctx, name, chunks, whole, { ...options, signal: scope.signal, recycle: (chunk) => buffers.give(chunk) });
   } finally {
     scope.close();
     whole.close();
-    await chunks.return?.(undefined); // closes the source (a file stream's descriptor) whatever happened
+    await chunks.close(); // closes the source (a file stream's descriptor) whatever happened
   }
 }
 
@@ -121,7 +125,6 @@ type Recycle = (chunk: Buffer) => void;
 
 async function putChunks(
   ctx: UploadContext,
-  controller: RpcPeer,
   name: string,
   chunks: AsyncIterator<Buffer>,
   whole: RunningSha256,
@@ -137,12 +140,14 @@ async function putChunks(
     const second = await chunks.next();
     if (!second.done) rest = prepend(second.value, chunks)[Symbol.asyncIterator]();
     else {
-      const put = await putPrepared(ctx.prepared(controller), ctx, controller, name, head, options);
+      const controller = await ctx.controller(options.signal);
+      const put = await putPrepared(ctx.prepared(controller), ctx, boundTo(controller), name, head, options);
       if (put) return put;
     }
   }
   const begun = expectFrame(
-    await controller.request(
+    await requestController(
+      ctx.controller,
       'upload.begin',
       { name, replicas: options.replicas, chunks: head && [{ index: 0, hash: head.hash, size: head.data.length }] },
       { signal: options.signal },
@@ -154,7 +159,7 @@ async function putChunks(
       ? upload.sendAll(head && { ...head, placement: begun.placements?.find((p) => p.index === 0) }, rest, whole)
       : // A controller that cuts files differently: cut again (the begin's placement was for another chunk).
         upload.sendAll(undefined, fixedChunks(prepend(head?.data, rest), begun.chunkSize)[Symbol.asyncIterator](), whole);
-  return sendAndCommit(ctx, controller, begun, undefined, sent, options);
+  return sendAndCommit(ctx, ctx.controller, begun, undefined, sent, options);
 }
 
 /**
@@ -165,7 +170,7 @@ async function putChunks(
 async function putPrepared(
   pool: PreparedUploadPool,
   ctx: UploadContext,
-  controller: RpcPeer,
+  controller: ControllerLink,
   name: string,
   head: { data: Buffer; hash: string },
   options: PutOptions,
@@ -186,10 +191,24 @@ async function putPrepared(
   }
 }
 
+/**
+ * A prepared upload's way to the controller: the connection it was prepared on, and no other. The
+ * controller lets only that connection use it, and aborts it when that connection closes. Found closed
+ * before a request goes out, the upload is refused as the controller would refuse it (E_UPLOAD_INVALID),
+ * and the file is put again the usual way on the connection of the moment (`putPrepared`). Closed once
+ * the commit has gone out, the put fails (E_UNAVAILABLE): the file may have been committed.
+ */
+function boundTo(controller: RpcPeer): ControllerLink {
+  return async () => {
+    if (!controller.isOpen) throw new CairnError('E_UPLOAD_INVALID', 'the connection the upload was prepared on has closed, which aborted it');
+    return controller;
+  };
+}
+
 /** Sends a begun or prepared upload's chunks and commits it (naming the file if prepared); aborts it on failure. */
 async function sendAndCommit(
   ctx: UploadContext,
-  controller: RpcPeer,
+  controller: ControllerLink,
   begun: { uploadId: string; replicas: number },
   name: string | undefined,
   send: (upload: Upload) => ReturnType<Upload['sendAll']>,
@@ -201,7 +220,8 @@ async function sendAndCommit(
     options.onBegin?.({ uploadId: begun.uploadId });
     const { size, sha256: digest, manifestSha256, chunkCount, lastRecords } = await send(upload);
     unrecorded = lastRecords; // recorded by the commit, unless it fails
-    const committed = await controller.request(
+    const committed = await requestController(
+      controller,
       'upload.commit',
       { uploadId: begun.uploadId, name, size, sha256: digest, manifestSha256, chunkCount, chunks: lastRecords.length > 0 ? lastRecords : undefined },
       { signal: options.signal },
@@ -209,7 +229,7 @@ async function sendAndCommit(
     return expectFrame(committed, 'file.info').body.file;
   } catch (err) {
     await upload.recordLeftovers(unrecorded);
-    await controller.request('upload.abort', { uploadId: begun.uploadId }, { timeoutMs: ENDING_REQUEST_MS }).catch(() => undefined);
+    await requestController(controller, 'upload.abort', { uploadId: begun.uploadId }, { timeoutMs: ENDING_REQUEST_MS }).catch(() => undefined);
     throw toCairnError(err);
   }
 }
@@ -247,7 +267,7 @@ class Upload {
 
   constructor(
     private readonly ctx: UploadContext,
-    private readonly controller: RpcPeer,
+    private readonly controller: ControllerLink,
     private readonly uploadId: string,
     private readonly replicas: number,
     private readonly options: PutOptions & { recycle?: Recycle },
@@ -376,10 +396,11 @@ class Upload {
 
   /** Where to send a chunk, with the controller's signed grant that lets those nodes accept it. */
   private async place(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<Placement> {
-    const placed = await this.controller.request(
+    const placed = await requestController(
+      this.controller,
       'upload.place',
       { uploadId: this.uploadId, chunks: [{ index, hash, size, count }], exclude },
-      { signal: this.options.signal },
+      { signal: this.options.signal, repeatable: true },
     );
     const placement = expectFrame(placed, 'upload.placed').body.placements.find((p) => p.index === index);
     if (!placement || placement.nodes.length === 0) throw new CairnError('E_NO_NODES', `no placement for chunk ${index}`);
@@ -438,9 +459,9 @@ class Upload {
     await this.recording.catch(() => undefined);
     for (let at = 0; at < records.length; at += STORED_BATCH) {
       const chunks = records.slice(at, at + STORED_BATCH);
-      const answer = await this.controller
-        .request('upload.stored', { uploadId: this.uploadId, chunks }, { timeoutMs: ENDING_REQUEST_MS })
-        .catch(() => undefined);
+      const answer = await requestController(this.controller, 'upload.stored', { uploadId: this.uploadId, chunks }, { timeoutMs: ENDING_REQUEST_MS }).catch(
+        () => undefined,
+      );
       if (!answer) return; // the controller is gone or refused: no use trying the rest
     }
   }
@@ -451,10 +472,9 @@ class Upload {
     const batch = this.pendingRecords.splice(0);
     if (batch.length === 0) return this.recording;
     this.recording = this.recording.then(async () => {
-      expectFrame(
-        await this.controller.request('upload.stored', { uploadId: this.uploadId, chunks: batch }, { signal: this.options.signal }),
-        'ack',
-      );
+      // Repeatable: a chunk's record sent again replaces the one sent first.
+      const answer = await requestController(this.controller, 'upload.stored', { uploadId: this.uploadId, chunks: batch }, { signal: this.options.signal, repeatable: true });
+      expectFrame(answer, 'ack');
     });
     return this.recording;
   }
