@@ -5,6 +5,7 @@ import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from
 import { CairnClient, DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat, createProcessLogger, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
+import { endOnBrokenPipe } from './broken-pipe';
 import { failIfUnfinished } from './unfinished-command';
 
 /** ~/.config/cairn/client.json (or under $XDG_CONFIG_HOME), read when it exists. */
@@ -188,6 +189,7 @@ async function main(): Promise<number> {
   return exitCode;
 }
 
+endOnBrokenPipe(process);
 const command = failIfUnfinished(process, EXIT.failure);
 main().then((code) => {
   command.finish();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
@@ -56,6 +57,16 @@ describe('put and get through the CLI', () => {
     expect(await sha256File(join(cluster.root, 'leaf.txt'))).toBe(sha256(content));
     const out = await cluster.cli(['get', 'deep/path/leaf.txt', '-']);
     expect(out.stdout.equals(content)).toBe(true);
+  });
+
+  it('cat into a reader that stops early (| head -c 1) ends quietly with status 0, no stack trace', async () => {
+    const content = randomBytes(6 * 1024 * 1024); // more than a pipe holds
+    expect((await cluster.cli(['put', '-', 'pipe/big.bin'], { input: content })).code).toBe(0);
+    for (const args of [['cat', 'pipe/big.bin'], ['get', 'pipe/big.bin', '-']]) {
+      const cut = await cluster.cli(args, { readBytes: 1 });
+      expect(cut.stderr).toBe('');
+      expect(cut.code).toBe(0);
+    }
   });
 
   it('replaces an existing name atomically', async () => {

@@ -86,8 +86,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the client CLI to completion. */
-export function runCli(args: string[], options: { cwd: string; input?: Buffer; env?: NodeJS.ProcessEnv }): Promise<CliResult> {
+/**
+ * Runs the client CLI to completion. `readBytes`: stop reading its stdout once that many bytes came
+ * (closing the pipe, as `| head -c N` does).
+ */
+export function runCli(args: string[], options: { cwd: string; input?: Buffer; env?: NodeJS.ProcessEnv; readBytes?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [MAIN.client, ...args], {
       cwd: options.cwd,
@@ -97,7 +100,12 @@ export function runCli(args: string[], options: { cwd: string; input?: Buffer; e
     running.add(child);
     const out: Buffer[] = [];
     let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    let read = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      read += d.length;
+      if (options.readBytes !== undefined && read >= options.readBytes) child.stdout.destroy();
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     // 'close', not 'exit': only then has everything the CLI wrote to stdout and stderr been read.

@@ -149,11 +149,12 @@ export class TestCluster {
     return client;
   }
 
-  /** Runs the CLI against this cluster, from `cwd` (default: the cluster's temp dir). */
-  cli(args: string[], options: { cwd?: string; input?: Buffer; token?: string } = {}): Promise<CliResult> {
+  /** Runs the CLI against this cluster, from `cwd` (default: the cluster's temp dir); `readBytes` as runCli's. */
+  cli(args: string[], options: { cwd?: string; input?: Buffer; token?: string; readBytes?: number } = {}): Promise<CliResult> {
     return runCli(['--controller', this.controllerAddress, ...(this.options.tls ? ['--ca', this.options.tls.ca] : []), ...args], {
       cwd: options.cwd ?? this.root,
       input: options.input,
+      readBytes: options.readBytes,
       env: { CAIRN_TOKEN: options.token ?? this.adminToken },
     });
   }
