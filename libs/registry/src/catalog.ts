@@ -191,8 +191,8 @@ export interface CatalogStore {
    * the commit, and a lost session only makes that put fail.
    *
    * `holds`: chunk hashes the upload is about to be handed, held in the same transaction (see
-   * `holdChunks`); a malformed one, or more than MAX_UPLOAD_HOLDS, is E_UPLOAD_INVALID and nothing
-   * is begun.
+   * `holdChunks`, also for their durability); a malformed one, or more than MAX_UPLOAD_HOLDS, is
+   * E_UPLOAD_INVALID and nothing is begun.
    */
   beginUpload(upload: NewUpload, holds?: readonly string[]): Promise<void>;
   /**
@@ -225,8 +225,10 @@ export interface CatalogStore {
    * copies nodes have), before the controller answers with the placement. Until the upload commits
    * or ends, a held hash is referenced: never collectable, never surplus, and `unlistGarbage` /
    * `unlistSurplus` refuse it, so no node is asked to delete a copy the upload may be claiming.
-   * Idempotent; durable like the rest of the session (see `beginUpload`). With `now`, also marks the
-   * upload active. Unknown upload, a malformed hash or more than MAX_PAGE_ROWS → E_UPLOAD_INVALID.
+   * Idempotent. Durable when it resolves, unlike the rest of the session's bookkeeping: a node may
+   * store or claim a held copy as soon as the placement is answered, and a hold a power cut took
+   * back would let GC delete a copy the upload then commits. With `now`, also marks the upload
+   * active. Unknown upload, a malformed hash or more than MAX_PAGE_ROWS → E_UPLOAD_INVALID.
    *
    * A hold lasts until the chunk is recorded for the upload (`recordUploadChunks`, or the commit's
    * `chunks`) or the upload ends. A hold proves nothing (any hash may be named), so an upload may

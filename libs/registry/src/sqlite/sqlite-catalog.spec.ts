@@ -11,6 +11,7 @@ import { migrate } from './migrate';
 import { MIGRATIONS } from './migrations';
 import { openSqliteCatalog } from './open-sqlite-catalog';
 import { fromSqliteError } from './sqlite-errors';
+import { GroupCommit } from './group-commit';
 import { prepareStatements, type Statements } from './statements';
 import { SqliteCatalog } from './sqlite-catalog';
 
@@ -143,6 +144,30 @@ describe('SQLite catalog', () => {
       modes.push(db.pragma('synchronous', { simple: true }) as number);
       expect(modes).toEqual([2, 2, 2]); // FULL after each
     } finally {
+      db.close();
+    }
+  });
+
+  it('makes holds durable before they resolve (the group commit, fsynced), unlike the rest of an upload\'s bookkeeping', async () => {
+    await temp.open().then((catalog) => catalog.close());
+    const db = openConnection(temp.path);
+    const catalog = new SqliteCatalog(db);
+    const grouped = jest.spyOn(GroupCommit.prototype, 'run');
+    try {
+      const calls = async (step: () => Promise<unknown>) => {
+        grouped.mockClear();
+        await step();
+        return grouped.mock.calls.length;
+      };
+      expect(await calls(() => catalog.beginUpload({ id: 'u1', name: 'a', replicas: 1, createdAt: 1 }))).toBe(0);
+      expect(await calls(() => catalog.beginUpload({ id: 'u2', name: 'b', replicas: 1, createdAt: 1 }, [hashOf('x')]))).toBe(1);
+      expect(await calls(() => catalog.holdChunks('u1', [hashOf('a')]))).toBe(1);
+      expect(await calls(() => catalog.recordUploadChunks('u1', [chunk(0, 'a', 1, ['n1'])]))).toBe(0);
+      expect(await calls(() => catalog.commitUpload('u1', { size: 1, sha256: hashOf('a'), chunkCount: 1, now: 2 }))).toBe(1);
+      await expect(catalog.holdChunks('nope', [hashOf('a')])).rejects.toMatchObject({ code: 'E_UPLOAD_INVALID' });
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL: the group commit's fsync
+    } finally {
+      grouped.mockRestore();
       db.close();
     }
   });

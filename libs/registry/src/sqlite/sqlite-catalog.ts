@@ -144,9 +144,10 @@ export class SqliteCatalog implements CatalogStore {
   /**
    * Runs `work` with synchronous=NORMAL: its commit is atomic and survives kill -9, but is not fsynced
    * on its own; the next fsynced commit makes it durable with it (the WAL is replayed in order). Only
-   * for writes nothing acknowledged depends on: an upload session's bookkeeping (begin, placements,
-   * stored chunks), which the upload's commit fsyncs before the file is acknowledged, so that a power
-   * cut before it loses only a session the client sees fail; and a replica row (`addReplica`).
+   * for writes nothing acknowledged depends on: an upload session's bookkeeping (begin, stored
+   * chunks), which the upload's commit fsyncs before the file is acknowledged, so that a power cut
+   * before it loses only a session the client sees fail; and a replica row (`addReplica`). Not for
+   * holds (`durably`): GC reads them.
    */
   private relaxed<T>(work: () => T): T {
     this.sql.syncNormal.run();
@@ -187,15 +188,40 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   beginUpload(upload: NewUpload, holds: readonly string[] = []): Promise<void> {
+    const begin = () => {
+      this.insertUpload(upload);
+      this.hold(upload.id, holds);
+    };
+    // With holds, durable before it returns (see `durably`); without, bookkeeping (`relaxed`).
+    if (holds.length > 0) {
+      return this.durably(() => {
+        checkUpload(upload);
+        checkHashes('upload holds', holds, 'E_UPLOAD_INVALID');
+      }, begin);
+    }
     return this.run(() => {
       checkUpload(upload);
-      checkHashes('upload holds', holds, 'E_UPLOAD_INVALID');
-      this.relaxed(() =>
-        this.write(() => {
-          this.insertUpload(upload);
-          this.hold(upload.id, holds);
-        }),
-      );
+      this.relaxed(() => this.write(begin));
+    });
+  }
+
+  /**
+   * Runs `work` in the group commit, so that it is fsynced before the promise resolves (with the
+   * commits that came in the same turn), after `check` (which changes nothing). Checked and queued in
+   * the same turn, so a close cannot slip in between (close flushes the queue). For a hold: the
+   * controller answers a placement once its hold is written, and a node may then store or claim a
+   * copy that GC is about to collect; a hold a power cut took back would leave GC free to delete a
+   * copy the upload goes on to commit.
+   */
+  private durably<T>(check: () => void, work: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new CairnError('E_UNAVAILABLE', 'the catalog is closed'));
+    try {
+      check();
+    } catch (err) {
+      return Promise.reject(fromSqliteError(err));
+    }
+    return this.commits.run(work).catch((err: unknown) => {
+      throw fromSqliteError(err);
     });
   }
 
@@ -218,17 +244,17 @@ export class SqliteCatalog implements CatalogStore {
   }
 
   holdChunks(uploadId: string, hashes: readonly string[], now?: number): Promise<void> {
-    return this.run(() => {
-      checkHashes('upload holds', hashes, 'E_UPLOAD_INVALID');
-      if (now !== undefined) checkUploadTime(now);
-      this.relaxed(() =>
-        this.write(() => {
-          this.requireUpload(uploadId);
-          if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
-          this.hold(uploadId, hashes);
-        }),
-      );
-    });
+    return this.durably(
+      () => {
+        checkHashes('upload holds', hashes, 'E_UPLOAD_INVALID');
+        if (now !== undefined) checkUploadTime(now);
+      },
+      () => {
+        this.requireUpload(uploadId);
+        if (now !== undefined) this.sql.touchUpload.run(now, uploadId);
+        this.hold(uploadId, hashes);
+      },
+    );
   }
 
   /** Inside a write: holds `hashes` for the upload, refusing (and so rolling back) past the cap. */
@@ -285,16 +311,12 @@ export class SqliteCatalog implements CatalogStore {
 
   /** Commits of concurrent uploads share one transaction and one fsync (group commit). */
   commitUpload(uploadId: string, commit: Commit): Promise<FileRecord> {
-    // Checked and queued in the same turn, so a close cannot slip in between (close flushes the queue).
-    if (this.closed) return Promise.reject(new CairnError('E_UNAVAILABLE', 'the catalog is closed'));
-    try {
-      checkCommit(commit);
-      if (commit.chunks) checkStoredChunks(commit.chunks);
-    } catch (err) {
-      return Promise.reject(fromSqliteError(err));
-    }
-    return this.commits
-      .run(() => {
+    return this.durably(
+      () => {
+        checkCommit(commit);
+        if (commit.chunks) checkStoredChunks(commit.chunks);
+      },
+      () => {
         const upload = this.requireUpload(uploadId);
         const name = fileNameOf(upload, commit.name);
         const chunks = this.chunksOfCommit(upload, commit);
@@ -322,10 +344,8 @@ export class SqliteCatalog implements CatalogStore {
         }
         this.sql.deleteUpload.run(uploadId);
         return file;
-      })
-      .catch((err: unknown) => {
-        throw fromSqliteError(err);
-      });
+      },
+    );
   }
 
   /**
