@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { controllerProof, type Frame } from '@cairn/protocol';
+import { controllerProof, type CairnError, type Frame } from '@cairn/protocol';
 import { openChunkStore, type ChunkStore } from '@cairn/chunk-store';
 import { attachRpcServer, type NodePool, type Reply, type RpcPeer } from '@cairn/transfer';
 import { createChunkService } from './chunk-service';
@@ -32,18 +32,26 @@ interface Connection {
   reportDone: boolean;
 }
 
+interface FakeControllerOptions {
+  /** The secret its proof is made with: another one makes it an impostor. */
+  secret?: string;
+  /** Runs when a node's hello arrives, before it is answered: an order sent here comes before any proof. */
+  beforeChallenge?: (peer: RpcPeer) => Promise<void>;
+}
+
 /**
  * A controller that does just the node's side of the protocol — handshake, register, heartbeats and
  * chunk reports — over the real transfer library, and lets the test send orders down each connection.
  */
-async function fakeController() {
+async function fakeController({ secret = SECRET, beforeChallenge }: FakeControllerOptions = {}) {
   const connections: Connection[] = [];
   const of = (peer: RpcPeer) => connections.find((c) => c.peer === peer) as Connection;
   const onRequest = async (frame: Frame, peer: RpcPeer): Promise<Reply> => {
     switch (frame.type) {
       case 'node.hello': {
+        await beforeChallenge?.(peer);
         const nonce = 'c'.repeat(64);
-        const proof = controllerProof(SECRET, { nodeId: frame.body.nodeId, nodeNonce: frame.body.nonce, controllerNonce: nonce, grantPublicKey: GRANT_KEY });
+        const proof = controllerProof(secret, { nodeId: frame.body.nodeId, nodeNonce: frame.body.nonce, controllerNonce: nonce, grantPublicKey: GRANT_KEY });
         return { type: 'node.challenge', body: { nonce, proof, grantPublicKey: GRANT_KEY } };
       }
       case 'node.register':
@@ -78,6 +86,40 @@ async function fakeController() {
   };
 }
 
+/** Stores `content` as an old copy, one a deletion's age check lets go. */
+async function storeOld(store: ChunkStore, content: string): Promise<string> {
+  const hash = createHash('sha256').update(content).digest('hex');
+  await store.put(hash, Buffer.from(content));
+  const then = new Date(Date.now() - 120_000);
+  await utimes(join(store.dir, 'chunks', hash.slice(0, 2), hash), then, then);
+  return hash;
+}
+
+function serviceOn(store: ChunkStore) {
+  return createChunkService({ store, nodeId: 'n1', nodes: {} as NodePool, grantKey: () => undefined, onQuarantined: () => undefined, clusterSecret: SECRET });
+}
+
+function linkTo(address: string, store: ChunkStore, service: ReturnType<typeof serviceOn>): ControllerLink {
+  return new ControllerLink({
+    controller: address,
+    nodeId: 'n1',
+    address: '127.0.0.1:1',
+    zone: null,
+    store,
+    log: pino({ level: 'silent' }),
+    onRequest: (frame, from) => service.forController(frame, from),
+    clusterSecret: SECRET,
+  });
+}
+
+/** What an order came to: the answer's type, or the error's code. */
+async function outcomeOf(answer: Promise<Frame>): Promise<string> {
+  return answer.then(
+    (frame) => frame.type,
+    (err: unknown) => (err as CairnError).code,
+  );
+}
+
 describe('controller link: the chunk report and deletions asked over an earlier connection', () => {
   let dir: string;
   let store: ChunkStore;
@@ -97,18 +139,10 @@ describe('controller link: the chunk report and deletions asked over an earlier 
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function stored(content: string): Promise<string> {
-    const hash = createHash('sha256').update(content).digest('hex');
-    await store.put(hash, Buffer.from(content));
-    const then = new Date(Date.now() - 120_000); // an old copy: the deletion's age check lets it go
-    await utimes(join(dir, 'chunks', hash.slice(0, 2), hash), then, then);
-    return hash;
-  }
-
   it('lists the disk over a new connection only once a deletion asked over the old one has finished', async () => {
-    const doomed = await stored('doomed');
-    const kept = await stored('kept');
-    const service = createChunkService({ store, nodeId: 'n1', nodes: {} as NodePool, grantKey: () => undefined, onQuarantined: () => undefined, clusterSecret: SECRET });
+    const doomed = await storeOld(store, 'doomed');
+    const kept = await storeOld(store, 'kept');
+    const service = serviceOn(store);
 
     // The deletion reaches the disk slowly: it runs on until the test lets it finish.
     let reclaiming = false;
@@ -121,16 +155,7 @@ describe('controller link: the chunk report and deletions asked over an earlier 
       return reclaim(hash, options);
     });
 
-    link = new ControllerLink({
-      controller: controller.address,
-      nodeId: 'n1',
-      address: '127.0.0.1:1',
-      zone: null,
-      store,
-      log: pino({ level: 'silent' }),
-      onRequest: (frame, from) => service.forController(frame, from),
-      clusterSecret: SECRET,
-    });
+    link = linkTo(controller.address, store, service);
     link.start();
     await until('the first report', () => controller.connections[0]?.reportDone === true);
     const [first] = controller.connections;
@@ -153,5 +178,60 @@ describe('controller link: the chunk report and deletions asked over an earlier 
     await until('the second report', () => controller.connections[1].reportDone);
     expect(controller.connections[1].reported).toEqual([kept]);
     expect(await store.has(doomed)).toBe(false);
+  });
+});
+
+describe('controller link: no order is served before the controller has proved itself', () => {
+  let dir: string;
+  let store: ChunkStore;
+  let controller: Awaited<ReturnType<typeof fakeController>> | undefined;
+  let link: ControllerLink | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-node-link-'));
+    store = await openChunkStore({ dir });
+  });
+
+  afterEach(async () => {
+    link?.stop();
+    await controller?.stop();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A controller that orders `hash` deleted as soon as the node says hello, before it answers. */
+  async function orderingDeletionAtHello(hash: string, secret?: string) {
+    const outcomes: string[] = [];
+    controller = await fakeController({
+      secret,
+      beforeChallenge: async (peer) => void outcomes.push(await outcomeOf(peer.request('chunk.delete', { hashes: [hash], minAgeMs: 0 }))),
+    });
+    link = linkTo(controller.address, store, serviceOn(store));
+    link.start();
+    return { outcomes, connections: controller.connections };
+  }
+
+  it('refuses an impostor without the cluster secret (E_AUTH), and keeps the chunk it ordered deleted', async () => {
+    const hash = await storeOld(store, 'wanted by an impostor');
+
+    const { outcomes } = await orderingDeletionAtHello(hash, 'not-the-cluster-secret');
+
+    await until('the order to be answered', () => outcomes.length > 0);
+    expect(outcomes[0]).toBe('E_AUTH');
+    expect(await store.has(hash)).toBe(true);
+  });
+
+  it('refuses an order sent before the handshake even by the real controller, and serves it once the proof is checked', async () => {
+    const hash = await storeOld(store, 'ordered too early');
+
+    const { outcomes, connections } = await orderingDeletionAtHello(hash);
+
+    await until('the node to register', () => connections[0]?.registered === true);
+    expect(outcomes).toEqual(['E_AUTH']);
+    expect(await store.has(hash)).toBe(true);
+
+    const answer = await connections[0].peer.request('chunk.delete', { hashes: [hash], minAgeMs: 0 });
+    expect(answer).toMatchObject({ type: 'chunk.deleted', body: { deleted: [true] } });
+    expect(await store.has(hash)).toBe(false);
   });
 });

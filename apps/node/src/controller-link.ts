@@ -38,6 +38,8 @@ export class ControllerLink {
   private grantPublicKey: KeyObject | undefined;
   /** Deletions the controller asked for that are still running, whatever connection they came on. */
   private readonly deletions = new Set<Promise<unknown>>();
+  /** Connections whose controller has proved it knows the cluster secret: the only ones whose orders are served. */
+  private readonly proven = new WeakSet<RpcPeer>();
 
   constructor(private readonly options: ControllerLinkOptions) {}
 
@@ -119,6 +121,7 @@ export class ControllerLink {
     if (!proofsEqual(controllerProof(clusterSecret, transcript), challenge.proof)) {
       throw new CairnError('E_AUTH', 'the controller could not prove it knows the cluster secret');
     }
+    this.proven.add(peer);
     this.grantPublicKey = createPublicKey(challenge.grantPublicKey);
     const proof = nodeProof(clusterSecret, transcript);
     const answer = await peer.request('node.register', { nodeId, address, zone, ...store.stats(), proof });
@@ -128,12 +131,24 @@ export class ControllerLink {
     return heartbeatMs;
   }
 
+  /**
+   * Whoever answers at the controller's address (a local user on its port while it is down, or a man
+   * in the middle of plain ws://) can send orders as soon as the socket opens: none is served before
+   * this connection's controller has proved it knows the cluster secret.
+   */
   private serve(frame: Frame, from: RpcPeer): Promise<Reply> {
+    if (!this.proven.has(from)) return Promise.reject(this.unproven(frame));
     const reply = Promise.resolve(this.options.onRequest(frame, from));
     if (frame.type !== 'chunk.delete') return reply;
     const running = reply.catch(() => undefined).finally(() => this.deletions.delete(running));
     this.deletions.add(running);
     return reply;
+  }
+
+  /** E_AUTH, as the controller answers node requests before the handshake: the sender is unauthenticated. */
+  private unproven(frame: Frame): CairnError {
+    this.options.log.warn({ type: frame.type, controller: this.options.controller }, 'refused an order from a controller that has not proved itself');
+    return new CairnError('E_AUTH', `${frame.type} refused: the controller has not proved it knows the cluster secret`);
   }
 
   /**

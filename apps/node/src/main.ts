@@ -1,6 +1,6 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openChunkStore } from '@cairn/chunk-store';
+import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
 import { InboundBudget, NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
@@ -21,7 +21,7 @@ const INBOUND_BUDGET_BYTES = 64 * 1024 * 1024;
 
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
-  await mkdir(config.data, { recursive: true, mode: 0o700 });
+  await makeDirectoryTree(config.data); // mode 0700; a new one's name fsynced, so a power cut keeps it
   const nodeId = await loadOrCreateNodeId(config.data);
   const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'node', node: nodeId } });
   const clusterSecret = await loadClusterSecret(config.clusterSecretFile);

@@ -16,6 +16,7 @@ export type {
   ReclaimResult,
 } from './chunk-store';
 export { RECLAIM_CLOCK_MARGIN_MS } from './chunk-store';
+export { makeDirectoryTree } from './directories';
 export { isUnreadableCopy } from './disk-errors';
 export { scrubChunks, type ScrubOptions, type ScrubReport } from './scrub';
 export { openChunkStore } from './open-chunk-store';

@@ -1,11 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { CapacityLedger, freeBytesOf } from './capacity';
 import type { ChunkStore, ChunkStoreOptions } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { isAlreadyExisting, toDiskError } from './disk-errors';
-import { DIRECTORY_MODE, ensureDirectory, fsyncDirectory } from './durable-write';
+import { prepareDirectories } from './directories';
+import { toDiskError } from './disk-errors';
 import { FsChunkStore } from './fs-chunk-store';
 import { ChunkLayout } from './layout';
 import { liftLegacyChunks } from './legacy-layout';
@@ -14,7 +13,8 @@ import { removeLeftoverTemps } from './leftover-temps';
 /**
  * Opens (creating if needed) the chunk store in `options.dir`:
  * 1. creates `<dir>`, `<dir>/chunks` and `<dir>/tmp` (mode 0700), fsyncing each new entry's parent,
- *    and the 256 fan-out directories under `chunks/`, so that no put needs to create one;
+ *    and the 256 fan-out directories under `chunks/`, so that no put needs to create one; then fsyncs
+ *    all of these, so every name found there is durable (directories.ts);
  * 2. moves the chunks of a store of the former two-level shape up to their place (legacy-layout.ts);
  * 3. deletes every leftover temp file (a crash between temp write and rename leaves them);
  * 4. walks the chunk tree once to count stored bytes and chunks;
@@ -47,31 +47,6 @@ function validateOptions(options: ChunkStoreOptions): void {
       capacity,
     });
   }
-}
-
-async function prepareDirectories(layout: ChunkLayout): Promise<void> {
-  // mkdir -p reports the topmost directory it created; every directory from there down is new, and
-  // each new entry is made durable by fsyncing the directory that holds it.
-  const topCreated = await mkdir(layout.root, { recursive: true, mode: DIRECTORY_MODE });
-  if (topCreated !== undefined) {
-    let created = layout.root;
-    for (;;) {
-      const parent = dirname(created);
-      await fsyncDirectory(parent);
-      if (created === topCreated || parent === created) break;
-      created = parent;
-    }
-  }
-  await ensureDirectory(layout.chunksDir);
-  await ensureDirectory(layout.tmpDir);
-  await Promise.all(layout.fanOutDirs().map((dir) => mkdir(dir, { mode: DIRECTORY_MODE }).catch(unlessAlreadyExisting)));
-  // Always, not only when one was created here: a process killed between its mkdir and this fsync
-  // left directories that exist but may not survive a power cut.
-  await fsyncDirectory(layout.chunksDir);
-}
-
-function unlessAlreadyExisting(err: unknown): void {
-  if (!isAlreadyExisting(err)) throw err;
 }
 
 async function countStored(layout: ChunkLayout): Promise<{ used: number; chunks: number }> {
