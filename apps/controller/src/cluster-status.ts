@@ -10,7 +10,7 @@ type CatalogTotals = Pick<CatalogStore, 'stats' | 'replicationHealth' | 'gcStats
 
 export interface ClusterStatusSources {
   catalog: CatalogTotals;
-  cluster: Pick<Cluster, 'list' | 'liveNodeIds'>;
+  cluster: Pick<Cluster, 'list' | 'healthyNodeIds'>;
   healer: { readonly counters: HealerCounters };
 }
 
@@ -21,7 +21,8 @@ export interface ClusterStatusSources {
 export async function clusterStatus({ catalog, cluster, healer }: ClusterStatusSources): Promise<ClusterStatus> {
   const nodes = cluster.list();
   const count = (state: string) => nodes.filter((n) => n.state === state).length;
-  const [stats, health, gc] = await Promise.all([catalog.stats(), catalog.replicationHealth(cluster.liveNodeIds()), catalog.gcStats()]);
+  // Healthy as the healer counts them: a draining node's copies no longer count, though it still has them.
+  const [stats, health, gc] = await Promise.all([catalog.stats(), catalog.replicationHealth(cluster.healthyNodeIds()), catalog.gcStats()]);
   const { queued, running, copiedChunks, copiedBytes, deletedChunks } = healer.counters;
   return {
     nodes: { alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') },
@@ -36,7 +37,7 @@ export async function clusterStatus({ catalog, cluster, healer }: ClusterStatusS
  * The catalog's totals for what asks for them over and over, the dashboard every second while it is
  * open: each answer is reused for a while in proportion to its cost (CostBoundedCache). Replication
  * health reads every referenced chunk (~3 µs each here, 0.2 s at 64 000), which recomputed every
- * second would keep a core a fifth busy; a change of the live nodes is shown at once. `cairn status`
+ * second would keep a core a fifth busy; a change of the healthy nodes is shown at once. `cairn status`
  * asks the catalog itself.
  */
 export function reusedTotals(catalog: CatalogTotals): CatalogTotals {

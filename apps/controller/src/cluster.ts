@@ -22,6 +22,13 @@ export class Cluster {
   private readonly reported = new Set<string>();
   /** When each node last registered, on the monotonic clock (`performance.now()`). */
   private readonly registeredAt = new Map<string, number>();
+  /**
+   * The connection each node last registered over, taken as its registration begins (`admit`), before
+   * anything is written: only requests over it, while it is open, speak for the node (`requireLink`).
+   * A replaced connection still runs the requests it had sent, and must change nothing: a late page
+   * of its report would finish or fill the report the new one has just begun.
+   */
+  private readonly links = new Map<string, RpcPeer>();
 
   private constructor(
     private readonly catalog: CatalogStore,
@@ -35,6 +42,28 @@ export class Cluster {
       cluster.liveness.expect(node.id); // suspect, not dead, until it re-registers or a timeout passes
     }
     return cluster;
+  }
+
+  /**
+   * `node.register`, before anything is written: takes `peer` as node `id`'s connection at `address`.
+   * Refused (E_FORBIDDEN) while another open connection speaks for `id` from another address and the
+   * node is not dead: two nodes configured with one id would otherwise take the id from each other
+   * at every reconnect. A node restarting at its address takes over at once; one whose old connection
+   * went silent, once the node is deemed dead (`--node-timeout`).
+   */
+  admit(id: string, address: string, peer: RpcPeer): void {
+    const current = this.links.get(id);
+    const known = this.nodes.get(id);
+    if (current && current !== peer && current.isOpen && known && known.address !== address && this.liveness.state(id) !== 'dead') {
+      throw new CairnError('E_FORBIDDEN', `node id ${id} is in use by a live node at ${known.address}: give this node its own id (or stop the other)`);
+    }
+    this.links.set(id, peer);
+  }
+
+  /** Refuses (E_AUTH) a request of node `id` over `peer` unless `peer` is its open, current connection. */
+  requireLink(id: string, peer: RpcPeer): string {
+    if (this.links.get(id) !== peer || !peer.isOpen) throw new CairnError('E_AUTH', `this connection of node ${id} was replaced or closed: register again`);
+    return id;
   }
 
   async register(

@@ -5,7 +5,7 @@ import { CatalogStore, FileRecord, type PlacementCandidate, type UploadRecord, p
 import { type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS, PREPARED_GRANT_SLACK_MS } from './healer';
-import { AccessControl, Session, checkNameAllowed, effectivePrefix } from './security/access-control';
+import { AccessControl, Session, checkNameAllowed, effectivePrefix, tokenWithin } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 import { fitListPage } from './list-page';
@@ -60,7 +60,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       throw new CairnError('E_UNKNOWN_TYPE', `${frame.type} is not served by the controller`);
     }
     const session = ctx.access.authorize(peer, frame.type);
-    const nodeOf = () => ctx.access.nodeOf(peer) as string; // authorize() guarantees a node session
+    // authorize() guarantees a node session; only the node's current connection may change its state.
+    const nodeOf = () => ctx.cluster.requireLink(ctx.access.nodeOf(peer) as string, peer);
     switch (frame.type) {
       case 'session.auth': {
         const client = await ctx.access.authenticateClient(peer, frame.body.token, addressOf(peer));
@@ -69,15 +70,17 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'node.hello':
         return { type: 'node.challenge', body: ctx.access.nodeHello(peer, frame.body.nodeId, frame.body.nonce, addressOf(peer)) };
       case 'token.create': {
-        const created = await ctx.access.createToken(frame.body.scope, frame.body.prefix ?? null);
+        const created = await ctx.access.createToken(session, frame.body.scope, frame.body.prefix ?? null);
         return { type: 'token.created', body: created };
       }
       case 'token.list': {
-        const tokens = (await ctx.catalog.listTokens()).map(({ id, scope, prefix, createdAt, revokedAt }) => ({ id, scope, prefix, createdAt, revokedAt }));
+        const tokens = (await ctx.catalog.listTokens())
+          .filter((token) => tokenWithin(session, token.prefix))
+          .map(({ id, scope, prefix, createdAt, revokedAt }) => ({ id, scope, prefix, createdAt, revokedAt }));
         return { type: 'token.listed', body: { tokens } };
       }
       case 'token.revoke':
-        await ctx.access.revokeToken(frame.body.id);
+        await ctx.access.revokeToken(session, frame.body.id);
         return { type: 'ack', body: {} };
       case 'upload.begin': {
         checkNameAllowed(session, frame.body.name);
@@ -255,6 +258,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         // node between its registration and its first page must count as newer than its listing.
         await ctx.catalog.addNodeReportPage(nodeId, frame.body.hashes);
         if (frame.body.done) {
+          nodeOf(); // again: a registration over a new connection meanwhile began a report of its own
           const { added, removed } = await ctx.catalog.finishNodeReport(nodeId);
           ctx.cluster.markReported(nodeId, peer);
           ctx.healer.nodeReported(nodeId, peer);
@@ -265,6 +269,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'node.register': {
         const { nodeId, address, zone, capacity, used, chunks, proof } = frame.body;
         ctx.access.verifyNode(peer, nodeId, proof, addressOf(peer));
+        ctx.cluster.admit(nodeId, address, peer); // from now on, the old connection's requests change nothing
         // Open the node's report session before it can receive anything (see node.report).
         await ctx.catalog.beginNodeReport(nodeId);
         await ctx.cluster.register({ id: nodeId, address, zone, capacity, used, chunks }, peer);

@@ -12,12 +12,14 @@ import { Healer } from './healer';
 import type { AccessControl } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { MemoryNode } from './testing/memory-node';
+import { answer } from './testing/reply-body';
 
 /**
  * Deletions racing re-use of the same chunk, each interleaving forced by holding a node's deletion
  * back while a client puts the same content through the real request handlers. After each, every
  * replica row the catalog has must name a copy on that node's disk, and every committed file must
- * keep its replicas listed. Also here, on the same harness: many reports of one bad copy at once.
+ * keep its replicas listed. Also here, on the same harness: many reports of one bad copy at once, and
+ * requests over a node's replaced connection, or from a second node with its id.
  */
 
 /** The GC grace period, also the age under which nodes keep a copy: short, so tests wait little. */
@@ -28,11 +30,6 @@ const NODES = ['n1', 'n2', 'n3', 'n4'];
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
-
-function answer<T extends ControlType>(reply: Reply, type: T): Body<T> {
-  if (reply.type !== type) throw new Error(`expected ${type}, got ${reply.type}`);
-  return (reply as unknown as { body: Body<T> }).body;
-}
 
 describe('healer: deletion never races re-use of a chunk', () => {
   let dir: string;
@@ -472,8 +469,8 @@ describe('healer: deletion never races re-use of a chunk', () => {
       await healer.pass();
       expect(oldLink.isOpen).toBe(false); // no answer in time: the controller closed the link
       expect([...healer.nodesDeleting(x)]).toEqual(['n1']);
-      await catalog.beginNodeReport('n1'); // a report the old link was still sending ends: it proves nothing
-      await request('node.report', { hashes: n1.list(), first: true, done: true }, oldLink);
+      await catalog.beginNodeReport('n1'); // a report the old link was still sending ends: refused, it proves nothing
+      await expect(request('node.report', { hashes: n1.list(), first: true, done: true }, oldLink)).rejects.toMatchObject({ code: 'E_AUTH' });
       expect([...healer.nodesDeleting(x)]).toEqual(['n1']);
       // Meanwhile a put of x is placed elsewhere; n1 wakes up and must delete nothing it put since.
       jest.spyOn(Math, 'random').mockReturnValue(0); // placement would pick n1 first
@@ -848,6 +845,87 @@ describe('healer: deletion never races re-use of a chunk', () => {
 
       it('plans again as soon as a copy is found bad, leaving the rest of its page', async () => {
         expect(await plansAgainBeforeSecondCopy(() => paged.requestPass())).toBe(true); // as a reader's report of a bad copy does
+      });
+    });
+  });
+
+  describe('a node and its connections', () => {
+    it("takes a report page only from the node's current connection: a replaced one changes nothing", async () => {
+      const f = await committed('f', 'kept-f', ['n1', 'n2']);
+      const g = await committed('g', 'kept-g', ['n1', 'n2']);
+      const stale = sha256('gone-from-n1');
+      hashesSeen.add(stale);
+      const n1 = node('n1');
+      await registerOnly('n1', 0); // n1 reconnects over A and begins its report
+      const a = n1.peer;
+      await request('node.report', { hashes: [f], first: true, done: false }, a);
+      await registerOnly('n1', 0); // n1 registers again over B: a fresh, empty report
+      const b = n1.peer;
+
+      // A's late pages: one listing a chunk n1 no longer has, then its last one.
+      await expect(request('node.report', { hashes: [stale], first: false, done: false }, a)).rejects.toMatchObject({ code: 'E_AUTH' });
+      await expect(request('node.report', { hashes: [g], first: false, done: true }, a)).rejects.toMatchObject({ code: 'E_AUTH' });
+      expect({ f: await catalog.chunkReplicas(f), g: await catalog.chunkReplicas(g) }).toEqual({ f: ['n1', 'n2'], g: ['n1', 'n2'] });
+      expect(cluster.hasReported('n1')).toBe(false);
+
+      await request('node.report', { hashes: n1.list(), first: true, done: true }, b);
+      expect(cluster.hasReported('n1')).toBe(true);
+      expect({ f: await catalog.chunkReplicas(f), g: await catalog.chunkReplicas(g), stale: await catalog.chunkReplicas(stale) }).toEqual({
+        f: ['n1', 'n2'],
+        g: ['n1', 'n2'],
+        stale: [],
+      });
+      await expectCatalogMatchesDisks();
+    });
+
+    it('takes no heartbeat or quarantined chunk from a replaced connection', async () => {
+      const f = await committed('f', 'quarantined-late', ['n1', 'n2']);
+      const n1 = node('n1');
+      const a = n1.peer;
+      await register('n1', 0); // over B
+      await expect(request('node.heartbeat', { capacity: 1_000, used: 900, chunks: 0 }, a)).rejects.toMatchObject({ code: 'E_AUTH' });
+      await expect(request('chunk.quarantined', { hash: f, reason: 'late' }, a)).rejects.toMatchObject({ code: 'E_AUTH' });
+      expect(cluster.list().find((n) => n.id === 'n1')?.used).toBe(0);
+      expect(await catalog.chunkReplicas(f)).toEqual(['n1', 'n2']);
+      await request('node.heartbeat', { capacity: 1_000, used: 900, chunks: 0 }, n1.peer);
+      expect(cluster.list().find((n) => n.id === 'n1')?.used).toBe(900);
+    });
+
+    describe('two nodes configured with one id', () => {
+      /** A second process calling itself n1, advertising `address`, over a connection of its own. */
+      async function impostor(address: string): Promise<Reply> {
+        const body = { nodeId: 'n1', address, zone: null, capacity: 1_000, used: 0, chunks: 0, proof: 'p' };
+        return request('node.register', body, new MemoryNode('n1').peer);
+      }
+
+      it('refuses the second while the first is connected and heard from, and the first keeps its place', async () => {
+        const first = node('n1').peer;
+        await expect(impostor('127.0.0.1:9999')).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
+        await expect(impostor('127.0.0.1:9999')).rejects.toMatchObject({ code: 'E_FORBIDDEN' }); // its retry too
+        expect(first.isOpen).toBe(true);
+        expect(cluster.ref('n1')?.address).toBe('127.0.0.1:7701');
+        await request('node.heartbeat', { capacity: 1_000, used: 0, chunks: 0 }, first);
+        expect(cluster.hasReported('n1')).toBe(true);
+      });
+
+      it('lets a node restarting at its address take over at once', async () => {
+        const first = node('n1').peer;
+        await register('n1', 0);
+        expect(first.isOpen).toBe(false);
+        expect(cluster.peer('n1')).toBe(node('n1').peer);
+      });
+
+      it('lets another address take the id once the first connection has closed', async () => {
+        node('n1').peer.close();
+        await impostor('127.0.0.1:9999');
+        expect(cluster.ref('n1')?.address).toBe('127.0.0.1:9999');
+      });
+
+      it('lets another address take the id once the first, its connection open, is silent until deemed dead', async () => {
+        const now = performance.now();
+        jest.spyOn(performance, 'now').mockReturnValue(now + 61_000); // past --node-timeout (60 s here)
+        await impostor('127.0.0.1:9999');
+        expect(cluster.ref('n1')?.address).toBe('127.0.0.1:9999');
       });
     });
   });

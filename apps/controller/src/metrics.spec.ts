@@ -58,7 +58,7 @@ function fakeSources() {
       },
       cluster: {
         list: () => nodes,
-        liveNodeIds: () => nodes.filter((n) => n.state === 'alive' || n.state === 'suspect').map((n) => n.id),
+        healthyNodeIds: () => nodes.filter((n) => n.state === 'alive' || n.state === 'suspect').map((n) => n.id),
       },
       healer: { counters },
     },

@@ -256,7 +256,7 @@ describe('controllerSources', () => {
         gcStats: async () => ({ pendingChunks: 0, unreferencedChunks: 0 }),
         listFiles: async () => [record],
       },
-      cluster: { list: () => overview(0).nodes, liveNodeIds: () => ['n1'] },
+      cluster: { list: () => overview(0).nodes, healthyNodeIds: () => ['n1'] },
       healer: { counters: { queued: 0, running: 0, copiedChunks: 2, copiedBytes: 20, deletedChunks: 1 } },
     });
     const now = Date.now();

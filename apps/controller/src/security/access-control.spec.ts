@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CatalogStore } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
-import { AccessControl } from './access-control';
+import { AccessControl, type Session } from './access-control';
 import type { ControllerKeys } from './key-files';
 
 /** A connection as AccessControl sees one: its close, and how often something asked to hear of it. */
@@ -33,6 +33,9 @@ function setup() {
   return { access: new AccessControl(catalog, keys, log), warnings };
 }
 
+/** The bootstrap admin token's session: no prefix, every power. */
+const BOOTSTRAP: Session = { kind: 'client', tokenId: 'admin', scope: 'admin', prefix: null };
+
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('AccessControl and a connection that sends handshake after handshake', () => {
@@ -57,7 +60,7 @@ describe('AccessControl and a connection that sends handshake after handshake', 
     for (let i = 0; i < 100; i++) await access.authenticateClient(peer, 'cairn_admin_test', '127.0.0.1');
     expect(peer.watchers).toBe(1);
 
-    await access.revokeToken('admin');
+    await access.revokeToken(BOOTSTRAP, 'admin');
     expect(peer.closes).toEqual([4001]);
   });
 
@@ -69,7 +72,7 @@ describe('AccessControl and a connection that sends handshake after handshake', 
 
     peer.closeNow();
     await settle();
-    await access.revokeToken('admin');
+    await access.revokeToken(BOOTSTRAP, 'admin');
 
     expect(peer.closes).toEqual([]); // it was not left among the token's connections
   });
@@ -82,7 +85,7 @@ describe('AccessControl and a connection that sends handshake after handshake', 
     await settle();
 
     expect(warnings).toEqual([]);
-    await access.revokeToken('admin'); // the closed connection left its token's set
+    await access.revokeToken(BOOTSTRAP, 'admin'); // the closed connection left its token's set
     expect(client.closes).toEqual([]);
   });
 });

@@ -219,15 +219,29 @@ export class AccessControl {
     return session?.kind === 'node' ? session.nodeId : undefined;
   }
 
-  async createToken(scope: TokenScope, prefix: string | null): Promise<{ id: string; token: string }> {
+  /**
+   * Mints a token for `session`'s admin. One limited to a prefix mints only tokens within it: with no
+   * prefix asked, its own; another that does not start with its own is refused (E_FORBIDDEN).
+   */
+  async createToken(session: Session | undefined, scope: TokenScope, asked: string | null): Promise<{ id: string; token: string }> {
+    const own = clientPrefix(session);
+    const prefix = asked ?? own;
+    if (!tokenWithin(session, prefix)) throw new CairnError('E_FORBIDDEN', `this token may only create tokens limited to names under "${own}"`);
     const { id, token, secretHash } = mintToken();
     await this.catalog.createToken({ id, secretHash, scope, prefix, createdAt: Date.now(), revokedAt: null });
     this.log.info({ tokenId: id, scope, prefix }, 'token created');
     return { id, token };
   }
 
-  /** Revokes a token and closes every connection that authenticated with it, at once. */
-  async revokeToken(id: string): Promise<void> {
+  /**
+   * Revokes a token and closes every connection that authenticated with it, at once. An admin limited
+   * to a prefix sees only tokens within it (`tokenWithin`): any other is not found.
+   */
+  async revokeToken(session: Session | undefined, id: string): Promise<void> {
+    if (clientPrefix(session) !== null) {
+      const record = await this.catalog.getToken(id);
+      if (!record || !tokenWithin(session, record.prefix)) throw new CairnError('E_NOT_FOUND', `no active token ${id}`);
+    }
     if (!(await this.catalog.revokeToken(id, Date.now()))) throw new CairnError('E_NOT_FOUND', `no active token ${id}`);
     for (const peer of this.peersByToken.get(id) ?? []) peer.close(4001, 'token revoked');
     this.peersByToken.delete(id);
@@ -262,6 +276,21 @@ export function checkNameAllowed(session: Session | undefined, name: string): vo
   if (session?.kind === 'client' && session.prefix !== null && !name.startsWith(session.prefix)) {
     throw new CairnError('E_FORBIDDEN', `this token is limited to names under "${session.prefix}"`);
   }
+}
+
+/** The prefix a client's token is limited to; null for an unrestricted one (and for anything but a client). */
+function clientPrefix(session: Session | undefined): string | null {
+  return session?.kind === 'client' ? session.prefix : null;
+}
+
+/**
+ * Whether a token limited to `prefix` (null: unrestricted) lies within what `session` may touch, so
+ * that its admin may create, list or revoke it: every token for an unrestricted admin, else only those
+ * whose prefix starts with its own. A prefix-limited admin can thus never mint more than it has.
+ */
+export function tokenWithin(session: Session | undefined, prefix: string | null): boolean {
+  const own = clientPrefix(session);
+  return own === null || (prefix !== null && prefix.startsWith(own));
 }
 
 /**
