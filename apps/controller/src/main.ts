@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_CONTROL_FRAME_SIZE } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
 import {
   RpcPeer,
@@ -90,6 +91,8 @@ async function main(): Promise<void> {
     onRequest: metrics.instrument(handle),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
+    // No chunk ever comes to the controller: a peer's unfinished message holds at most ~1 MiB here.
+    maxPayload: MAX_CONTROL_FRAME_SIZE,
     onConnection: (peer) => remoteAddresses.set(peer, peer.remoteAddress ?? 'unknown'),
     onProtocolError: (err) =>
       log.warn(

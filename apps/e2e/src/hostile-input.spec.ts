@@ -8,6 +8,7 @@ import {
   MAX_CONNECTIONS_PER_ADDRESS,
   MAX_REQUESTS_IN_FLIGHT,
   decodeFrame,
+  MAX_CONTROL_FRAME_SIZE,
   MAX_FRAME_SIZE,
   MAX_NAME_BYTES,
   encodeControl,
@@ -82,8 +83,11 @@ describe('hostile input', () => {
     await cluster?.stop();
   });
 
-  /** Fuzzes with `connections` (chosen at random per frame) while a good client works; checks the aftermath. */
-  async function fuzzEndpoint(pid: number, connections: FuzzConnection[], seeds: Buffer[], label: string) {
+  /**
+   * Fuzzes with `connections` (chosen at random per frame) while a good client works; checks the
+   * aftermath. `maxMessage`: the largest message the endpoint takes (the controller takes no chunks).
+   */
+  async function fuzzEndpoint(pid: number, connections: FuzzConnection[], seeds: Buffer[], label: string, maxMessage = MAX_FRAME_SIZE) {
     const rssBefore = rssBytes(pid);
     const rss = sampleMax(() => rssBytes(pid));
     const good = wellBehavedClient(cluster.client(), `good/${label}`);
@@ -95,8 +99,8 @@ describe('hostile input', () => {
         }),
         { numRuns: FRAMES_PER_ENDPOINT, endOnFailure: true, interruptAfterTimeLimit: FUZZ_TIME_LIMIT_MS, markInterruptAsFailure: true },
       );
-      // Frames over MAX_FRAME_SIZE: refused by the WebSocket layer (1009) before they are buffered whole.
-      oversizedCloses = [await connections[0].sendOversized(MAX_FRAME_SIZE + 1), await connections[0].sendOversized(MAX_FRAME_SIZE + 65_536)];
+      // Frames over the endpoint's limit: refused by the WebSocket layer (1009) before they are buffered whole.
+      oversizedCloses = [await connections[0].sendOversized(maxMessage + 1), await connections[0].sendOversized(maxMessage + 65_536)];
     } finally {
       connections.forEach((c) => c.close());
     }
@@ -120,7 +124,7 @@ describe('hostile input', () => {
     expect(sha256(await readAll(after, kept.name))).toBe(sha256(kept.content));
   }
 
-  it('controller /ws: hostile frames get an error frame or a clean close; the controller keeps serving', async () => {
+  it('controller /ws: hostile frames get an error frame or a clean close (past the largest control frame, 1009); the controller keeps serving', async () => {
     const { token } = await cluster.sdk.createToken('write', 'fuzz/');
     const hash = sha256(Buffer.from('x'));
     const seeds = [
@@ -156,7 +160,7 @@ describe('hostile input', () => {
         await next(); // session.info, or E_AUTH once the fuzz has tripped the cap for this address
       },
     });
-    await fuzzEndpoint(cluster.controller.child.pid as number, [anonymous, authenticated], seeds, 'controller');
+    await fuzzEndpoint(cluster.controller.child.pid as number, [anonymous, authenticated], seeds, 'controller', MAX_CONTROL_FRAME_SIZE);
     // The token's prefix held: nothing outside fuzz/ and good/ appeared, nothing was removed.
     const names = [];
     for await (const file of cluster.sdk.ls('')) names.push(file.name);

@@ -21,6 +21,11 @@ export const FRAME_HEADER_SIZE = 8;
 export const MAX_CONTROL_BODY = 1 * MiB;
 /** The largest frame of any kind: a full chunk plus its binary header. */
 export const MAX_FRAME_SIZE = MAX_CHUNK_SIZE + 4 * KiB;
+/**
+ * The largest control frame (header and JSON body): all a process that never takes chunk data (the
+ * controller) has to accept, so that a peer's unfinished message can hold no more than this there.
+ */
+export const MAX_CONTROL_FRAME_SIZE = FRAME_HEADER_SIZE + MAX_CONTROL_BODY;
 /** A file name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 1024;
 /** Entries per paged list message (chunks of a manifest, files of a listing, hashes asked for). */

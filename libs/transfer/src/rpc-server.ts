@@ -20,6 +20,13 @@ export interface RpcServerOptions extends RpcPeerOptions {
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
   /**
+   * The largest WebSocket message taken (a longer one closes its connection with 1009); default
+   * MAX_FRAME_SIZE. A message's buffer is held from its first bytes until its last, so this bounds
+   * what each connection's unfinished message can hold: a process that takes no chunk data passes
+   * MAX_CONTROL_FRAME_SIZE.
+   */
+  maxPayload?: number;
+  /**
    * Where messages are read into, and given back once nothing reads them (RpcPeerOptions.recycle): a
    * request's once its handler has returned (before its answer is sent), so a handler must not keep a
    * request's bytes past its own return.
@@ -83,7 +90,7 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     if (!answer.accepted) return refuse(socket, answer.response);
     socket.write(answer.response);
     const ws = new AcceptedWebSocket(socket as Socket, head, {
-      maxPayload: MAX_FRAME_SIZE,
+      maxPayload: options.maxPayload ?? MAX_FRAME_SIZE,
       allocate: memory && ((length, first) => memory.take(length, first)),
       headBytes: memory?.headBytes,
       release: give,
