@@ -620,6 +620,21 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(checks).toBe(1);
     });
 
+    it('does not ask again about a copy its node found sound a moment ago (a flood of reports), but does once it is gone', async () => {
+      const hash = await committed('sound', 'a sound chunk', ['n1', 'n2']);
+      let checks = 0;
+      node('n1').beforeCheckAnswer = async () => void checks++;
+      for (let i = 0; i < 5; i++) await healer.checkReplica(hash, 'n1');
+      expect(checks).toBe(1); // found sound by the first; the other four reports are not checked
+      expect(await catalog.chunkReplicas(hash)).toEqual(['n1', 'n2']);
+
+      node('n1').quarantine(hash); // it rots, and the node says so: its word drops the copy
+      await healer.removeReplica(hash, 'n1');
+      await catalog.addReplica(hash, 'n1'); // listed again (a repair put it back, say)
+      await healer.checkReplica(hash, 'n1'); // checked at once: a removal forgets the copy was sound
+      expect(checks).toBe(2);
+    });
+
     it('repairs a copy found bad during a pass right after that pass, not a timer tick later', async () => {
       const hash = await committed('rotten', 'a rotten chunk', ['n1', 'n2']);
       node('n1').quarantine(hash);

@@ -7,6 +7,7 @@ import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
 import { PlanSchedule } from './plan-schedule';
+import { SoundCopies } from './sound-copies';
 import { inMissingDomains, mayBeUnderSpread } from './spread-choice';
 import { copiesToRemove, type SurplusCopy } from './surplus-choice';
 
@@ -114,6 +115,7 @@ export class Healer {
   private stopped = false;
   /** Checks of reported copies under way, by `hash@node`. */
   private readonly checking = new Map<string, Promise<void>>();
+  private readonly sound = new SoundCopies();
   /** The pacing clock: when the next copy may start under the repair rate cap. */
   private nextCopyAt = 0;
   private readonly warned = new Set<string>();
@@ -288,6 +290,7 @@ export class Healer {
    */
   async removeReplica(hash: string, nodeId: string): Promise<void> {
     this.unlisted.gone(hash, nodeId);
+    this.sound.forget(`${hash}@${nodeId}`);
     await this.options.catalog.removeReplica(hash, nodeId);
     this.schedule.changed();
   }
@@ -296,10 +299,12 @@ export class Healer {
    * Has a node re-verify a copy someone found bad (a reader's `chunk.bad`, or a repair that pulled
    * wrong bytes from it): a word from elsewhere is not proof, so only the node's own answer drops the
    * replica, and then repair starts. Never throws: no answer leaves the replica as it was. Reports of
-   * a copy whose check is under way join it (many readers of a hot file meet the same rotten copy).
+   * a copy whose check is under way join it (many readers of a hot file meet the same rotten copy),
+   * and reports of a copy found sound lately are not checked again (`SoundCopies`).
    */
   checkReplica(hash: string, nodeId: string): Promise<void> {
     const key = `${hash}@${nodeId}`;
+    if (this.sound.has(key)) return Promise.resolve();
     const running = this.checking.get(key);
     if (running) return running;
     const check = this.askToCheck(hash, nodeId).finally(() => this.checking.delete(key));
@@ -313,7 +318,7 @@ export class Healer {
     if (!peer) return;
     try {
       const answer = expectFrame(await peer.request('chunk.check', { hash }, { timeoutMs: 30_000 }), 'chunk.checked');
-      if (answer.body.ok) return;
+      if (answer.body.ok) return this.sound.add(`${hash}@${nodeId}`);
       await this.removeReplica(hash, nodeId);
       log.warn({ hash, node: nodeId }, 'node confirmed a bad replica; repairing');
       this.requestPass();
