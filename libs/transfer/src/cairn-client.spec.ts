@@ -1290,6 +1290,23 @@ describe('CairnClient transfers that outlive their controller connection or thei
     expect(cluster.firstRequests.length).toBeGreaterThan(connections); // the idle one was closed
   });
 
+  it('lists the next page on a new connection when the caller stalled longer than the controller keeps an idle one', async () => {
+    const cluster = await FakeCluster.start(2, { idleTimeoutMs: 200 });
+    const sdk = client(cluster, 2);
+    const now = Date.now();
+    for (let i = 0; i < 600; i++) {
+      const name = `many/f${String(i).padStart(4, '0')}`;
+      cluster.files.set(name, { id: i + 1, name, size: 0, sha256: sha256(Buffer.alloc(0)), replicas: 2, chunkCount: 0, createdAt: now, updatedAt: now, chunks: [] });
+    }
+    const names: string[] = [];
+    for await (const file of sdk.ls('many/')) {
+      names.push(file.name);
+      if (names.length === 1) await new Promise((resolve) => setTimeout(resolve, 1_000)); // past the idle timeout
+    }
+    expect(names).toHaveLength(600);
+    expect(cluster.requests.filter((r) => r.type === 'file.list')).toHaveLength(2);
+  });
+
   it('puts from a source silent longer than the controller keeps an idle connection, before its first chunk and before its next', async () => {
     const cluster = await FakeCluster.start(2, { idleTimeoutMs: 200 });
     cluster.chunkSize = DEFAULT_CHUNK_SIZE;

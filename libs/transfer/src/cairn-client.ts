@@ -5,6 +5,7 @@ import {
   ControlFrame,
   ControlType,
   FileInfo,
+  Frame,
   NodeInfo,
   validateName,
   validatePrefix,
@@ -20,6 +21,7 @@ import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
 import { ReceiveBuffers } from './receive-buffers';
 import { abortable } from './abort-scope';
+import { requestController } from './controller-link';
 
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
@@ -145,12 +147,11 @@ export class CairnClient {
   async stat(name: string, options: { withChunks?: boolean } & CallOptions = {}): Promise<FileInfo | FileStat> {
     validateName(name);
     const { signal } = options;
-    const controller = await this.controller(signal);
-    const file = expectFrame(await controller.request('file.stat', { name }, { signal }), 'file.info').body.file;
+    const file = expectFrame(await this.readRequest('file.stat', { name }, signal), 'file.info').body.file;
     if (options.withChunks === false) return file;
     const chunks: StatChunk[] = [];
     for (let from = 0; from < file.chunkCount; from += LIST_PAGE) {
-      const page = expectFrame(await controller.request('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }, { signal }), 'file.chunk-page');
+      const page = expectFrame(await this.readRequest('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }, signal), 'file.chunk-page');
       if (page.body.chunks.length === 0) throw new CairnError('E_NOT_FOUND', `${name} changed while it was being read`);
       for (const c of page.body.chunks) chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id) });
     }
@@ -160,17 +161,22 @@ export class CairnClient {
   /** Files whose names start with `prefix` (a plain string), in name order, fetched page by page. */
   async *ls(prefix = '', options: CallOptions = {}): AsyncGenerator<FileInfo> {
     validatePrefix(prefix);
-    const controller = await this.controller(options.signal);
     let after: string | undefined;
     for (;;) {
-      const page = expectFrame(
-        await controller.request('file.list', { prefix, after, limit: LIST_PAGE }, { signal: options.signal }),
-        'file.list-page',
-      ).body;
+      const page = expectFrame(await this.readRequest('file.list', { prefix, after, limit: LIST_PAGE }, options.signal), 'file.list-page').body;
       yield* page.files;
       if (!page.next) return;
       after = page.next;
     }
+  }
+
+  /**
+   * A request that only reads, on the connection of the moment, sent again once on a new one if its
+   * own closed first: a caller paging slowly through `ls` or `stat` may outlive a connection the
+   * controller closed as idle (controller-link.ts).
+   */
+  private readRequest<T extends ControlType>(type: T, body: Body<T>, signal?: AbortSignal): Promise<Frame> {
+    return requestController((s) => this.controller(s), type, body, { signal, repeatable: true });
   }
 
   async rm(name: string, options: CallOptions = {}): Promise<FileInfo> {
