@@ -80,11 +80,11 @@ export function createControllerMetrics(sources: ClusterStatusSources, options: 
   new Gauge({ name: 'cairn_catalog_chunks', help: 'Distinct chunks referenced by committed files.', registers, collect: fromStatus((s) => s.chunks) });
   new Gauge({
     name: 'cairn_chunks_under_replicated',
-    help: 'Chunks with fewer replicas on live nodes than their replication factor (lost ones included).',
+    help: 'Chunks with fewer healthy replicas (on live nodes, not draining) than their replication factor (lost ones included).',
     registers,
     collect: fromStatus((s) => s.underReplicated),
   });
-  new Gauge({ name: 'cairn_chunks_lost', help: 'Chunks with no replica on any live node.', registers, collect: fromStatus((s) => s.lost) });
+  new Gauge({ name: 'cairn_chunks_lost', help: 'Chunks with no healthy replica (on a live node, not draining).', registers, collect: fromStatus((s) => s.lost) });
   new Gauge({
     name: 'cairn_repair_queue_chunks',
     help: 'Under-replicated chunks the healer planned to copy in its current pass and has not finished.',

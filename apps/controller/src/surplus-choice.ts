@@ -1,3 +1,5 @@
+import { domainOf as domainOfNode } from '@cairn/registry';
+
 /** A chunk's copy on an alive node, as surplus trimming weighs it. */
 export interface SurplusCopy {
   node: string;
@@ -9,9 +11,9 @@ export interface SurplusCopy {
   removable: boolean;
 }
 
-/** As placement's `domainOf` (libs/registry): a node without a zone shares its domain with no one. */
+/** Placement's failure domain of the copy's node: a node without a zone shares its domain with no one. */
 function domainOf(copy: SurplusCopy): string {
-  return copy.zone === null ? `node:${copy.node}` : `zone:${copy.zone}`;
+  return domainOfNode({ id: copy.node, zone: copy.zone });
 }
 
 /**

@@ -76,7 +76,7 @@ describe('puts from slow sources', () => {
 
     const putting = client.put('slow/restart.bin', silentMeanwhile(), { onProgress: (p) => (stored = p.chunks) });
     await waitUntil(() => stored === 1, 15_000);
-    await sleep(1_000); // the first chunk's record reaches the controller (within 500 ms)
+    await sleep(2_000); // the first chunk's record reaches the controller (batched for at most 500 ms)
     await cluster.killController();
     await cluster.startController();
     await cluster.waitForAliveNodes(2);

@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import fc from 'fast-check';
 import { CairnError } from './errors';
-import { checkGrant, Grant, GRANT_TTL_MS, MAX_GRANT_BYTES, signGrant, signGrantBatch } from './grants';
+import { checkGrant, Grant, GRANT_EXPIRED, GRANT_TTL_MS, MAX_GRANT_BYTES, signGrant, signGrantBatch, unverifiedGrantExpiry } from './grants';
 import { MAX_CHUNK_SIZE, MAX_PAGE } from './limits';
 
 fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
@@ -91,6 +91,16 @@ describe('signGrant → checkGrant', () => {
     const grant = signGrant(controller.privateKey, { op: 'put', hashes, nodes, exp: Number.MAX_SAFE_INTEGER });
     expect(Buffer.byteLength(grant)).toBeLessThanOrEqual(MAX_GRANT_BYTES);
     expect(checkGrant(controller.publicKey, grant, { op: 'put', hash: hashes[MAX_PAGE - 1], nodeId: nodes[15], now: NOW }).hashes).toHaveLength(MAX_PAGE);
+  });
+});
+
+describe('an expired grant, as a reader meets it', () => {
+  it('is refused with the GRANT_EXPIRED text, and its expiry can be read without the key', () => {
+    const token = signGrant(controller.privateKey, getGrant({ exp: NOW - 1 }));
+    expect(() => checkGrant(controller.publicKey, token, { op: 'get', hash: H1, now: NOW })).toThrow(GRANT_EXPIRED);
+    expect(unverifiedGrantExpiry(token)).toBe(NOW - 1);
+    expect(unverifiedGrantExpiry(signGrantBatch(controller.privateKey, [getGrant(), putGrant()])[1])).toBe(NOW + GRANT_TTL_MS);
+    expect(unverifiedGrantExpiry('not a grant')).toBeUndefined();
   });
 });
 

@@ -70,11 +70,26 @@ export function verifiedGrant(publicKey: KeyObject, token: string | undefined): 
 }
 
 /**
+ * How a node words the refusal of an expired grant. The error frame carries no reason code, so a
+ * reader that meets it (and then asks for a fresh grant) matches this text: one constant for both.
+ */
+export const GRANT_EXPIRED = 'grant expired';
+
+/** The expiry a grant names, read but not verified (a reader's guess whether it lapsed); undefined if unreadable. */
+export function unverifiedGrantExpiry(token: string): number | undefined {
+  try {
+    return parseGrantPayload(openGrant(token).payload).exp;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Returns `grant` if it allows `want` at `want.now`, else throws E_FORBIDDEN. `names` answers whether
  * the grant's hashes include one (a caller that keeps them in a set passes its lookup).
  */
 export function requireAllowed(grant: Grant, want: GrantUse, names: (hash: string) => boolean = (hash) => grant.hashes?.includes(hash) ?? false): Grant {
-  if (grant.exp < (want.now ?? Date.now())) throw forbidden('grant expired');
+  if (grant.exp < (want.now ?? Date.now())) throw forbidden(GRANT_EXPIRED);
   if (grant.op !== want.op) throw forbidden(`grant is for ${grant.op}, not ${want.op}`);
   if (!covers(grant, want, names)) throw forbidden('grant does not cover this chunk');
   if (want.op === 'put' && (!want.nodeId || !grant.nodes?.includes(want.nodeId))) throw forbidden('grant does not name this node');

@@ -1,4 +1,4 @@
-import { Body, CairnError, FileInfo, ManifestSha256, NodeState, grantPayload, toCairnError } from '@cairn/protocol';
+import { Body, CairnError, FileInfo, GRANT_EXPIRED, ManifestSha256, NodeState, toCairnError, unverifiedGrantExpiry } from '@cairn/protocol';
 import { expectFrame } from './rpc-peer';
 import { type ControllerLink, requestController } from './controller-link';
 import { NodePool } from './node-pool';
@@ -53,8 +53,6 @@ interface ReplicaFailure {
 const MANIFEST_PAGE = 256;
 /** How often one chunk's page is asked for again, for a fresh read grant, before the get gives up. */
 const MAX_GRANT_RENEWALS = 2;
-/** How a node words the refusal of an expired grant (@cairn/protocol's requireAllowed). */
-const EXPIRED_REFUSAL = 'grant expired';
 
 /**
  * Streams a file's bytes in order: up to `window` chunks are fetched ahead in parallel, each is
@@ -268,16 +266,7 @@ async function readReplicas(
  * or by the node's word (its clock may run ahead of this one).
  */
 function refusedAsExpired(error: CairnError, grant: string): boolean {
-  return error.code === 'E_FORBIDDEN' && (error.message === EXPIRED_REFUSAL || grantExpiry(grant) <= Date.now());
-}
-
-/** The expiry a grant names, read but not verified (the nodes verify it); never, for one that cannot be read. */
-function grantExpiry(grant: string): number {
-  try {
-    return grantPayload.parse(JSON.parse(Buffer.from(grant.split('.')[0], 'base64url').toString('utf8'))).exp;
-  } catch {
-    return Infinity;
-  }
+  return error.code === 'E_FORBIDDEN' && (error.message === GRANT_EXPIRED || (unverifiedGrantExpiry(grant) ?? Infinity) <= Date.now());
 }
 
 function unreadable(entry: ManifestEntry, failures: readonly ReplicaFailure[]): CairnError {
