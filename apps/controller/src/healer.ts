@@ -434,9 +434,7 @@ export class Healer {
     const started = performance.now();
     const chunks = await catalog.underSpreadChunks({ healthyNodes, limit: page });
     const scanMs = performance.now() - started;
-    const copiedBefore = this.counters.copiedChunks;
-    const step = await this.copyEach(chunks, { scanMs, page }, () => 1, (chunk) => this.spreadChunk(chunk));
-    const copied = this.counters.copiedChunks - copiedBefore;
+    const { copied, ...step } = await this.copyEach(chunks, { scanMs, page }, () => 1, (chunk) => this.spreadChunk(chunk));
     if (copied > 0) log.info({ chunks: copied }, 'copied chunks whose copies shared a zone into another; trimming removes the doubled ones');
     return step;
   }
@@ -446,14 +444,14 @@ export class Healer {
    * copies each as pacing counts them, at most `repairConcurrency` at once and under the repair rate,
    * until the plan's slice is over (`sliceOver`). `unfinished`: copies were asked for (made or failed:
    * the next plan looks again); a page of chunks nothing could be done for waits for a change, or for
-   * room when placing failed for lack of it.
+   * room when placing failed for lack of it. `copied`: how many copies were made.
    */
   private async copyEach(
     chunks: readonly ChunkHealth[],
     { scanMs, page }: { scanMs: number; page: number },
     copies: (chunk: ChunkHealth) => number,
     copyChunk: (chunk: ChunkHealth) => Promise<boolean>,
-  ): Promise<PlanStep> {
+  ): Promise<PlanStep & { copied: number }> {
     const sliceOver = this.sliceOver(scanMs);
     const copiedBefore = this.counters.copiedChunks;
     this.counters.queued = chunks.length;
@@ -475,7 +473,8 @@ export class Healer {
     await Promise.all(Array.from({ length: Math.min(this.options.repairConcurrency, chunks.length) }, worker));
     this.counters.queued = 0;
     const left = next < chunks.length || chunks.length === page;
-    return { scanMs, unfinished: attempted, moreAtOnce: left && this.counters.copiedChunks > copiedBefore };
+    const copied = this.counters.copiedChunks - copiedBefore;
+    return { scanMs, unfinished: attempted, moreAtOnce: left && copied > 0, copied };
   }
 
   /**
