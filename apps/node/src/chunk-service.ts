@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt, toCairnError } from '@cairn/protocol';
 import { isUnreadableCopy, type ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
-import { ReadBuffers } from './read-buffers';
+import { ServeMemory } from './serve-memory';
 import { PreparedGrantUses } from './prepared-grant-uses';
 
 /**
@@ -42,7 +42,7 @@ export interface ChunkServiceOptions {
  * chunks prepared uploads stored here.
  */
 export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantined, onStored, clusterSecret, deleteBatchBudgetMs = DELETE_BATCH_BUDGET_MS }: ChunkServiceOptions) {
-  const readBuffers = new ReadBuffers();
+  const serveMemory = new ServeMemory(store);
   const preparedGrants = new PreparedGrantUses();
   /** A copy found rotten or unreadable (isUnreadableCopy) goes to quarantine and is reported, so it is repaired elsewhere. */
   const quarantineIfBad = async (hash: string, err: unknown) => {
@@ -74,8 +74,8 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
           // Served unhashed: every reader (a client, or a node copying it for repair) checks the bytes
           // against the hash and reports a bad copy, which the controller then has this node check
           // (`chunk.check`). Hashing here as well was a third SHA-256 pass over every byte of a get.
-          const payload = await store.get(frame.body.hash, { into: readBuffers.take(), verify: false });
-          return { type: 'chunk.data', hash: frame.body.hash, payload, onSent: () => readBuffers.give(payload) };
+          const { payload, release } = await serveMemory.read(frame.body.hash);
+          return { type: 'chunk.data', hash: frame.body.hash, payload, release };
         } catch (err) {
           await quarantineIfBad(frame.body.hash, err);
           throw err;

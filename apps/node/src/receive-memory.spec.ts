@@ -36,7 +36,7 @@ describe('chunkReceiveMemory', () => {
     const payload = message.subarray(frame.length - chunk.length);
     expect(await store.put(hash, payload)).toEqual({ stored: true });
     memory.give(message);
-    expect(store.returnReceiveBuffer(message)).toBe(false); // already back with the store
+    expect(store.returnLentBuffer(message)).toBe(false); // already back with the store
   });
 
   it('receives a small chunk, a control frame or an unknown head into recycled buffers instead', () => {
@@ -50,7 +50,7 @@ describe('chunkReceiveMemory', () => {
     const other = memory.take(2 * 1024 * 1024, control.subarray(0, DATA_PREFIX_BYTES));
     expect(memory.take(10)).toHaveLength(10);
     expect(lend).not.toHaveBeenCalled();
-    expect(store.returnReceiveBuffer(other)).toBe(false);
+    expect(store.returnLentBuffer(other)).toBe(false);
     const recycled = memory.take(2 * 1024 * 1024);
     memory.give(recycled);
     expect(memory.take(2 * 1024 * 1024).buffer).toBe(recycled.buffer); // reused

@@ -19,7 +19,7 @@ export function chunkReceiveMemory(store: ChunkStore): ReceiveMemory {
       return lent ?? buffers.take(length);
     },
     give(bytes) {
-      if (!store.returnReceiveBuffer(bytes)) buffers.give(bytes);
+      if (!store.returnLentBuffer(bytes)) buffers.give(bytes);
     },
   };
 }

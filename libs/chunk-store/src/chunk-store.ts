@@ -22,11 +22,12 @@ export interface AbortOptions {
 /** Options of `get`. */
 export interface GetOptions extends AbortOptions {
   /**
-   * Memory to read the chunk into, handed over (it is detached from the caller): the chunk comes back
-   * as a view of it when it fits, so a server can recycle one buffer per chunk in flight instead of
-   * leaving each read to the garbage collector.
+   * Memory to read the chunk into: the chunk comes back as a view of it when it fits, so a server can
+   * recycle one buffer per chunk in flight instead of leaving each read to the garbage collector. An
+   * ArrayBuffer is handed over (detached from the caller); memory `lendReadBuffer` lent stays the
+   * caller's to give back, whether the chunk came back in it or not.
    */
-  into?: ArrayBuffer;
+  into?: ArrayBuffer | Uint8Array;
   /**
    * A read that checks the chunk rather than serves it (a scrub, a claim's proof): it says nothing
    * about which chunks are hot, so a big chunk is read past the page cache whatever was read before,
@@ -84,12 +85,20 @@ export interface ChunkStore {
    * `headBytes` of header and grant, then the chunk): a put of exactly that part is then written from
    * where it was received, without a copy. Undefined when the store has none to lend (the chunk is too
    * small or too big for it, or too much is lent already): receive elsewhere. The memory must be given
-   * back with `returnReceiveBuffer` once nothing reads it, and not written to while a put of it runs.
+   * back with `returnLentBuffer` once nothing reads it, and not written to while a put of it runs.
    */
   lendReceiveBuffer(headBytes: number, chunkBytes: number): Buffer | undefined;
 
-  /** Takes back memory `lendReceiveBuffer` lent (or any view into it); false for anything else. */
-  returnReceiveBuffer(bytes: Uint8Array): boolean;
+  /**
+   * Memory to read a chunk into (`GetOptions.into`) for a reader that sends it on from there: one of
+   * the slots puts are written from, where a big chunk is read past the page cache without a copy, so
+   * serving reads takes no memory of its own. Undefined when too much is lent already. Give it back with
+   * `returnLentBuffer` once nothing reads the chunk.
+   */
+  lendReadBuffer(): Buffer | undefined;
+
+  /** Takes back memory `lendReceiveBuffer` or `lendReadBuffer` lent (or any view into it); false for anything else. */
+  returnLentBuffer(bytes: Uint8Array): boolean;
 
   /**
    * Reads a whole chunk, hashing while reading (one pass) unless `verify` is false. A hash mismatch

@@ -374,9 +374,9 @@ describe('file-system chunk store: chunks received into memory it lends', () => 
     chunk.data.copy(message, 742);
     expect(await store.put(chunk.hash, message.subarray(742))).toEqual({ stored: true });
     expect((await readFile(chunkPath(root, chunk.hash))).equals(chunk.data)).toBe(true);
-    expect(store.returnReceiveBuffer(message)).toBe(true);
-    expect(store.returnReceiveBuffer(message)).toBe(false);
-    expect(store.returnReceiveBuffer(Buffer.alloc(8))).toBe(false);
+    expect(store.returnLentBuffer(message)).toBe(true);
+    expect(store.returnLentBuffer(message)).toBe(false);
+    expect(store.returnLentBuffer(Buffer.alloc(8))).toBe(false);
   });
 
   it('checks a chunk put from lent memory like any other: a mismatch stores nothing', async () => {
@@ -388,13 +388,41 @@ describe('file-system chunk store: chunks received into memory it lends', () => 
     message[50 + 1000] ^= 0xff;
     await expectRejectsWithCode(store.put(chunk.hash, message.subarray(50)), 'E_HASH_MISMATCH');
     expect(await store.has(chunk.hash)).toBe(false);
-    store.returnReceiveBuffer(message);
+    store.returnLentBuffer(message);
   });
 
   it('lends nothing once closed', async () => {
     const store = await openIn(await dirs.make());
     await store.close();
     expect(store.lendReceiveBuffer(100, 1024 * 1024)).toBeUndefined();
+    expect(store.lendReadBuffer()).toBeUndefined();
+  });
+});
+
+describe('file-system chunk store: chunks read into memory it lends', () => {
+  it('reads small and big chunks into the lent memory itself, which stays lent until given back', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    for (const chunk of [makeChunk(4096, 1), makeChunk(1024 * 1024 + 5, 2), makeChunk(4 * 1024 * 1024, 3)]) {
+      await store.put(chunk.hash, chunk.data);
+      const lent = store.lendReadBuffer()!;
+      const got = await store.get(chunk.hash, { into: lent, verify: false });
+      expect(got.equals(chunk.data)).toBe(true);
+      expect(got.buffer).toBe(lent.buffer);
+      expect(got.byteOffset).toBe(lent.byteOffset);
+      expect(store.returnLentBuffer(lent)).toBe(true);
+      expect(store.returnLentBuffer(lent)).toBe(false);
+    }
+    await store.close();
+  });
+
+  it('leaves the lent memory lent when a read fails', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const lent = store.lendReadBuffer()!;
+    await expectRejectsWithCode(store.get(makeChunk(10, 9).hash, { into: lent }), 'E_NOT_FOUND');
+    expect(store.returnLentBuffer(lent)).toBe(true);
+    await store.close();
   });
 });
 

@@ -61,7 +61,11 @@ export class FsChunkStore implements ChunkStore {
     return this.ioThreads.lendForReceive(headBytes, chunkBytes);
   }
 
-  returnReceiveBuffer(bytes: Uint8Array): boolean {
+  lendReadBuffer(): Buffer | undefined {
+    return this.closed ? undefined : this.ioThreads.lendForRead();
+  }
+
+  returnLentBuffer(bytes: Uint8Array): boolean {
     return this.ioThreads.giveBack(bytes);
   }
 

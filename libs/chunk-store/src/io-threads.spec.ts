@@ -330,7 +330,7 @@ describe('IoThreads: chunks received into a lent slot', () => {
       expect(message.length).toBe(700 + i + chunks[i].length);
       expect((message.byteOffset + 700 + i) % 4096).toBe(0);
     }
-    expect(threads.lentForReceive).toBe(3);
+    expect(threads.lentSlots).toBe(3);
     const acquire = jest.spyOn(AlignedSlots.prototype, 'acquire');
     const answers = await Promise.all(
       messages.map((message, i) => threads.write({ tempPath: join(root, 'tmp', `${i}.tmp`), finalPath: join(root, `c${i}`), data: message.subarray(700 + i), direct: true })),
@@ -339,9 +339,9 @@ describe('IoThreads: chunks received into a lent slot', () => {
     acquire.mockRestore();
     for (const [i, chunk] of chunks.entries()) expect((await readFile(join(root, `c${i}`))).equals(chunk)).toBe(true);
     if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(answers.map((a) => a.direct)).toEqual([true, true, true]);
-    expect(threads.lentForReceive).toBe(3); // still the receivers' until they give them back
+    expect(threads.lentSlots).toBe(3); // still the receivers' until they give them back
     expect(messages.every((message) => threads.giveBack(message.subarray(5, 9)))).toBe(true); // any view will do
-    expect(threads.lentForReceive).toBe(0);
+    expect(threads.lentSlots).toBe(0);
   });
 
   it('lends only what fits, and never the last slots, which puts copied in always find', async () => {
@@ -365,11 +365,62 @@ describe('IoThreads: chunks received into a lent slot', () => {
     expect(threads.giveBack(Buffer.alloc(10))).toBe(false);
     const message = threads.lendForReceive(10, 1000)!;
     expect(threads.giveBack(new Uint8Array(message.buffer as SharedArrayBuffer, 0, 4))).toBe(false); // its memory, not a lent slot
-    expect(threads.lentForReceive).toBe(1);
+    expect(threads.lentSlots).toBe(1);
   });
 
   it('lends nothing once closed', async () => {
     await threads.close();
     expect(threads.lendForReceive(100, 1000)).toBeUndefined();
+    expect(threads.lendForRead()).toBeUndefined();
+  });
+});
+
+describe('IoThreads: chunks read into a lent slot', () => {
+  const { dirs, threads: current } = freshThreadsForEachTest();
+  let threads: IoThreads;
+  beforeEach(() => (threads = current()));
+  const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+  it('reads a chunk into the slot itself, past the page cache or through it, and hashes what is there', async () => {
+    const root = await dirs.make();
+    const chunks = [randomBytes(4 * 1024 * 1024), randomBytes(300_001), randomBytes(10)];
+    for (const [i, chunk] of chunks.entries()) await writeFile(join(root, `c${i}`), chunk);
+    for (const directAbove of [4096, Infinity]) {
+      const pastCacheBefore = threads.readsPastCache;
+      for (const [i, chunk] of chunks.entries()) {
+        const slot = threads.lendForRead()!;
+        expect(slot.length).toBe(threads.slotBytes);
+        const got = await threads.readChunk(join(root, `c${i}`), sha(chunk), 16 << 20, { into: slot, directAbove });
+        expect(got.equals(chunk)).toBe(true);
+        expect(got.buffer).toBe(slot.buffer); // in the slot, not a copy of it
+        expect(got.byteOffset).toBe(slot.byteOffset);
+        await expect(threads.readChunk(join(root, `c${i}`), sha(randomBytes(8)), 16 << 20, { into: slot, directAbove })).rejects.toMatchObject({ code: 'E_CORRUPT' });
+        expect(threads.lentSlots).toBe(1); // the reader's until it gives it back
+        expect(threads.giveBack(got)).toBe(true);
+      }
+      const direct = directAbove === 4096 && DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type);
+      expect(threads.readsPastCache - pastCacheBefore).toBe(direct ? 4 : 0); // the two big chunks, twice each
+    }
+    const root2 = await dirs.make();
+    const big = randomBytes(threads.slotBytes + 1); // too big for a slot: a buffer of its own
+    await writeFile(join(root2, 'big'), big);
+    const slot = threads.lendForRead()!;
+    const own = await threads.readChunk(join(root2, 'big'), sha(big), 16 << 20, { into: slot });
+    expect(own.equals(big)).toBe(true);
+    expect(own.buffer).not.toBe(slot.buffer);
+    expect(threads.giveBack(slot)).toBe(true);
+  });
+
+  it('never lends the slots kept for copies, and reads only into a whole slot it lent', async () => {
+    const lent: Buffer[] = [];
+    for (let slot = threads.lendForRead(); slot; slot = threads.lendForRead()) lent.push(slot);
+    expect(lent).toHaveLength(4); // of 8, as for receiving
+    expect(threads.lendForReceive(100, 1000)).toBeUndefined(); // the same slots
+    const root = await dirs.make();
+    await writeFile(join(root, 'c'), 'abc');
+    await expect(threads.readChunk(join(root, 'c'), sha(Buffer.from('abc')), 100, { into: lent[0].subarray(10) })).rejects.toThrow(RangeError);
+    await expect(threads.readChunk(join(root, 'c'), sha(Buffer.from('abc')), 100, { into: Buffer.alloc(100) })).rejects.toThrow(RangeError);
+    lent.forEach((slot) => threads.giveBack(slot));
+    expect(threads.lentSlots).toBe(0);
   });
 });

@@ -44,19 +44,21 @@ function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
-function read({ id, path: file, hash, maxSize, into, directAbove, verify }) {
+function read({ id, path: file, hash, maxSize, into, slotOffset, directAbove, verify }) {
   let direct = false;
   try {
     const fd = fs.openSync(file, 'r');
     let data;
+    let inSlot = false;
     try {
       const { size } = fs.fstatSync(fd);
       if (size > maxSize) throw Object.assign(new Error('is ' + size + ' bytes, more than any chunk'), { code: 'ECORRUPT' });
-      data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
-      direct = size > directAbove && Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES && directReads && readDirect(fd, size);
+      inSlot = slotOffset !== undefined && size <= SLOT_BYTES;
+      data = inSlot ? slots.subarray(slotOffset, slotOffset + size) : into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
+      direct = size > directAbove && Math.ceil(size / ALIGNMENT) * ALIGNMENT <= SLOT_BYTES && directReads && readDirect(fd, size, inSlot ? slotOffset : READ_OFFSET);
       // fill, one memcpy: set copies out of shared memory word by word (copyIntoSlot, aligned-slots.ts).
-      if (direct) data.fill(slots.subarray(READ_OFFSET, READ_OFFSET + size));
-      else readAll(fd, data, size);
+      if (direct && !inSlot) data.fill(slots.subarray(READ_OFFSET, READ_OFFSET + size));
+      else if (!direct) readAll(fd, data, size);
     } finally {
       fs.closeSync(fd);
     }
@@ -64,7 +66,8 @@ function read({ id, path: file, hash, maxSize, into, directAbove, verify }) {
     if (verify !== false && crypto.createHash('sha256').update(data).digest('hex') !== hash) {
       throw Object.assign(new Error('does not match its hash'), { code: 'ECORRUPT' });
     }
-    parentPort.postMessage({ id, data, direct }, [data.buffer]);
+    if (inSlot) parentPort.postMessage({ id, size: data.length, direct });
+    else parentPort.postMessage({ id, data, direct }, [data.buffer]);
   } catch (err) {
     parentPort.postMessage({ id, direct, error: { code: err && err.code, message: String(err && err.message) } });
   }
@@ -77,15 +80,15 @@ function readAll(fd, data, size) {
   }
 }
 /**
- * Reads a whole chunk past the page cache into this thread's own slot of the shared aligned memory (a
- * thread runs one request at a time, so the slot is never shared, and reads take nothing from the
- * write slots): whole blocks, the last one short at the end of the file. The file is opened again
- * through /proc/self/fd, so it is the very file the caller opened and measured, even if it was renamed
- * or removed since. False (and the caller reads through the cache, from its descriptor) if that
+ * Reads a whole chunk past the page cache into the shared aligned memory at \`offset\`: this thread's own
+ * slot (a thread runs one request at a time, so the slot is never shared), or a write slot lent for
+ * the read (IoThreads.lendForRead): whole blocks, the last one short at the end of the file. The file
+ * is opened again through /proc/self/fd, so it is the very file the caller opened and measured, even
+ * if it was renamed or removed since. False (and the caller reads through the cache, from its descriptor) if that
  * reopening fails for any reason (a file system refusing O_DIRECT, no /proc), or if a read stops off a
  * block boundary before the end.
  */
-function readDirect(cachedFd, size) {
+function readDirect(cachedFd, size, offset) {
   let fd;
   try {
     fd = fs.openSync(REOPEN_DIR + '/' + cachedFd, O_RDONLY | O_DIRECT);
@@ -100,7 +103,7 @@ function readDirect(cachedFd, size) {
     while (done < size) {
       let n;
       try {
-        n = fs.readSync(fd, slots, READ_OFFSET + done, padded - done, done);
+        n = fs.readSync(fd, slots, offset + done, padded - done, done);
       } catch (err) {
         if (err.code === 'EINVAL') return (directReads = false);
         throw err;
@@ -196,8 +199,11 @@ export const THREAD_LOST = 'ETHREADLOST';
 
 export interface ReadOptions {
   signal?: AbortSignal;
-  /** Memory to read into (handed over to the thread) when the chunk fits in it; else a fresh buffer. */
-  into?: ArrayBuffer;
+  /**
+   * Memory to read into when the chunk fits in it, else a fresh buffer: an ArrayBuffer (handed over to
+   * the thread), or a write slot `lendForRead` lent, which stays the caller's either way.
+   */
+  into?: ArrayBuffer | Uint8Array;
   /** Chunks bigger than this are read past the page cache; default: none. */
   directAbove?: number;
   /** False: the bytes are handed out without being hashed (ChunkStore's GetOptions.verify); default true. */
@@ -207,6 +213,8 @@ export interface ReadOptions {
 /** What a thread answers: a read's bytes, and whether the read or write went past the page cache. */
 interface Answer {
   data?: Uint8Array;
+  /** A read into a lent slot: the chunk's length there. */
+  size?: number;
   direct?: boolean;
 }
 
@@ -240,8 +248,8 @@ export class IoThreads {
   private closed = false;
   /** Made when first needed; every thread sees them. */
   private slots: AlignedSlots | undefined;
-  /** Write slots lent to receive a chunk into, by their offset (`lendForReceive`). */
-  private readonly receiving = new Map<number, Slot>();
+  /** Write slots lent to receive a chunk into (`lendForReceive`) or to read one into (`lendForRead`), by their offset. */
+  private readonly lent = new Map<number, Slot>();
   private pastCache = 0;
 
   constructor(
@@ -265,31 +273,55 @@ export class IoThreads {
    * caller's until it gives it back with `giveBack`, after the write it was lent for.
    */
   lendForReceive(headBytes: number, chunkBytes: number): Buffer | undefined {
-    if (this.closed || headBytes > RECEIVE_HEADROOM || chunkBytes > this.slotBytes) return undefined;
+    if (headBytes > RECEIVE_HEADROOM || chunkBytes > this.slotBytes) return undefined;
+    const slot = this.lendSlot();
+    return slot && Buffer.from(this.sharedSlots().memory, slot.offset - headBytes, headBytes + chunkBytes);
+  }
+
+  /**
+   * Lends a whole write slot to read a chunk into (`readChunk`'s `into`), for a reader that sends the
+   * chunk on from there: a big chunk read past the page cache then lands where it is sent from, with
+   * no copy out of the thread's own slot and no buffer of its own, so a node serving gets needs no
+   * memory beyond the slots its puts use. Undefined under the same rule as `lendForReceive`; given
+   * back with `giveBack` once nothing reads it.
+   */
+  lendForRead(): Buffer | undefined {
+    const slot = this.lendSlot();
+    return slot && Buffer.from(this.sharedSlots().memory, slot.offset, this.sharedSlots().slotBytes);
+  }
+
+  private lendSlot(): Slot | undefined {
+    if (this.closed) return undefined;
     const slots = this.sharedSlots();
     if (slots.freeCount <= KEPT_FOR_COPIES) return undefined;
     const slot = slots.tryAcquire()!; // there are free ones: just counted
-    this.receiving.set(slot.offset, slot);
-    return Buffer.from(slots.memory, slot.offset - headBytes, headBytes + chunkBytes);
+    this.lent.set(slot.offset, slot);
+    return slot;
   }
 
-  /** Takes back a buffer `lendForReceive` lent (or any view into it); false, and nothing done, for any other. */
+  /** Takes back a buffer `lendForReceive` or `lendForRead` lent (or any view into it); false, and nothing done, for any other. */
   giveBack(bytes: Uint8Array): boolean {
-    const slots = this.slots;
-    if (!slots || bytes.buffer !== slots.memory) return false;
-    for (const [offset, slot] of this.receiving) {
-      if (bytes.byteOffset >= offset - slots.headroom && bytes.byteOffset < offset + slots.slotBytes) {
-        this.receiving.delete(offset);
-        slots.release(slot);
-        return true;
-      }
-    }
-    return false;
+    const offset = this.lentOffset(bytes);
+    if (offset === undefined) return false;
+    const slot = this.lent.get(offset)!;
+    this.lent.delete(offset);
+    this.slots!.release(slot);
+    return true;
   }
 
-  /** Write slots lent to receive chunks and not given back yet. */
-  get lentForReceive(): number {
-    return this.receiving.size;
+  /** The offset of the lent slot `bytes` is a view of (its headroom included), if it is one. */
+  private lentOffset(bytes: Uint8Array): number | undefined {
+    const slots = this.slots;
+    if (!slots || bytes.buffer !== slots.memory) return undefined;
+    for (const offset of this.lent.keys()) {
+      if (bytes.byteOffset >= offset - slots.headroom && bytes.byteOffset < offset + slots.slotBytes) return offset;
+    }
+    return undefined;
+  }
+
+  /** Write slots lent (to receive or to read chunks into) and not given back yet. */
+  get lentSlots(): number {
+    return this.lent.size;
   }
 
   /**
@@ -305,7 +337,7 @@ export class IoThreads {
     if (this.closed) throw new Error('the I/O threads are closed');
     const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE };
     const slots = this.sharedSlots();
-    if (data.buffer === slots.memory && this.receiving.has(data.byteOffset)) {
+    if (data.buffer === slots.memory && this.lent.has(data.byteOffset)) {
       // Received where it is written from; the slot stays lent to its receiver.
       const answer = await this.send({ ...message, offset: data.byteOffset, direct }, []);
       return { direct: answer.direct === true };
@@ -339,16 +371,24 @@ export class IoThreads {
    * of the shared aligned memory (as big as a write slot: a bigger chunk goes through the cache), then
    * copied out and hashed: for a chunk read once, as a big file's chunks are, that costs a sixth of the
    * kernel's time of a cached read (docs/performance.md). Where the file system refuses O_DIRECT,
-   * through the cache.
+   * through the cache. Into a lent slot (`lendForRead`), the chunk comes back as a view of it when it
+   * fits, read past the page cache straight there.
    */
   async readChunk(path: string, hash: string, maxSize: number, options: ReadOptions = {}): Promise<Buffer> {
     const { signal, into, directAbove = Infinity, verify = true } = options;
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
+    const slotOffset = into instanceof Uint8Array ? this.lentOffset(into) : undefined;
+    if (into instanceof Uint8Array && (slotOffset === undefined || into.byteOffset !== slotOffset)) {
+      throw new RangeError('a read goes into an ArrayBuffer or a whole slot lendForRead lent');
+    }
+    const handedOver = into instanceof ArrayBuffer ? into : undefined;
     try {
-      const answer = await this.send({ op: 'read', path, hash, maxSize, into, directAbove, verify }, into ? [into] : []);
+      const message = { op: 'read', path, hash, maxSize, into: handedOver, slotOffset, directAbove, verify };
+      const answer = await this.send(message, handedOver ? [handedOver] : []);
       if (answer.direct) this.pastCache++;
-      const data = answer.data as Uint8Array; // a read's answer always carries its bytes
+      if (answer.size !== undefined) return Buffer.from(this.sharedSlots().memory, slotOffset, answer.size);
+      const data = answer.data as Uint8Array; // a read's answer carries its bytes unless they are in the slot
       return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     } catch (err) {
       if ((err as { direct?: boolean }).direct) this.pastCache++; // read past the cache, then refused

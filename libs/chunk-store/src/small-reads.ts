@@ -18,14 +18,14 @@ export const SMALL_READ_BYTES = 64 * 1024;
  * two cached system calls, but a failing disk stalls the caller. Non-blocking, so a FIFO planted at a
  * chunk's path cannot hang it.
  */
-export function readSmallChunk(path: string, hash: string, into?: ArrayBuffer, verify = true): Buffer | undefined {
+export function readSmallChunk(path: string, hash: string, into?: ArrayBuffer | Uint8Array, verify = true): Buffer | undefined {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   let data: Buffer;
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile() || stats.size > SMALL_READ_BYTES) return undefined;
     const size = stats.size;
-    data = into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafe(size);
+    data = into && into.byteLength >= size ? viewOf(into, size) : Buffer.allocUnsafe(size);
     for (let offset = 0; offset < size; ) {
       const n = readSync(fd, data, offset, size - offset, offset);
       if (n === 0) throw corrupt('shrank while being read');
@@ -37,6 +37,11 @@ export function readSmallChunk(path: string, hash: string, into?: ArrayBuffer, v
   // The bytes handed out are the ones hashed.
   if (verify && createHash('sha256').update(data).digest('hex') !== hash) throw corrupt('does not match its hash');
   return data;
+}
+
+/** The first `size` bytes of `memory`, not a copy. */
+function viewOf(memory: ArrayBuffer | Uint8Array, size: number): Buffer {
+  return memory instanceof ArrayBuffer ? Buffer.from(memory, 0, size) : Buffer.from(memory.buffer, memory.byteOffset, size);
 }
 
 function corrupt(message: string): Error {

@@ -470,14 +470,14 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     expect(budget.isOver).toBe(false);
   });
 
-  it("tells a chunk.data reply's onSent once its payload is on the socket, and not before", async () => {
+  it("tells a chunk.data reply's release once its payload is on the socket, and not before", async () => {
     const stored = randomBytes(300_000);
     const sent: number[] = [];
     let answered = 0;
     const server = await startServer({
       onRequest: () => {
         answered++;
-        return { type: 'chunk.data', hash: sha256(stored), payload: stored, onSent: () => sent.push(answered) };
+        return { type: 'chunk.data', hash: sha256(stored), payload: stored, release: () => sent.push(answered) };
       },
     });
     const client = await connect(server.address);
@@ -486,6 +486,33 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
 
     expect(Buffer.from(data.payload).equals(stored)).toBe(true);
     expect(sent).toEqual([1]);
+  });
+
+  it("tells a chunk.data reply's release, once, when its connection closed before the answer went out", async () => {
+    const stored = randomBytes(1000);
+    const asked = gate();
+    const reading = gate(); // the handler is still reading the chunk when the client goes
+    const released = gate();
+    let releases = 0;
+    const server = await startServer({
+      onRequest: async () => {
+        asked.open();
+        await reading.opened;
+        return { type: 'chunk.data', hash: sha256(stored), payload: stored, release: () => (releases++, released.open()) };
+      },
+    });
+    const client = await connect(server.address);
+    const answer = codeOf(client.request('chunk.get', { hash: sha256(stored), grant: GRANT }));
+    await asked.opened;
+
+    client.socket.terminate();
+    expect(await answer).toBe('E_UNAVAILABLE');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the server sees the close
+    reading.open();
+
+    await released.opened;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(releases).toBe(1);
   });
 
   it('answers chunk.data with an empty grant', async () => {

@@ -29,8 +29,11 @@ export type Reply =
       type: 'chunk.data';
       hash: string;
       payload: Uint8Array;
-      /** Told once the payload is handed to the socket and nothing here reads it again (to recycle it). */
-      onSent?: () => void;
+      /**
+       * Told once, when nothing here reads the payload again (to recycle its memory): it was handed to
+       * the socket and written, or it never will be (the connection closed first, the write failed).
+       */
+      release?: () => void;
     };
 
 export type RequestHandler = (frame: Frame, peer: RpcPeer) => Promise<Reply> | Reply;
@@ -86,7 +89,7 @@ const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
 /** A request's answer, ready to send (none when the connection closed first), and whether it holds a read turn. */
 interface PreparedAnswer {
   reply?: Buffer | Uint8Array[];
-  onSent?: () => void;
+  release?: () => void;
   turn: boolean;
 }
 
@@ -317,11 +320,13 @@ export class RpcPeer {
         if (!this.isOpen) return { turn }; // closed while it waited: nobody to answer
       }
       const result = await this.options.onRequest(frame, this);
-      const reply =
-        result.type === 'chunk.data'
-          ? encodeData('chunk.data', frame.requestId, result.hash, result.payload)
-          : encodeControl(result.type, frame.requestId, result.body as never);
-      return { reply, onSent: result.type === 'chunk.data' ? result.onSent : undefined, turn };
+      if (result.type !== 'chunk.data') return { reply: encodeControl(result.type, frame.requestId, result.body as never), turn };
+      try {
+        return { reply: encodeData('chunk.data', frame.requestId, result.hash, result.payload), release: result.release, turn };
+      } catch (err) {
+        result.release?.();
+        throw err;
+      }
     } catch (err) {
       return { reply: encodeError(frame.requestId, toCairnError(err)), turn };
     }
@@ -331,13 +336,16 @@ export class RpcPeer {
    * Sends a prepared answer once the socket has room. Until then the request still counts among those
    * in flight on this connection (`answering`): a peer that never reads cannot pile up answers.
    */
-  private async deliver({ reply, onSent, turn }: PreparedAnswer): Promise<void> {
+  private async deliver({ reply, release, turn }: PreparedAnswer): Promise<void> {
+    let handedOver = false;
     try {
       if (!reply || !this.isOpen) return;
       await this.drained();
       this.lastActivity = Date.now();
-      this.sendAnswer(reply, onSent);
+      this.sendAnswer(reply, release);
+      handedOver = true;
     } finally {
+      if (!handedOver) release?.();
       if (turn) this.turns.release();
       this.answering--;
     }
@@ -348,10 +356,9 @@ export class RpcPeer {
    * the peer has read the answer, holds nothing else: a closure made in `answer` would keep the whole
    * request (a chunk) alive for as long as a peer that does not read cares to wait.
    */
-  private sendAnswer(reply: Buffer | Uint8Array[], onSent: (() => void) | undefined): void {
-    this.sendMessage(Array.isArray(reply) ? reply : [reply], (err) => {
-      if (!err) onSent?.();
-    });
+  private sendAnswer(reply: Buffer | Uint8Array[], release: (() => void) | undefined): void {
+    // Written or failed, the socket is done with the payload either way.
+    this.sendMessage(Array.isArray(reply) ? reply : [reply], () => release?.());
   }
 
   /**
