@@ -519,6 +519,28 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     expect(await readdir(join(root, 'quarantine'))).toHaveLength(1);
   });
 
+  it('a re-put of a chunk whose copy rotted quarantines the copy and writes the bytes anew; a sound copy is left as it is', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    for (const [size, seed] of [[4096, 61], [2 * 1024 * 1024 + 5, 62]]) {
+      const chunk = makeChunk(size, seed);
+      await store.put(chunk.hash, chunk.data);
+      const rotten = Buffer.from(chunk.data);
+      rotten[size >> 1] ^= 0x40; // one bit flipped on disk, same length
+      await writeFile(chunkPath(root, chunk.hash), rotten);
+      const before = store.stats();
+
+      await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+
+      expect((await readFile(chunkPath(root, chunk.hash))).equals(chunk.data)).toBe(true);
+      expect(store.stats()).toEqual(before); // one copy replaced by another: the same bytes counted
+      await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: false }); // sound now
+    }
+    const quarantined = await readdir(join(root, 'quarantine'));
+    expect(quarantined).toHaveLength(2);
+    await store.close();
+  });
+
   it('a re-put of a present chunk refreshes its age, so garbage collection keeps it', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

@@ -128,22 +128,25 @@ export class FsChunkStore implements ChunkStore {
   async quarantine(hash: ChunkHash): Promise<boolean> {
     this.assertOpen();
     assertChunkHash(hash);
-    return this.locks.run(hash, async () => {
-      const size = this.sizeOnDisk(hash);
-      if (size === undefined) return false;
-      const location = this.layout.locate(hash);
-      try {
-        await ensureDirectory(this.layout.quarantineDir);
-        await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
-        await fsyncDirectory(location.dir);
-        await fsyncDirectory(this.layout.quarantineDir);
-      } catch (err) {
-        if (isMissing(err)) return false;
-        throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
-      }
-      this.ledger.removed(size);
-      return true;
-    });
+    return this.locks.run(hash, () => this.moveAside(hash));
+  }
+
+  /** `quarantine`'s work, under the chunk's lock held by the caller. */
+  private async moveAside(hash: ChunkHash): Promise<boolean> {
+    const size = this.sizeOnDisk(hash);
+    if (size === undefined) return false;
+    const location = this.layout.locate(hash);
+    try {
+      await ensureDirectory(this.layout.quarantineDir);
+      await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
+      await fsyncDirectory(location.dir);
+      await fsyncDirectory(this.layout.quarantineDir);
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
+    }
+    this.ledger.removed(size);
+    return true;
   }
 
   async *list(opts: AbortOptions = {}): AsyncIterable<ListedChunk> {
@@ -169,8 +172,14 @@ export class FsChunkStore implements ChunkStore {
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
   private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
     if (this.sizeOnDisk(hash) !== undefined) {
-      await this.refreshAge(hash);
-      return { stored: false };
+      if (await this.holdsExactly(hash, data)) {
+        await this.refreshAge(hash);
+        return { stored: false };
+      }
+      // The copy on disk is not these bytes (it rotted, or cannot be read): acknowledging the put
+      // would count a copy that is not there. It goes to quarantine, and the bytes in hand (checked
+      // against the hash by `put`) are written in its place.
+      await this.moveAside(hash);
     }
     this.ledger.reserve(data.length);
     try {
@@ -211,6 +220,23 @@ export class FsChunkStore implements ChunkStore {
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }
     return true;
+  }
+
+  /**
+   * Whether the chunk's file holds exactly `data`: a re-put compares the bytes it was given with the
+   * copy on disk (a read and a comparison, no hash), on the rare put of a chunk already stored. False
+   * when they differ or the copy cannot be read.
+   */
+  private async holdsExactly(hash: ChunkHash, data: Uint8Array): Promise<boolean> {
+    const file = this.layout.locate(hash).file;
+    try {
+      const stored =
+        readSmallChunk(file, hash, undefined, false) ??
+        (await this.ioThreads.readChunk(file, hash, MAX_CHUNK_SIZE, { directAbove: DIRECT_IO_ABOVE_BYTES, verify: false }));
+      return Buffer.compare(stored, data) === 0;
+    } catch {
+      return false;
+    }
   }
 
   /** Garbage collection never reclaims a chunk an upload has just relied on (see `reclaim`). */
