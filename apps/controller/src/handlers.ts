@@ -5,7 +5,7 @@ import { CatalogStore, FileRecord, type PlacementCandidate, type UploadRecord, p
 import { type Reply, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS, PREPARED_GRANT_SLACK_MS } from './healer';
-import { AccessControl, Session, checkNameAllowed, effectivePrefix, tokenWithin } from './security/access-control';
+import { AccessControl, Session, checkNameAllowed, effectivePrefix, requireUnrestricted, tokenWithin } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 import { fitListPage } from './list-page';
@@ -248,6 +248,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         return { type: 'ack', body: {} };
       }
       case 'node.drain': {
+        requireUnrestricted(session, 'draining a node');
         await ctx.cluster.setDraining(frame.body.nodeId, frame.body.draining);
         ctx.log.info({ node: frame.body.nodeId, draining: frame.body.draining }, 'node draining changed');
         return { type: 'ack', body: {} };

@@ -48,6 +48,7 @@ describe('token administration by an admin limited to a prefix', () => {
       create: async (scope: 'read' | 'write' | 'admin', prefix?: string) => answer(await send('token.create', { scope, prefix }), 'token.created'),
       list: async () => answer(await send('token.list', {}), 'token.listed').tokens.map((t) => ({ id: t.id, prefix: t.prefix })),
       revoke: (id: string) => send('token.revoke', { id }),
+      drain: (nodeId: string) => send('node.drain', { nodeId, draining: true }),
     };
   }
 
@@ -85,6 +86,11 @@ describe('token administration by an admin limited to a prefix', () => {
 
     await teamA.revoke(mine.id);
     expect((await catalog.getToken(mine.id))?.revokedAt).not.toBeNull();
+  });
+
+  it('refuses it the cluster-wide work of an admin: draining a node', async () => {
+    const { teamA } = await admins();
+    await expect(teamA.drain('n1')).rejects.toMatchObject({ code: 'E_FORBIDDEN', message: expect.stringContaining('team-a/') });
   });
 
   it('leaves the bootstrap admin token its full power', async () => {

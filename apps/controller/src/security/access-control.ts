@@ -278,6 +278,15 @@ export function checkNameAllowed(session: Session | undefined, name: string): vo
   }
 }
 
+/**
+ * Refuses a request that acts on the whole cluster (draining a node moves chunks of every file) to a
+ * token limited to a prefix, whatever its scope: such an admin administers its prefix, not the nodes.
+ */
+export function requireUnrestricted(session: Session | undefined, what: string): void {
+  const prefix = clientPrefix(session);
+  if (prefix !== null) throw new CairnError('E_FORBIDDEN', `${what} needs a token without a prefix; this one is limited to "${prefix}"`);
+}
+
 /** The prefix a client's token is limited to; null for an unrestricted one (and for anything but a client). */
 function clientPrefix(session: Session | undefined): string | null {
   return session?.kind === 'client' ? session.prefix : null;
