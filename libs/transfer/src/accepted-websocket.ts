@@ -44,12 +44,6 @@ export class AcceptedWebSocket extends WebSocketConnection {
   private readonly pauses: ReadPauses<'owner' | 'admission'>;
   /** The admission of the message being received (one per fragment of a fragmented one). */
   private tickets: AdmissionTicket[] = [];
-  /**
-   * When the message being received began, or later got its room (Date.now()); 0 before any message,
-   * or without admission. Its server's idle timeout counts from here too (rpc-server.ts). Only a
-   * message's first frame counts: more fragments of it (one byte each, say) would keep it alive.
-   */
-  messageActivityAt = 0;
 
   /** `head`: bytes that came after the upgrade request, already frames; read from the next tick on. */
   constructor(accepted: Socket, head: Buffer, options: AcceptedWebSocketOptions) {
@@ -104,23 +98,13 @@ export class AcceptedWebSocket extends WebSocketConnection {
     this.pauses.resume('owner');
   }
 
-  /** Whether a message begun waits for room, which others' unfinished messages hold. */
-  get waitingForRoom(): boolean {
-    return this.pauses.has('admission');
-  }
-
   /**
    * A message begins: its room is asked for before its buffer is taken. Without room, the socket
    * stops reading; what was read already (the rest of one socket read at most) still lands in the
    * buffer, and the rest waits in the kernel, pushing back on the sender, until the room is given.
    */
   private admitted(admission: MessageAdmission, length: number, take: () => Buffer): Buffer {
-    const first = this.tickets.length === 0;
-    if (first) this.messageActivityAt = Date.now();
-    const ticket = admission.admit(length, () => {
-      if (first) this.messageActivityAt = Date.now();
-      this.pauses.resume('admission');
-    });
+    const ticket = admission.admit(length, () => this.pauses.resume('admission'));
     this.tickets.push(ticket);
     if (!ticket.admitted) this.pauses.pause('admission');
     return take();

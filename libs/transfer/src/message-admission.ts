@@ -22,7 +22,7 @@ interface Claim {
  *
  * Admitted messages are never held back by this cap, so they always finish as fast as their senders
  * send: waiting can only end. A sender that stops mid-message keeps its room until the server's idle
- * timeout drops its connection, which counts from the message's beginning (rpc-server.ts). One message is admitted even when it alone is over the cap, so that
+ * timeout drops its connection. One message is admitted even when it alone is over the cap, so that
  * the cap never refuses a message the protocol allows.
  */
 export class MessageAdmission {

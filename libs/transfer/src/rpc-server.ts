@@ -121,12 +121,7 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
   const idleSweep = setInterval(() => {
     const cutoff = Date.now() - idleTimeoutMs;
     for (const peer of peers) {
-      // Under a cap on unfinished messages, beginning a message and getting room for it count as
-      // activity too: a client idle for a while whose message then waits for room is not dropped at
-      // once, and connections that each begin a message and stop are all dropped one timeout after
-      // they began, admitted or still waiting (not one timeout per turn of the room).
-      const ws = peer.socket instanceof AcceptedWebSocket ? peer.socket : undefined;
-      if (Math.max(peer.lastActivity, ws?.messageActivityAt ?? 0) < cutoff) {
+      if (peer.lastActivity < cutoff) {
         options.onLimit?.('idle timeout', peer.remoteAddress ?? 'unknown');
         peer.close(1001, 'idle');
         peer.socket.terminate();
