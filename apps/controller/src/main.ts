@@ -4,7 +4,6 @@ import { MAX_CONTROL_FRAME_SIZE } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
 import {
   RpcPeer,
-  MessageAdmission,
   attachRpcServer,
   createHttpHandler,
   createProcessLogger,
@@ -29,12 +28,6 @@ import { GrantSigner } from './security/grant-signer';
 /** Heartbeats come several times per node timeout, and at least every second. */
 const heartbeatInterval = (nodeTimeoutMs: number) =>
   Math.max(50, Math.min(1000, Math.floor(nodeTimeoutMs / 4)));
-
-/**
- * Bytes of messages the controller receives at once, begun and not finished: sixteen of the largest
- * (MAX_CONTROL_FRAME_SIZE), where its 1024 connections could otherwise hold a GiB between them.
- */
-const RECEIVING_BUDGET_BYTES = 16 * 1024 * 1024;
 
 async function main(): Promise<void> {
   const config = parseControllerConfig(process.argv.slice(2));
@@ -98,10 +91,8 @@ async function main(): Promise<void> {
     onRequest: metrics.instrument(handle),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
-    // No chunk ever comes to the controller: a peer's unfinished message holds at most ~1 MiB here,
-    // and all of them together RECEIVING_BUDGET_BYTES (a connection without room waits for it).
+    // No chunk ever comes to the controller: a peer's unfinished message holds at most ~1 MiB here.
     maxPayload: MAX_CONTROL_FRAME_SIZE,
-    admission: new MessageAdmission(RECEIVING_BUDGET_BYTES),
     onConnection: (peer) => remoteAddresses.set(peer, peer.remoteAddress ?? 'unknown'),
     onProtocolError: (err) =>
       log.warn(

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
-import { InboundBudget, MessageAdmission, NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
+import { InboundBudget, NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -18,12 +18,6 @@ import { chunkReceiveMemory } from './receive-memory';
  * clients (reads are bounded per connection, by rpc-peer.ts's turns).
  */
 const INBOUND_BUDGET_BYTES = 64 * 1024 * 1024;
-/**
- * Bytes of messages a node receives at once, begun and not finished: as many again, sixteen 4 MiB
- * chunks arriving together. Each connection may send a message of up to MAX_FRAME_SIZE (16 MiB), whose
- * buffer is held from its first bytes; without a cap together those could take gigabytes.
- */
-const RECEIVING_BUDGET_BYTES = 64 * 1024 * 1024;
 
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
@@ -55,8 +49,7 @@ async function main(): Promise<void> {
   // carry no names or secrets, so they are open; bind --host to a private interface (docs/security.md).
   const authorize: HttpAuthorizer = () => true;
   const inbound = new InboundBudget(INBOUND_BUDGET_BYTES);
-  const receiving = new MessageAdmission(RECEIVING_BUDGET_BYTES);
-  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false, inbound, receiving });
+  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false, inbound });
   const server = createProcessServer(
     createHttpHandler({
       isReady: () => late.link?.registered ?? false,
@@ -68,7 +61,6 @@ async function main(): Promise<void> {
   const rpc = attachRpcServer(server, {
     onRequest: metrics.instrument(service.forClients),
     inboundBudget: inbound,
-    admission: receiving,
     // A big chunk is received where the store writes it from; everything else into recycled buffers.
     receiveInto: chunkReceiveMemory(store),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),

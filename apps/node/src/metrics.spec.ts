@@ -39,13 +39,11 @@ function setup() {
   let registered = false;
   let stats = 0;
   const inbound = { heldBytes: 0, isOver: false };
-  const receiving = { admittedBytes: 0, waitingCount: 0 };
   const metrics = createNodeMetrics(
     {
       store: { stats: () => (stats++, { ...usage }) },
       registered: () => registered,
       inbound,
-      receiving,
     },
     { processMetrics: false },
   );
@@ -67,7 +65,6 @@ function setup() {
   return {
     usage,
     inbound,
-    receiving,
     handle,
     statsCalls: () => stats,
     setRegistered: (value: boolean) => (registered = value),
@@ -106,17 +103,6 @@ describe('node metrics', () => {
     ({ samples } = await node.scrape());
     expect(value(samples, 'cairn_node_inbound_held_bytes')).toBe(70_000_000);
     expect(value(samples, 'cairn_node_inbound_paused')).toBe(1);
-  });
-
-  it('reports the bytes of messages being received, and the connections waiting for room to receive one', async () => {
-    const node = setup();
-    let { samples } = await node.scrape();
-    expect(value(samples, 'cairn_node_receiving_bytes')).toBe(0);
-    expect(value(samples, 'cairn_node_receiving_waiting')).toBe(0);
-    Object.assign(node.receiving, { admittedBytes: 8_388_608, waitingCount: 3 });
-    ({ samples } = await node.scrape());
-    expect(value(samples, 'cairn_node_receiving_bytes')).toBe(8_388_608);
-    expect(value(samples, 'cairn_node_receiving_waiting')).toBe(3);
   });
 
   it('starts every traffic counter at zero', async () => {
@@ -162,7 +148,7 @@ describe('node metrics', () => {
   });
 
   it('includes the Node.js process metrics by default', async () => {
-    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false }, receiving: { admittedBytes: 0, waitingCount: 0 } });
+    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false } });
     const { samples } = parseMetrics(await metrics.registry.metrics());
     expect(value(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(value(samples, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

@@ -9,8 +9,6 @@ export interface NodeMetricsSources {
   registered: () => boolean;
   /** The budget of request bytes held over all client connections (`InboundBudget`). */
   inbound: { readonly heldBytes: number; readonly isOver: boolean };
-  /** The cap on messages being received (MessageAdmission). */
-  receiving: { readonly admittedBytes: number; readonly waitingCount: number };
 }
 
 export interface NodeMetricsOptions {
@@ -95,22 +93,6 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
     registers,
     collect() {
       this.set(sources.inbound.isOver ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: 'cairn_node_receiving_bytes',
-    help: 'Bytes of the messages (chunks, mostly) this node is receiving, begun and not finished.',
-    registers,
-    collect() {
-      this.set(sources.receiving.admittedBytes);
-    },
-  });
-  new Gauge({
-    name: 'cairn_node_receiving_waiting',
-    help: 'Connections waiting for room to receive a message begun, the node being at its cap for messages in progress.',
-    registers,
-    collect() {
-      this.set(sources.receiving.waitingCount);
     },
   });
   new Gauge({

@@ -9,7 +9,6 @@ import { AcceptedWebSocket, type AcceptedWebSocketOptions } from './accepted-web
 import { upgradeResponse } from './websocket-handshake';
 import { makeSelfSignedCert } from './testing/self-signed-cert';
 import { settledBacklog } from './testing/settled-backlog';
-import { MessageAdmission } from './message-admission';
 
 const MiB = 1024 * 1024;
 const OPTIONS: AcceptedWebSocketOptions = { maxPayload: 8 * MiB };
@@ -363,88 +362,3 @@ async function waitFor(condition: () => boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
-
-/** A binary frame's header as a client sends it, for a payload of `length` bytes (64-bit length form, zero mask key). */
-function bigFrameHeader(length: number): Buffer {
-  const header = Buffer.alloc(14);
-  header[0] = 0x82;
-  header[1] = 0x80 | 127;
-  header.writeBigUInt64BE(BigInt(length), 2);
-  return header; // the mask key, bytes 10..13, is zero: the payload goes as it is
-}
-
-describe('AcceptedWebSocket: room for unfinished messages (MessageAdmission)', () => {
-  const KiB = 1024;
-
-  async function serverWithCap(capBytes: number) {
-    const admission = new MessageAdmission(capBytes);
-    const server = await startServer({ ...OPTIONS, admission });
-    return { admission, server };
-  }
-
-  it('holds back a message that finds no room until an earlier one is finished, then reads it', async () => {
-    const { admission, server } = await serverWithCap(MiB);
-    const accepted = server.connection();
-    const first = await rawUpgrade(server.port);
-    const firstPeer = await accepted;
-    const firstPayload = pattern(900 * KiB);
-    first.write(Buffer.concat([bigFrameHeader(firstPayload.length), firstPayload.subarray(0, 1000)]));
-    await waitFor(() => admission.admittedBytes === firstPayload.length);
-
-    const { client, peer } = await connect(server);
-    const second = pattern(800 * KiB).reverse();
-    const received: string[] = [];
-    peer.on('message', () => received.push('second'));
-    firstPeer.on('message', () => received.push('first'));
-    client.send(second);
-    await waitFor(() => admission.waitingCount === 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(received).toEqual([]); // waits, its bytes left in the kernel
-
-    const got = nextMessage(peer);
-    first.write(firstPayload.subarray(1000));
-    expect((await got).data.equals(second)).toBe(true);
-    expect(received).toEqual(['first', 'second']);
-    await waitFor(() => admission.admittedBytes === 0 && admission.waitingCount === 0);
-  });
-
-  it('gives the room of a message back when its connection closes before it is finished', async () => {
-    const { admission, server } = await serverWithCap(MiB);
-    const stalled = await rawUpgrade(server.port);
-    stalled.write(Buffer.concat([bigFrameHeader(MiB), pattern(10 * KiB)]));
-    await waitFor(() => admission.admittedBytes === MiB);
-    const { client, peer } = await connect(server);
-    const got = nextMessage(peer);
-    client.send(pattern(300 * KiB));
-    await waitFor(() => admission.waitingCount === 1);
-
-    stalled.destroy();
-
-    expect((await got).data.equals(pattern(300 * KiB))).toBe(true);
-    await waitFor(() => admission.admittedBytes === 0);
-  });
-
-  it('admits one of many connections that each begin a message of the largest size, and no more', async () => {
-    const { admission, server } = await serverWithCap(MiB);
-    const sockets = await Promise.all(Array.from({ length: 12 }, () => rawUpgrade(server.port)));
-    for (const socket of sockets) socket.write(Buffer.concat([bigFrameHeader(8 * MiB), pattern(64 * KiB)]));
-    await waitFor(() => admission.waitingCount === 11);
-    expect(admission.admittedBytes).toBe(8 * MiB); // one, alone over the cap; the others read no further
-
-    for (const socket of sockets) socket.destroy();
-    await waitFor(() => admission.admittedBytes === 0 && admission.waitingCount === 0);
-  });
-
-  it('reads small messages that fit as they come, several connections at once', async () => {
-    const { admission, server } = await serverWithCap(64 * KiB);
-    const pairs = [];
-    for (let i = 0; i < 4; i++) pairs.push(await connect(server)); // one at a time: each is the next accepted
-    for (let round = 0; round < 20; round++) {
-      const got = pairs.map(({ peer }) => nextMessage(peer));
-      pairs.forEach(({ client }, i) => client.send(pattern(1000 + i * 7000 + round)));
-      const messages = await Promise.all(got);
-      messages.forEach(({ data }, i) => expect(data.equals(pattern(1000 + i * 7000 + round))).toBe(true));
-    }
-    expect(admission.admittedBytes).toBe(0);
-  });
-});

@@ -2,8 +2,6 @@ import type { Socket } from 'node:net';
 import { CLOSED, OPEN, WebSocketConnection } from './websocket-connection';
 import { FrameReader } from './websocket-frame-reader';
 import { takeOverReads } from './accepted-socket-reads';
-import type { AdmissionTicket, MessageAdmission } from './message-admission';
-import { ReadPauses } from './read-pauses';
 
 export interface AcceptedWebSocketOptions {
   /** Largest message accepted; a longer one closes the connection with 1009. */
@@ -16,11 +14,6 @@ export interface AcceptedWebSocketOptions {
   headBytes?: number;
   /** Given the buffer of a message left unfinished when the connection closed. */
   release?: (buffer: Buffer) => void;
-  /**
-   * The cap on unfinished messages shared by a server's connections: each message asks it for room
-   * when its header arrives, and the connection reads nothing more until it has some.
-   */
-  admission?: MessageAdmission;
 }
 
 /**
@@ -40,24 +33,15 @@ export class AcceptedWebSocket extends WebSocketConnection {
   /** Whether the connection reads into buffers of our choosing (`onread`), not from 'data' events. */
   readonly readsIntoOwnBuffers: boolean;
   private readonly reader: FrameReader;
-  /** Why the socket is not read: its owner asked (`pause`), or the message begun waits for admission. */
-  private readonly pauses: ReadPauses<'owner' | 'admission'>;
-  /** The admission of the message being received (one per fragment of a fragmented one). */
-  private tickets: AdmissionTicket[] = [];
 
   /** `head`: bytes that came after the upgrade request, already frames; read from the next tick on. */
   constructor(accepted: Socket, head: Buffer, options: AcceptedWebSocketOptions) {
     super(false);
     this.readyState = OPEN;
-    const { admission } = options;
-    const allocate = options.allocate ?? Buffer.allocUnsafe;
     this.reader = new FrameReader(options.maxPayload, {
-      onMessage: (data, isBinary) => {
-        this.releaseTickets(); // finished: what it holds is its handler's to account for now
-        this.emit('message', data, isBinary);
-      },
+      onMessage: (data, isBinary) => this.emit('message', data, isBinary),
       onControl: (opcode, payload) => this.onControl(opcode, payload),
-    }, admission ? (length, first) => this.admitted(admission, length, () => allocate(length, first)) : allocate, 'server', options.headBytes);
+    }, options.allocate, 'server', options.headBytes);
     const taken = takeOverReads(accepted, {
       buffer: () => this.reader.nextBuffer(),
       callback: (n) => this.onRead(n),
@@ -66,7 +50,6 @@ export class AcceptedWebSocket extends WebSocketConnection {
     this.readsIntoOwnBuffers = taken?.readsIntoOwnBuffers ?? false;
     const socket = taken?.socket ?? accepted;
     this.socket = socket;
-    this.pauses = new ReadPauses({ pause: () => socket.pause(), resume: () => socket.resume() });
     socket.setNoDelay(true);
     socket.setTimeout(0);
     // Frames that came with the upgrade request are read before the rest, from the next tick on: after
@@ -85,41 +68,8 @@ export class AcceptedWebSocket extends WebSocketConnection {
     socket.on('close', () => {
       const unfinished = this.reader.abandon();
       if (unfinished) options.release?.(unfinished);
-      this.releaseTickets();
       this.onSocketClosed();
     });
-  }
-
-  override pause(): void {
-    this.pauses.pause('owner');
-  }
-
-  override resume(): void {
-    this.pauses.resume('owner');
-  }
-
-  /**
-   * A message begins: its room is asked for before its buffer is taken. Without room, the socket
-   * stops reading; what was read already (the rest of one socket read at most) still lands in the
-   * buffer, and the rest waits in the kernel, pushing back on the sender, until the room is given.
-   */
-  private admitted(admission: MessageAdmission, length: number, take: () => Buffer): Buffer {
-    const ticket = admission.admit(length, () => this.pauses.resume('admission'));
-    this.tickets.push(ticket);
-    if (!ticket.admitted) this.pauses.pause('admission');
-    return take();
-  }
-
-  /**
-   * The message is finished (or its connection gone): its room goes back. One still waiting was
-   * finished from bytes read before the pause; the next message asks for room again.
-   */
-  private releaseTickets(): void {
-    if (this.tickets.length === 0) return;
-    const tickets = this.tickets;
-    this.tickets = [];
-    for (const ticket of tickets) ticket.release();
-    this.pauses.resume('admission');
   }
 
   /** `n` bytes were read into the buffer the reader last chose. Always true: false would pause the socket. */

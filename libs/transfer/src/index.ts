@@ -19,7 +19,6 @@ export { toWebSocketUrl, WS_PATH } from './endpoint';
 export { fixedChunks } from './chunker';
 export { Window } from './window';
 export { InboundBudget, type Pausable } from './inbound-budget';
-export { MessageAdmission, type AdmissionTicket } from './message-admission';
 export { NodePool } from './node-pool';
 export { sha256 } from './hashing';
 export { writeFileAtomically } from './atomic-file';

@@ -3,7 +3,6 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_IDLE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_SIZE } from '@cairn/protocol';
 import { AcceptedWebSocket } from './accepted-websocket';
-import type { MessageAdmission } from './message-admission';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { WS_PATH } from './endpoint';
 import { upgradeResponse } from './websocket-handshake';
@@ -34,12 +33,6 @@ export interface RpcServerOptions extends RpcPeerOptions {
    * Default: fresh buffers.
    */
   receiveInto?: ReceiveMemory;
-  /**
-   * A cap on the bytes of messages all connections are receiving at once, unfinished (each message
-   * asks for room as its header arrives; MessageAdmission). Default: none, each connection bounded by
-   * `maxPayload` alone.
-   */
-  admission?: MessageAdmission;
 }
 
 /** Memory a server reads messages into (ReceiveBuffers is one). */
@@ -101,7 +94,6 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
       allocate: memory && ((length, first) => memory.take(length, first)),
       headBytes: memory?.headBytes,
       release: give,
-      admission: options.admission,
     });
     // Counted once the handshake succeeded: a failed one never holds a slot.
     perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
