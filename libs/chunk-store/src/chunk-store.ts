@@ -75,8 +75,9 @@ export interface ChunkStore {
    * Stores `data` under `hash`. Verifies sha256(data) === hash before anything becomes visible: a
    * mismatch rejects with `E_HASH_MISMATCH` and leaves nothing on disk. A chunk already present is
    * compared with `data` (read back, not hashed): the same bytes are a no-op (`{ stored: false }`, no
-   * rewrite); a copy that differs or cannot be read (rot) is quarantined and `data` written in its
-   * place (`{ stored: true }`), so an acknowledged put never counts a bad copy. Over capacity, ENOSPC or EDQUOT → `E_CAPACITY`;
+   * rewrite); a copy that differs or cannot be read (rot) is replaced by `data` (`{ stored: true }`;
+   * the old file kept in quarantine as evidence), so an acknowledged put never counts a bad copy. Any
+   * other failure to read it back (EMFILE, say) fails the put and leaves the copy as it is. Over capacity, ENOSPC or EDQUOT → `E_CAPACITY`;
    * other I/O failures → `E_DISK`. When the promise resolves the chunk is durable: temp file
    * written, fsynced, renamed into place, directory fsynced.
    */

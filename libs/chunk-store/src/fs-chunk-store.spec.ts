@@ -541,6 +541,23 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     await store.close();
   });
 
+  it('a re-put whose read-back fails for a reason that says nothing of the copy (EMFILE) fails, and leaves the copy alone', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(1024 * 1024 + 9, 63); // big: read back on an I/O thread
+    await store.put(chunk.hash, chunk.data);
+    const threads = (store as unknown as { ioThreads: { readChunk: (...args: unknown[]) => Promise<Buffer> } }).ioThreads;
+    const read = jest.spyOn(threads, 'readChunk').mockRejectedValueOnce(Object.assign(new Error('too many open files'), { code: 'EMFILE' }));
+
+    await expectRejectsWithCode(store.put(chunk.hash, chunk.data), 'E_DISK');
+
+    read.mockRestore();
+    expect((await readFile(chunkPath(root, chunk.hash))).equals(chunk.data)).toBe(true);
+    await expect(readdir(join(root, 'quarantine'))).rejects.toMatchObject({ code: 'ENOENT' }); // nothing set aside
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: false });
+    await store.close();
+  });
+
   it('a re-put of a present chunk refreshes its age, so garbage collection keeps it', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

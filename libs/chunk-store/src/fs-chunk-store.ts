@@ -1,12 +1,12 @@
 import { lstatSync, type Stats } from 'node:fs';
-import { rename, unlink, utimes } from 'node:fs/promises';
+import { link, rename, unlink, utimes } from 'node:fs/promises';
 import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import { RECLAIM_CLOCK_MARGIN_MS, type AbortOptions, type ChunkStore, type ChunkStoreStats, type GetOptions, type ListedChunk, type PutResult, type ReclaimOptions, type ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
-import { asCorruptChunk, errnoOf, isMissing, toDiskError } from './disk-errors';
+import { asCorruptChunk, errnoOf, isMissing, isUnreadableCopy, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentReads } from './recent-reads';
@@ -171,15 +171,18 @@ export class FsChunkStore implements ChunkStore {
 
   /** Runs under the hash's lock: a concurrent put of the same hash has finished by now. */
   private async storeIfAbsent(hash: ChunkHash, data: Uint8Array, signal?: AbortSignal): Promise<PutResult> {
-    if (this.sizeOnDisk(hash) !== undefined) {
+    const present = this.sizeOnDisk(hash);
+    if (present !== undefined) {
       if (await this.holdsExactly(hash, data)) {
         await this.refreshAge(hash);
         return { stored: false };
       }
       // The copy on disk is not these bytes (it rotted, or cannot be read): acknowledging the put
-      // would count a copy that is not there. It goes to quarantine, and the bytes in hand (checked
-      // against the hash by `put`) are written in its place.
-      await this.moveAside(hash);
+      // would count a copy that is not there. The bytes in hand (checked against the hash by `put`)
+      // replace it below, by the same durable write as any put: its rename swaps the files at once,
+      // and a write that fails leaves the old copy where it was. A link in quarantine keeps it as
+      // evidence, as a scrub would.
+      await this.linkIntoQuarantine(hash);
     }
     this.ledger.reserve(data.length);
     try {
@@ -193,8 +196,10 @@ export class FsChunkStore implements ChunkStore {
       });
     } catch (err) {
       this.ledger.release(data.length);
+      if (present !== undefined && this.sizeOnDisk(hash) === undefined) this.ledger.removed(present); // a lost thread's file removed
       throw toDiskError(err, `writing chunk ${hash}`, { hash });
     }
+    if (present !== undefined) this.ledger.removed(present);
     this.ledger.commit(data.length);
     return { stored: true };
   }
@@ -234,8 +239,23 @@ export class FsChunkStore implements ChunkStore {
         readSmallChunk(file, hash, undefined, false) ??
         (await this.ioThreads.readChunk(file, hash, MAX_CHUNK_SIZE, { directAbove: DIRECT_IO_ABOVE_BYTES, verify: false }));
       return Buffer.compare(stored, data) === 0;
+    } catch (err) {
+      // Only what says the copy is bad (or gone) makes it one to replace; a process limit (EMFILE)
+      // or a lost thread says nothing of it, and fails the put instead.
+      const finding = asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
+      if (isMissing(err) || isUnreadableCopy(finding)) return false;
+      throw finding;
+    }
+  }
+
+  /** Best effort: a hard link to the chunk's file in quarantine (no copy), kept as evidence once the file is replaced. */
+  private async linkIntoQuarantine(hash: ChunkHash): Promise<void> {
+    try {
+      await ensureDirectory(this.layout.quarantineDir);
+      await link(this.layout.locate(hash).file, this.layout.quarantineFileFor(hash, Date.now()));
+      await fsyncDirectory(this.layout.quarantineDir);
     } catch {
-      return false;
+      // The copy is replaced all the same: repairing it matters more than keeping it.
     }
   }
 
