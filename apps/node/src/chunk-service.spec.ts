@@ -1,9 +1,6 @@
-import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { CairnError, type Frame, GRANT_TTL_MS, claimProof, signGrant } from '@cairn/protocol';
-import { openChunkStore, type ChunkStore } from '@cairn/chunk-store';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { CairnError, type Frame, GRANT_TTL_MS, signGrant } from '@cairn/protocol';
+import type { ChunkStore } from '@cairn/chunk-store';
 import type { NodePool } from '@cairn/transfer';
 import { createChunkService } from './chunk-service';
 
@@ -62,50 +59,5 @@ describe('chunk service: what prepared uploads stored', () => {
     await expect(service.forController(find(['upload-a', 'upload-b']))).resolves.toEqual({ type: 'chunk.found-prepared', body: { hashes: [H1] } });
     await expect(service.forController(find(['upload-b']))).resolves.toEqual({ type: 'chunk.found-prepared', body: { hashes: [] } });
     expect(await refusal(service.forClients(find(['upload-a'])))).toBe('E_UNKNOWN_TYPE');
-  });
-});
-
-describe('chunk service: claims of a chunk the node holds', () => {
-  const dirs: string[] = [];
-  afterEach(async () => {
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-  });
-
-  /** A node service over a real store holding one chunk, and a claim of that chunk with a proof. */
-  async function setup() {
-    const dir = await mkdtemp(join(tmpdir(), 'cairn-node-claims-'));
-    dirs.push(dir);
-    const real = await openChunkStore({ dir });
-    const data = randomBytes(300_000);
-    const hash = createHash('sha256').update(data).digest('hex');
-    await real.put(hash, data);
-    const controller = generateKeyPairSync('ed25519');
-    const quarantined: string[] = [];
-    const service = createChunkService({ store: real, nodeId: 'node-1', nodes: {} as NodePool, grantKey: () => controller.publicKey, onQuarantined: (h) => void quarantined.push(h), clusterSecret: 'x'.repeat(32) });
-    const grant = signGrant(controller.privateKey, { op: 'put', hashes: [hash], nodes: ['node-1'], upload: 'upload-c', exp: Date.now() + GRANT_TTL_MS });
-    const claim = (bytes: Buffer) => service.forClients({ type: 'chunk.claim', requestId: 1, body: { hash, grant, proof: claimProof(grant, bytes) } } as Frame);
-    const rot = async () => {
-      const rotten = Buffer.from(data);
-      rotten[1234] ^= 1;
-      await writeFile(join(dir, 'chunks', hash.slice(0, 2), hash), rotten);
-    };
-    return { real, data, hash, claim, rot, quarantined };
-  }
-
-  it('takes a claim whose proof matches the copy, and refuses a wrong proof of a sound copy', async () => {
-    const { real, data, claim, quarantined } = await setup();
-    await expect(claim(data)).resolves.toMatchObject({ type: 'chunk.stored', body: { stored: false } });
-    expect(await refusal(claim(Buffer.from('not the chunk')))).toBe('E_FORBIDDEN');
-    expect(quarantined).toEqual([]);
-    await real.close();
-  });
-
-  it('answers not stored for a rotten copy (the client then sends the chunk), quarantining and reporting it', async () => {
-    const { real, data, hash, claim, rot, quarantined } = await setup();
-    await rot();
-    expect(await refusal(claim(data))).toBe('E_NOT_FOUND');
-    expect(quarantined).toEqual([hash]);
-    expect(await real.has(hash)).toBe(false);
-    await real.close();
   });
 });

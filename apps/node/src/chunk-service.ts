@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt, toCairnError } from '@cairn/protocol';
 import { isUnreadableCopy, type ChunkStore } from '@cairn/chunk-store';
-import { NodePool, expectFrame, sha256, type Reply } from '@cairn/transfer';
+import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ServeMemory } from './serve-memory';
 import { PreparedGrantUses } from './prepared-grant-uses';
 
@@ -86,20 +86,13 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         const grant = requireGrant(token, 'put', hash);
         let data: Buffer;
         try {
-          // Unhashed: a proof that matches says this copy is the claimant's bytes, which it named by
-          // their hash, so the copy is sound without a SHA-256 pass of its own (nobody can prove a
-          // rotten copy's bytes without having them). Only a mismatch needs the hash, to tell a rotten
-          // copy (no copy: the client sends the chunk) from a wrong proof.
-          data = await store.get(hash, { cold: true, verify: false });
-          if (!claimProofMatches(token, data, proof)) {
-            if (sha256(data) !== hash) throw new CairnError('E_CORRUPT', `chunk ${hash} on disk does not match its hash`, { hash });
-            throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
-          }
+          data = await store.get(hash, { check: true }); // verified: a rotten copy is no copy
         } catch (err) {
           await quarantineIfBad(hash, err);
           if (isUnreadableCopy(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`);
           throw err;
         }
+        if (!claimProofMatches(token, data, proof)) throw new CairnError('E_FORBIDDEN', `the proof for chunk ${hash} does not match its bytes`);
         await store.touch(hash); // garbage collection keeps it, as after a re-put
         onStored?.({ uploadId: grant.upload, hash, bytes: data.length });
         return { type: 'chunk.stored', body: { hash, size: data.length, stored: false, receipt: receiptFor(grant.upload, hash) } };

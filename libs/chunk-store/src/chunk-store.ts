@@ -29,17 +29,11 @@ export interface GetOptions extends AbortOptions {
    */
   into?: ArrayBuffer | Uint8Array;
   /**
-   * A read that checks the chunk rather than serves it (a scrub): it says nothing about which chunks
-   * are hot, so a big chunk is read past the page cache whatever was read before, and the read is not
-   * remembered as one of the chunks served lately. Always verified.
+   * A read that checks the chunk rather than serves it (a scrub, a claim's proof): it says nothing
+   * about which chunks are hot, so a big chunk is read past the page cache whatever was read before,
+   * and the read is not remembered as one of the chunks served lately.
    */
   check?: boolean;
-  /**
-   * A read that, like a check, says nothing about which chunks are hot (past the page cache, not
-   * remembered), without implying a hash: a claim's, whose bytes are compared with the claimant's
-   * proof instead (apps/node).
-   */
-  cold?: boolean;
   /**
    * False: hand the bytes out as they are on disk, without hashing them, for a reader that checks
    * every chunk against its hash itself and reports a bad copy (a node serving Cairn's clients and

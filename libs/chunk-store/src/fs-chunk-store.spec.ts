@@ -8,7 +8,6 @@ import { scrubChunks } from './scrub';
 import { makeChunk } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
-import { DIRECT_IO_FILE_SYSTEMS } from './testing/direct-io';
 import { IoThreads } from './io-threads';
 import { SMALL_READ_BYTES } from './small-reads';
 
@@ -252,27 +251,6 @@ describe('file-system chunk store: verify on read', () => {
       await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
       await expectRejectsWithCode(store.get(chunk.hash, { check: true, verify: false }), 'E_CORRUPT');
     }
-  });
-
-  it('reads a big chunk served again through the page cache, but never after a cold read, which hashes only when asked', async () => {
-    const root = await dirs.make();
-    const store = await openIn(root);
-    const pastCache = () => (store as unknown as { ioThreads: { readsPastCache: number } }).ioThreads.readsPastCache;
-    const direct = DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type);
-    const chunk = makeChunk(1024 * 1024, 71);
-    await store.put(chunk.hash, chunk.data);
-    const before = pastCache();
-    for (let i = 0; i < 2; i++) expect((await store.get(chunk.hash, { cold: true, verify: false })).equals(chunk.data)).toBe(true);
-    expect(pastCache() - before).toBe(direct ? 2 : 0); // cold, twice: both past the cache
-    for (let i = 0; i < 2; i++) expect((await store.get(chunk.hash, { verify: false })).equals(chunk.data)).toBe(true);
-    expect(pastCache() - before).toBe(direct ? 3 : 0); // served: past the cache once, then through it
-    const file = chunkPath(root, chunk.hash);
-    const bytes = await readFile(file);
-    bytes[7] ^= 1;
-    await writeFile(file, bytes);
-    expect((await store.get(chunk.hash, { cold: true, verify: false })).equals(bytes)).toBe(true); // unhashed
-    await expectRejectsWithCode(store.get(chunk.hash, { cold: true }), 'E_CORRUPT');
-    await store.close();
   });
 
   it('reports a read error that is not "absent" as E_DISK, never E_NOT_FOUND', async () => {

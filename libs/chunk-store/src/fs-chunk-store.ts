@@ -76,17 +76,16 @@ export class FsChunkStore implements ChunkStore {
     try {
       const { signal, into, check = false } = opts;
       const verify = check || opts.verify !== false;
-      const cold = check || opts.cold === true;
       const file = this.layout.locate(hash).file;
       // A small chunk served is read here, not on an I/O thread (small-reads.ts); a check (a scrub's,
       // which reads every chunk, mostly cold) never blocks the event loop on the disk.
       const small = check ? undefined : readSmallChunk(file, hash, into, verify);
       if (small) return small;
       // A big chunk served again lately is read through the cache, where it then stays while it is hot.
-      const directAbove = !cold && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
+      const directAbove = !check && this.recentReads.has(hash) ? Infinity : DIRECT_IO_ABOVE_BYTES;
       const data = await this.ioThreads.readChunk(file, hash, MAX_CHUNK_SIZE, { signal, into, directAbove, verify });
       const mayGoPast = data.length > DIRECT_IO_ABOVE_BYTES && data.length <= this.ioThreads.slotBytes;
-      if (!cold && mayGoPast) this.recentReads.add(hash);
+      if (!check && mayGoPast) this.recentReads.add(hash);
       return data;
     } catch (err) {
       if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });

@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
-import { DIRECT_IO_FILE_SYSTEMS } from './testing/direct-io';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import { AlignedSlots } from './aligned-slots';
 
@@ -87,6 +86,8 @@ describe('IoThreads: a thread that dies', () => {
   });
 });
 
+/** statfs magic numbers of ext4, XFS and btrfs. */
+const DIRECT_IO_FILE_SYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e]);
 
 /** A fresh directory on tmpfs (/dev/shm), or undefined where there is none we may write to. */
 async function tmpfsDir(prefix: string): Promise<string | undefined> {
