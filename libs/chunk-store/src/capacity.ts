@@ -50,6 +50,15 @@ export class CapacityLedger {
     this.reserved -= bytes;
   }
 
+  /**
+   * The reserved write replaced a stored chunk of `oldBytes` by `newBytes` (a re-put over a bad copy):
+   * still one chunk; `reserved` is what was reserved for it (the growth, if any).
+   */
+  replaced(reserved: number, oldBytes: number, newBytes: number): void {
+    this.reserved -= reserved;
+    this.used += newBytes - oldBytes;
+  }
+
   added(bytes: number): void {
     this.used += bytes;
     this.chunks += 1;

@@ -541,6 +541,22 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     await store.close();
   });
 
+  it('a full store still replaces a rotten copy on a re-put: only what the chunk grows by needs room', async () => {
+    const root = await dirs.make();
+    const chunk = makeChunk(300_000, 64);
+    const store = await openIn(root, chunk.data.length);
+    await store.put(chunk.hash, chunk.data);
+    const rotten = Buffer.from(chunk.data);
+    rotten[99] ^= 2;
+    await writeFile(chunkPath(root, chunk.hash), rotten);
+
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+
+    expect((await readFile(chunkPath(root, chunk.hash))).equals(chunk.data)).toBe(true);
+    expect(store.stats()).toMatchObject({ used: chunk.data.length, chunks: 1 });
+    await store.close();
+  });
+
   it('a re-put whose read-back fails for a reason that says nothing of the copy (EMFILE) fails, and leaves the copy alone', async () => {
     const root = await dirs.make();
     const store = await openIn(root);

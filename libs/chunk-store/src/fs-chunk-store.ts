@@ -182,9 +182,11 @@ export class FsChunkStore implements ChunkStore {
       // replace it below, by the same durable write as any put: its rename swaps the files at once,
       // and a write that fails leaves the old copy where it was. A link in quarantine keeps it as
       // evidence, as a scrub would.
-      await this.linkIntoQuarantine(hash);
     }
-    this.ledger.reserve(data.length);
+    // Over a copy already counted, only what the chunk grows by needs room.
+    const reserved = present === undefined ? data.length : Math.max(0, data.length - present);
+    this.ledger.reserve(reserved);
+    if (present !== undefined) await this.linkIntoQuarantine(hash); // once the room is there: a refused put leaves none
     try {
       const location = this.layout.locate(hash);
       const direct = data.length > DIRECT_IO_ABOVE_BYTES;
@@ -195,12 +197,12 @@ export class FsChunkStore implements ChunkStore {
         throw err;
       });
     } catch (err) {
-      this.ledger.release(data.length);
-      if (present !== undefined && this.sizeOnDisk(hash) === undefined) this.ledger.removed(present); // a lost thread's file removed
+      this.ledger.release(reserved);
+      if (present !== undefined && !this.stillStored(hash)) this.ledger.removed(present); // a lost thread's file removed
       throw toDiskError(err, `writing chunk ${hash}`, { hash });
     }
-    if (present !== undefined) this.ledger.removed(present);
-    this.ledger.commit(data.length);
+    if (present === undefined) this.ledger.commit(data.length);
+    else this.ledger.replaced(reserved, present, data.length);
     return { stored: true };
   }
 
@@ -245,6 +247,15 @@ export class FsChunkStore implements ChunkStore {
       const finding = asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
       if (isMissing(err) || isUnreadableCopy(finding)) return false;
       throw finding;
+    }
+  }
+
+  /** Whether the chunk's file is there, false too when that cannot be told (the caller has an error to report already). */
+  private stillStored(hash: ChunkHash): boolean {
+    try {
+      return this.sizeOnDisk(hash) !== undefined;
+    } catch {
+      return false;
     }
   }
 
