@@ -128,25 +128,22 @@ export class FsChunkStore implements ChunkStore {
   async quarantine(hash: ChunkHash): Promise<boolean> {
     this.assertOpen();
     assertChunkHash(hash);
-    return this.locks.run(hash, () => this.moveAside(hash));
-  }
-
-  /** `quarantine`'s work, under the chunk's lock held by the caller. */
-  private async moveAside(hash: ChunkHash): Promise<boolean> {
-    const size = this.sizeOnDisk(hash);
-    if (size === undefined) return false;
-    const location = this.layout.locate(hash);
-    try {
-      await ensureDirectory(this.layout.quarantineDir);
-      await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
-      await fsyncDirectory(location.dir);
-      await fsyncDirectory(this.layout.quarantineDir);
-    } catch (err) {
-      if (isMissing(err)) return false;
-      throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
-    }
-    this.ledger.removed(size);
-    return true;
+    return this.locks.run(hash, async () => {
+      const size = this.sizeOnDisk(hash);
+      if (size === undefined) return false;
+      const location = this.layout.locate(hash);
+      try {
+        await ensureDirectory(this.layout.quarantineDir);
+        await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
+        await fsyncDirectory(location.dir);
+        await fsyncDirectory(this.layout.quarantineDir);
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
+      }
+      this.ledger.removed(size);
+      return true;
+    });
   }
 
   async *list(opts: AbortOptions = {}): AsyncIterable<ListedChunk> {
@@ -198,7 +195,7 @@ export class FsChunkStore implements ChunkStore {
       });
     } catch (err) {
       this.ledger.release(reserved);
-      if (present !== undefined && !this.stillStored(hash)) this.ledger.removed(present); // a lost thread's file removed
+      if (present !== undefined && this.isGone(hash)) this.ledger.removed(present); // a lost thread's file removed
       throw toDiskError(err, `writing chunk ${hash}`, { hash });
     }
     if (present === undefined) this.ledger.commit(data.length);
@@ -232,7 +229,7 @@ export class FsChunkStore implements ChunkStore {
   /**
    * Whether the chunk's file holds exactly `data`: a re-put compares the bytes it was given with the
    * copy on disk (a read and a comparison, no hash), on the rare put of a chunk already stored. False
-   * when they differ or the copy cannot be read.
+   * when they differ, or the copy is corrupt, unreadable or gone; any other read failure is thrown.
    */
   private async holdsExactly(hash: ChunkHash, data: Uint8Array): Promise<boolean> {
     const file = this.layout.locate(hash).file;
@@ -250,10 +247,10 @@ export class FsChunkStore implements ChunkStore {
     }
   }
 
-  /** Whether the chunk's file is there, false too when that cannot be told (the caller has an error to report already). */
-  private stillStored(hash: ChunkHash): boolean {
+  /** Whether the chunk's file is known to be gone; false when that cannot be told (the caller has an error to report already). */
+  private isGone(hash: ChunkHash): boolean {
     try {
-      return this.sizeOnDisk(hash) !== undefined;
+      return this.sizeOnDisk(hash) === undefined;
     } catch {
       return false;
     }
