@@ -84,9 +84,9 @@ function readAll(fd, data, size) {
  * slot (a thread runs one request at a time, so the slot is never shared), or a write slot lent for
  * the read (IoThreads.lendForRead): whole blocks, the last one short at the end of the file. The file
  * is opened again through /proc/self/fd, so it is the very file the caller opened and measured, even
- * if it was renamed or removed since. False (and the caller reads through the cache, from its descriptor) if that
- * reopening fails for any reason (a file system refusing O_DIRECT, no /proc), or if a read stops off a
- * block boundary before the end.
+ * if it was renamed or removed since. False (and the caller reads through the cache, from its
+ * descriptor) if that reopening fails for any reason (a file system refusing O_DIRECT, no /proc), or
+ * if a read stops off a block boundary before the end.
  */
 function readDirect(cachedFd, size, offset) {
   let fd;
@@ -275,7 +275,7 @@ export class IoThreads {
   lendForReceive(headBytes: number, chunkBytes: number): Buffer | undefined {
     if (headBytes > RECEIVE_HEADROOM || chunkBytes > this.slotBytes) return undefined;
     const slot = this.lendSlot();
-    return slot && Buffer.from(this.sharedSlots().memory, slot.offset - headBytes, headBytes + chunkBytes);
+    return slot && Buffer.from(this.slots!.memory, slot.offset - headBytes, headBytes + chunkBytes);
   }
 
   /**
@@ -287,9 +287,10 @@ export class IoThreads {
    */
   lendForRead(): Buffer | undefined {
     const slot = this.lendSlot();
-    return slot && Buffer.from(this.sharedSlots().memory, slot.offset, this.sharedSlots().slotBytes);
+    return slot && Buffer.from(this.slots!.memory, slot.offset, this.slots!.slotBytes);
   }
 
+  /** A slot lent (made `slots` exist), unless closed or no more than KEPT_FOR_COPIES are free. */
   private lendSlot(): Slot | undefined {
     if (this.closed) return undefined;
     const slots = this.sharedSlots();
