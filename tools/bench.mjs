@@ -466,7 +466,7 @@ let probeRound = 0;
  * system) passes over every inode deleted in the last 1–6 minutes (`recently_deleted`, longer while
  * its inode table block is dirty) each time it allocates one: after tens of thousands of deletes
  * (the end of another bench, a peer's `down.sh --purge`) a create cost ~800 µs of CPU here instead of
- * ~20, and every chunk a node stores is a new file (docs/performance.md, "Deleted files slow the next
+ * ~20, and every chunk a node stores is a new file (docs/performance-history.md, "Deleted files slow the next
  * creates"). Probed with 32 empty files in the temp dir, kept until it goes (deleting them would do
  * what is measured); before each of Cairn's runs and each peer's turn, whoever deleted the files.
  * Up to --quiet-wait seconds (0: no probe, for a file system where every create is slower than this).

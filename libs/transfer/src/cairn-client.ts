@@ -73,7 +73,7 @@ export type ClusterStatus = Body<'cluster.info'>;
 
 export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
 /**
- * Chunks in flight, of 4 MiB (docs/performance.md, "Changes of 18:25–18:35" and "21:40–22:05"). A put:
+ * Chunks in flight, of 4 MiB (docs/performance-history.md, "Changes of 26 Nov 2026, 18:25–18:35" and "21:40–22:05"). A put:
  * 8 instead of 4 gained ~6% on a 1 GiB put here. A get, checked by its manifest hash: 8 ran ~6%
  * faster than 4 to /dev/null and ~15% to a file (4 had been faster while a second thread hashed the
  * whole file, which files from before manifest hashes still have).
