@@ -19,7 +19,7 @@ import {
 import { CairnClient, expectFrame } from '@cairn/transfer';
 import { TestCluster } from './support/test-cluster';
 import { FuzzConnection, hostileFrame, sampleMax } from './support/fuzz';
-import { answerCode, errorCode, exchange, handmadeFrame, httpStatus, isRunning, openSocket, rawPeer, rawTcp, rssBytes } from './support/raw';
+import { type BegunMessage, answerCode, beginMessage, errorCode, exchange, handmadeFrame, httpStatus, isRunning, metricValue, openSocket, rawPeer, rawTcp, rssBytes } from './support/raw';
 import { sha256 } from './support/files';
 
 /**
@@ -32,6 +32,7 @@ import { sha256 } from './support/files';
 const FRAMES_PER_ENDPOINT = 400;
 const FUZZ_TIME_LIMIT_MS = 20_000;
 const RSS_GROWTH_LIMIT = 150 * 1024 * 1024;
+const MiB = 1024 * 1024;
 
 /** Puts and gets a small file in a loop until stopped; every round must succeed. */
 function wellBehavedClient(client: CairnClient, prefix: string) {
@@ -404,6 +405,60 @@ describe('hostile input', () => {
     const client = cluster.client();
     await client.put('good/after-flood.bin', randomBytes(50_000));
     expect(sha256(await readAll(client, kept.name))).toBe(sha256(kept.content));
+  });
+
+  it('unfinished chunks without a valid grant: a node holds them only within its room for unchecked messages, closing the rest with 1008; granted chunks are not held to it', async () => {
+    const node = cluster.nodes[0];
+    const forgedHead = (id: number) => concatFrame(encodeData('chunk.put', id, sha256(Buffer.from(`forged ${id}`)), Buffer.alloc(0), 'forged.grant'));
+    // Each message as large as a node takes: one fills an address's share of the room, four the whole of it.
+    const length = MAX_FRAME_SIZE - 1024;
+    const held = async () => (await metricValue(node.port, 'cairn_node_unchecked_held_bytes')) ?? -1;
+    const begun: BegunMessage[] = [];
+    const begin = async (address: string) => {
+      const message = await beginMessage(node.port, address, length, Buffer.concat([forgedHead(begun.length + 1), randomBytes(MiB)]));
+      begun.push(message);
+      return message;
+    };
+    /** Waits until the node has either taken `message` (held bytes reach `expected`) or closed it. */
+    const settle = async (message: BegunMessage, expected: number) => {
+      for (let i = 0; i < 200 && !message.isClosed() && (await held()) < expected; i++) await new Promise((r) => setTimeout(r, 25));
+    };
+    try {
+      const first = await begin('127.0.0.20');
+      await settle(first, length);
+      expect(await held()).toBe(length);
+      // A second from the same address would go past its share: refused, whatever room is left.
+      const second = await begin('127.0.0.20');
+      expect(await second.closed).toBe(1008);
+      for (const [i, address] of ['127.0.0.21', '127.0.0.22', '127.0.0.23'].entries()) await settle(await begin(address), (i + 2) * length);
+      expect(await held()).toBe(4 * length);
+      // The room is full: a fifth address is refused too.
+      expect(await (await begin('127.0.0.24')).closed).toBe(1008);
+      expect(begun.filter((m) => m.isClosed())).toHaveLength(2);
+      expect(await metricValue(node.port, 'cairn_node_unchecked_refused_total')).toBeGreaterThanOrEqual(2);
+
+      // Meanwhile a client's chunks, with grants, are stored as usual: they never need that room.
+      const content = randomBytes(9 * MiB);
+      const client = cluster.client();
+      await client.put('good/beside-unchecked.bin', content);
+      expect(sha256(await readAll(client, 'good/beside-unchecked.bin'))).toBe(sha256(content));
+    } finally {
+      for (const message of begun) message.destroy();
+    }
+    for (let i = 0; i < 200 && (await held()) !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await held()).toBe(0); // given back when their connections went
+
+    // With room, a whole chunk.put whose grant fails is still answered with the grant's error, not a close.
+    const socket = await openSocket(`127.0.0.1:${node.port}`, { localAddress: '127.0.0.25' });
+    try {
+      const chunk = randomBytes(MiB);
+      const answer = await exchange(socket, concatFrame(encodeData('chunk.put', 77, sha256(chunk), chunk, 'forged.grant')));
+      expect(answerCode(answer)).toBe('E_FORBIDDEN');
+      for (let i = 0; i < 200 && (await held()) !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await held()).toBe(0); // its room given back once answered
+    } finally {
+      socket.terminate();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { CairnError, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt, toCairnError } from '@cairn/protocol';
+import { CairnError, type DataHead, Frame, GrantChecker, claimProofMatches, isCairnError, storeReceipt, toCairnError } from '@cairn/protocol';
 import { isUnreadableCopy, type ChunkStore } from '@cairn/chunk-store';
 import { NodePool, expectFrame, type Reply } from '@cairn/transfer';
 import { ServeMemory } from './serve-memory';
@@ -155,5 +155,20 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
     }
   }
 
-  return { forClients, forController };
+  /**
+   * Whether a `chunk.put` with this head would pass its grant check, asked before its chunk arrives
+   * (receive-memory.ts). The handler checks again in full (with the one-chunk-per-upload rule of a
+   * prepared grant): this only decides where the chunk's memory comes from. The signature is verified
+   * once for both (GrantChecker remembers what it verified).
+   */
+  function mayPut(head: DataHead, chunkBytes: number): boolean {
+    try {
+      requireGrant(head.grant, 'put', head.hash, chunkBytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  return { forClients, forController, mayPut };
 }

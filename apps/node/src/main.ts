@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
-import { InboundBudget, NodePool, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
+import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -9,7 +9,7 @@ import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
 import { loadClusterSecret } from './cluster-secret';
 import { createNodeMetrics } from './metrics';
-import { chunkReceiveMemory } from './receive-memory';
+import { UNCHECKED_MESSAGE_BYTES, UNCHECKED_MESSAGE_BYTES_PER_ADDRESS, chunkReceiveMemory } from './receive-memory';
 
 /**
  * Bytes of client requests (chunks, mostly) a node holds before it stops reading from its clients
@@ -49,7 +49,8 @@ async function main(): Promise<void> {
   // carry no names or secrets, so they are open; bind --host to a private interface (docs/security.md).
   const authorize: HttpAuthorizer = () => true;
   const inbound = new InboundBudget(INBOUND_BUDGET_BYTES);
-  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false, inbound });
+  const unchecked = new UncheckedMessages(UNCHECKED_MESSAGE_BYTES, UNCHECKED_MESSAGE_BYTES_PER_ADDRESS);
+  const metrics = createNodeMetrics({ store, registered: () => late.link?.registered ?? false, inbound, unchecked });
   const server = createProcessServer(
     createHttpHandler({
       isReady: () => late.link?.registered ?? false,
@@ -61,8 +62,13 @@ async function main(): Promise<void> {
   const rpc = attachRpcServer(server, {
     onRequest: metrics.instrument(service.forClients),
     inboundBudget: inbound,
-    // A big chunk is received where the store writes it from; everything else into recycled buffers.
-    receiveInto: chunkReceiveMemory(store),
+    // A big chunk is received where the store writes it from once its grant has verified; any other
+    // large message only within the room for unchecked ones.
+    receiveInto: chunkReceiveMemory(store, {
+      mayPut: service.mayPut,
+      unchecked,
+      onRefused: (reason, remote) => log.warn({ remote }, `message refused, connection closed: ${reason}`),
+    }),
     onLimit: (reason, remote) => log.warn({ remote }, `connection refused or closed: ${reason}`),
     idleTimeoutMs: config.idleTimeoutMs,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),

@@ -39,11 +39,13 @@ function setup() {
   let registered = false;
   let stats = 0;
   const inbound = { heldBytes: 0, isOver: false };
+  const unchecked = { heldBytes: 0, refused: 0 };
   const metrics = createNodeMetrics(
     {
       store: { stats: () => (stats++, { ...usage }) },
       registered: () => registered,
       inbound,
+      unchecked,
     },
     { processMetrics: false },
   );
@@ -65,6 +67,7 @@ function setup() {
   return {
     usage,
     inbound,
+    unchecked,
     handle,
     statsCalls: () => stats,
     setRegistered: (value: boolean) => (registered = value),
@@ -103,6 +106,18 @@ describe('node metrics', () => {
     ({ samples } = await node.scrape());
     expect(value(samples, 'cairn_node_inbound_held_bytes')).toBe(70_000_000);
     expect(value(samples, 'cairn_node_inbound_paused')).toBe(1);
+  });
+
+  it('reports the bytes of unchecked messages held, and how many were refused for want of room', async () => {
+    const node = setup();
+    const first = await node.scrape();
+    expect(value(first.samples, 'cairn_node_unchecked_held_bytes')).toBe(0);
+    expect(value(first.samples, 'cairn_node_unchecked_refused_total')).toBe(0);
+    expect(first.types.get('cairn_node_unchecked_refused_total')).toBe('counter');
+    Object.assign(node.unchecked, { heldBytes: 5_000_000, refused: 3 });
+    const { samples } = await node.scrape();
+    expect(value(samples, 'cairn_node_unchecked_held_bytes')).toBe(5_000_000);
+    expect(value(samples, 'cairn_node_unchecked_refused_total')).toBe(3);
   });
 
   it('starts every traffic counter at zero', async () => {
@@ -148,7 +163,7 @@ describe('node metrics', () => {
   });
 
   it('includes the Node.js process metrics by default', async () => {
-    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false } });
+    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false }, unchecked: { heldBytes: 0, refused: 0 } });
     const { samples } = parseMetrics(await metrics.registry.metrics());
     expect(value(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(value(samples, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

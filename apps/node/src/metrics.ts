@@ -9,6 +9,8 @@ export interface NodeMetricsSources {
   registered: () => boolean;
   /** The budget of request bytes held over all client connections (`InboundBudget`). */
   inbound: { readonly heldBytes: number; readonly isOver: boolean };
+  /** The room for large messages not (yet) shown to be allowed (`UncheckedMessages`). */
+  unchecked: { readonly heldBytes: number; readonly refused: number };
 }
 
 export interface NodeMetricsOptions {
@@ -93,6 +95,23 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
     registers,
     collect() {
       this.set(sources.inbound.isOver ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cairn_node_unchecked_held_bytes',
+    help: 'Bytes of large messages received without a valid grant (large control messages, chunk.put with a failing grant) and not yet handled.',
+    registers,
+    collect() {
+      this.set(sources.unchecked.heldBytes);
+    },
+  });
+  new Counter({
+    name: 'cairn_node_unchecked_refused_total',
+    help: 'Large messages without a valid grant refused (their connection closed with 1008) for want of room.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(sources.unchecked.refused);
     },
   });
   new Gauge({

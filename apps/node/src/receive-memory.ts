@@ -1,25 +1,70 @@
 import type { ChunkStore } from '@cairn/chunk-store';
-import { DATA_PREFIX_BYTES, dataPayloadOffset } from '@cairn/protocol';
-import { ReceiveBuffers, type ReceiveMemory } from '@cairn/transfer';
+import { DATA_PREFIX_BYTES, MAX_CONTROL_FRAME_SIZE, MAX_FRAME_SIZE, OFFSET_VERSION, PROTOCOL_VERSION, type DataHead, dataPayloadOffset, readDataHead } from '@cairn/protocol';
+import { CLOSE_CODE, ReceiveBuffers, UncheckedMessages, WebSocketFrameError, type ReceiveMemory } from '@cairn/transfer';
 
 /**
- * Where a node reads what arrives on its port. A `chunk.put` whose chunk the store writes past the
- * page cache is received into memory the store lends (`lendReceiveBuffer`), placed so that the chunk
- * lands where the store writes it from: the socket reads it straight there (over TLS, one copy from
- * the socket's reads), instead of into a buffer of its own that is then copied. Anything else, or when the store has nothing to lend, goes into recycled buffers. Everything is
- * given back once its request is answered (attachRpcServer), or its connection closed mid-message.
+ * Room for large messages whose sender has not shown a grant for them: four of the largest messages a
+ * node takes in all, and one per remote address, so that a client whose grant has just expired still
+ * gets its error for a full-size chunk.
  */
-export function chunkReceiveMemory(store: ChunkStore): ReceiveMemory {
+export const UNCHECKED_MESSAGE_BYTES = 4 * MAX_FRAME_SIZE;
+export const UNCHECKED_MESSAGE_BYTES_PER_ADDRESS = MAX_FRAME_SIZE;
+
+export interface ReceiveAdmission {
+  /** Whether a `chunk.put` with this head may store its chunk of `chunkBytes` here: its grant, checked as its handler will. */
+  mayPut(head: DataHead, chunkBytes: number): boolean;
+  /** Where everything else that is large goes (UncheckedMessages). */
+  unchecked: UncheckedMessages;
+  /** Told about each message refused, before its connection is closed (for logs). */
+  onRefused?: (reason: string, from: string) => void;
+}
+
+/**
+ * Where a node reads what arrives on its port. A large message is shown to it up to the end of its
+ * grant before any memory is taken for the rest:
+ * - a `chunk.put` whose grant lets it store its chunk here is received into memory the store lends
+ *   (`lendReceiveBuffer`), placed so that the chunk lands where the store writes it from: the socket
+ *   reads it straight there (over TLS, one copy from the socket's reads) instead of into a buffer of
+ *   its own that is then copied; or into recycled buffers when the store has nothing to lend;
+ * - any other large message (a `chunk.put` whose grant fails, which is then answered with the grant's
+ *   error as before, or a large control message) takes room from `unchecked`, and is refused (its
+ *   connection closed, 1008) when there is none, never queued; a control message larger than any
+ *   there is, at once (1009).
+ * Small messages (under 64 KiB, FrameReader; fragmented ones are no larger, attachRpcServer) go into
+ * fresh buffers. So a peer that has no grant can make a node hold the unchecked room and, per
+ * connection, a small message and a grant being read (up to 64 KiB and 96 KiB), where before each of
+ * its connections could hold 16 MiB from a frame's first bytes (docs/security.md). Everything is given
+ * back once its request is answered (attachRpcServer), or its connection closed mid-message.
+ */
+export function chunkReceiveMemory(store: ChunkStore, admission: ReceiveAdmission): ReceiveMemory {
   const buffers = new ReceiveBuffers();
   return {
-    headBytes: DATA_PREFIX_BYTES,
-    take(length, head) {
-      const at = head && dataPayloadOffset(head);
-      const lent = at !== undefined && at < length ? store.lendReceiveBuffer(at, length - at) : undefined;
-      return lent ?? buffers.take(length);
+    peek: {
+      bytes: DATA_PREFIX_BYTES,
+      // Up to the end of the grant, which the prefix gives the length of.
+      more: (prefix) => dataPayloadOffset(prefix) ?? 0,
+    },
+    take(length, head, from) {
+      if (!head) return buffers.take(length);
+      const data = readDataHead(head);
+      try {
+        if (!data || data.type !== 'chunk.put') {
+          // A control message of this version that no receiver would take: closed now. Anything else
+          // (another version, a data frame with a garbled grant) is answered once whole, as before.
+          const control = head[OFFSET_VERSION] === PROTOCOL_VERSION && dataPayloadOffset(head) === undefined;
+          if (control && length > MAX_CONTROL_FRAME_SIZE) throw new WebSocketFrameError(CLOSE_CODE.tooBig, `a message of ${length} bytes that carries no chunk`);
+          return admission.unchecked.take(length, from);
+        }
+        const chunkBytes = length - data.payloadOffset;
+        if (!admission.mayPut(data, chunkBytes)) return admission.unchecked.take(length, from);
+        return store.lendReceiveBuffer(data.payloadOffset, chunkBytes) ?? buffers.take(length);
+      } catch (err) {
+        if (err instanceof WebSocketFrameError) admission.onRefused?.(err.message, from);
+        throw err;
+      }
     },
     give(bytes) {
-      if (!store.returnLentBuffer(bytes)) buffers.give(bytes);
+      if (!store.returnLentBuffer(bytes) && !admission.unchecked.give(bytes)) buffers.give(bytes);
     },
   };
 }

@@ -20,6 +20,7 @@ import {
   concatFrame,
   DATA_PREFIX_BYTES,
   dataPayloadOffset,
+  readDataHead,
   decodeFrame,
   encodeControl,
   encodeData,
@@ -404,6 +405,34 @@ describe('encode → decode round-trips exactly', () => {
         expect(dataPayloadOffset(bytes.subarray(0, DATA_PREFIX_BYTES - 1))).toBeUndefined(); // too few bytes to tell
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it.each(DATA_TYPES)("%s: readDataHead reads the hash and grant from the bytes before the payload alone", (type) => {
+    fc.assert(
+      fc.property(requestId, DATA_BODIES[type], (id, { hash, grant, payload }) => {
+        const bytes = concatFrame(encodeData(type, id, hash, payload, grant));
+        const offset = dataPayloadOffset(bytes)!;
+        expect(readDataHead(bytes.subarray(0, offset))).toEqual({ type, hash, grant, payloadOffset: offset });
+        expect(readDataHead(bytes)).toEqual({ type, hash, grant, payloadOffset: offset }); // more bytes change nothing
+        if (offset > DATA_PREFIX_BYTES) expect(readDataHead(bytes.subarray(0, offset - 1))).toBeUndefined(); // the grant cut short
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('readDataHead says nothing of a control frame, a grant that is not UTF-8 or junk, and never throws', () => {
+    const control = encodeControl('chunk.get', 1, { hash: 'a'.repeat(64), grant: 'g.s' });
+    expect(readDataHead(Buffer.concat([control, Buffer.alloc(DATA_PREFIX_BYTES)]))).toBeUndefined();
+    const data = concatFrame(encodeData('chunk.put', 1, 'a'.repeat(64), Buffer.alloc(10), 'g.s'));
+    data[DATA_PREFIX_BYTES] = 0xff; // the grant's first byte
+    expect(readDataHead(data)).toBeUndefined();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), (junk) => {
+        const head = readDataHead(junk);
+        if (head) expect(head.payloadOffset).toBeLessThanOrEqual(junk.length);
+      }),
+      { numRuns: 300 },
     );
   });
 

@@ -2,7 +2,7 @@ import { CairnError, ErrorCode, isErrorCode } from './errors';
 import { FRAME_HEADER_SIZE, MAX_CHUNK_SIZE, MAX_CONTROL_BODY, MAX_FRAME_SIZE, PROTOCOL_VERSION } from './limits';
 import { GRANT_LENGTH_BYTES, HASH_BYTES, OFFSET_FLAGS, OFFSET_REQUEST_ID, OFFSET_TYPE, OFFSET_VERSION } from './frame-layout';
 import { MAX_GRANT_BYTES } from './grants';
-import { ControlType, Frame, isDataType, messageTypeOf, schemaOf } from './messages';
+import { ControlType, type DataType, Frame, isDataType, messageTypeOf, schemaOf } from './messages';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** Messages whose only free-form text is a file name or prefix. */
@@ -25,6 +25,34 @@ export function dataPayloadOffset(prefix: Uint8Array): number | undefined {
   if (type === undefined || !isDataType(type)) return undefined;
   const grantLength = (prefix[FRAME_HEADER_SIZE + HASH_BYTES] << 8) | prefix[FRAME_HEADER_SIZE + HASH_BYTES + 1];
   return grantLength > MAX_GRANT_BYTES ? undefined : DATA_PREFIX_BYTES + grantLength;
+}
+
+/** What a data frame's head (its bytes up to its payload) says: read before the payload arrives. */
+export interface DataHead {
+  type: DataType;
+  hash: string;
+  grant: string;
+  /** Where the payload begins (`dataPayloadOffset`). */
+  payloadOffset: number;
+}
+
+/**
+ * The type, chunk hash and grant of a data frame, from its first `dataPayloadOffset` bytes or more;
+ * undefined for anything else (too short, a control frame, another version, a grant that is not
+ * UTF-8). As `dataPayloadOffset`, a look ahead: the whole frame is decoded and checked on arrival.
+ */
+export function readDataHead(head: Uint8Array): DataHead | undefined {
+  const payloadOffset = dataPayloadOffset(head);
+  if (payloadOffset === undefined || head.length < payloadOffset) return undefined;
+  let grant: string;
+  try {
+    grant = utf8Exact.decode(head.subarray(DATA_PREFIX_BYTES, payloadOffset));
+  } catch {
+    return undefined;
+  }
+  const type = messageTypeOf(head[OFFSET_TYPE]) as DataType;
+  const hash = Buffer.from(head.buffer, head.byteOffset + FRAME_HEADER_SIZE, HASH_BYTES).toString('hex');
+  return { type, hash, grant, payloadOffset };
 }
 
 /**

@@ -66,13 +66,40 @@ describe('GrantChecker', () => {
     expect(outcome(() => checker.check(token, { op: 'put', hash: H2, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not name this node' });
   });
 
-  it('keeps no grant that names one chunk or none, nor one refused, nor one expired already', () => {
+  it('keeps no grant refused, nor one expired already', () => {
     const checker = new GrantChecker(controller.publicKey);
-    checker.check(sign(bigGet({ hashes: [H1] })), { op: 'get', hash: H1, now: NOW });
-    checker.check(sign({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: 'u-2', exp: NOW + GRANT_TTL_MS }), { op: 'put', hash: H1, size: 10, nodeId: 'node-1', now: NOW });
     expect(outcome(() => checker.check(sign(bigGet(), other.privateKey), { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant signature does not verify' });
     expect(outcome(() => checker.check(sign(bigGet({ exp: NOW - 1 })), { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
+    expect(outcome(() => checker.check(sign(bigGet({ hashes: [H1], exp: NOW - 1 })), { op: 'get', hash: H1, now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
     expect(checker.size).toBe(0);
+  });
+
+  it('remembers a grant naming one chunk or none apart: its second check verifies nothing, and still checks the use', () => {
+    const checker = new GrantChecker(controller.publicKey, 2);
+    const one = sign({ op: 'put', hashes: [H1], nodes: ['node-1'], exp: NOW + 5 });
+    const none = sign({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: 'u-2', exp: NOW + GRANT_TTL_MS });
+    const many = sign(bigGet());
+    checker.check(many, { op: 'get', hash: H1, now: NOW });
+    checker.check(one, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW });
+    checker.check(none, { op: 'put', hash: H1, size: 10, nodeId: 'node-1', now: NOW });
+    const verifies = countVerifies();
+    try {
+      expect(checker.check(one, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW })).toMatchObject({ hashes: [H1] });
+      expect(checker.check(none, { op: 'put', hash: H2, size: 4096, nodeId: 'node-1', now: NOW })).toMatchObject({ upload: 'u-2' });
+      expect(outcome(() => checker.check(one, { op: 'put', hash: H2, nodeId: 'node-1', now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not cover this chunk' });
+      expect(outcome(() => checker.check(one, { op: 'put', hash: H1, nodeId: 'node-2', now: NOW }))).toEqual({ refused: 'E_FORBIDDEN: grant does not name this node' });
+      expect(outcome(() => checker.check(none, { op: 'put', hash: H2, size: 4097, nodeId: 'node-1', now: NOW }))).toMatchObject({ refused: expect.stringMatching(/^E_FORBIDDEN/) });
+      expect(outcome(() => checker.check(one, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW + 6 }))).toEqual({ refused: 'E_FORBIDDEN: grant expired' });
+      // Kept apart: single grants beyond the capacity push out the oldest single, never the grant of many.
+      for (const i of [1, 2, 3]) checker.check(sign({ op: 'get', hashes: [H3], exp: NOW + GRANT_TTL_MS + i }), { op: 'get', hash: H3, now: NOW });
+      const before = verifies.count();
+      checker.check(many, { op: 'get', hash: H2, now: NOW });
+      expect(verifies.count()).toBe(before);
+      checker.check(one, { op: 'put', hash: H1, nodeId: 'node-1', now: NOW }); // pushed out: verified again
+      expect(verifies.count()).toBe(before + 1);
+    } finally {
+      verifies.restore();
+    }
   });
 
   it('keeps at most its capacity, dropping the oldest and any expired first', () => {

@@ -1,7 +1,7 @@
 export * from './errors';
 export * from './limits';
 export * from './names';
-export { MAX_REQUEST_ID, HASH_BYTES } from './frame-layout';
+export { MAX_REQUEST_ID, HASH_BYTES, OFFSET_VERSION } from './frame-layout';
 export { sha256Hex, fileName, isNodeAddress, isNodeId } from './schemas';
 export {
   MESSAGES,
@@ -21,7 +21,7 @@ export {
   type NodeState,
 } from './messages';
 export { encodeControl, encodeData, encodeError, concatFrame } from './encoder';
-export { DATA_PREFIX_BYTES, dataPayloadOffset, decodeFrame, errorFromWire } from './decoder';
+export { DATA_PREFIX_BYTES, type DataHead, dataPayloadOffset, decodeFrame, errorFromWire, readDataHead } from './decoder';
 export * from './units';
 export * from './config-env';
 export * from './grants';

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { AcceptedWebSocket, type AcceptedWebSocketOptions } from './accepted-websocket';
 import { upgradeResponse } from './websocket-handshake';
+import { CLOSE_CODE, WebSocketFrameError } from './websocket-frame-reader';
 import { makeSelfSignedCert } from './testing/self-signed-cert';
 import { settledBacklog } from './testing/settled-backlog';
 
@@ -133,7 +134,7 @@ describe('AcceptedWebSocket', () => {
     const allocated: Buffer[] = [];
     const server = await startServer({
       ...OPTIONS,
-      headBytes: 16,
+      peek: { bytes: 16 },
       allocate: (length, head) => {
         if (head) heads.push(head.toString('hex'));
         allocated.push(Buffer.alloc(length));
@@ -156,6 +157,44 @@ describe('AcceptedWebSocket', () => {
     await gone;
     await waitFor(() => released.length === 1);
     expect(released[0]).toBe(allocated[1]);
+  });
+
+  it('closes the connection with the code its allocator refuses a message with, and takes a longer head when asked', async () => {
+    const heads: number[] = [];
+    const server = await startServer({
+      ...OPTIONS,
+      peek: { bytes: 8, more: (head) => head[0] + 8 }, // the first byte says how much more it wants
+      allocate: (length, head) => {
+        heads.push(head?.length ?? 0);
+        if (head?.[1] === 0xee) throw new WebSocketFrameError(CLOSE_CODE.policyViolation, 'not this one');
+        return Buffer.alloc(length);
+      },
+    });
+    const { client, peer } = await connect(server);
+    const got = nextMessage(peer);
+    const wanted = Buffer.concat([Buffer.from([200]), pattern(MiB - 1)]);
+    client.send(wanted);
+    expect((await got).data.equals(wanted)).toBe(true);
+    expect(heads).toEqual([208]);
+
+    const closed = once(client, 'close');
+    client.send(Buffer.concat([Buffer.from([0, 0xee]), pattern(MiB)]));
+    const [code, reason] = await closed;
+    expect(code).toBe(CLOSE_CODE.policyViolation);
+    expect(String(reason)).toBe('not this one');
+  });
+
+  it('refuses a fragmented message over its limit for them, whatever its full limit', async () => {
+    const server = await startServer({ ...OPTIONS, maxFragmentedPayload: 1000 });
+    const { client, peer } = await connect(server);
+    const got = nextMessage(peer);
+    client.send(pattern(900), { fin: false });
+    client.send(pattern(100), { fin: true });
+    expect((await got).data.length).toBe(1000); // at the limit: taken
+    const closed = once(client, 'close');
+    client.send(pattern(900), { fin: false });
+    client.send(pattern(101), { fin: true });
+    expect((await closed)[0]).toBe(CLOSE_CODE.tooBig);
   });
 
   it('answers a ping with a pong carrying the same bytes', async () => {

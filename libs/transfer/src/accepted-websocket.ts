@@ -1,17 +1,20 @@
 import type { Socket } from 'node:net';
 import { CLOSED, OPEN, WebSocketConnection } from './websocket-connection';
-import { FrameReader } from './websocket-frame-reader';
+import { FrameReader, type HeadPeek } from './websocket-frame-reader';
 import { takeOverReads } from './accepted-socket-reads';
 
 export interface AcceptedWebSocketOptions {
   /** Largest message accepted; a longer one closes the connection with 1009. */
   maxPayload: number;
+  /** A fragmented message over this closes the connection with 1009; default `maxPayload`. */
+  maxFragmentedPayload?: number;
   /**
    * Where messages are read into (ReceiveBuffers' `take`); default, fresh buffers. A large
-   * unfragmented message's first `headBytes` bytes are shown to it (FrameReader).
+   * unfragmented message's first bytes are shown to it as `peek` says (FrameReader); it may refuse
+   * the message by throwing.
    */
   allocate?: (length: number, head?: Buffer) => Buffer;
-  headBytes?: number;
+  peek?: HeadPeek;
   /** Given the buffer of a message left unfinished when the connection closed. */
   release?: (buffer: Buffer) => void;
 }
@@ -20,9 +23,10 @@ export interface AcceptedWebSocketOptions {
  * The server's end of a WebSocket (RFC 6455) whose upgrade was answered (websocket-handshake.ts,
  * `upgradeResponse`): open from the start. A plain TCP connection is taken over so that it reads
  * through `onread` (accepted-socket-reads.ts), as the client's LeanWebSocket does: a large payload is
- * read straight into the buffer `allocate` gives, after showing it the message's first `headBytes`
- * bytes, and everything else into one reused scratch buffer (FrameReader). A storage node uses that to
- * receive a chunk straight into the memory its chunk store writes it from (apps/node,
+ * read straight into the buffer `allocate` gives, after showing it the message's first bytes, and
+ * everything else into one reused scratch buffer (FrameReader). A storage node uses that to check a
+ * chunk's grant before it takes memory for the chunk, and to receive the chunk straight into the
+ * memory its chunk store writes it from (apps/node,
  * receive-memory.ts), where `ws` gathered every chunk into a fresh 4 MiB buffer that the node then
  * copied again (docs/performance.md). A TLS connection, or one Node will not let go, is read from its
  * 'data' events and each payload copied once into that buffer. Frames go out unmasked, as a server's
@@ -41,7 +45,7 @@ export class AcceptedWebSocket extends WebSocketConnection {
     this.reader = new FrameReader(options.maxPayload, {
       onMessage: (data, isBinary) => this.emit('message', data, isBinary),
       onControl: (opcode, payload) => this.onControl(opcode, payload),
-    }, options.allocate, 'server', options.headBytes);
+    }, options.allocate, 'server', { maxFragmentedPayload: options.maxFragmentedPayload, peek: options.peek });
     const taken = takeOverReads(accepted, {
       buffer: () => this.reader.nextBuffer(),
       callback: (n) => this.onRead(n),

@@ -6,6 +6,7 @@ import { AcceptedWebSocket } from './accepted-websocket';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { WS_PATH } from './endpoint';
 import { upgradeResponse } from './websocket-handshake';
+import { SMALL_MESSAGE_MAX, type HeadPeek } from './websocket-frame-reader';
 
 export interface RpcServerOptions extends RpcPeerOptions {
   /**
@@ -37,10 +38,14 @@ export interface RpcServerOptions extends RpcPeerOptions {
 
 /** Memory a server reads messages into (ReceiveBuffers is one). */
 export interface ReceiveMemory {
-  /** A buffer for a message of `length` bytes; for a large one, `head` is its first `headBytes` bytes. */
-  take(length: number, head?: Buffer): Buffer;
-  /** How many of a large message's first bytes `take` is shown (default none). */
-  readonly headBytes?: number;
+  /**
+   * A buffer for a message of `length` bytes from the peer at address `from`; for a large one, `head`
+   * is its first bytes as `peek` asks. Throwing refuses the message: its connection is closed (with
+   * the code of a WebSocketFrameError, else 1011).
+   */
+  take(length: number, head: Buffer | undefined, from: string): Buffer;
+  /** How much of a large message's first bytes `take` is shown (default none). */
+  readonly peek?: HeadPeek;
   /** Takes back a buffer from `take`, or any view into it; anything else is ignored. */
   give(bytes: Uint8Array): void;
 }
@@ -89,10 +94,14 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     const answer = upgradeResponse(request);
     if (!answer.accepted) return refuse(socket, answer.response);
     socket.write(answer.response);
+    const maxPayload = options.maxPayload ?? MAX_FRAME_SIZE;
     const ws = new AcceptedWebSocket(socket as Socket, head, {
-      maxPayload: options.maxPayload ?? MAX_FRAME_SIZE,
-      allocate: memory && ((length, first) => memory.take(length, first)),
-      headBytes: memory?.headBytes,
+      maxPayload,
+      // Cairn never fragments, and a fragmented message is never shown to `receiveInto` before its
+      // memory is taken: kept as small as the messages that are not shown either.
+      maxFragmentedPayload: SMALL_MESSAGE_MAX,
+      allocate: memory && ((length, first) => memory.take(length, first, remote)),
+      peek: memory?.peek,
       release: give,
     });
     // Counted once the handshake succeeded: a failed one never holds a slot.

@@ -202,7 +202,7 @@ describe('FrameReader', () => {
         const r = new FrameReader(1 << 20, { onMessage: (m) => got.push(m), onControl: () => undefined }, (n, head) => {
           shown.push({ length: n, head: head?.toString('hex') });
           return Buffer.alloc(n);
-        }, 'server', 42);
+        }, 'server', { peek: { bytes: 42 } });
         const stream = Buffer.concat([
           frame(OPCODE.binary, data, { mask: true, maskKey: key }),
           frame(OPCODE.binary, data.subarray(0, 1000), { mask: true, maskKey: key }), // small: no head
@@ -220,6 +220,34 @@ describe('FrameReader', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('shows a longer head when its allocator asks for one, up to the whole message, however the bytes arrive', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 64 * 1024, max: 150_000 }), fc.integer({ min: 0, max: 200_000 }), fc.integer({ min: 0, max: 0xffffffff }), fc.array(fc.integer({ min: 1, max: 70_000 }), { maxLength: 4 }), (length, wanted, key, sizes) => {
+        const data = pattern(length);
+        const shown: number[] = [];
+        const got: Buffer[] = [];
+        const r = new FrameReader(1 << 20, { onMessage: (m) => got.push(m), onControl: () => undefined }, (n, head) => {
+          expect(head?.equals(data.subarray(0, head.length))).toBe(true);
+          shown.push(head?.length ?? -1);
+          return Buffer.alloc(n);
+        }, 'server', { peek: { bytes: 42, more: (head, n) => (expect(n).toBe(length), expect(head.equals(data.subarray(0, head.length))).toBe(true), wanted) } });
+        feedInPieces(r, frame(OPCODE.binary, data, { mask: true, maskKey: key }), sizes);
+        expect(shown).toEqual([Math.max(42, Math.min(wanted, length))]);
+        expect(got.map((m) => m.toString('hex'))).toEqual([data.toString('hex')]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a fragmented message over its limit for them, however large a whole one may be', () => {
+    const r = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: () => undefined }, undefined, 'client', { maxFragmentedPayload: 100 });
+    r.feed(Buffer.concat([frame(OPCODE.binary, Buffer.alloc(60), { fin: false }), frame(OPCODE.continuation, Buffer.alloc(40))])); // 100: taken
+    r.feed(frame(OPCODE.binary, Buffer.alloc(5000))); // unfragmented: up to maxPayload
+    expectFrameError(() => r.feed(Buffer.concat([frame(OPCODE.binary, Buffer.alloc(60), { fin: false }), frame(OPCODE.continuation, Buffer.alloc(41))])), CLOSE_CODE.tooBig, /fragmented message over 100/);
+    const first = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: () => undefined }, undefined, 'client', { maxFragmentedPayload: 100 });
+    expectFrameError(() => first.feed(frame(OPCODE.binary, Buffer.alloc(101), { fin: false })), CLOSE_CODE.tooBig, /fragmented message over 100/); // from its first fragment
   });
 
   it('hands back the buffer of a message left unfinished, once', () => {

@@ -4,7 +4,7 @@ export const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, p
 export type ControlOpcode = typeof OPCODE.close | typeof OPCODE.ping | typeof OPCODE.pong;
 
 /** WebSocket close codes (RFC 6455 §7.4.1) a reader closes with. */
-export const CLOSE_CODE = { protocolError: 1002, tooBig: 1009, internalError: 1011 } as const;
+export const CLOSE_CODE = { protocolError: 1002, policyViolation: 1008, tooBig: 1009, internalError: 1011 } as const;
 
 /** A frame the reader refuses; `closeCode` is what the connection is closed with. */
 export class WebSocketFrameError extends Error {
@@ -25,6 +25,11 @@ export interface FrameReaderEvents {
 
 /** Reads smaller than this go through the scratch buffer, so small frames cost one read, not one per header. */
 const DIRECT_READ_MIN = 64 * 1024;
+/**
+ * The largest message never shown to its allocator before its memory is taken (HeadPeek): anything
+ * larger and unfragmented is shown its head first. A server caps fragmented messages at this too.
+ */
+export const SMALL_MESSAGE_MAX = DIRECT_READ_MIN - 1;
 const SCRATCH_SIZE = 64 * 1024;
 /** 2 bytes, a 64-bit length, and a client's 4-byte mask key. */
 const MAX_HEADER = 14;
@@ -40,6 +45,25 @@ const MAX_FRAGMENTS = 256;
  * client's, which must be (RFC 6455 §5.1), and unmasks them as it copies them in.
  */
 export type ReaderRole = 'client' | 'server';
+
+/**
+ * How a reader shows its allocator a large unfragmented message's first bytes before asking for its
+ * buffer: `bytes` of them, then, if `more` asks for a longer head (given those and the message's
+ * length), that many, and so on until it asks for no more. A storage node reads a `chunk.put`'s grant that way, so that it takes memory for
+ * the chunk only once the grant has verified (apps/node, receive-memory.ts).
+ */
+export interface HeadPeek {
+  bytes: number;
+  /** The head wanted in all (at most the message's length); anything not above `head.length` means none more. */
+  more?: (head: Buffer, length: number) => number;
+}
+
+/** What a reader takes at most, and how it shows a large message's head. */
+export interface FrameReaderLimits {
+  /** A fragmented message over this is refused (1009); default `maxPayload`. Its fragments are never shown a head. */
+  maxFragmentedPayload?: number;
+  peek?: HeadPeek;
+}
 
 /**
  * Reads WebSocket frames (RFC 6455 §5). On a client, from a socket that reads into buffers the reader
@@ -67,21 +91,28 @@ export class FrameReader {
   /** A close frame was read: what follows it is not read (RFC 6455 §5.5.1). */
   private closed = false;
 
-  /** A large message's first bytes, gathered before its buffer is asked for (`headBytes`). */
+  /** A large message's first bytes, gathered before its buffer is asked for (`limits.peek`). */
   private peek: { opcode: number; length: number; mask: number; head: Buffer; filled: number } | undefined;
+
+  private readonly headBytes: number;
+  private readonly maxFragmentedPayload: number;
 
   constructor(
     private readonly maxPayload: number,
     private readonly events: FrameReaderEvents,
     /**
      * Where payloads are read into: a fresh buffer by default, or one from a pool (ReceiveBuffers). For
-     * a large unfragmented message it is shown the message's first `headBytes` bytes (unmasked), so it
-     * can choose where the rest should land; the buffer must have room for them, and gets them copied in.
+     * a large unfragmented message it is shown the message's first bytes (unmasked, `limits.peek`), so
+     * it can choose where the rest should land, or refuse the message by throwing (a WebSocketFrameError
+     * closes with its code); the buffer must have room for them, and gets them copied in.
      */
     private readonly allocate: (length: number, head?: Buffer) => Buffer = Buffer.allocUnsafe,
     private readonly role: ReaderRole = 'client',
-    private readonly headBytes = 0,
-  ) {}
+    private readonly limits: FrameReaderLimits = {},
+  ) {
+    this.headBytes = limits.peek?.bytes ?? 0;
+    this.maxFragmentedPayload = Math.min(limits.maxFragmentedPayload ?? maxPayload, maxPayload);
+  }
 
   /**
    * The buffer of a message being received and not finished (the connection closed mid-message, or
@@ -142,7 +173,7 @@ export class FrameReader {
         unmask(peek.head, peek.filled, peek.filled + take, peek.mask);
         peek.filled += take;
         at += take;
-        if (peek.filled === peek.head.length) this.startPayload(peek.opcode, true, peek.length, peek.mask, peek.head);
+        if (peek.filled === peek.head.length && !this.extendPeek(peek)) this.startPayload(peek.opcode, true, peek.length, peek.mask, peek.head);
         continue;
       }
       const frame = this.frame;
@@ -205,6 +236,10 @@ export class FrameReader {
       this.fail(CLOSE_CODE.protocolError, `unknown opcode ${opcode}`);
     }
     if ((this.fragments?.bytes ?? 0) + length > this.maxPayload) this.fail(CLOSE_CODE.tooBig, `a message over ${this.maxPayload} bytes`);
+    const fragmented = this.fragments !== undefined || (!fin && opcode < OPCODE.close);
+    if (fragmented && (this.fragments?.bytes ?? 0) + length > this.maxFragmentedPayload) {
+      this.fail(CLOSE_CODE.tooBig, `a fragmented message over ${this.maxFragmentedPayload} bytes`);
+    }
 
     if (this.headBytes > 0 && opcode < OPCODE.close && fin && !this.fragments && length >= DIRECT_READ_MIN && length > this.headBytes) {
       // Its buffer is asked for once its first bytes are here (feed, above).
@@ -214,13 +249,27 @@ export class FrameReader {
     this.startPayload(opcode, fin, length, mask);
   }
 
+  /**
+   * Whether the allocator wants more of a large message's head than it was shown (HeadPeek.more): if
+   * so, the head grows to that and keeps filling. At most the message's length: a head that is the
+   * whole message is simply a message read whole before its buffer is asked for.
+   */
+  private extendPeek(peek: { length: number; head: Buffer; filled: number }): boolean {
+    const wanted = Math.floor(Math.min(this.limits.peek?.more?.(peek.head, peek.length) ?? 0, peek.length));
+    if (!(wanted > peek.head.length)) return false;
+    const head = Buffer.allocUnsafe(wanted);
+    peek.head.copy(head);
+    peek.head = head;
+    return true;
+  }
+
   /** Starts reading a frame's payload into its buffer, `head` (its first bytes, unmasked) already in. */
   private startPayload(opcode: number, fin: boolean, length: number, mask: number, head?: Buffer): void {
     this.peek = undefined;
     const payload = opcode >= OPCODE.close ? Buffer.allocUnsafe(length) : this.allocate(length, head);
     if (head) payload.set(head);
     this.frame = { opcode, fin, payload, filled: head?.length ?? 0, mask };
-    if (length === 0) this.finishFrame();
+    if (this.frame.filled === length) this.finishFrame();
   }
 
   private finishFrame(): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { Socket, connect as tcpConnect } from 'node:net';
@@ -174,4 +175,67 @@ export function exchange(socket: WebSocket, frame: Buffer, timeoutMs = 10_000): 
 /** The error code of an answer (undefined when it is not an error frame). */
 export function answerCode(frame: Frame): string | undefined {
   return frame.type === 'error' ? frame.body.code : undefined;
+}
+
+/** A WebSocket message begun over raw TCP and left unfinished (beginMessage). */
+export interface BegunMessage {
+  /** The close code the server sent, once it closed the connection (undefined if it closed without one). */
+  readonly closed: Promise<number | undefined>;
+  /** Whether the server has closed the connection yet. */
+  readonly isClosed: () => boolean;
+  destroy(): void;
+}
+
+/**
+ * Opens a raw TCP connection to 127.0.0.1:`port` from `localAddress`, completes the WebSocket upgrade,
+ * then sends a binary frame's header announcing a message of `length` bytes (masked with a zero key,
+ * so the bytes go as they are) and its first bytes, `start`, and nothing more: the message is never
+ * finished. For tests of what a server holds for unfinished messages.
+ */
+export function beginMessage(port: number, localAddress: string, length: number, start: Buffer): Promise<BegunMessage> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = tcpConnect({ host: '127.0.0.1', port, localAddress });
+    let received = Buffer.alloc(0);
+    let upgraded = false;
+    let isClosed = false;
+    let closeCode: number | undefined;
+    const closed = new Promise<number | undefined>((done) =>
+      socket.on('close', () => {
+        isClosed = true;
+        done(closeCode);
+      }),
+    );
+    socket.on('error', (err) => (upgraded ? undefined : reject(err)));
+    socket.on('data', (d: Buffer) => {
+      received = Buffer.concat([received, d]);
+      if (!upgraded) {
+        const end = received.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!received.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101')) return reject(new Error(`upgrade refused: ${received.toString('latin1').split('\r\n')[0]}`));
+        upgraded = true;
+        received = received.subarray(end + 4);
+        const header = Buffer.alloc(14);
+        header[0] = 0x82; // FIN, binary
+        header[1] = 0x80 | 127; // masked, 64-bit length
+        header.writeBigUInt64BE(BigInt(length), 2); // and a zero mask key
+        socket.write(Buffer.concat([header, start]));
+        resolve({ closed, isClosed: () => isClosed, destroy: () => socket.destroy() });
+      }
+      // A server's close frame: 0x88, a short length, then the code.
+      if (closeCode === undefined && received.length >= 4 && received[0] === 0x88) closeCode = received.readUInt16BE(2);
+    });
+    socket.on('connect', () => {
+      socket.write(
+        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+  });
+}
+
+/** A metric's value as a process's /metrics gives it (the first sample of that name), or undefined. */
+export async function metricValue(port: number, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
