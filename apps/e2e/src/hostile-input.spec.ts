@@ -16,7 +16,7 @@ import {
   concatFrame,
   signGrant,
 } from '@cairn/protocol';
-import { CairnClient, expectFrame } from '@cairn/transfer';
+import { CairnClient, UNCHECKED_STALE_MS, expectFrame } from '@cairn/transfer';
 import { TestCluster } from './support/test-cluster';
 import { FuzzConnection, hostileFrame, sampleMax } from './support/fuzz';
 import { type BegunMessage, answerCode, beginMessage, errorCode, exchange, handmadeFrame, httpStatus, isRunning, metricValue, openSocket, rawPeer, rawTcp, rssBytes } from './support/raw';
@@ -407,7 +407,7 @@ describe('hostile input', () => {
     expect(sha256(await readAll(client, kept.name))).toBe(sha256(kept.content));
   });
 
-  it('unfinished chunks without a valid grant: a node holds them only within its room for unchecked messages, closing the rest with 1008; granted chunks are not held to it', async () => {
+  it('unfinished chunks without a valid grant: a node holds them only within its room for unchecked messages, refusing the rest with 1008 and dropping stalled ones for others; granted chunks are not held to it', async () => {
     const node = cluster.nodes[0];
     const forgedHead = (id: number) => concatFrame(encodeData('chunk.put', id, sha256(Buffer.from(`forged ${id}`)), Buffer.alloc(0), 'forged.grant'));
     // Each message as large as a node takes: one fills an address's share of the room, four the whole of it.
@@ -442,23 +442,26 @@ describe('hostile input', () => {
       const client = cluster.client();
       await client.put('good/beside-unchecked.bin', content);
       expect(sha256(await readAll(client, 'good/beside-unchecked.bin'))).toBe(sha256(content));
+
+      // Once they have stalled past their time, the oldest is dropped for a message that needs the
+      // room: a whole chunk.put whose grant fails is answered with the grant's error, not refused.
+      await new Promise((r) => setTimeout(r, UNCHECKED_STALE_MS + 300));
+      const socket = await openSocket(`127.0.0.1:${node.port}`, { localAddress: '127.0.0.25' });
+      try {
+        const chunk = randomBytes(MiB);
+        const answer = await exchange(socket, concatFrame(encodeData('chunk.put', 77, sha256(chunk), chunk, 'forged.grant')));
+        expect(answerCode(answer)).toBe('E_FORBIDDEN');
+      } finally {
+        socket.terminate();
+      }
+      await first.closed;
+      expect(begun.filter((m) => m.isClosed())).toHaveLength(3); // the two refused, and the oldest dropped
+      expect(await metricValue(node.port, 'cairn_node_unchecked_dropped_total')).toBeGreaterThanOrEqual(1);
     } finally {
       for (const message of begun) message.destroy();
     }
     for (let i = 0; i < 200 && (await held()) !== 0; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(await held()).toBe(0); // given back when their connections went
-
-    // With room, a whole chunk.put whose grant fails is still answered with the grant's error, not a close.
-    const socket = await openSocket(`127.0.0.1:${node.port}`, { localAddress: '127.0.0.25' });
-    try {
-      const chunk = randomBytes(MiB);
-      const answer = await exchange(socket, concatFrame(encodeData('chunk.put', 77, sha256(chunk), chunk, 'forged.grant')));
-      expect(answerCode(answer)).toBe('E_FORBIDDEN');
-      for (let i = 0; i < 200 && (await held()) !== 0; i++) await new Promise((r) => setTimeout(r, 25));
-      expect(await held()).toBe(0); // its room given back once answered
-    } finally {
-      socket.terminate();
-    }
+    expect(await held()).toBe(0); // given back when their connections went, or their answers out
   });
 });
 

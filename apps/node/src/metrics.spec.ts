@@ -39,7 +39,7 @@ function setup() {
   let registered = false;
   let stats = 0;
   const inbound = { heldBytes: 0, isOver: false };
-  const unchecked = { heldBytes: 0, refused: 0 };
+  const unchecked = { heldBytes: 0, refused: 0, dropped: 0 };
   const metrics = createNodeMetrics(
     {
       store: { stats: () => (stats++, { ...usage }) },
@@ -108,16 +108,18 @@ describe('node metrics', () => {
     expect(value(samples, 'cairn_node_inbound_paused')).toBe(1);
   });
 
-  it('reports the bytes of unchecked messages held, and how many were refused for want of room', async () => {
+  it('reports the bytes of unchecked messages held, how many were refused for want of room, and how many dropped to make it', async () => {
     const node = setup();
     const first = await node.scrape();
     expect(value(first.samples, 'cairn_node_unchecked_held_bytes')).toBe(0);
     expect(value(first.samples, 'cairn_node_unchecked_refused_total')).toBe(0);
+    expect(value(first.samples, 'cairn_node_unchecked_dropped_total')).toBe(0);
     expect(first.types.get('cairn_node_unchecked_refused_total')).toBe('counter');
-    Object.assign(node.unchecked, { heldBytes: 5_000_000, refused: 3 });
+    Object.assign(node.unchecked, { heldBytes: 5_000_000, refused: 3, dropped: 2 });
     const { samples } = await node.scrape();
     expect(value(samples, 'cairn_node_unchecked_held_bytes')).toBe(5_000_000);
     expect(value(samples, 'cairn_node_unchecked_refused_total')).toBe(3);
+    expect(value(samples, 'cairn_node_unchecked_dropped_total')).toBe(2);
   });
 
   it('starts every traffic counter at zero', async () => {
@@ -163,7 +165,7 @@ describe('node metrics', () => {
   });
 
   it('includes the Node.js process metrics by default', async () => {
-    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false }, unchecked: { heldBytes: 0, refused: 0 } });
+    const metrics = createNodeMetrics({ store: { stats: () => ({ used: 0, capacity: 0, chunks: 0 }) }, registered: () => true, inbound: { heldBytes: 0, isOver: false }, unchecked: { heldBytes: 0, refused: 0, dropped: 0 } });
     const { samples } = parseMetrics(await metrics.registry.metrics());
     expect(value(samples, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(value(samples, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);

@@ -10,7 +10,7 @@ export interface NodeMetricsSources {
   /** The budget of request bytes held over all client connections (`InboundBudget`). */
   inbound: { readonly heldBytes: number; readonly isOver: boolean };
   /** The room for large messages not (yet) shown to be allowed (`UncheckedMessages`). */
-  unchecked: { readonly heldBytes: number; readonly refused: number };
+  unchecked: { readonly heldBytes: number; readonly refused: number; readonly dropped: number };
 }
 
 export interface NodeMetricsOptions {
@@ -112,6 +112,15 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
     collect() {
       this.reset();
       this.inc(sources.unchecked.refused);
+    },
+  });
+  new Counter({
+    name: 'cairn_node_unchecked_dropped_total',
+    help: 'Large messages without a valid grant, stalled, whose connection was closed to make room for another.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(sources.unchecked.dropped);
     },
   });
   new Gauge({

@@ -9,6 +9,13 @@ import { chunkReceiveMemory, type ReceiveAdmission } from './receive-memory';
 
 const MiB = 1024 * 1024;
 const GOOD_GRANT = 'a-grant.with-a-signature';
+/** A sender as attachRpcServer describes one; these tests never have it dropped. */
+const sender = (address: string) => ({
+  address,
+  drop: () => {
+    throw new Error(`${address} dropped`);
+  },
+});
 
 describe('chunkReceiveMemory', () => {
   let dir: string;
@@ -50,7 +57,7 @@ describe('chunkReceiveMemory', () => {
   it("receives a big chunk.put whose grant holds into the store's memory, its chunk where the store writes it from", async () => {
     const memory = chunkReceiveMemory(store, admission);
     const { chunk, hash, frame, head } = chunkPut(MiB);
-    const message = memory.take(frame.length, head, '10.0.0.1');
+    const message = memory.take(frame.length, head, sender('10.0.0.1'));
     expect(message.length).toBe(frame.length);
     frame.copy(message);
     const payload = message.subarray(frame.length - chunk.length);
@@ -64,28 +71,28 @@ describe('chunkReceiveMemory', () => {
     const memory = chunkReceiveMemory(store, admission);
     const lend = jest.spyOn(store, 'lendReceiveBuffer');
     const bad = chunkPut(2 * MiB, 'a-forged.grant');
-    const first = memory.take(bad.frame.length, bad.head, '10.0.0.1');
+    const first = memory.take(bad.frame.length, bad.head, sender('10.0.0.1'));
     expect(admission.unchecked.heldBytes).toBe(bad.frame.length);
     const refused = expect.objectContaining({ closeCode: CLOSE_CODE.policyViolation });
-    expect(() => memory.take(bad.frame.length, bad.head, '10.0.0.1')).toThrow(refused); // over the address's 3 MiB
+    expect(() => memory.take(bad.frame.length, bad.head, sender('10.0.0.1'))).toThrow(refused); // over the address's 3 MiB
     expect(admission.refusals).toEqual([expect.stringMatching(/^10\.0\.0\.1: too many unchecked large messages/)]);
     expect(lend).not.toHaveBeenCalled();
     memory.give(first);
     expect(admission.unchecked.heldBytes).toBe(0);
     // A good grant is never held to the room, full or not.
-    memory.take(bad.frame.length, bad.head, '10.0.0.2');
-    memory.take(MiB, bad.head, '10.0.0.3');
+    memory.take(bad.frame.length, bad.head, sender('10.0.0.2'));
+    memory.take(MiB, bad.head, sender('10.0.0.3'));
     const good = chunkPut(MiB);
-    expect(memory.take(good.frame.length, good.head, '10.0.0.1')).toHaveLength(good.frame.length);
+    expect(memory.take(good.frame.length, good.head, sender('10.0.0.1'))).toHaveLength(good.frame.length);
   });
 
   it('takes a large control message from the unchecked room, and refuses one larger than any there is at once', () => {
     const memory = chunkReceiveMemory(store, admission);
     const control = Buffer.concat([encodeControl('chunk.has', 1, { hashes: [], grant: 'g' }), Buffer.alloc(64)]).subarray(0, DATA_PREFIX_BYTES);
-    const taken = memory.take(MAX_CONTROL_FRAME_SIZE, control, '10.0.0.1');
+    const taken = memory.take(MAX_CONTROL_FRAME_SIZE, control, sender('10.0.0.1'));
     expect(admission.unchecked.heldBytes).toBe(MAX_CONTROL_FRAME_SIZE);
     memory.give(taken);
-    expect(() => memory.take(MAX_CONTROL_FRAME_SIZE + 1, control, '10.0.0.1')).toThrow(expect.objectContaining({ closeCode: CLOSE_CODE.tooBig }));
+    expect(() => memory.take(MAX_CONTROL_FRAME_SIZE + 1, control, sender('10.0.0.1'))).toThrow(expect.objectContaining({ closeCode: CLOSE_CODE.tooBig }));
     expect(admission.refusals).toHaveLength(1);
     expect(admission.unchecked.heldBytes).toBe(0);
   });
@@ -95,7 +102,7 @@ describe('chunkReceiveMemory', () => {
     const { frame, head } = chunkPut(2 * MiB);
     const older = Buffer.from(head);
     older[OFFSET_VERSION] = PROTOCOL_VERSION - 1;
-    const taken = memory.take(frame.length, older.subarray(0, DATA_PREFIX_BYTES), '10.0.0.1');
+    const taken = memory.take(frame.length, older.subarray(0, DATA_PREFIX_BYTES), sender('10.0.0.1'));
     expect(admission.unchecked.heldBytes).toBe(frame.length);
     memory.give(taken);
     expect(admission.refusals).toEqual([]);
@@ -103,10 +110,10 @@ describe('chunkReceiveMemory', () => {
 
   it('receives a small message, shown no head, into recycled buffers', () => {
     const memory = chunkReceiveMemory(store, admission);
-    expect(memory.take(10, undefined, '10.0.0.1')).toHaveLength(10);
-    const recycled = memory.take(2 * MiB, undefined, '10.0.0.1');
+    expect(memory.take(10, undefined, sender('10.0.0.1'))).toHaveLength(10);
+    const recycled = memory.take(2 * MiB, undefined, sender('10.0.0.1'));
     memory.give(recycled);
-    expect(memory.take(2 * MiB, undefined, '10.0.0.1').buffer).toBe(recycled.buffer); // reused
+    expect(memory.take(2 * MiB, undefined, sender('10.0.0.1')).buffer).toBe(recycled.buffer); // reused
     expect(admission.unchecked.heldBytes).toBe(0);
   });
 });

@@ -27,9 +27,9 @@ export interface ReceiveAdmission {
  *   reads it straight there (over TLS, one copy from the socket's reads) instead of into a buffer of
  *   its own that is then copied; or into recycled buffers when the store has nothing to lend;
  * - any other large message (a `chunk.put` whose grant fails, which is then answered with the grant's
- *   error as before, or a large control message) takes room from `unchecked`, and is refused (its
- *   connection closed, 1008) when there is none, never queued; a control message larger than any
- *   there is, at once (1009).
+ *   error as before, or a large control message) takes room from `unchecked`, which drops a message
+ *   stalled there to make room, and refuses this one (its connection closed, 1008) if it cannot, never
+ *   queuing it; a control message larger than any there is is refused at once (1009).
  * Small messages (under 64 KiB, FrameReader; fragmented ones are no larger, attachRpcServer) go into
  * fresh buffers. So a peer that has no grant can make a node hold the unchecked room and, per
  * connection, a small message and a grant being read (up to 64 KiB and 96 KiB), where before each of
@@ -59,10 +59,11 @@ export function chunkReceiveMemory(store: ChunkStore, admission: ReceiveAdmissio
         if (!admission.mayPut(data, chunkBytes)) return admission.unchecked.take(length, from);
         return store.lendReceiveBuffer(data.payloadOffset, chunkBytes) ?? buffers.take(length);
       } catch (err) {
-        if (err instanceof WebSocketFrameError) admission.onRefused?.(err.message, from);
+        if (err instanceof WebSocketFrameError) admission.onRefused?.(err.message, from.address);
         throw err;
       }
     },
+    arrived: (bytes) => admission.unchecked.arrived(bytes),
     give(bytes) {
       if (!store.returnLentBuffer(bytes) && !admission.unchecked.give(bytes)) buffers.give(bytes);
     },

@@ -19,7 +19,7 @@ export { toWebSocketUrl, WS_PATH } from './endpoint';
 export { fixedChunks } from './chunker';
 export { Window } from './window';
 export { InboundBudget, type Pausable } from './inbound-budget';
-export { UncheckedMessages } from './unchecked-messages';
+export { UNCHECKED_STALE_MS, UncheckedMessages, type MessageSender } from './unchecked-messages';
 export { CLOSE_CODE, WebSocketFrameError, type HeadPeek } from './websocket-frame-reader';
 export { NodePool } from './node-pool';
 export { sha256 } from './hashing';

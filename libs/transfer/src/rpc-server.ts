@@ -7,6 +7,7 @@ import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { WS_PATH } from './endpoint';
 import { upgradeResponse } from './websocket-handshake';
 import { SMALL_MESSAGE_MAX, type HeadPeek } from './websocket-frame-reader';
+import type { MessageSender } from './unchecked-messages';
 
 export interface RpcServerOptions extends RpcPeerOptions {
   /**
@@ -39,13 +40,15 @@ export interface RpcServerOptions extends RpcPeerOptions {
 /** Memory a server reads messages into (ReceiveBuffers is one). */
 export interface ReceiveMemory {
   /**
-   * A buffer for a message of `length` bytes from the peer at address `from`; for a large one, `head`
-   * is its first bytes as `peek` asks. Throwing refuses the message: its connection is closed (with
-   * the code of a WebSocketFrameError, else 1011).
+   * A buffer for a message of `length` bytes from `from` (its address, and a way to drop its
+   * connection); for a large one, `head` is its first bytes as `peek` asks. Throwing refuses the
+   * message: its connection is closed (with the code of a WebSocketFrameError, else 1011).
    */
-  take(length: number, head: Buffer | undefined, from: string): Buffer;
+  take(length: number, head: Buffer | undefined, from: MessageSender): Buffer;
   /** How much of a large message's first bytes `take` is shown (default none). */
   readonly peek?: HeadPeek;
+  /** Told of each message once it has arrived whole, before it is handled (a buffer from `take`). */
+  arrived?(bytes: Uint8Array): void;
   /** Takes back a buffer from `take`, or any view into it; anything else is ignored. */
   give(bytes: Uint8Array): void;
 }
@@ -95,18 +98,27 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     if (!answer.accepted) return refuse(socket, answer.response);
     socket.write(answer.response);
     const maxPayload = options.maxPayload ?? MAX_FRAME_SIZE;
+    const sender: MessageSender = {
+      address: remote,
+      drop: (reason) => {
+        options.onLimit?.(reason, remote);
+        peer.close(1008, reason);
+        peer.socket.terminate();
+      },
+    };
     const ws = new AcceptedWebSocket(socket as Socket, head, {
       maxPayload,
       // Cairn never fragments, and a fragmented message is never shown to `receiveInto` before its
       // memory is taken: kept as small as the messages that are not shown either.
       maxFragmentedPayload: SMALL_MESSAGE_MAX,
-      allocate: memory && ((length, first) => memory.take(length, first, remote)),
+      allocate: memory && ((length, first) => memory.take(length, first, sender)),
       peek: memory?.peek,
       release: give,
     });
     // Counted once the handshake succeeded: a failed one never holds a slot.
     perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
     const peer = new RpcPeer(ws, peerOptions);
+    if (memory?.arrived) ws.on('message', (data: Buffer) => memory.arrived!(data));
     peer.remoteAddress = remote;
     peers.add(peer);
     void peer.closed.then(() => {
