@@ -12,6 +12,7 @@ const GOOD_GRANT = 'a-grant.with-a-signature';
 /** A sender as attachRpcServer describes one; these tests never have it dropped. */
 const sender = (address: string) => ({
   address,
+  bytesRead: () => 0,
   drop: () => {
     throw new Error(`${address} dropped`);
   },

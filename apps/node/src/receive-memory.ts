@@ -49,8 +49,9 @@ export function chunkReceiveMemory(store: ChunkStore, admission: ReceiveAdmissio
       const data = readDataHead(head);
       try {
         if (!data || data.type !== 'chunk.put') {
-          // A control message of this version that no receiver would take: closed now. Anything else
-          // (another version, a data frame with a garbled grant) is answered once whole, as before.
+          // A control message of this version that no receiver would take, or a data frame whose grant
+          // length is out of bounds: closed now. Anything else (another version, a grant that is not
+          // UTF-8) is answered once whole, as before.
           const control = head[OFFSET_VERSION] === PROTOCOL_VERSION && dataPayloadOffset(head) === undefined;
           if (control && length > MAX_CONTROL_FRAME_SIZE) throw new WebSocketFrameError(CLOSE_CODE.tooBig, `a message of ${length} bytes that carries no chunk`);
           return admission.unchecked.take(length, from);

@@ -76,6 +76,11 @@ export class AcceptedWebSocket extends WebSocketConnection {
     });
   }
 
+  /** Bytes read from the connection so far, frames' headers included (over TLS, as encrypted). */
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
   /** `n` bytes were read into the buffer the reader last chose. Always true: false would pause the socket. */
   private onRead(n: number): boolean {
     if (this.readyState === CLOSED) return true;

@@ -100,6 +100,7 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     const maxPayload = options.maxPayload ?? MAX_FRAME_SIZE;
     const sender: MessageSender = {
       address: remote,
+      bytesRead: () => ws.bytesRead,
       drop: (reason) => {
         options.onLimit?.(reason, remote);
         peer.close(1008, reason);

@@ -4,17 +4,23 @@ import { CLOSE_CODE, WebSocketFrameError } from './websocket-frame-reader';
 export interface MessageSender {
   /** The peer's remote address. */
   readonly address: string;
+  /** Bytes read from the connection so far (its socket's `bytesRead`): how a message's progress is seen. */
+  bytesRead(): number;
   /** Closes the sender's connection, for `reason` (a message of its given up on). */
   drop(reason: string): void;
 }
 
-/** An unchecked message still arriving is dropped after this long if another needs its room. */
+/** How long an unchecked message may arrive slowly before it may be dropped for another (see below). */
 export const UNCHECKED_STALE_MS = 5_000;
+/** Slower than this, on average since it began, an unchecked message counts as stalled. */
+export const UNCHECKED_MIN_BYTES_PER_S = 1024 * 1024;
 
 interface Held {
   bytes: number;
   from: MessageSender;
   since: number;
+  /** `from.bytesRead()` when it began. */
+  readAtStart: number;
   /** Whether the whole message has arrived (then it waits for its handler, and is never dropped). */
   arrived: boolean;
 }
@@ -25,10 +31,12 @@ interface Held {
  * A message that finds no room is never queued (queuing would let a few stalled senders hold up
  * everyone else's requests, which is worse than the memory it saves: docs/performance-history.md,
  * "Changes of 27 Nov 2026, 16:10–17:50", the cap taken out again). Instead the room is made by
- * dropping the connection of a message that began over `staleAfterMs` ago and is still arriving
- * (oldest first; when the sender's own share is what is full, only one of its own), so that a few
- * headers announcing large messages cannot keep the room full; and if there is none to drop, the
- * message is refused (a WebSocketFrameError with 1008, which closes its connection).
+ * dropping the connections of stalled messages: still arriving `staleAfterMs` after they began, at
+ * under `minBytesPerSecond` on average since (oldest first; only the sender's own where its share is
+ * what is full). So holding the room takes sending into it at that rate, about what sending whole
+ * messages that get refused takes, not a few headers. If dropping all the stalled ones would not make
+ * enough room, none is dropped and the message is refused (a WebSocketFrameError with 1008, which
+ * closes its connection).
  *
  * A storage node takes from here a large control message, or a `chunk.put` whose grant did not
  * verify (it is answered with the grant's error as before); a chunk with a valid grant never needs it
@@ -47,11 +55,13 @@ export class UncheckedMessages {
     readonly maxBytes: number,
     readonly maxBytesPerAddress: number,
     readonly staleAfterMs = UNCHECKED_STALE_MS,
+    readonly minBytesPerSecond = UNCHECKED_MIN_BYTES_PER_S,
   ) {
     for (const [what, value] of [
       ['maxBytes', maxBytes],
       ['maxBytesPerAddress', maxBytesPerAddress],
       ['staleAfterMs', staleAfterMs],
+      ['minBytesPerSecond', minBytesPerSecond],
     ] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a whole number, got ${value}`);
     }
@@ -76,7 +86,7 @@ export class UncheckedMessages {
    * A fresh buffer of `length` bytes for a message from `from`, after dropping stalled messages if
    * that makes room; else a WebSocketFrameError (1008).
    */
-  take(length: number, from: MessageSender, now = Date.now()): Buffer {
+  take(length: number, from: MessageSender, now = performance.now()): Buffer {
     if (!this.makeRoom(length, from.address, now)) {
       this.refusedCount++;
       throw new WebSocketFrameError(CLOSE_CODE.policyViolation, 'too many unchecked large messages at once; try again');
@@ -85,7 +95,7 @@ export class UncheckedMessages {
     const buffer = Buffer.from(new ArrayBuffer(length));
     this.held += length;
     this.byAddress.set(from.address, (this.byAddress.get(from.address) ?? 0) + length);
-    this.taken.set(buffer.buffer, { bytes: length, from, since: now, arrived: false });
+    this.taken.set(buffer.buffer, { bytes: length, from, since: now, readAtStart: from.bytesRead(), arrived: false });
     return buffer;
   }
 
@@ -103,23 +113,47 @@ export class UncheckedMessages {
     return true;
   }
 
-  private fits(length: number, address: string): 'yes' | 'no room' | 'over its share' {
-    if ((this.byAddress.get(address) ?? 0) + length > this.maxBytesPerAddress) return 'over its share';
-    return this.held + length > this.maxBytes ? 'no room' : 'yes';
-  }
-
-  /** Drops stalled messages, oldest first, until `length` fits; false if it cannot be made to. */
+  /**
+   * Drops stalled messages, oldest first, until `length` fits: first the sender's own, as far as its
+   * share needs, then anyone's, as far as the room needs. False, with nothing dropped, if all the
+   * stalled ones would not be enough.
+   */
   private makeRoom(length: number, address: string, now: number): boolean {
-    if (length > this.maxBytes || length > this.maxBytesPerAddress) return false;
-    for (let fit = this.fits(length, address); fit !== 'yes'; fit = this.fits(length, address)) {
-      const stalled = [...this.taken].find(([, e]) => !e.arrived && now - e.since > this.staleAfterMs && (fit === 'no room' || e.from.address === address));
-      if (!stalled) return false;
-      const [memory, entry] = stalled;
-      this.forget(memory, entry); // its buffer, given back later when its connection has gone, is no longer ours
+    let shareNeeds = (this.byAddress.get(address) ?? 0) + length - this.maxBytesPerAddress;
+    let roomNeeds = this.held + length - this.maxBytes;
+    if (shareNeeds <= 0 && roomNeeds <= 0) return true;
+    const stalled = [...this.taken].filter(([, e]) => this.isStalled(e, now));
+    const victims = new Set<(typeof stalled)[number]>();
+    for (const victim of stalled) {
+      if (shareNeeds <= 0) break;
+      if (victim[1].from.address !== address) continue;
+      victims.add(victim);
+      shareNeeds -= victim[1].bytes;
+      roomNeeds -= victim[1].bytes;
+    }
+    for (const victim of stalled) {
+      if (roomNeeds <= 0) break;
+      if (victims.has(victim)) continue;
+      victims.add(victim);
+      roomNeeds -= victim[1].bytes;
+    }
+    if (shareNeeds > 0 || roomNeeds > 0) return false;
+    for (const [memory, entry] of victims) {
+      this.forget(memory, entry); // its buffer, given back when its connection has gone, is no longer ours
       this.droppedCount++;
-      entry.from.drop(`an unchecked message stalled over ${this.staleAfterMs} ms while another needed its room`);
+      try {
+        entry.from.drop(`an unchecked message stalled (under ${this.minBytesPerSecond} bytes/s for over ${this.staleAfterMs} ms) while another needed its room`);
+      } catch {
+        // Its room is back either way; a failure to close it must not reach the newcomer's connection.
+      }
     }
     return true;
+  }
+
+  private isStalled(entry: Held, now: number): boolean {
+    const elapsedMs = now - entry.since;
+    if (entry.arrived || elapsedMs <= this.staleAfterMs) return false;
+    return ((entry.from.bytesRead() - entry.readAtStart) * 1000) / elapsedMs < this.minBytesPerSecond;
   }
 
   private forget(memory: ArrayBufferLike, entry: Held): void {
