@@ -26,9 +26,8 @@ export interface AcceptedWebSocketOptions {
  * read straight into the buffer `allocate` gives, after showing it the message's first bytes, and
  * everything else into one reused scratch buffer (FrameReader). A storage node uses that to check a
  * chunk's grant before it takes memory for the chunk, and to receive the chunk straight into the
- * memory its chunk store writes it from (apps/node,
- * receive-memory.ts), where `ws` gathered every chunk into a fresh 4 MiB buffer that the node then
- * copied again (docs/performance.md). A TLS connection, or one Node will not let go, is read from its
+ * memory its chunk store writes it from (apps/node, receive-memory.ts), where `ws` gathered every
+ * chunk into a fresh 4 MiB buffer that the node then copied again (docs/performance.md). A TLS connection, or one Node will not let go, is read from its
  * 'data' events and each payload copied once into that buffer. Frames go out unmasked, as a server's
  * must.
  */

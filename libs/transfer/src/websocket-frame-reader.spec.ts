@@ -246,6 +246,10 @@ describe('FrameReader', () => {
     r.feed(Buffer.concat([frame(OPCODE.binary, Buffer.alloc(60), { fin: false }), frame(OPCODE.continuation, Buffer.alloc(40))])); // 100: taken
     r.feed(frame(OPCODE.binary, Buffer.alloc(5000))); // unfragmented: up to maxPayload
     expectFrameError(() => r.feed(Buffer.concat([frame(OPCODE.binary, Buffer.alloc(60), { fin: false }), frame(OPCODE.continuation, Buffer.alloc(41))])), CLOSE_CODE.tooBig, /fragmented message over 100/);
+    const pings: number[] = [];
+    const withPing = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: (opcode) => pings.push(opcode) }, undefined, 'client', { maxFragmentedPayload: 100 });
+    withPing.feed(Buffer.concat([frame(OPCODE.binary, Buffer.alloc(100), { fin: false }), frame(OPCODE.ping, Buffer.alloc(50)), frame(OPCODE.continuation, Buffer.alloc(0))]));
+    expect(pings).toEqual([OPCODE.ping]); // a control frame between fragments is not counted in the message
     const first = new FrameReader(1 << 20, { onMessage: () => undefined, onControl: () => undefined }, undefined, 'client', { maxFragmentedPayload: 100 });
     expectFrameError(() => first.feed(frame(OPCODE.binary, Buffer.alloc(101), { fin: false })), CLOSE_CODE.tooBig, /fragmented message over 100/); // from its first fragment
   });

@@ -49,8 +49,9 @@ export type ReaderRole = 'client' | 'server';
 /**
  * How a reader shows its allocator a large unfragmented message's first bytes before asking for its
  * buffer: `bytes` of them, then, if `more` asks for a longer head (given those and the message's
- * length), that many, and so on until it asks for no more. A storage node reads a `chunk.put`'s grant that way, so that it takes memory for
- * the chunk only once the grant has verified (apps/node, receive-memory.ts).
+ * length), that many, and so on until it asks for no more. A storage node reads a `chunk.put`'s grant
+ * that way, so that it takes memory for the chunk only once the grant has verified (apps/node,
+ * receive-memory.ts).
  */
 export interface HeadPeek {
   bytes: number;
@@ -236,7 +237,8 @@ export class FrameReader {
       this.fail(CLOSE_CODE.protocolError, `unknown opcode ${opcode}`);
     }
     if ((this.fragments?.bytes ?? 0) + length > this.maxPayload) this.fail(CLOSE_CODE.tooBig, `a message over ${this.maxPayload} bytes`);
-    const fragmented = this.fragments !== undefined || (!fin && opcode < OPCODE.close);
+    // A control frame between fragments is no part of the message.
+    const fragmented = opcode < OPCODE.close && (this.fragments !== undefined || !fin);
     if (fragmented && (this.fragments?.bytes ?? 0) + length > this.maxFragmentedPayload) {
       this.fail(CLOSE_CODE.tooBig, `a fragmented message over ${this.maxFragmentedPayload} bytes`);
     }
