@@ -20,8 +20,7 @@ interface Verified {
  *   n times;
  * - a batch whose signature has verified once (the grants of one `upload.prepared`, grant-batch.ts) is
  *   remembered by that signature and root: each further grant of it is checked by hashing its path
- *   to the root, ~10 µs, where an Ed25519 verification costs ~70 µs.
- *
+ *   to the root, ~10 µs, where an Ed25519 verification costs ~70 µs;
  * - any other grant is kept apart, among the last `capacity` such: a storage node checks a chunk's
  *   grant once as its first bytes arrive, to decide where the chunk is received, and again when the
  *   whole frame is handled (apps/node, receive-memory.ts), and that second check costs ~1 µs instead
