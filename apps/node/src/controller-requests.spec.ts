@@ -6,6 +6,7 @@ import { RECLAIM_CLOCK_MARGIN_MS, openChunkStore, type ChunkStore, type GetOptio
 import { CairnError } from '@cairn/protocol';
 import type { NodePool } from '@cairn/transfer';
 import { createChunkService } from './chunk-service';
+import { useTempStore } from './testing/temp-store';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -114,22 +115,11 @@ describe('chunk service: deletions the controller asks for', () => {
 });
 
 describe('chunk service: checks the controller asks for', () => {
-  let dir: string;
-  let store: ChunkStore;
-
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-node-checks-'));
-    store = await openChunkStore({ dir });
-  });
-
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = useTempStore('cairn-node-checks-');
 
   /** The store, whose reads of `hash` fail as a read failing with `errno` does (toDiskError's E_DISK). */
   const failingReads = (hash: string, errno: string): ChunkStore =>
-    new Proxy(store, {
+    new Proxy(temp.store, {
       get: (target, key) =>
         key === 'get'
           ? (h: string, opts?: GetOptions) =>
@@ -139,16 +129,16 @@ describe('chunk service: checks the controller asks for', () => {
 
   it('answers a copy the disk cannot read (EIO) bad, quarantines and reports it; other disk failures are errors', async () => {
     const hash = createHash('sha256').update('sector').digest('hex');
-    await store.put(hash, Buffer.from('sector'));
+    await temp.store.put(hash, Buffer.from('sector'));
     const quarantined: Array<[string, string]> = [];
     const check = (errno: string) =>
       createChunkService({ store: failingReads(hash, errno), nodeId: 'n1', nodes: {} as NodePool, grantKey: () => undefined, onQuarantined: (h, reason) => void quarantined.push([h, reason]), clusterSecret: 'secret' })
         .forController({ type: 'chunk.check', requestId: 1, body: { hash } }, { isOpen: true });
 
     await expect(check('EMFILE')).rejects.toMatchObject({ code: 'E_DISK' });
-    expect(await store.has(hash)).toBe(true);
+    expect(await temp.store.has(hash)).toBe(true);
     await expect(check('EIO')).resolves.toMatchObject({ type: 'chunk.checked', body: { ok: false } });
     expect(quarantined).toEqual([[hash, 'E_DISK']]);
-    expect(await store.has(hash)).toBe(false);
+    expect(await temp.store.has(hash)).toBe(false);
   });
 });

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openChunkStore, type ChunkStore } from '@cairn/chunk-store';
 import { DATA_PREFIX_BYTES, MAX_CONTROL_FRAME_SIZE, OFFSET_VERSION, PROTOCOL_VERSION, concatFrame, dataPayloadOffset, encodeControl, encodeData } from '@cairn/protocol';
 import { CLOSE_CODE, UncheckedMessages } from '@cairn/transfer';
 import { chunkReceiveMemory, type ReceiveAdmission } from './receive-memory';
+import { useTempStore } from './testing/temp-store';
 
 const MiB = 1024 * 1024;
 const GOOD_GRANT = 'a-grant.with-a-signature';
@@ -19,12 +16,9 @@ const sender = (address: string) => ({
 });
 
 describe('chunkReceiveMemory', () => {
-  let dir: string;
-  let store: ChunkStore;
+  const temp = useTempStore('cairn-node-receive-');
   let admission: ReceiveAdmission & { refusals: string[] };
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-node-receive-'));
-    store = await openChunkStore({ dir });
+  beforeEach(() => {
     const refusals: string[] = [];
     admission = {
       mayPut: (head) => head.grant === GOOD_GRANT,
@@ -32,10 +26,6 @@ describe('chunkReceiveMemory', () => {
       onRefused: (reason, from) => refusals.push(`${from}: ${reason}`),
       refusals,
     };
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
   });
 
   /** A chunk.put frame as it arrives, and its head up to the end of its grant (what the memory is shown). */
@@ -47,7 +37,7 @@ describe('chunkReceiveMemory', () => {
   }
 
   it('asks to see a chunk.put up to the end of its grant, and anything else no further than its prefix', () => {
-    const memory = chunkReceiveMemory(store, admission);
+    const memory = chunkReceiveMemory(temp.store, admission);
     const { frame, head } = chunkPut(MiB);
     expect(memory.peek?.bytes).toBe(DATA_PREFIX_BYTES);
     expect(memory.peek?.more?.(frame.subarray(0, DATA_PREFIX_BYTES), frame.length)).toBe(head.length);
@@ -56,21 +46,21 @@ describe('chunkReceiveMemory', () => {
   });
 
   it("receives a big chunk.put whose grant holds into the store's memory, its chunk where the store writes it from", async () => {
-    const memory = chunkReceiveMemory(store, admission);
+    const memory = chunkReceiveMemory(temp.store, admission);
     const { chunk, hash, frame, head } = chunkPut(MiB);
     const message = memory.take(frame.length, head, sender('10.0.0.1'));
     expect(message.length).toBe(frame.length);
     frame.copy(message);
     const payload = message.subarray(frame.length - chunk.length);
-    expect(await store.put(hash, payload)).toEqual({ stored: true });
+    expect(await temp.store.put(hash, payload)).toEqual({ stored: true });
     memory.give(message);
-    expect(store.returnLentBuffer(message)).toBe(false); // already back with the store
+    expect(temp.store.returnLentBuffer(message)).toBe(false); // already back with the store
     expect(admission.unchecked.heldBytes).toBe(0);
   });
 
   it('takes a chunk.put whose grant fails from the unchecked room, and refuses one that finds it full', () => {
-    const memory = chunkReceiveMemory(store, admission);
-    const lend = jest.spyOn(store, 'lendReceiveBuffer');
+    const memory = chunkReceiveMemory(temp.store, admission);
+    const lend = jest.spyOn(temp.store, 'lendReceiveBuffer');
     const bad = chunkPut(2 * MiB, 'a-forged.grant');
     const first = memory.take(bad.frame.length, bad.head, sender('10.0.0.1'));
     expect(admission.unchecked.heldBytes).toBe(bad.frame.length);
@@ -88,7 +78,7 @@ describe('chunkReceiveMemory', () => {
   });
 
   it('takes a large control message from the unchecked room, and refuses one larger than any there is at once', () => {
-    const memory = chunkReceiveMemory(store, admission);
+    const memory = chunkReceiveMemory(temp.store, admission);
     const control = Buffer.concat([encodeControl('chunk.has', 1, { hashes: [], grant: 'g' }), Buffer.alloc(64)]).subarray(0, DATA_PREFIX_BYTES);
     const taken = memory.take(MAX_CONTROL_FRAME_SIZE, control, sender('10.0.0.1'));
     expect(admission.unchecked.heldBytes).toBe(MAX_CONTROL_FRAME_SIZE);
@@ -99,7 +89,7 @@ describe('chunkReceiveMemory', () => {
   });
 
   it('takes a large message of another version from the unchecked room, so that it is answered E_VERSION once whole', () => {
-    const memory = chunkReceiveMemory(store, admission);
+    const memory = chunkReceiveMemory(temp.store, admission);
     const { frame, head } = chunkPut(2 * MiB);
     const older = Buffer.from(head);
     older[OFFSET_VERSION] = PROTOCOL_VERSION - 1;
@@ -110,7 +100,7 @@ describe('chunkReceiveMemory', () => {
   });
 
   it('receives a small message, shown no head, into recycled buffers', () => {
-    const memory = chunkReceiveMemory(store, admission);
+    const memory = chunkReceiveMemory(temp.store, admission);
     expect(memory.take(10, undefined, sender('10.0.0.1'))).toHaveLength(10);
     const recycled = memory.take(2 * MiB, undefined, sender('10.0.0.1'));
     memory.give(recycled);

@@ -1,34 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openChunkStore, type ChunkStore } from '@cairn/chunk-store';
 import { ServeMemory } from './serve-memory';
+import { useTempStore } from './testing/temp-store';
 
 describe('ServeMemory', () => {
-  let dir: string;
-  let store: ChunkStore;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-node-serve-'));
-    store = await openChunkStore({ dir });
-  });
-  afterEach(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const temp = useTempStore('cairn-node-serve-');
 
   async function stored(size: number): Promise<{ hash: string; data: Buffer }> {
     const data = randomBytes(size);
     const hash = createHash('sha256').update(data).digest('hex');
-    await store.put(hash, data);
+    await temp.store.put(hash, data);
     return { hash, data };
   }
 
   it("reads a served chunk into one of the store's write slots, given back once whatever the number of releases", async () => {
-    const memory = new ServeMemory(store);
+    const memory = new ServeMemory(temp.store);
     const chunk = await stored(2 * 1024 * 1024);
-    const lend = jest.spyOn(store, 'lendReadBuffer');
-    const giveBack = jest.spyOn(store, 'returnLentBuffer');
+    const lend = jest.spyOn(temp.store, 'lendReadBuffer');
+    const giveBack = jest.spyOn(temp.store, 'returnLentBuffer');
 
     const { payload, release } = await memory.read(chunk.hash);
 
@@ -41,10 +29,10 @@ describe('ServeMemory', () => {
   });
 
   it("falls back to recycled buffers when the store has nothing to lend, and reads the same bytes", async () => {
-    const memory = new ServeMemory(store);
+    const memory = new ServeMemory(temp.store);
     const chunks = await Promise.all([stored(1024 * 1024), stored(4096)]);
     const lent: Buffer[] = [];
-    for (let slot = store.lendReadBuffer(); slot; slot = store.lendReadBuffer()) lent.push(slot);
+    for (let slot = temp.store.lendReadBuffer(); slot; slot = temp.store.lendReadBuffer()) lent.push(slot);
 
     for (const chunk of chunks) {
       const { payload, release } = await memory.read(chunk.hash);
@@ -52,12 +40,12 @@ describe('ServeMemory', () => {
       expect(payload.buffer).toBeInstanceOf(ArrayBuffer);
       release();
     }
-    lent.forEach((slot) => store.returnLentBuffer(slot));
+    lent.forEach((slot) => temp.store.returnLentBuffer(slot));
   });
 
   it('gives the lent slot back when the read fails', async () => {
-    const memory = new ServeMemory(store);
-    const giveBack = jest.spyOn(store, 'returnLentBuffer');
+    const memory = new ServeMemory(temp.store);
+    const giveBack = jest.spyOn(temp.store, 'returnLentBuffer');
 
     await expect(memory.read('0'.repeat(64))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
 
