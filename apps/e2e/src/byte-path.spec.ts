@@ -171,6 +171,7 @@ describe('put and get through the CLI', () => {
   });
 });
 
+/** Chunk files on every node (what `blanks/` holds for a while is the store's, not a chunk of its own). */
 async function chunkCount(cluster: TestCluster): Promise<number> {
   let count = 0;
   const walk = async (dir: string) => {
@@ -179,6 +180,6 @@ async function chunkCount(cluster: TestCluster): Promise<number> {
       else count++;
     }
   };
-  for (const node of cluster.nodes) await walk(join(node.data, 'store'));
+  for (const node of cluster.nodes) await walk(join(node.data, 'store', 'chunks'));
   return count;
 }

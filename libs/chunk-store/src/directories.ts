@@ -32,6 +32,7 @@ export async function prepareDirectories(layout: ChunkLayout): Promise<void> {
   await makeDirectoryTree(layout.root);
   await ensureDirectory(layout.chunksDir);
   await ensureDirectory(layout.tmpDir);
+  await ensureDirectory(layout.blanksDir);
   const fanOutDirs = layout.fanOutDirs();
   await Promise.all(fanOutDirs.map((dir) => mkdir(dir, { mode: DIRECTORY_MODE }).catch(unlessAlreadyExisting)));
   await Promise.all(fanOutDirs.map(fsyncDirectory));

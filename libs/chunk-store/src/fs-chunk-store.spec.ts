@@ -1,11 +1,11 @@
 import { link, mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import { join } from 'node:path';
-import { CairnError } from '@cairn/protocol';
+import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
 import type { ChunkStore, GetOptions } from './chunk-store';
 import { openChunkStore } from './open-chunk-store';
 import { scrubChunks } from './scrub';
-import { makeChunk } from './testing/chunks';
+import { makeChunk, sha256Hex } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
 import { TempDirs } from './testing/temp-dir';
 import { IoThreads } from './io-threads';
@@ -51,7 +51,7 @@ describe('file-system chunk store: on-disk layout', () => {
   it('creates its directories at open, even several levels deep', async () => {
     const root = join(await dirs.make(), 'a', 'b', 'store');
     await openIn(root);
-    expect((await readdir(root)).sort()).toEqual(['chunks', 'tmp']);
+    expect((await readdir(root)).sort()).toEqual(['blanks', 'chunks', 'tmp']);
     const fanOut = await readdir(join(root, 'chunks'));
     expect(fanOut).toHaveLength(256); // all of them, so that no put has to make one
     expect((await stat(join(root, 'chunks', 'a7'))).mode & 0o777).toBe(0o700);
@@ -445,6 +445,41 @@ describe('file-system chunk store: concurrent puts of one chunk', () => {
 });
 
 describe('file-system chunk store: crash leftovers', () => {
+  it('links what blanks left by a crash hold to their chunks, once each, and removes every blank', async () => {
+    const root = await dirs.make();
+    const [lost, placed, twice, shorter, cut] = [62, 63, 64, 65, 66].map((seed) => makeChunk(seed === 63 ? 300 * 1024 : 3000, seed));
+    await (await openIn(root)).close();
+    const blanks = join(root, 'blanks');
+    await writeFile(join(blanks, 'spare'), '');
+    await writeFile(join(blanks, 'lost'), lost.data); // filled and fsynced; its link lost in a power cut
+    await writeFile(join(blanks, 'placed'), placed.data); // its link in place, not yet removed
+    await link(join(blanks, 'placed'), chunkPath(root, placed.hash));
+    await writeFile(join(blanks, 'twice-1'), twice.data); // one chunk put twice, deleted in between
+    await writeFile(join(blanks, 'twice-2'), twice.data);
+    await writeFile(join(blanks, 'shorter'), shorter.data); // a copy of another size sits at its name
+    await writeFile(chunkPath(root, shorter.hash), shorter.data.subarray(0, 100));
+    const piece = cut.data.subarray(0, 1500); // a write cut short
+    await writeFile(join(blanks, 'cut'), piece);
+    await writeFile(join(blanks, 'huge'), '');
+    await truncate(join(blanks, 'huge'), MAX_CHUNK_SIZE + 1); // no chunk is that big
+    await mkdir(join(blanks, 'not-ours'));
+    const squatted = makeChunk(2000, 67); // a directory where its chunk's file would go
+    await writeFile(join(blanks, 'squatted'), squatted.data);
+    await mkdir(chunkPath(root, squatted.hash));
+
+    const store = await openIn(root);
+
+    expect((await readdir(blanks)).sort()).toEqual(['not-ours', 'squatted']); // left for an operator
+    const pieceHash = sha256Hex(piece);
+    const listed = (await collect(store.list())).map((c) => c.hash).sort();
+    expect(listed).toEqual([lost.hash, placed.hash, twice.hash, shorter.hash, pieceHash].sort());
+    const sizes = [lost, placed, twice, shorter].reduce((sum, c) => sum + c.data.length, piece.length);
+    expect(store.stats()).toMatchObject({ chunks: 5, used: sizes });
+    for (const chunk of [lost, placed, twice, shorter]) expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+    expect((await stat(chunkPath(root, placed.hash))).nlink).toBe(1);
+    expect(await store.has(cut.hash)).toBe(false);
+  });
+
   it('deletes temp files left by a crash between write and rename, and never serves them', async () => {
     const root = await dirs.make();
     const whole = makeChunk(2000, 60);
@@ -465,6 +500,78 @@ describe('file-system chunk store: crash leftovers', () => {
       await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
     }
     await expect(store.put(whole.hash, whole.data)).resolves.toEqual({ stored: true });
+  });
+});
+
+describe('file-system chunk store: blanks made ahead', () => {
+  /** Puts chunks one at a time until one goes into a blank (the first ones find none: the refill has just begun). */
+  async function putUntilABlankIsUsed(store: ChunkStore, seed: number): Promise<{ hash: string; blank: string }> {
+    const write = jest.spyOn(IoThreads.prototype, 'write');
+    for (let i = 0; i < 100; i++) {
+      const chunk = makeChunk(5000, seed + i);
+      await store.put(chunk.hash, chunk.data);
+      const blank = write.mock.calls.at(-1)![0].blankPath;
+      if (blank !== undefined) return { hash: chunk.hash, blank };
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error('no put went into a blank');
+  }
+
+  it('puts a new chunk into a blank: its file is in place when the put resolves, and the blank goes soon after', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const { hash, blank } = await putUntilABlankIsUsed(store, 70);
+
+    expect(await store.has(hash)).toBe(true);
+    expect((await stat(chunkPath(root, hash))).size).toBe(5000);
+    for (let i = 0; i < 200 && fs.existsSync(blank); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(fs.existsSync(blank)).toBe(false);
+    expect((await stat(chunkPath(root, hash))).nlink).toBe(1);
+    expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('removes the blank of a chunk deleted right after its put before the delete resolves, so it cannot come back', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const { hash, blank } = await putUntilABlankIsUsed(store, 80);
+    expect(fs.existsSync(blank)).toBe(true); // its link is settled only after a while
+
+    await store.delete(hash);
+
+    expect(fs.existsSync(blank)).toBe(false);
+    await store.close();
+    expect(await (await openIn(root)).has(hash)).toBe(false);
+  });
+
+  it('writes an empty chunk through a temp file (an empty blank is a spare to the next open)', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    await putUntilABlankIsUsed(store, 85);
+    const write = jest.spyOn(IoThreads.prototype, 'write');
+    const empty = makeChunk(0);
+
+    await store.put(empty.hash, empty.data);
+
+    expect(write.mock.calls.at(-1)![0]).toMatchObject({ blankPath: undefined, tempPath: expect.any(String) });
+    await store.close();
+    expect((await (await openIn(root)).get(empty.hash)).length).toBe(0);
+  });
+
+  it('leaves only empty spares in blanks/ once closed, and open removes those', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    await putUntilABlankIsUsed(store, 88);
+    const more = [makeChunk(300 * 1024, 90), makeChunk(10, 91)]; // past the page cache, and small
+    for (const chunk of more) await store.put(chunk.hash, chunk.data);
+    await store.close();
+
+    for (const name of await readdir(join(root, 'blanks'))) {
+      const stats = await stat(join(root, 'blanks', name));
+      expect({ size: stats.size, nlink: stats.nlink }).toEqual({ size: 0, nlink: 1 });
+    }
+    const reopened = await openIn(root);
+    for (const chunk of more) expect((await reopened.get(chunk.hash)).equals(chunk.data)).toBe(true);
+    expect(await readdir(join(root, 'blanks'))).toEqual([]);
   });
 });
 

@@ -6,6 +6,7 @@ import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import { RECLAIM_CLOCK_MARGIN_MS, type AbortOptions, type ChunkStore, type ChunkStoreStats, type GetOptions, type ListedChunk, type PutResult, type ReclaimOptions, type ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
+import { BlankFiles } from './blank-files';
 import { asCorruptChunk, errnoOf, isMissing, isUnreadableCopy, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
@@ -28,19 +29,23 @@ const DIRECT_IO_ABOVE_BYTES = 256 * 1024;
  * and counts what is stored; this class keeps the counters right from then on.
  *
  * Concurrency: put and delete of one hash are serialised by `HashLocks`; reads take no lock, since a
- * chunk file appears by an atomic rename and an open file survives its unlink.
+ * chunk file appears whole (by an atomic rename, or a link to a blank already filled) and an open file
+ * survives its unlink.
  */
 export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
   private readonly recentReads = new RecentReads();
+  private readonly blanks: BlankFiles;
   private closed = false;
 
   constructor(
     private readonly layout: ChunkLayout,
     private readonly ledger: CapacityLedger,
-  ) {}
+  ) {
+    this.blanks = new BlankFiles(layout);
+  }
 
   get dir(): string {
     return this.layout.root;
@@ -134,6 +139,7 @@ export class FsChunkStore implements ChunkStore {
       const location = this.layout.locate(hash);
       try {
         await ensureDirectory(this.layout.quarantineDir);
+        await this.blanks.forget(location.file);
         await rename(location.file, this.layout.quarantineFileFor(hash, Date.now()));
         await fsyncDirectory(location.dir);
         await fsyncDirectory(this.layout.quarantineDir);
@@ -163,6 +169,7 @@ export class FsChunkStore implements ChunkStore {
   async close(): Promise<void> {
     this.closed = true;
     await this.locks.drain();
+    await this.blanks.close();
     await this.ioThreads.close();
   }
 
@@ -184,15 +191,22 @@ export class FsChunkStore implements ChunkStore {
     const reserved = present === undefined ? data.length : Math.max(0, data.length - present);
     this.ledger.reserve(reserved);
     if (present !== undefined) await this.linkIntoQuarantine(hash); // once the room is there: a refused put leaves none
+    const location = this.layout.locate(hash);
+    // A fresh chunk goes into a blank, whose name is durable already (blank-files.ts); a replacement
+    // is renamed over the copy it replaces, from a temp file. So is an empty chunk: an empty blank is
+    // a spare to the next open, which would remove it.
+    const blankPath = present === undefined && data.length > 0 ? this.blanks.take() : undefined;
+    const tempPath = blankPath === undefined ? this.layout.tempFileFor(hash) : undefined;
     try {
-      const location = this.layout.locate(hash);
       const direct = data.length > DIRECT_IO_ABOVE_BYTES;
-      await this.ioThreads.write({ tempPath: this.layout.tempFileFor(hash), finalPath: location.file, data, signal, direct }).catch(async (err: unknown) => {
-        // A thread lost mid-write may have renamed the file without fsyncing its directory: remove
-        // it, or a later put of this chunk would find it and acknowledge what may not be durable.
+      const { settled } = await this.ioThreads.write({ tempPath, blankPath, finalPath: location.file, data, signal, direct }).catch(async (err: unknown) => {
+        if (blankPath !== undefined) await this.blanks.spoiled(blankPath);
+        // A thread lost mid-write may have renamed the file (or linked the blank) without fsyncing its
+        // directory: remove it, or a later put of this chunk would find it and acknowledge what may not be durable.
         if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
         throw err;
       });
+      if (!settled) this.blanks.filled(blankPath!, location.file, location.dir);
     } catch (err) {
       this.ledger.release(reserved);
       if (present !== undefined && this.isGone(hash)) this.ledger.removed(present); // a lost thread's file removed
@@ -212,6 +226,7 @@ export class FsChunkStore implements ChunkStore {
     if (size === undefined) return false;
     const location = this.layout.locate(hash);
     try {
+      await this.blanks.forget(location.file);
       await unlink(location.file);
     } catch (err) {
       if (isMissing(err)) return false;

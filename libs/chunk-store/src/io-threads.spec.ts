@@ -19,6 +19,13 @@ function freshThreadsForEachTest(): { dirs: TempDirs; threads: () => IoThreads }
   return { dirs, threads: () => threads };
 }
 
+/** An empty file in `<root>/blanks`, as BlankFiles makes them. */
+async function makeBlank(root: string, name: string): Promise<string> {
+  const blank = join(root, 'blanks', name);
+  await writeFile(blank, '', { mode: 0o600 });
+  return blank;
+}
+
 describe('IoThreads', () => {
   const { dirs, threads: current } = freshThreadsForEachTest();
   let threads: IoThreads;
@@ -28,6 +35,7 @@ describe('IoThreads', () => {
     const root = await dirs.make();
     await mkdir(join(root, 'tmp'));
     await mkdir(join(root, 'final'));
+    await mkdir(join(root, 'blanks'));
     return { root, temp: (n: string) => join(root, 'tmp', `${n}.tmp`), final: (n: string) => join(root, 'final', n) };
   }
 
@@ -47,6 +55,57 @@ describe('IoThreads', () => {
     const failed = threads.write({ tempPath: temp('x'), finalPath: join(root, 'missing', 'x'), data: Buffer.from('abc') });
     await expect(failed).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await readdir(join(root, 'tmp'))).toEqual([]);
+  });
+
+  it('fills a blank and links it as the final file, leaving its directory unsynced (settled: false) and the blank in place', async () => {
+    const { root, final } = await layout();
+    const blank = await makeBlank(root, 'b1');
+
+    const answer = await threads.write({ blankPath: blank, finalPath: final('x'), data: Buffer.from('hello') });
+
+    expect(answer).toEqual({ direct: false, settled: false });
+    expect((await readFile(final('x'))).toString()).toBe('hello');
+    const [linked, kept] = [await stat(final('x')), await stat(blank)];
+    expect(linked.ino).toBe(kept.ino);
+    expect(linked.nlink).toBe(2);
+    expect(linked.mode & 0o777).toBe(0o600);
+  });
+
+  it('fills a blank with exactly the bytes given, whatever it held before', async () => {
+    const { root, final } = await layout();
+    const blank = await makeBlank(root, 'b0');
+    await writeFile(blank, Buffer.alloc(10_000, 7)); // as a refused O_DIRECT write could leave it
+
+    await threads.write({ blankPath: blank, finalPath: final('y'), data: Buffer.from('short') });
+
+    expect((await readFile(final('y'))).toString()).toBe('short');
+  });
+
+  it('renames a filled blank over a final file that is there already, and fsyncs its directory (settled: true)', async () => {
+    const { root, final } = await layout();
+    await writeFile(final('x'), 'old bytes');
+    const blank = await makeBlank(root, 'b2');
+
+    const answer = await threads.write({ blankPath: blank, finalPath: final('x'), data: Buffer.from('new') });
+
+    expect(answer).toEqual({ direct: false, settled: true });
+    expect((await readFile(final('x'))).toString()).toBe('new');
+    expect(await readdir(join(root, 'blanks'))).toEqual([]);
+  });
+
+  it('removes a blank it could not link, and fails with the fs error code', async () => {
+    const { root } = await layout();
+    const blank = await makeBlank(root, 'b3');
+    const failed = threads.write({ blankPath: blank, finalPath: join(root, 'missing', 'x'), data: Buffer.from('abc') });
+    await expect(failed).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(join(root, 'blanks'))).toEqual([]);
+  });
+
+  it('writes to a temp file or to a blank, never to both or neither', async () => {
+    const { root, temp, final } = await layout();
+    const data = Buffer.from('a');
+    await expect(threads.write({ finalPath: final('a'), data })).rejects.toThrow(TypeError);
+    await expect(threads.write({ tempPath: temp('a'), blankPath: await makeBlank(root, 'b4'), finalPath: final('a'), data })).rejects.toThrow(TypeError);
   });
 
   it('refuses a write whose signal has fired, before touching the disk', async () => {
@@ -254,12 +313,21 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
     await dirs.removeAll();
   });
 
-  /** Writes each size with `direct` asked for; resolves with whether each write went past the page cache. */
-  async function writeDirectAndReadBack(root: string, sizes: number[]): Promise<boolean[]> {
+  /**
+   * Writes each size with `direct` asked for, through temp files or into blanks made first; resolves
+   * with whether each write went past the page cache.
+   */
+  async function writeDirectAndReadBack(root: string, sizes: number[], into: 'temp' | 'blank' = 'temp'): Promise<boolean[]> {
     await mkdir(join(root, 'tmp'), { recursive: true });
+    await mkdir(join(root, 'blanks'), { recursive: true });
     const chunks = sizes.map((size) => randomBytes(size));
+    const blanks = chunks.map((_, i) => join(root, 'blanks', `b${i}`));
+    if (into === 'blank') await Promise.all(blanks.map((blank) => writeFile(blank, '', { mode: 0o600 })));
     const answers = await Promise.all(
-      chunks.map((data, i) => threads.write({ tempPath: join(root, 'tmp', `${i}.tmp`), finalPath: join(root, `c${i}`), data, direct: true })),
+      chunks.map((data, i) => {
+        const target = into === 'blank' ? { blankPath: blanks[i] } : { tempPath: join(root, 'tmp', `${i}.tmp`) };
+        return threads.write({ ...target, finalPath: join(root, `c${i}`), data, direct: true });
+      }),
     );
     for (const [i, data] of chunks.entries()) {
       const onDisk = await readFile(join(root, `c${i}`));
@@ -280,6 +348,13 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
     if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(direct).toEqual(sizes.map(() => true));
   });
 
+  it('fills blanks with exactly the bytes given too', async () => {
+    const root = await dirs.make();
+    const sizes = [1, 4095, 4096, 4097, 300_001, 1024 * 1024 + 1, 65_536];
+    const direct = await writeDirectAndReadBack(root, sizes, 'blank');
+    if (DIRECT_IO_FILE_SYSTEMS.has((await statfs(root)).type)) expect(direct).toEqual(sizes.map(() => true));
+  });
+
   it('writes a chunk bigger than a slot from a copy of its own, through the page cache', async () => {
     const small = new IoThreads(1, 64 * 1024);
     try {
@@ -287,7 +362,7 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
       await mkdir(join(root, 'tmp'));
       const data = randomBytes(200_001);
       const answer = await small.write({ tempPath: join(root, 'tmp', 'b.tmp'), finalPath: join(root, 'b'), data, direct: true });
-      expect(answer).toEqual({ direct: false });
+      expect(answer).toEqual({ direct: false, settled: true });
       expect((await readFile(join(root, 'b'))).equals(data)).toBe(true);
       expect(data.length).toBe(200_001); // the caller's buffer is untouched (the copy was handed over)
       expect(await readdir(join(root, 'tmp'))).toEqual([]);
@@ -301,6 +376,7 @@ describe('IoThreads: writes past the page cache (O_DIRECT)', () => {
     const root = shm ?? (await dirs.make());
     try {
       await writeDirectAndReadBack(root, [300_001, 4096, 10]);
+      await writeDirectAndReadBack(join(root, 'blank'), [300_001, 4096, 10], 'blank');
     } finally {
       if (shm) await rm(shm, { recursive: true, force: true });
     }

@@ -22,7 +22,7 @@ const RECEIVE_HEADROOM = 64 * 1024;
 
 /**
  * The durability protocol of durable-write.ts (temp file, write, fsync, close, rename, fsync the
- * directory; the temp file removed on failure), and the verified read of a chunk (open, fstat, read,
+ * directory; or a blank filled, fsynced, closed and linked; the file removed on failure), and the verified read of a chunk (open, fstat, read,
  * close, SHA-256), run with synchronous calls on a thread of its own.
  * Asynchronously on the main thread it is eight thread-pool round trips, each a wake-up of the event
  * loop; for a small chunk those hops, not the disk, are most of the time a put takes. Here it is one
@@ -124,25 +124,31 @@ const ALIGNMENT = workerData.alignment;
 const SLOT_BYTES = workerData.slotBytes;
 const READ_OFFSET = workerData.readOffset;
 const REOPEN_DIR = workerData.reopenDir;
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECT } = fs.constants;
 let directWorks = O_DIRECT !== undefined;
 let directReads = O_DIRECT !== undefined;
 function writeAll(fd, source, from, length) {
   for (let done = 0; done < length; ) done += fs.writeSync(fd, source, from + done, length - done, done);
 }
+/** A fresh temp file is created (exclusively); a blank made ahead is opened as it is, empty. */
+function openTarget(target, fresh, extraFlags, mode) {
+  return fs.openSync(target, O_WRONLY | extraFlags | (fresh ? O_CREAT | O_EXCL : 0), mode);
+}
 /** Padded to the block size from the aligned slot; false if the file system refuses O_DIRECT. */
-function writeDirect(tempPath, mode, offset, length) {
+function writeDirect(target, fresh, mode, offset, length) {
   let fd;
   try {
-    fd = fs.openSync(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode);
+    fd = openTarget(target, fresh, O_DIRECT, mode);
   } catch (err) {
     if (err.code !== 'EINVAL') throw err;
     // Linux creates the file before it finds that the file system refuses O_DIRECT (tmpfs before
     // 6.6, some FUSE mounts): remove it, or the buffered write's exclusive create meets it.
-    try {
-      fs.unlinkSync(tempPath);
-    } catch (unlinkErr) {
-      if (unlinkErr.code !== 'ENOENT') throw unlinkErr;
+    if (fresh) {
+      try {
+        fs.unlinkSync(target);
+      } catch (unlinkErr) {
+        if (unlinkErr.code !== 'ENOENT') throw unlinkErr;
+      }
     }
     return false;
   }
@@ -156,7 +162,7 @@ function writeDirect(tempPath, mode, offset, length) {
       const refused = fd;
       fd = undefined; // never closed twice, even if this close fails: the number may be reused by then
       fs.closeSync(refused);
-      fs.unlinkSync(tempPath);
+      if (fresh) fs.unlinkSync(target);
       return false;
     }
     if (padded !== length) fs.ftruncateSync(fd, length);
@@ -166,8 +172,9 @@ function writeDirect(tempPath, mode, offset, length) {
   }
   return true;
 }
-function writeBuffered(tempPath, mode, source, offset, length) {
-  const fd = fs.openSync(tempPath, 'wx', mode);
+function writeBuffered(target, fresh, mode, source, offset, length) {
+  // Truncated: a blank a refused O_DIRECT write began to fill must hold these bytes and nothing after.
+  const fd = openTarget(target, fresh, O_TRUNC, mode);
   try {
     writeAll(fd, source, offset, length);
     fs.fsyncSync(fd);
@@ -175,20 +182,37 @@ function writeBuffered(tempPath, mode, source, offset, length) {
     fs.closeSync(fd);
   }
 }
-function write({ id, tempPath, finalPath, offset, length, data, direct, mode }) {
+/** Links a filled blank as the chunk's file; false if that name is taken. */
+function linkIfFree(blankPath, finalPath) {
+  try {
+    fs.linkSync(blankPath, finalPath);
+    return true;
+  } catch (err) {
+    if (err.code === 'EEXIST') return false;
+    throw err;
+  }
+}
+function write({ id, tempPath, blankPath, finalPath, offset, length, data, direct, mode }) {
+  const fresh = blankPath === undefined;
+  const target = fresh ? tempPath : blankPath;
   let renamed = false;
   let wentDirect = false;
   try {
     // From its slot in the shared memory, or (bigger than a slot) from its own posted copy.
     const inSlot = data === undefined;
-    wentDirect = inSlot && direct && directWorks && (directWorks = writeDirect(tempPath, mode, offset, length));
-    if (!wentDirect) writeBuffered(tempPath, mode, inSlot ? slots : data, inSlot ? offset : 0, length);
-    fs.renameSync(tempPath, finalPath);
+    wentDirect = inSlot && direct && directWorks && (directWorks = writeDirect(target, fresh, mode, offset, length));
+    if (!wentDirect) writeBuffered(target, fresh, mode, inSlot ? slots : data, inSlot ? offset : 0, length);
+    // A filled blank's name is durable already: its link is made durable later, with others.
+    if (!fresh && linkIfFree(target, finalPath)) {
+      parentPort.postMessage({ id, direct: wentDirect, settled: false });
+      return;
+    }
+    fs.renameSync(target, finalPath);
     renamed = true;
     syncDir(path.dirname(finalPath));
-    parentPort.postMessage({ id, direct: wentDirect });
+    parentPort.postMessage({ id, direct: wentDirect, settled: true });
   } catch (err) {
-    try { fs.unlinkSync(renamed ? finalPath : tempPath); } catch {}
+    try { fs.unlinkSync(renamed ? finalPath : target); } catch {}
     parentPort.postMessage({ id, error: { code: err && err.code, message: String(err && err.message) } });
   }
 }
@@ -213,9 +237,21 @@ export interface ReadOptions {
 /** What a thread answers: a read's bytes, and whether the read or write went past the page cache. */
 interface Answer {
   data?: Uint8Array;
+  /** A write: whether the chunk's name is durable already. */
+  settled?: boolean;
   /** A read into a lent slot: the chunk's length there. */
   size?: number;
   direct?: boolean;
+}
+
+/** What a write comes to: whether it went past the page cache, and whether its chunk's name is durable yet. */
+export interface WriteAnswer {
+  direct: boolean;
+  settled: boolean;
+}
+
+function writeAnswer(answer: Answer): WriteAnswer {
+  return { direct: answer.direct === true, settled: answer.settled !== false };
 }
 
 interface Pending {
@@ -330,23 +366,24 @@ export class IoThreads {
    * lent slot (`lendForReceive`) are written from there; others are copied into a free slot of shared
    * memory first (waiting for one if all are taken), or, bigger than a slot, posted as a copy of their
    * own. `direct` asks for O_DIRECT (see THREAD_SOURCE), which only a slot's aligned memory allows;
-   * the answer says whether the write went past the page cache. The signal is honoured until the
-   * write is handed to a thread; from then on it runs to its end.
+   * the answer says whether the write went past the page cache, and whether the chunk's name is
+   * durable already (`settled`; false only for a blank linked as its chunk, whose directory is the
+   * caller's to fsync). The signal is honoured until the write is handed to a thread; from then on it
+   * runs to its end.
    */
-  async write({ tempPath, finalPath, data, signal, direct = false }: DurableWrite & { direct?: boolean }): Promise<{ direct: boolean }> {
+  async write({ tempPath, blankPath, finalPath, data, signal, direct = false }: DurableWrite & { direct?: boolean }): Promise<WriteAnswer> {
     throwIfAborted(signal);
     if (this.closed) throw new Error('the I/O threads are closed');
-    const message = { op: 'write', tempPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE };
+    if ((tempPath === undefined) === (blankPath === undefined)) throw new TypeError('a write goes to a temp file or to a blank, one of them');
+    const message = { op: 'write', tempPath, blankPath, finalPath, length: data.length, mode: CHUNK_FILE_MODE };
     const slots = this.sharedSlots();
     if (data.buffer === slots.memory && this.lent.has(data.byteOffset)) {
       // Received where it is written from; the slot stays lent to its receiver.
-      const answer = await this.send({ ...message, offset: data.byteOffset, direct }, []);
-      return { direct: answer.direct === true };
+      return writeAnswer(await this.send({ ...message, offset: data.byteOffset, direct }, []));
     }
     if (data.length > slots.slotBytes) {
       const copy = new Uint8Array(data); // its own buffer, handed over rather than copied again
-      const answer = await this.send({ ...message, data: copy, direct: false }, [copy.buffer as ArrayBuffer]);
-      return { direct: answer.direct === true };
+      return writeAnswer(await this.send({ ...message, data: copy, direct: false }, [copy.buffer as ArrayBuffer]));
     }
     const slot = await slots.acquire(signal);
     try {
@@ -354,8 +391,7 @@ export class IoThreads {
       throwIfAborted(signal);
       copyIntoSlot(slot, data);
       const { offset } = slot;
-      const answer = await this.send({ ...message, offset, direct }, []);
-      return { direct: answer.direct === true };
+      return writeAnswer(await this.send({ ...message, offset, direct }, []));
     } finally {
       slots.release(slot);
     }
@@ -458,8 +494,8 @@ export class IoThreads {
 
   /**
    * A thread died: its writes fail with `THREAD_LOST` (the caller cannot know how far each got: its
-   * temp file is swept at the next open, and its final file, if renamed already, is the caller's to
-   * remove). The other threads go on.
+   * temp file is swept at the next open; its blank, and its final file if placed already, are the
+   * caller's to remove). The other threads go on.
    */
   private fail(thread: IoThread, cause: Error): void {
     const err = Object.assign(new Error(`an I/O thread failed: ${cause.message}`), { code: THREAD_LOST });

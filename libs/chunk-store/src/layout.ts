@@ -24,6 +24,7 @@ export interface ChunkLocation {
  *
  *     <root>/chunks/ab/abcd…(64 hex)   one file per chunk, named by its full hash
  *     <root>/tmp/<hash>.<unique>.tmp   writes in progress; never served, deleted at open
+ *     <root>/blanks/<unique>           empty files made ahead for writes to fill (blank-files.ts)
  *
  * One level of 256 directories, all made when the store opens, so that no put ever creates a
  * directory: a new directory costs the put a mkdir and an fsync of its parent, which for a small chunk
@@ -35,11 +36,13 @@ export interface ChunkLocation {
 export class ChunkLayout {
   readonly chunksDir: string;
   readonly tmpDir: string;
+  /** Empty files made durable ahead of the writes that fill them (blank-files.ts); never served. */
+  readonly blanksDir: string;
   /** Chunks found bad are moved here (never served, never listed), for an operator to inspect. */
   readonly quarantineDir: string;
   /**
-   * Temp names are this random prefix and a counter: unique within the process, and apart from any
-   * other's (the writes open them with O_EXCL). Random bytes on every write cost a put of a small
+   * Temp and blank names are this random prefix and a counter: unique within the process, and apart
+   * from any other's (they are created with O_EXCL). Random bytes on every write cost a put of a small
    * chunk a call into OpenSSL's generator, which `perf` showed at ~7% of a node's main thread.
    */
   private readonly tempPrefix = randomBytes(TEMP_PREFIX_BYTES).toString('hex');
@@ -48,6 +51,7 @@ export class ChunkLayout {
   constructor(readonly root: string) {
     this.chunksDir = join(root, 'chunks');
     this.tmpDir = join(root, 'tmp');
+    this.blanksDir = join(root, 'blanks');
     this.quarantineDir = join(root, 'quarantine');
   }
 
@@ -68,6 +72,11 @@ export class ChunkLayout {
   /** A fresh, unique temp path for a write of `hash`. */
   tempFileFor(hash: ChunkHash): string {
     return join(this.tmpDir, `${hash}.${this.tempPrefix}${(this.tempCount++).toString(36)}${TEMP_EXTENSION}`);
+  }
+
+  /** A fresh, unique path for a blank file. */
+  blankFile(): string {
+    return join(this.blanksDir, `${this.tempPrefix}${(this.tempCount++).toString(36)}`);
   }
 
   /** Whether a directory entry name can be a fan-out directory (`00`…`ff`). */

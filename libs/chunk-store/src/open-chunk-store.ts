@@ -8,15 +8,17 @@ import { toDiskError } from './disk-errors';
 import { FsChunkStore } from './fs-chunk-store';
 import { ChunkLayout } from './layout';
 import { liftLegacyChunks } from './legacy-layout';
+import { recoverLeftoverBlanks } from './leftover-blanks';
 import { removeLeftoverTemps } from './leftover-temps';
 
 /**
  * Opens (creating if needed) the chunk store in `options.dir`:
- * 1. creates `<dir>`, `<dir>/chunks` and `<dir>/tmp` (mode 0700), fsyncing each new entry's parent,
- *    and the 256 fan-out directories under `chunks/`, so that no put needs to create one; then fsyncs
- *    all of these, so every name found there is durable (directories.ts);
+ * 1. creates `<dir>`, `<dir>/chunks`, `<dir>/tmp` and `<dir>/blanks` (mode 0700), fsyncing each new
+ *    entry's parent, and the 256 fan-out directories under `chunks/`, so that no put needs to create
+ *    one; then fsyncs all of these, so every name found there is durable (directories.ts);
  * 2. moves the chunks of a store of the former two-level shape up to their place (legacy-layout.ts);
- * 3. deletes every leftover temp file (a crash between temp write and rename leaves them);
+ * 3. deletes every leftover temp file (a crash between temp write and rename leaves them), and links
+ *    what leftover blanks hold to their chunks' names (leftover-blanks.ts);
  * 4. walks the chunk tree once to count stored bytes and chunks;
  * 5. settles the capacity: `options.capacity`, else bytes stored + free space of the file system.
  *
@@ -29,6 +31,7 @@ export async function openChunkStore(options: ChunkStoreOptions): Promise<ChunkS
     await prepareDirectories(layout);
     await liftLegacyChunks(layout);
     await removeLeftoverTemps(layout.tmpDir);
+    await recoverLeftoverBlanks(layout);
     const stored = await countStored(layout);
     const capacity = options.capacity ?? stored.used + (await freeBytesOf(layout.root));
     return new FsChunkStore(layout, new CapacityLedger(capacity, stored));
