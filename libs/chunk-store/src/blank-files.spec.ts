@@ -1,17 +1,20 @@
 import { link, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BlankFiles } from './blank-files';
+import { IoThreads } from './io-threads';
 import { ChunkLayout } from './layout';
 import { TempDirs } from './testing/temp-dir';
 
 const dirs = new TempDirs();
 const made: BlankFiles[] = [];
+const threads = new IoThreads(1); // the settles' fsyncs and removals run there
+afterAll(() => threads.close());
 
 async function blanksIn(perBatch = 4, settleAfterMs = 5): Promise<{ layout: ChunkLayout; blanks: BlankFiles }> {
   const layout = new ChunkLayout(await dirs.make());
   await mkdir(layout.blanksDir);
   await mkdir(join(layout.root, 'chunks'));
-  const blanks = new BlankFiles(layout, perBatch, settleAfterMs);
+  const blanks = new BlankFiles(layout, threads, perBatch, settleAfterMs);
   made.push(blanks);
   return { layout, blanks };
 }

@@ -1,15 +1,16 @@
 import { open, unlink } from 'node:fs/promises';
 import { isMissing } from './disk-errors';
 import { CHUNK_FILE_MODE, fsyncDirectory } from './durable-write';
+import type { IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 
 /** Blanks made in one go, with one fsync of their directory; a refill starts when half are used. */
 const BLANKS_PER_BATCH = 32;
 /**
  * How long a filled blank's link waits to be made durable, so that the links of the writes around it
- * are made durable together: their directories' fsyncs run at once, and the disk flushes its cache
- * for several of them at a time. Nothing acknowledged depends on it: the bytes are durable under the
- * blank's name meanwhile. With 10 ms, 4 KiB puts gained about half as much (docs/performance-history.md,
+ * are made durable together, in one round trip to an I/O thread, each directory fsynced once for all
+ * the links made in it. Nothing acknowledged depends on it: the bytes are durable under the blank's
+ * name meanwhile. With 10 ms, 4 KiB puts gained about half as much (docs/performance-history.md,
  * "Changes of 27 Nov 2026, 20:30–22:00").
  */
 const SETTLE_AFTER_MS = 200;
@@ -59,6 +60,7 @@ export class BlankFiles {
 
   constructor(
     private readonly layout: ChunkLayout,
+    private readonly io: Pick<IoThreads, 'settleLinks'>,
     private readonly perBatch = BLANKS_PER_BATCH,
     private readonly settleAfterMs = SETTLE_AFTER_MS,
   ) {}
@@ -119,8 +121,7 @@ export class BlankFiles {
   }
 
   /**
-   * Makes every link made so far durable (one fsync per directory, all at once), then removes their
-   * blanks. Where a directory's fsync fails, its blanks are left where they are for the next open to
+   * Makes every link made so far durable (one fsync per directory), then removes their blanks. Where a directory's fsync fails, its blanks are left where they are for the next open to
    * deal with (a later fsync that succeeds would not prove the earlier writes reached the disk), and
    * still removed by `forget` if their chunk is deleted first.
    */
@@ -149,37 +150,30 @@ export class BlankFiles {
   }
 
   /**
-   * Fsyncs the batch's chunk directories, all at once; then removes the blanks of those that were
-   * fsynced, and fsyncs `blanks/`, so that no removed blank comes back in a power cut (on ext4 without
-   * a journal nothing else orders that removal before a later delete of the chunk). Never rejects.
+   * Fsyncs the batch's chunk directories, removes the blanks of those fsynced, and fsyncs `blanks/`,
+   * so that no removed blank comes back in a power cut (on ext4 without a journal nothing else orders
+   * that removal before a later delete of the chunk): on an I/O thread, in one round trip, where it
+   * cost the event loop a few thread-pool round trips per chunk. Never rejects.
    */
   private async settleBatch(blanks: string[]): Promise<void> {
-    const synced = new Map<string, Promise<boolean>>();
+    const byDir = new Map<string, string[]>();
     for (const blank of blanks) {
       const dir = this.inFlight.get(blank)?.dir;
-      if (dir !== undefined && !synced.has(dir)) synced.set(dir, succeeds(fsyncDirectory(dir)));
+      if (dir === undefined) continue;
+      const inDir = byDir.get(dir);
+      if (inDir) inDir.push(blank);
+      else byDir.set(dir, [blank]);
     }
-    const removed = await Promise.all(
-      blanks.map(async (blank) => {
-        const linked = this.inFlight.get(blank);
-        if (!linked) return undefined; // forgotten meanwhile: removed by `forget`
-        if ((await synced.get(linked.dir)) && (await succeeds(unlink(blank)))) return blank;
-        if (this.inFlight.delete(blank)) this.stranded.set(blank, linked);
-        return undefined;
-      }),
-    );
-    const gone = removed.filter((blank) => blank !== undefined);
-    if (gone.length > 0 && !(await succeeds(fsyncDirectory(this.layout.blanksDir)))) {
-      for (const blank of gone) {
-        const linked = this.inFlight.get(blank);
-        if (linked && this.inFlight.delete(blank)) this.stranded.set(blank, linked);
-      }
-    }
-    for (const blank of gone) {
+    const removed = new Set(await this.io.settleLinks([...byDir.keys()], [...byDir.values()], this.layout.blanksDir).catch(() => []));
+    for (const blank of blanks) {
       const linked = this.inFlight.get(blank);
-      if (!linked) continue;
+      if (!linked) continue; // forgotten meanwhile: removed by `forget`
       this.inFlight.delete(blank);
-      if (this.blankOf.get(linked.file) === blank) this.blankOf.delete(linked.file);
+      if (removed.has(blank)) {
+        if (this.blankOf.get(linked.file) === blank) this.blankOf.delete(linked.file);
+      } else {
+        this.stranded.set(blank, linked); // left on disk, or its removal not durable: the next open's
+      }
     }
   }
 
@@ -220,10 +214,3 @@ export class BlankFiles {
   }
 }
 
-/** Whether the operation succeeded; it never rejects. */
-async function succeeds(operation: Promise<unknown>): Promise<boolean> {
-  return operation.then(
-    () => true,
-    () => false,
-  );
-}

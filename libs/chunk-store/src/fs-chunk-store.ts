@@ -44,7 +44,7 @@ export class FsChunkStore implements ChunkStore {
     private readonly layout: ChunkLayout,
     private readonly ledger: CapacityLedger,
   ) {
-    this.blanks = new BlankFiles(layout);
+    this.blanks = new BlankFiles(layout, this.ioThreads);
   }
 
   get dir(): string {

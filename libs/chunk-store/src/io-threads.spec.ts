@@ -101,6 +101,22 @@ describe('IoThreads', () => {
     expect(await readdir(join(root, 'blanks'))).toEqual([]);
   });
 
+  it('settles links: removes the blanks of the directories it could fsync, and says which removals are durable', async () => {
+    const { root } = await layout();
+    const [a, b, c] = await Promise.all(['s1', 's2', 's3'].map((n) => makeBlank(root, n)));
+
+    const removed = await threads.settleLinks([join(root, 'final'), join(root, 'gone')], [[a, b], [c]], join(root, 'blanks'));
+
+    expect(removed.sort()).toEqual([a, b].sort());
+    expect(await readdir(join(root, 'blanks'))).toEqual(['s3']); // its directory's fsync failed: left
+    await rm(join(root, 'blanks'), { recursive: true });
+    await mkdir(join(root, 'blanks2'));
+    const d = join(root, 'blanks2', 'd');
+    await writeFile(d, '');
+    // Removed, but the blanks' directory cannot be fsynced: not known to stay removed.
+    expect(await threads.settleLinks([join(root, 'final')], [[d]], join(root, 'blanks'))).toEqual([]);
+  });
+
   it('writes to a temp file or to a blank, never to both or neither', async () => {
     const { root, temp, final } = await layout();
     const data = Buffer.from('a');

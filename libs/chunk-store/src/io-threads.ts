@@ -118,7 +118,8 @@ function readDirect(cachedFd, size, offset) {
     fs.closeSync(fd);
   }
 }
-parentPort.on('message', (message) => (message.op === 'read' ? read(message) : write(message)));
+const OPERATIONS = { read, write, settleLinks };
+parentPort.on('message', (message) => OPERATIONS[message.op](message));
 const slots = Buffer.from(workerData.slots);
 const ALIGNMENT = workerData.alignment;
 const SLOT_BYTES = workerData.slotBytes;
@@ -216,6 +217,23 @@ function write({ id, tempPath, blankPath, finalPath, offset, length, data, direc
     parentPort.postMessage({ id, error: { code: err && err.code, message: String(err && err.message) } });
   }
 }
+/**
+ * Makes durable the links of filled blanks (blank-files.ts): fsyncs each chunk directory, removes the
+ * blanks of those fsynced, then fsyncs the blanks' directory. Answers which removals are durable;
+ * the others' blanks are left (or, unlinked, not known to stay gone) for the caller to keep in mind.
+ */
+function settleLinks({ id, dirs, blanksByDir, blanksDir }) {
+  const removed = [];
+  dirs.forEach((dir, i) => {
+    try { syncDir(dir); } catch { return; }
+    for (const blank of blanksByDir[i]) {
+      try { fs.unlinkSync(blank); removed.push(blank); } catch {}
+    }
+  });
+  let durable = removed.length > 0;
+  if (durable) try { syncDir(blanksDir); } catch { durable = false; }
+  parentPort.postMessage({ id, removed: durable ? removed : [] });
+}
 `;
 
 /** The code of a write whose thread died before answering: it may or may not have renamed its file. */
@@ -239,6 +257,8 @@ interface Answer {
   data?: Uint8Array;
   /** A write: whether the chunk's name is durable already. */
   settled?: boolean;
+  /** A settle of links: the blanks whose removal is durable. */
+  removed?: string[];
   /** A read into a lent slot: the chunk's length there. */
   size?: number;
   direct?: boolean;
@@ -395,6 +415,16 @@ export class IoThreads {
     } finally {
       slots.release(slot);
     }
+  }
+
+  /**
+   * For blank-files.ts, in one round trip: fsyncs each of `dirs`, removes the blanks listed for it
+   * (`blanksByDir[i]` for `dirs[i]`) if that succeeded, then fsyncs `blanksDir`. Resolves with the
+   * blanks whose removal is durable; never rejects for a file-system failure.
+   */
+  async settleLinks(dirs: string[], blanksByDir: string[][], blanksDir: string): Promise<string[]> {
+    if (this.closed) throw new Error('the I/O threads are closed');
+    return (await this.send({ op: 'settleLinks', dirs, blanksByDir, blanksDir }, [])).removed ?? [];
   }
 
   /**
