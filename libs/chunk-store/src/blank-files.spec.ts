@@ -122,6 +122,25 @@ describe('BlankFiles', () => {
     expect(blanks.unsettledCount).toBe(0);
   });
 
+  it('keeps the links of a settle that failed as a whole (a lost I/O thread) for the next open, and still forgets them', async () => {
+    const layout = new ChunkLayout(await dirs.make());
+    await mkdir(layout.blanksDir);
+    await mkdir(join(layout.root, 'chunks'));
+    const failing = new BlankFiles(layout, { settleLinks: () => Promise.reject(new Error('an I/O thread failed')) }, 4, 60_000);
+    made.push(failing);
+    const blank = await takeOne(failing);
+    const file = await fillAndLink(layout, blank, 'g');
+    failing.filled(blank, file, join(layout.root, 'chunks'));
+
+    await failing.settle();
+
+    expect(failing.unsettledCount).toBe(1);
+    expect((await stat(blank)).nlink).toBe(2);
+    await failing.forget(file);
+    await expect(stat(blank)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(failing.unsettledCount).toBe(0);
+  });
+
   it('keeps what it could not forget, so that a retried delete removes the blank', async () => {
     const { layout, blanks } = await blanksIn(4, 60_000);
     const blank = await takeOne(blanks);

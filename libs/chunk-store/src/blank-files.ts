@@ -16,6 +16,8 @@ const BLANKS_PER_BATCH = 32;
 const SETTLE_AFTER_MS = 200;
 /** With this many links waiting, a settle starts at once instead of at the end of the wait. */
 const SETTLE_AT_ONCE_FROM = 256;
+/** Chunk directories fsynced per message to an I/O thread (~0.2–0.4 ms each here). */
+const SETTLE_DIRS_PER_MESSAGE = 16;
 /** After a refill failed (a full disk, a directory gone), how long puts go without blanks. */
 const RETRY_REFILL_AFTER_MS = 1000;
 
@@ -30,11 +32,11 @@ interface Linked {
  * Empty files made in `blanks/`, and their names made durable (an fsync of that directory), ahead of
  * the writes that fill them. A chunk written into a blank is durable once the blank is fsynced: its
  * name survives a power cut already. The write then links it as the chunk's file and is acknowledged
- * without waiting for that directory's fsync, which for a small chunk was about half of its disk time
- * (docs/performance-history.md, "Changes of 27 Nov 2026, 20:30–22:00"). The links are made durable here in
- * the background, up to SETTLE_AFTER_MS later and for every write of that while at once; only then is
- * each blank's own name removed. If the process or the machine stops in between, the next open links
- * what the blanks hold to their names (leftover-blanks.ts).
+ * without waiting for that directory's fsync, which for a small chunk was about half of its disk
+ * time (docs/performance-history.md, "Changes of 27 Nov 2026, 20:30–22:00"). The links are made
+ * durable here in the background, up to SETTLE_AFTER_MS later and for every write of that while at
+ * once; only then is each blank's own name removed. If the process or the machine stops in between,
+ * the next open links what the blanks hold to their names (leftover-blanks.ts).
  *
  * A put that finds no blank (the first ones, a burst faster than the refills, a disk that refuses new
  * files) writes through a temp file and renames it, as it always could.
@@ -43,7 +45,7 @@ export class BlankFiles {
   private readonly spare: string[] = [];
   /** Filled blanks whose chunk's link waits for the next settle, by blank. */
   private readonly waiting = new Map<string, Linked>();
-  /** Filled blanks whose chunk's directory is being fsynced now, by blank. */
+  /** Filled blanks being settled now on an I/O thread, by blank. */
   private readonly inFlight = new Map<string, Linked>();
   /**
    * Filled blanks a settle could not remove (their directory's fsync or their unlink failed), left for
@@ -121,9 +123,10 @@ export class BlankFiles {
   }
 
   /**
-   * Makes every link made so far durable (one fsync per directory), then removes their blanks. Where a directory's fsync fails, its blanks are left where they are for the next open to
-   * deal with (a later fsync that succeeds would not prove the earlier writes reached the disk), and
-   * still removed by `forget` if their chunk is deleted first.
+   * Makes every link made so far durable (one fsync per directory), then removes their blanks. Where
+   * a directory's fsync fails, its blanks are left where they are for the next open to deal with (a
+   * later fsync that succeeds would not prove the earlier writes reached the disk), and still removed
+   * by `forget` if their chunk is deleted first.
    */
   async settle(): Promise<void> {
     clearTimeout(this.settleTimer);
@@ -152,8 +155,9 @@ export class BlankFiles {
   /**
    * Fsyncs the batch's chunk directories, removes the blanks of those fsynced, and fsyncs `blanks/`,
    * so that no removed blank comes back in a power cut (on ext4 without a journal nothing else orders
-   * that removal before a later delete of the chunk): on an I/O thread, in one round trip, where it
-   * cost the event loop a few thread-pool round trips per chunk. Never rejects.
+   * that removal before a later delete of the chunk): on an I/O thread, where it cost the event loop a
+   * few thread-pool round trips per chunk. SETTLE_DIRS_PER_MESSAGE directories a message, so that a
+   * write queued behind one waits for a few fsyncs at most. Never rejects.
    */
   private async settleBatch(blanks: string[]): Promise<void> {
     const byDir = new Map<string, string[]>();
@@ -164,7 +168,13 @@ export class BlankFiles {
       if (inDir) inDir.push(blank);
       else byDir.set(dir, [blank]);
     }
-    const removed = new Set(await this.io.settleLinks([...byDir.keys()], [...byDir.values()], this.layout.blanksDir).catch(() => []));
+    const dirs = [...byDir];
+    const removed = new Set<string>();
+    for (let i = 0; i < dirs.length; i += SETTLE_DIRS_PER_MESSAGE) {
+      const some = dirs.slice(i, i + SETTLE_DIRS_PER_MESSAGE);
+      const done = await this.io.settleLinks(some.map(([dir]) => dir), some.map(([, inDir]) => inDir), this.layout.blanksDir).catch(() => []);
+      for (const blank of done) removed.add(blank);
+    }
     for (const blank of blanks) {
       const linked = this.inFlight.get(blank);
       if (!linked) continue; // forgotten meanwhile: removed by `forget`

@@ -201,8 +201,9 @@ export class FsChunkStore implements ChunkStore {
       const direct = data.length > DIRECT_IO_ABOVE_BYTES;
       const { settled } = await this.ioThreads.write({ tempPath, blankPath, finalPath: location.file, data, signal, direct }).catch(async (err: unknown) => {
         if (blankPath !== undefined) await this.blanks.spoiled(blankPath);
-        // A thread lost mid-write may have renamed the file (or linked the blank) without fsyncing its
-        // directory: remove it, or a later put of this chunk would find it and acknowledge what may not be durable.
+        // A thread lost mid-write may have renamed the file (or linked the blank) without fsyncing
+        // its directory: remove it, or a later put of this chunk would find it and acknowledge what
+        // may not be durable.
         if (errnoOf(err) === THREAD_LOST) await unlink(location.file).catch(() => undefined);
         throw err;
       });

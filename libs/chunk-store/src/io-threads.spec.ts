@@ -115,6 +115,7 @@ describe('IoThreads', () => {
     await writeFile(d, '');
     // Removed, but the blanks' directory cannot be fsynced: not known to stay removed.
     expect(await threads.settleLinks([join(root, 'final')], [[d]], join(root, 'blanks'))).toEqual([]);
+    await expect(stat(d)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('writes to a temp file or to a blank, never to both or neither', async () => {

@@ -22,8 +22,9 @@ const RECEIVE_HEADROOM = 64 * 1024;
 
 /**
  * The durability protocol of durable-write.ts (temp file, write, fsync, close, rename, fsync the
- * directory; or a blank filled, fsynced, closed and linked; the file removed on failure), and the verified read of a chunk (open, fstat, read,
- * close, SHA-256), run with synchronous calls on a thread of its own.
+ * directory; or a blank filled, fsynced, closed and linked; the file removed on failure), the
+ * verified read of a chunk (open, fstat, read, close, SHA-256), and the settle of blanks' links
+ * (blank-files.ts), run with synchronous calls on a thread of its own.
  * Asynchronously on the main thread it is eight thread-pool round trips, each a wake-up of the event
  * loop; for a small chunk those hops, not the disk, are most of the time a put takes. Here it is one
  * message there and one back. Plain CommonJS, evaluated as the worker's source (no file to bundle).
@@ -118,8 +119,12 @@ function readDirect(cachedFd, size, offset) {
     fs.closeSync(fd);
   }
 }
-const OPERATIONS = { read, write, settleLinks };
-parentPort.on('message', (message) => OPERATIONS[message.op](message));
+const OPERATIONS = new Map([['read', read], ['write', write], ['settleLinks', settleLinks]]);
+parentPort.on('message', (message) => {
+  const operation = OPERATIONS.get(message.op);
+  if (operation) return operation(message);
+  parentPort.postMessage({ id: message.id, error: { code: 'EINVAL', message: 'no such operation: ' + String(message.op) } });
+});
 const slots = Buffer.from(workerData.slots);
 const ALIGNMENT = workerData.alignment;
 const SLOT_BYTES = workerData.slotBytes;
@@ -523,7 +528,7 @@ export class IoThreads {
   }
 
   /**
-   * A thread died: its writes fail with `THREAD_LOST` (the caller cannot know how far each got: its
+   * A thread died: its writes (and reads, and settles) fail with `THREAD_LOST` (the caller cannot know how far each got: its
    * temp file is swept at the next open; its blank, and its final file if placed already, are the
    * caller's to remove). The other threads go on.
    */
