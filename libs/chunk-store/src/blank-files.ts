@@ -1,6 +1,5 @@
 import { open, unlink } from 'node:fs/promises';
-import { isMissing } from './disk-errors';
-import { CHUNK_FILE_MODE, fsyncDirectory } from './durable-write';
+import { CHUNK_FILE_MODE, fsyncDirectory, unlinkIfPresent } from './durable-write';
 import type { IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
 
@@ -98,7 +97,7 @@ export class BlankFiles {
    * leftover is dealt with at the next open.
    */
   async spoiled(blank: string): Promise<void> {
-    await unlink(blank).catch(() => undefined);
+    await this.removeAll([blank]);
   }
 
   /**
@@ -109,11 +108,7 @@ export class BlankFiles {
   async forget(file: string): Promise<void> {
     const blank = this.blankOf.get(file);
     if (blank === undefined) return;
-    try {
-      await unlink(blank);
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
+    await unlinkIfPresent(blank);
     await fsyncDirectory(this.layout.blanksDir);
     // Only now: a delete that failed above finds the blank again when it is retried.
     if (this.blankOf.get(file) === blank) this.blankOf.delete(file);

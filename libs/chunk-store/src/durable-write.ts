@@ -1,6 +1,6 @@
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isAlreadyExisting } from './disk-errors';
+import { isAlreadyExisting, isMissing } from './disk-errors';
 
 export const DIRECTORY_MODE = 0o700;
 export const CHUNK_FILE_MODE = 0o600;
@@ -12,6 +12,17 @@ export async function fsyncDirectory(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** Removes a file; false if there was none. Any other failure is thrown. */
+export async function unlinkIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
   }
 }
 

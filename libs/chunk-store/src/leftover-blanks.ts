@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { link, lstat, open, opendir, rename, unlink } from 'node:fs/promises';
+import { link, lstat, open, opendir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MAX_CHUNK_SIZE } from '@cairn/protocol';
 import { isAlreadyExisting, isMissing } from './disk-errors';
-import { CHUNK_FILE_MODE, fsyncDirectory } from './durable-write';
+import { CHUNK_FILE_MODE, fsyncDirectory, unlinkIfPresent } from './durable-write';
 import type { ChunkLayout, ChunkLocation } from './layout';
 
 export interface LeftoverBlanks {
@@ -50,7 +50,7 @@ export async function recoverLeftoverBlanks(layout: ChunkLayout): Promise<Leftov
     }
     if (outcome === 'placed') found.linked++;
     else found.removed++;
-    await removeBlank(blank);
+    await unlinkIfPresent(blank);
   }
   if (found.removed + found.linked > 0) await fsyncDirectory(layout.blanksDir);
   return found;
@@ -123,12 +123,4 @@ async function writeAnew(layout: ChunkLayout, location: ChunkLocation, content: 
   }
   await rename(temp, location.file);
   await fsyncDirectory(location.dir);
-}
-
-async function removeBlank(blank: string): Promise<void> {
-  try {
-    await unlink(blank);
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
 }

@@ -1,6 +1,6 @@
-import { opendir, unlink } from 'node:fs/promises';
+import { opendir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isMissing } from './disk-errors';
+import { unlinkIfPresent } from './durable-write';
 
 /**
  * Deletes every file left in `tmp/`. Each one is a write that never reached its rename (the process
@@ -11,12 +11,7 @@ export async function removeLeftoverTemps(tmpDir: string): Promise<number> {
   let removed = 0;
   for await (const entry of await opendir(tmpDir)) {
     if (entry.isDirectory()) continue; // not ours to guess about; never served either
-    try {
-      await unlink(join(tmpDir, entry.name));
-      removed += 1;
-    } catch (err) {
-      if (!isMissing(err)) throw err;
-    }
+    if (await unlinkIfPresent(join(tmpDir, entry.name))) removed += 1;
   }
   return removed;
 }
