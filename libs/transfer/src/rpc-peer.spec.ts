@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import { connect as connectTcp, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import {
@@ -18,6 +18,7 @@ import { RpcPeer, RequestHandler, expectFrame } from './rpc-peer';
 import { RpcServer, RpcServerOptions, attachRpcServer } from './rpc-server';
 import { ConnectOptions, connectPeer } from './connect';
 import { sha256 } from './hashing';
+import { expectedAccept } from './websocket-handshake';
 import { InboundBudget } from './inbound-budget';
 import { ReceiveBuffers } from './receive-buffers';
 
@@ -634,6 +635,61 @@ describe('connectPeer', () => {
 
     expect(await stat(viaHttp, 'h')).toBe('h');
     expect(await stat(viaWs, 'w')).toBe('w');
+  });
+});
+
+describe("the other end's close frame", () => {
+  /**
+   * A server that upgrades, then, once told, sends a close frame (4001 "token revoked") and never
+   * closes its side of the TCP connection: a busy controller that has not got round to it yet.
+   */
+  async function lingeringServer() {
+    const sockets: Socket[] = [];
+    const requests: Buffer[] = [];
+    const server = createNetServer({ allowHalfOpen: true }, (socket) => {
+      sockets.push(socket);
+      let head = Buffer.alloc(0);
+      socket.on('error', () => undefined);
+      socket.on('data', (data) => {
+        if (head.indexOf('\r\n\r\n') >= 0) return void requests.push(data);
+        head = Buffer.concat([head, data]);
+        const key = /sec-websocket-key: *(\S+)/i.exec(head.toString('latin1'))?.[1];
+        if (head.indexOf('\r\n\r\n') < 0 || !key) return;
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${expectedAccept(key)}\r\n\r\n`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      sockets.forEach((socket) => socket.destroy());
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const reason = Buffer.from('token revoked');
+    const closeFrame = Buffer.concat([Buffer.from([0x88, 2 + reason.length, 4001 >> 8, 4001 & 0xff]), reason]);
+    return {
+      address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      requests,
+      sendClose: () => sockets.forEach((socket) => socket.write(closeFrame)),
+    };
+  }
+
+  it.each([false, true])('ends the connection for its requests at once, before the TCP connection closes (lean: %s)', async (lean) => {
+    const server = await lingeringServer();
+    const peer = await connect(server.address, { lean });
+    let pending: string | undefined;
+    void codeOf(peer.request('nodes.list', {})).then((code) => (pending = code));
+    while (server.requests.length === 0) await sleep(2);
+
+    server.sendClose();
+    while (peer.isOpen) await sleep(2);
+
+    // A new request is not sent on it: a caller that keeps a connection knows to open another.
+    expect(await codeOf(peer.request('nodes.list', {}))).toBe('E_UNAVAILABLE');
+    if (lean) {
+      // Cairn's own socket says so as the close frame arrives: what waited has failed already, with
+      // the reason the other end gave, rather than when the TCP connection closes or a timer runs out.
+      expect(pending).toBe('E_UNAVAILABLE');
+      expect((await peer.closed).message).toBe('connection closed (4001 token revoked)');
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import {
 import type { InboundBudget } from './inbound-budget';
 import { ReadPauses } from './read-pauses';
 import { sendJoined } from './joined-send';
-import { WebSocketConnection } from './websocket-connection';
+import { OPEN, WebSocketConnection } from './websocket-connection';
 import { Window } from './window';
 
 /** What a request handler answers: a control body of some response type, or a chunk of data. */
@@ -76,6 +76,8 @@ export type PeerSocket = WebSocket | WebSocketConnection;
 interface PeerSocketEvents {
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): unknown;
   on(event: 'close', listener: (code: number, reason: Buffer) => void): unknown;
+  /** Cairn's own sockets only: the other end's close frame arrived (`ws` has no such event; see `isOpen`). */
+  on(event: 'closing', listener: (code: number, reason: Buffer) => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
 }
 
@@ -128,9 +130,9 @@ export class RpcPeer {
     socket.binaryType = 'nodebuffer';
     const events = socket as PeerSocketEvents;
     events.on('message', (data, isBinary) => this.receive(data, isBinary));
-    events.on('close', (code, reason) =>
-      this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`)),
-    );
+    const closedBy = (code: number, reason: Buffer) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`));
+    events.on('closing', closedBy);
+    events.on('close', closedBy);
     events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
     this.readPauses = new ReadPauses(socket);
     const budget = options.inboundBudget;
@@ -141,8 +143,14 @@ export class RpcPeer {
     }
   }
 
+  /**
+   * Whether requests can go out. False as soon as the WebSocket is closing, not only once its TCP
+   * connection has closed: after a close frame a socket sends nothing more, and a caller that keeps a
+   * connection (the SDK's to the controller) must see at once that it needs a new one. Otherwise every
+   * request in between fails with E_UNAVAILABLE, such as a client's after its token was revoked.
+   */
   get isOpen(): boolean {
-    return this.closedError === undefined;
+    return this.closedError === undefined && this.socket.readyState === OPEN;
   }
 
   /** Sends a control request and resolves with the response frame (an `error` frame rejects). */

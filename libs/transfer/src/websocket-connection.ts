@@ -124,6 +124,9 @@ export abstract class WebSocketConnection extends EventEmitter {
     this.closeReason = payload.subarray(2);
     if (!this.closeSent) this.sendClose(code === CLOSE_NO_STATUS ? CLOSE_NORMAL : code, Buffer.alloc(0));
     this.socket.end();
+    // Nothing more will come, and nothing more can go: said at once, not when the other end gets round
+    // to closing the TCP connection ('close'), which a busy peer may take a while to do.
+    this.emit('closing', code, this.closeReason);
   }
 
   /** A frame the reader refused: an error, then a close frame with the reader's close code. */
