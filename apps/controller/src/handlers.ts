@@ -9,7 +9,7 @@ import { AccessControl, Session, checkNameAllowed, effectivePrefix, requireUnres
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus } from './cluster-status';
 import { fitListPage } from './list-page';
-import { MAX_OPEN_PREPARED_UPLOADS, PreparedUploads } from './prepared-uploads';
+import { MAX_OPEN_PREPARED_UPLOADS, type PreparedUpload, PreparedUploads } from './prepared-uploads';
 
 export interface HandlerContext {
   catalog: CatalogStore;
@@ -31,13 +31,18 @@ export type AddressOf = (peer: RpcPeer) => string;
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
-  const prepared = new PreparedUploads<RpcPeer>((uploads) => {
+  /**
+   * Ends prepared uploads no commit will name: left by a closed connection, or too old. A node may
+   * have taken an upload's chunk meanwhile, and only that node knows which: it is asked, so that GC
+   * gives the space back (otherwise the copy stayed until its node registered again).
+   */
+  const abandon = (uploads: PreparedUpload[], why: string) => {
     // Should this fail (or a power cut undo it), the next start's sweep aborts them.
     void ctx.catalog.abortUploads(uploads.map((upload) => upload.id)).catch(() => undefined);
-    // A node may have taken an upload's chunk before its client went: only that node knows which.
     ctx.healer.findPreparedCopies(uploads);
-    ctx.log.debug({ uploads: uploads.length }, 'prepared uploads left by a closed connection aborted');
-  });
+    ctx.log.debug({ uploads: uploads.length }, `prepared uploads ${why} aborted`);
+  };
+  const prepared = new PreparedUploads<RpcPeer>((uploads) => abandon(uploads, 'left by a closed connection'));
   /** The open upload, if this connection may touch it (see `uploadAllowed`). */
   const requireUpload = async (uploadId: string, session: Session | undefined, peer: RpcPeer) => {
     const upload = await ctx.catalog.getUpload(uploadId);
@@ -105,7 +110,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const usableMs = ctx.healer.preparedUsableMs;
         // This connection's uploads too old to commit go now; then at most so many stay open.
         const expired = prepared.takeExpired(peer, usableMs);
-        if (expired.length > 0) void ctx.catalog.abortUploads(expired).catch(() => undefined);
+        if (expired.length > 0) abandon(expired, 'too old to commit');
         if (prepared.openBy(peer) + count > MAX_OPEN_PREPARED_UPLOADS) {
           const open = prepared.openBy(peer);
           throw new CairnError('E_UPLOAD_INVALID', `${open} prepared uploads open on this connection; at most ${MAX_OPEN_PREPARED_UPLOADS}`, { open, limit: MAX_OPEN_PREPARED_UPLOADS });
@@ -177,7 +182,9 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         if (!upload) return { type: 'ack', body: {} }; // already ended or swept: nothing to do
         if (!uploadAllowed(upload, session, peer)) throw new CairnError('E_UPLOAD_INVALID', `unknown upload ${upload.id}`);
         await ctx.catalog.abortUpload(upload.id);
-        prepared.forget(upload.id);
+        // Its client may have put its chunk and not recorded it (the SDK records what it put first).
+        const left = prepared.forget(upload.id);
+        if (left) ctx.healer.findPreparedCopies([left]);
         return { type: 'ack', body: {} };
       }
       case 'file.stat':

@@ -19,8 +19,9 @@ describe('PreparedUploads', () => {
     prepared.add(a, entries('u1', 'u2'));
     prepared.add(b, entries('u3'));
     expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u1', b), prepared.isOwnedBy('u3', b), prepared.isOwnedBy('nope', a)]).toEqual([true, false, true, false]);
-    prepared.forget('u1');
-    prepared.forget('nope');
+    expect(prepared.forget('u1')).toEqual({ id: 'u1', nodes: ['node-1', 'node-2'] });
+    expect(prepared.forget('u1')).toBeUndefined();
+    expect(prepared.forget('nope')).toBeUndefined();
     expect(prepared.isOwnedBy('u1', a)).toBe(false);
     expect(prepared.size).toBe(2);
   });
@@ -33,7 +34,7 @@ describe('PreparedUploads', () => {
     prepared.add(b, entries('u4'), 1_000);
     expect([prepared.preparedAt('u1'), prepared.preparedAt('u3'), prepared.preparedAt('nope')]).toEqual([1_000, 5_000, undefined]);
     expect([prepared.openBy(a), prepared.openBy(b)]).toEqual([3, 1]);
-    expect(prepared.takeExpired(a, 3_000, 4_000)).toEqual(['u1', 'u2']);
+    expect(prepared.takeExpired(a, 3_000, 4_000)).toEqual(entries('u1', 'u2'));
     expect([prepared.openBy(a), prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u3', a), prepared.isOwnedBy('u4', b)]).toEqual([1, false, true, true]);
   });
 

@@ -17,7 +17,8 @@ export const MAX_OPEN_PREPARED_UPLOADS = 128;
  * prepared upload has no name until its commit, so no token prefix guards it: only the connection
  * that prepared it may place, record, commit or abort it. When that connection closes, the ones it
  * left are handed to `onAbandoned` at once, with their nodes (the controller aborts them and asks
- * those nodes what they stored for them), instead of waiting for the abandoned-upload sweep. Kept in
+ * those nodes what they stored for them), instead of waiting for the abandoned-upload sweep; those
+ * that expire (`takeExpired`) or are aborted (`forget`) are returned with their nodes for the same. Kept in
  * memory: after a restart, commits of uploads prepared before it are refused as unknown, and the
  * client puts those files again the usual way.
  *
@@ -57,19 +58,22 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
     return this.byOwner.get(owner)?.size ?? 0;
   }
 
-  /** Forgets and returns `owner`'s uploads prepared `maxAgeMs` or longer ago: no commit of theirs would be taken. */
-  takeExpired(owner: Owner, maxAgeMs: number, now = performance.now()): string[] {
+  /**
+   * Forgets and returns `owner`'s uploads prepared `maxAgeMs` or longer ago, with their nodes: no
+   * commit of theirs would be taken, and a node may hold a chunk one of them put there.
+   */
+  takeExpired(owner: Owner, maxAgeMs: number, now = performance.now()): PreparedUpload[] {
     const expired = [...(this.byOwner.get(owner) ?? [])].filter((id) => now - (this.uploads.get(id)?.preparedAt ?? now) >= maxAgeMs);
-    for (const id of expired) this.forget(id);
-    return expired;
+    return expired.flatMap((id) => this.forget(id) ?? []);
   }
 
-  /** The upload was committed or aborted. */
-  forget(uploadId: string): void {
+  /** The upload was committed or aborted: forgets it, and returns it with its nodes (undefined if it was not held here). */
+  forget(uploadId: string): PreparedUpload | undefined {
     const upload = this.uploads.get(uploadId);
-    if (upload === undefined) return;
+    if (upload === undefined) return undefined;
     this.uploads.delete(uploadId);
     this.byOwner.get(upload.owner)?.delete(uploadId);
+    return { id: uploadId, nodes: upload.nodes };
   }
 
   /** Uploads prepared and still open (tests read it). */

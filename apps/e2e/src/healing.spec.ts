@@ -201,7 +201,8 @@ describe('self-healing replication', () => {
     await expectAllFilesReadBack();
   });
 
-  it("gives back the space of a prepared upload whose connection closed before its commit: its nodes say which chunk they took", async () => {
+  /** A client that prepares an upload and puts a chunk under it on each of its nodes, and commits nothing. */
+  async function putUnderPreparedUpload() {
     const data = randomBytes(5000);
     const hash = sha256(data);
     const client = await rawPeer(cluster.controllerAddress);
@@ -216,8 +217,39 @@ describe('self-healing replication', () => {
       }
     }
     expect(await cluster.chunkFiles(hash)).toHaveLength(upload.nodes.length);
-    client.close(); // a client gone before its commit: the controller never learnt the chunk's hash
+    return { client, upload, hash };
+  }
+
+  // A prepared upload's chunk is known to nothing but its nodes (the controller never learnt its hash):
+  // whatever ends the upload without a commit, its nodes are asked which chunk they took, and GC takes it.
+  it('gives back the space of a prepared upload whose connection closed before its commit', async () => {
+    const { client, hash } = await putUnderPreparedUpload();
+    client.close();
     await waitUntil(async () => (await cluster.chunkFiles(hash)).length === 0, 20_000);
+    await expectAllFilesReadBack();
+  });
+
+  it('gives back the space of a prepared upload its client aborted, having put its chunk', async () => {
+    const { client, upload, hash } = await putUnderPreparedUpload();
+    try {
+      expectFrame(await client.request('upload.abort', { uploadId: upload.uploadId }), 'ack');
+      await waitUntil(async () => (await cluster.chunkFiles(hash)).length === 0, 20_000);
+    } finally {
+      client.close();
+    }
+    await expectAllFilesReadBack();
+  });
+
+  it('gives back the space of a prepared upload that expired on a connection still open', async () => {
+    const { client, hash } = await putUnderPreparedUpload();
+    try {
+      // Usable for the GC grace period here (2 s); the connection's next prepare ends what has expired.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expectFrame(await client.request('upload.prepare', { count: 1 }), 'upload.prepared');
+      await waitUntil(async () => (await cluster.chunkFiles(hash)).length === 0, 20_000);
+    } finally {
+      client.close();
+    }
     await expectAllFilesReadBack();
   });
 
