@@ -75,7 +75,7 @@ describe('GrantChecker', () => {
   });
 
   it('remembers a grant naming one chunk or none apart: its second check verifies nothing, and still checks the use', () => {
-    const checker = new GrantChecker(controller.publicKey, 2);
+    const checker = new GrantChecker(controller.publicKey, 2, 2);
     const one = sign({ op: 'put', hashes: [H1], nodes: ['node-1'], exp: NOW + 5 });
     const none = sign({ op: 'put', bytes: 4096, nodes: ['node-1'], upload: 'u-2', exp: NOW + GRANT_TTL_MS });
     const many = sign(bigGet());
@@ -102,8 +102,35 @@ describe('GrantChecker', () => {
     }
   });
 
+  it('remembers up to recentCapacity grants of one chunk, the oldest going first, and sweeps out the expired now and then', () => {
+    const checker = new GrantChecker(controller.publicKey, 2, 40);
+    const single = (i: number, exp = NOW + GRANT_TTL_MS) => sign({ op: 'get', hashes: [i.toString(16).padStart(64, '0')], exp });
+    const use = (i: number, now = NOW) => ({ op: 'get' as const, hash: i.toString(16).padStart(64, '0'), now });
+    const tokens = Array.from({ length: 40 }, (_, i) => single(i));
+    tokens.forEach((token, i) => checker.check(token, use(i)));
+    const verifies = countVerifies();
+    try {
+      tokens.forEach((token, i) => checker.check(token, use(i))); // all 40 remembered: more than `capacity`
+      expect(verifies.count()).toBe(0);
+      checker.check(single(40), use(40)); // one more pushes out the oldest
+      checker.check(tokens[1], use(1));
+      expect(verifies.count()).toBe(1);
+      checker.check(tokens[0], use(0));
+      expect(verifies.count()).toBe(2);
+    } finally {
+      verifies.restore();
+    }
+    // Expired grants go at the next sweep, at most a second after the last one.
+    const sweeping = new GrantChecker(controller.publicKey, 2, 40);
+    for (const i of [1, 2, 3]) sweeping.check(single(i, NOW + 10), use(i));
+    sweeping.check(single(4), use(4, NOW + 500)); // expired ones are kept until the next sweep
+    expect(sweeping.size).toBe(4);
+    sweeping.check(single(5), use(5, NOW + 1_000));
+    expect(sweeping.size).toBe(2);
+  });
+
   it('keeps at most its capacity, dropping the oldest and any expired first', () => {
-    const checker = new GrantChecker(controller.publicKey, 2);
+    const checker = new GrantChecker(controller.publicKey, 2, 2);
     const tokens = [1, 2, 3].map((i) => sign(bigGet({ exp: NOW + i })));
     for (const token of tokens) checker.check(token, { op: 'get', hash: H1, now: NOW });
     expect(checker.size).toBe(2);
@@ -122,6 +149,7 @@ describe('GrantChecker', () => {
       verifies.restore();
     }
     expect(() => new GrantChecker(controller.publicKey, 0)).toThrow(RangeError);
+    expect(() => new GrantChecker(controller.publicKey, 2, 0)).toThrow(RangeError);
   });
 
   it('hands out a remembered grant frozen, so no caller can widen it for the next', () => {
@@ -156,7 +184,7 @@ describe('GrantChecker', () => {
         // The same grants as a batch too (when there are several), signed by the controller or not.
         const batch = grants.length > 1 ? signGrantBatch(grants[0].forged ? other.privateKey : controller.privateKey, grants.map(({ forged: _, ...grant }) => grant)) : [];
         const tokens = [...plain, ...batch];
-        const checker = new GrantChecker(controller.publicKey, capacity);
+        const checker = new GrantChecker(controller.publicKey, capacity, capacity);
         for (const { grant, ...use } of uses) {
           const token = tokens[grant % tokens.length];
           const want: GrantUse = use;
@@ -210,7 +238,7 @@ describe('GrantChecker', () => {
     const use: GrantUse = { op: 'put', hash: H1, size: 4096, nodeId: 'node-1', now: NOW };
     fc.assert(
       fc.property(fc.array(fc.oneof(token, spliced, flipped), { minLength: 1, maxLength: 20 }), fc.integer({ min: 1, max: 3 }), (tokens, capacity) => {
-        const checker = new GrantChecker(controller.publicKey, capacity);
+        const checker = new GrantChecker(controller.publicKey, capacity, capacity);
         for (const honest of [...batches[0], ...batches[1]]) checker.check(honest, use); // warm
         for (const t of tokens) expect(outcome(() => checker.check(t, use))).toEqual(outcome(() => checkGrant(controller.publicKey, t, use)));
       }),

@@ -2,8 +2,16 @@ import type { KeyObject } from 'node:crypto';
 import { forbidden, type Grant, openGrant, parseGrantPayload, signatureVerifies } from './grant-format';
 import { type GrantUse, requireAllowed } from './grants';
 
-/** Grants (and signed batches) remembered at most, each, by default. */
+/** Grants of many chunks, and signed batches, remembered at most, each, by default. */
 export const GRANT_CHECKER_CAPACITY = 32;
+/**
+ * Grants of one chunk (or none) remembered at most by default: small, and a controller hands out the
+ * same read grant for a small file again while it lives (apps/controller, GrantSigner), so a node
+ * serving a few hundred hot files checks each grant's signature once.
+ */
+export const GRANT_CHECKER_RECENT_CAPACITY = 1024;
+/** How often, at most, the grants of one chunk are swept for expired ones (the oldest make room anyway). */
+const RECENT_SWEEP_MS = 1_000;
 
 interface Verified {
   grant: Grant;
@@ -21,16 +29,18 @@ interface Verified {
  * - a batch whose signature has verified once (the grants of one `upload.prepared`, grant-batch.ts) is
  *   remembered by that signature and root: each further grant of it is checked by hashing its path
  *   to the root, ~10 µs, where an Ed25519 verification costs ~70 µs;
- * - any other grant is kept apart, among the last `capacity` such: a storage node checks a chunk's
- *   grant once as its first bytes arrive, to decide where the chunk is received, and again when the
- *   whole frame is handled (apps/node, receive-memory.ts), and that second check costs ~1 µs instead
- *   of a second Ed25519 verification. Kept apart, a stream of single grants never pushes out the
+ * - any other grant is kept apart, among the last `recentCapacity` such: a storage node checks a
+ *   chunk's grant once as its first bytes arrive, to decide where the chunk is received, and again
+ *   when the whole frame is handled (apps/node, receive-memory.ts), and that second check costs ~1 µs
+ *   instead of a second Ed25519 verification; and a small file read again and again comes with the
+ *   same grant each time while it lives. Kept apart, a stream of single grants never pushes out the
  *   grant of a manifest page still in use.
  *
  * What is remembered is only what a full check verified, keyed by exact strings (only the canonical
  * spelling is ever accepted, so one string names one grant). Expiry, operation, chunk and node are
  * checked on every use, as `checkGrant` does. The oldest entry makes room for a new one, so memory
- * stays below 2 × `capacity` grants of MAX_GRANT_BYTES and `capacity` batch keys.
+ * stays below `capacity` grants of MAX_GRANT_BYTES, `capacity` batch keys and `recentCapacity` grants
+ * of one chunk (a few hundred bytes each).
  */
 export class GrantChecker {
   private readonly verified = new Map<string, Verified>();
@@ -38,12 +48,17 @@ export class GrantChecker {
   private readonly recent = new Map<string, Grant>();
   /** Signed batches verified: signature and root → the expiry of the grants seen in it. */
   private readonly batches = new Map<string, number>();
+  /** When `recent` is next swept for expired grants. */
+  private nextRecentSweep = -Infinity;
 
   constructor(
     readonly publicKey: KeyObject,
     private readonly capacity = GRANT_CHECKER_CAPACITY,
+    private readonly recentCapacity = GRANT_CHECKER_RECENT_CAPACITY,
   ) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    for (const [name, value] of [['capacity', capacity], ['recentCapacity', recentCapacity]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
   }
 
   check(token: string | undefined, want: GrantUse): Grant {
@@ -81,10 +96,14 @@ export class GrantChecker {
   }
 
   private rememberRecent(token: string, grant: Grant, now: number): void {
-    for (const [key, entry] of this.recent) {
-      if (entry.exp < now) this.recent.delete(key);
+    // Swept now and then, not at every grant: there may be a thousand of them.
+    if (now >= this.nextRecentSweep) {
+      this.nextRecentSweep = now + RECENT_SWEEP_MS;
+      for (const [key, entry] of this.recent) {
+        if (entry.exp < now) this.recent.delete(key);
+      }
     }
-    while (this.recent.size >= this.capacity) this.recent.delete(this.recent.keys().next().value as string);
+    while (this.recent.size >= this.recentCapacity) this.recent.delete(this.recent.keys().next().value as string);
     if (grant.hashes) Object.freeze(grant.hashes);
     Object.freeze(grant.nodes);
     this.recent.set(token, Object.freeze(grant));
