@@ -53,6 +53,8 @@ const LIB_DIST = [join(ROOT, 'libs/protocol/dist/index.js'), join(ROOT, 'libs/tr
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const SMALL_SIZE = 4096;
+/** After the small gets, as many gets again of this many of the same files (a hot set: a web app's assets). */
+const HOT_FILES = 100;
 const NODES = 3;
 const PIECE = MiB; // raw disk I/O and file generation in 1 MiB pieces (dd bs=1M)
 const CLK_TCK = clockTicks();
@@ -62,7 +64,8 @@ const USAGE = `usage: npm run bench -- [options]
   --size LIST          big file size(s): bytes or with a unit (256MiB, 1GiB, 1G = GiB); a comma list
                        (100MiB,1GiB,4GiB) runs the raw disk and put + get phase once per size and
                        reports each size and whether peak client RSS stays flat; default 1GiB
-  --files N            number of 4 KiB files for the small-file phase; default 2000
+  --files N            number of 4 KiB files for the small-file phase; default 2000 (each phase then
+                       gets as many again of the first 100 of them: a hot set read over and over)
   --replicas N         replication factor for every put (and the peers' goal/replica count); default 2
   --runs N             repeat every phase N times on the same cluster and report medians; default 1
   --concurrency LIST   small-file operations in flight, e.g. 8 or 1,8 (one phase each); default 8
@@ -934,6 +937,22 @@ async function smallFiles(options, cluster, run, concurrency) {
   );
   const getS = seconds(t1);
   const getCpu = cpuPerOp(cpu1, smallCpu(cluster), n);
+  // The same number of gets again, of the first HOT_FILES files only, each read n / HOT_FILES times:
+  // what a small file read over and over costs (its pages cached, its read grant handed out again).
+  const hot = Math.min(HOT_FILES, n);
+  const cpu2 = smallCpu(cluster);
+  const t2 = now();
+  await pool(
+    n,
+    concurrency,
+    async (i) => {
+      const got = await getSmall(sdk, name(i % hot));
+      if (!got.equals(body(i % hot))) throw new Error(`hot get ${name(i % hot)}: ${got.length} bytes that differ from what was put`);
+    },
+    'hot get',
+  );
+  const hotS = seconds(t2);
+  const hotCpu = cpuPerOp(cpu2, smallCpu(cluster), n);
   return {
     concurrency,
     putsPerS: n / putS,
@@ -942,6 +961,9 @@ async function smallFiles(options, cluster, run, concurrency) {
     putCpuMsParts: { controller: putCpu.controller, nodes: putCpu.nodes, sdk: putCpu.sdk },
     getCpuMs: getCpu.total,
     getCpuMsParts: { controller: getCpu.controller, nodes: getCpu.nodes, sdk: getCpu.sdk },
+    hotFiles: hot,
+    hotGetsPerS: n / hotS,
+    hotGetCpuMs: hotCpu.total,
     putP50Ms: percentile(putLat, 50),
     putP99Ms: percentile(putLat, 99),
     getP50Ms: percentile(getLat, 50),
@@ -1207,6 +1229,7 @@ function printTable(options, machine, placement, runs, med) {
     const parts = (v) => [v.controller, v.nodes, v.sdk].map((x) => round(x, 2)).join(' / ');
     rows.push(['  CPU per put, all Cairn processes (controller / 3 nodes / SDK)', `${round(s.putCpuMs, 2)} (${parts(s.putCpuMsParts)})`, 'ms']);
     rows.push(['  CPU per get, all Cairn processes (controller / 3 nodes / SDK)', `${round(s.getCpuMs, 2)} (${parts(s.getCpuMsParts)})`, 'ms']);
+    rows.push([`  as many gets again of ${s.hotFiles} of those files (hot), and CPU per get`, `${c('hotGetsPerS')}; ${round(s.hotGetCpuMs, 2)} ms`, 'files/s']);
   });
   const many = runs.length > 1;
   const sizesNote = options.sizes.length > 1 ? ` (the first of ${options.sizes.length} sizes; all sizes below)` : '';
