@@ -672,7 +672,7 @@ describe("the other end's close frame", () => {
     };
   }
 
-  it.each([false, true])('ends the connection for its requests at once, before the TCP connection closes (lean: %s)', async (lean) => {
+  it.each([false, true])('is no longer open once the close frame has come, before the TCP connection closes; Cairn\'s own socket also fails what waited at once (lean: %s)', async (lean) => {
     const server = await lingeringServer();
     const peer = await connect(server.address, { lean });
     let pending: string | undefined;
@@ -884,6 +884,22 @@ describe('attachRpcServer against bad input (invariant 7)', () => {
 // ---------------------------------------------------------------------------------------------------
 
 /** Opens a raw WebSocket: resolves with it once open, or with the HTTP status of a refused upgrade. */
+/** A raw client that upgrades, sends a (masked, zero-key) close frame, and keeps its side of TCP open. */
+async function upgradeThenCloseFrame(port: number): Promise<{ socket: Socket; closeAnswered: () => boolean }> {
+  const socket = connectTcp({ port, host: '127.0.0.1', allowHalfOpen: true }); // the server's FIN does not end our side
+  cleanups.push(() => socket.destroy());
+  socket.on('error', () => undefined);
+  let received = Buffer.alloc(0);
+  socket.on('data', (data) => (received = Buffer.concat([received, data])));
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  socket.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  await waitFor(() => received.includes('\r\n\r\n'), 'the upgrade answer');
+  const upgraded = received.indexOf('\r\n\r\n') + 4;
+  socket.write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])); // close 1000, masked with a zero key
+  // The server's close frame back: 0x88 right after the upgrade answer.
+  return { socket, closeAnswered: () => received.length > upgraded && received[upgraded] === 0x88 };
+}
+
 function tryUpgrade(port: number): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { perMessageDeflate: false });
@@ -956,6 +972,20 @@ describe('attachRpcServer limits', () => {
     await waitFor(() => server.rpc.peers.size === 1, 'the server to drop the closed connection');
     expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
     expect(await tryUpgrade(server.port)).toBe(503);
+  });
+
+  it('counts a connection until its socket has closed, not only until its close frame: a client keeping its side open holds its slot', async () => {
+    const server = await startServer({ onRequest: echoHandler, maxConnectionsPerAddress: 2 });
+    // Two clients that upgrade, send a close frame, and never end their side of the TCP connection.
+    const lingering = await Promise.all([0, 1].map(() => upgradeThenCloseFrame(server.port)));
+    await waitFor(() => lingering.every((l) => l.closeAnswered()), 'the server to answer both close frames');
+
+    expect(await tryUpgrade(server.port)).toBe(503);
+    expect(server.rpc.peers.size).toBe(2);
+
+    lingering.forEach((l) => l.socket.destroy());
+    await waitFor(() => server.rpc.peers.size === 0, 'the server to see both sockets closed');
+    expect(await tryUpgrade(server.port)).toBeInstanceOf(WebSocket);
   });
 
   it('refuses connections beyond maxConnections with 503, whatever their address', async () => {

@@ -148,6 +148,8 @@ export class RpcPeer {
    * connection has closed: after a close frame a socket sends nothing more, and a caller that keeps a
    * connection (the SDK's to the controller) must see at once that it needs a new one. Otherwise every
    * request in between fails with E_UNAVAILABLE, such as a client's after its token was revoked.
+   * Cairn's own sockets also end the peer at the close frame ('closing': what waited fails then);
+   * over `ws`, which has no such event, a request already sent waits for the TCP close or its timeout.
    */
   get isOpen(): boolean {
     return this.closedError === undefined && this.socket.readyState === OPEN;

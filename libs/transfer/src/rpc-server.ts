@@ -122,7 +122,9 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     if (memory?.arrived) ws.on('message', (data: Buffer) => memory.arrived!(data));
     peer.remoteAddress = remote;
     peers.add(peer);
-    void peer.closed.then(() => {
+    // Counted until the socket itself has closed, not only the peer (which ends at the close frame):
+    // a client that sends close frames and keeps its side open must not pass the caps.
+    ws.once('close', () => {
       peers.delete(peer);
       const left = (perAddress.get(remote) ?? 1) - 1;
       if (left > 0) perAddress.set(remote, left);
