@@ -137,6 +137,13 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         }
         // The connection closed meanwhile: its abort came before these existed.
         if (!prepared.isOwnedBy(ids[0], peer)) void ctx.catalog.abortUploads(ids).catch(() => undefined);
+        // Ended once too old to commit, while their grants still live on the nodes (PREPARED_GRANT_SLACK_MS
+        // longer), so that the nodes can still say which chunk each took: the connection's next prepare
+        // may come much later, or never.
+        setTimeout(() => {
+          const late = prepared.takeExpired(peer, usableMs);
+          if (late.length > 0) abandon(late, 'too old to commit');
+        }, usableMs).unref();
         return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs, uploads: placed } };
       }
       case 'upload.place': {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CairnError, MAX_PAGE, type NodeInfo, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, type NodeInfo, isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -7,6 +7,7 @@ import { DeletionsInFlight } from './deletions-in-flight';
 import { UnlistedCopies } from './unlisted-copies';
 import { GrantSigner } from './security/grant-signer';
 import { PlanSchedule } from './plan-schedule';
+import { PreparedCopyFinder } from './prepared-copy-finder';
 import { SoundCopies } from './sound-copies';
 import { inMissingDomains, mayBeUnderSpread } from './spread-choice';
 import { copiesToRemove, type SurplusCopy } from './surplus-choice';
@@ -125,6 +126,7 @@ export class Healer {
   /** When a node last kept a surplus copy it was asked to delete (too young), by `hash@node`. */
   private readonly keptAt = new Map<string, number>();
   private readonly schedule = new PlanSchedule();
+  private readonly preparedCopies = new PreparedCopyFinder({ ask: (node, uploads) => this.askForPreparedCopies(node, uploads) });
   /** When GC may next read past garbage it cannot delete now (monotonic clock; see collectGarbage). */
   private readPastStrandedAt = 0;
   /** The nodes' view as a pass last saw it (nodeView), and when a pass first saw it so. */
@@ -240,33 +242,29 @@ export class Healer {
   }
 
   /**
-   * Prepared uploads whose connection closed before committing them: a node may have taken one's chunk
-   * by then, and a prepared grant names no chunk, so only the node knows which (`chunk.find-prepared`,
-   * answered while the grant lives). What each node names goes to the copies checked and listed if
-   * there, for GC, as an abandoned upload's held chunks do. A node that cannot be asked now lists
+   * Prepared uploads that ended without a commit (their connection closed, their client aborted them,
+   * or they expired): a node may have taken one's chunk by then, and a prepared grant names no chunk,
+   * so only the node knows which (`chunk.find-prepared`, answered while the grant lives; the ids are
+   * gathered per node, PreparedCopyFinder). What each node names goes to the copies checked and listed
+   * if there, for GC, as an abandoned upload's held chunks do. A node that cannot be asked now lists
    * its chunks when it registers again; an older node answers E_UNKNOWN_TYPE: nothing is found then.
    */
   findPreparedCopies(uploads: readonly { id: string; nodes: readonly string[] }[]): void {
-    const byNode = new Map<string, string[]>();
-    for (const { id, nodes } of uploads) {
-      for (const node of nodes) {
-        const ids = byNode.get(node) ?? [];
-        ids.push(id);
-        byNode.set(node, ids);
-      }
-    }
-    for (const [node, ids] of byNode) {
-      const peer = this.options.cluster.peer(node);
-      if (!peer) continue;
-      void peer
-        .request('chunk.find-prepared', { uploads: ids.slice(0, MAX_PAGE) }, { timeoutMs: FIND_PREPARED_TIMEOUT_MS })
-        .then((answer) => {
-          const { hashes } = expectFrame(answer, 'chunk.found-prepared').body;
-          if (hashes.length === 0) return;
-          this.unlisted.add(node, hashes);
-          this.schedule.changed();
-        })
-        .catch((err: unknown) => this.options.log.debug({ err, node }, 'asking a node what prepared uploads stored failed'));
+    this.preparedCopies.find(uploads);
+  }
+
+  /** One `chunk.find-prepared` (PreparedCopyFinder gathers the ids); never rejects. */
+  private async askForPreparedCopies(node: string, uploads: string[]): Promise<void> {
+    const peer = this.options.cluster.peer(node);
+    if (!peer) return;
+    try {
+      const answer = await peer.request('chunk.find-prepared', { uploads }, { timeoutMs: FIND_PREPARED_TIMEOUT_MS });
+      const { hashes } = expectFrame(answer, 'chunk.found-prepared').body;
+      if (hashes.length === 0) return;
+      this.unlisted.add(node, hashes);
+      this.schedule.changed();
+    } catch (err) {
+      this.options.log.debug({ err, node }, 'asking a node what prepared uploads stored failed');
     }
   }
 

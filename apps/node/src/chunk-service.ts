@@ -119,7 +119,7 @@ export function createChunkService({ store, nodeId, nodes, grantKey, onQuarantin
         return { type: 'chunk.stored', body: { hash, size, stored } };
       }
       case 'chunk.find-prepared':
-        // Asked when a client's connection closed with prepared uploads open: what their grants stored.
+        // Asked about prepared uploads that ended without a commit (closed, aborted, expired): what their grants stored.
         return { type: 'chunk.found-prepared', body: { hashes: preparedGrants.chunksOf(frame.body.uploads) } };
       case 'chunk.delete': {
         // The controller unlisted these copies before asking. Any copy put or claimed since the batch
