@@ -13,12 +13,12 @@ function signer() {
 }
 
 describe('GrantSigner', () => {
-  it('hands out the same read grant for the same few chunks while half its lifetime is left, then a new one', () => {
+  it('hands out the same read grant for the same few chunks while 9/10 of its lifetime is left, then a new one', () => {
     const { grants, advance, now } = signer();
     const first = grants.get([hash(1)]);
     expect(checkGrant(publicKey, first, { op: 'get', hash: hash(1), now: now() }).exp).toBe(now() + GRANT_TTL_MS);
 
-    advance(GRANT_TTL_MS / 2);
+    advance(GRANT_TTL_MS / 10);
     expect(grants.get([hash(1)])).toBe(first);
     expect(grants.get([hash(2)])).not.toBe(first); // other chunks, another grant
     expect(grants.get([hash(1), hash(2)])).not.toBe(first);
@@ -28,6 +28,15 @@ describe('GrantSigner', () => {
     expect(renewed).not.toBe(first);
     expect(verifiedGrant(publicKey, renewed)).toMatchObject({ op: 'get', hashes: [hash(1)], exp: now() + GRANT_TTL_MS });
     expect(grants.get([hash(1)])).toBe(renewed);
+  });
+
+  it('never hands out a kept grant that would outlive a fresh one (the clock stepped back)', () => {
+    const { grants, advance, now } = signer();
+    const first = grants.get([hash(1)]);
+    advance(-1_000);
+    const fresh = grants.get([hash(1)]);
+    expect(fresh).not.toBe(first);
+    expect(verifiedGrant(publicKey, fresh).exp).toBe(now() + GRANT_TTL_MS);
   });
 
   it(`signs a read grant of more than ${REUSABLE_GET_HASHES} chunks each time`, () => {
