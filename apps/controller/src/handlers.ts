@@ -42,7 +42,10 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
     ctx.healer.findPreparedCopies(uploads);
     ctx.log.debug({ uploads: uploads.length }, `prepared uploads ${why} aborted`);
   };
-  const prepared = new PreparedUploads<RpcPeer>((uploads) => abandon(uploads, 'left by a closed connection'));
+  const prepared = new PreparedUploads<RpcPeer>((uploads) => abandon(uploads, 'left by a closed connection'), {
+    maxAgeMs: () => ctx.healer.preparedUsableMs,
+    onExpired: (uploads) => abandon(uploads, 'too old to commit'),
+  });
   /** The open upload, if this connection may touch it (see `uploadAllowed`). */
   const requireUpload = async (uploadId: string, session: Session | undefined, peer: RpcPeer) => {
     const upload = await ctx.catalog.getUpload(uploadId);
@@ -137,13 +140,6 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         }
         // The connection closed meanwhile: its abort came before these existed.
         if (!prepared.isOwnedBy(ids[0], peer)) void ctx.catalog.abortUploads(ids).catch(() => undefined);
-        // Ended once too old to commit, while their grants still live on the nodes (PREPARED_GRANT_SLACK_MS
-        // longer), so that the nodes can still say which chunk each took: the connection's next prepare
-        // may come much later, or never.
-        setTimeout(() => {
-          const late = prepared.takeExpired(peer, usableMs);
-          if (late.length > 0) abandon(late, 'too old to commit');
-        }, usableMs).unref();
         return { type: 'upload.prepared', body: { chunkSize: DEFAULT_CHUNK_SIZE, replicas, usableMs, uploads: placed } };
       }
       case 'upload.place': {

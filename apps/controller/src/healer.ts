@@ -145,6 +145,7 @@ export class Healer {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.preparedCopies.stop();
   }
 
   /**

@@ -27,11 +27,13 @@ export class PreparedCopyFinder {
   private readonly waiting = new Map<string, Set<string>>();
   private readonly asking = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly options: PreparedCopyFinderOptions) {}
 
   /** Queues `uploads`, each to be asked about on each of its nodes. */
   find(uploads: readonly { id: string; nodes: readonly string[] }[]): void {
+    if (this.stopped) return;
     const max = this.options.maxWaiting ?? FIND_PREPARED_MAX_WAITING;
     for (const { id, nodes } of uploads) {
       for (const node of nodes) {
@@ -50,6 +52,14 @@ export class PreparedCopyFinder {
     return count;
   }
 
+  /** Drops what waits and asks nothing more (the controller is stopping). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.waiting.clear();
+  }
+
   private flush(): void {
     this.timer = undefined;
     for (const [node, ids] of this.waiting) {
@@ -58,10 +68,14 @@ export class PreparedCopyFinder {
       for (const id of page) ids.delete(id);
       if (ids.size === 0) this.waiting.delete(node);
       this.asking.add(node);
-      void this.options.ask(node, page).finally(() => {
-        this.asking.delete(node);
-        if (this.waiting.has(node)) this.flushIn(0);
-      });
+      // Whatever `ask` does, throws included, the node is free to be asked again after.
+      void Promise.resolve()
+        .then(() => this.options.ask(node, page))
+        .catch(() => undefined)
+        .finally(() => {
+          this.asking.delete(node);
+          if (this.waiting.has(node) && !this.stopped) this.flushIn(0);
+        });
     }
   }
 

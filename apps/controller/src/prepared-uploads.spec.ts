@@ -1,5 +1,7 @@
 import { PreparedUploads } from './prepared-uploads';
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** A connection that closes when told to. */
 function connection() {
   let close!: () => void;
@@ -77,5 +79,32 @@ describe('PreparedUploads', () => {
       { id: 'u1', nodes: ['node-1', 'node-3'] },
       { id: 'u2', nodes: ['node-2'] },
     ]);
+  });
+
+  it("with an expiry, hands each connection's uploads to onExpired when they expire, oldest first, and none of a closed one", async () => {
+    const expired: string[][] = [];
+    const abandoned: string[][] = [];
+    const prepared = new PreparedUploads(
+      (uploads) => abandoned.push(uploads.map((u) => u.id)),
+      { maxAgeMs: () => 40, onExpired: (uploads) => expired.push(uploads.map((u) => u.id)) },
+    );
+    const [a, b] = [connection(), connection()];
+    prepared.add(a, entries('u1', 'u2'));
+    prepared.add(b, entries('u3'));
+    await sleep(20);
+    prepared.add(a, entries('u4'));
+    prepared.forget('u2'); // committed
+    await sleep(35); // u1 and u3 expired, u4 not yet
+    expect(expired.sort()).toEqual([['u1'], ['u3']]);
+    expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u4', a), prepared.openBy(b)]).toEqual([false, true, 0]);
+    b.close(); // nothing left of b's: nothing to abandon
+    await sleep(40);
+    expect(expired.sort()).toEqual([['u1'], ['u3'], ['u4']]);
+    prepared.add(a, entries('u5'));
+    a.close();
+    await a.closed;
+    await sleep(60); // closed before it expired: abandoned, never expired
+    expect(abandoned).toEqual([['u5']]);
+    expect(expired).toHaveLength(3);
   });
 });

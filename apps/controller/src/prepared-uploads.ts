@@ -26,9 +26,20 @@ export const MAX_OPEN_PREPARED_UPLOADS = 128;
  */
 export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadOwner> {
   private readonly uploads = new Map<string, { owner: Owner; preparedAt: number; nodes: readonly string[] }>();
+  /** Each owner's uploads, in the order they were prepared (oldest first). */
   private readonly byOwner = new Map<Owner, Set<string>>();
+  /** One timer per owner, for its oldest upload's expiry (with `expiry`). */
+  private readonly timers = new Map<Owner, NodeJS.Timeout>();
 
-  constructor(private readonly onAbandoned: (uploads: PreparedUpload[]) => void) {}
+  /**
+   * `expiry`: uploads prepared `maxAgeMs()` ago are forgotten and handed to `onExpired` then, with their
+   * nodes, while the connection stays open: their grants outlive that by a little on the nodes,
+   * which can still say what each stored (the connection's next prepare may come much later).
+   */
+  constructor(
+    private readonly onAbandoned: (uploads: PreparedUpload[]) => void,
+    private readonly expiry?: { maxAgeMs: () => number; onExpired: (uploads: PreparedUpload[]) => void },
+  ) {}
 
   /** Binds `uploads`, prepared at `preparedAt`, to `owner`; if it has already closed, they are abandoned at once. */
   add(owner: Owner, uploads: readonly PreparedUpload[], preparedAt = performance.now()): void {
@@ -42,6 +53,7 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
       ids.add(id);
       this.uploads.set(id, { owner, preparedAt, nodes });
     }
+    this.armExpiry(owner);
   }
 
   isOwnedBy(uploadId: string, owner: Owner): boolean {
@@ -81,7 +93,28 @@ export class PreparedUploads<Owner extends PreparedUploadOwner = PreparedUploadO
     return this.uploads.size;
   }
 
+  /** Sets `owner`'s timer for its oldest upload's expiry, unless one is set or it holds none. */
+  private armExpiry(owner: Owner): void {
+    if (!this.expiry || this.timers.has(owner)) return;
+    const oldest = this.byOwner.get(owner)?.values().next().value;
+    const preparedAt = oldest === undefined ? undefined : this.uploads.get(oldest)?.preparedAt;
+    if (preparedAt === undefined) return;
+    const maxAgeMs = this.expiry.maxAgeMs();
+    const { onExpired } = this.expiry;
+    // A millisecond more: a timer may fire up to one early against performance.now()'s fractions.
+    const timer = setTimeout(() => {
+      this.timers.delete(owner);
+      const expired = this.takeExpired(owner, maxAgeMs);
+      if (expired.length > 0) onExpired(expired);
+      this.armExpiry(owner);
+    }, Math.max(0, preparedAt + maxAgeMs - performance.now()) + 1);
+    timer.unref();
+    this.timers.set(owner, timer);
+  }
+
   private ownerClosed(owner: Owner): void {
+    clearTimeout(this.timers.get(owner));
+    this.timers.delete(owner);
     const abandoned: PreparedUpload[] = [];
     for (const id of this.byOwner.get(owner) ?? []) {
       abandoned.push({ id, nodes: this.uploads.get(id)?.nodes ?? [] });

@@ -883,7 +883,6 @@ describe('attachRpcServer against bad input (invariant 7)', () => {
 // Limits on peers (docs: limits.ts): connection caps, idle timeout, requests in flight.
 // ---------------------------------------------------------------------------------------------------
 
-/** Opens a raw WebSocket: resolves with it once open, or with the HTTP status of a refused upgrade. */
 /** A raw client that upgrades, sends a (masked, zero-key) close frame, and keeps its side of TCP open. */
 async function upgradeThenCloseFrame(port: number): Promise<{ socket: Socket; closeAnswered: () => boolean }> {
   const socket = connectTcp({ port, host: '127.0.0.1', allowHalfOpen: true }); // the server's FIN does not end our side
@@ -900,6 +899,7 @@ async function upgradeThenCloseFrame(port: number): Promise<{ socket: Socket; cl
   return { socket, closeAnswered: () => received.length > upgraded && received[upgraded] === 0x88 };
 }
 
+/** Opens a raw WebSocket: resolves with it once open, or with the HTTP status of a refused upgrade. */
 function tryUpgrade(port: number): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { perMessageDeflate: false });

@@ -138,7 +138,8 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     const cutoff = Date.now() - idleTimeoutMs;
     for (const peer of peers) {
       if (peer.lastActivity < cutoff) {
-        options.onLimit?.('idle timeout', peer.remoteAddress ?? 'unknown');
+        // One that is closing already is only dropped: it was not idle, it was leaving.
+        if (peer.isOpen) options.onLimit?.('idle timeout', peer.remoteAddress ?? 'unknown');
         peer.close(1001, 'idle');
         peer.socket.terminate();
       }
