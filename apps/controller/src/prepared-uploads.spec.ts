@@ -1,6 +1,5 @@
 import { PreparedUploads } from './prepared-uploads';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A connection that closes when told to. */
 function connection() {
@@ -82,29 +81,36 @@ describe('PreparedUploads', () => {
   });
 
   it("with an expiry, hands each connection's uploads to onExpired when they expire, oldest first, and none of a closed one", async () => {
-    const expired: string[][] = [];
-    const abandoned: string[][] = [];
-    const prepared = new PreparedUploads(
-      (uploads) => abandoned.push(uploads.map((u) => u.id)),
-      { maxAgeMs: () => 40, onExpired: (uploads) => expired.push(uploads.map((u) => u.id)) },
-    );
-    const [a, b] = [connection(), connection()];
-    prepared.add(a, entries('u1', 'u2'));
-    prepared.add(b, entries('u3'));
-    await sleep(20);
-    prepared.add(a, entries('u4'));
-    prepared.forget('u2'); // committed
-    await sleep(35); // u1 and u3 expired, u4 not yet
-    expect(expired.sort()).toEqual([['u1'], ['u3']]);
-    expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u4', a), prepared.openBy(b)]).toEqual([false, true, 0]);
-    b.close(); // nothing left of b's: nothing to abandon
-    await sleep(40);
-    expect(expired.sort()).toEqual([['u1'], ['u3'], ['u4']]);
-    prepared.add(a, entries('u5'));
-    a.close();
-    await a.closed;
-    await sleep(60); // closed before it expired: abandoned, never expired
-    expect(abandoned).toEqual([['u5']]);
-    expect(expired).toHaveLength(3);
+    jest.useFakeTimers(); // performance.now() too: the ages are exact, whatever the machine's load
+    try {
+      const expired: string[][] = [];
+      const abandoned: string[][] = [];
+      const prepared = new PreparedUploads(
+        (uploads) => abandoned.push(uploads.map((u) => u.id)),
+        { maxAgeMs: () => 40, onExpired: (uploads) => expired.push(uploads.map((u) => u.id)) },
+      );
+      const [a, b] = [connection(), connection()];
+      prepared.add(a, entries('u1', 'u2'));
+      prepared.add(b, entries('u3'));
+      jest.advanceTimersByTime(20);
+      prepared.add(a, entries('u4'));
+      prepared.forget('u2'); // committed
+      jest.advanceTimersByTime(21); // u1 and u3 are 41 ms old, u4 21
+      expect(expired.sort()).toEqual([['u1'], ['u3']]);
+      expect([prepared.isOwnedBy('u1', a), prepared.isOwnedBy('u4', a), prepared.openBy(b)]).toEqual([false, true, 0]);
+      b.close(); // nothing left of b's: nothing to abandon
+      await b.closed;
+      jest.advanceTimersByTime(20); // u4 41 ms old
+      expect(expired.sort()).toEqual([['u1'], ['u3'], ['u4']]);
+      prepared.add(a, entries('u5'));
+      a.close();
+      await a.closed;
+      await Promise.resolve();
+      jest.advanceTimersByTime(100); // closed before it expired: abandoned, never expired
+      expect(abandoned).toEqual([['u5']]);
+      expect(expired).toHaveLength(3);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
