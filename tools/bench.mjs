@@ -923,18 +923,21 @@ async function smallFiles(options, cluster, run, concurrency) {
   const putLat = await pool(n, concurrency, (i) => sdk.put(name(i), body(i), { replicas: options.replicas }), 'small put');
   const putS = seconds(t0);
   const putCpu = cpuPerOp(cpu0, smallCpu(cluster), n);
+  // n gets, the i-th of file `pick(i)`, each checked against what was put.
+  const getChecked = (label, pick) =>
+    pool(
+      n,
+      concurrency,
+      async (i) => {
+        const got = await getSmall(sdk, name(pick(i)));
+        if (!got.equals(body(pick(i)))) throw new Error(`${label} ${name(pick(i))}: ${got.length} bytes that differ from what was put`);
+      },
+      label,
+    );
   const cold = dropCaches(options);
   const cpu1 = smallCpu(cluster);
   const t1 = now();
-  const getLat = await pool(
-    n,
-    concurrency,
-    async (i) => {
-      const got = await getSmall(sdk, name(i));
-      if (!got.equals(body(i))) throw new Error(`small get ${name(i)}: ${got.length} bytes that differ from what was put`);
-    },
-    'small get',
-  );
+  const getLat = await getChecked('small get', (i) => i);
   const getS = seconds(t1);
   const getCpu = cpuPerOp(cpu1, smallCpu(cluster), n);
   // The same number of gets again, of the first HOT_FILES files only, each read n / HOT_FILES times:
@@ -942,15 +945,7 @@ async function smallFiles(options, cluster, run, concurrency) {
   const hot = Math.min(HOT_FILES, n);
   const cpu2 = smallCpu(cluster);
   const t2 = now();
-  await pool(
-    n,
-    concurrency,
-    async (i) => {
-      const got = await getSmall(sdk, name(i % hot));
-      if (!got.equals(body(i % hot))) throw new Error(`hot get ${name(i % hot)}: ${got.length} bytes that differ from what was put`);
-    },
-    'hot get',
-  );
+  await getChecked('hot get', (i) => i % hot);
   const hotS = seconds(t2);
   const hotCpu = cpuPerOp(cpu2, smallCpu(cluster), n);
   return {
