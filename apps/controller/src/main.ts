@@ -1,3 +1,4 @@
+import './young-generation'; // first: it must run before the rest of the controller is loaded
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_CONTROL_FRAME_SIZE } from '@cairn/protocol';

@@ -11,8 +11,8 @@ const MODULE_JS = transformSync(readFileSync(join(__dirname, 'young-generation.t
 
 /**
  * The young generation's size in a fresh process that keeps objects alive while it churns: after
- * setting the flag at run time (`setup` 'flag'), or after this module's setup and a worker thread
- * started (`setup` 'module+worker'), or neither.
+ * setting the flag at run time (`setup` 'flag'), or after `keepYoungGenerationSmall` and a worker
+ * thread started (`setup` 'module+worker'), or neither.
  */
 function newSpaceAfterChurn(setup: 'flag' | 'module+worker' | 'none'): number {
   const script = `
@@ -28,7 +28,9 @@ function newSpaceAfterChurn(setup: 'flag' | 'module+worker' | 'none'): number {
     };
     if (${JSON.stringify(setup)} === 'flag') v8.setFlagsFromString('--semi-space-growth-factor=1');
     if (${JSON.stringify(setup)} === 'module+worker') {
-      new Function('exports', 'require', ${JSON.stringify(MODULE_JS)})({}, require);
+      const exports = {};
+      new Function('exports', 'require', ${JSON.stringify(MODULE_JS)})(exports, require);
+      exports.keepYoungGenerationSmall();
       const { Worker } = require('node:worker_threads');
       new Worker('setTimeout(() => {}, 1000)', { eval: true }).unref();
     }
@@ -42,12 +44,21 @@ function newSpaceAfterChurn(setup: 'flag' | 'module+worker' | 'none'): number {
 const MiB = 1024 * 1024;
 
 describe('young-generation', () => {
-  it('sets the growth factor of the young generation to 1 when imported', () => {
+  it('sets the growth factor of the young generation to 1, and listens for workers once however often it is called', () => {
     jest.isolateModules(() => {
       const setFlagsFromString = jest.fn();
       jest.doMock('node:v8', () => ({ setFlagsFromString }));
-      require('./young-generation');
-      expect(setFlagsFromString).toHaveBeenCalledWith('--semi-space-growth-factor=1');
+      const before = process.listenerCount('worker');
+      try {
+        const { keepYoungGenerationSmall } = require('./young-generation');
+        keepYoungGenerationSmall();
+        keepYoungGenerationSmall();
+        expect(setFlagsFromString).toHaveBeenCalledTimes(2);
+        expect(setFlagsFromString).toHaveBeenCalledWith('--semi-space-growth-factor=1');
+        expect(process.listenerCount('worker')).toBe(before + 1);
+      } finally {
+        for (const listener of process.listeners('worker').slice(before)) process.off('worker', listener);
+      }
     });
   });
 
