@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CairnError, isNodeId, isTokenId, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat, TransferProgress } from '@cairn/transfer';
@@ -46,16 +46,25 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
   else print(ctx, `stored ${file.name} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas${skippedNote(skippedChunks)})`);
 }
 
-/** `get <name> [dest|-]`: dest defaults to the name's base name in the current directory. */
+/**
+ * `get <name> [dest|-]`: dest defaults to the name's base name in the current directory; a directory
+ * gets the file under that base name, as with `cp`.
+ */
 export async function getCommand(ctx: CommandContext, name: string, dest: string | undefined): Promise<void> {
   validateName(name);
   if (dest === '-') return catCommand(ctx, name);
-  const path = resolve(dest ?? basename(name));
+  const path = await downloadPath(name, dest);
   const { size } = await ctx.client.stat(name, { withChunks: false });
   const progress = createProgress(`get ${name}`, size, ctx);
   const file = await ctx.client.getToFile(name, path, { onProgress: (p) => progress.update(p.bytes) }).finally(() => progress.stop());
   if (ctx.json) printJson(ctx, { ...file, path });
   else print(ctx, `saved ${file.name} to ${path} (${file.size} bytes)`);
+}
+
+async function downloadPath(name: string, dest: string | undefined): Promise<string> {
+  if (dest === undefined) return resolve(basename(name));
+  const isDirectory = await stat(dest).then((s) => s.isDirectory(), () => false);
+  return resolve(isDirectory ? join(dest, basename(name)) : dest);
 }
 
 /** Streams a file to stdout, binary-safe, with backpressure. */

@@ -64,7 +64,7 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
       (y) =>
         y
           .positional('name', { type: 'string', demandOption: true, describe: 'name in Cairn (with -r: a prefix)' })
-          .positional('dest', { type: 'string', describe: 'local path (default: the name\'s base name), or -; with -r: a directory' })
+          .positional('dest', { type: 'string', describe: 'local path (default: the name\'s base name; in a directory, under that name; a device or FIFO is written in place), or -; with -r: a directory' })
           .option('out', { type: 'string', hidden: true })
           .option('recursive', { alias: 'r', type: 'boolean', default: false, describe: 'fetch every file under a prefix into a directory' })
           .example('$0 get photos/2024/photo.jpg copy.jpg', 'fetch into copy.jpg')

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster } from './support/test-cluster';
 import { sha256, sha256File, writeRandomFile } from './support/files';
@@ -57,6 +59,31 @@ describe('put and get through the CLI', () => {
     expect(await sha256File(join(cluster.root, 'leaf.txt'))).toBe(sha256(content));
     const out = await cluster.cli(['get', 'deep/path/leaf.txt', '-']);
     expect(out.stdout.equals(content)).toBe(true);
+  });
+
+  it('get into a directory saves under the base name; into a FIFO writes it in place and leaves it a FIFO', async () => {
+    const content = randomBytes(5 * 1024 * 1024 + 17); // two chunks
+    expect((await cluster.cli(['put', '-', 'where/to.bin'], { input: content })).code).toBe(0);
+
+    const into = join(cluster.root, 'into-dir');
+    await mkdir(into);
+    expect((await cluster.cli(['get', 'where/to.bin', into])).code).toBe(0);
+    expect(await readdir(into)).toEqual(['to.bin']);
+    expect(await sha256File(join(into, 'to.bin'))).toBe(sha256(content));
+
+    // A FIFO stands in for /dev/null, which an atomic rename replaced with a regular file when run as root.
+    const fifo = join(cluster.root, 'get-fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const read = (async () => {
+      const parts: Buffer[] = [];
+      for await (const part of createReadStream(fifo)) parts.push(part as Buffer);
+      return Buffer.concat(parts);
+    })();
+    const get = await cluster.cli(['get', 'where/to.bin', fifo]);
+    expect(get.stderr.toString()).toBe('');
+    expect(get.code).toBe(0);
+    expect((await read).equals(content)).toBe(true);
+    expect((await lstat(fifo)).isFIFO()).toBe(true);
   });
 
   it('cat into a reader that stops early (| head -c 1) ends quietly with status 0, no stack trace', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeWhole } from './write-whole';
 
 /**
  * While a big file is written, what is written so far is flushed to the disk in the background every
@@ -32,11 +33,7 @@ export async function writeFileAtomically(
   let flushFailure: unknown;
   try {
     for await (const piece of source) {
-      let offset = 0;
-      while (offset < piece.length) {
-        const { bytesWritten } = await handle.write(piece, offset, piece.length - offset);
-        offset += bytesWritten;
-      }
+      await writeWhole(handle, piece);
       written += piece.length;
       options.onWritten?.(piece);
       unflushed += piece.length;

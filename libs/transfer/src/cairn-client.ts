@@ -16,7 +16,7 @@ import { NodePool } from './node-pool';
 import { PutOptions, uploadStream } from './uploader';
 import { PreparedUploadPool } from './prepared-upload-pool';
 import { GetOptions, downloadFile, openFile } from './downloader';
-import { writeFileAtomically } from './atomic-file';
+import { writeDownload } from './download-target';
 import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
 import { ReceiveBuffers } from './receive-buffers';
@@ -124,12 +124,16 @@ export class CairnClient {
     yield* downloadFile(ctx, await openFile(ctx, name, options.signal), options);
   }
 
-  /** Downloads to a local path atomically (temp file, fsync, rename): `dest` is never left half-written. */
+  /**
+   * Downloads to a local path: a new path or a regular file atomically (temp file, fsync, rename), so
+   * `dest` is never left half-written; through a symbolic link into its target; into a device or a
+   * FIFO in place, never replacing it (download-target.ts).
+   */
   async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
     validateName(name);
     const ctx = this.transferContext();
     const opened = await openFile(ctx, name, options.signal);
-    await writeFileAtomically(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
+    await writeDownload(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
     return opened.file;
   }
 
