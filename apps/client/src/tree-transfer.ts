@@ -66,6 +66,7 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
 export async function getTree(ctx: CommandContext, prefix: string, dir: string): Promise<TreeSummary> {
   const root = resolve(dir);
   await mkdir(root, { recursive: true });
+  const realRoot = await realpath(root);
   const started = Date.now();
   const summary: TreeSummary = { files: 0, bytes: 0, skipped: [], seconds: 0 };
   const progress = createProgress(`get -r ${prefix || '/'}`, 0, ctx);
@@ -79,8 +80,12 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
         summary.skipped.push(file.name);
         return;
       }
-      progress.addTotal(file.size);
       await mkdir(dirname(dest), { recursive: true });
+      if (!(await writesInside(realRoot, dest))) {
+        summary.skipped.push(file.name);
+        return;
+      }
+      progress.addTotal(file.size);
       await ctx.client.getToFile(file.name, dest, { onProgress: (p) => (done.set(file.name, p.bytes), report()) });
       done.set(file.name, file.size);
       report();
@@ -92,6 +97,21 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
+}
+
+/**
+ * Whether a get to `dest` stays under the root: its directory is not reached through a symbolic link
+ * out of it, and `dest` is a new path or a regular file, not a link (`getToFile` would write into its
+ * target), a device or a FIFO. Local entries like those are left alone and reported as skipped.
+ */
+async function writesInside(realRoot: string, dest: string): Promise<boolean> {
+  const parent = await realpath(dirname(dest));
+  if (parent !== realRoot && !parent.startsWith(realRoot + sep)) return false;
+  const existing = await lstat(dest).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  return existing === undefined || existing.isFile();
 }
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { TestCluster } from './support/test-cluster';
 import { sha256, sha256File, writeRandomFile } from './support/files';
@@ -189,6 +189,27 @@ describe('put and get through the CLI', () => {
     expect(get.stdout.toString()).toMatch(/fetched 4 files/);
     for (const [rel, hash] of hashes) expect(await sha256File(join(back, ...rel.split('/')))).toBe(hash);
     await expect(readdir(join(back, 'a'))).resolves.not.toContain('link-out');
+  });
+
+  it('get -r writes nothing outside its directory through links already in it (to a file, to a directory)', async () => {
+    await cluster.cli(['put', '-', 'trees/t2/file.txt'], { input: Buffer.from('from the tree') });
+    await cluster.cli(['put', '-', 'trees/t2/sub/deep.txt'], { input: Buffer.from('from the tree too') });
+    await cluster.cli(['put', '-', 'trees/t2/plain.txt'], { input: Buffer.from('plain') });
+    const outside = join(cluster.root, 'outside-t2');
+    await mkdir(outside);
+    await writeFile(join(outside, 'victim.txt'), 'untouched');
+    const back = join(cluster.root, 'tree-back-t2');
+    await mkdir(back);
+    await symlink(join(outside, 'victim.txt'), join(back, 'file.txt'));
+    await symlink(outside, join(back, 'sub'));
+
+    const get = await cluster.cli(['get', '-r', 'trees/t2/', back]);
+
+    expect(get.code).toBe(0);
+    expect(get.stdout.toString()).toMatch(/fetched 1 files .* skipped 2/);
+    expect(await readFile(join(outside, 'victim.txt'), 'utf8')).toBe('untouched');
+    expect(await readdir(outside)).toEqual(['victim.txt']);
+    expect(await readFile(join(back, 'plain.txt'), 'utf8')).toBe('plain');
   });
 
   it('exits non-zero with one line for usage errors and suggests commands', async () => {
