@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
+import { MAIN } from './support/processes';
 import { TestCluster } from './support/test-cluster';
 import { sha256, sha256File, writeRandomFile } from './support/files';
 
@@ -84,6 +85,28 @@ describe('put and get through the CLI', () => {
     expect(get.code).toBe(0);
     expect((await read).equals(content)).toBe(true);
     expect((await lstat(fifo)).isFIFO()).toBe(true);
+  });
+
+  it('get to /dev/stdout redirected to a file appends to that file, as a shell would, and never replaces it', async () => {
+    const content = Buffer.from('through /dev/stdout\n');
+    expect((await cluster.cli(['put', '-', 'where/stdout.txt'], { input: content })).code).toBe(0);
+    const log = join(cluster.root, 'redirected.log');
+    await writeFile(log, 'before\n');
+    const inode = (await lstat(log)).ino;
+    const fd = openSync(log, 'a'); // the shell's `>> redirected.log`
+    try {
+      const get = spawnSync(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'where/stdout.txt', '/dev/stdout'], {
+        stdio: ['ignore', fd, 'pipe'],
+        env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
+        encoding: 'utf8',
+      });
+      expect(get.stderr).toBe('');
+      expect(get.status).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    expect((await lstat(log)).ino).toBe(inode);
+    expect(await readFile(log, 'utf8')).toMatch(/^before\nthrough \/dev\/stdout\nsaved where\/stdout.txt to \/dev\/stdout/);
   });
 
   it('cat into a reader that stops early (| head -c 1) ends quietly with status 0, no stack trace', async () => {
