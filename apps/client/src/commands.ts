@@ -1,3 +1,4 @@
+import { fstat, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -48,11 +49,13 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
 
 /**
  * `get <name> [dest|-]`: dest defaults to the name's base name in the current directory; a directory
- * gets the file under that base name, as with `cp`.
+ * gets the file under that base name, as with `cp`. A dest that is the process's own standard output
+ * (`/dev/stdout`, or a link to it) is `-`: written through the inherited descriptor, at its offset,
+ * with no line of its own mixed into the bytes.
  */
 export async function getCommand(ctx: CommandContext, name: string, dest: string | undefined): Promise<void> {
   validateName(name);
-  if (dest === '-') return catCommand(ctx, name);
+  if (dest === '-' || (dest !== undefined && (await isStandardOutput(dest)))) return catCommand(ctx, name);
   const path = await downloadPath(name, dest);
   const { size } = await ctx.client.stat(name, { withChunks: false });
   const progress = createProgress(`get ${name}`, size, ctx);
@@ -64,7 +67,19 @@ export async function getCommand(ctx: CommandContext, name: string, dest: string
 async function downloadPath(name: string, dest: string | undefined): Promise<string> {
   if (dest === undefined) return resolve(basename(name));
   const isDirectory = await stat(dest).then((s) => s.isDirectory(), () => false);
-  return resolve(isDirectory ? join(dest, basename(name)) : dest);
+  if (isDirectory) return resolve(join(dest, basename(name)));
+  // As `cp`: a trailing slash names a directory, and there is none.
+  if (dest.endsWith('/')) throw new CairnError('E_USAGE', `${dest} is not a directory`);
+  return resolve(dest);
+}
+
+async function isStandardOutput(dest: string): Promise<boolean> {
+  const [target, stdout] = await Promise.all([stat(dest).catch(() => undefined), fstatOrNothing(1)]);
+  return target !== undefined && stdout !== undefined && target.dev === stdout.dev && target.ino === stdout.ino;
+}
+
+function fstatOrNothing(fd: number): Promise<Stats | undefined> {
+  return new Promise((done) => fstat(fd, (err, stats) => done(err ? undefined : stats)));
 }
 
 /** Streams a file to stdout, binary-safe, with backpressure. */

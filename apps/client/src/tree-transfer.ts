@@ -80,13 +80,14 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
         summary.skipped.push(file.name);
         return;
       }
-      await mkdir(dirname(dest), { recursive: true });
-      if (!(await writesInside(realRoot, dest))) {
+      const inside = relative(root, dest);
+      if (!(await makeDirectoriesInside(realRoot, dirname(inside)))) {
         summary.skipped.push(file.name);
         return;
       }
       progress.addTotal(file.size);
-      await ctx.client.getToFile(file.name, dest, { onProgress: (p) => (done.set(file.name, p.bytes), report()) });
+      // A link, device or FIFO already at its name is replaced, never written through.
+      await ctx.client.getToFile(file.name, join(realRoot, inside), { plainPath: true, onProgress: (p) => (done.set(file.name, p.bytes), report()) });
       done.set(file.name, file.size);
       report();
       summary.files++;
@@ -100,18 +101,26 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
 }
 
 /**
- * Whether a get to `dest` stays under the root: its directory is not reached through a symbolic link
- * out of it, and `dest` is a new path or a regular file, not a link (`getToFile` would write into its
- * target), a device or a FIFO. Local entries like those are left alone and reported as skipped.
+ * Makes the directories of `rel` under the root one level at a time, each a real directory: false,
+ * with nothing made past it, where one is a symbolic link or something else (a link to elsewhere
+ * already in the tree must not lead a get out of it, nor make directories there). What is at the
+ * file's own name is `getToFile`'s, told to take it as a plain path.
  */
-async function writesInside(realRoot: string, dest: string): Promise<boolean> {
-  const parent = await realpath(dirname(dest));
-  if (parent !== realRoot && !parent.startsWith(realRoot + sep)) return false;
-  const existing = await lstat(dest).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  return existing === undefined || existing.isFile();
+async function makeDirectoriesInside(realRoot: string, rel: string): Promise<boolean> {
+  let path = realRoot;
+  for (const part of rel.split(sep).filter((p) => p !== '' && p !== '.')) {
+    path = join(path, part);
+    const existing = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!existing) await mkdir(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err; // made meanwhile by another file's get: checked below
+    });
+    else if (!existing.isDirectory()) return false;
+    if (!existing && !(await lstat(path)).isDirectory()) return false;
+  }
+  return true;
 }
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {

@@ -87,26 +87,34 @@ describe('put and get through the CLI', () => {
     expect((await lstat(fifo)).isFIFO()).toBe(true);
   });
 
-  it('get to /dev/stdout redirected to a file appends to that file, as a shell would, and never replaces it', async () => {
+  it('get to /dev/stdout is get NAME -: into a pipe, or a file (> and >>) at the offset of the shell, nothing else in the bytes', async () => {
     const content = Buffer.from('through /dev/stdout\n');
     expect((await cluster.cli(['put', '-', 'where/stdout.txt'], { input: content })).code).toBe(0);
+
+    const piped = await cluster.cli(['get', 'where/stdout.txt', '/dev/stdout']);
+    expect(piped.code).toBe(0);
+    expect(piped.stdout.equals(content)).toBe(true);
+
     const log = join(cluster.root, 'redirected.log');
-    await writeFile(log, 'before\n');
-    const inode = (await lstat(log)).ino;
-    const fd = openSync(log, 'a'); // the shell's `>> redirected.log`
-    try {
-      const get = spawnSync(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'where/stdout.txt', '/dev/stdout'], {
-        stdio: ['ignore', fd, 'pipe'],
-        env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
-        encoding: 'utf8',
-      });
-      expect(get.stderr).toBe('');
-      expect(get.status).toBe(0);
-    } finally {
-      closeSync(fd);
+    for (const [flags, expected] of [['a', `before\n${content}`], ['w', `${content}`]] as const) {
+      await writeFile(log, 'before\n');
+      const inode = (await lstat(log)).ino;
+      const fd = openSync(log, flags); // the shell's `>> redirected.log`, then `> redirected.log`
+      try {
+        const get = spawnSync(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'where/stdout.txt', '/dev/stdout'], {
+          stdio: ['ignore', fd, 'pipe'],
+          env: { ...withoutCairnSettings(process.env), CAIRN_TOKEN: cluster.adminToken },
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        expect(get.stderr).toBe('');
+        expect(get.status).toBe(0);
+      } finally {
+        closeSync(fd);
+      }
+      expect((await lstat(log)).ino).toBe(inode);
+      expect(await readFile(log, 'utf8')).toBe(expected);
     }
-    expect((await lstat(log)).ino).toBe(inode);
-    expect(await readFile(log, 'utf8')).toMatch(/^before\nthrough \/dev\/stdout\nsaved where\/stdout.txt to \/dev\/stdout/);
   });
 
   it('cat into a reader that stops early (| head -c 1) ends quietly with status 0, no stack trace', async () => {
@@ -214,9 +222,10 @@ describe('put and get through the CLI', () => {
     await expect(readdir(join(back, 'a'))).resolves.not.toContain('link-out');
   });
 
-  it('get -r writes nothing outside its directory through links already in it (to a file, to a directory)', async () => {
+  it('get -r writes nothing outside its directory through links already in it: one at a name is replaced, one on the way skips', async () => {
     await cluster.cli(['put', '-', 'trees/t2/file.txt'], { input: Buffer.from('from the tree') });
     await cluster.cli(['put', '-', 'trees/t2/sub/deep.txt'], { input: Buffer.from('from the tree too') });
+    await cluster.cli(['put', '-', 'trees/t2/sub/x/y/deeper.txt'], { input: Buffer.from('nor this') });
     await cluster.cli(['put', '-', 'trees/t2/plain.txt'], { input: Buffer.from('plain') });
     const outside = join(cluster.root, 'outside-t2');
     await mkdir(outside);
@@ -229,9 +238,11 @@ describe('put and get through the CLI', () => {
     const get = await cluster.cli(['get', '-r', 'trees/t2/', back]);
 
     expect(get.code).toBe(0);
-    expect(get.stdout.toString()).toMatch(/fetched 1 files .* skipped 2/);
+    expect(get.stdout.toString()).toMatch(/fetched 2 files .* skipped 2/);
     expect(await readFile(join(outside, 'victim.txt'), 'utf8')).toBe('untouched');
-    expect(await readdir(outside)).toEqual(['victim.txt']);
+    expect(await readdir(outside)).toEqual(['victim.txt']); // no x/y made there either
+    expect((await lstat(join(back, 'file.txt'))).isFile()).toBe(true);
+    expect(await readFile(join(back, 'file.txt'), 'utf8')).toBe('from the tree');
     expect(await readFile(join(back, 'plain.txt'), 'utf8')).toBe('plain');
   });
 
@@ -253,4 +264,8 @@ async function chunkCount(cluster: TestCluster): Promise<number> {
   };
   for (const node of cluster.nodes) await walk(join(node.data, 'store', 'chunks'));
   return count;
+}
+
+function withoutCairnSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('CAIRN_')));
 }

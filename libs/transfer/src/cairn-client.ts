@@ -127,13 +127,14 @@ export class CairnClient {
   /**
    * Downloads to a local path: a new path or a regular file atomically (temp file, fsync, rename), so
    * `dest` is never left half-written; through a symbolic link into its target; into a device or a
-   * FIFO in place, never replacing it (download-target.ts).
+   * FIFO in place, never replacing it; a directory is refused with E_USAGE. With `plainPath`, a link,
+   * device or FIFO at `dest` is replaced instead (download-target.ts).
    */
-  async getToFile(name: string, dest: string, options: GetOptions = {}): Promise<FileInfo> {
+  async getToFile(name: string, dest: string, options: GetOptions & { plainPath?: boolean } = {}): Promise<FileInfo> {
     validateName(name);
     const ctx = this.transferContext();
     const opened = await openFile(ctx, name, options.signal);
-    await writeDownload(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk) });
+    await writeDownload(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
     return opened.file;
   }
 

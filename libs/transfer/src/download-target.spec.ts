@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, openSync, type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
@@ -8,12 +8,23 @@ import { writeDownload } from './download-target';
 
 describe('writeDownload', () => {
   let dir: string;
+  let fifos: string[];
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cairn-download-'));
+    fifos = [];
   });
 
   afterEach(async () => {
+    // A reader still waiting in its open (the code under test never opened the FIFO) holds a thread
+    // of libuv's pool, and jest would never end: a writer that comes and goes lets it see the end.
+    for (const fifo of fifos) {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        // ENXIO: no reader waits; ENOENT: gone
+      }
+    }
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -30,6 +41,19 @@ describe('writeDownload', () => {
   function mkfifo(path: string): void {
     const made = spawnSync('mkfifo', [path]);
     if (made.status !== 0) throw new Error(`mkfifo ${path}: ${made.stderr}`);
+    fifos.push(path);
+  }
+
+  /** A source that counts how many pieces were taken from it. */
+  function counted(parts: Uint8Array[]): { source: Generator<Uint8Array>; taken: () => number } {
+    let taken = 0;
+    function* source() {
+      for (const part of parts) {
+        taken++;
+        yield part;
+      }
+    }
+    return { source: source(), taken: () => taken };
   }
 
   /** Everything a reader of the FIFO at `path` receives until the writer closes it. */
@@ -91,7 +115,7 @@ describe('writeDownload', () => {
     expect(await readdir(dir)).toEqual(['pipe']);
   });
 
-  it('writes through a symbolic link to a FIFO, as to /dev/stdout, and leaves the link in place', async () => {
+  it('writes through a symbolic link to a FIFO (as /dev/fd/N to a pipe) and leaves the link in place', async () => {
     const fifo = join(dir, 'pipe');
     mkfifo(fifo);
     const link = join(dir, 'stdout-like');
@@ -115,12 +139,78 @@ describe('writeDownload', () => {
     expect((await lstat(fifo)).isFIFO()).toBe(true);
   });
 
-  it('refuses a directory without a trace', async () => {
+  it('refuses a directory, or a link to one, before it takes anything from the source', async () => {
     const sub = join(dir, 'sub');
     await mkdir(sub);
+    await symlink(sub, join(dir, 'to-sub'));
 
-    await expect(writeDownload(sub, pieces())).rejects.toThrow();
-    expect(await readdir(dir)).toEqual(['sub']);
+    for (const dest of [sub, join(dir, 'to-sub')]) {
+      const { source, taken } = counted(pieces());
+      await expect(writeDownload(dest, source)).rejects.toMatchObject({ code: 'E_USAGE' });
+      expect(taken()).toBe(0);
+    }
+    expect((await readdir(dir)).sort()).toEqual(['sub', 'to-sub']);
     expect(await readdir(sub)).toEqual([]);
+  });
+
+  it('gives the new file the permission bits of the one it replaces (a 0600 file stays 0600)', async () => {
+    const dest = join(dir, 'secret.bin');
+    await writeFile(dest, 'old');
+    await chmod(dest, 0o600);
+
+    await writeDownload(dest, pieces());
+
+    expect((await stat(dest)).mode & 0o777).toBe(0o600);
+    expect((await readFile(dest)).equals(whole())).toBe(true);
+  });
+
+  // /dev/stderr redirected to a file is /proc/self/fd/2: followed to the file and renamed over, the
+  // redirecting process would go on writing to the old inode.
+  it('appends in place to a file reached through /proc/self/fd, keeping its inode', async () => {
+    const log = join(dir, 'redirected.log');
+    await writeFile(log, 'before\n');
+    const inode = (await stat(log)).ino;
+    const fd = openSync(log, 'a');
+    try {
+      const link = join(dir, 'like-dev-stderr');
+      await symlink(`/proc/self/fd/${fd}`, link);
+
+      await writeDownload(link, pieces());
+    } finally {
+      closeSync(fd);
+    }
+    expect((await stat(log)).ino).toBe(inode);
+    expect((await readFile(log)).equals(Buffer.concat([Buffer.from('before\n'), whole()]))).toBe(true);
+  });
+
+  it('with plainPath, replaces a link or a FIFO at the path with the file, never writing through it', async () => {
+    const target = join(dir, 'elsewhere.txt');
+    await writeFile(target, 'untouched');
+    const link = join(dir, 'link');
+    await symlink(target, link);
+    const fifo = join(dir, 'pipe');
+    mkfifo(fifo);
+
+    await writeDownload(link, pieces(), { plainPath: true });
+    await writeDownload(fifo, pieces(), { plainPath: true });
+
+    expect(await readFile(target, 'utf8')).toBe('untouched');
+    for (const path of [link, fifo]) {
+      expect((await lstat(path)).isFile()).toBe(true);
+      expect((await readFile(path)).equals(whole())).toBe(true);
+    }
+  });
+
+  it('opens a device or FIFO without creating it: one gone since it was looked at fails, and makes no file', async () => {
+    const gone = join(dir, 'gone');
+    const looked = { isDirectory: () => false, isFile: () => false, isBlockDevice: () => false } as Stats;
+    // The module object itself (an `import * as` here would be a copy of it).
+    const spy = jest.spyOn(require('node:fs/promises') as typeof import('node:fs/promises'), 'stat').mockResolvedValueOnce(looked);
+    try {
+      await expect(writeDownload(gone, pieces())).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -1,45 +1,71 @@
-import { open, realpath, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { CairnError } from '@cairn/protocol';
 import { writeFileAtomically } from './atomic-file';
 import { writeWhole } from './write-whole';
+
+export interface DownloadTargetOptions {
+  onWritten?: (piece: Uint8Array) => void;
+  /**
+   * Take `dest` as a plain path (default false): whatever is there but a directory (a symbolic link, a
+   * device, a FIFO) is replaced by the file atomically, never written through. `get -r` says so for
+   * the tree it fills: nothing in it may lead a get elsewhere, or hold it waiting for a FIFO's reader.
+   */
+  plainPath?: boolean;
+}
 
 /**
  * Writes a downloaded file to `dest`, the way a user of `cp` or a shell redirection expects:
  * - a new path, or a regular file: atomically (`writeFileAtomically`: a temp file beside it, fsynced,
- *   renamed over it), so that a failed get leaves the old file whole;
- * - a symbolic link to a regular file: atomically too, in the link's target, which stays linked;
- * - anything else that exists (a character or block device, a FIFO), and anything under /dev or
- *   /proc (`/dev/stdout` where it is a file, appended to): written into, in place.
- *   Renaming over one would replace it with a regular file: `cairn get f /dev/null` run as root
- *   turned /dev/null into a file that every later write to it filled. A block device is flushed
- *   (fsync) at the end; a character device or a FIFO has nothing to flush. What was written before a
- *   failure (a chunk that failed its check, say) has gone out already, as with `get NAME -`.
- * A directory is refused by the rename (EISDIR), as before: the CLI puts a get into a directory under
- * the name's base name before it comes here.
+ *   renamed over it), so that a failed get leaves the old file whole; the new file gets the
+ *   permission bits of the one it replaces, less the umask (a 0600 file stays 0600);
+ * - a symbolic link to a regular file: atomically too, in the link's target (the temp file beside
+ *   the target), which stays linked; a link to nothing is replaced by the file;
+ * - a character or block device or a FIFO: written into, in place, without creating or truncating
+ *   anything. Renaming over one would replace it with a regular file: `cairn get f /dev/null` run as
+ *   root turned /dev/null into a file that every later write to it filled. A block device is flushed
+ *   (fsync) at the end. A FIFO's open waits for a reader. What was written before a failure (a chunk
+ *   that failed its check, say) has gone out already, as with `get NAME -`;
+ * - a process's open file reached through /proc or /dev/fd (`/dev/stderr` redirected to a file):
+ *   appended to in place, never followed to its file and renamed over (the process would go on
+ *   writing to the old inode). The CLI sends `/dev/stdout` to its own standard output instead;
+ * - a directory: refused with E_USAGE before anything is downloaded.
  */
 export async function writeDownload(
   dest: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: { onWritten?: (piece: Uint8Array) => void } = {},
+  options: DownloadTargetOptions = {},
 ): Promise<number> {
-  const existing = await stat(dest).catch((err: NodeJS.ErrnoException) => {
+  const existing = await (options.plainPath ? lstat(dest) : stat(dest)).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined; // a new path (or a link to nothing, replaced)
     throw err;
   });
-  if (!existing || existing.isDirectory()) return writeFileAtomically(dest, source, options);
-  if (existing.isFile() && !isSystemPath(dest)) return writeFileAtomically(await realpath(dest), source, options);
-  return writeInPlace(dest, source, { ...options, append: existing.isFile(), flush: existing.isBlockDevice() });
+  const atomic = { onWritten: options.onWritten };
+  if (!existing) return writeFileAtomically(dest, source, atomic);
+  if (existing.isDirectory()) throw new CairnError('E_USAGE', `${dest} is a directory`);
+  if (options.plainPath) return writeFileAtomically(dest, source, existing.isFile() ? { ...atomic, mode: permissionBits(existing) } : atomic);
+  if (!existing.isFile()) return writeInPlace(dest, source, { ...atomic, append: false, flush: existing.isBlockDevice() });
+  if (await reachesAnOpenFile(dest)) return writeInPlace(dest, source, { ...atomic, append: true, flush: false });
+  return writeFileAtomically(await realpath(dest), source, { ...atomic, mode: permissionBits(existing) });
 }
 
-/**
- * A path under /dev or /proc names a device or a process's open file (`/dev/stdout` is a link to
- * `/proc/self/fd/1`), even where that is a regular file (a shell's `> out.log`): it is written in
- * place, as by `cp`, and nothing is renamed there. Followed to its target and replaced atomically, the
- * file would get a new inode, and what the shell wrote to it afterwards would go to the old one.
- */
-function isSystemPath(dest: string): boolean {
-  const path = resolve(dest);
-  return path.startsWith('/dev/') || path.startsWith('/proc/');
+/** Symbolic links followed at most, as the kernel's own limit (ELOOP past it). */
+const MAX_LINKS = 40;
+
+/** Whether `dest` or a link it leads through is a process's file descriptor (/proc/…/fd/N, /dev/fd/N). */
+async function reachesAnOpenFile(dest: string): Promise<boolean> {
+  let path = resolve(dest);
+  for (let links = 0; links <= MAX_LINKS; links++) {
+    if (path.startsWith('/proc/') || path.startsWith('/dev/fd/')) return true;
+    if (!(await lstat(path)).isSymbolicLink()) return false;
+    path = resolve(dirname(path), await readlink(path));
+  }
+  return false;
+}
+
+function permissionBits(existing: Stats): number {
+  return existing.mode & 0o777; // not set-user-ID, set-group-ID or sticky: those are not for a download to carry
 }
 
 async function writeInPlace(
@@ -47,11 +73,9 @@ async function writeInPlace(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: { onWritten?: (piece: Uint8Array) => void; append: boolean; flush: boolean },
 ): Promise<number> {
-  // A regular file here is a shell's redirection (`> out.log`, `>> out.log`): appended to, as the
-  // shell's own writes are, never truncated. Otherwise 'w', whose truncation a device or a FIFO
-  // ignores (a block device opened to append would be written past its end); a FIFO's open waits
-  // for a reader.
-  const handle = await open(dest, options.append ? 'a' : 'w');
+  // Neither O_CREAT nor O_TRUNC: should the device or FIFO have gone since it was looked at, the open
+  // fails instead of making a regular file in its place.
+  const handle = await open(dest, constants.O_WRONLY | (options.append ? constants.O_APPEND : 0));
   let written = 0;
   try {
     for await (const piece of source) {
@@ -60,8 +84,10 @@ async function writeInPlace(
       options.onWritten?.(piece);
     }
     if (options.flush) await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
   }
+  await handle.close();
   return written;
 }

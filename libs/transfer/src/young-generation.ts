@@ -18,8 +18,9 @@ let keeping = false;
  * - the CLI: a 4 GiB put's RSS crept from 86 to 97 MiB until a memory-reducing collection;
  * - the controller: 4 → 8 MiB of young generation during a 4 GiB put, its RSS 74 → 82 MiB.
  * Neither keeps much alive between collections (the CLI's chunks live in recycled buffers, the
- * controller's state in SQLite), so the small young generation costs no measurable CPU
- * (docs/performance.md).
+ * controller's state in SQLite), so the small young generation costs little: nothing measurable in
+ * the CLI, ~5% of the controller's CPU per small operation with 8 in flight, about 1% of the whole
+ * cluster's (docs/performance-history.md, "Changes of 28 Nov 2026, 01:42–03:00").
  *
  * V8 reads this flag each time it grows the young generation, so it works when set at run time, but
  * only for growth still to come: call it before anything else is loaded. (On the command line it
