@@ -114,11 +114,14 @@ async function makeDirectoriesInside(realRoot: string, rel: string): Promise<boo
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });
-    if (!existing) await mkdir(path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EEXIST') throw err; // made meanwhile by another file's get: checked below
+    if (existing) {
+      if (!existing.isDirectory()) return false;
+      continue;
+    }
+    await mkdir(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err; // made meanwhile by another file's get: looked at below
     });
-    else if (!existing.isDirectory()) return false;
-    if (!existing && !(await lstat(path)).isDirectory()) return false;
+    if (!(await lstat(path)).isDirectory()) return false;
   }
   return true;
 }
