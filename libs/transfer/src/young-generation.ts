@@ -11,7 +11,7 @@ let keeping = false;
 
 /**
  * Keeps the process's young generation at its starting size (1 MiB per semi-space) instead of letting
- * V8 grow it, up to 16 MiB per semi-space, whenever enough objects have survived its collections.
+ * V8 grow it, to 16 MiB in all, whenever enough objects have survived its collections.
  * That growth follows the process's history, not its work: loading a bundle grows it at once, a long
  * transfer grows it again, and an idle spell shrinks it. So the peak RSS of a process that ran a
  * longer transfer was higher, by as much as the young generation had grown (invariant 5):
