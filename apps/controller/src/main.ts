@@ -109,16 +109,6 @@ async function main(): Promise<void> {
   const port =
     typeof address === 'object' && address ? address.port : config.port;
   const scheme = config.tls ? 'wss' : 'ws';
-  log.info(
-    {
-      host: config.host,
-      port,
-      tls: Boolean(config.tls),
-      data: config.data,
-      replicas: config.replicas,
-    },
-    `controller listening on ${config.host}:${port} (${scheme}://…/ws)`,
-  );
 
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
@@ -131,6 +121,17 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await catalog.close();
   });
+  // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
+  log.info(
+    {
+      host: config.host,
+      port,
+      tls: Boolean(config.tls),
+      data: config.data,
+      replicas: config.replicas,
+    },
+    `controller listening on ${config.host}:${port} (${scheme}://…/ws)`,
+  );
 }
 
 runMain('cairn-controller', main);

@@ -19,7 +19,6 @@ async function main(): Promise<void> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  log.info({ host: config.host, port, controller: config.controller }, 'example-uploader listening');
 
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
@@ -27,6 +26,8 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await client.close();
   });
+  // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
+  log.info({ host: config.host, port, controller: config.controller }, 'example-uploader listening');
 }
 
 runMain('example-uploader', main);

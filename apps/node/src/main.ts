@@ -81,7 +81,6 @@ async function main(): Promise<void> {
   const port = typeof bound === 'object' && bound ? bound.port : config.port;
   const hostPort = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   const address = config.advertise ?? (config.tls ? `wss://${hostPort}` : hostPort);
-  log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
 
   const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
   late.link = link;
@@ -98,6 +97,8 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await store.close();
   });
+  // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
+  log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
 }
 
 tuneGarbageCollectorForChunks();
