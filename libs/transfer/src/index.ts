@@ -13,6 +13,7 @@ export type { PutOptions, TransferProgress } from './uploader';
 export type { GetOptions } from './downloader';
 export { RpcPeer, expectFrame, type Reply, type RequestHandler, type RpcPeerOptions, type RequestOptions } from './rpc-peer';
 export { connectPeer, type ConnectOptions } from './connect';
+export { addressGroup } from './address-group';
 export { ReceiveBuffers } from './receive-buffers';
 export { attachRpcServer, type ReceiveMemory, type RpcServer, type RpcServerOptions } from './rpc-server';
 export { toWebSocketUrl, WS_PATH } from './endpoint';

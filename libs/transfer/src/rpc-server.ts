@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DEFAULT_IDLE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_ADDRESS, MAX_FRAME_SIZE } from '@cairn/protocol';
 import { AcceptedWebSocket } from './accepted-websocket';
+import { addressGroup } from './address-group';
 import { RpcPeer, RpcPeerOptions } from './rpc-peer';
 import { WS_PATH } from './endpoint';
 import { upgradeResponse } from './websocket-handshake';
@@ -20,6 +21,7 @@ export interface RpcServerOptions extends RpcPeerOptions {
   onLimit?: (reason: string, remoteAddress: string) => void;
   idleTimeoutMs?: number;
   maxConnections?: number;
+  /** Connections at once from one address, an IPv6 /64 counting as one (addressGroup). */
   maxConnectionsPerAddress?: number;
   /**
    * The largest WebSocket message taken (a longer one closes its connection with 1009); default
@@ -93,7 +95,8 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     const remote = request.socket.remoteAddress ?? 'unknown';
     if (path !== WS_PATH) return refuse(socket, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     if (peers.size >= maxConnections) return overLimit(socket, 'too many connections', remote);
-    if ((perAddress.get(remote) ?? 0) >= maxPerAddress) return overLimit(socket, 'too many connections from one address', remote);
+    const group = addressGroup(remote);
+    if ((perAddress.get(group) ?? 0) >= maxPerAddress) return overLimit(socket, 'too many connections from one address', remote);
     const answer = upgradeResponse(request);
     if (!answer.accepted) return refuse(socket, answer.response);
     socket.write(answer.response);
@@ -117,7 +120,7 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
       release: give,
     });
     // Counted once the handshake succeeded: a failed one never holds a slot.
-    perAddress.set(remote, (perAddress.get(remote) ?? 0) + 1);
+    perAddress.set(group, (perAddress.get(group) ?? 0) + 1);
     const peer = new RpcPeer(ws, peerOptions);
     if (memory?.arrived) ws.on('message', (data: Buffer) => memory.arrived!(data));
     peer.remoteAddress = remote;
@@ -126,9 +129,9 @@ export function attachRpcServer(server: Server, options: RpcServerOptions): RpcS
     // a client that sends close frames and keeps its side open must not pass the caps.
     ws.once('close', () => {
       peers.delete(peer);
-      const left = (perAddress.get(remote) ?? 1) - 1;
-      if (left > 0) perAddress.set(remote, left);
-      else perAddress.delete(remote);
+      const left = (perAddress.get(group) ?? 1) - 1;
+      if (left > 0) perAddress.set(group, left);
+      else perAddress.delete(group);
     });
     options.onConnection?.(peer, request);
   };

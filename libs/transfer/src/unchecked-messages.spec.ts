@@ -31,6 +31,16 @@ describe('UncheckedMessages', () => {
     expect(room.take(300, sender('other'), 0)).toHaveLength(300);
   });
 
+  it('counts an IPv6 /64 as one address, and an IPv4 address the same however its socket saw it', () => {
+    const room = new UncheckedMessages(1000, 300);
+    room.take(200, sender('2001:db8:1:2::a'), 0);
+    expect(() => room.take(101, sender('2001:db8:1:2:ffff::b'), 0)).toThrow(refused);
+    expect(room.take(300, sender('2001:db8:1:3::a'), 0)).toHaveLength(300); // the next /64 is someone else
+    room.take(300, sender('192.0.2.7'), 0);
+    expect(() => room.take(1, sender('::ffff:192.0.2.7'), 0)).toThrow(refused);
+    expect(room.heldBytes).toBe(800);
+  });
+
   it('frees the room when the buffer, or any view into it, comes back, once; anything else is not its own', () => {
     const room = new UncheckedMessages(1000, 1000);
     const a = room.take(1000, sender('a'), 0);

@@ -1,3 +1,4 @@
+import { addressGroup } from './address-group';
 import { CLOSE_CODE, WebSocketFrameError } from './websocket-frame-reader';
 
 /** Who a message comes from, as a server's receive memory sees it (attachRpcServer). */
@@ -18,6 +19,8 @@ export const UNCHECKED_MIN_BYTES_PER_S = 1024 * 1024;
 interface Held {
   bytes: number;
   from: MessageSender;
+  /** `addressGroup(from.address)`: whose share it is counted in. */
+  group: string;
   since: number;
   /** `from.bytesRead()` when it began. */
   readAtStart: number;
@@ -27,7 +30,8 @@ interface Held {
 
 /**
  * Room for the large messages a server takes before it knows that their sender may send them: a
- * process-wide cap, and a smaller one per remote address so that one address cannot take it all.
+ * process-wide cap, and a smaller one per remote address so that one address cannot take it all (an
+ * IPv6 /64 counts as one address: addressGroup).
  * A message that finds no room is never queued (queuing would let a few stalled senders hold up
  * everyone else's requests, which is worse than the memory it saves: docs/performance-history.md,
  * "Changes of 27 Nov 2026, 16:10–17:50", the cap taken out again). Instead the room is made by
@@ -87,15 +91,16 @@ export class UncheckedMessages {
    * that makes room; else a WebSocketFrameError (1008).
    */
   take(length: number, from: MessageSender, now = performance.now()): Buffer {
-    if (!this.makeRoom(length, from.address, now)) {
+    const group = addressGroup(from.address);
+    if (!this.makeRoom(length, group, now)) {
       this.refusedCount++;
       throw new WebSocketFrameError(CLOSE_CODE.policyViolation, 'too many unchecked large messages at once; try again');
     }
     // Its own memory (never a pool's slice), so that the buffer names its room when it comes back.
     const buffer = Buffer.from(new ArrayBuffer(length));
     this.held += length;
-    this.byAddress.set(from.address, (this.byAddress.get(from.address) ?? 0) + length);
-    this.taken.set(buffer.buffer, { bytes: length, from, since: now, readAtStart: from.bytesRead(), arrived: false });
+    this.byAddress.set(group, (this.byAddress.get(group) ?? 0) + length);
+    this.taken.set(buffer.buffer, { bytes: length, from, group, since: now, readAtStart: from.bytesRead(), arrived: false });
     return buffer;
   }
 
@@ -118,15 +123,15 @@ export class UncheckedMessages {
    * share needs, then anyone's, as far as the room needs. False, with nothing dropped, if all the
    * stalled ones would not be enough.
    */
-  private makeRoom(length: number, address: string, now: number): boolean {
-    let shareNeeds = (this.byAddress.get(address) ?? 0) + length - this.maxBytesPerAddress;
+  private makeRoom(length: number, group: string, now: number): boolean {
+    let shareNeeds = (this.byAddress.get(group) ?? 0) + length - this.maxBytesPerAddress;
     let roomNeeds = this.held + length - this.maxBytes;
     if (shareNeeds <= 0 && roomNeeds <= 0) return true;
     const stalled = [...this.taken].filter(([, e]) => this.isStalled(e, now));
     const victims = new Set<(typeof stalled)[number]>();
     for (const victim of stalled) {
       if (shareNeeds <= 0) break;
-      if (victim[1].from.address !== address) continue;
+      if (victim[1].group !== group) continue;
       victims.add(victim);
       shareNeeds -= victim[1].bytes;
       roomNeeds -= victim[1].bytes;
@@ -159,8 +164,8 @@ export class UncheckedMessages {
   private forget(memory: ArrayBufferLike, entry: Held): void {
     this.taken.delete(memory);
     this.held -= entry.bytes;
-    const left = (this.byAddress.get(entry.from.address) ?? 0) - entry.bytes;
-    if (left > 0) this.byAddress.set(entry.from.address, left);
-    else this.byAddress.delete(entry.from.address);
+    const left = (this.byAddress.get(entry.group) ?? 0) - entry.bytes;
+    if (left > 0) this.byAddress.set(entry.group, left);
+    else this.byAddress.delete(entry.group);
   }
 }

@@ -1,3 +1,5 @@
+import { addressGroup } from '@cairn/transfer';
+
 /** Failed authentications allowed per address within the window before it is refused outright. */
 export const MAX_FAILED_AUTH = 10;
 export const FAILED_AUTH_WINDOW_MS = 60_000;
@@ -7,7 +9,7 @@ const MAX_TRACKED = 10_000;
 /**
  * Caps failed authentication attempts per remote address (clients and nodes alike): after
  * MAX_FAILED_AUTH failures within the window, every attempt from that address is refused until the
- * window has passed.
+ * window has passed. An IPv6 /64 counts as one address (addressGroup): its owner may use any of them.
  */
 export class FailedAuthLimiter {
   private readonly failures = new Map<string, { count: number; since: number }>();
@@ -15,11 +17,12 @@ export class FailedAuthLimiter {
   constructor(private readonly now: () => number = Date.now) {}
 
   isBlocked(address: string): boolean {
-    const entry = this.current(address);
+    const entry = this.current(addressGroup(address));
     return entry !== undefined && entry.count >= MAX_FAILED_AUTH;
   }
 
-  recordFailure(address: string): void {
+  recordFailure(remoteAddress: string): void {
+    const address = addressGroup(remoteAddress);
     const entry = this.current(address) ?? { count: 0, since: this.now() };
     entry.count++;
     if (!this.failures.has(address) && this.failures.size >= MAX_TRACKED) {
