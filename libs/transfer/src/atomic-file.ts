@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeWhole } from './write-whole';
 
@@ -20,7 +20,7 @@ const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 export async function writeFileAtomically(
   dest: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  options: { mode?: number; onWritten?: (piece: Uint8Array) => void } = {},
+  options: { mode?: number; owner?: Owner; onWritten?: (piece: Uint8Array) => void } = {},
 ): Promise<number> {
   const dir = dirname(dest);
   const temp = join(dir, `.${basename(dest)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
@@ -32,6 +32,7 @@ export async function writeFileAtomically(
   // only, so the final sync could succeed after this one saw the error.
   let flushFailure: unknown;
   try {
+    if (options.owner) await takeOwner(handle, options.owner);
     for await (const piece of source) {
       await writeWhole(handle, piece);
       written += piece.length;
@@ -63,6 +64,24 @@ export async function writeFileAtomically(
   }
   await fsyncDirectory(dir);
   return written;
+}
+
+/** Who owns a file: what a file replacing it keeps, where it may. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Gives the new file the owner of the one it replaces, as GNU `sed -i` does: root replacing a user's
+ * file must not leave a root-owned file in its place. Without the right to (EPERM: not root, or a
+ * group one is not in) the file stays the writer's, as any rename-based replacement leaves it.
+ */
+async function takeOwner(handle: FileHandle, owner: Owner): Promise<void> {
+  if (owner.uid === process.geteuid?.() && owner.gid === process.getegid?.()) return;
+  await handle.chown(owner.uid, owner.gid).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPERM') throw err;
+  });
 }
 
 async function fsyncDirectory(dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, createReadStream, openSync, type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
@@ -161,6 +161,20 @@ describe('writeDownload', () => {
     await writeDownload(dest, pieces());
 
     expect((await stat(dest)).mode & 0o777).toBe(0o600);
+    expect((await readFile(dest)).equals(whole())).toBe(true);
+  });
+
+  it("keeps the replaced file's owner where it may: root's get over a user's file leaves it the user's", async () => {
+    const dest = join(dir, 'theirs.bin');
+    await writeFile(dest, 'old');
+    // Only root may give a file away; anyone else replaces only what it may write, and the new file is its own.
+    const owner = process.getuid?.() === 0 ? { uid: 4242, gid: 4343 } : { uid: process.getuid!(), gid: process.getgid!() };
+    await chown(dest, owner.uid, owner.gid);
+
+    await writeDownload(dest, pieces());
+
+    const now = await stat(dest);
+    expect({ uid: now.uid, gid: now.gid }).toEqual(owner);
     expect((await readFile(dest)).equals(whole())).toBe(true);
   });
 

@@ -2,7 +2,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, open, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { writeFileAtomically } from './atomic-file';
+import { type Owner, writeFileAtomically } from './atomic-file';
 import { writeWhole } from './write-whole';
 
 export interface DownloadTargetOptions {
@@ -19,7 +19,8 @@ export interface DownloadTargetOptions {
  * Writes a downloaded file to `dest`, the way a user of `cp` or a shell redirection expects:
  * - a new path, or a regular file: atomically (`writeFileAtomically`: a temp file beside it, fsynced,
  *   renamed over it), so that a failed get leaves the old file whole; the new file gets the
- *   permission bits of the one it replaces, less the umask (a 0600 file stays 0600);
+ *   permission bits of the one it replaces, less the umask (a 0600 file stays 0600), and its owner
+ *   where the writer may give it (root replacing a user's file);
  * - a symbolic link to a regular file: atomically too, in the link's target (the temp file beside
  *   the target), which stays linked; a link to nothing is replaced by the file;
  * - a character or block device or a FIFO: written into, in place, without creating or truncating
@@ -44,10 +45,10 @@ export async function writeDownload(
   const atomic = { onWritten: options.onWritten };
   if (!existing) return writeFileAtomically(dest, source, atomic);
   if (existing.isDirectory()) throw new CairnError('E_USAGE', `${dest} is a directory`);
-  if (options.plainPath) return writeFileAtomically(dest, source, existing.isFile() ? { ...atomic, mode: permissionBits(existing) } : atomic);
+  if (options.plainPath) return writeFileAtomically(dest, source, existing.isFile() ? { ...atomic, ...keptFrom(existing) } : atomic);
   if (!existing.isFile()) return writeInPlace(dest, source, { ...atomic, append: false, flush: existing.isBlockDevice() });
   if (await reachesAnOpenFile(dest)) return writeInPlace(dest, source, { ...atomic, append: true, flush: false });
-  return writeFileAtomically(await realpath(dest), source, { ...atomic, mode: permissionBits(existing) });
+  return writeFileAtomically(await realpath(dest), source, { ...atomic, ...keptFrom(existing) });
 }
 
 /** Symbolic links followed at most, as the kernel's own limit (ELOOP past it). */
@@ -64,8 +65,10 @@ async function reachesAnOpenFile(dest: string): Promise<boolean> {
   return false;
 }
 
-function permissionBits(existing: Stats): number {
-  return existing.mode & 0o777; // not set-user-ID, set-group-ID or sticky: those are not for a download to carry
+/** What the file replacing `existing` keeps of it: its permission bits and, where it may, its owner. */
+function keptFrom(existing: Stats): { mode: number; owner: Owner } {
+  // Not set-user-ID, set-group-ID or sticky: those are not for a download to carry.
+  return { mode: existing.mode & 0o777, owner: { uid: existing.uid, gid: existing.gid } };
 }
 
 async function writeInPlace(
