@@ -7,6 +7,7 @@ import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { endOnBrokenPipe } from './broken-pipe';
 import { failIfUnfinished } from './unfinished-command';
+import { removeTempFilesOnSignals } from './interrupt';
 
 /** ~/.config/cairn/client.json (or under $XDG_CONFIG_HOME), read when it exists. */
 const CONFIG_PATH = defaultConfigPath('client');
@@ -190,6 +191,7 @@ async function main(): Promise<number> {
 }
 
 endOnBrokenPipe(process);
+removeTempFilesOnSignals();
 const command = failIfUnfinished(process, EXIT.failure);
 main().then((code) => {
   command.finish();

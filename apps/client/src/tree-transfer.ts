@@ -1,6 +1,6 @@
 import { lstat, mkdir, opendir, realpath } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { CairnError, validateName } from '@cairn/protocol';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { CairnError, isCairnError, validateName, type FileInfo } from '@cairn/protocol';
 import type { CommandContext } from './commands';
 import type { TransferProgress } from '@cairn/transfer';
 import { formatBytes, skippedNote } from './format';
@@ -45,7 +45,15 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
         skippedChunks = p.skippedChunks;
         report();
       };
-      logged.stored(await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin }));
+      try {
+        logged.stored(await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin }));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        summary.skipped.push(path); // removed since the walk found it
+        done.delete(path);
+        report();
+        return;
+      }
       summary.skippedChunks = (summary.skippedChunks ?? 0) + skippedChunks;
       done.set(path, size);
       report();
@@ -60,34 +68,46 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
 }
 
 /**
- * `get -r <prefix> <dir>`: every file whose name starts with `prefix`, written under `dir` at its name
- * relative to the prefix. Whatever the stored names are, nothing is written outside `dir`.
+ * `get -r <prefix> <dir>`: every file under `prefix` taken as a directory (`photos` means `photos/…`,
+ * as `put -r` stored them), written under `dir` at its name relative to the prefix; a file named
+ * `prefix` itself is fetched too, under its base name. Whatever the stored names are, nothing is
+ * written outside `dir`, and no two files are written to one path (the second is skipped and listed).
  */
 export async function getTree(ctx: CommandContext, prefix: string, dir: string): Promise<TreeSummary> {
   const root = resolve(dir);
   await mkdir(root, { recursive: true });
   const realRoot = await realpath(root);
+  const base = normalisePrefix(prefix);
   const started = Date.now();
   const summary: TreeSummary = { files: 0, bytes: 0, skipped: [], seconds: 0 };
   const progress = createProgress(`get -r ${prefix || '/'}`, 0, ctx);
   const done = new Map<string, number>();
   const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
+  const taken = new Set<string>();
   try {
-    await runBounded(ctx.client.ls(prefix), async (file) => {
-      const rel = file.name.slice(prefix.length).replace(/^\/+/, '') || file.name.split('/').pop() || file.name;
-      const dest = resolve(root, ...rel.split('/'));
-      if (dest !== root && !dest.startsWith(root + sep)) {
+    await runBounded(filesUnder(ctx, prefix, base), async (file) => {
+      const rel = file.name === prefix ? basenameOf(file.name) : file.name.slice(base.length);
+      const inside = relative(root, resolve(root, ...rel.split('/')));
+      if (inside === '' || inside.startsWith('..') || isAbsolute(inside) || taken.has(inside)) {
         summary.skipped.push(file.name);
         return;
       }
-      const inside = relative(root, dest);
+      taken.add(inside);
       if (!(await makeDirectoriesInside(realRoot, dirname(inside)))) {
         summary.skipped.push(file.name);
         return;
       }
       progress.addTotal(file.size);
-      // A link, device or FIFO already at its name is replaced, never written through.
-      await ctx.client.getToFile(file.name, join(realRoot, inside), { plainPath: true, onProgress: (p) => (done.set(file.name, p.bytes), report()) });
+      try {
+        // A link, device or FIFO already at its name is replaced, never written through.
+        await ctx.client.getToFile(file.name, join(realRoot, inside), { plainPath: true, onProgress: (p) => (done.set(file.name, p.bytes), report()) });
+      } catch (err) {
+        if (!isCairnError(err, 'E_NOT_FOUND')) throw err;
+        summary.skipped.push(file.name); // removed since it was listed
+        done.delete(file.name);
+        report();
+        return;
+      }
       done.set(file.name, file.size);
       report();
       summary.files++;
@@ -98,6 +118,17 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
   }
   summary.seconds = (Date.now() - started) / 1000;
   return summary;
+}
+
+/** The files `get -r` fetches: those under `base`, and one named `prefix` itself; not `photos-old/…` for `photos`. */
+async function* filesUnder(ctx: CommandContext, prefix: string, base: string): AsyncGenerator<FileInfo> {
+  for await (const file of ctx.client.ls(prefix)) {
+    if (file.name === prefix || file.name.startsWith(base)) yield file;
+  }
+}
+
+function basenameOf(name: string): string {
+  return name.split('/').filter(Boolean).pop() ?? name;
 }
 
 /**
@@ -142,24 +173,41 @@ async function* walk(dir: string, skipped: string[]): AsyncGenerator<{ path: str
     const path = join(dir, entry.name);
     if (entry.isSymbolicLink()) skipped.push(path);
     else if (entry.isDirectory()) yield* walk(path, skipped);
-    else if (entry.isFile()) yield { path, size: (await lstat(path)).size };
+    else if (entry.isFile()) {
+      const size = await lstat(path).then(
+        (stats) => stats.size,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+          skipped.push(path); // removed since the directory was read
+          return undefined;
+        },
+      );
+      if (size !== undefined) yield { path, size };
+    }
   }
 }
 
-/** Runs `work` over an async iterable with at most TREE_CONCURRENCY at once; the first failure stops it. */
+/**
+ * Runs `work` over an async iterable with at most TREE_CONCURRENCY at once; the first failure (of a
+ * task, or of the iterable itself) stops it, once the tasks already running have ended: the client
+ * must not be closed under them.
+ */
 async function runBounded<T>(items: AsyncIterable<T>, work: (item: T) => Promise<void>): Promise<void> {
   const running = new Set<Promise<void>>();
   let failure: unknown;
-  for await (const item of items) {
-    if (failure) break;
-    const task: Promise<void> = work(item)
-      .catch((err) => {
-        failure ??= err;
-      })
-      .finally(() => running.delete(task));
-    running.add(task);
-    if (running.size >= TREE_CONCURRENCY) await Promise.race(running);
+  try {
+    for await (const item of items) {
+      if (failure) break;
+      const task: Promise<void> = work(item)
+        .catch((err) => {
+          failure ??= err;
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
+      if (running.size >= TREE_CONCURRENCY) await Promise.race(running);
+    }
+  } finally {
+    await Promise.all(running);
   }
-  await Promise.all(running);
   if (failure) throw failure;
 }

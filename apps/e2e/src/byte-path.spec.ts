@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, createReadStream, openSync } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
@@ -222,6 +222,30 @@ describe('put and get through the CLI', () => {
     await expect(readdir(join(back, 'a'))).resolves.not.toContain('link-out');
   });
 
+  it('get -r takes its prefix as a directory (not photos-old/… for photos), fetches a file named by it, and never writes two files to one path', async () => {
+    for (const [name, body] of [['trees/t3/a.txt', 'a'], ['trees/t3/sub/b.txt', 'b'], ['trees/t3-old/c.txt', 'old'], ['trees/t3.tar', 'tar'], ['trees/t4', 'file'], ['trees/t4/t4', 'inside']]) {
+      expect((await cluster.cli(['put', '-', name], { input: Buffer.from(body) })).code).toBe(0);
+    }
+
+    const back = join(cluster.root, 'tree-back-t3');
+    const get = await cluster.cli(['get', '-r', 'trees/t3', back]);
+    expect(get.code).toBe(0);
+    expect(get.stdout.toString()).toMatch(/fetched 2 files/);
+    expect((await readdir(back)).sort()).toEqual(['a.txt', 'sub']);
+    expect(await readFile(join(back, 'sub', 'b.txt'), 'utf8')).toBe('b');
+
+    const single = join(cluster.root, 'tree-back-tar');
+    expect((await cluster.cli(['get', '-r', 'trees/t3.tar', single])).code).toBe(0);
+    expect(await readdir(single)).toEqual(['t3.tar']);
+
+    // `trees/t4` itself and `trees/t4/t4` both map to t4 under the directory: one is fetched, one listed as skipped.
+    const both = join(cluster.root, 'tree-back-t4');
+    const clash = await cluster.cli(['get', '-r', 'trees/t4', both]);
+    expect(clash.code).toBe(0);
+    expect(clash.stdout.toString()).toMatch(/fetched 1 files .* skipped 1: trees\/t4/);
+    expect(['file', 'inside']).toContain(await readFile(join(both, 't4'), 'utf8'));
+  });
+
   it('get -r writes nothing outside its directory through links already in it: one at a name is replaced, one on the way skips', async () => {
     await cluster.cli(['put', '-', 'trees/t2/file.txt'], { input: Buffer.from('from the tree') });
     await cluster.cli(['put', '-', 'trees/t2/sub/deep.txt'], { input: Buffer.from('from the tree too') });
@@ -244,6 +268,32 @@ describe('put and get through the CLI', () => {
     expect((await lstat(join(back, 'file.txt'))).isFile()).toBe(true);
     expect(await readFile(join(back, 'file.txt'), 'utf8')).toBe('from the tree');
     expect(await readFile(join(back, 'plain.txt'), 'utf8')).toBe('plain');
+  });
+
+  it('a get stopped by Ctrl-C (or SIGTERM) leaves no partial temp file, and ends by that signal', async () => {
+    expect((await cluster.cli(['put', '-', 'interrupted.bin'], { input: randomBytes(1024 * 1024) })).code).toBe(0);
+    const into = join(cluster.root, 'interrupted');
+    await mkdir(into);
+    // The nodes stopped, the get has its temp file open and waits for the first chunk: it is stopped there.
+    for (const node of cluster.nodes) node.proc.child.kill('SIGSTOP');
+    try {
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        const get = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'interrupted.bin', join(into, 'f.bin')], {
+          stdio: 'ignore',
+          env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
+        });
+        const exited = new Promise<[number | null, string | null]>((resolve) => get.once('exit', (code, sig) => resolve([code, sig])));
+        while ((await readdir(into)).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+        expect((await readdir(into))[0]).toMatch(/^\.f\.bin\.cairn-[0-9a-f]+\.tmp$/);
+
+        get.kill(signal);
+
+        expect(await exited).toEqual([null, signal]);
+        expect(await readdir(into)).toEqual([]);
+      }
+    } finally {
+      for (const node of cluster.nodes) node.proc.child.kill('SIGCONT');
+    }
   });
 
   it('exits non-zero with one line for usage errors and suggests commands', async () => {

@@ -73,6 +73,7 @@ const zone = fc.option(fc.stringMatching(/^[A-Za-z0-9_.-]{0,64}$/), { nil: null 
 const byteSize = intIn(0, MAX_FILE_SIZE);
 const count = intIn(0, MAX_FILE_SIZE);
 const chunkSize = intIn(0, MAX_CHUNK_SIZE);
+const uploadChunkSize = intIn(1, MAX_CHUNK_SIZE);
 const chunkIndex = intIn(0, 2 ** 32);
 const replicas = fc.integer({ min: 1, max: MAX_REPLICAS });
 const timestamp = intIn(0, MAX_FILE_SIZE);
@@ -164,13 +165,13 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   error: record({ code: fc.oneof(fc.constantFrom(...ERROR_CODES), text(64)), message: text(4096) }),
   ack: fc.constant({}),
   'upload.begin': record({ name: fileName, replicas, chunks: placeRequests }, { requiredKeys: ['name'] }),
-  'upload.begun': record({ uploadId, chunkSize, replicas, placements }, { requiredKeys: ['uploadId', 'chunkSize', 'replicas'] }),
+  'upload.begun': record({ uploadId, chunkSize: uploadChunkSize, replicas, placements }, { requiredKeys: ['uploadId', 'chunkSize', 'replicas'] }),
   'upload.place': record({ uploadId, chunks: placeRequests, exclude: page(nodeId) }, { requiredKeys: ['uploadId', 'chunks'] }),
   'upload.placed': record({ placements }),
   'upload.stored': record({ uploadId, chunks: storedRecords }),
   'upload.prepare': record({ count: fc.integer({ min: 1, max: MAX_PREPARED_UPLOADS }), replicas }, { requiredKeys: ['count'] }),
   'upload.prepared': record({
-    chunkSize,
+    chunkSize: uploadChunkSize,
     replicas,
     usableMs: count,
     uploads: fc.array(record({ uploadId, nodes: fc.array(record({ id: nodeId, address }), { maxLength: 4 }), grant }), { maxLength: 8 }),
@@ -479,6 +480,15 @@ describe('encode → decode round-trips exactly', () => {
     const over = [...hashes, 'f'.repeat(64)];
     expect(refusal(() => encodeControl('chunk.has', 3, { hashes: over, grant })).code).toBe('E_BAD_MESSAGE');
     expect(refusal(() => decodeFrame(controlFrame('chunk.has', { hashes: over, grant }))).code).toBe('E_BAD_MESSAGE');
+  });
+
+  // A client cuts its file into chunks of this size: with 0 it would cut empty chunks forever.
+  it('refuses an upload whose chunk size is 0, begun or prepared', () => {
+    const begun = { uploadId: 'u'.repeat(8), chunkSize: 0, replicas: 2 };
+    expect(refusal(() => decodeFrame(controlFrame('upload.begun', begun))).code).toBe('E_BAD_MESSAGE');
+    const prepared = { chunkSize: 0, replicas: 2, usableMs: 1000, uploads: [] };
+    expect(refusal(() => decodeFrame(controlFrame('upload.prepared', prepared))).code).toBe('E_BAD_MESSAGE');
+    expect(decodeFrame(controlFrame('upload.begun', { ...begun, chunkSize: 1 }))).toMatchObject({ body: { chunkSize: 1 } });
   });
 
   it('encodeError → decode → errorFromWire keeps the code and message of a CairnError', () => {

@@ -46,7 +46,7 @@ export const MESSAGES = {
   // --- client → controller: uploads ---
   /** `chunks`: placements wanted at once (a small file's only chunk), answered in `upload.begun`. */
   'upload.begin': control(0x10, z.object({ name: f.fileName, replicas: f.replicas.optional(), chunks: placeRequests.optional() })),
-  'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.chunkSize, replicas: f.replicas, placements: placements.optional() })),
+  'upload.begun': control(0x11, z.object({ uploadId: f.uploadId, chunkSize: f.uploadChunkSize, replicas: f.replicas, placements: placements.optional() })),
   /**
    * Uploads opened ahead of their files (the SDK's small puts): each comes placed, with a `put` grant
    * for one chunk (of its choosing) up to `chunkSize` bytes on each of its nodes, and is named by its commit. A put that has
@@ -57,7 +57,7 @@ export const MESSAGES = {
   'upload.prepared': control(
     0x1b,
     z.object({
-      chunkSize: f.chunkSize,
+      chunkSize: f.uploadChunkSize,
       replicas: f.replicas,
       usableMs: f.count,
       uploads: z.array(z.object({ uploadId: f.uploadId, nodes: z.array(f.nodeRef).max(16), grant })).max(MAX_PREPARED_UPLOADS),

@@ -68,6 +68,8 @@ export const namePrefix = z.string().superRefine((value, ctx) => {
 export const count = z.number().int().nonnegative().max(MAX_FILE_SIZE);
 export const byteSize = z.number().int().nonnegative().max(MAX_FILE_SIZE);
 export const chunkSize = z.number().int().nonnegative().max(MAX_CHUNK_SIZE);
+/** The size an upload cuts its file into: at least a byte, or a file would be cut into empty chunks forever. */
+export const uploadChunkSize = z.number().int().positive().max(MAX_CHUNK_SIZE);
 export const chunkIndex = z.number().int().nonnegative().max(2 ** 32);
 export const replicas = z.number().int().min(1).max(MAX_REPLICAS);
 export const uploadId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);

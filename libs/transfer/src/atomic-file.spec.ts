@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile, ty
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
-import { writeFileAtomically } from './atomic-file';
+import { removeUnfinishedWrites, writeFileAtomically } from './atomic-file';
 
 describe('writeFileAtomically', () => {
   let dir: string;
@@ -149,5 +149,39 @@ describe('writeFileAtomically', () => {
     await writeFileAtomically(dest, [Buffer.from('x')]);
 
     expect(await modeOf(dest)).toBe(0o644 & ~process.umask());
+  });
+
+  it('writes to a destination whose name is as long as a name may be (255 bytes), its temp name kept within that too', async () => {
+    for (const name of ['n'.repeat(255), 'é'.repeat(127)]) {
+      const dest = join(dir, name);
+
+      await writeFileAtomically(dest, [Buffer.from('long')]);
+
+      expect(await readFile(dest, 'utf8')).toBe('long');
+    }
+    expect(await readdir(dir)).toHaveLength(2);
+  });
+
+  it('removeUnfinishedWrites removes the temp file of a write under way (a process stopped by a signal), and that write then fails, leaving the destination as it was', async () => {
+    const dest = join(dir, 'download.bin');
+    await writeFile(dest, 'old');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    async function* stalled(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('part of it');
+      await released;
+      yield Buffer.from('the rest');
+    }
+    const writing = writeFileAtomically(dest, stalled());
+    while ((await readdir(dir)).length < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+
+    removeUnfinishedWrites();
+
+    expect(await readdir(dir)).toEqual(['download.bin']);
+    release();
+    await expect(writing).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(dir)).toEqual(['download.bin']);
+    expect(await readFile(dest, 'utf8')).toBe('old');
+    removeUnfinishedWrites(); // nothing left to remove: a no-op
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { writeWhole } from './write-whole';
@@ -12,6 +13,31 @@ import { writeWhole } from './write-whole';
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
+ * Characters of the destination's name kept in its temp file's name: at most 64 × 3 UTF-8 bytes, so
+ * that with the 24 added the name stays within NAME_MAX (255 bytes) however long the destination's.
+ */
+const TEMP_NAME_KEEPS = 64;
+
+/** Temp files being written, so that a process stopped by a signal can remove them (`removeUnfinishedWrites`). */
+const unfinished = new Set<string>();
+
+/**
+ * Removes the temp files of the atomic writes still going on, synchronously: for a process about to
+ * end on a signal (Ctrl-C during `cairn get`), which would otherwise leave a hidden, partial
+ * `.<name>.cairn-….tmp` beside each destination. The writes themselves are not stopped.
+ */
+export function removeUnfinishedWrites(): void {
+  for (const temp of unfinished) {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // gone already, or never made
+    }
+  }
+  unfinished.clear();
+}
+
+/**
  * Writes a stream of buffers to `dest` atomically: into a uniquely named temp file beside it, fsynced,
  * then renamed over `dest` and the directory fsynced. If anything fails (including a late integrity
  * check thrown by the source, or a background flush), the temp file is removed and `dest` is
@@ -23,7 +49,22 @@ export async function writeFileAtomically(
   options: { mode?: number; owner?: Owner; onWritten?: (piece: Uint8Array) => void } = {},
 ): Promise<number> {
   const dir = dirname(dest);
-  const temp = join(dir, `.${basename(dest)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
+  const temp = join(dir, `.${basename(dest).slice(0, TEMP_NAME_KEEPS)}.cairn-${randomBytes(6).toString('hex')}.tmp`);
+  unfinished.add(temp);
+  try {
+    return await writeThroughTemp(temp, dest, source, options);
+  } finally {
+    unfinished.delete(temp);
+  }
+}
+
+async function writeThroughTemp(
+  temp: string,
+  dest: string,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: { mode?: number; owner?: Owner; onWritten?: (piece: Uint8Array) => void },
+): Promise<number> {
+  const dir = dirname(dest);
   const handle = await open(temp, 'wx', options.mode ?? 0o644);
   let written = 0;
   let unflushed = 0;

@@ -62,6 +62,9 @@ class FakeNode {
   readonly grantsSeen: Array<{ op: 'put' | 'get'; grant: string }> = [];
   mode: NodeMode = 'ok';
   putDelayMs = 0;
+  getDelayMs = 0;
+  /** `chunk.get` requests received. */
+  gets = 0;
   ref!: NodeRef;
   stop!: () => Promise<void>;
 
@@ -88,6 +91,8 @@ class FakeNode {
         }
       }
       if (frame.type === 'chunk.get') {
+        this.gets++;
+        if (this.getDelayMs) await sleep(this.getDelayMs);
         this.check('get', frame.body.grant, frame.body.hash);
         const bytes = this.chunks.get(frame.body.hash);
         if (!bytes) throw new CairnError('E_NOT_FOUND', 'no such chunk');
@@ -852,6 +857,25 @@ describe('CairnClient', () => {
     await cluster.node('node-2').stop();
 
     expect((await readAll(sdk.read('survivor'))).equals(data)).toBe(true);
+  });
+
+  it('stops the chunks it fetched ahead when a get ends early: none is asked of another replica once the client closes', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('abandoned', randomBytes(8 * CHUNK_SIZE));
+    for (const node of cluster.nodes) node.getDelayMs = 100;
+    const gets = () => cluster.nodes.reduce((sum, node) => sum + node.gets, 0);
+
+    for await (const chunk of sdk.read('abandoned')) {
+      expect(chunk.length).toBe(CHUNK_SIZE);
+      break; // the consumer stops (its disk is full, say) with the next chunks in flight
+    }
+    const asked = gets();
+    await sdk.close();
+    await sleep(300);
+
+    expect(asked).toBeGreaterThan(1);
+    expect(gets()).toBe(asked);
   });
 
   it('fails with E_CORRUPT when every replica is bad, and getToFile leaves no file behind', async () => {

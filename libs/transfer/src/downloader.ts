@@ -82,7 +82,11 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   const ahead: Array<Promise<Buffer>> = [];
   let bytes = 0;
   let chunks = 0;
-  const scope = abortScope(options.signal); // one listener on the caller's signal, however many requests wait
+  // Aborted when the get ends, above all when it ends early (its destination full, a chunk unreadable):
+  // the chunks fetched ahead stop, instead of trying the next replica, over a new connection once the
+  // client has closed its own, and keeping the process alive until a node's idle timeout.
+  const ended = new AbortController();
+  const scope = abortScope(options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal); // one listener, however many requests wait
   try {
     for await (const entry of manifest(ctx, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);
@@ -102,6 +106,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   } catch (err) {
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
+    ended.abort(new CairnError('E_ABORTED', 'the get has ended'));
     scope.close();
     whole?.close();
     digests.close();

@@ -24,7 +24,7 @@ export { UNCHECKED_STALE_MS, UncheckedMessages, type MessageSender } from './unc
 export { CLOSE_CODE, WebSocketFrameError, type HeadPeek } from './websocket-frame-reader';
 export { NodePool } from './node-pool';
 export { sha256 } from './hashing';
-export { writeFileAtomically } from './atomic-file';
+export { removeUnfinishedWrites, writeFileAtomically } from './atomic-file';
 export {
   createHttpHandler,
   createProbeHandler,
