@@ -19,6 +19,7 @@ import { GetOptions, downloadFile, openFile } from './downloader';
 import { writeDownload } from './download-target';
 import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
+import { DEFAULT_CONTROLLER } from './endpoint';
 import { ReceiveBuffers } from './receive-buffers';
 import { abortable } from './abort-scope';
 import { requestController } from './controller-link';
@@ -71,7 +72,7 @@ export interface StatChunk {
 export type FileStat = FileInfo & { chunks: StatChunk[] };
 export type ClusterStatus = Body<'cluster.info'>;
 
-export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
+export { DEFAULT_CONTROLLER };
 /**
  * Chunks in flight, of 4 MiB (docs/performance-history.md, "Changes of 26 Nov 2026, 18:25–18:35" and "21:40–22:05"). A put:
  * 8 instead of 4 gained ~6% on a 1 GiB put here. A get, checked by its manifest hash: 8 ran ~6%
@@ -258,9 +259,9 @@ export class CairnClient {
   }
 
   private async connectAndAuthenticate(): Promise<RpcPeer> {
-    const token = this.options.token ?? defaultToken();
+    const token = this.options.token ?? defaultToken(process.env, process.cwd(), this.endpoint);
     if (!token) {
-      throw new CairnError('E_AUTH', 'no token: set CAIRN_TOKEN (or run next to a local cluster, whose admin token is found in .cairn/controller)');
+      throw new CairnError('E_AUTH', 'no token: set CAIRN_TOKEN (or, for a controller on this machine, run next to its cluster, whose admin token is found in .cairn/controller)');
     }
     const started = Date.now();
     this.log?.debug({ controller: this.endpoint }, 'connecting to the controller');

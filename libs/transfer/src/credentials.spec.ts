@@ -89,6 +89,17 @@ describe('defaultToken', () => {
     expect(defaultToken({}, relative(process.cwd(), deep))).toBe('relative');
   });
 
+  it("gives a local cluster's admin token only to a controller on this machine; CAIRN_TOKEN to any", async () => {
+    await adminToken(root, 'local-admin');
+    for (const controller of ['127.0.0.1:7700', 'localhost:7700', 'ws://127.0.0.2:9', '[::1]:7700', 'https://localhost/']) {
+      expect(defaultToken({}, root, controller)).toBe('local-admin');
+    }
+    for (const controller of ['10.0.0.5:7700', 'cairn.example.com:7700', 'wss://[2001:db8::1]:7700', 'http://127.0.0.1.example.com/', 'not an address ::']) {
+      expect(defaultToken({}, root, controller)).toBeUndefined();
+      expect(defaultToken({ CAIRN_TOKEN: 'chosen' }, root, controller)).toBe('chosen');
+    }
+  });
+
   it('defaults to process.env and process.cwd()', async () => {
     await adminToken(root, 'from-cwd');
     const saved = process.env['CAIRN_TOKEN'];

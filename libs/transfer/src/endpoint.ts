@@ -1,5 +1,8 @@
 import { CairnError } from '@cairn/protocol';
 
+/** Where a client finds the controller unless told otherwise: a local cluster's (`npm start`). */
+export const DEFAULT_CONTROLLER = '127.0.0.1:7700';
+
 /** The WebSocket path every Cairn process serves. */
 export const WS_PATH = '/ws';
 
