@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CairnError, isNodeId, isTokenId, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat, TransferProgress } from '@cairn/transfer';
-import { formatFileLine, formatNodes, formatStat, formatStatus, skippedNote } from './format';
+import { formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
 import { createProgress } from './progress';
 import { formatTreeSummary, getTree, putTree } from './tree-transfer';
 import { uploadLog } from './upload-log';
@@ -27,8 +27,9 @@ const printJson = (ctx: CommandContext, value: unknown) => ctx.out.write(`${JSON
 /** `put <file|-> [name]`: the name defaults to the file's base name; `-` reads stdin and needs a name. */
 export async function putCommand(ctx: CommandContext, source: string, name: string | undefined): Promise<void> {
   const fromStdin = source === '-';
-  const target = name ?? (fromStdin ? undefined : basename(source));
-  if (target === undefined) throw new CairnError('E_USAGE', 'put - needs a name: cairn put - <name>');
+  if (fromStdin && (name === undefined || name.endsWith('/'))) throw new CairnError('E_USAGE', 'put - needs a name: cairn put - <name>');
+  // A name ending in `/` is a directory of names, as `cp f dir/` and `aws s3 cp f s3://b/dir/` take it.
+  const target = name === undefined ? basename(source) : name.endsWith('/') ? `${name}${basename(source)}` : name;
   validateName(target);
   const path = resolve(source);
   const total = fromStdin ? undefined : (await stat(path)).size;
@@ -44,7 +45,7 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
     .finally(() => progress.stop());
   logged.stored(file);
   if (ctx.json) printJson(ctx, { ...file, skippedChunks });
-  else print(ctx, `stored ${file.name} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas${skippedNote(skippedChunks)})`);
+  else print(ctx, `stored ${printable(file.name)} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas${skippedNote(skippedChunks)})`);
 }
 
 /**
@@ -61,7 +62,7 @@ export async function getCommand(ctx: CommandContext, name: string, dest: string
   const progress = createProgress(`get ${name}`, size, ctx);
   const file = await ctx.client.getToFile(name, path, { onProgress: (p) => progress.update(p.bytes) }).finally(() => progress.stop());
   if (ctx.json) printJson(ctx, { ...file, path });
-  else print(ctx, `saved ${file.name} to ${path} (${file.size} bytes)`);
+  else print(ctx, `saved ${printable(file.name)} to ${printable(path)} (${file.size} bytes)`);
 }
 
 async function downloadPath(name: string, dest: string | undefined): Promise<string> {
@@ -110,7 +111,7 @@ export async function statCommand(ctx: CommandContext, name: string): Promise<vo
 export async function rmCommand(ctx: CommandContext, name: string): Promise<void> {
   const removed = await ctx.client.rm(name);
   if (ctx.json) printJson(ctx, { removed: removed.name });
-  else print(ctx, `removed ${removed.name}`);
+  else print(ctx, `removed ${printable(removed.name)}`);
 }
 
 export async function nodesCommand(ctx: CommandContext): Promise<void> {
@@ -143,7 +144,7 @@ export async function drainCommand(ctx: CommandContext, nodeId: string, undo: bo
 export async function tokenCreateCommand(ctx: CommandContext, scope: 'read' | 'write' | 'admin', prefix: string | undefined): Promise<void> {
   const created = await ctx.client.createToken(scope, prefix);
   if (ctx.json) printJson(ctx, created);
-  else print(ctx, `token ${created.id} (${scope}${prefix ? `, names under "${prefix}"` : ''}):\n${created.token}\nIt is shown only now: store it as a secret.`);
+  else print(ctx, `token ${created.id} (${scope}${prefix ? `, names under "${printable(prefix)}"` : ''}):\n${created.token}\nIt is shown only now: store it as a secret.`);
 }
 
 export async function tokenListCommand(ctx: CommandContext): Promise<void> {
@@ -152,7 +153,7 @@ export async function tokenListCommand(ctx: CommandContext): Promise<void> {
   if (tokens.length === 0) return void print(ctx, 'no tokens (the admin token is not listed)');
   for (const t of tokens) {
     const state = t.revokedAt === null ? 'active' : `revoked ${new Date(t.revokedAt).toISOString()}`;
-    print(ctx, `${t.id}  ${t.scope.padEnd(5)}  ${t.prefix ?? '*'}  ${state}`);
+    print(ctx, `${t.id}  ${t.scope.padEnd(5)}  ${t.prefix === null ? '*' : printable(t.prefix)}  ${state}`);
   }
 }
 

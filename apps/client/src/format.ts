@@ -1,6 +1,21 @@
 import type { FileInfo, NodeInfo } from '@cairn/protocol';
 import type { ClusterStatus, FileStat } from '@cairn/transfer';
 
+/** Control characters: C0, DEL and C1. */
+// eslint-disable-next-line no-control-regex -- matching them is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * `text` with its control characters written out (`\n`, `\x1b`): for a name or a peer's message in
+ * the CLI's human output. A file name may hold any of them but NUL, and one with a newline or an
+ * escape sequence, printed as it is, could forge lines of `ls` or drive the terminal of whoever lists
+ * the files. `--json` needs none of this: JSON escapes them itself.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Human-readable output of the CLI; `--json` output is the SDK's objects as they are. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -14,12 +29,12 @@ export function formatBytes(n: number): string {
 }
 
 export function formatFileLine(file: FileInfo): string {
-  return `${formatBytes(file.size).padStart(10)}  ${new Date(file.updatedAt).toISOString()}  ${file.name}`;
+  return `${formatBytes(file.size).padStart(10)}  ${new Date(file.updatedAt).toISOString()}  ${printable(file.name)}`;
 }
 
 export function formatStat(stat: FileStat): string {
   const lines = [
-    `name:     ${stat.name}`,
+    `name:     ${printable(stat.name)}`,
     `size:     ${stat.size} (${formatBytes(stat.size)})`,
     `sha256:   ${stat.sha256}`,
     `replicas: ${stat.replicas}`,

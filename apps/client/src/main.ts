@@ -7,6 +7,7 @@ import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
 import { endOnBrokenPipe } from './broken-pipe';
 import { failIfUnfinished } from './unfinished-command';
+import { printable } from './format';
 import { removeTempFilesOnSignals } from './interrupt';
 
 /** ~/.config/cairn/client.json (or under $XDG_CONFIG_HOME), read when it exists. */
@@ -184,7 +185,8 @@ async function main(): Promise<number> {
     await buildCli(argv, run).parseAsync();
   } catch (err) {
     const error = toCairnError(err, 'E_INTERNAL');
-    process.stderr.write(`cairn: ${error.message}${isCairnError(err) ? ` (${error.code})` : ''}\n`);
+    // One line, whatever the message holds: it may quote a name, or come from a peer.
+    process.stderr.write(`cairn: ${printable(error.message)}${isCairnError(err) ? ` (${error.code})` : ''}\n`);
     exitCode = exitCodeFor(error.code);
   }
   return exitCode;

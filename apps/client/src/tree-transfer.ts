@@ -3,7 +3,7 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CairnError, isCairnError, validateName, type FileInfo } from '@cairn/protocol';
 import type { CommandContext } from './commands';
 import type { TransferProgress } from '@cairn/transfer';
-import { formatBytes, skippedNote } from './format';
+import { formatBytes, printable, skippedNote } from './format';
 import { createProgress } from './progress';
 import { uploadLog } from './upload-log';
 
@@ -158,7 +158,7 @@ async function makeDirectoriesInside(realRoot: string, rel: string): Promise<boo
 }
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {
-  const skipped = s.skipped.length > 0 ? `; skipped ${s.skipped.length}: ${s.skipped.slice(0, 5).join(', ')}${s.skipped.length > 5 ? ', …' : ''}` : '';
+  const skipped = s.skipped.length > 0 ? `; skipped ${s.skipped.length}: ${s.skipped.slice(0, 5).map(printable).join(', ')}${s.skipped.length > 5 ? ', …' : ''}` : '';
   return `${verb} ${s.files} files (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}${skippedNote(s.skippedChunks ?? 0)}`;
 }
 

@@ -296,6 +296,37 @@ describe('put and get through the CLI', () => {
     }
   });
 
+  it('put into a name ending in / stores under the file\'s base name, as cp into a directory does', async () => {
+    const local = join(cluster.root, 'holiday.jpg');
+    await writeFile(local, 'sunny');
+
+    const put = await cluster.cli(['put', local, 'albums/2026/']);
+
+    expect(put.code).toBe(0);
+    expect(put.stdout.toString()).toMatch(/^stored albums\/2026\/holiday\.jpg /);
+    expect((await cluster.cli(['cat', 'albums/2026/holiday.jpg'])).stdout.toString()).toBe('sunny');
+    const fromStdin = await cluster.cli(['put', '-', 'albums/'], { input: Buffer.from('x') });
+    expect(fromStdin.code).toBe(2);
+    expect(fromStdin.stderr).toMatch(/needs a name.*\(E_USAGE\)/);
+  });
+
+  it('prints a name holding a newline or an escape sequence written out, on one line, and as it is in --json', async () => {
+    const name = 'odd/two\nlines \u001b[31mred';
+    expect((await cluster.cli(['put', '-', name], { input: Buffer.from('x') })).code).toBe(0);
+
+    const ls = (await cluster.cli(['ls', 'odd/'])).stdout.toString();
+    expect(ls.trimEnd().split('\n')).toHaveLength(1);
+    expect(ls).toContain('odd/two\\nlines \\x1b[31mred');
+    expect(ls).not.toContain('\u001b');
+    const json = JSON.parse((await cluster.cli(['ls', 'odd/', '--json'])).stdout.toString());
+    expect(json.map((f: { name: string }) => f.name)).toEqual([name]);
+    const missing = await cluster.cli(['stat', 'odd/\u001b]0;title\u0007']);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).not.toContain('\u0007');
+    expect(missing.stderr).not.toContain('\u001b');
+    expect(missing.stderr.trimEnd().split('\n')).toHaveLength(1);
+  });
+
   it('exits non-zero with one line for usage errors and suggests commands', async () => {
     const typo = await cluster.cli(['sttus']);
     expect(typo.code).toBe(2);
