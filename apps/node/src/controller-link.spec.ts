@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { controllerProof, type CairnError, type Frame } from '@cairn/protocol';
+import { CairnError, controllerProof, type Frame } from '@cairn/protocol';
 import { openChunkStore, type ChunkStore } from '@cairn/chunk-store';
 import { attachRpcServer, type NodePool, type Reply, type RpcPeer } from '@cairn/transfer';
 import { createChunkService } from './chunk-service';
@@ -30,6 +30,8 @@ interface Connection {
   registered: boolean;
   reported: string[];
   reportDone: boolean;
+  /** The chunks whose quarantine it acknowledged, in order. */
+  quarantined: string[];
 }
 
 interface FakeControllerOptions {
@@ -37,13 +39,19 @@ interface FakeControllerOptions {
   secret?: string;
   /** Runs when a node's hello arrives, before it is answered: an order sent here comes before any proof. */
   beforeChallenge?: (peer: RpcPeer) => Promise<void>;
+  /** Runs on each `chunk.quarantined` before it is acknowledged: a throw is the answer instead. */
+  onQuarantined?: (hash: string) => void;
+  /** Runs on each page of a chunk report before it is acknowledged: a report can be held there. */
+  beforeReportPage?: () => Promise<void>;
+  /** The port to listen on (default: any free one): a controller back after a restart. */
+  port?: number;
 }
 
 /**
  * A controller that does just the node's side of the protocol — handshake, register, heartbeats and
  * chunk reports — over the real transfer library, and lets the test send orders down each connection.
  */
-async function fakeController({ secret = SECRET, beforeChallenge }: FakeControllerOptions = {}) {
+async function fakeController({ secret = SECRET, beforeChallenge, onQuarantined, beforeReportPage, port = 0 }: FakeControllerOptions = {}) {
   const connections: Connection[] = [];
   const of = (peer: RpcPeer) => connections.find((c) => c.peer === peer) as Connection;
   const onRequest = async (frame: Frame, peer: RpcPeer): Promise<Reply> => {
@@ -58,12 +66,17 @@ async function fakeController({ secret = SECRET, beforeChallenge }: FakeControll
         of(peer).registered = true;
         return { type: 'node.registered', body: { heartbeatMs: 20 } };
       case 'node.report': {
+        await beforeReportPage?.();
         const connection = of(peer);
         connection.reported.push(...frame.body.hashes);
         connection.reportDone = frame.body.done;
         return { type: 'ack', body: {} };
       }
       case 'node.heartbeat':
+        return { type: 'ack', body: {} };
+      case 'chunk.quarantined':
+        onQuarantined?.(frame.body.hash);
+        of(peer).quarantined.push(frame.body.hash);
         return { type: 'ack', body: {} };
       default:
         throw new Error(`the fake controller does not serve ${frame.type}`);
@@ -72,9 +85,9 @@ async function fakeController({ secret = SECRET, beforeChallenge }: FakeControll
   const http = createServer();
   const rpc = attachRpcServer(http, {
     onRequest,
-    onConnection: (peer) => connections.push({ peer, registered: false, reported: [], reportDone: false }),
+    onConnection: (peer) => connections.push({ peer, registered: false, reported: [], reportDone: false, quarantined: [] }),
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => http.listen(port, '127.0.0.1', resolve));
   return {
     address: `127.0.0.1:${(http.address() as AddressInfo).port}`,
     connections,
@@ -101,6 +114,7 @@ function serviceOn(store: ChunkStore) {
 
 function linkTo(address: string, store: ChunkStore, service: ReturnType<typeof serviceOn>): ControllerLink {
   return new ControllerLink({
+    quarantineRetryMs: 50,
     controller: address,
     nodeId: 'n1',
     address: '127.0.0.1:1',
@@ -233,5 +247,130 @@ describe('controller link: no order is served before the controller has proved i
     const answer = await connections[0].peer.request('chunk.delete', { hashes: [hash], minAgeMs: 0 });
     expect(answer).toMatchObject({ type: 'chunk.deleted', body: { deleted: [true] } });
     expect(await store.has(hash)).toBe(false);
+  });
+});
+
+describe('controller link: quarantined chunks are reported until the controller has heard of them', () => {
+  let dir: string;
+  let store: ChunkStore;
+  let controllers: Array<Awaited<ReturnType<typeof fakeController>>>;
+  let link: ControllerLink | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-node-link-'));
+    store = await openChunkStore({ dir });
+    controllers = [];
+  });
+
+  afterEach(async () => {
+    link?.stop();
+    for (const controller of controllers) await controller.stop();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function startController(options: FakeControllerOptions = {}) {
+    const controller = await fakeController(options);
+    controllers.push(controller);
+    return controller;
+  }
+
+  /** A chunk stored, then moved to quarantine as a scrub would: gone from the disk's listing. */
+  async function quarantined(content: string): Promise<string> {
+    const hash = await storeOld(store, content);
+    expect(await store.quarantine(hash)).toBe(true);
+    return hash;
+  }
+
+  function linkUp(address: string): ControllerLink {
+    link = linkTo(address, store, serviceOn(store));
+    link.start();
+    return link;
+  }
+
+  it('reports a quarantine again when the controller failed to take it (busy), until it is acknowledged', async () => {
+    const attempts: string[] = [];
+    const controller = await startController({
+      onQuarantined: (hash) => {
+        attempts.push(hash);
+        if (attempts.length === 1) throw new CairnError('E_UNAVAILABLE', 'the controller is busy');
+      },
+    });
+    const node = linkUp(controller.address);
+    await until('the chunk report', () => controller.connections[0]?.reportDone === true);
+    const hash = await quarantined('rotten');
+
+    node.notifyQuarantined(hash, 'scrub');
+
+    await until('the quarantine to be acknowledged', () => controller.connections[0].quarantined.length > 0);
+    expect(controller.connections[0].quarantined).toEqual([hash]);
+    await sleep(300); // several retry periods: an acknowledged quarantine is not reported again
+    expect(attempts).toEqual([hash, hash]);
+    expect(controller.connections).toHaveLength(1); // over the same connection, which stayed up
+  });
+
+  it('reports a quarantine made while the link was down once it is back, without waiting for the chunk report', async () => {
+    const first = await startController();
+    const hash = await storeOld(store, 'rots while the controller is away');
+    const node = linkUp(first.address);
+    await until('the first chunk report', () => first.connections[0]?.reportDone === true);
+    expect(first.connections[0].reported).toEqual([hash]);
+
+    await first.stop(); // the controller restarts: the link is down meanwhile
+    await sleep(100);
+    expect(await store.quarantine(hash)).toBe(true);
+    node.notifyQuarantined(hash, 'scrub');
+    let releaseReport!: () => void;
+    const reportHeld = new Promise<void>((resolve) => (releaseReport = resolve));
+    const back = await startController({ port: Number(first.address.split(':')[1]), beforeReportPage: () => reportHeld });
+
+    await until('the quarantine to be reported', () => back.connections.some((c) => c.quarantined.length > 0), 15_000);
+    const connection = back.connections.find((c) => c.quarantined.length > 0) as Connection;
+    expect(connection.quarantined).toEqual([hash]);
+    expect(connection.reportDone).toBe(false); // the report alone would have told it only later
+    releaseReport();
+    await until('the chunk report', () => connection.reportDone);
+    expect(connection.reported).toEqual([]);
+  });
+
+  it('stops reporting a quarantine the controller keeps refusing once a chunk report on a new connection has covered it', async () => {
+    let attempts = 0;
+    const controller = await startController({
+      onQuarantined: () => {
+        attempts++;
+        throw new CairnError('E_UNAVAILABLE', 'the controller is busy');
+      },
+    });
+    const kept = await storeOld(store, 'kept');
+    const node = linkUp(controller.address);
+    await until('the chunk report', () => controller.connections[0]?.reportDone === true);
+    const hash = await quarantined('rotten, and never acknowledged');
+
+    node.notifyQuarantined(hash, 'E_CORRUPT');
+    await until('the quarantine to be retried', () => attempts >= 2);
+    controller.connections[0].peer.close(); // the node reconnects, and reports its chunks again
+
+    await until('the second chunk report', () => controller.connections[1]?.reportDone === true);
+    expect(controller.connections[1].reported).toEqual([kept]); // the controller now knows the chunk is gone
+    await sleep(100); // a report in flight when the chunk report ended is answered
+    const afterReport = attempts;
+    await sleep(500); // several retry periods
+    expect(attempts).toBe(afterReport);
+    expect(controller.connections).toHaveLength(2);
+  });
+
+  it('does not report a chunk stored again since its quarantine: that copy is a good one', async () => {
+    const controller = await startController();
+    const node = linkUp(controller.address);
+    await until('the chunk report', () => controller.connections[0]?.reportDone === true);
+    const restored = await quarantined('repaired here before the report went out');
+    await storeOld(store, 'repaired here before the report went out');
+    const gone = await quarantined('still gone');
+
+    node.notifyQuarantined(restored, 'scrub'); // noted first, so it would be reported first
+    node.notifyQuarantined(gone, 'scrub');
+
+    await until('the quarantine to be reported', () => controller.connections[0].quarantined.length > 0);
+    expect(controller.connections[0].quarantined).toEqual([gone]);
   });
 });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type Frame } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { RpcPeer, RequestHandler, connectPeer, expectFrame, type Reply } from '@cairn/transfer';
+import { MAX_UNACKNOWLEDGED_QUARANTINES, UnacknowledgedQuarantines, type QuarantineNote } from './unacknowledged-quarantines';
 
 export interface ControllerLinkOptions {
   controller: string;
@@ -17,10 +18,19 @@ export interface ControllerLinkOptions {
   clusterSecret: string;
   /** Extra CA certificate to trust when the controller serves wss://. */
   ca?: Buffer;
+  /** The first wait before reporting again a quarantine the controller did not acknowledge (QUARANTINE_RETRY_MIN_MS; tests shorten it). */
+  quarantineRetryMs?: number;
 }
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
+
+/** Waits before reporting again quarantines the controller did not acknowledge: doubling from the first to the second. */
+const QUARANTINE_RETRY_MIN_MS = 2_000;
+const QUARANTINE_RETRY_MAX_MS = 30_000;
+/** Quarantines reported in one go, one request at a time, before the next go. */
+const QUARANTINE_REPORT_BATCH = 32;
+const QUARANTINE_REPORT_TIMEOUT_MS = 10_000;
 
 /**
  * Keeps the node registered with the controller: connect, register, report every stored chunk (in
@@ -40,8 +50,19 @@ export class ControllerLink {
   private readonly deletions = new Set<Promise<unknown>>();
   /** Connections whose controller has proved it knows the cluster secret: the only ones whose orders are served. */
   private readonly proven = new WeakSet<RpcPeer>();
+  /** The connection the node last registered over: the one quarantines are reported on. */
+  private registeredPeer: RpcPeer | undefined;
+  /** Quarantined chunks the controller has not heard of yet (`notifyQuarantined`). */
+  private readonly unacknowledged = new UnacknowledgedQuarantines();
+  private sendingQuarantines = false;
+  private quarantineRetry: NodeJS.Timeout | undefined;
+  private readonly firstQuarantineRetryMs: number;
+  private quarantineBackoff: number;
 
-  constructor(private readonly options: ControllerLinkOptions) {}
+  constructor(private readonly options: ControllerLinkOptions) {
+    this.firstQuarantineRetryMs = options.quarantineRetryMs ?? QUARANTINE_RETRY_MIN_MS;
+    this.quarantineBackoff = this.firstQuarantineRetryMs;
+  }
 
   get registered(): boolean {
     return this.registeredOnce;
@@ -59,6 +80,7 @@ export class ControllerLink {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.quarantineRetry) clearTimeout(this.quarantineRetry);
     this.wake?.(); // the pause cleared above ends now, so `run` sees `stopped` and returns
     this.peer?.close();
   }
@@ -71,13 +93,74 @@ export class ControllerLink {
     });
   }
 
-  /** Tells the controller about a chunk moved to quarantine (best effort: the next report also shows it gone). */
+  /**
+   * Tells the controller about a chunk moved to quarantine: until it hears of it, it counts the copy as
+   * healthy. The chunk is reported at once if the link is up, and again with backoff until the
+   * controller acknowledges it, or until a chunk report (on the next connection) that lacks it is sent.
+   */
   notifyQuarantined(hash: string, reason: string): void {
-    const peer = this.peer;
-    if (!peer?.isOpen) return;
-    peer.request('chunk.quarantined', { hash, reason }).catch((err) => {
-      this.options.log.warn({ hash, code: toCairnError(err).code }, 'could not report a quarantined chunk');
+    const forgotten = this.unacknowledged.add(hash, reason);
+    if (forgotten !== undefined) {
+      this.options.log.warn({ hash: forgotten, kept: MAX_UNACKNOWLEDGED_QUARANTINES }, 'too many quarantined chunks unacknowledged by the controller: the oldest is forgotten (the next chunk report covers it)');
+    }
+    this.sendQuarantines();
+  }
+
+  /**
+   * Reports unacknowledged quarantines over the registered connection, a batch at a time and one
+   * request at a time, so that a busy controller is not flooded. After a failure the next try waits,
+   * twice as long each time; a new connection tries at once.
+   */
+  private sendQuarantines(): void {
+    const peer = this.registeredPeer;
+    if (this.stopped || this.sendingQuarantines || this.quarantineRetry || !peer?.isOpen || this.unacknowledged.size === 0) return;
+    this.sendingQuarantines = true;
+    void this.reportQuarantineBatch(peer).then((allSent) => {
+      this.sendingQuarantines = false;
+      if (allSent) {
+        this.quarantineBackoff = this.firstQuarantineRetryMs;
+      } else if (!this.stopped && peer === this.registeredPeer && peer.isOpen) {
+        // Unref'd: a pending retry must not keep the process alive.
+        this.quarantineRetry = setTimeout(() => {
+          this.quarantineRetry = undefined;
+          this.sendQuarantines();
+        }, this.quarantineBackoff).unref();
+        this.quarantineBackoff = Math.min(this.quarantineBackoff * 2, QUARANTINE_RETRY_MAX_MS);
+        return;
+      }
+      this.sendQuarantines(); // the next batch, or the notes made meanwhile, or over a new connection
     });
+  }
+
+  /** Reports the oldest batch of unacknowledged quarantines; false (never a rejection) if one failed. */
+  private async reportQuarantineBatch(peer: RpcPeer): Promise<boolean> {
+    for (const note of this.unacknowledged.oldest(QUARANTINE_REPORT_BATCH)) {
+      if (this.stopped || !peer.isOpen) return false;
+      try {
+        await this.reportQuarantine(peer, note);
+        this.unacknowledged.acknowledged(note);
+      } catch (err) {
+        const { code, message } = toCairnError(err);
+        this.options.log.warn({ hash: note.hash, code, waiting: this.unacknowledged.size }, `could not report a quarantined chunk (will try again): ${message}`);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private async reportQuarantine(peer: RpcPeer, { hash, reason }: QuarantineNote): Promise<void> {
+    // Stored again since (a put, verified): the copy here is a good one, which the controller must not forget.
+    if (await this.options.store.has(hash)) return;
+    expectFrame(await peer.request('chunk.quarantined', { hash, reason }, { timeoutMs: QUARANTINE_REPORT_TIMEOUT_MS }), 'ack');
+  }
+
+  /** Once registered over a new connection: quarantines still unacknowledged are reported there at once. */
+  private reportQuarantinesOver(peer: RpcPeer): void {
+    this.registeredPeer = peer;
+    if (this.quarantineRetry) clearTimeout(this.quarantineRetry);
+    this.quarantineRetry = undefined;
+    this.quarantineBackoff = this.firstQuarantineRetryMs;
+    this.sendQuarantines();
   }
 
   private async run(): Promise<void> {
@@ -93,6 +176,7 @@ export class ControllerLink {
         this.peer = peer;
         const heartbeatMs = await this.register(peer);
         backoff = RECONNECT_MIN_MS;
+        this.reportQuarantinesOver(peer);
         this.report(peer).catch((err) => {
           this.options.log.warn({ code: toCairnError(err).code }, `chunk report failed: ${toCairnError(err).message}`);
           peer.close(); // reconnect and report again: the controller must not keep a partial view
@@ -154,10 +238,13 @@ export class ControllerLink {
   /**
    * Streams the list of stored chunks to the controller, a page at a time. It starts once deletions
    * asked for over an earlier connection have finished: one of those, unlisted by the controller
-   * before this report began, must not delete a chunk after the listing has shown it.
+   * before this report began, must not delete a chunk after the listing has shown it. The listing
+   * walks `chunks/` only, never `quarantine/`: once it is sent, the controller knows every chunk
+   * quarantined before it began is gone from here, and those need no report of their own.
    */
   private async report(peer: RpcPeer): Promise<void> {
     await Promise.all([...this.deletions]);
+    const quarantinedBefore = this.unacknowledged.mark(); // notes come after the file has left chunks/
     let page: string[] = [];
     let first = true;
     let total = 0;
@@ -172,7 +259,8 @@ export class ControllerLink {
       if (page.length === MAX_PAGE) await send(false);
     }
     await send(true);
-    this.options.log.info({ chunks: total }, 'chunk report sent');
+    const covered = this.unacknowledged.coveredBy(quarantinedBefore);
+    this.options.log.info({ chunks: total, quarantinesCovered: covered }, 'chunk report sent');
   }
 
   private async heartbeatUntilClosed(peer: RpcPeer, heartbeatMs: number): Promise<void> {

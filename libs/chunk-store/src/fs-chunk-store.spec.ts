@@ -648,6 +648,92 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     await store.close();
   });
 
+  /** Flips one bit of the chunk's file on disk, keeping its length: rot. */
+  async function rot(root: string, hash: string, at: number): Promise<void> {
+    const bytes = await readFile(chunkPath(root, hash));
+    bytes[at] ^= 0x10;
+    await writeFile(chunkPath(root, hash), bytes);
+  }
+
+  it('quarantine leaves a good copy a re-put wrote after the bad one was found, and still moves a copy that is bad', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    for (const [size, seed] of [[4096, 65], [2 * 1024 * 1024 + 5, 66]]) {
+      const chunk = makeChunk(size, seed);
+      await store.put(chunk.hash, chunk.data);
+      await rot(root, chunk.hash, size >> 1);
+      // The race: a reader finds the copy bad, without the chunk's lock; before its quarantine gets
+      // the lock, a re-put of the chunk (a repair, a client) replaces the copy with good bytes.
+      await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+      await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+      const before = store.stats();
+
+      await expect(store.quarantine(chunk.hash)).resolves.toBe(false);
+
+      expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+      expect(store.stats()).toEqual(before);
+      // The new copy rots in turn: checked again, it is moved as before.
+      await rot(root, chunk.hash, 7);
+      await expect(store.quarantine(chunk.hash)).resolves.toBe(true);
+      expect(await store.has(chunk.hash)).toBe(false);
+    }
+  });
+
+  it('quarantine leaves a good copy put after a delete of the bad one it was asked about', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(3000, 67);
+    await store.put(chunk.hash, chunk.data);
+    await rot(root, chunk.hash, 100);
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+    await store.delete(chunk.hash); // garbage collected meanwhile, then uploaded again
+    await store.put(chunk.hash, chunk.data);
+
+    await expect(store.quarantine(chunk.hash)).resolves.toBe(false);
+
+    expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+    expect(store.stats()).toMatchObject({ used: 3000, chunks: 1 });
+  });
+
+  it('quarantine of a replaced copy the disk cannot read (EIO) moves it; a failure that says nothing of it (EMFILE) leaves it', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(100_000, 68);
+    await store.put(chunk.hash, chunk.data);
+    await rot(root, chunk.hash, 5);
+    await store.put(chunk.hash, chunk.data); // replaced: quarantine reads it again, on an I/O thread
+    const threads = (store as unknown as { ioThreads: { readChunk: (...args: unknown[]) => Promise<Buffer> } }).ioThreads;
+    const failOnce = (code: string) => jest.spyOn(threads, 'readChunk').mockRejectedValueOnce(Object.assign(new Error(code), { code }));
+
+    failOnce('EMFILE');
+    await expectRejectsWithCode(store.quarantine(chunk.hash), 'E_DISK');
+    expect(await store.has(chunk.hash)).toBe(true);
+
+    failOnce('EIO');
+    await expect(store.quarantine(chunk.hash)).resolves.toBe(true);
+    expect(await store.has(chunk.hash)).toBe(false);
+    expect(store.stats()).toMatchObject({ used: 0, chunks: 0 });
+  });
+
+  it('quarantine moves a rotten copy no put has replaced without reading it again', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(3000, 69);
+    await store.put(chunk.hash, chunk.data);
+    await rot(root, chunk.hash, 9);
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_CORRUPT');
+    const threads = (store as unknown as { ioThreads: { readChunk: (...args: unknown[]) => Promise<Buffer> } }).ioThreads;
+    const reads = jest.spyOn(threads, 'readChunk');
+
+    await expect(store.quarantine(chunk.hash)).resolves.toBe(true);
+
+    expect(reads).not.toHaveBeenCalled();
+    expect(await store.has(chunk.hash)).toBe(false);
+    const quarantined = await readdir(join(root, 'quarantine'));
+    expect(quarantined).toHaveLength(1);
+    expect(quarantined[0].startsWith(chunk.hash)).toBe(true);
+  });
+
   it('a full store still replaces a rotten copy on a re-put: only what the chunk grows by needs room', async () => {
     const root = await dirs.make();
     const chunk = makeChunk(300_000, 64);

@@ -1,6 +1,6 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { link, rename, unlink, utimes } from 'node:fs/promises';
-import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
+import { CairnError, MAX_CHUNK_SIZE, isCairnError } from '@cairn/protocol';
 import { throwIfAborted } from './abort';
 import type { CapacityLedger } from './capacity';
 import { assertChunkHash, type ChunkHash } from './chunk-hash';
@@ -11,6 +11,7 @@ import { asCorruptChunk, errnoOf, isMissing, isUnreadableCopy, toDiskError } fro
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentReads } from './recent-reads';
+import { ReplacedCopies } from './replaced-copies';
 import { readSmallChunk } from './small-reads';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
@@ -30,13 +31,16 @@ const DIRECT_IO_ABOVE_BYTES = 256 * 1024;
  *
  * Concurrency: put and delete of one hash are serialised by `HashLocks`; reads take no lock, since a
  * chunk file appears whole (by an atomic rename, or a link to a blank already filled) and an open file
- * survives its unlink.
+ * survives its unlink. So a copy found bad by a read may have been replaced by the time it is
+ * quarantined: `quarantine` reads such a copy again under the lock (replaced-copies.ts).
  */
 export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
   private readonly recentReads = new RecentReads();
+  /** Chunks whose file was lately replaced or removed: a quarantine of one re-reads it first. */
+  private readonly replacedCopies = new ReplacedCopies();
   private readonly blanks: BlankFiles;
   private closed = false;
 
@@ -78,6 +82,11 @@ export class FsChunkStore implements ChunkStore {
     this.assertOpen();
     assertChunkHash(hash);
     throwIfAborted(opts.signal);
+    return this.read(hash, opts);
+  }
+
+  /** `get` past its checks: takes no lock, so it also serves `quarantine`, which runs under the chunk's. */
+  private async read(hash: ChunkHash, opts: GetOptions): Promise<Buffer> {
     try {
       const { signal, into, check = false } = opts;
       const verify = check || opts.verify !== false;
@@ -136,6 +145,9 @@ export class FsChunkStore implements ChunkStore {
     return this.locks.run(hash, async () => {
       const size = this.sizeOnDisk(hash);
       if (size === undefined) return false;
+      // The caller found the copy bad without this lock. Where a put has since replaced the file (or a
+      // delete and a put have), the file here may be a good one, acknowledged: it is left if it verifies.
+      if (this.replacedCopies.has(hash) && (await this.verifies(hash))) return false;
       const location = this.layout.locate(hash);
       try {
         await ensureDirectory(this.layout.quarantineDir);
@@ -147,6 +159,7 @@ export class FsChunkStore implements ChunkStore {
         if (isMissing(err)) return false;
         throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
       }
+      this.replacedCopies.note(hash);
       this.ledger.removed(size);
       return true;
     });
@@ -190,7 +203,10 @@ export class FsChunkStore implements ChunkStore {
     // Over a copy already counted, only what the chunk grows by needs room.
     const reserved = present === undefined ? data.length : Math.max(0, data.length - present);
     this.ledger.reserve(reserved);
-    if (present !== undefined) await this.linkIntoQuarantine(hash); // once the room is there: a refused put leaves none
+    if (present !== undefined) {
+      this.replacedCopies.note(hash); // a reader may have found the copy replaced here bad
+      await this.linkIntoQuarantine(hash); // once the room is there: a refused put leaves none
+    }
     const location = this.layout.locate(hash);
     // A fresh chunk goes into a blank, whose name is durable already (blank-files.ts); a replacement
     // is renamed over the copy it replaces, from a temp file. So is an empty chunk: an empty blank is
@@ -233,6 +249,7 @@ export class FsChunkStore implements ChunkStore {
       if (isMissing(err)) return false;
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }
+    this.replacedCopies.note(hash); // a put may bring a good copy back to where a reader found a bad one
     this.ledger.removed(size);
     try {
       await fsyncDirectory(location.dir);
@@ -260,6 +277,22 @@ export class FsChunkStore implements ChunkStore {
       const finding = asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
       if (isMissing(err) || isUnreadableCopy(finding)) return false;
       throw finding;
+    }
+  }
+
+  /**
+   * Whether the chunk's file reads back whole and hashes to its name, read as a scrub reads it (past the
+   * page cache for a big one). False when it does not, when the disk cannot read it (EIO and the like:
+   * such a copy stays one to quarantine) or when it is gone; any other failure (EMFILE, say) says
+   * nothing of the copy and is thrown.
+   */
+  private async verifies(hash: ChunkHash): Promise<boolean> {
+    try {
+      await this.read(hash, { check: true });
+      return true;
+    } catch (err) {
+      if (isUnreadableCopy(err) || isCairnError(err, 'E_NOT_FOUND')) return false;
+      throw err;
     }
   }
 
