@@ -12,6 +12,7 @@ import {
   requireAuthorized,
   runMain,
   stopOnSignals,
+  lockDataDirectory,
   type HttpAuthorizer,
 } from '@cairn/transfer';
 import { parseControllerConfig } from './config';
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   const config = parseControllerConfig(process.argv.slice(2));
   const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'controller' } });
   mkdirSync(config.data, { recursive: true, mode: 0o700 });
+  const lock = await lockDataDirectory(config.data, 'controller'); // before anything in it is read or written
   const keys = await loadControllerKeys(config.data);
   const grants = new GrantSigner(keys.grantPrivateKey);
   const catalog = await openSqliteCatalog({
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await catalog.close();
+    await lock.release();
   });
   // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
   log.info(

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
-import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
+import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, lockDataDirectory, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
@@ -22,6 +22,7 @@ const INBOUND_BUDGET_BYTES = 64 * 1024 * 1024;
 async function main(): Promise<void> {
   const config = parseNodeConfig(process.argv.slice(2));
   await makeDirectoryTree(config.data); // mode 0700; a new one's name fsynced, so a power cut keeps it
+  const lock = await lockDataDirectory(config.data, 'node'); // before the store clears its temp and blank files
   const nodeId = await loadOrCreateNodeId(config.data);
   const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'node', node: nodeId } });
   const clusterSecret = await loadClusterSecret(config.clusterSecretFile);
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
     await rpc.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await store.close();
+    await lock.release();
   });
   // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
   log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);

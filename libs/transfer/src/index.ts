@@ -41,4 +41,5 @@ export { defaultConfigPath, readConfigFile } from './config-file';
 export { RPC_LATENCY_BUCKETS, createRpcMetrics, serveMetrics } from './rpc-metrics';
 export { LOG_FORMATS, LOG_LEVELS, REDACTED_PATHS, createProcessLogger, type LogFormat, type LogLevel, type ProcessLoggerOptions } from './process-logger';
 export { runMain, stopOnSignals } from './process-lifecycle';
+export { DATA_DIR_LOCK_FILE, lockDataDirectory, type DataDirLock } from './data-dir-lock';
 export { tuneGarbageCollectorForChunks } from './gc-tuning';

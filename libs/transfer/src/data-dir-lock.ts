@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CairnError } from '@cairn/protocol';
+
+/** The lock file in a data directory: who holds it, as `<pid> <boot id> <start time>`. */
+export const DATA_DIR_LOCK_FILE = 'LOCK';
+
+/** The process holding a data directory: enough to tell it from a later process given the same pid. */
+interface Holder {
+  pid: number;
+  /** /proc/sys/kernel/random/boot_id: a pid names another process after a reboot. */
+  boot: string;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot): a pid reused since names a later start. */
+  started: string;
+}
+
+export interface DataDirLock {
+  /** Removes the lock file if it is still this process's. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes a data directory for this process alone. Two controllers or two nodes on one directory (a
+ * supervisor starting the new one before the old one has exited, a typo in a unit file) would each
+ * remove the other's temp files and blank files at start, keep separate counts of the space used, and
+ * answer for one node id twice. The lock is a file naming its holder; it is taken over only when
+ * that holder is gone: its pid not running, or running as another process since (a different start
+ * time, or a reboot in between, where the pid alone would lock a restarted node out for good). A
+ * `kill -9` leaves the file behind, and the next start takes it over. Without /proc (not Linux) a pid
+ * that runs at all is taken to be the holder.
+ */
+export async function lockDataDirectory(dir: string, role: string): Promise<DataDirLock> {
+  const path = join(dir, DATA_DIR_LOCK_FILE);
+  const me = currentHolder(process.pid);
+  const mine = format(me);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, mine, { flag: 'wx', mode: 0o600 });
+      return lockHeldAt(path, mine);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
+    }
+    const holder = parse(await readFile(path, 'utf8').catch(() => ''));
+    if (holder && holder.pid !== process.pid && isRunning(holder)) {
+      throw new CairnError('E_USAGE', `${dir} is in use by another ${role} (pid ${holder.pid}): stop it first, or remove ${path} if no process uses the directory`);
+    }
+    // Stale: replaced atomically, then read back, so that of two processes taking it over at once
+    // only the one whose file stayed goes on.
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, mine, { mode: 0o600 });
+    await rename(temp, path);
+    if ((await readFile(path, 'utf8').catch(() => '')) === mine) return lockHeldAt(path, mine);
+  }
+  throw new CairnError('E_USAGE', `${dir} is being taken by another ${role} at the same moment`);
+}
+
+function lockHeldAt(path: string, mine: string): DataDirLock {
+  return {
+    release: async () => {
+      if ((await readFile(path, 'utf8').catch(() => '')) === mine) await unlink(path).catch(() => undefined);
+    },
+  };
+}
+
+function lockError(path: string, err: unknown): CairnError {
+  return new CairnError('E_DISK', `cannot create ${path}: ${(err as Error).message}`);
+}
+
+function format(holder: Holder): string {
+  return `${holder.pid} ${holder.boot} ${holder.started}\n`;
+}
+
+function parse(text: string): Holder | undefined {
+  const [pid, boot = '', started = ''] = text.trim().split(/\s+/);
+  const n = Number(pid);
+  return Number.isSafeInteger(n) && n > 0 ? { pid: n, boot, started } : undefined;
+}
+
+function currentHolder(pid: number): Holder {
+  return { pid, boot: readOrEmpty('/proc/sys/kernel/random/boot_id').trim(), started: startTimeOf(pid) };
+}
+
+/** Whether the process `holder` names still runs: its pid, in the same boot, started at the same tick. */
+function isRunning(holder: Holder): boolean {
+  try {
+    process.kill(holder.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false; // ESRCH: no such process
+  }
+  if (isDeadButNotReaped(holder.pid)) return false;
+  const now = currentHolder(holder.pid);
+  if (holder.boot && now.boot && holder.boot !== now.boot) return false;
+  if (holder.started && now.started && holder.started !== now.started) return false;
+  return true;
+}
+
+/** A zombie (killed, its parent not told yet) holds its pid but nothing else: not a holder. */
+function isDeadButNotReaped(pid: number): boolean {
+  const state = statFieldsOf(pid)[0];
+  return state === 'Z' || state === 'X';
+}
+
+/** Field 22 of /proc/<pid>/stat: the start time. */
+function startTimeOf(pid: number): string {
+  return statFieldsOf(pid)[19] ?? '';
+}
+
+/** The fields of /proc/<pid>/stat from the third (the state) on: after the command name, which may hold spaces and parentheses. */
+function statFieldsOf(pid: number): string[] {
+  const stat = readOrEmpty(`/proc/${pid}/stat`);
+  return stat ? stat.slice(stat.lastIndexOf(')') + 2).split(' ') : [];
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
