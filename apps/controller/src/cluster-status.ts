@@ -38,7 +38,8 @@ export async function clusterStatus({ catalog, cluster, healer }: ClusterStatusS
  * open: each answer is reused for a while in proportion to its cost (CostBoundedCache). Replication
  * health reads every referenced chunk (~3 µs each here, 0.2 s at 64 000), which recomputed every
  * second would keep a core a fifth busy; a change of the healthy nodes is shown at once. `cairn status`
- * asks the catalog itself.
+ * (`cluster.status`) goes through one too: any token may ask, and requests in flight by the hundred
+ * would otherwise each read the whole catalog on the controller's one thread, heartbeats waiting.
  */
 export function reusedTotals(catalog: CatalogTotals): CatalogTotals {
   const stats = new CostBoundedCache<Awaited<ReturnType<CatalogTotals['stats']>>>();

@@ -7,7 +7,7 @@ import { Cluster } from './cluster';
 import { Healer, PLACEMENT_WAITS_FOR_DELETIONS_MS, PREPARED_GRANT_SLACK_MS } from './healer';
 import { AccessControl, Session, checkNameAllowed, effectivePrefix, requireUnrestricted, tokenWithin } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
-import { clusterStatus } from './cluster-status';
+import { clusterStatus, reusedTotals } from './cluster-status';
 import { fitListPage } from './list-page';
 import { MAX_OPEN_PREPARED_UPLOADS, type PreparedUpload, PreparedUploads } from './prepared-uploads';
 
@@ -31,6 +31,9 @@ export type AddressOf = (peer: RpcPeer) => string;
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
+  // `cluster.status` is open to any token, and its totals read the whole catalog: many at once share
+  // one computation, and the answers are reused in proportion to their cost (reusedTotals).
+  const totals = reusedTotals(ctx.catalog);
   /**
    * Ends prepared uploads no commit will name: left by a closed connection, or too old. A node may
    * have taken an upload's chunk meanwhile, and only that node knows which: it is asked, so that GC
@@ -236,7 +239,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'nodes.list':
         return { type: 'nodes.info', body: { nodes: ctx.cluster.list() } };
       case 'cluster.status':
-        return { type: 'cluster.info', body: await clusterStatus(ctx) };
+        return { type: 'cluster.info', body: await clusterStatus({ catalog: totals, cluster: ctx.cluster, healer: ctx.healer }) };
       case 'chunk.bad': {
         // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
         const { hash, nodeId, reason } = frame.body;

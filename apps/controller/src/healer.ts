@@ -577,10 +577,11 @@ export class Healer {
         } catch (err) {
           const code = toCairnError(err).code;
           log.warn({ hash: chunk.hash, from: source.id, to: target, code }, 'chunk copy failed; will retry');
-          // The target got bytes that do not match the hash: nodes serve chunks unverified (their
-          // readers verify), so the source may hold a rotten copy. Left listed, it would be the source
-          // of every retry while a sound copy elsewhere went unused.
-          if (code === 'E_HASH_MISMATCH') await this.checkReplica(chunk.hash, source.id);
+          // The target got bytes that do not match the hash (nodes serve chunks unverified, their
+          // readers verify), or none (E_NOT_FOUND: the file is gone from the source's disk while the
+          // catalog lists it): the source's copy is in doubt. Left listed, it would be the source of
+          // every retry, and counted healthy, while a sound copy elsewhere went unused.
+          if (code === 'E_HASH_MISMATCH' || code === 'E_NOT_FOUND') await this.checkReplica(chunk.hash, source.id);
         }
       }),
     );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile, rm } from 'node:fs/promises';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { expectFrame } from '@cairn/transfer';
 import { TestCluster, waitUntil } from './support/test-cluster';
@@ -384,6 +384,41 @@ describe('repair from a rotten copy', () => {
     expect(copies).toHaveLength(2);
     const dest = join(cluster.root, 'only-back.bin');
     await cluster.sdk.getToFile('rotten/only.bin', dest);
+    expect(await readFile(dest)).toEqual(content);
+  });
+});
+
+describe('repair from a copy gone from its disk', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ nodes: 3, replicas: 2, nodeTimeout: '2s' });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('has a source that has no such chunk check its copy: the copy is unlisted and counted lost until a sound one returns', async () => {
+    const content = randomBytes(100_000);
+    expect((await cluster.cli(['put', '-', 'vanished/only.bin'], { input: content })).code).toBe(0);
+    const [chunk] = (await cluster.sdk.stat('vanished/only.bin')).chunks;
+    const [gone, sound] = await cluster.chunkFiles(chunk.hash);
+    await rm(gone.path); // behind its running node's back: the catalog still lists the copy
+    await cluster.killNode(sound.node.index);
+
+    // Repair can pull only from the copy that is gone: its node answers E_NOT_FOUND, and, asked to
+    // check, confirms it has none. Before, the copy stayed listed and healthy, and repair retried for ever.
+    const confirmed = () => cluster.controller.lines.some((l) => l.includes('node confirmed a bad replica') && l.includes(chunk.hash) && l.includes(gone.node.id));
+    await waitUntil(confirmed, 20_000);
+    await waitUntil(async () => (await cluster.sdk.status()).lost === 1, 10_000);
+
+    await cluster.startNode(sound.node.index);
+    await waitUntil(async () => {
+      const status = await cluster.sdk.status();
+      return status.lost === 0 && status.underReplicated === 0;
+    }, 20_000);
+    const dest = join(cluster.root, 'vanished-back.bin');
+    await cluster.sdk.getToFile('vanished/only.bin', dest);
     expect(await readFile(dest)).toEqual(content);
   });
 });
