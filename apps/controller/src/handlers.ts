@@ -249,7 +249,8 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
           ctx.log.debug({ hash, node: nodeId, reason }, 'report about a copy no longer listed');
           return { type: 'ack', body: {} };
         }
-        ctx.log.warn({ hash, node: nodeId, reason }, 'bad replica reported');
+        // Logged by the healer when a check starts: reports of one copy join its check, and a flood of them is capped there.
+        ctx.log.debug({ hash, node: nodeId, reason }, 'bad replica reported');
         void ctx.healer.checkReplica(hash, nodeId);
         return { type: 'ack', body: {} };
       }

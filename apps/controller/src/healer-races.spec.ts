@@ -8,7 +8,7 @@ import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
 import type { Reply, RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
 import { createRequestHandler } from './handlers';
-import { Healer } from './healer';
+import { Healer, MAX_CHECKS_PER_NODE } from './healer';
 import type { AccessControl } from './security/access-control';
 import { GrantSigner } from './security/grant-signer';
 import { MemoryNode } from './testing/memory-node';
@@ -618,6 +618,30 @@ describe('healer: deletion never races re-use of a chunk', () => {
 
       expect(await catalog.chunkReplicas(hash)).toEqual(['n2']);
       expect(checks).toBe(1);
+    });
+
+    it(`asks a node at most ${MAX_CHECKS_PER_NODE} checks at once, however many copies are reported: the rest are let go`, async () => {
+      const hashes: string[] = [];
+      for (let i = 0; i < MAX_CHECKS_PER_NODE + 4; i++) hashes.push(await committed(`many-${i}`, `chunk ${i}`, ['n1', 'n2']));
+      let checks = 0;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      node('n1').beforeCheckAnswer = async () => {
+        checks++;
+        await held;
+      };
+
+      for (const hash of hashes) await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
+      for (let i = 0; i < 200 && checks < MAX_CHECKS_PER_NODE; i++) await sleep(5);
+      await sleep(50);
+      expect(checks).toBe(MAX_CHECKS_PER_NODE);
+      release();
+      for (let i = 0; i < 200 && (healer as unknown as { checking: Map<string, unknown> }).checking.size > 0; i++) await sleep(5);
+
+      // Room again: a report now is checked.
+      await request('chunk.bad', { hash: hashes[hashes.length - 1], nodeId: 'n1', reason: 'E_CORRUPT' });
+      for (let i = 0; i < 200 && checks === MAX_CHECKS_PER_NODE; i++) await sleep(5);
+      expect(checks).toBe(MAX_CHECKS_PER_NODE + 1);
     });
 
     it('does not ask again about a copy its node found sound a moment ago (a flood of reports), but does once it is gone', async () => {

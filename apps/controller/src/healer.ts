@@ -85,6 +85,14 @@ const NOTHING_TO_DO: PlanStep = { scanMs: 0, unfinished: false, moreAtOnce: fals
 const DELETE_ANSWER_MS = 30_000;
 /** How long a node has to say what prepared uploads stored (a look-up in memory). */
 const FIND_PREPARED_TIMEOUT_MS = 10_000;
+/**
+ * Checks of reported copies (`chunk.check`) asked of one node at once. Any read token may report a
+ * copy bad, and each report of a new copy costs its node a read: without a cap, a client reporting
+ * copy after copy would fill the node's link (64 requests in flight) with checks, and the deletions
+ * and copies the healer sends over it would be refused. Past the cap a report is let go: the reader
+ * has read another replica already, and the node's scrub finds a bad copy in time.
+ */
+export const MAX_CHECKS_PER_NODE = 8;
 /** How long a placement waits for deletions that leave it too few nodes (a client waits 30 s in all). */
 export const PLACEMENT_WAITS_FOR_DELETIONS_MS = 5_000;
 
@@ -116,6 +124,8 @@ export class Healer {
   private stopped = false;
   /** Checks of reported copies under way, by `hash@node`. */
   private readonly checking = new Map<string, Promise<void>>();
+  /** Checks under way per node (MAX_CHECKS_PER_NODE). */
+  private readonly checksPerNode = new Map<string, number>();
   private readonly sound = new SoundCopies();
   /** The pacing clock: when the next copy may start under the repair rate cap. */
   private nextCopyAt = 0;
@@ -306,7 +316,19 @@ export class Healer {
     if (this.sound.has(key)) return Promise.resolve();
     const running = this.checking.get(key);
     if (running) return running;
-    const check = this.askToCheck(hash, nodeId).finally(() => this.checking.delete(key));
+    const underWay = this.checksPerNode.get(nodeId) ?? 0;
+    if (underWay >= MAX_CHECKS_PER_NODE) {
+      this.options.log.debug({ hash, node: nodeId }, 'report of a bad replica let go: its node has enough checks under way');
+      return Promise.resolve();
+    }
+    this.checksPerNode.set(nodeId, underWay + 1);
+    this.options.log.warn({ hash, node: nodeId }, 'checking a replica found bad');
+    const check = this.askToCheck(hash, nodeId).finally(() => {
+      this.checking.delete(key);
+      const left = (this.checksPerNode.get(nodeId) ?? 1) - 1;
+      if (left > 0) this.checksPerNode.set(nodeId, left);
+      else this.checksPerNode.delete(nodeId);
+    });
     this.checking.set(key, check);
     return check;
   }

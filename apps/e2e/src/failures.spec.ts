@@ -113,13 +113,13 @@ describe('failures', () => {
     // it (the node quarantines it), and the chunk is copied again from the sound replica.
     const logged = (message: string) => () =>
       cluster.controller.lines.some((l) => l.includes(message) && l.includes(victim.hash) && l.includes(replica.node.id));
-    for (let attempt = 0; attempt < 20 && !logged('bad replica reported')(); attempt++) {
+    for (let attempt = 0; attempt < 20 && !logged('checking a replica found bad')(); attempt++) {
       const dest = join(cluster.root, `rot-${attempt}.bin`);
       const get = await cluster.cli(['get', 'rot/file.bin', dest]);
       expect(get.code).toBe(0);
       expect(await sha256File(dest)).toBe(expected);
     }
-    await waitUntil(logged('bad replica reported'), 5_000);
+    await waitUntil(logged('checking a replica found bad'), 5_000);
     await waitUntil(logged('node confirmed a bad replica'), 10_000);
     const quarantined = join(replica.node.data, 'store', 'quarantine');
     expect((await readdir(quarantined)).some((f) => f.startsWith(victim.hash))).toBe(true);
