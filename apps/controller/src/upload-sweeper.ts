@@ -3,6 +3,8 @@ import type { CatalogStore } from '@cairn/registry';
 
 /** Upload sessions are checked this often, and at least as often as the expiry. */
 const SWEEP_EVERY_MS = 60 * 1000;
+/** Expired uploads read from the catalog at a time. */
+export const SWEEP_PAGE = 500;
 
 /**
  * Aborts upload sessions idle for longer than `expiryMs` (their client died or gave up), so they do not
@@ -30,10 +32,19 @@ export function startUploadSweeper(
   };
   const sweep = async () => {
     try {
-      for (const upload of await catalog.listStaleUploads(Date.now() - expiryMs)) {
-        const unrecorded = await catalog.abandonUpload(upload.id);
-        log.info({ uploadId: upload.id, name: upload.name, unrecorded: unrecorded.length }, 'abandoned upload expired');
-        onAbandoned(unrecorded);
+      // A page at a time (each one abandoned leaves the list): a client that left many uploads open
+      // must not make the sweep hold them all in memory at once.
+      const cutoff = Date.now() - expiryMs;
+      const swept = new Set<string>();
+      for (let page = await catalog.listStaleUploads(cutoff, SWEEP_PAGE); page.length > 0; page = await catalog.listStaleUploads(cutoff, SWEEP_PAGE)) {
+        if (page.every((upload) => swept.has(upload.id))) break; // nothing left that this sweep can end
+        for (const upload of page) {
+          swept.add(upload.id);
+          const unrecorded = await catalog.abandonUpload(upload.id);
+          log.info({ uploadId: upload.id, name: upload.name, unrecorded: unrecorded.length }, 'abandoned upload expired');
+          onAbandoned(unrecorded);
+        }
+        if (page.length < SWEEP_PAGE) break;
       }
     } catch (err) {
       log.warn({ err }, 'upload sweep failed');

@@ -271,8 +271,11 @@ export interface CatalogStore {
    * the abandoned-upload sweep, or at the controller's start for prepared ones). Unknown ids are ignored.
    */
   abortUploads(ids: readonly string[]): Promise<void>;
-  /** Uploads last active before `olderThan`, least recently active first (for the abandoned-upload sweep). */
-  listStaleUploads(olderThan: number): Promise<UploadRecord[]>;
+  /**
+   * Uploads last active before `olderThan`, least recently active first (for the abandoned-upload
+   * sweep); at most `limit` of them (default: all), so that a sweep can take them a page at a time.
+   */
+  listStaleUploads(olderThan: number, limit?: number): Promise<UploadRecord[]>;
 
   getFile(name: string): Promise<FileRecord | undefined>;
   /**

@@ -471,8 +471,8 @@ export class SqliteCatalog implements CatalogStore {
     this.sql.deleteUpload.run(id);
   }
 
-  listStaleUploads(olderThan: number): Promise<UploadRecord[]> {
-    return this.run(() => this.sql.staleUploads.all(olderThan));
+  listStaleUploads(olderThan: number, limit = -1): Promise<UploadRecord[]> {
+    return this.run(() => this.sql.staleUploads.all(olderThan, limit)); // LIMIT -1: all of them
   }
 
   getFile(name: string): Promise<FileRecord | undefined> {

@@ -223,8 +223,8 @@ export function prepareStatements(db: Database.Database) {
       `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`,
     ),
     deleteUpload: prepare<[string]>(`DELETE FROM uploads WHERE id = ?`),
-    staleUploads: prepare<[number], UploadRecord>(
-      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE last_active < ? ORDER BY last_active, id`,
+    staleUploads: prepare<[number, number], UploadRecord>(
+      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE last_active < ? ORDER BY last_active, id LIMIT +?`,
     ),
     /**
      * The nodes an upload recorded (all chunks, or one index) durably hold those chunks: before the
