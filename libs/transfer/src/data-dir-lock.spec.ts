@@ -12,6 +12,14 @@ const startTime = (pid: number) => {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 };
 
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   if (!condition()) throw new Error('condition never held');
@@ -86,11 +94,13 @@ describe('lockDataDirectory', () => {
   });
 
   it('takes over from a holder killed whose parent has not reaped it yet (a zombie keeps its pid)', async () => {
-    // A shell that starts a child, kills it, and sleeps without waiting: the child stays a zombie meanwhile.
-    other = spawn('sh', ['-c', 'sleep 30 & kill -9 $!; echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A shell waiting on a child: the shell stopped, the child killed, nothing can reap the child.
+    other = spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const [line] = (await once(other.stdout!, 'data')) as [Buffer];
     const zombie = Number(line.toString().trim());
-    await waitFor(() => readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z '));
+    other.kill('SIGSTOP');
+    process.kill(zombie, 'SIGKILL');
+    await waitFor(() => readOrEmpty(`/proc/${zombie}/stat`).includes(') Z '));
     await writeFile(lockFile(), `${zombie} ${bootId()} ${startTime(zombie)}\n`);
 
     const lock = await lockDataDirectory(dir, 'node');
