@@ -2,11 +2,13 @@ import { EventEmitter } from 'node:events';
 import { removeTempFilesOnSignals, type SignalledProcess } from './interrupt';
 
 /** A process whose signals are events, and whose kill is recorded. */
-function fakeProcess(): SignalledProcess & EventEmitter & { killed: Array<[number, string]> } {
-  const emitter = new EventEmitter() as EventEmitter & { killed: Array<[number, string]>; pid: number; kill: SignalledProcess['kill'] };
+function fakeProcess(): SignalledProcess & EventEmitter & { killed: Array<[number, string]>; exited: number[] } {
+  const emitter = new EventEmitter() as EventEmitter & { killed: Array<[number, string]>; exited: number[]; pid: number; kill: SignalledProcess['kill']; exit: SignalledProcess['exit'] };
   emitter.killed = [];
+  emitter.exited = [];
   emitter.pid = 4242;
   emitter.kill = (pid, signal) => emitter.killed.push([pid, signal]);
+  emitter.exit = ((code: number) => void emitter.exited.push(code)) as SignalledProcess['exit'];
   return emitter;
 }
 
@@ -20,6 +22,8 @@ describe('removeTempFilesOnSignals', () => {
 
     expect(cleanUps).toEqual(['removed']);
     expect(proc.killed).toEqual([[4242, signal]]);
+    // A process the signal did not end (PID 1 in a container) exits with 128 + its number, as a shell reports it.
+    expect(proc.exited).toEqual([{ SIGINT: 130, SIGTERM: 143, SIGHUP: 129 }[signal]]);
     for (const any of ['SIGINT', 'SIGTERM', 'SIGHUP']) expect(proc.listenerCount(any)).toBe(0);
   });
 

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { removeUnfinishedWrites } from '@cairn/transfer';
 
 /** The signals that stop a command from a terminal, a supervisor or `timeout(1)`. */
@@ -8,6 +9,7 @@ export interface SignalledProcess {
   once(signal: NodeJS.Signals, listener: () => void): unknown;
   removeAllListeners(signal: NodeJS.Signals): unknown;
   kill(pid: number, signal: NodeJS.Signals): unknown;
+  exit(code: number): never;
   pid: number;
 }
 
@@ -24,6 +26,8 @@ export function removeTempFilesOnSignals(proc: SignalledProcess = process, clean
       cleanUp();
       for (const other of STOPPING_SIGNALS) proc.removeAllListeners(other);
       proc.kill(proc.pid, signal); // no listener now: the default action ends the process
+      // Still here: a PID 1 (in a container) is not ended by a signal's default action.
+      proc.exit(128 + constants.signals[signal]);
     });
   }
 }

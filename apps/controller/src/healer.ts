@@ -90,7 +90,8 @@ const FIND_PREPARED_TIMEOUT_MS = 10_000;
  * copy bad, and each report of a new copy costs its node a read: without a cap, a client reporting
  * copy after copy would fill the node's link (64 requests in flight) with checks, and the deletions
  * and copies the healer sends over it would be refused. Past the cap a report is let go: the reader
- * has read another replica already, and the node's scrub finds a bad copy in time.
+ * has read another replica already, and the node's scrub finds a bad copy in time. The healer's own
+ * checks (a repair source in doubt) count, but are never let go.
  */
 export const MAX_CHECKS_PER_NODE = 8;
 /** How long a placement waits for deletions that leave it too few nodes (a client waits 30 s in all). */
@@ -311,13 +312,13 @@ export class Healer {
    * a copy whose check is under way join it (many readers of a hot file meet the same rotten copy),
    * and reports of a copy found sound lately are not checked again (`SoundCopies`).
    */
-  checkReplica(hash: string, nodeId: string): Promise<void> {
+  checkReplica(hash: string, nodeId: string, { capped = true }: { capped?: boolean } = {}): Promise<void> {
     const key = `${hash}@${nodeId}`;
     if (this.sound.has(key)) return Promise.resolve();
     const running = this.checking.get(key);
     if (running) return running;
     const underWay = this.checksPerNode.get(nodeId) ?? 0;
-    if (underWay >= MAX_CHECKS_PER_NODE) {
+    if (capped && underWay >= MAX_CHECKS_PER_NODE) {
       this.options.log.debug({ hash, node: nodeId }, 'report of a bad replica let go: its node has enough checks under way');
       return Promise.resolve();
     }
@@ -603,7 +604,8 @@ export class Healer {
           // readers verify), or none (E_NOT_FOUND: the file is gone from the source's disk while the
           // catalog lists it): the source's copy is in doubt. Left listed, it would be the source of
           // every retry, and counted healthy, while a sound copy elsewhere went unused.
-          if (code === 'E_HASH_MISMATCH' || code === 'E_NOT_FOUND') await this.checkReplica(chunk.hash, source.id);
+          // Never let go for the cap: readers' reports must not keep the healer from its own checks.
+          if (code === 'E_HASH_MISMATCH' || code === 'E_NOT_FOUND') await this.checkReplica(chunk.hash, source.id, { capped: false });
         }
       }),
     );

@@ -3,7 +3,7 @@ import type { CatalogStore } from '@cairn/registry';
 
 /** Upload sessions are checked this often, and at least as often as the expiry. */
 const SWEEP_EVERY_MS = 60 * 1000;
-/** Expired uploads read from the catalog at a time. */
+/** Expired uploads read from the catalog at a time (tests pass a smaller `pageSize`). */
 export const SWEEP_PAGE = 500;
 
 /**
@@ -17,15 +17,20 @@ export function startUploadSweeper(
   log: Logger,
   expiryMs: number,
   onAbandoned: (hashes: string[]) => void = () => undefined,
+  pageSize = SWEEP_PAGE,
 ): () => void {
   // Uploads prepared before this start (no name yet) belonged to connections that are gone: only
   // the connection that prepared one may use it (prepared-uploads.ts), so none can ever commit.
   const startedAt = Date.now();
   const sweepPrepared = async () => {
     try {
-      const orphans = (await catalog.listStaleUploads(startedAt)).filter((upload) => upload.name === '');
-      await catalog.abortUploads(orphans.map((upload) => upload.id));
-      if (orphans.length > 0) log.info({ uploads: orphans.length }, 'prepared uploads left from before the start aborted');
+      let aborted = 0;
+      for (let page = await catalog.listStaleUploads(startedAt, pageSize, 'prepared'); page.length > 0; page = await catalog.listStaleUploads(startedAt, pageSize, 'prepared')) {
+        await catalog.abortUploads(page.map((upload) => upload.id));
+        aborted += page.length;
+        if (page.length < pageSize) break;
+      }
+      if (aborted > 0) log.info({ uploads: aborted }, 'prepared uploads left from before the start aborted');
     } catch (err) {
       log.warn({ err }, 'sweeping prepared uploads failed');
     }
@@ -36,7 +41,7 @@ export function startUploadSweeper(
       // must not make the sweep hold them all in memory at once.
       const cutoff = Date.now() - expiryMs;
       const swept = new Set<string>();
-      for (let page = await catalog.listStaleUploads(cutoff, SWEEP_PAGE); page.length > 0; page = await catalog.listStaleUploads(cutoff, SWEEP_PAGE)) {
+      for (let page = await catalog.listStaleUploads(cutoff, pageSize); page.length > 0; page = await catalog.listStaleUploads(cutoff, pageSize)) {
         if (page.every((upload) => swept.has(upload.id))) break; // nothing left that this sweep can end
         for (const upload of page) {
           swept.add(upload.id);
@@ -44,7 +49,7 @@ export function startUploadSweeper(
           log.info({ uploadId: upload.id, name: upload.name, unrecorded: unrecorded.length }, 'abandoned upload expired');
           onAbandoned(unrecorded);
         }
-        if (page.length < SWEEP_PAGE) break;
+        if (page.length < pageSize) break;
       }
     } catch (err) {
       log.warn({ err }, 'upload sweep failed');

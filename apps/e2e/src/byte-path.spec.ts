@@ -274,15 +274,16 @@ describe('put and get through the CLI', () => {
     expect((await cluster.cli(['put', '-', 'interrupted.bin'], { input: randomBytes(1024 * 1024) })).code).toBe(0);
     const into = join(cluster.root, 'interrupted');
     await mkdir(into);
-    // The nodes stopped, the get has its temp file open and waits for the first chunk: it is stopped there.
-    for (const node of cluster.nodes) node.proc.child.kill('SIGSTOP');
-    try {
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        const get = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'interrupted.bin', join(into, 'f.bin')], {
-          stdio: 'ignore',
-          env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
-        });
-        const exited = new Promise<[number | null, string | null]>((resolve) => get.once('exit', (code, sig) => resolve([code, sig])));
+    // The nodes stopped (each time for well under the cluster's node timeout), the get has its temp
+    // file open and waits for its first chunk: it is stopped there.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      for (const node of cluster.nodes) node.proc.child.kill('SIGSTOP');
+      const get = spawn(process.execPath, [MAIN.client, '--controller', cluster.controllerAddress, 'get', 'interrupted.bin', join(into, 'f.bin')], {
+        stdio: 'ignore',
+        env: { ...process.env, CAIRN_TOKEN: cluster.adminToken },
+      });
+      const exited = new Promise<[number | null, string | null]>((resolve) => get.once('exit', (code, sig) => resolve([code, sig])));
+      try {
         while ((await readdir(into)).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
         expect((await readdir(into))[0]).toMatch(/^\.f\.bin\.cairn-[0-9a-f]+\.tmp$/);
 
@@ -290,9 +291,10 @@ describe('put and get through the CLI', () => {
 
         expect(await exited).toEqual([null, signal]);
         expect(await readdir(into)).toEqual([]);
+      } finally {
+        if (get.exitCode === null && get.signalCode === null) get.kill('SIGKILL');
+        for (const node of cluster.nodes) node.proc.child.kill('SIGCONT');
       }
-    } finally {
-      for (const node of cluster.nodes) node.proc.child.kill('SIGCONT');
     }
   });
 

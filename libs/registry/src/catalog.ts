@@ -273,9 +273,10 @@ export interface CatalogStore {
   abortUploads(ids: readonly string[]): Promise<void>;
   /**
    * Uploads last active before `olderThan`, least recently active first (for the abandoned-upload
-   * sweep); at most `limit` of them (default: all), so that a sweep can take them a page at a time.
+   * sweep); at most `limit` of them (default: all), so that a sweep can take them a page at a time;
+   * `'prepared'`: only prepared uploads (no name yet).
    */
-  listStaleUploads(olderThan: number, limit?: number): Promise<UploadRecord[]>;
+  listStaleUploads(olderThan: number, limit?: number, which?: 'all' | 'prepared'): Promise<UploadRecord[]>;
 
   getFile(name: string): Promise<FileRecord | undefined>;
   /**

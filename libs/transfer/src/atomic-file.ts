@@ -115,14 +115,13 @@ export interface Owner {
 
 /**
  * Gives the new file the owner of the one it replaces, as GNU `sed -i` does: root replacing a user's
- * file must not leave a root-owned file in its place. Without the right to (EPERM: not root, or a
- * group one is not in) the file stays the writer's, as any rename-based replacement leaves it.
+ * file must not leave a root-owned file in its place. Best effort: where the writer may not (EPERM:
+ * not root; EINVAL: an owner not mapped in this user namespace; EOPNOTSUPP or ENOSYS: a file system
+ * without owners) the file stays the writer's, as any rename-based replacement leaves it.
  */
 async function takeOwner(handle: FileHandle, owner: Owner): Promise<void> {
   if (owner.uid === process.geteuid?.() && owner.gid === process.getegid?.()) return;
-  await handle.chown(owner.uid, owner.gid).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPERM') throw err;
-  });
+  await handle.chown(owner.uid, owner.gid).catch(() => undefined);
 }
 
 async function fsyncDirectory(dir: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { defaultToken, LOCAL_ADMIN_TOKEN_PATH, readTokenFile } from './credentials';
 
@@ -91,10 +91,12 @@ describe('defaultToken', () => {
 
   it("gives a local cluster's admin token only to a controller on this machine; CAIRN_TOKEN to any", async () => {
     await adminToken(root, 'local-admin');
-    for (const controller of ['127.0.0.1:7700', 'localhost:7700', 'ws://127.0.0.2:9', '[::1]:7700', 'https://localhost/']) {
+    const ownAddress = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+    const own = [`${hostname()}:7700`, ...(ownAddress ? [`${ownAddress}:7700`] : [])]; // this machine by its name or a LAN address
+    for (const controller of ['127.0.0.1:7700', 'localhost:7700', 'ws://127.0.0.2:9', '[::1]:7700', 'https://localhost/', ...own]) {
       expect(defaultToken({}, root, controller)).toBe('local-admin');
     }
-    for (const controller of ['10.0.0.5:7700', 'cairn.example.com:7700', 'wss://[2001:db8::1]:7700', 'http://127.0.0.1.example.com/', 'not an address ::']) {
+    for (const controller of ['192.0.2.5:7700', 'cairn.example.com:7700', 'wss://[2001:db8::1]:7700', 'http://127.0.0.1.example.com/', 'not an address ::']) {
       expect(defaultToken({}, root, controller)).toBeUndefined();
       expect(defaultToken({ CAIRN_TOKEN: 'chosen' }, root, controller)).toBe('chosen');
     }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_CONTROLLER, toWebSocketUrl } from './endpoint';
 
@@ -10,8 +11,8 @@ export const LOCAL_ADMIN_TOKEN_PATH = join('.cairn', 'controller', 'admin-token'
  * The token a client uses when none is given: CAIRN_TOKEN, else the admin token of a local cluster
  * found by looking for `.cairn/controller/admin-token` in the current directory and its parents (as
  * git finds `.git`), so the quick start needs no key handling. That one only for a `controller` on
- * this machine (a loopback address, or `localhost`): run from inside a checkout against another
- * cluster, the local cluster's admin token must not be sent there.
+ * this machine (`isOnThisMachine`): run from inside a checkout against another cluster, the local
+ * cluster's admin token must not be sent there.
  */
 export function defaultToken(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), controller = DEFAULT_CONTROLLER): string | undefined {
   if (env['CAIRN_TOKEN']) return env['CAIRN_TOKEN'];
@@ -23,15 +24,21 @@ export function defaultToken(env: NodeJS.ProcessEnv = process.env, cwd = process
   }
 }
 
-/** Whether `controller` (as a user types it: `host:port`, `ws(s)://…`) names a loopback address. */
+/**
+ * Whether `controller` (as a user types it: `host:port`, `ws(s)://…`) names this machine: a loopback
+ * address, `localhost`, this machine's host name, or an address of one of its interfaces.
+ */
 export function isOnThisMachine(controller: string): boolean {
   let host: string;
   try {
-    host = new URL(toWebSocketUrl(controller)).hostname.replace(/^\[(.*)\]$/, '$1');
+    host = new URL(toWebSocketUrl(controller)).hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   } catch {
     return false;
   }
-  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
+  if (host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'))) return true;
+  if (host === hostname().toLowerCase()) return true;
+  const local = Object.values(networkInterfaces()).flatMap((addresses) => (addresses ?? []).map((a) => a.address.toLowerCase()));
+  return local.includes(host);
 }
 
 export function readTokenFile(path: string): string {

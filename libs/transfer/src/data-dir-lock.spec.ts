@@ -34,7 +34,7 @@ describe('lockDataDirectory', () => {
   });
 
   afterEach(async () => {
-    if (other && other.exitCode === null) {
+    if (other && other.exitCode === null && other.signalCode === null) {
       other.kill('SIGKILL');
       await once(other, 'exit');
     }
@@ -99,6 +99,7 @@ describe('lockDataDirectory', () => {
     const [line] = (await once(other.stdout!, 'data')) as [Buffer];
     const zombie = Number(line.toString().trim());
     other.kill('SIGSTOP');
+    await waitFor(() => readOrEmpty(`/proc/${other!.pid}/stat`).includes(') T ')); // stopped: it can no longer reap
     process.kill(zombie, 'SIGKILL');
     await waitFor(() => readOrEmpty(`/proc/${zombie}/stat`).includes(') Z '));
     await writeFile(lockFile(), `${zombie} ${bootId()} ${startTime(zombie)}\n`);
@@ -106,6 +107,22 @@ describe('lockDataDirectory', () => {
     const lock = await lockDataDirectory(dir, 'node');
 
     expect(await readFile(lockFile(), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    await lock.release();
+  });
+
+  it('leaves a stale lock to the running process taking it over (its marker), and takes it once that process has died', async () => {
+    await writeFile(lockFile(), 'not a pid\n');
+    const taker = await running();
+    await writeFile(`${lockFile()}.takeover`, `${taker} ${bootId()} ${startTime(taker)}\n`);
+
+    await expect(lockDataDirectory(dir, 'node')).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringContaining('at the same moment') });
+    expect(await readFile(lockFile(), 'utf8')).toBe('not a pid\n');
+
+    other!.kill('SIGKILL');
+    await once(other!, 'exit');
+    const lock = await lockDataDirectory(dir, 'node');
+    expect(await readFile(lockFile(), 'utf8')).toMatch(new RegExp(`^${process.pid} `));
+    expect(await readdir(dir)).toEqual([DATA_DIR_LOCK_FILE]);
     await lock.release();
   });
 

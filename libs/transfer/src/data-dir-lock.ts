@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 
@@ -25,8 +24,8 @@ export interface DataDirLock {
  * Takes a data directory for this process alone. Two controllers or two nodes on one directory (a
  * supervisor starting the new one before the old one has exited, a typo in a unit file) would each
  * remove the other's temp files and blank files at start, keep separate counts of the space used, and
- * answer for one node id twice. The lock is a file naming its holder; it is taken over only when
- * that holder is gone: its pid not running, or running as another process since (a different start
+ * answer for one node id twice. The lock is a file naming its holder, created with O_EXCL; it is
+ * taken over (removed, then created again the same way) only when that holder is gone: its pid not running, or running as another process since (a different start
  * time, or a reboot in between, where the pid alone would lock a restarted node out for good). A
  * `kill -9` leaves the file behind, and the next start takes it over. Without /proc (not Linux) a pid
  * that runs at all is taken to be the holder.
@@ -35,25 +34,52 @@ export async function lockDataDirectory(dir: string, role: string): Promise<Data
   const path = join(dir, DATA_DIR_LOCK_FILE);
   const me = currentHolder(process.pid);
   const mine = format(me);
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     try {
       await writeFile(path, mine, { flag: 'wx', mode: 0o600 });
       return lockHeldAt(path, mine);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
     }
-    const holder = parse(await readFile(path, 'utf8').catch(() => ''));
+    const held = await readFile(path, 'utf8').catch(() => '');
+    const holder = parse(held);
     if (holder && holder.pid !== process.pid && isRunning(holder)) {
       throw new CairnError('E_USAGE', `${dir} is in use by another ${role} (pid ${holder.pid}): stop it first, or remove ${path} if no process uses the directory`);
     }
-    // Stale: replaced atomically, then read back, so that of two processes taking it over at once
-    // only the one whose file stayed goes on.
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, mine, { mode: 0o600 });
-    await rename(temp, path);
-    if ((await readFile(path, 'utf8').catch(() => '')) === mine) return lockHeldAt(path, mine);
+    // Stale: removed, then created afresh with O_EXCL like any lock, so that of processes taking it over
+    // at once exactly one creates it and the others find it held.
+    if (!(await removeIfStill(path, held, mine))) await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new CairnError('E_USAGE', `${dir} is being taken by another ${role} at the same moment`);
+}
+
+/** Tries to take the lock this many times: a stale one is removed in between. */
+const MAX_ATTEMPTS = 10;
+
+/**
+ * Removes the lock file if it still reads `stale`, under a marker that one process at a time can make
+ * (O_EXCL): without it, a process that found the lock stale a moment ago could remove the fresh lock
+ * another had just taken over. False when another process is taking it over now. A marker left by a
+ * process that died while taking over is removed too (the one race left: two processes finding that
+ * same dead marker at once, after a crash in the few microseconds it exists).
+ */
+async function removeIfStill(path: string, stale: string, mine: string): Promise<boolean> {
+  const marker = `${path}.takeover`;
+  try {
+    await writeFile(marker, mine, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(marker, err);
+    const taker = parse(await readFile(marker, 'utf8').catch(() => ''));
+    if (taker && taker.pid !== process.pid && isRunning(taker)) return false;
+    await unlink(marker).catch(() => undefined);
+    return true;
+  }
+  try {
+    if ((await readFile(path, 'utf8').catch(() => '')) === stale) await unlink(path).catch(() => undefined);
+  } finally {
+    await unlink(marker).catch(() => undefined);
+  }
+  return true;
 }
 
 function lockHeldAt(path: string, mine: string): DataDirLock {

@@ -85,8 +85,13 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   // Aborted when the get ends, above all when it ends early (its destination full, a chunk unreadable):
   // the chunks fetched ahead stop, instead of trying the next replica, over a new connection once the
   // client has closed its own, and keeping the process alive until a node's idle timeout.
+  // The caller's signal is followed by one listener, removed at the end (AbortSignal.any would keep a
+  // combined signal per get alive from a long-lived caller's signal, in Node 20).
   const ended = new AbortController();
-  const scope = abortScope(options.signal ? AbortSignal.any([options.signal, ended.signal]) : ended.signal); // one listener, however many requests wait
+  const follow = () => ended.abort(options.signal?.reason);
+  if (options.signal?.aborted) follow();
+  else options.signal?.addEventListener('abort', follow, { once: true });
+  const scope = abortScope(ended.signal); // one listener, however many requests wait
   try {
     for await (const entry of manifest(ctx, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);
@@ -106,6 +111,7 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   } catch (err) {
     throw toCairnError(err); // a hashing thread that failed says so as E_INTERNAL, like a put's
   } finally {
+    options.signal?.removeEventListener('abort', follow);
     ended.abort(new CairnError('E_ABORTED', 'the get has ended'));
     scope.close();
     whole?.close();

@@ -471,8 +471,9 @@ export class SqliteCatalog implements CatalogStore {
     this.sql.deleteUpload.run(id);
   }
 
-  listStaleUploads(olderThan: number, limit = -1): Promise<UploadRecord[]> {
-    return this.run(() => this.sql.staleUploads.all(olderThan, limit)); // LIMIT -1: all of them
+  listStaleUploads(olderThan: number, limit = -1, which: 'all' | 'prepared' = 'all'): Promise<UploadRecord[]> {
+    const statement = which === 'prepared' ? this.sql.stalePreparedUploads : this.sql.staleUploads;
+    return this.run(() => statement.all(olderThan, limit)); // LIMIT -1: all of them
   }
 
   getFile(name: string): Promise<FileRecord | undefined> {

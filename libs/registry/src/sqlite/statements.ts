@@ -226,6 +226,9 @@ export function prepareStatements(db: Database.Database) {
     staleUploads: prepare<[number, number], UploadRecord>(
       `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE last_active < ? ORDER BY last_active, id LIMIT +?`,
     ),
+    stalePreparedUploads: prepare<[number, number], UploadRecord>(
+      `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE last_active < ? AND name = '' ORDER BY last_active, id LIMIT +?`,
+    ),
     /**
      * The nodes an upload recorded (all chunks, or one index) durably hold those chunks: before the
      * records go without a commit, they become replica rows, so GC can find the chunks.
