@@ -14,7 +14,7 @@ import {
   decodeFrame,
   encodeControl,
 } from '@cairn/protocol';
-import { RpcPeer, RequestHandler, expectFrame } from './rpc-peer';
+import { RpcPeer, RequestHandler, WS_CLOSE_GRACE_MS, expectFrame } from './rpc-peer';
 import { RpcServer, RpcServerOptions, attachRpcServer } from './rpc-server';
 import { ConnectOptions, connectPeer } from './connect';
 import { sha256 } from './hashing';
@@ -690,6 +690,20 @@ describe("the other end's close frame", () => {
       expect(pending).toBe('E_UNAVAILABLE');
       expect((await peer.closed).message).toBe('connection closed (4001 token revoked)');
     }
+  });
+
+  it(`does not wait more than ${WS_CLOSE_GRACE_MS} ms for the other end's close frame when closing a ws socket (ws would wait 30 s, keeping a CLI alive)`, async () => {
+    const server = await lingeringServer(); // never answers a close frame
+    const peer = await connect(server.address, { lean: false });
+    const socket = peer.socket as WebSocket;
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
+    const started = performance.now();
+
+    peer.close();
+
+    const tookMs = (await closed) - started;
+    expect(tookMs).toBeGreaterThanOrEqual(WS_CLOSE_GRACE_MS - 50);
+    expect(tookMs).toBeLessThan(WS_CLOSE_GRACE_MS + 2_000);
   });
 });
 

@@ -97,6 +97,8 @@ interface PreparedAnswer {
 
 /** WebSocket close codes (RFC 6455): protocol error, message too big. */
 const CLOSE_PROTOCOL_ERROR = 1002;
+/** How long a `ws` socket closed here waits for the peer's close frame before it is cut. */
+export const WS_CLOSE_GRACE_MS = 2_000;
 const CLOSE_TOO_BIG = 1009;
 
 /**
@@ -181,6 +183,13 @@ export class RpcPeer {
       this.socket.close(code, reason);
     } catch {
       this.socket.terminate();
+      return;
+    }
+    if (!(this.socket instanceof WebSocketConnection)) {
+      // `ws` waits 30 s for the peer's close frame, on a timer that keeps the process alive: a CLI whose
+      // controller froze would wait that long again after its own error. Ours waits this long.
+      const socket = this.socket;
+      setTimeout(() => socket.readyState !== socket.CLOSED && socket.terminate(), WS_CLOSE_GRACE_MS).unref();
     }
   }
 
