@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 
@@ -24,10 +25,11 @@ export interface DataDirLock {
  * Takes a data directory for this process alone. Two controllers or two nodes on one directory (a
  * supervisor starting the new one before the old one has exited, a typo in a unit file) would each
  * remove the other's temp files and blank files at start, keep separate counts of the space used, and
- * answer for one node id twice. The lock is a file naming its holder, created with O_EXCL; it is
- * taken over (removed, then created again the same way) only when that holder is gone: its pid not running, or running as another process since (a different start
- * time, or a reboot in between, where the pid alone would lock a restarted node out for good). A
- * `kill -9` leaves the file behind, and the next start takes it over. Without /proc (not Linux) a pid
+ * answer for one node id twice. The lock is a file naming its holder, made whole and linked to its
+ * name (which fails if the name exists); it is taken over (removed, then made again the same way)
+ * only when that holder is gone: its pid not running, or running as another process since (a
+ * different start time, or a reboot in between, where the pid alone would lock a restarted node out
+ * for good). A `kill -9` leaves the file behind, and the next start takes it over. Without /proc (not Linux) a pid
  * that runs at all is taken to be the holder.
  */
 export async function lockDataDirectory(dir: string, role: string): Promise<DataDirLock> {
@@ -36,7 +38,7 @@ export async function lockDataDirectory(dir: string, role: string): Promise<Data
   const mine = format(me);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     try {
-      await writeFile(path, mine, { flag: 'wx', mode: 0o600 });
+      await createWhole(path, mine);
       return lockHeldAt(path, mine);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(path, err);
@@ -46,7 +48,7 @@ export async function lockDataDirectory(dir: string, role: string): Promise<Data
     if (holder && holder.pid !== process.pid && isRunning(holder)) {
       throw new CairnError('E_USAGE', `${dir} is in use by another ${role} (pid ${holder.pid}): stop it first, or remove ${path} if no process uses the directory`);
     }
-    // Stale: removed, then created afresh with O_EXCL like any lock, so that of processes taking it over
+    // Stale: removed, then created afresh like any lock (a link, which fails if the name exists), so that of processes taking it over
     // at once exactly one creates it and the others find it held.
     if (!(await removeIfStill(path, held, mine))) await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -58,7 +60,7 @@ const MAX_ATTEMPTS = 10;
 
 /**
  * Removes the lock file if it still reads `stale`, under a marker that one process at a time can make
- * (O_EXCL): without it, a process that found the lock stale a moment ago could remove the fresh lock
+ * (`createWhole`): without it, a process that found the lock stale a moment ago could remove the fresh lock
  * another had just taken over. False when another process is taking it over now. A marker left by a
  * process that died while taking over is removed too (the one race left: two processes finding that
  * same dead marker at once, after a crash in the few microseconds it exists).
@@ -66,7 +68,7 @@ const MAX_ATTEMPTS = 10;
 async function removeIfStill(path: string, stale: string, mine: string): Promise<boolean> {
   const marker = `${path}.takeover`;
   try {
-    await writeFile(marker, mine, { flag: 'wx', mode: 0o600 });
+    await createWhole(marker, mine);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw lockError(marker, err);
     const taker = parse(await readFile(marker, 'utf8').catch(() => ''));
@@ -80,6 +82,25 @@ async function removeIfStill(path: string, stale: string, mine: string): Promise
     await unlink(marker).catch(() => undefined);
   }
   return true;
+}
+
+/**
+ * Creates `path` holding `text`, or fails with EEXIST: written to a temp file first and linked to its
+ * name, so that no one ever reads it empty (a lock read empty, between an O_EXCL open and its write,
+ * would look stale, and be taken from the process creating it).
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, text, { flag: 'wx', mode: 0o600 });
+  try {
+    await link(temp, path);
+  } catch (err) {
+    // A file system without hard links: O_EXCL and a write, with the short empty moment that leaves.
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    await writeFile(path, text, { flag: 'wx', mode: 0o600 });
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
 }
 
 function lockHeldAt(path: string, mine: string): DataDirLock {
