@@ -88,7 +88,8 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
     await runBounded(filesUnder(ctx, prefix, base), async (file) => {
       const rel = file.name === prefix ? basenameOf(file.name) : file.name.slice(base.length);
       const inside = relative(root, resolve(root, ...rel.split('/')));
-      if (inside === '' || inside.startsWith('..') || isAbsolute(inside) || taken.has(inside)) {
+      const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
+      if (inside === '' || outside || taken.has(inside)) {
         summary.skipped.push(file.name);
         return;
       }

@@ -223,15 +223,15 @@ describe('put and get through the CLI', () => {
   });
 
   it('get -r takes its prefix as a directory (not photos-old/… for photos), fetches a file named by it, and never writes two files to one path', async () => {
-    for (const [name, body] of [['trees/t3/a.txt', 'a'], ['trees/t3/sub/b.txt', 'b'], ['trees/t3-old/c.txt', 'old'], ['trees/t3.tar', 'tar'], ['trees/t4', 'file'], ['trees/t4/t4', 'inside']]) {
+    for (const [name, body] of [['trees/t3/a.txt', 'a'], ['trees/t3/sub/b.txt', 'b'], ['trees/t3/..dots', 'dots'], ['trees/t3-old/c.txt', 'old'], ['trees/t3.tar', 'tar'], ['trees/t4', 'file'], ['trees/t4/t4', 'inside']]) {
       expect((await cluster.cli(['put', '-', name], { input: Buffer.from(body) })).code).toBe(0);
     }
 
     const back = join(cluster.root, 'tree-back-t3');
     const get = await cluster.cli(['get', '-r', 'trees/t3', back]);
     expect(get.code).toBe(0);
-    expect(get.stdout.toString()).toMatch(/fetched 2 files/);
-    expect((await readdir(back)).sort()).toEqual(['a.txt', 'sub']);
+    expect(get.stdout.toString()).toMatch(/fetched 3 files/);
+    expect((await readdir(back)).sort()).toEqual(['..dots', 'a.txt', 'sub']);
     expect(await readFile(join(back, 'sub', 'b.txt'), 'utf8')).toBe('b');
 
     const single = join(cluster.root, 'tree-back-tar');
