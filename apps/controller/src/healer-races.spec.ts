@@ -598,55 +598,55 @@ describe('healer: deletion never races re-use of a chunk', () => {
   });
 
   describe('checks of a reported copy', () => {
+    /** Holds `nodeId`'s answers to checks until released, counting the checks it is asked. */
+    function holdChecks(nodeId: string): { checks: () => number; release: () => void } {
+      let asked = 0;
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      node(nodeId).beforeCheckAnswer = async () => {
+        asked++;
+        await held;
+      };
+      return { checks: () => asked, release };
+    }
+
     it('asks its node once at a time, however many readers report it, and drops the copy once the node finds it bad', async () => {
       const hash = await committed('hot', 'a hot chunk', ['n1', 'n2']);
       node('n1').quarantine(hash); // rotten: the node's check will not find it
-      let checks = 0;
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      node('n1').beforeCheckAnswer = async () => {
-        checks++;
-        await held;
-      };
+      const held = holdChecks('n1');
 
       for (let i = 0; i < 5; i++) await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
       // Each report has started its check, or joined one, before its ack: wait for the node to see one.
-      for (let i = 0; i < 200 && checks === 0; i++) await sleep(5);
-      expect(checks).toBe(1); // the other four joined the check under way
-      release();
+      for (let i = 0; i < 200 && held.checks() === 0; i++) await sleep(5);
+      expect(held.checks()).toBe(1); // the other four joined the check under way
+      held.release();
       for (let i = 0; i < 100 && (await catalog.chunkReplicas(hash)).includes('n1'); i++) await sleep(5);
 
       expect(await catalog.chunkReplicas(hash)).toEqual(['n2']);
-      expect(checks).toBe(1);
+      expect(held.checks()).toBe(1);
     });
 
     it(`asks a node at most ${MAX_CHECKS_PER_NODE} checks at once, however many copies are reported: the rest are let go`, async () => {
       const hashes: string[] = [];
       for (let i = 0; i < MAX_CHECKS_PER_NODE + 4; i++) hashes.push(await committed(`many-${i}`, `chunk ${i}`, ['n1', 'n2']));
-      let checks = 0;
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      node('n1').beforeCheckAnswer = async () => {
-        checks++;
-        await held;
-      };
+      const held = holdChecks('n1');
 
       for (const hash of hashes) await request('chunk.bad', { hash, nodeId: 'n1', reason: 'E_CORRUPT' });
-      for (let i = 0; i < 200 && checks < MAX_CHECKS_PER_NODE; i++) await sleep(5);
+      for (let i = 0; i < 200 && held.checks() < MAX_CHECKS_PER_NODE; i++) await sleep(5);
       await sleep(50);
-      expect(checks).toBe(MAX_CHECKS_PER_NODE);
+      expect(held.checks()).toBe(MAX_CHECKS_PER_NODE);
       // The healer's own check (a repair source in doubt) goes past the cap, for a copy whose report was let go.
       const own = healer.checkReplica(hashes[MAX_CHECKS_PER_NODE], 'n1', { capped: false });
-      for (let i = 0; i < 200 && checks === MAX_CHECKS_PER_NODE; i++) await sleep(5);
-      expect(checks).toBe(MAX_CHECKS_PER_NODE + 1);
-      release();
+      for (let i = 0; i < 200 && held.checks() === MAX_CHECKS_PER_NODE; i++) await sleep(5);
+      expect(held.checks()).toBe(MAX_CHECKS_PER_NODE + 1);
+      held.release();
       await own;
       for (let i = 0; i < 200 && (healer as unknown as { checking: Map<string, unknown> }).checking.size > 0; i++) await sleep(5);
 
       // Room again: a report now is checked.
       await request('chunk.bad', { hash: hashes[hashes.length - 1], nodeId: 'n1', reason: 'E_CORRUPT' });
-      for (let i = 0; i < 200 && checks === MAX_CHECKS_PER_NODE + 1; i++) await sleep(5);
-      expect(checks).toBe(MAX_CHECKS_PER_NODE + 2);
+      for (let i = 0; i < 200 && held.checks() === MAX_CHECKS_PER_NODE + 1; i++) await sleep(5);
+      expect(held.checks()).toBe(MAX_CHECKS_PER_NODE + 2);
     });
 
     it('does not ask again about a copy its node found sound a moment ago (a flood of reports), but does once it is gone', async () => {

@@ -10,8 +10,7 @@ import { BlankFiles } from './blank-files';
 import { asCorruptChunk, errnoOf, isMissing, isUnreadableCopy, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
-import { RecentReads } from './recent-reads';
-import { ReplacedCopies } from './replaced-copies';
+import { RecentHashes } from './recent-hashes';
 import { readSmallChunk } from './small-reads';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import type { ChunkLayout } from './layout';
@@ -24,6 +23,14 @@ import { verifyChunkContent } from './verify-content';
  * next to the fsyncs.
  */
 const DIRECT_IO_ABOVE_BYTES = 256 * 1024;
+/** Big chunks served lately that the store remembers (`recentReads`). */
+const RECENT_READS_REMEMBERED = 4096;
+/**
+ * Replaced or removed chunks the store remembers (`replacedCopies`): ~2 MiB at most. The race it guards
+ * against lasts from one read to the quarantine that follows it (milliseconds, or a wait for the
+ * chunk's lock), so it only has to cover that many removals and replacements in between.
+ */
+const REPLACED_COPIES_REMEMBERED = 16_384;
 
 /**
  * The ChunkStore on a local file system. Built by `openChunkStore`, which prepares the directories
@@ -32,15 +39,27 @@ const DIRECT_IO_ABOVE_BYTES = 256 * 1024;
  * Concurrency: put and delete of one hash are serialised by `HashLocks`; reads take no lock, since a
  * chunk file appears whole (by an atomic rename, or a link to a blank already filled) and an open file
  * survives its unlink. So a copy found bad by a read may have been replaced by the time it is
- * quarantined: `quarantine` reads such a copy again under the lock (replaced-copies.ts).
+ * quarantined: `quarantine` reads such a copy again under the lock (`replacedCopies`).
  */
 export class FsChunkStore implements ChunkStore {
   private readonly locks = new HashLocks();
   /** Chunks are written and read by threads of their own, in one round trip each (io-threads.ts). */
   private readonly ioThreads = new IoThreads();
-  private readonly recentReads = new RecentReads();
-  /** Chunks whose file was lately replaced or removed: a quarantine of one re-reads it first. */
-  private readonly replacedCopies = new ReplacedCopies();
+  /**
+   * The big chunks served lately, to tell a chunk read once (a big file streamed) from one read again (a
+   * hot file). The first kind is read past the page cache, which costs the kernel a sixth of a cached
+   * read and evicts nothing; the second through it, so that it is served from memory while it stays hot.
+   */
+  private readonly recentReads = new RecentHashes(RECENT_READS_REMEMBERED);
+  /**
+   * The chunks whose file this store lately replaced (a re-put over a copy that was not those bytes) or
+   * removed (delete, reclaim, quarantine). Readers find a copy bad without the chunk's lock, so by the
+   * time that leads to `quarantine` the file at the chunk's path may be another one: a re-put may have
+   * put good bytes there, or a delete and a fresh put. For a chunk noted here `quarantine` reads the
+   * file again under the lock and leaves it if it verifies; any other still has the file the store found
+   * at open or wrote into an empty path, the one any reader found bad.
+   */
+  private readonly replacedCopies = new RecentHashes(REPLACED_COPIES_REMEMBERED);
   private readonly blanks: BlankFiles;
   private closed = false;
 
@@ -159,7 +178,7 @@ export class FsChunkStore implements ChunkStore {
         if (isMissing(err)) return false;
         throw toDiskError(err, `quarantining chunk ${hash}`, { hash });
       }
-      this.replacedCopies.note(hash);
+      this.replacedCopies.add(hash);
       this.ledger.removed(size);
       return true;
     });
@@ -204,7 +223,7 @@ export class FsChunkStore implements ChunkStore {
     const reserved = present === undefined ? data.length : Math.max(0, data.length - present);
     this.ledger.reserve(reserved);
     if (present !== undefined) {
-      this.replacedCopies.note(hash); // a reader may have found the copy replaced here bad
+      this.replacedCopies.add(hash); // a reader may have found the copy replaced here bad
       await this.linkIntoQuarantine(hash); // once the room is there: a refused put leaves none
     }
     const location = this.layout.locate(hash);
@@ -249,7 +268,7 @@ export class FsChunkStore implements ChunkStore {
       if (isMissing(err)) return false;
       throw toDiskError(err, `deleting chunk ${hash}`, { hash });
     }
-    this.replacedCopies.note(hash); // a put may bring a good copy back to where a reader found a bad one
+    this.replacedCopies.add(hash); // a put may bring a good copy back to where a reader found a bad one
     this.ledger.removed(size);
     try {
       await fsyncDirectory(location.dir);

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { RecentReads } from './recent-reads';
+import { RecentHashes } from './recent-hashes';
 
-describe('RecentReads', () => {
+describe('RecentHashes', () => {
   it('forgets the chunk read longest ago when full; a chunk read again is kept longer', () => {
-    const recent = new RecentReads(3);
+    const recent = new RecentHashes(3);
     expect(recent.has('a')).toBe(false);
     recent.add('a');
     recent.add('b');
@@ -17,7 +17,7 @@ describe('RecentReads', () => {
   it('holds exactly the last distinct hashes read, up to its capacity (property)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j')), (capacity, reads) => {
-        const recent = new RecentReads(capacity);
+        const recent = new RecentHashes(capacity);
         // A model: distinct hashes by their last read, the most recent last, the oldest dropped beyond the capacity.
         let model: string[] = [];
         for (const hash of reads) {
@@ -30,7 +30,18 @@ describe('RecentReads', () => {
   });
 
   it('refuses a capacity that is not a positive integer', () => {
-    expect(() => new RecentReads(0)).toThrow(RangeError);
-    expect(() => new RecentReads(1.5)).toThrow(RangeError);
+    expect(() => new RecentHashes(0)).toThrow(RangeError);
+    expect(() => new RecentHashes(1.5)).toThrow(RangeError);
+    expect(() => new RecentHashes(2.5)).toThrow(RangeError);
+  });
+
+  it('remembers the chunks replaced or removed lately, forgetting the one noted longest ago when full', () => {
+    const replaced = new RecentHashes(2);
+    expect(replaced.has('a')).toBe(false);
+    replaced.add('a');
+    replaced.add('b');
+    replaced.add('a'); // replaced again: now the most recent
+    replaced.add('c'); // 'b' is the one noted longest ago
+    expect(['a', 'b', 'c'].map((h) => replaced.has(h))).toEqual([true, false, true]);
   });
 });
