@@ -1,7 +1,7 @@
 import './young-generation'; // first: it must run before the rest of the CLI is loaded
 import { readFileSync } from 'node:fs';
 import yargs, { Argv } from 'yargs';
-import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, toCairnError } from '@cairn/protocol';
+import { CairnError, MAX_REPLICAS, envToFlags, isCairnError, parseDuration, toCairnError } from '@cairn/protocol';
 import { CairnClient, DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat, createProcessLogger, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import * as cmd from './commands';
 import { EXIT, exitCodeFor } from './exit-codes';
@@ -14,7 +14,7 @@ import { removeTempFilesOnSignals } from './interrupt';
 const CONFIG_PATH = defaultConfigPath('client');
 
 /** Global options, each also read from CAIRN_<OPTION> in the environment. */
-const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'quiet', 'replicas', 'ca', 'log-level', 'log-format'];
+const GLOBAL_OPTIONS = ['config', 'controller', 'json', 'quiet', 'replicas', 'ca', 'timeout', 'log-level', 'log-format'];
 
 interface GlobalArgs {
   controller: string;
@@ -22,6 +22,7 @@ interface GlobalArgs {
   ca?: string;
   json: boolean;
   replicas?: number;
+  timeout?: string;
   logLevel: string;
   logFormat: string;
   /** The command words, e.g. ['token', 'create']. */
@@ -44,6 +45,7 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
     .option('replicas', { type: 'number', global: true, describe: 'replication factor for put (default: the cluster\'s)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, global: true, describe: 'no progress bar' })
     .option('ca', { type: 'string', global: true, describe: 'CA certificate (PEM) to trust for wss:// (CAIRN_CA)' })
+    .option('timeout', { type: 'string', global: true, describe: 'fail a request after this long with no progress on its connection, e.g. 30s, 2m (default 30s) (CAIRN_TIMEOUT)' })
     .option('log-level', { type: 'string', default: 'warn', choices: LOG_LEVELS, global: true, describe: 'log on stderr from this level: info shows each command and a put\'s upload id, debug the connection too (CAIRN_LOG_LEVEL)' })
     .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, global: true, describe: 'stderr log lines as json, or pretty for reading (CAIRN_LOG_FORMAT)' })
     .command(
@@ -155,6 +157,13 @@ function readCa(path: string): Buffer {
   }
 }
 
+/** `--timeout`: a duration of at least a second (a bare number would be milliseconds, and fail every request). */
+function parseTimeout(value: string): number {
+  const ms = parseDuration(value, '--timeout');
+  if (ms < 1000) throw new CairnError('E_USAGE', `--timeout must be at least 1s, got ${value}`);
+  return ms;
+}
+
 async function main(): Promise<number> {
   let exitCode: number = EXIT.ok;
   const run = async (fn: (ctx: cmd.CommandContext) => Promise<void>, args: GlobalArgs) => {
@@ -166,7 +175,8 @@ async function main(): Promise<number> {
     const command = args._.join(' ');
     const started = Date.now();
     log.info({ command, controller: args.controller }, 'command started');
-    const client = new CairnClient({ controller: args.controller, ca: args.ca ? readCa(args.ca) : undefined, log });
+    const requestTimeoutMs = args.timeout === undefined ? undefined : parseTimeout(args.timeout);
+    const client = new CairnClient({ controller: args.controller, ca: args.ca ? readCa(args.ca) : undefined, requestTimeoutMs, log });
     try {
       // A progress bar would be torn apart by log lines on the same stderr: logging turns it off.
       await fn({ client, json: args.json, quiet: args.quiet || log.isLevelEnabled('info'), replicas: args.replicas, out: process.stdout, log });

@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.port;
   const hostPort = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  const address = config.advertise ?? (config.tls ? `wss://${hostPort}` : hostPort);
+  const listening = config.tls ? `wss://${hostPort}` : hostPort;
+  const address = config.advertise ?? listening; // what clients are told to connect to
 
   const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
   late.link = link;
@@ -100,7 +101,8 @@ async function main(): Promise<void> {
     await lock.release();
   });
   // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
-  log.info({ address, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${address}`);
+  const announced = config.advertise ? `, announced to clients as ${config.advertise}` : '';
+  log.info({ address: listening, advertise: config.advertise, data: config.data, ...store.stats() }, `node ${nodeId} listening on ${listening}${announced}`);
 }
 
 tuneGarbageCollectorForChunks();

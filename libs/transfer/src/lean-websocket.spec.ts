@@ -153,6 +153,19 @@ describe('LeanWebSocket', () => {
     expect(await byServer).toEqual({ code: 4002, reason: 'bye' });
   });
 
+  it('no longer keeps the process alive once it has sent its close frame, while it waits for the answer', async () => {
+    const { client, peer } = await connect(server);
+    // The process's wait is the socket handle's reference: Node's internals, read here for want of an API.
+    const handle = () => (client as unknown as { socket: { _handle: { hasRef(): boolean } | null } }).socket._handle;
+    expect(handle()?.hasRef()).toBe(true);
+    (peer as unknown as { _socket: Socket })._socket.pause(); // a peer that froze: no close frame comes back
+
+    client.close(1000, 'done');
+
+    expect(client.readyState).toBe(2); // closing: waiting for the peer's close frame
+    expect(handle()?.hasRef()).toBe(false);
+  });
+
   it('refuses to send once closed, through the callback', async () => {
     const client = new LeanWebSocket(server.url, OPTIONS);
     await opened(client);

@@ -21,6 +21,7 @@ import { sha256 } from './hashing';
 import { expectedAccept } from './websocket-handshake';
 import { InboundBudget } from './inbound-budget';
 import { ReceiveBuffers } from './receive-buffers';
+import { SlowLink, startSlowLink } from './testing/slow-link';
 
 // Real sockets on 127.0.0.1 with port 0; everything a test opens is closed in afterEach.
 const cleanups: Array<() => unknown> = [];
@@ -317,6 +318,120 @@ describe('RpcPeer over attachRpcServer and connectPeer', () => {
     const client = await connect(server.address, { requestTimeoutMs: 30 });
 
     expect(await codeOf(client.request('nodes.list', {}))).toBe('E_TIMEOUT');
+  });
+
+  describe('over a slow link', () => {
+    const MiB = 1024 * 1024;
+    /** A server that stores nothing and acknowledges every chunk, reached through a link of `bytesPerSecond`. */
+    async function slowServer(bytesPerSecond: number): Promise<{ address: string; link: SlowLink }> {
+      const server = await startServer({
+        onRequest: (frame) => {
+          if (frame.type !== 'chunk.put') throw new CairnError('E_UNKNOWN_TYPE', frame.type);
+          return { type: 'chunk.stored', body: { hash: frame.hash, size: frame.payload.length, stored: true, receipt: 'e'.repeat(64) } };
+        },
+      });
+      const link = await startSlowLink(server.port, bytesPerSecond);
+      cleanups.push(() => link.close());
+      return { address: `127.0.0.1:${link.port}`, link };
+    }
+
+    for (const lean of [true, false]) {
+      it(`lets requests queued behind others wait for as long as the link keeps moving (${lean ? 'LeanWebSocket' : 'ws'})`, async () => {
+        // 12 MiB at 4 MiB/s: the last answer comes seconds after the request was made, many times the
+        // timeout, but the link never goes a timeout without moving bytes or bringing an answer.
+        const timeoutMs = 750;
+        const { address } = await slowServer(4 * MiB);
+        const client = await connect(address, { lean, requestTimeoutMs: timeoutMs });
+        const chunks = Array.from({ length: 12 }, () => randomBytes(MiB));
+        const startedAt = Date.now();
+
+        const answers = await Promise.all(chunks.map((chunk) => client.putChunk(sha256(chunk), chunk, GRANT)));
+
+        expect(answers.map((answer) => expectFrame(answer, 'chunk.stored').body.hash)).toEqual(chunks.map((chunk) => sha256(chunk)));
+        expect(Date.now() - startedAt).toBeGreaterThan(2 * timeoutMs); // the case this is about: far beyond one timeout
+      });
+    }
+
+    it('fails the requests waiting on a link that stopped moving, sent or not, with E_TIMEOUT', async () => {
+      const { address, link } = await slowServer(4 * MiB);
+      const client = await connect(address, { lean: true, requestTimeoutMs: 500 });
+      const chunks = Array.from({ length: 12 }, () => randomBytes(MiB));
+      const outcomes = chunks.map((chunk) => codeOf(client.putChunk(sha256(chunk), chunk, GRANT)));
+
+      await Promise.race(outcomes); // one answer, then the link goes dead
+      link.freeze();
+
+      const codes = await Promise.all(outcomes);
+      expect(codes.filter((code) => code !== 'resolved').length).toBeGreaterThan(0);
+      expect(codes.filter((code) => code !== 'resolved' && code !== 'E_TIMEOUT')).toEqual([]);
+    });
+
+    it('closes a connection whose queued bytes are not going out at once, without waiting for them to go', async () => {
+      const { address, link } = await slowServer(4 * MiB);
+      const client = await connect(address, { lean: true });
+      const chunks = Array.from({ length: 32 }, () => randomBytes(MiB)); // more than the kernel's buffers take
+      const outcomes = chunks.map((chunk) => codeOf(client.putChunk(sha256(chunk), chunk, GRANT)));
+      await Promise.race(outcomes);
+      link.freeze();
+
+      client.close();
+
+      // Cut, not closed politely: the close frame would wait behind megabytes the link no longer takes.
+      await waitFor(() => client.socket.readyState === WebSocket.CLOSED, 'the socket closed', 1_000);
+      expect(await Promise.all(outcomes)).toContain('E_UNAVAILABLE');
+    });
+  });
+
+  it('fails a request its peer never answers, while answering others, once the others are answered', async () => {
+    const never = gate();
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type === 'file.stat' && frame.body.name === 'never') await never.opened;
+        else await sleep(50);
+        return echoHandler(frame, peer);
+      },
+    });
+    const client = await connect(server.address, { requestTimeoutMs: 1000 });
+    let lastOtherAnswer = 0;
+    const outcome = codeOf(client.request('file.stat', { name: 'never' })).then((code) => ({ code, at: Date.now() }));
+
+    // An answer every ~50 ms for ~1.5 s: 'never' waits on while the connection brings answers.
+    for (let i = 0; i < 30; i++) {
+      expect(await stat(client, `other-${i}`)).toBe(`other-${i}`);
+      lastOtherAnswer = Date.now();
+    }
+
+    const { code, at } = await outcome;
+    expect(code).toBe('E_TIMEOUT');
+    expect(at).toBeGreaterThanOrEqual(lastOtherAnswer);
+  });
+
+  it('fails a request the peer took but never answers, however many more requests it takes meanwhile', async () => {
+    const never = gate();
+    const server = await startServer({
+      onRequest: async () => {
+        await never.opened;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address, { requestTimeoutMs: 500 });
+    let firstDone = false;
+    const first = codeOf(client.request('nodes.list', {})).finally(() => (firstDone = true));
+    const more: Array<Promise<string>> = [];
+
+    // Another request every 100 ms for up to 1.5 s: each goes out at once, which proves the peer
+    // reads, not that it works. The first must not wait for them to stop.
+    let sent = 0;
+    while (sent < 15 && !firstDone) {
+      more.push(codeOf(client.request('nodes.list', {})));
+      sent++;
+      await sleep(100);
+    }
+
+    expect(await first).toBe('E_TIMEOUT');
+    expect(sent).toBeLessThan(15);
+    never.open();
+    await Promise.all(more);
   });
 
   it('fails a request with E_ABORTED when its signal aborts, before or while it waits', async () => {

@@ -118,6 +118,10 @@ export class RpcPeer {
   remoteAddress: string | undefined;
   /** When a complete frame last went either way (the idle timeout's clock). */
   lastActivity = Date.now();
+  /** When a request of ours last finished going into the socket (a request timeout's clock). */
+  private lastWritten = 0;
+  /** When an answer to one of our requests last arrived (a request timeout's clock). */
+  private lastAnswered = 0;
   private drainTimer: NodeJS.Timeout | undefined;
   /** Why this connection is not being read: the inbound budget is spent, or the peer does not read our answers. */
   private readonly readPauses: ReadPauses<'budget' | 'backlog'>;
@@ -179,6 +183,12 @@ export class RpcPeer {
 
   close(code = 1000, reason = ''): void {
     this.shutdown(new CairnError('E_UNAVAILABLE', 'connection closed'));
+    if (this.socket.bufferedAmount > 0) {
+      // What is still queued nobody waits for now, and a close frame would go out only after all of it:
+      // a CLI whose node stopped reading would wait for the close's own timeout before it could exit.
+      this.socket.terminate();
+      return;
+    }
     try {
       this.socket.close(code, reason);
     } catch {
@@ -194,8 +204,14 @@ export class RpcPeer {
   }
 
   /**
-   * Sends a request and waits for its answer. The timeout and the abort signal cover the whole wait,
-   * including the time spent waiting for the socket's buffer to drain before the frame goes out.
+   * Sends a request and waits for its answer, until the abort signal or a timeout. The timeout is for
+   * a lack of progress, not for the whole wait, so that a slow link does not fail requests that merely
+   * queue behind others (a put keeps tens of MiB in flight: at 8 Mbit/s, a minute of sending). While
+   * the request waits to go into the socket, its clock restarts whenever one of our requests finishes
+   * going in or an answer comes back (the peer reads); once it is in, only when an answer comes back
+   * (the peer works on what we sent: on a fast link writes finish at once, and prove nothing). So a
+   * peer that stops reading or answering fails everything that waits on it `timeoutMs` after it went
+   * quiet, and one that answers others but never this request fails it once the others are done.
    */
   private send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
     if (this.closedError) return Promise.reject(this.closedError);
@@ -204,6 +220,14 @@ export class RpcPeer {
     return new Promise<Frame>((resolve, reject) => {
       let id = 0;
       let settled = false;
+      const startedAt = Date.now();
+      let writtenAt: number | undefined;
+      const lastProgress = () => (writtenAt === undefined ? Math.max(startedAt, this.lastWritten, this.lastAnswered) : Math.max(writtenAt, this.lastAnswered));
+      const onTimer = () => {
+        const left = lastProgress() + timeoutMs - Date.now();
+        if (left > 0) timer = setTimeout(onTimer, left);
+        else settle(new CairnError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`));
+      };
       const settle = (outcome: Frame | CairnError) => {
         if (settled) return;
         settled = true;
@@ -213,7 +237,7 @@ export class RpcPeer {
         if (outcome instanceof CairnError) reject(outcome);
         else resolve(outcome);
       };
-      const timer = setTimeout(() => settle(new CairnError('E_TIMEOUT', `no answer within ${timeoutMs} ms`)), timeoutMs);
+      let timer = setTimeout(onTimer, timeoutMs);
       const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -230,6 +254,7 @@ export class RpcPeer {
           this.lastActivity = Date.now();
           this.sendMessage(parts, (err) => {
             if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+            else this.lastWritten = writtenAt = Date.now();
           });
         })
         // Nothing in the chain may reject unhandled: that would end the process, an embedding app's too.
@@ -238,7 +263,7 @@ export class RpcPeer {
   }
 
   /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */
-  private sendMessage(parts: Uint8Array[], cb: (err?: Error | null) => void = () => undefined): void {
+  private sendMessage(parts: Uint8Array[], cb: (err?: Error | null) => void): void {
     if (this.socket instanceof WebSocketConnection) this.socket.sendParts(parts, cb);
     else if (parts.length === 2) sendJoined(this.socket, parts[0], parts[1], cb);
     else this.socket.send(parts.length === 1 ? parts[0] : concatFrame(parts), { binary: true }, cb);
@@ -303,6 +328,7 @@ export class RpcPeer {
   private settleResponse(frame: Frame): boolean {
     const pending = this.pending.get(frame.requestId);
     if (!pending) return false;
+    this.lastAnswered = this.lastActivity;
     if (frame.type === 'error') pending.reject(errorFromWire(frame.body));
     else pending.resolve(frame);
     return true;

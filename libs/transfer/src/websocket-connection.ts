@@ -155,6 +155,9 @@ export abstract class WebSocketConnection extends EventEmitter {
     this.socket.end();
     this.closeTimer = setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS);
     this.closeTimer.unref();
+    // A client is done with a connection it closes: what is left is the courtesy of the peer's close
+    // frame, which a CLI must not wait for before it exits (up to CLOSE_TIMEOUT_MS, if the peer froze).
+    if (this.masked) this.socket.unref();
   }
 
   /**
