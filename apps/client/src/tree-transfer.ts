@@ -5,6 +5,7 @@ import type { CommandContext } from './commands';
 import type { TransferProgress } from '@cairn/transfer';
 import { formatBytes, printable, skippedNote } from './format';
 import { createProgress } from './progress';
+import { nameKey, probeNameFolding } from './name-folding';
 import { uploadLog } from './upload-log';
 
 /** Files transferred at once by `put -r` / `get -r`. */
@@ -71,7 +72,8 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
  * `get -r <prefix> <dir>`: every file under `prefix` taken as a directory (`photos` means `photos/…`,
  * as `put -r` stored them), written under `dir` at its name relative to the prefix; a file named
  * `prefix` itself is fetched too, under its base name. Whatever the stored names are, nothing is
- * written outside `dir`, and no two files are written to one path (the second is skipped and listed).
+ * written outside `dir`, and no two files are written to one path (the second is skipped and listed),
+ * paths that differ only in case or Unicode normalisation counting as one where the file system does.
  */
 export async function getTree(ctx: CommandContext, prefix: string, dir: string): Promise<TreeSummary> {
   const root = resolve(dir);
@@ -83,17 +85,20 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
   const progress = createProgress(`get -r ${prefix || '/'}`, 0, ctx);
   const done = new Map<string, number>();
   const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
+  // Keyed as the file system compares names: on macOS `A.txt` and `a.txt` are one file.
+  const folding = await probeNameFolding(realRoot);
   const taken = new Set<string>();
   try {
     await runBounded(filesUnder(ctx, prefix, base), async (file) => {
       const rel = file.name === prefix ? basenameOf(file.name) : file.name.slice(base.length);
       const inside = relative(root, resolve(root, ...rel.split('/')));
       const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
-      if (inside === '' || outside || taken.has(inside)) {
+      const key = nameKey(inside, folding);
+      if (inside === '' || outside || taken.has(key)) {
         summary.skipped.push(file.name);
         return;
       }
-      taken.add(inside);
+      taken.add(key);
       if (!(await makeDirectoriesInside(realRoot, dirname(inside)))) {
         summary.skipped.push(file.name);
         return;
