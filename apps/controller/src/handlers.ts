@@ -243,6 +243,13 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'chunk.bad': {
         // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
         const { hash, nodeId, reason } = frame.body;
+        if (!(await chunkReadable(ctx.catalog, session, hash))) {
+          // Only a chunk of a committed file this token may read: one limited to a prefix must not have
+          // copies of other files' chunks checked, nor learn that they exist, so this is answered as a
+          // report about a chunk the catalog does not know.
+          ctx.log.debug({ hash, node: nodeId, reason }, 'report about a chunk of no file the token may read');
+          return { type: 'ack', body: {} };
+        }
         if (!(await ctx.catalog.chunkReplicas(hash)).includes(nodeId)) {
           // Not a replica (any more): a surplus copy trimmed or garbage collected after the reader got
           // its list. Nothing to check, nothing to repair.
@@ -417,6 +424,15 @@ function placeAnyChunk(ctx: HandlerContext, replicas: number): string[] {
     if (!isCairnError(err, 'E_NO_NODES')) throw err;
     return choose(true);
   }
+}
+
+/**
+ * Whether a committed file the session may read uses chunk `hash`: one under its token's prefix, any
+ * for a token without one. (`effectivePrefix` of '' is the token's own prefix, '' for none.)
+ */
+async function chunkReadable(catalog: CatalogStore, session: Session | undefined, hash: string): Promise<boolean> {
+  const prefix = effectivePrefix(session, '');
+  return prefix !== undefined && (await catalog.chunkReferencedUnder(hash, prefix));
 }
 
 async function requireFile(catalog: CatalogStore, name: string): Promise<FileRecord> {

@@ -863,6 +863,63 @@ export function describeCatalogConformance<F extends CatalogFixture>(
       });
     });
 
+    describe('chunks under a name prefix', () => {
+      const under = (label: string, prefix: string) => store.chunkReferencedUnder(hashOf(label), prefix);
+
+      it('says whether a committed file under a prefix references a chunk', async () => {
+        await put(store, 'team-a/one', [chunk(0, 'mine', 1, ['n1', 'n2']), chunk(1, 'shared', 1, ['n1', 'n2'])]);
+        await put(store, 'team-b/two', [chunk(0, 'theirs', 1, ['n1', 'n2']), chunk(1, 'shared', 1, ['n1', 'n2'])]);
+
+        expect(await under('mine', 'team-a/')).toBe(true);
+        expect(await under('mine', 'team-a/one')).toBe(true); // a name is a prefix of itself
+        expect(await under('theirs', 'team-a/')).toBe(false);
+        expect(await under('shared', 'team-a/')).toBe(true);
+        expect(await under('shared', 'team-b/')).toBe(true);
+        expect(await under('theirs', '')).toBe(true); // '': any file
+        expect(await under('mine', 'team-a/one/')).toBe(false);
+        expect(await under('unknown', '')).toBe(false);
+      });
+
+      it("treats '%' and '_' literally, and takes a prefix with no upper bound", async () => {
+        await put(store, 'abc', [chunk(0, 'abc', 1, ['n1', 'n2'])]);
+        await put(store, 'a%c', [chunk(0, 'a%c', 1, ['n1', 'n2'])]);
+        await put(store, '\u{10ffff}x', [chunk(0, 'last', 1, ['n1', 'n2'])]);
+
+        expect(await under('abc', 'a%')).toBe(false);
+        expect(await under('abc', 'a_')).toBe(false);
+        expect(await under('a%c', 'a%')).toBe(true);
+        expect(await under('last', '\u{10ffff}')).toBe(true);
+        expect(await under('abc', '\u{10ffff}')).toBe(false);
+      });
+
+      it('counts committed files only: not open or aborted uploads, holds, removed or replaced files', async () => {
+        await store.beginUpload({ id: 'open', name: 'p/open', replicas: 2, createdAt: 1 }, [hashOf('held')]);
+        await store.recordUploadChunks('open', [chunk(0, 'recorded', 1, ['n1', 'n2'])]);
+        await store.beginUpload({ id: 'gone', name: 'p/gone', replicas: 2, createdAt: 1 });
+        await store.recordUploadChunks('gone', [chunk(0, 'aborted', 1, ['n1', 'n2'])]);
+        await store.abortUpload('gone');
+        await put(store, 'p/removed', [chunk(0, 'removed', 1, ['n1', 'n2'])]);
+        await store.removeFile('p/removed');
+        await put(store, 'p/replaced', [chunk(0, 'before', 1, ['n1', 'n2'])]);
+        await put(store, 'p/replaced', [chunk(0, 'after', 1, ['n1', 'n2'])]);
+
+        for (const label of ['held', 'recorded', 'aborted', 'removed', 'before']) {
+          expect({ label, under: await under(label, 'p/') }).toEqual({ label, under: false });
+        }
+        expect(await under('after', 'p/')).toBe(true);
+      });
+
+      it('looks at the first 10 000 references only: a chunk shared that widely is read by files it does not reach', async () => {
+        // One file of 10 000 equal chunks (zeros, say) takes up every reference looked at.
+        await put(store, 'big/zeros', Array.from({ length: 10_000 }, (_, i) => chunk(i, 'zero', 1, ['n1', 'n2'])));
+        await put(store, 'p/one', [chunk(0, 'zero', 1, ['n1', 'n2'])]);
+
+        expect(await under('zero', 'big/')).toBe(true);
+        expect(await under('zero', '')).toBe(true);
+        expect(await under('zero', 'p/')).toBe(false);
+      });
+    });
+
     describe('replicas, stats and health', () => {
       it('adds, lists (sorted) and removes replicas idempotently', async () => {
         const h = hashOf('r');

@@ -321,6 +321,16 @@ export interface CatalogStore {
    * again sends only what the nodes lack.
    */
   chunkHolders(hash: string): Promise<string[]>;
+  /**
+   * Whether a committed file whose name starts with `prefix` references `hash` (a plain string
+   * prefix, as for `listFiles`; '' for any file): whether a client limited to that prefix may read
+   * the chunk, and so report a copy of it bad. Open uploads, holds and removed files do not count.
+   * Walks the files referencing the chunk (the chunk-hash index), never the files under the prefix,
+   * and stops at the first one under it, or after the first 10 000 references (a file of zeros may
+   * reference one chunk thousands of times): false then, so that a request about a chunk shared by
+   * millions of files costs no more than that.
+   */
+  chunkReferencedUnder(hash: string, prefix: string): Promise<boolean>;
   stats(): Promise<CatalogStats>;
   /**
    * Over every chunk referenced by a file: its factor is the highest `replicas` of the files that

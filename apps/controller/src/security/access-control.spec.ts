@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { CatalogStore } from '@cairn/registry';
+import { mintToken } from '@cairn/protocol';
+import type { CatalogStore, TokenRecord } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import { AccessControl, type Session } from './access-control';
 import type { ControllerKeys } from './key-files';
@@ -19,7 +20,18 @@ function fakePeer() {
   return peer as typeof peer & RpcPeer;
 }
 
-function setup() {
+/** Tokens the fake catalog below knows, by id; `issue` mints one (a read token for any name). */
+function tokenBook() {
+  const records = new Map<string, TokenRecord>();
+  const issue = () => {
+    const { id, token, secretHash } = mintToken();
+    records.set(id, { id, secretHash, scope: 'read', prefix: null, createdAt: 1, revokedAt: null });
+    return token;
+  };
+  return { records, issue };
+}
+
+function setup(tokens = tokenBook()) {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keys: ControllerKeys = {
     clusterSecret: 's'.repeat(64),
@@ -29,8 +41,8 @@ function setup() {
   };
   const warnings: unknown[][] = [];
   const log = { warn: (...args: unknown[]) => warnings.push(args), info: () => undefined } as unknown as Logger;
-  const catalog = { getToken: async () => undefined, revokeToken: async () => true } as unknown as CatalogStore;
-  return { access: new AccessControl(catalog, keys, log), warnings };
+  const catalog = { getToken: async (id: string) => tokens.records.get(id), revokeToken: async () => true } as unknown as CatalogStore;
+  return { access: new AccessControl(catalog, keys, log), warnings, issue: tokens.issue };
 }
 
 /** The bootstrap admin token's session: no prefix, every power. */
@@ -87,5 +99,49 @@ describe('AccessControl and a connection that sends handshake after handshake', 
     expect(warnings).toEqual([]);
     await access.revokeToken(BOOTSTRAP, 'admin'); // the closed connection left its token's set
     expect(client.closes).toEqual([]);
+  });
+});
+
+describe("AccessControl's connections by token", () => {
+  /** How many tokens it keeps connections of (private: read only here, as the healer's maps are in its specs). */
+  const tokensKept = (access: AccessControl) => (access as unknown as { peersByToken: Map<string, unknown> }).peersByToken.size;
+
+  it('keeps no entry for a token once its last connection closed, however many tokens ever connected', async () => {
+    const { access, issue } = setup();
+    const peers = [];
+    for (let t = 0; t < 50; t++) {
+      const token = issue();
+      for (let c = 0; c < 3; c++) {
+        const peer = fakePeer();
+        await access.authenticateClient(peer, token, '127.0.0.1');
+        peers.push(peer);
+      }
+    }
+    expect(tokensKept(access)).toBe(50);
+
+    for (const peer of peers.slice(0, -1)) peer.closeNow();
+    await settle();
+    expect(tokensKept(access)).toBe(1); // the last token still has a connection open
+
+    peers[peers.length - 1].closeNow();
+    await settle();
+    expect(tokensKept(access)).toBe(0);
+  });
+
+  it('keeps no entry for a token whose last connection turned to a node handshake or to another token', async () => {
+    const { access, issue } = setup();
+    const toNode = fakePeer();
+    await access.authenticateClient(toNode, issue(), '127.0.0.1');
+    access.nodeHello(toNode, 'n-1', 'a'.repeat(64), '127.0.0.1');
+
+    const toOther = fakePeer();
+    await access.authenticateClient(toOther, issue(), '127.0.0.1');
+    await access.authenticateClient(toOther, 'cairn_admin_test', '127.0.0.1');
+    expect(tokensKept(access)).toBe(1); // the admin token's, with `toOther` open on it
+
+    toOther.closeNow();
+    toNode.closeNow();
+    await settle();
+    expect(tokensKept(access)).toBe(0);
   });
 });

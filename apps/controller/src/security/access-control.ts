@@ -92,6 +92,7 @@ const ADMIN_TOKEN_ID = 'admin';
 
 export class AccessControl {
   private readonly sessions = new WeakMap<RpcPeer, Session>();
+  /** Open client connections by token id, for a revocation to close; a token without one has no entry. */
   private readonly peersByToken = new Map<string, Set<RpcPeer>>();
   /** Connections whose close is watched (`watchClose`). */
   private readonly watched = new WeakSet<RpcPeer>();
@@ -157,7 +158,7 @@ export class AccessControl {
     this.watched.add(peer);
     void peer.closed.then(() => {
       const session = this.sessions.get(peer);
-      if (session?.kind === 'client') this.peersByToken.get(session.tokenId)?.delete(peer);
+      if (session?.kind === 'client') this.leaveToken(session.tokenId, peer);
       // A node that finds our proof wrong (it has another secret) hangs up without registering: say so.
       // Logged, not counted as a failed attempt: a misconfigured node retrying must not lock out its host.
       if (session?.kind === 'node-pending') {
@@ -189,7 +190,7 @@ export class AccessControl {
    */
   private setSession(peer: RpcPeer, session: Session | undefined): void {
     const previous = this.sessions.get(peer);
-    if (previous?.kind === 'client') this.peersByToken.get(previous.tokenId)?.delete(peer);
+    if (previous?.kind === 'client') this.leaveToken(previous.tokenId, peer);
     if (session === undefined) {
       this.sessions.delete(peer);
       return;
@@ -199,6 +200,17 @@ export class AccessControl {
     let peers = this.peersByToken.get(session.tokenId);
     if (!peers) this.peersByToken.set(session.tokenId, (peers = new Set()));
     peers.add(peer);
+  }
+
+  /**
+   * Takes a connection off its token's list, and the token's entry with its last connection: every
+   * token that ever connected would otherwise keep an empty set for as long as the controller runs.
+   */
+  private leaveToken(tokenId: string, peer: RpcPeer): void {
+    const peers = this.peersByToken.get(tokenId);
+    if (!peers) return;
+    peers.delete(peer);
+    if (peers.size === 0) this.peersByToken.delete(tokenId);
   }
 
   /** Checks each node's receipt for a chunk it stored for this upload (E_UPLOAD_INVALID otherwise). */

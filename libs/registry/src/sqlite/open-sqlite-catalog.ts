@@ -1,14 +1,19 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CatalogStore } from '../catalog';
 import { openConnection } from './connection';
+import { fsyncDirectory } from './fsync-directory';
 import { migrate } from './migrate';
 import { DEFAULT_SCAN_STEP, SqliteCatalog } from './sqlite-catalog';
 import { fromSqliteError } from './sqlite-errors';
 
 export interface SqliteCatalogOptions {
-  /** The database file; its directory is created (mode 0700: file names are private) if missing. */
+  /**
+   * The database file; its directory is created (mode 0700: file names are private) if missing.
+   * What its first open creates (directories, the database file) is fsynced into its parent
+   * directory, so that a power cut right after the first start does not lose the catalog.
+   */
   path: string;
   /**
    * Scans that read every referenced chunk (repair planning, replication health) read this many
@@ -17,6 +22,8 @@ export interface SqliteCatalogOptions {
    */
   scanStep?: number;
 }
+
+const DIRECTORY_MODE = 0o700;
 
 function checkedScanStep(step = DEFAULT_SCAN_STEP): number {
   if (!Number.isSafeInteger(step) || step < 1) throw new CairnError('E_INTERNAL', `invalid scanStep ${step}: an integer >= 1`);
@@ -27,22 +34,66 @@ function checkedScanStep(step = DEFAULT_SCAN_STEP): number {
 export async function openSqliteCatalog(
   options: SqliteCatalogOptions,
 ): Promise<CatalogStore> {
-  const dir = dirname(options.path);
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new CairnError(
-      'E_DISK',
-      `cannot create the catalog directory ${dir}: ${(err as Error).message}`,
-    );
-  }
+  const dir = dirname(resolve(options.path));
+  await makeDirectoryTree(dir);
+  const creating = !(await exists(options.path));
   let db;
+  let catalog: CatalogStore;
   try {
     db = openConnection(options.path);
     migrate(db);
-    return new SqliteCatalog(db, checkedScanStep(options.scanStep));
+    catalog = new SqliteCatalog(db, checkedScanStep(options.scanStep));
   } catch (err) {
     db?.close();
     throw fromSqliteError(err);
+  }
+  // SQLite fsyncs its files (and the WAL's directory entry, once), not the database file's entry.
+  // Only at creation: a later open finds the entry durable already.
+  if (creating) {
+    try {
+      await durably(dir, 'the new catalog in its directory');
+    } catch (err) {
+      await catalog.close();
+      throw err;
+    }
+  }
+  return catalog;
+}
+
+/**
+ * `mkdir -p` (mode 0700) whose new directories survive a power cut: mkdir reports the topmost
+ * directory it created; every directory from there down is new, and each new entry is made durable by
+ * fsyncing the directory that holds it. Nothing is fsynced when `dir` exists already.
+ */
+async function makeDirectoryTree(dir: string): Promise<void> {
+  let topCreated;
+  try {
+    topCreated = await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
+  } catch (err) {
+    throw new CairnError('E_DISK', `cannot create the catalog directory ${dir}: ${(err as Error).message}`);
+  }
+  if (topCreated === undefined) return;
+  for (let created = dir; ; created = dirname(created)) {
+    const parent = dirname(created);
+    await durably(parent, `the new directory ${created}`);
+    if (created === topCreated || parent === created) return;
+  }
+}
+
+/** fsyncs `dir` so that `what` (an entry in it) survives a power cut; E_DISK if it cannot. */
+async function durably(dir: string, what: string): Promise<void> {
+  try {
+    await fsyncDirectory(dir);
+  } catch (err) {
+    throw new CairnError('E_DISK', `cannot make ${what} durable (fsync of ${dir}): ${(err as Error).message}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -468,6 +468,18 @@ describe('SQLite catalog', () => {
       },
     );
 
+    it.each<keyof Statements>(['chunkReferencedFromTo', 'chunkReferencedFrom'])(
+      '%s walks the files of one chunk by the chunk-hash index and probes each file by id',
+      (name) => {
+        expect(plan(name)).toEqual([
+          'CO-ROUTINE c', // the first references, streamed (not gathered) into the outer loop
+          'SEARCH file_chunks USING COVERING INDEX file_chunks_by_hash (hash=?)',
+          'SCAN c',
+          'SEARCH f USING INTEGER PRIMARY KEY (rowid=?)',
+        ]);
+      },
+    );
+
     it('scanStepEnd finds where a step ends by the chunk-hash index', () => {
       expect(plan('scanStepEnd')).toEqual(['SEARCH file_chunks USING COVERING INDEX file_chunks_by_hash (hash>?)']);
     });

@@ -552,6 +552,17 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.holdersOf.all(hash, hash));
   }
 
+  chunkReferencedUnder(hash: string, prefix: string): Promise<boolean> {
+    return this.run(() => {
+      const to = prefixUpperBound(prefix);
+      const found =
+        to === undefined
+          ? this.sql.chunkReferencedFrom.get({ hash, from: prefix })
+          : this.sql.chunkReferencedFromTo.get({ hash, from: prefix, to });
+      return found !== undefined;
+    });
+  }
+
   stats(): Promise<CatalogStats> {
     return this.run(() => this.sql.stats.get() as CatalogStats);
   }

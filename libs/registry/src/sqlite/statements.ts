@@ -171,6 +171,9 @@ function query<Params extends unknown[], Row = never>(
 
 const TOKEN_COLUMNS = `id, secret_hash AS secretHash, scope, prefix, created_at AS createdAt, revoked_at AS revokedAt`;
 
+/** How many of a chunk's references `chunkReferencedUnder` looks at, at most. */
+export const REFERENCES_PROBED = 10_000;
+
 /**
  * Every statement the catalog runs, prepared once. A LIMIT bound at run time is spelled `LIMIT +?`
  * (or `+@name`), never a bare parameter: SQLite plans with a bare LIMIT parameter's value, and so
@@ -355,6 +358,21 @@ export function prepareStatements(db: Database.Database) {
            ORDER BY node_id`,
         )
         .pluck(),
+    ),
+    /**
+     * A committed file under a prefix (the name range [@from, @to)) referencing @hash, among the first
+     * REFERENCES_PROBED rows that reference it. CROSS JOIN keeps the chunk-hash index as the outer
+     * loop: each file is probed by id and its name tested. The cap bounds what one request may cost
+     * (a chunk of zeros may be shared by millions of files, none under the asker's prefix).
+     */
+    chunkReferencedFromTo: prepare<[{ hash: string; from: string; to: string }], { found: 1 }>(
+      `SELECT 1 AS found FROM (SELECT file_id FROM file_chunks WHERE hash = @hash LIMIT ${REFERENCES_PROBED}) c
+       CROSS JOIN files f ON f.id = c.file_id WHERE f.name >= @from AND f.name < @to LIMIT 1`,
+    ),
+    /** The same for a prefix with no upper bound (see prefixUpperBound). */
+    chunkReferencedFrom: prepare<[{ hash: string; from: string }], { found: 1 }>(
+      `SELECT 1 AS found FROM (SELECT file_id FROM file_chunks WHERE hash = @hash LIMIT ${REFERENCES_PROBED}) c
+       CROSS JOIN files f ON f.id = c.file_id WHERE f.name >= @from LIMIT 1`,
     ),
     replicasOf: query<[string], string>(
       db

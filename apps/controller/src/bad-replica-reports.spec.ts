@@ -1,0 +1,147 @@
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Body, ControlType, Frame } from '@cairn/protocol';
+import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
+import type { RpcPeer } from '@cairn/transfer';
+import { type HandlerContext, createRequestHandler } from './handlers';
+import { AccessControl } from './security/access-control';
+import { answer } from './testing/reply-body';
+
+/**
+ * A reader's report of a bad copy (`chunk.bad`) through the request handlers, with real access
+ * control and catalog: the controller has the copy checked only for a chunk of a committed file the
+ * reporting token may read. Any other report is answered as one about a chunk it does not know, so
+ * that a token limited to a prefix learns nothing of the chunks outside it.
+ */
+
+const ADMIN_TOKEN = 'cairn_admin_bad_replica_test';
+const log = pino({ level: 'silent' });
+const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
+
+describe('chunk.bad: a report is acted on only for a chunk the token may read', () => {
+  let dir: string;
+  let catalog: CatalogStore;
+  let handle: ReturnType<typeof createRequestHandler>;
+  /** The copies the controller had checked, as `hash@node`. */
+  let checked: string[];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-bad-replica-'));
+    catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const keys = { clusterSecret: 's'.repeat(64), adminToken: ADMIN_TOKEN, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+    checked = [];
+    const healer = { checkReplica: async (hash: string, nodeId: string) => void checked.push(`${hash}@${nodeId}`) };
+    // Reports and token requests use the access control, the catalog and the healer only.
+    const ctx = { catalog, access: new AccessControl(catalog, keys, log), healer, log } as unknown as HandlerContext;
+    handle = createRequestHandler(ctx, () => '127.0.0.1');
+  });
+
+  afterEach(async () => {
+    await catalog.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A client connection authenticated with `token`, and a way to send it requests. */
+  async function clientWith(token: string) {
+    const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
+    const send = <T extends ControlType>(type: T, body: Body<T>) => handle({ type, requestId: 1, body } as Frame, peer);
+    await send('session.auth', { token });
+    return {
+      create: async (scope: 'read' | 'write' | 'admin', prefix?: string) => (answer(await send('token.create', { scope, prefix }), 'token.created')).token,
+      reportBad: (hash: string, nodeId = 'n1') => send('chunk.bad', { hash, nodeId, reason: 'E_HASH_MISMATCH' }),
+    };
+  }
+
+  /** A committed file of one chunk per content, each on n1 and n2. */
+  async function committed(name: string, ...contents: string[]): Promise<string[]> {
+    const chunks = contents.map((content, index) => ({ index, hash: sha256(content), size: content.length, nodes: ['n1', 'n2'] }));
+    const size = chunks.reduce((sum, c) => sum + c.size, 0);
+    await catalog.beginUpload({ id: `setup-${name}`, name, replicas: 2, createdAt: Date.now() });
+    await catalog.commitUpload(`setup-${name}`, { size, sha256: sha256(name), chunkCount: chunks.length, now: Date.now(), chunks });
+    return chunks.map((c) => c.hash);
+  }
+
+  /** The bootstrap admin, and a read token limited to `team-a/` that it created. */
+  async function readers() {
+    const root = await clientWith(ADMIN_TOKEN);
+    const teamA = await clientWith(await root.create('read', 'team-a/'));
+    return { root, teamA };
+  }
+
+  it('checks a copy of a chunk of a file under its prefix', async () => {
+    const { teamA } = await readers();
+    const [hash] = await committed('team-a/photo.jpg', 'photo');
+
+    expect(await teamA.reportBad(hash)).toEqual({ type: 'ack', body: {} });
+    expect(checked).toEqual([`${hash}@n1`]);
+  });
+
+  it('checks nothing for a chunk of files outside its prefix, and answers as for a chunk it does not know', async () => {
+    const { teamA } = await readers();
+    const [theirs] = await committed('team-b/secret.txt', 'secret');
+    await committed('team-a/other.txt', 'other'); // files under its prefix do not open the others'
+
+    const aboutTheirs = await teamA.reportBad(theirs);
+    const aboutUnknown = await teamA.reportBad(sha256('no such chunk'));
+
+    expect(checked).toEqual([]);
+    expect(aboutTheirs).toEqual(aboutUnknown); // no telling that the hash is stored elsewhere
+    expect(aboutTheirs).toEqual({ type: 'ack', body: {} });
+  });
+
+  it('checks a chunk shared by a file under its prefix and one outside it', async () => {
+    const { teamA } = await readers();
+    const [, shared] = await committed('team-b/big.bin', 'theirs', 'shared');
+    await committed('team-a/copy.bin', 'shared');
+
+    await teamA.reportBad(shared, 'n2');
+    expect(checked).toEqual([`${shared}@n2`]);
+  });
+
+  it("matches the prefix as a plain string prefix of the file's name", async () => {
+    const root = await clientWith(ADMIN_TOKEN);
+    const percent = await clientWith(await root.create('read', 'a%'));
+    const [notUnder] = await committed('abc', 'abc'); // '%' is no wildcard
+    const [under] = await committed('a%/x', 'x');
+
+    await percent.reportBad(notUnder);
+    await percent.reportBad(under);
+    expect(checked).toEqual([`${under}@n1`]);
+  });
+
+  it('checks nothing for a chunk no committed file uses yet, even under its prefix', async () => {
+    const { teamA } = await readers();
+    const hash = sha256('uploading');
+    await catalog.beginUpload({ id: 'open', name: 'team-a/later.txt', replicas: 2, createdAt: Date.now() });
+    await catalog.recordUploadChunks('open', [{ index: 0, hash, size: 9, nodes: ['n1', 'n2'] }]);
+    await catalog.abortUpload('open'); // its copies stay listed, for GC
+
+    expect(await catalog.chunkReplicas(hash)).toEqual(['n1', 'n2']);
+    await teamA.reportBad(hash);
+    expect(checked).toEqual([]);
+  });
+
+  it('lets a token without a prefix report a copy of a chunk of any file', async () => {
+    const root = await clientWith(ADMIN_TOKEN);
+    const anyName = await clientWith(await root.create('read'));
+    const [first] = await committed('team-b/secret.txt', 'secret');
+    const [second] = await committed('top-level.txt', 'top');
+
+    await anyName.reportBad(first);
+    await root.reportBad(second);
+    expect(checked).toEqual([`${first}@n1`, `${second}@n1`]);
+  });
+
+  it('still checks nothing for a node that holds no listed copy, whatever the token', async () => {
+    const { root, teamA } = await readers();
+    const [hash] = await committed('team-a/photo.jpg', 'photo');
+
+    await root.reportBad(hash, 'n9');
+    await teamA.reportBad(hash, 'n9');
+    expect(checked).toEqual([]);
+  });
+});
