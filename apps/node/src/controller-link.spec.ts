@@ -359,6 +359,57 @@ describe('controller link: quarantined chunks are reported until the controller 
     expect(controller.connections).toHaveLength(2);
   });
 
+  it.each(['E_NOT_FOUND', 'E_BAD_MESSAGE'] as const)(
+    'drops a quarantine the controller refuses for good (%s), and those noted after it still go out',
+    async (code) => {
+      const refusals: string[] = [];
+      const controller = await startController({
+        onQuarantined: (hash) => {
+          if (hash !== refused) return;
+          refusals.push(hash);
+          throw new CairnError(code, 'refused');
+        },
+      });
+      const node = linkUp(controller.address);
+      await until('the chunk report', () => controller.connections[0]?.reportDone === true);
+      const refused = await quarantined(`refused for good: ${code}`);
+      const after = [await quarantined(`noted after the refused one: ${code}, 1`), await quarantined(`noted after the refused one: ${code}, 2`)];
+
+      node.notifyQuarantined(refused, 'scrub');
+      for (const hash of after) node.notifyQuarantined(hash, 'scrub');
+
+      await until('the later quarantines to be acknowledged', () => controller.connections[0].quarantined.length === after.length, 3_000);
+      expect(controller.connections[0].quarantined).toEqual(after);
+      await sleep(300); // several retry periods: a report refused for good is not sent again
+      expect(refusals).toEqual([refused]);
+      expect(controller.connections).toHaveLength(1);
+    },
+  );
+
+  it('sends the quarantines noted after one the controller keeps failing on (E_INTERNAL), and tries that one again', async () => {
+    const failures: string[] = [];
+    let stuck = '';
+    const controller = await startController({
+      onQuarantined: (hash) => {
+        if (hash !== stuck) return;
+        failures.push(hash);
+        throw new CairnError('E_INTERNAL', 'the catalog failed');
+      },
+    });
+    const node = linkUp(controller.address);
+    await until('the chunk report', () => controller.connections[0]?.reportDone === true);
+    stuck = await quarantined('the controller fails on this one');
+    const after = await quarantined('noted after the one it fails on');
+
+    node.notifyQuarantined(stuck, 'scrub');
+    node.notifyQuarantined(after, 'scrub');
+
+    await until('the later quarantine to be acknowledged', () => controller.connections[0].quarantined.includes(after), 3_000);
+    await until('the failed one to be tried again', () => failures.length >= 2, 3_000);
+    expect(controller.connections[0].quarantined).toEqual([after]);
+    expect(controller.connections).toHaveLength(1);
+  });
+
   it('does not report a chunk stored again since its quarantine: that copy is a good one', async () => {
     const controller = await startController();
     const node = linkUp(controller.address);

@@ -1,6 +1,6 @@
 import { KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type Frame } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type ErrorCode, type Frame } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { RpcPeer, RequestHandler, connectPeer, expectFrame, type Reply } from '@cairn/transfer';
 import { MAX_UNACKNOWLEDGED_QUARANTINES, UnacknowledgedQuarantines, type QuarantineNote } from './unacknowledged-quarantines';
@@ -31,6 +31,29 @@ const QUARANTINE_RETRY_MAX_MS = 30_000;
 /** Quarantines reported in one go, one request at a time, before the next go. */
 const QUARANTINE_REPORT_BATCH = 32;
 const QUARANTINE_REPORT_TIMEOUT_MS = 10_000;
+
+/**
+ * What a quarantine report that failed comes to, by its error's code (`afterFailedReport`):
+ * - `drop`: the controller refused this report itself and would refuse it again: its body is not valid
+ *   to it, or it knows no such message or chunk. Forgotten, with a warning: the chunk report of the
+ *   next connection, which lacks the chunk, tells the controller all the same.
+ * - `stop`: the link failed (closed, no answer in time) or this connection may not speak for the node
+ *   (E_AUTH, E_FORBIDDEN: replaced by another). No other report would fare better now: the batch ends,
+ *   and the next try waits (or a new connection tries at once).
+ * - `later`: the controller failed on this report (its catalog, say). The rest of the batch still goes
+ *   out; this one is tried again after the wait.
+ * A report stopped or left for later goes behind the others, so that one the controller can never take
+ * does not hold back those noted after it until the next reconnect.
+ */
+type FailedReport = 'drop' | 'stop' | 'later';
+
+const REFUSED_FOR_GOOD: ReadonlySet<ErrorCode> = new Set(['E_BAD_MESSAGE', 'E_FRAME_MALFORMED', 'E_FRAME_TOO_LARGE', 'E_UNKNOWN_TYPE', 'E_NOT_FOUND']);
+const LINK_FAILED: ReadonlySet<ErrorCode> = new Set(['E_UNAVAILABLE', 'E_TIMEOUT', 'E_ABORTED', 'E_VERSION', 'E_AUTH', 'E_FORBIDDEN']);
+
+function afterFailedReport(code: ErrorCode): FailedReport {
+  if (REFUSED_FOR_GOOD.has(code)) return 'drop';
+  return LINK_FAILED.has(code) ? 'stop' : 'later';
+}
 
 /**
  * Keeps the node registered with the controller: connect, register, report every stored chunk (in
@@ -96,7 +119,8 @@ export class ControllerLink {
   /**
    * Tells the controller about a chunk moved to quarantine: until it hears of it, it counts the copy as
    * healthy. The chunk is reported at once if the link is up, and again with backoff until the
-   * controller acknowledges it, or until a chunk report (on the next connection) that lacks it is sent.
+   * controller acknowledges it or refuses it for good (`FailedReport`), or until a chunk report (on the
+   * next connection) that lacks it is sent.
    */
   notifyQuarantined(hash: string, reason: string): void {
     const forgotten = this.unacknowledged.add(hash, reason);
@@ -132,20 +156,38 @@ export class ControllerLink {
     });
   }
 
-  /** Reports the oldest batch of unacknowledged quarantines; false (never a rejection) if one failed. */
+  /**
+   * Reports the oldest batch of unacknowledged quarantines; false (never a rejection) if one is left to
+   * try again (`FailedReport`).
+   */
   private async reportQuarantineBatch(peer: RpcPeer): Promise<boolean> {
+    let allSent = true;
     for (const note of this.unacknowledged.oldest(QUARANTINE_REPORT_BATCH)) {
       if (this.stopped || !peer.isOpen) return false;
       try {
         await this.reportQuarantine(peer, note);
         this.unacknowledged.acknowledged(note);
       } catch (err) {
-        const { code, message } = toCairnError(err);
-        this.options.log.warn({ hash: note.hash, code, waiting: this.unacknowledged.size }, `could not report a quarantined chunk (will try again): ${message}`);
-        return false;
+        const outcome = this.failedReport(note, toCairnError(err));
+        if (outcome === 'stop') return false;
+        if (outcome === 'later') allSent = false;
       }
     }
-    return true;
+    return allSent;
+  }
+
+  /** Forgets or postpones a report that failed, and says which (`FailedReport`). */
+  private failedReport(note: QuarantineNote, { code, message }: CairnError): FailedReport {
+    const outcome = afterFailedReport(code);
+    const { log } = this.options;
+    if (outcome === 'drop') {
+      this.unacknowledged.refused(note);
+      log.warn({ hash: note.hash, code }, `the controller refused a quarantined chunk's report: dropped (the next chunk report covers it): ${message}`);
+    } else {
+      this.unacknowledged.postpone(note);
+      log.warn({ hash: note.hash, code, waiting: this.unacknowledged.size }, `could not report a quarantined chunk (will try again): ${message}`);
+    }
+    return outcome;
   }
 
   private async reportQuarantine(peer: RpcPeer, { hash, reason }: QuarantineNote): Promise<void> {

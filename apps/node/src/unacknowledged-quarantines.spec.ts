@@ -44,6 +44,37 @@ describe('unacknowledged quarantines', () => {
     expect(notes.size).toBe(2);
   });
 
+  it('puts a postponed note behind the others, where a chunk report still covers it', () => {
+    const notes = new UnacknowledgedQuarantines();
+    notes.add('a', 'scrub');
+    notes.add('b', 'scrub');
+    notes.add('c', 'scrub');
+    const listingBegan = notes.mark();
+    notes.add('d', 'scrub');
+    const [stuck] = notes.oldest(1);
+
+    notes.postpone(stuck);
+
+    expect(notes.oldest(10).map((n) => n.hash)).toEqual(['b', 'c', 'd', 'a']);
+    expect(notes.coveredBy(listingBegan)).toBe(3); // 'a' too, though it now comes after 'd'
+    expect(notes.oldest(10).map((n) => n.hash)).toEqual(['d']);
+  });
+
+  it('forgets a refused note, but neither that nor postponing touches a later note of the same chunk', () => {
+    const notes = new UnacknowledgedQuarantines();
+    notes.add('a', 'scrub');
+    notes.add('b', 'scrub');
+    const [sent] = notes.oldest(1);
+    notes.add('a', 'E_CORRUPT'); // quarantined again since it was sent: a note of its own
+    notes.postpone(sent);
+    notes.refused(sent);
+    expect(notes.oldest(10)).toMatchObject([{ hash: 'b' }, { hash: 'a', reason: 'E_CORRUPT' }]);
+
+    const [refused] = notes.oldest(1);
+    notes.refused(refused);
+    expect(notes.oldest(10).map((n) => n.hash)).toEqual(['a']);
+  });
+
   it('refuses a capacity that is not a positive integer', () => {
     expect(() => new UnacknowledgedQuarantines(0)).toThrow(RangeError);
   });

@@ -44,6 +44,26 @@ export function isUnreadableCopy(err: unknown): boolean {
   return typeof errno === 'string' && UNREADABLE_CODES.has(errno);
 }
 
+/**
+ * The code of a read that found something other than a regular file at a chunk's path: a FIFO, a
+ * device (a directory is EISDIR). Not an errno: chunk-files.ts and io-threads.ts make it.
+ */
+export const NOT_A_REGULAR_FILE = 'ENOTREG';
+
+/**
+ * Codes of an open for reading (chunk-files.ts) that found no chunk file at the chunk's path: nothing
+ * (ENOENT), a symbolic link (ELOOP: opened with O_NOFOLLOW), a socket (ENXIO), a FIFO or a device
+ * (NOT_A_REGULAR_FILE). `has` and `list`, which look only at regular files (lstat), count the chunk
+ * absent there too, and a put of it takes the entry's place (its rename replaces it). A directory
+ * (EISDIR) is not among them: no put can replace it, so it stays a disk problem (`E_DISK`).
+ */
+const NO_CHUNK_FILE_CODES: ReadonlySet<string> = new Set(['ENOENT', 'ELOOP', 'ENXIO', NOT_A_REGULAR_FILE]);
+
+/** A read's finding that there is no chunk file at its path (`NO_CHUNK_FILE_CODES`): the chunk is not stored. */
+export function isNoChunkFile(err: unknown): boolean {
+  return NO_CHUNK_FILE_CODES.has(errnoOf(err) ?? '');
+}
+
 export function isAlreadyExisting(err: unknown): boolean {
   return errnoOf(err) === 'EEXIST';
 }

@@ -1,4 +1,4 @@
-import { link, mkdir, readdir, readFile, rm, stat, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, stat, statfs, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { CairnError, MAX_CHUNK_SIZE } from '@cairn/protocol';
@@ -7,6 +7,7 @@ import { openChunkStore } from './open-chunk-store';
 import { scrubChunks } from './scrub';
 import { makeChunk, sha256Hex } from './testing/chunks';
 import { collect, expectRejectsWithCode } from './testing/errors';
+import { Fifos } from './testing/fifos';
 import { TempDirs } from './testing/temp-dir';
 import { IoThreads } from './io-threads';
 import { SMALL_READ_BYTES } from './small-reads';
@@ -160,6 +161,48 @@ describe('file-system chunk store: reopening', () => {
     await expectRejectsWithCode(openChunkStore({ dir: root, capacity: 1.5 }), 'E_USAGE');
     await expectRejectsWithCode(openChunkStore({ dir: '' }), 'E_USAGE');
   });
+});
+
+describe('file-system chunk store: lifting a two-level store over new names taken already', () => {
+  const fifos = new Fifos();
+  afterEach(() => fifos.releaseAll());
+
+  it('keeps a sound copy of every chunk: another file at the new name stays only if it holds the chunk, else it goes to quarantine', async () => {
+    const root = await dirs.make();
+    const legacyPath = (hash: string) => join(root, 'chunks', hash.slice(0, 2), hash.slice(2, 4), hash);
+    const rotten = (data: Buffer) => Buffer.from(data.map((byte, i) => (i === 7 ? byte ^ 0x20 : byte)));
+    // What each chunk's old name holds, and what its new name holds already (another file, not a link to it).
+    const overRotten = makeChunk(5000, 90); // the new name: a rotten copy
+    const overSound = makeChunk(5001, 91); // the new name: a sound copy; the old one rotted
+    const overCopy = makeChunk(5002, 92); // the new name: a sound copy of its own
+    const overFifo = makeChunk(5003, 93); // the new name: a FIFO
+    const placed: Array<[Buffer, Buffer | 'fifo']> = [
+      [overRotten.data, rotten(overRotten.data)],
+      [rotten(overSound.data), overSound.data],
+      [overCopy.data, overCopy.data],
+      [overFifo.data, 'fifo'],
+    ];
+    const chunks = [overRotten, overSound, overCopy, overFifo];
+    for (const [i, chunk] of chunks.entries()) {
+      const [old, taken] = placed[i];
+      await mkdir(join(legacyPath(chunk.hash), '..'), { recursive: true });
+      await writeFile(legacyPath(chunk.hash), old);
+      if (taken === 'fifo') fifos.make(chunkPath(root, chunk.hash));
+      else await writeFile(chunkPath(root, chunk.hash), taken);
+    }
+
+    const store = await openIn(root);
+
+    for (const chunk of chunks) {
+      expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+      await expect(stat(legacyPath(chunk.hash))).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+    expect(store.stats()).toMatchObject({ chunks: 4, used: 5000 + 5001 + 5002 + 5003 });
+    const quarantined = (await readdir(join(root, 'quarantine'))).sort();
+    expect(quarantined.map((name) => name.slice(0, 64))).toEqual([overRotten.hash, overFifo.hash].sort());
+    const setAside = quarantined.find((name) => name.startsWith(overRotten.hash)) as string;
+    expect((await readFile(join(root, 'quarantine', setAside))).equals(rotten(overRotten.data))).toBe(true);
+  }, 10_000);
 });
 
 describe('file-system chunk store: capacity', () => {
@@ -319,6 +362,44 @@ describe('file-system chunk store: verify on read', () => {
 
     await expectRejectsWithCode(store.get(chunk.hash), 'E_DISK');
   });
+});
+
+describe('file-system chunk store: something other than a file at a chunk path', () => {
+  const fifos = new Fifos();
+  afterEach(() => fifos.releaseAll());
+
+  // A reader that opened the FIFO waited for a writer for ever, holding an I/O thread: the timeout
+  // makes such a hang a failure, and `releaseAll` lets the store close after it.
+  it('refuses a FIFO at a chunk path without blocking, for every kind of read, as absent (E_NOT_FOUND); a put takes its place', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(3000, 80);
+    fifos.make(chunkPath(root, chunk.hash));
+
+    await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
+    await expectRejectsWithCode(store.get(chunk.hash, { verify: false }), 'E_NOT_FOUND'); // a serve's read
+    await expectRejectsWithCode(store.get(chunk.hash, { check: true }), 'E_NOT_FOUND'); // a scrub's or a check's
+    expect(await store.has(chunk.hash)).toBe(false);
+
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true });
+    expect((await store.get(chunk.hash)).equals(chunk.data)).toBe(true);
+    expect(store.stats()).toMatchObject({ chunks: 1, used: 3000 });
+  }, 5_000);
+
+  it('never follows a symbolic link at a chunk path, as has and list do not: E_NOT_FOUND, even for a link to a sound copy', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    for (const chunk of [makeChunk(3000, 81), makeChunk(SMALL_READ_BYTES + 1, 82)]) {
+      const elsewhere = join(root, `elsewhere-${chunk.hash}`);
+      await writeFile(elsewhere, chunk.data);
+      await symlink(elsewhere, chunkPath(root, chunk.hash));
+
+      expect(await store.has(chunk.hash)).toBe(false);
+      await expectRejectsWithCode(store.get(chunk.hash), 'E_NOT_FOUND');
+      await expectRejectsWithCode(store.get(chunk.hash, { check: true }), 'E_NOT_FOUND');
+    }
+    expect(await collect(store.list())).toEqual([]);
+  }, 5_000);
 });
 
 describe('file-system chunk store: write failures', () => {
@@ -732,6 +813,32 @@ describe('file-system chunk store: scrub and quarantine on disk', () => {
     const quarantined = await readdir(join(root, 'quarantine'));
     expect(quarantined).toHaveLength(1);
     expect(quarantined[0].startsWith(chunk.hash)).toBe(true);
+  });
+
+  it('keeps every quarantined copy of a chunk, even those set aside in the same millisecond', async () => {
+    const root = await dirs.make();
+    const store = await openIn(root);
+    const chunk = makeChunk(3000, 70);
+    jest.spyOn(Date, 'now').mockReturnValue(1_700_000_000_000); // one millisecond for all of it
+    const rotten = [0, 1, 2].map((i) => {
+      const bytes = Buffer.from(chunk.data);
+      bytes[100 + i] ^= 0x01;
+      return bytes;
+    });
+    await store.put(chunk.hash, chunk.data);
+    await writeFile(chunkPath(root, chunk.hash), rotten[0]);
+    await expect(store.quarantine(chunk.hash)).resolves.toBe(true); // a scrub found it
+    await store.put(chunk.hash, chunk.data); // repaired
+    await writeFile(chunkPath(root, chunk.hash), rotten[1]);
+    await expect(store.put(chunk.hash, chunk.data)).resolves.toEqual({ stored: true }); // a re-put links the rotten copy aside
+    await writeFile(chunkPath(root, chunk.hash), rotten[2]);
+    await expect(store.quarantine(chunk.hash)).resolves.toBe(true);
+
+    const names = await readdir(join(root, 'quarantine'));
+    expect(names).toHaveLength(3);
+    for (const name of names) expect(name.startsWith(`${chunk.hash}.`)).toBe(true);
+    const kept = await Promise.all(names.map((name) => readFile(join(root, 'quarantine', name))));
+    expect(kept.map((bytes) => bytes.toString('hex')).sort()).toEqual(rotten.map((bytes) => bytes.toString('hex')).sort());
   });
 
   it('a full store still replaces a rotten copy on a re-put: only what the chunk grows by needs room', async () => {

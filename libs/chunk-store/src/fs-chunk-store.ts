@@ -7,7 +7,7 @@ import { assertChunkHash, type ChunkHash } from './chunk-hash';
 import { RECLAIM_CLOCK_MARGIN_MS, type AbortOptions, type ChunkStore, type ChunkStoreStats, type GetOptions, type ListedChunk, type PutResult, type ReclaimOptions, type ReclaimResult } from './chunk-store';
 import { walkChunkTree } from './chunk-tree';
 import { BlankFiles } from './blank-files';
-import { asCorruptChunk, errnoOf, isMissing, isUnreadableCopy, toDiskError } from './disk-errors';
+import { asCorruptChunk, errnoOf, isMissing, isNoChunkFile, isUnreadableCopy, toDiskError } from './disk-errors';
 import { ensureDirectory, fsyncDirectory } from './durable-write';
 import { HashLocks } from './hash-locks';
 import { RecentHashes } from './recent-hashes';
@@ -121,7 +121,8 @@ export class FsChunkStore implements ChunkStore {
       if (!check && mayGoPast) this.recentReads.add(hash);
       return data;
     } catch (err) {
-      if (isMissing(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
+      // A FIFO or a link at the chunk's path is no chunk, as `has` says (isNoChunkFile).
+      if (isNoChunkFile(err)) throw new CairnError('E_NOT_FOUND', `chunk ${hash} is not stored here`, { hash });
       throw asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
     }
   }
@@ -294,7 +295,7 @@ export class FsChunkStore implements ChunkStore {
       // Only what says the copy is bad (or gone) makes it one to replace; a process limit (EMFILE)
       // or a lost thread says nothing of it, and fails the put instead.
       const finding = asCorruptChunk(err, hash) ?? toDiskError(err, `reading chunk ${hash}`, { hash });
-      if (isMissing(err) || isUnreadableCopy(finding)) return false;
+      if (isNoChunkFile(err) || isUnreadableCopy(finding)) return false;
       throw finding;
     }
   }

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TempDirs } from './testing/temp-dir';
 import { THREAD_LOST, IoThreads } from './io-threads';
 import { AlignedSlots } from './aligned-slots';
+import { NOT_A_REGULAR_FILE } from './disk-errors';
+import { Fifos } from './testing/fifos';
 
 /** Two I/O threads made afresh for each test of the describe block this is called in, and closed after it; temp dirs removed. */
 function freshThreadsForEachTest(): { dirs: TempDirs; threads: () => IoThreads } {
@@ -173,11 +175,26 @@ async function tmpfsDir(prefix: string): Promise<string | undefined> {
 describe('IoThreads: verified reads', () => {
   const dirs = new TempDirs();
   const threads = new IoThreads(2);
+  const fifos = new Fifos();
+  afterEach(() => fifos.releaseAll()); // a thread that waited in a FIFO's open goes on, and can be closed
   afterAll(async () => {
     await threads.close();
     await dirs.removeAll();
   });
   const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+  it('refuses what is not a regular file without blocking or following it: a FIFO, a symbolic link, a directory', async () => {
+    const root = await dirs.make();
+    const data = randomBytes(100);
+    await writeFile(join(root, 'sound'), data);
+    await symlink(join(root, 'sound'), join(root, 'link'));
+    const fifo = fifos.make(join(root, 'fifo'));
+
+    await expect(threads.readChunk(fifo, sha(data), 1000)).rejects.toMatchObject({ code: NOT_A_REGULAR_FILE });
+    await expect(threads.readChunk(join(root, 'link'), sha(data), 1000)).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(threads.readChunk(root, sha(data), 1000)).rejects.toMatchObject({ code: 'EISDIR' });
+    expect((await threads.readChunk(join(root, 'sound'), sha(data), 1000)).equals(data)).toBe(true);
+  }, 5_000);
 
   it('returns the bytes of a sound chunk, small or large, and refuses rotten, oversized and missing ones', async () => {
     const root = await dirs.make();

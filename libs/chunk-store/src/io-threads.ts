@@ -1,7 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { CHUNK_FILE_MODE, type DurableWrite } from './durable-write';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
-import { asCorruptChunk } from './disk-errors';
+import { CHUNK_READ_FLAGS } from './chunk-files';
+import { NOT_A_REGULAR_FILE, asCorruptChunk } from './disk-errors';
 import { throwIfAborted } from './abort';
 import { AlignedSlots, DIRECT_IO_ALIGNMENT, copyIntoSlot, type Slot } from './aligned-slots';
 
@@ -45,14 +46,28 @@ function syncDir(dir) {
   const fd = fs.openSync(dir, 'r');
   try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
 }
+/**
+ * Opens a chunk file to read it as chunk-files.ts does (its flags come in workerData): never waiting
+ * (a FIFO at its path), never following a link, and refusing, closed again, anything but a regular file.
+ */
+function openChunkFile(file) {
+  const fd = fs.openSync(file, CHUNK_READ_FLAGS);
+  try {
+    const stats = fs.fstatSync(fd);
+    if (stats.isFile()) return { fd, size: stats.size };
+    throw stats.isDirectory() ? Object.assign(new Error('is a directory'), { code: 'EISDIR' }) : Object.assign(new Error('is not a regular file'), { code: NOT_A_REGULAR_FILE });
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+}
 function read({ id, path: file, hash, maxSize, into, slotOffset, directAbove, verify }) {
   let direct = false;
   try {
-    const fd = fs.openSync(file, 'r');
+    const { fd, size } = openChunkFile(file);
     let data;
     let inSlot = false;
     try {
-      const { size } = fs.fstatSync(fd);
       if (size > maxSize) throw Object.assign(new Error('is ' + size + ' bytes, more than any chunk'), { code: 'ECORRUPT' });
       inSlot = slotOffset !== undefined && size <= SLOT_BYTES;
       data = inSlot ? slots.subarray(slotOffset, slotOffset + size) : into && into.byteLength >= size ? Buffer.from(into, 0, size) : Buffer.allocUnsafeSlow(size);
@@ -130,6 +145,8 @@ const ALIGNMENT = workerData.alignment;
 const SLOT_BYTES = workerData.slotBytes;
 const READ_OFFSET = workerData.readOffset;
 const REOPEN_DIR = workerData.reopenDir;
+const CHUNK_READ_FLAGS = workerData.chunkReadFlags;
+const NOT_A_REGULAR_FILE = workerData.notARegularFile;
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_DIRECT } = fs.constants;
 let directWorks = O_DIRECT !== undefined;
 let directReads = O_DIRECT !== undefined;
@@ -436,8 +453,9 @@ export class IoThreads {
    * Reads a whole chunk file and checks its SHA-256 on a thread: one round trip instead of four, and
    * the hashing off the event loop. The bytes come back without a copy. A file bigger than `maxSize`,
    * shorter than it said or (unless `verify` is false) not matching `hash` is `E_CORRUPT`; file-system
-   * errors keep their code (ENOENT: not stored). `into`, handed over to the thread, is read into when
-   * the chunk fits in it.
+   * errors keep their code (ENOENT: not stored), and so does the refusal of anything but a regular file
+   * (chunk-files.ts: ELOOP for a link, EISDIR, NOT_A_REGULAR_FILE for a FIFO and the like). `into`,
+   * handed over to the thread, is read into when the chunk fits in it.
    *
    * A chunk bigger than `directAbove` is read past the page cache (O_DIRECT) into the thread's own slot
    * of the shared aligned memory (as big as a write slot: a bigger chunk goes through the cache), then
@@ -512,6 +530,8 @@ export class IoThreads {
       readOffset: slots.reservedOffset(readSlot),
       reopenDir: this.reopenDir,
       alignment: DIRECT_IO_ALIGNMENT,
+      chunkReadFlags: CHUNK_READ_FLAGS,
+      notARegularFile: NOT_A_REGULAR_FILE,
     };
     const worker = new Worker(THREAD_SOURCE, { eval: true, workerData });
     const thread: IoThread = { worker, outstanding: 0, readSlot };

@@ -36,6 +36,13 @@ describe('ChunkLayout', () => {
     for (let i = 0; i < 1000; i++) expect(ours.has(other.tempFileFor(HASH))).toBe(false);
   });
 
+  it('names each quarantined copy apart, even two of one chunk in the same millisecond, starting with its hash', () => {
+    const at = 1_700_000_000_000;
+    const names = [layout.quarantineFileFor(HASH, at), layout.quarantineFileFor(HASH, at), new ChunkLayout('/srv/cairn').quarantineFileFor(HASH, at)];
+    expect(new Set(names).size).toBe(3);
+    for (const name of names) expect(name.startsWith(join('/srv/cairn', 'quarantine', `${HASH}.${at}.`))).toBe(true);
+  });
+
   it('recognises fan-out directory names and where a chunk belongs', () => {
     expect(layout.isFanOutName('0a')).toBe(true);
     expect(['0A', 'a', 'abc', '..', 'zz'].some((name) => layout.isFanOutName(name))).toBe(false);

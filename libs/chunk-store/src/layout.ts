@@ -25,6 +25,7 @@ export interface ChunkLocation {
  *     <root>/chunks/ab/abcd…(64 hex)   one file per chunk, named by its full hash
  *     <root>/tmp/<hash>.<unique>.tmp   writes in progress; never served, deleted at open
  *     <root>/blanks/<unique>           empty files made ahead for writes to fill (blank-files.ts)
+ *     <root>/quarantine/<hash>.<ms>.<unique>   copies found bad, kept for the operator; never served
  *
  * One level of 256 directories, all made when the store opens, so that no put ever creates a
  * directory: a new directory costs the put a mkdir and an fsync of its parent, which for a small chunk
@@ -41,9 +42,10 @@ export class ChunkLayout {
   /** Chunks found bad are moved here (never served, never listed), for an operator to inspect. */
   readonly quarantineDir: string;
   /**
-   * Temp and blank names are this random prefix and a counter: unique within the process, and apart
-   * from any other's (they are created with O_EXCL). Random bytes on every write cost a put of a small
-   * chunk a call into OpenSSL's generator, which `perf` showed at ~7% of a node's main thread.
+   * Temp, blank and quarantine names end in this random prefix and a counter: unique within the
+   * process, and apart from any other's (temps and blanks are created with O_EXCL besides). Random
+   * bytes on every write cost a put of a small chunk a call into OpenSSL's generator, which `perf`
+   * showed at ~7% of a node's main thread.
    */
   private readonly tempPrefix = randomBytes(TEMP_PREFIX_BYTES).toString('hex');
   private tempCount = 0;
@@ -55,8 +57,13 @@ export class ChunkLayout {
     this.quarantineDir = join(root, 'quarantine');
   }
 
+  /**
+   * A fresh name for a copy of `hash` set aside at `at` (epoch ms): `<hash>.<ms>.<unique>`, the unique
+   * part as a temp name's. The time alone collided for two copies of one chunk set aside in the same
+   * millisecond (a re-put's link, then a quarantine), and the rename of the second replaced the first.
+   */
   quarantineFileFor(hash: ChunkHash, at: number): string {
-    return join(this.quarantineDir, `${hash}.${at}`);
+    return join(this.quarantineDir, `${hash}.${at}.${this.uniqueSuffix()}`);
   }
 
   locate(hash: ChunkHash): ChunkLocation {
@@ -71,12 +78,17 @@ export class ChunkLayout {
 
   /** A fresh, unique temp path for a write of `hash`. */
   tempFileFor(hash: ChunkHash): string {
-    return join(this.tmpDir, `${hash}.${this.tempPrefix}${(this.tempCount++).toString(36)}${TEMP_EXTENSION}`);
+    return join(this.tmpDir, `${hash}.${this.uniqueSuffix()}${TEMP_EXTENSION}`);
   }
 
   /** A fresh, unique path for a blank file. */
   blankFile(): string {
-    return join(this.blanksDir, `${this.tempPrefix}${(this.tempCount++).toString(36)}`);
+    return join(this.blanksDir, this.uniqueSuffix());
+  }
+
+  /** This layout's random prefix and the next count: never the same twice, nor another process's. */
+  private uniqueSuffix(): string {
+    return `${this.tempPrefix}${(this.tempCount++).toString(36)}`;
   }
 
   /** Whether a directory entry name can be a fan-out directory (`00`…`ff`). */

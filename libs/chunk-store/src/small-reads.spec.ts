@@ -1,17 +1,23 @@
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { NOT_A_REGULAR_FILE } from './disk-errors';
 import { SMALL_READ_BYTES, readSmallChunk } from './small-reads';
+import { Fifos } from './testing/fifos';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 describe('readSmallChunk', () => {
   let dir: string;
+  const fifos = new Fifos();
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cairn-small-reads-'));
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    fifos.releaseAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   function stored(data: Buffer): { file: string; hash: string } {
     const file = join(dir, 'chunk');
@@ -61,6 +67,17 @@ describe('readSmallChunk', () => {
     truncateSync(file, 3);
     expect(readSmallChunk(file, hash, undefined, false)?.equals(rotten.subarray(0, 3))).toBe(true);
   });
+
+  it('refuses what is not a regular file without blocking or following it: a FIFO, a symbolic link, a directory', () => {
+    const { file, hash } = stored(Buffer.from('a sound chunk'));
+    const fifo = fifos.make(join(dir, 'fifo'));
+    symlinkSync(file, join(dir, 'link'));
+    mkdirSync(join(dir, 'directory'));
+
+    expect(() => readSmallChunk(fifo, hash)).toThrow(expect.objectContaining({ code: NOT_A_REGULAR_FILE }));
+    expect(() => readSmallChunk(join(dir, 'link'), hash)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    expect(() => readSmallChunk(join(dir, 'directory'), hash)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+  }, 5_000);
 
   it("throws the file system's ENOENT for a chunk that is not there", () => {
     expect(() => readSmallChunk(join(dir, 'absent'), sha256(Buffer.alloc(0)))).toThrow(expect.objectContaining({ code: 'ENOENT' }));

@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { openChunkFileSync } from './chunk-files';
 
 /**
  * Chunks up to this size are read on the calling thread. Handing a 4 KiB read to an I/O thread costs
@@ -11,19 +12,19 @@ export const SMALL_READ_BYTES = 64 * 1024;
 /**
  * The read of io-threads.ts (open, fstat, read, close, then SHA-256 unless `verify` is false), with
  * synchronous calls on the calling thread, for a chunk of at most SMALL_READ_BYTES: `undefined` when
- * the file is bigger, or not a regular file (read it on an I/O thread, which says what is wrong).
- * Reads into `into` when it is big enough, as the threads do. Throws what the thread's read throws:
- * the file system's error (ENOENT when absent) or an `ECORRUPT` one. The open and fstat run on the
- * calling thread for every chunk it is asked for, big ones included (the size is not known before):
- * two cached system calls, but a failing disk stalls the caller. Non-blocking, so a FIFO planted at a
- * chunk's path cannot hang it.
+ * the file is bigger (read it on an I/O thread). Reads into `into` when it is big enough, as the
+ * threads do. Throws what the thread's read throws: the file system's error (ENOENT when absent), an
+ * `ECORRUPT` one, or for anything but a regular file the refusal of `openChunkFileSync` (opened
+ * non-blocking and not followed, so a FIFO or a link planted at a chunk's path cannot hang it or lead
+ * it elsewhere). The open and fstat run on the calling thread for every chunk it is asked for, big
+ * ones included (the size is not known before): two cached system calls, but a failing disk stalls
+ * the caller.
  */
 export function readSmallChunk(path: string, hash: string, into?: ArrayBuffer | Uint8Array, verify = true): Buffer | undefined {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const { fd, stats } = openChunkFileSync(path);
   let data: Buffer;
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile() || stats.size > SMALL_READ_BYTES) return undefined;
+    if (stats.size > SMALL_READ_BYTES) return undefined;
     const size = stats.size;
     data = into && into.byteLength >= size ? viewOf(into, size) : Buffer.allocUnsafe(size);
     for (let offset = 0; offset < size; ) {
