@@ -1,13 +1,6 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import type { Body, ControlType, Frame } from '@cairn/protocol';
-import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
-import type { RpcPeer } from '@cairn/transfer';
-import { type HandlerContext, createRequestHandler } from './handlers';
-import { AccessControl } from './security/access-control';
+import { createHash } from 'node:crypto';
+import type { CatalogStore } from '@cairn/registry';
+import { type HandlerFixture, startHandlerFixture } from './testing/handler-fixture';
 import { answer } from './testing/reply-body';
 
 /**
@@ -17,39 +10,29 @@ import { answer } from './testing/reply-body';
  * that a token limited to a prefix learns nothing of the chunks outside it.
  */
 
-const ADMIN_TOKEN = 'cairn_admin_bad_replica_test';
-const log = pino({ level: 'silent' });
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
 
 describe('chunk.bad: a report is acted on only for a chunk the token may read', () => {
-  let dir: string;
+  let fixture: HandlerFixture;
   let catalog: CatalogStore;
-  let handle: ReturnType<typeof createRequestHandler>;
   /** The copies the controller had checked, as `hash@node`. */
   let checked: string[];
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-bad-replica-'));
-    catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const keys = { clusterSecret: 's'.repeat(64), adminToken: ADMIN_TOKEN, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
     checked = [];
-    const healer = { checkReplica: async (hash: string, nodeId: string) => void checked.push(`${hash}@${nodeId}`) };
     // Reports and token requests use the access control, the catalog and the healer only.
-    const ctx = { catalog, access: new AccessControl(catalog, keys, log), healer, log } as unknown as HandlerContext;
-    handle = createRequestHandler(ctx, () => '127.0.0.1');
+    const healer = { checkReplica: async (hash: string, nodeId: string) => void checked.push(`${hash}@${nodeId}`) };
+    fixture = await startHandlerFixture({ healer });
+    catalog = fixture.catalog;
   });
 
   afterEach(async () => {
-    await catalog.close();
-    await rm(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   /** A client connection authenticated with `token`, and a way to send it requests. */
   async function clientWith(token: string) {
-    const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
-    const send = <T extends ControlType>(type: T, body: Body<T>) => handle({ type, requestId: 1, body } as Frame, peer);
-    await send('session.auth', { token });
+    const send = await fixture.connect(token);
     return {
       create: async (scope: 'read' | 'write' | 'admin', prefix?: string) => (answer(await send('token.create', { scope, prefix }), 'token.created')).token,
       reportBad: (hash: string, nodeId = 'n1') => send('chunk.bad', { hash, nodeId, reason: 'E_HASH_MISMATCH' }),
@@ -67,7 +50,7 @@ describe('chunk.bad: a report is acted on only for a chunk the token may read', 
 
   /** The bootstrap admin, and a read token limited to `team-a/` that it created. */
   async function readers() {
-    const root = await clientWith(ADMIN_TOKEN);
+    const root = await clientWith(fixture.adminToken);
     const teamA = await clientWith(await root.create('read', 'team-a/'));
     return { root, teamA };
   }
@@ -103,7 +86,7 @@ describe('chunk.bad: a report is acted on only for a chunk the token may read', 
   });
 
   it("matches the prefix as a plain string prefix of the file's name", async () => {
-    const root = await clientWith(ADMIN_TOKEN);
+    const root = await clientWith(fixture.adminToken);
     const percent = await clientWith(await root.create('read', 'a%'));
     const [notUnder] = await committed('abc', 'abc'); // '%' is no wildcard
     const [under] = await committed('a%/x', 'x');
@@ -126,7 +109,7 @@ describe('chunk.bad: a report is acted on only for a chunk the token may read', 
   });
 
   it('lets a token without a prefix report a copy of a chunk of any file', async () => {
-    const root = await clientWith(ADMIN_TOKEN);
+    const root = await clientWith(fixture.adminToken);
     const anyName = await clientWith(await root.create('read'));
     const [first] = await committed('team-b/secret.txt', 'secret');
     const [second] = await committed('top-level.txt', 'top');

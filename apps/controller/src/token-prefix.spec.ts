@@ -1,13 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import type { Body, ControlType, Frame } from '@cairn/protocol';
-import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
-import type { RpcPeer } from '@cairn/transfer';
-import { type HandlerContext, createRequestHandler } from './handlers';
-import { AccessControl } from './security/access-control';
+import type { CatalogStore } from '@cairn/registry';
+import { type HandlerFixture, startHandlerFixture } from './testing/handler-fixture';
 import { answer } from './testing/reply-body';
 
 /**
@@ -16,34 +8,23 @@ import { answer } from './testing/reply-body';
  * which has none, administers every token.
  */
 
-const ADMIN_TOKEN = 'cairn_admin_token_prefix_test';
-const log = pino({ level: 'silent' });
-
 describe('token administration by an admin limited to a prefix', () => {
-  let dir: string;
+  let fixture: HandlerFixture;
   let catalog: CatalogStore;
-  let handle: ReturnType<typeof createRequestHandler>;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cairn-token-prefix-'));
-    catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const keys = { clusterSecret: 's'.repeat(64), adminToken: ADMIN_TOKEN, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
     // Token requests use the access control and the catalog only.
-    const ctx = { catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
-    handle = createRequestHandler(ctx, () => '127.0.0.1');
+    fixture = await startHandlerFixture();
+    catalog = fixture.catalog;
   });
 
   afterEach(async () => {
-    await catalog.close();
-    await rm(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   /** A client connection authenticated with `token`, and a way to send it requests. */
   async function clientWith(token: string) {
-    const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
-    const send = <T extends ControlType>(type: T, body: Body<T>) => handle({ type, requestId: 1, body } as Frame, peer);
-    await send('session.auth', { token });
+    const send = await fixture.connect(token);
     return {
       create: async (scope: 'read' | 'write' | 'admin', prefix?: string) => answer(await send('token.create', { scope, prefix }), 'token.created'),
       list: async () => answer(await send('token.list', {}), 'token.listed').tokens.map((t) => ({ id: t.id, prefix: t.prefix })),
@@ -56,7 +37,7 @@ describe('token administration by an admin limited to a prefix', () => {
 
   /** The bootstrap admin, and an admin token limited to `team-a/` that it created. */
   async function admins() {
-    const root = await clientWith(ADMIN_TOKEN);
+    const root = await clientWith(fixture.adminToken);
     const teamA = await clientWith((await root.create('admin', 'team-a/')).token);
     return { root, teamA };
   }

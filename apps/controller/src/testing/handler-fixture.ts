@@ -1,0 +1,54 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { Body, ControlType, Frame } from '@cairn/protocol';
+import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
+import type { Reply, RpcPeer } from '@cairn/transfer';
+import { type HandlerContext, createRequestHandler } from '../handlers';
+import { AccessControl } from '../security/access-control';
+
+/** Sends one request on a client connection and gives the handler's reply. */
+export type SendRequest = <T extends ControlType>(type: T, body: Body<T>) => Promise<Reply>;
+
+/**
+ * The controller's request handlers over a real catalog (in a temp directory) and real access
+ * control, for specs of requests that need no processes. The rest of the handlers' context (a
+ * cluster, a healer) is the spec's: only what its requests use.
+ */
+export interface HandlerFixture {
+  catalog: CatalogStore;
+  /** The bootstrap admin token, which has every scope and no prefix. */
+  adminToken: string;
+  /** A client connection authenticated with `token` (the admin token by default). */
+  connect(token?: string): Promise<SendRequest>;
+  close(): Promise<void>;
+}
+
+/** `context`: the parts of the handlers' context besides the catalog, access control and log, stand-ins as a rule. */
+export async function startHandlerFixture(context: Record<string, unknown> = {}): Promise<HandlerFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-handlers-'));
+  const catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
+  const adminToken = 'cairn_admin_handler_fixture';
+  const log = pino({ level: 'silent' });
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const keys = { clusterSecret: 's'.repeat(64), adminToken, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+  const ctx = { ...context, catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
+  const handle = createRequestHandler(ctx, () => '127.0.0.1');
+  let requestId = 0;
+  return {
+    catalog,
+    adminToken,
+    connect: async (token = adminToken) => {
+      const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
+      const send: SendRequest = async (type, body) => handle({ type, requestId: ++requestId, body } as Frame, peer);
+      await send('session.auth', { token });
+      return send;
+    },
+    close: async () => {
+      await catalog.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
