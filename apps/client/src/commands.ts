@@ -134,10 +134,22 @@ function quoted(arg: string): string {
 
 /** `drain <node-id>`: move a node's chunks elsewhere before retiring it; `--undo` takes it back. */
 export async function drainCommand(ctx: CommandContext, nodeId: string, undo: boolean): Promise<void> {
-  if (!isNodeId(nodeId)) throw new CairnError('E_USAGE', `drain needs a node id (1-64 of A-Z a-z 0-9 _ -, as \`cairn nodes\` shows), not ${quoted(nodeId)}`);
+  requireNodeId('drain', nodeId);
   await ctx.client.drain(nodeId, !undo);
   if (ctx.json) printJson(ctx, { node: nodeId, draining: !undo });
   else print(ctx, undo ? `node ${nodeId} accepts chunks again` : `node ${nodeId} is draining: its chunks are being copied elsewhere`);
+}
+
+/** `forget <node-id>`: a dead node gone for good leaves `nodes` and `status`. */
+export async function forgetCommand(ctx: CommandContext, nodeId: string): Promise<void> {
+  requireNodeId('forget', nodeId);
+  await ctx.client.forgetNode(nodeId);
+  if (ctx.json) printJson(ctx, { node: nodeId, forgotten: true });
+  else print(ctx, `node ${nodeId} forgotten: no longer listed, its copies unlisted (should it come back, it registers again)`);
+}
+
+function requireNodeId(command: string, nodeId: string): void {
+  if (!isNodeId(nodeId)) throw new CairnError('E_USAGE', `${command} needs a node id (1-64 of A-Z a-z 0-9 _ -, as \`cairn nodes\` shows), not ${quoted(nodeId)}`);
 }
 
 /** `token create --scope S [--prefix P]`: prints the new token once (with --json: {id, token}). */

@@ -114,6 +114,15 @@ function buildCli(argv: string[], run: (fn: (ctx: cmd.CommandContext) => Promise
           .example('$0 drain n-4f1c2a9b33e0', 'copy its chunks elsewhere; retire it when status shows nothing under-replicated'),
       act((ctx, a: { node: string; undo: boolean }) => cmd.drainCommand(ctx, a.node, a.undo)),
     )
+    .command(
+      'forget <node>',
+      'admin: forget a dead node gone for good (no longer listed; its copies unlisted)',
+      (y) =>
+        y
+          .positional('node', { type: 'string', demandOption: true })
+          .example('$0 forget n-4f1c2a9b33e0', 'after it died or was retired: `nodes` and `status` stop counting it'),
+      act((ctx, a: { node: string }) => cmd.forgetCommand(ctx, a.node)),
+    )
     .demandCommand(1, 'name a command (see --help)')
     .recommendCommands()
     .strict()

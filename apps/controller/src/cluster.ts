@@ -99,6 +99,28 @@ export class Cluster {
     node.draining = draining;
   }
 
+  /**
+   * Forgets node `id` at an admin's word (`node.forget`): only a dead one, whose copies count for
+   * nothing already (a live one would only register again, its copies still counting). It leaves the
+   * list, placement and every record here; its replica rows go after, in steps (forgotten-nodes.ts).
+   * Should it come back, it registers as any node does, and its chunk report lists what it holds.
+   */
+  async forget(id: string): Promise<void> {
+    if (!this.nodes.has(id)) throw new CairnError('E_NOT_FOUND', `no node ${id}`);
+    const state = this.liveness.state(id);
+    if (state !== 'dead') {
+      throw new CairnError('E_USAGE', `node ${id} is ${state}: only a dead node can be forgotten (drain it, wait until status shows nothing under-replicated, stop it, then forget it)`);
+    }
+    await this.catalog.forgetNode(id);
+    this.nodes.delete(id);
+    this.peers.get(id)?.close(4000, 'forgotten'); // a link left open by a node that froze
+    this.peers.delete(id);
+    this.links.delete(id);
+    this.reported.delete(id);
+    this.registeredAt.delete(id);
+    this.liveness.forget(id);
+  }
+
   /** Liveness first: a dead node is dead even if draining; a draining node that lives says so. */
   state(id: string): NodeState {
     const live = this.liveness.state(id);

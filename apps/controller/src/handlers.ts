@@ -9,6 +9,7 @@ import { AccessControl, Session, checkNameAllowed, effectivePrefix, requireUnres
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus, reusedTotals } from './cluster-status';
 import { fitListPage } from './list-page';
+import { dropForgottenNode } from './forgotten-nodes';
 import { MAX_OPEN_PREPARED_UPLOADS, type PreparedUpload, PreparedUploads } from './prepared-uploads';
 
 export interface HandlerContext {
@@ -272,6 +273,15 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         requireUnrestricted(session, 'draining a node');
         await ctx.cluster.setDraining(frame.body.nodeId, frame.body.draining);
         ctx.log.info({ node: frame.body.nodeId, draining: frame.body.draining }, 'node draining changed');
+        return { type: 'ack', body: {} };
+      }
+      case 'node.forget': {
+        requireUnrestricted(session, 'forgetting a node');
+        const { nodeId } = frame.body;
+        await ctx.cluster.forget(nodeId);
+        ctx.healer.nodeForgotten(nodeId);
+        ctx.log.info({ node: nodeId }, 'node forgotten');
+        void dropForgottenNode(ctx.catalog, nodeId, ctx.log);
         return { type: 'ack', body: {} };
       }
       case 'node.report': {

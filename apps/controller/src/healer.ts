@@ -294,6 +294,13 @@ export class Healer {
     this.schedule.changed(); // its report may have listed copies, or dropped some
   }
 
+  /** `nodeId` was forgotten (Cluster.forget): nothing of it is to be checked or listed again. */
+  nodeForgotten(nodeId: string): void {
+    this.unlisted.dropNode(nodeId);
+    this.checksPerNode.delete(nodeId);
+    this.schedule.changed();
+  }
+
   /**
    * Forgets a replica its node no longer has (it quarantined the chunk, or a check failed). Use this,
    * not the catalog's removeReplica: a copy the healer is about to list again must stay unlisted.

@@ -20,6 +20,7 @@ import { Cluster } from './cluster';
 import { createRequestHandler } from './handlers';
 import { startUploadSweeper } from './upload-sweeper';
 import { Healer } from './healer';
+import { resumeForgottenNodes } from './forgotten-nodes';
 import { createControllerMetrics } from './metrics';
 import { reusedTotals } from './cluster-status';
 import { controllerSources, createDashboard } from './dashboard';
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
 
   const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs, (hashes) => healer.checkAbandonedCopies(hashes));
   healer.start();
+  void resumeForgottenNodes(catalog, log); // nodes forgotten before a stop whose rows are not all gone
   // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
   // /metrics and the dashboard's /api/* need the admin token (`Authorization: Bearer …`); probes never do.
   const authorize: HttpAuthorizer = (request) => access.isAdminBearer(request.headers.authorization);

@@ -63,6 +63,12 @@ export class UnlistedCopies {
     this.forget(nodeId, hash);
   }
 
+  /** The node was forgotten: its copies are unlisted for good (and its replica rows go too). */
+  dropNode(nodeId: string): void {
+    this.count -= this.byNode.get(nodeId)?.size ?? 0;
+    this.byNode.delete(nodeId);
+  }
+
   /** Checks up to CHECKS_PER_PASS copies on their nodes, listing again those found there; returns how many it listed. */
   async confirm(): Promise<number> {
     let budget = CHECKS_PER_PASS;

@@ -219,6 +219,7 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
     gc: record({ pendingChunks: count, deletedChunks: count }),
   }),
   'chunk.bad': record({ hash: hex64, nodeId, reason: text(200) }),
+  'node.forget': record({ nodeId }),
   'node.drain': record({ nodeId, draining: fc.boolean() }),
   'session.auth': record({ token: fc.oneof(fc.stringMatching(/^cairn_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/), text(512, 1)) }),
   'session.info': record({ scope: tokenScope, prefix: fc.option(text(4096), { nil: null }) }),

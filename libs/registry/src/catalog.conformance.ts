@@ -112,6 +112,53 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         );
         expect(await store.listNodes()).toEqual([]);
       });
+
+      it('forgets a node: unlisted at once, its replica rows dropped in steps, then the node itself', async () => {
+        await store.upsertNode(node('n1'));
+        await store.upsertNode(node('n2'));
+        await put(store, 'f', [chunk(0, 'a', 1, ['n1', 'n2']), chunk(1, 'b', 1, ['n1', 'n2']), chunk(2, 'c', 1, ['n1', 'n2'])]);
+
+        await store.forgetNode('n1');
+
+        expect((await store.listNodes()).map((n) => n.id)).toEqual(['n2']);
+        expect(await store.listForgottenNodes()).toEqual(['n1']);
+        expect(await codeOf(store.setNodeDraining('n1', true))).toBe('E_NOT_FOUND');
+        expect(await codeOf(store.forgetNode('n1'))).toBe('E_NOT_FOUND'); // not listed any more
+        expect(await store.dropForgottenReplicas('n1', 2)).toEqual({ dropped: 2, done: false });
+        expect(await store.dropForgottenReplicas('n1', 2)).toEqual({ dropped: 1, done: true });
+        for (const label of ['a', 'b', 'c']) expect(await store.chunkReplicas(hashOf(label))).toEqual(['n2']);
+        expect(await store.listForgottenNodes()).toEqual([]);
+        expect(await store.dropForgottenReplicas('n1', 2)).toEqual({ dropped: 0, done: true });
+        expect(await codeOf(store.forgetNode('n3'))).toBe('E_NOT_FOUND');
+      });
+
+      it('remembers a forgotten node that registers again, and drops nothing of it from then on', async () => {
+        await store.upsertNode(node('n1'));
+        await put(store, 'f', [chunk(0, 'a', 1, ['n1']), chunk(1, 'b', 1, ['n1'])], { replicas: 1 });
+        await store.forgetNode('n1');
+        expect(await store.dropForgottenReplicas('n1', 1)).toEqual({ dropped: 1, done: false });
+
+        await store.upsertNode({ ...node('n1'), lastSeen: 7 });
+
+        expect(await store.listNodes()).toEqual([{ ...node('n1'), lastSeen: 7 }]);
+        expect(await store.listForgottenNodes()).toEqual([]);
+        expect(await store.dropForgottenReplicas('n1', 1)).toEqual({ dropped: 0, done: true });
+        const left = [...(await store.chunkReplicas(hashOf('a'))), ...(await store.chunkReplicas(hashOf('b')))];
+        expect(left).toEqual(['n1']); // one row was dropped before it came back; its report lists it again
+      });
+
+      it('drops a forgotten node with no replica rows, and its unfinished chunk report, in one step', async () => {
+        await store.upsertNode(node('n1'));
+        await store.beginNodeReport('n1');
+        await store.addNodeReportPage('n1', [hashOf('x')]);
+        await store.forgetNode('n1');
+
+        expect(await store.dropForgottenReplicas('n1', 10)).toEqual({ dropped: 0, done: true });
+        expect(await store.listForgottenNodes()).toEqual([]);
+        await store.upsertNode(node('n1')); // a new registration starts from nothing
+        await store.beginNodeReport('n1');
+        expect(await store.finishNodeReport('n1')).toMatchObject({ added: 0 });
+      });
     });
 
     describe('upload sessions', () => {

@@ -176,10 +176,26 @@ export interface ReplicationHealth {
 export interface CatalogStore {
   /** Inserts or replaces the node with this id. */
   upsertNode(node: NodeRecord): Promise<void>;
-  /** Every node ever registered, ordered by id. */
+  /** Every node ever registered and not forgotten, ordered by id. */
   listNodes(): Promise<NodeRecord[]>;
-  /** Sets or clears the node's `draining` flag; an unknown node is E_NOT_FOUND. */
+  /** Sets or clears the node's `draining` flag; an unknown (or forgotten) node is E_NOT_FOUND. */
   setNodeDraining(nodeId: string, draining: boolean): Promise<void>;
+  /**
+   * Forgets a node, an operator's word that it is gone for good: `listNodes` no longer lists it, and
+   * its replica rows, which count for nothing (its copies are repaired elsewhere once it is dead), are
+   * dropped by `dropForgottenReplicas` in steps. A node that registers again (`upsertNode`) is listed
+   * again at once, and the dropping stops; its chunk report lists again what it holds. E_NOT_FOUND
+   * for a node not listed.
+   */
+  forgetNode(nodeId: string): Promise<void>;
+  /** Forgotten nodes whose replica rows are not all dropped yet (a controller resumes them at start). */
+  listForgottenNodes(): Promise<string[]>;
+  /**
+   * Drops up to `limit` replica rows of a forgotten node, and with the last of them the node itself
+   * (and any chunk report of it left unfinished). Nothing for a node not forgotten, or registered
+   * again since. Returns the rows dropped, and whether nothing of the node is left to drop.
+   */
+  dropForgottenReplicas(nodeId: string, limit: number): Promise<{ dropped: number; done: boolean }>;
 
   /**
    * Opens an upload session, active as of `createdAt`; a second session with the same id is

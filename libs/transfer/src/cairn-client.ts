@@ -219,6 +219,14 @@ export class CairnClient {
     await this.ask('node.drain', { nodeId, draining }, 'ack', options);
   }
 
+  /**
+   * Admin: forgets a dead node gone for good: it is no longer listed, and its copies (which count for
+   * nothing once it is dead) are unlisted. E_USAGE for a node not dead; one that comes back registers again.
+   */
+  async forgetNode(nodeId: string, options: CallOptions = {}): Promise<void> {
+    await this.ask('node.forget', { nodeId }, 'ack', options);
+  }
+
   async close(): Promise<void> {
     const controller = this.controllerPeer;
     this.controllerPeer = undefined;

@@ -50,6 +50,7 @@ const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
   'upload.abort': 'write',
   'file.remove': 'write',
   'node.drain': 'admin',
+  'node.forget': 'admin',
   'token.create': 'admin',
   'token.list': 'admin',
   'token.revoke': 'admin',

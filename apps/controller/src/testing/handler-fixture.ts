@@ -9,6 +9,8 @@ import type { Reply, RpcPeer } from '@cairn/transfer';
 import { type HandlerContext, createRequestHandler } from '../handlers';
 import { AccessControl } from '../security/access-control';
 
+type HandlerContextParts = Record<string, unknown>;
+
 /** Sends one request on a client connection and gives the handler's reply. */
 export type SendRequest = <T extends ControlType>(type: T, body: Body<T>) => Promise<Reply>;
 
@@ -26,15 +28,19 @@ export interface HandlerFixture {
   close(): Promise<void>;
 }
 
-/** `context`: the parts of the handlers' context besides the catalog, access control and log, stand-ins as a rule. */
-export async function startHandlerFixture(context: Record<string, unknown> = {}): Promise<HandlerFixture> {
+/**
+ * `context`: the parts of the handlers' context besides the catalog, access control and log, stand-ins
+ * as a rule; or a function making them from the catalog (a real Cluster, say).
+ */
+export async function startHandlerFixture(context: HandlerContextParts | ((catalog: CatalogStore) => Promise<HandlerContextParts>) = {}): Promise<HandlerFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-handlers-'));
   const catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
   const adminToken = 'cairn_admin_handler_fixture';
   const log = pino({ level: 'silent' });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keys = { clusterSecret: 's'.repeat(64), adminToken, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
-  const ctx = { ...context, catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
+  const parts = typeof context === 'function' ? await context(catalog) : context;
+  const ctx = { ...parts, catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
   const handle = createRequestHandler(ctx, () => '127.0.0.1');
   let requestId = 0;
   return {

@@ -290,4 +290,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // 6: each file's manifest hash (the SHA-256 of its chunk list), kept from its commit on. Files
   // committed before have none (NULL): their readers check the whole file's SHA-256 instead.
   (db) => db.exec(`ALTER TABLE files ADD COLUMN manifest_sha256 TEXT;`),
+  // 7: an operator may forget a dead node (`forgetNode`): it leaves the node list at once, its replica
+  // rows go in steps (`dropForgottenReplicas`), and the last step takes its row.
+  (db) => db.exec(`ALTER TABLE nodes ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0 CHECK (forgotten IN (0, 1));`),
 ];

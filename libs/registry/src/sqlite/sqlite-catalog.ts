@@ -186,6 +186,30 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
+  forgetNode(nodeId: string): Promise<void> {
+    return this.run(() => {
+      if (this.write(() => this.sql.forgetNode.run(nodeId)).changes === 0) throw new CairnError('E_NOT_FOUND', `no node ${nodeId}`);
+    });
+  }
+
+  listForgottenNodes(): Promise<string[]> {
+    return this.run(() => this.sql.forgottenNodes.all());
+  }
+
+  dropForgottenReplicas(nodeId: string, limit: number): Promise<{ dropped: number; done: boolean }> {
+    return this.run(() => {
+      if (!Number.isSafeInteger(limit) || limit < 1) throw new CairnError('E_INTERNAL', `invalid limit ${limit}: an integer >= 1`);
+      return this.write(() => {
+        if (this.sql.isForgotten.get(nodeId) !== 1) return { dropped: 0, done: true }; // back, or gone already
+        const dropped = this.sql.dropNodeReplicas.run({ node: nodeId, limit }).changes;
+        if (dropped === limit) return { dropped, done: false };
+        this.sql.dropNodeReport.run(nodeId);
+        this.sql.dropForgottenNode.run(nodeId);
+        return { dropped, done: true };
+      });
+    });
+  }
+
   beginUpload(upload: NewUpload, holds: readonly string[] = []): Promise<void> {
     const begin = () => {
       this.insertUpload(upload);

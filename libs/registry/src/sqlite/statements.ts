@@ -204,13 +204,33 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET address = excluded.address, zone = excluded.zone,
          capacity = excluded.capacity, used = excluded.used, chunks = excluded.chunks,
          first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-         draining = excluded.draining`,
+         draining = excluded.draining, forgotten = 0`,
     ),
     listNodes: prepare<[], NodeRow>(
-      `SELECT ${NODE_COLUMNS} FROM nodes ORDER BY id`,
+      `SELECT ${NODE_COLUMNS} FROM nodes WHERE forgotten = 0 ORDER BY id`,
     ),
     setNodeDraining: prepare<[0 | 1, string]>(
-      `UPDATE nodes SET draining = ? WHERE id = ?`,
+      `UPDATE nodes SET draining = ? WHERE id = ? AND forgotten = 0`,
+    ),
+    forgetNode: prepare<[string]>(
+      `UPDATE nodes SET forgotten = 1, draining = 0 WHERE id = ? AND forgotten = 0`,
+    ),
+    forgottenNodes: query<[], string>(
+      db.prepare(`SELECT id FROM nodes WHERE forgotten = 1 ORDER BY id`).pluck(),
+    ),
+    isForgotten: query<[string], 0 | 1>(
+      db.prepare(`SELECT forgotten FROM nodes WHERE id = ?`).pluck(),
+    ),
+    /** Up to @limit replica rows of node @node (its index, chunk_replicas_by_node, finds them). */
+    dropNodeReplicas: prepare<[{ node: string; limit: number }]>(
+      `DELETE FROM chunk_replicas WHERE node_id = @node
+         AND hash IN (SELECT hash FROM chunk_replicas WHERE node_id = @node LIMIT +@limit)`,
+    ),
+    dropForgottenNode: prepare<[string]>(
+      `DELETE FROM nodes WHERE id = ? AND forgotten = 1`,
+    ),
+    dropNodeReport: prepare<[string]>(
+      `DELETE FROM node_report_sessions WHERE node_id = ?`,
     ),
 
     // ---- uploads ----
