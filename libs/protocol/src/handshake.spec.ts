@@ -1,6 +1,6 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, scryptSync } from 'node:crypto';
 import fc from 'fast-check';
-import { controllerProof, HandshakeTranscript, NONCE_BYTES, nodeProof, proofsEqual } from './handshake';
+import { clusterKey, controllerProof, HandshakeTranscript, NONCE_BYTES, nodeProof, proofsEqual } from './handshake';
 import { MESSAGES } from './messages';
 
 fc.configureGlobal({ interruptAfterTimeLimit: 4_000, markInterruptAsFailure: true });
@@ -17,9 +17,13 @@ const transcript: HandshakeTranscript = {
 
 const FIELDS = ['nodeId', 'nodeNonce', 'controllerNonce', 'grantPublicKey'] as const;
 
-/** The MAC written out independently of handshake.ts (HMAC-SHA256 over u32-length-prefixed UTF-8 fields), so a change to the wire format has to be deliberate. */
+/**
+ * The MAC written out independently of handshake.ts (HMAC-SHA256, keyed with the secret stretched by
+ * scrypt, over u32-length-prefixed UTF-8 fields), so a change to the wire format has to be deliberate.
+ */
 function referenceMac(secret: string, parts: string[]): string {
-  const hmac = createHmac('sha256', secret);
+  const key = scryptSync(secret, 'cairn/1 cluster key', 32, { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+  const hmac = createHmac('sha256', key);
   for (const part of parts) {
     const bytes = Buffer.from(part, 'utf8');
     const length = Buffer.alloc(4);
@@ -34,6 +38,19 @@ const arbTranscript: fc.Arbitrary<HandshakeTranscript> = fc.record({
   nodeNonce: fc.stringMatching(/^[0-9a-f]{64}$/),
   controllerNonce: fc.stringMatching(/^[0-9a-f]{64}$/),
   grantPublicKey: fc.string({ maxLength: 200 }),
+});
+
+describe('clusterKey', () => {
+  it('stretches the secret with scrypt, so that a proof seen does not let the secret be guessed at HMAC speed', () => {
+    expect(clusterKey(SECRET)).toEqual(scryptSync(SECRET, 'cairn/1 cluster key', 32, { N: 32768, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }));
+    expect(clusterKey(SECRET)).not.toEqual(createHmac('sha256', SECRET).digest());
+    expect(clusterKey(`${SECRET}!`)).not.toEqual(clusterKey(SECRET));
+  });
+
+  it('derives a key once per secret, however many MACs use it', () => {
+    const first = clusterKey('another secret of some length');
+    expect(clusterKey('another secret of some length')).toBe(first); // the same Buffer: not derived again
+  });
 });
 
 describe('controllerProof and nodeProof', () => {
