@@ -232,7 +232,7 @@ export class CairnClient {
     this.controllerPeer = undefined;
     this.connected = undefined;
     await this.nodes.close();
-    if (controller) await controller.then((peer) => peer.close()).catch(() => undefined);
+    if (controller) await controller.then((peer) => peer.close(1000, '', { discardQueued: true })).catch(() => undefined);
   }
 
   /** One request to the controller and its answer's body, which must be of type `answer`. */

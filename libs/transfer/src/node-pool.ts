@@ -42,7 +42,7 @@ export class NodePool {
     const peers = [...this.peers.values()];
     this.peers.clear();
     for (const settled of await Promise.allSettled(peers)) {
-      if (settled.status === 'fulfilled') settled.value.close();
+      if (settled.status === 'fulfilled') settled.value.close(1000, '', { discardQueued: true });
     }
   }
 

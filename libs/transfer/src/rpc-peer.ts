@@ -84,6 +84,14 @@ interface PeerSocketEvents {
 interface Pending {
   resolve: (frame: Frame) => void;
   reject: (err: CairnError) => void;
+  /** Where its bytes stand on the socket, in the order sent (`sent`). */
+  order: number;
+}
+
+/** A request sent and not settled yet, as its timeout sees it (`RpcPeer.sent`). */
+interface SentRequest {
+  /** When an answer last came to a request sent before this one: it stood ahead on the wire. */
+  olderAnswered: number;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -122,6 +130,9 @@ export class RpcPeer {
   private lastWritten = 0;
   /** When an answer to one of our requests last arrived (a request timeout's clock). */
   private lastAnswered = 0;
+  /** Requests sent and not settled, by the order they were sent in (a Map keeps it). */
+  private readonly sent = new Map<number, SentRequest>();
+  private sendOrder = 0;
   private drainTimer: NodeJS.Timeout | undefined;
   /** Why this connection is not being read: the inbound budget is spent, or the peer does not read our answers. */
   private readonly readPauses: ReadPauses<'budget' | 'backlog'>;
@@ -181,11 +192,17 @@ export class RpcPeer {
     }
   }
 
-  close(code = 1000, reason = ''): void {
+  /**
+   * Ends the connection: every request still waiting fails with E_UNAVAILABLE, and the close frame
+   * follows what is queued. With `discardQueued` (a client done with its connections), a socket that
+   * still holds bytes to send is cut instead: nobody waits for them now, and a close frame behind them
+   * might never go out. A server closing (shutdown, a revoked token) keeps the default, so that the
+   * answers it queued, and its close code, still reach the peer.
+   */
+  close(code = 1000, reason = '', { discardQueued = false } = {}): void {
     this.shutdown(new CairnError('E_UNAVAILABLE', 'connection closed'));
-    if (this.socket.bufferedAmount > 0) {
-      // What is still queued nobody waits for now, and a close frame would go out only after all of it:
-      // a CLI whose node stopped reading would wait for the close's own timeout before it could exit.
+    if (discardQueued && this.socket.bufferedAmount > 0) {
+      // A CLI whose node stopped reading would otherwise wait for the close's own timeout before it exits.
       this.socket.terminate();
       return;
     }
@@ -206,12 +223,14 @@ export class RpcPeer {
   /**
    * Sends a request and waits for its answer, until the abort signal or a timeout. The timeout is for
    * a lack of progress, not for the whole wait, so that a slow link does not fail requests that merely
-   * queue behind others (a put keeps tens of MiB in flight: at 8 Mbit/s, a minute of sending). While
-   * the request waits to go into the socket, its clock restarts whenever one of our requests finishes
-   * going in or an answer comes back (the peer reads); once it is in, only when an answer comes back
-   * (the peer works on what we sent: on a fast link writes finish at once, and prove nothing). So a
+   * queue behind others (a put keeps tens of MiB in flight: at 8 Mbit/s, a minute of sending). Until
+   * the request has gone into the socket, its clock restarts whenever one of our requests finishes
+   * going in or an answer comes back (the peer reads). Once it has, only when an answer comes to a
+   * request sent before it, which stood ahead of it on the wire: answers to later ones (heartbeats,
+   * say) say nothing of this one, and on a fast link a write finishes at once and proves nothing. So a
    * peer that stops reading or answering fails everything that waits on it `timeoutMs` after it went
-   * quiet, and one that answers others but never this request fails it once the others are done.
+   * quiet, and one that takes a request and never answers it fails it `timeoutMs` after the requests
+   * ahead of it were answered, however busy the connection is with others.
    */
   private send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
     if (this.closedError) return Promise.reject(this.closedError);
@@ -219,10 +238,15 @@ export class RpcPeer {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     return new Promise<Frame>((resolve, reject) => {
       let id = 0;
+      let order = 0;
       let settled = false;
       const startedAt = Date.now();
       let writtenAt: number | undefined;
-      const lastProgress = () => (writtenAt === undefined ? Math.max(startedAt, this.lastWritten, this.lastAnswered) : Math.max(writtenAt, this.lastAnswered));
+      const lastProgress = () => {
+        const olderAnswered = this.sent.get(order)?.olderAnswered ?? 0;
+        if (writtenAt !== undefined) return Math.max(writtenAt, olderAnswered);
+        return Math.max(startedAt, this.lastWritten, order === 0 ? this.lastAnswered : olderAnswered);
+      };
       const onTimer = () => {
         const left = lastProgress() + timeoutMs - Date.now();
         if (left > 0) timer = setTimeout(onTimer, left);
@@ -234,6 +258,7 @@ export class RpcPeer {
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         if (id !== 0) this.pending.delete(id);
+        this.sent.delete(order);
         if (outcome instanceof CairnError) reject(outcome);
         else resolve(outcome);
       };
@@ -250,7 +275,9 @@ export class RpcPeer {
           // with a NUL): that fails this request now, rather than waiting for its timeout.
           const parts = build(requestId);
           id = requestId;
-          this.pending.set(id, { resolve: settle, reject: settle });
+          order = ++this.sendOrder;
+          this.sent.set(order, { olderAnswered: 0 });
+          this.pending.set(id, { resolve: settle, reject: settle, order });
           this.lastActivity = Date.now();
           this.sendMessage(parts, (err) => {
             if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
@@ -260,6 +287,11 @@ export class RpcPeer {
         // Nothing in the chain may reject unhandled: that would end the process, an embedding app's too.
         .catch((err: unknown) => settle(toCairnError(err)));
     });
+  }
+
+  /** An answer came to the request sent `order`-th: progress for every request sent after it (`send`). */
+  private answeredAhead(order: number, at: number): void {
+    for (const [later, request] of this.sent) if (later > order) request.olderAnswered = at;
   }
 
   /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */
@@ -329,6 +361,7 @@ export class RpcPeer {
     const pending = this.pending.get(frame.requestId);
     if (!pending) return false;
     this.lastAnswered = this.lastActivity;
+    this.answeredAhead(pending.order, this.lastActivity);
     if (frame.type === 'error') pending.reject(errorFromWire(frame.body));
     else pending.resolve(frame);
     return true;
@@ -421,6 +454,7 @@ export class RpcPeer {
     if (typeof requestId === 'number' && requestId !== 0 && err.code !== 'E_FRAME_TOO_LARGE') {
       const pending = this.pending.get(requestId);
       if (pending) {
+        this.answeredAhead(pending.order, Date.now());
         pending.reject(err);
         return;
       }
