@@ -38,6 +38,8 @@ describe('nameKey', () => {
     const caseless = { ignoresCase: true, ignoresNormalisation: false };
     expect(nameKey('Photos/A.txt', caseless)).toBe(nameKey('photos/a.TXT', caseless));
     expect(nameKey('a.txt', caseless)).not.toBe(nameKey('b.txt', caseless));
+    expect(nameKey('ΟΔΟΣ', caseless)).toBe(nameKey('οδοσ', caseless)); // a final sigma too, as APFS and NTFS fold it
+    expect(nameKey('ΟΔΟΣ', caseless)).toBe(nameKey('οδος', caseless));
   });
 
   it('gives one key to composed and decomposed spellings, and to both cases, on a macOS-like file system', () => {

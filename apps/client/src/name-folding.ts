@@ -37,7 +37,8 @@ export async function probeNameFolding(dir: string): Promise<NameFolding> {
 /** The key under which such a file system files `path`: two paths with one key are one file there. */
 export function nameKey(path: string, folding: NameFolding): string {
   const composed = folding.ignoresNormalisation ? path.normalize('NFC') : path;
-  return folding.ignoresCase ? composed.toLowerCase() : composed;
+  // Upper then lower: lower alone folds by context (a final sigma), where a file system folds each letter.
+  return folding.ignoresCase ? composed.toUpperCase().toLowerCase() : composed;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -29,6 +29,8 @@ export class Cluster {
    * of its report would finish or fill the report the new one has just begun.
    */
   private readonly links = new Map<string, RpcPeer>();
+  /** Nodes being forgotten right now (`forget`): a registration of one waits until it is done. */
+  private readonly forgetting = new Set<string>();
 
   private constructor(
     private readonly catalog: CatalogStore,
@@ -52,6 +54,7 @@ export class Cluster {
    * went silent, once the node is deemed dead (`--node-timeout`).
    */
   admit(id: string, address: string, peer: RpcPeer): void {
+    if (this.forgetting.has(id)) throw new CairnError('E_UNAVAILABLE', `node ${id} is being forgotten: register again in a moment`);
     const current = this.links.get(id);
     const known = this.nodes.get(id);
     if (current && current !== peer && current.isOpen && known && known.address !== address && this.liveness.state(id) !== 'dead') {
@@ -106,12 +109,24 @@ export class Cluster {
    * Should it come back, it registers as any node does, and its chunk report lists what it holds.
    */
   async forget(id: string): Promise<void> {
-    if (!this.nodes.has(id)) throw new CairnError('E_NOT_FOUND', `no node ${id}`);
+    if (!this.nodes.has(id) || this.forgetting.has(id)) throw new CairnError('E_NOT_FOUND', `no node ${id}`);
     const state = this.liveness.state(id);
     if (state !== 'dead') {
       throw new CairnError('E_USAGE', `node ${id} is ${state}: only a dead node can be forgotten (drain it, wait until status shows nothing under-replicated, stop it, then forget it)`);
     }
-    await this.catalog.forgetNode(id);
+    const link = this.links.get(id);
+    if (link && link !== this.peers.get(id) && link.isOpen) {
+      // Admitted over a new connection, its registration not written yet: it is coming back.
+      throw new CairnError('E_USAGE', `node ${id} is registering again: it is not gone`);
+    }
+    // From here to the end no registration of it is admitted: one written while the catalog forgets it
+    // would be undone by what follows, the node connected but unlisted.
+    this.forgetting.add(id);
+    try {
+      await this.catalog.forgetNode(id);
+    } finally {
+      this.forgetting.delete(id);
+    }
     this.nodes.delete(id);
     this.peers.get(id)?.close(4000, 'forgotten'); // a link left open by a node that froze
     this.peers.delete(id);

@@ -28,4 +28,17 @@ describe('DeletionsInFlight and the commits of prepared uploads', () => {
     expect(deletions.begin('n2', ['x']).hashes).toEqual(['x']);
     expect([...deletions.nodesDeleting('x')]).toEqual(['n2']);
   });
+
+  it('ends the unanswered deletions of a node forgotten, which no report of it will end', () => {
+    const deletions = new DeletionsInFlight();
+    const link = {};
+    deletions.endAtReport(deletions.begin('n1', ['x', 'y']), link);
+    deletions.endAtReport(deletions.begin('n2', ['x']), link);
+    expect([...deletions.nodesDeleting('x')].sort()).toEqual(['n1', 'n2']);
+
+    deletions.nodeForgotten('n1');
+
+    expect([...deletions.nodesDeleting('x')]).toEqual(['n2']);
+    expect([...deletions.nodesDeleting('y')]).toEqual([]);
+  });
 });

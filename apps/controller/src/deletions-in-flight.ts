@@ -75,6 +75,16 @@ export class DeletionsInFlight {
   }
 
   /**
+   * `nodeId` was forgotten: the deletions it never answered end now. No report will come to end them,
+   * and no replica of it can be recorded again (the catalog skips a forgotten node's), which is what
+   * their marks were guarding against.
+   */
+  nodeForgotten(nodeId: string): void {
+    for (const entry of this.unanswered.get(nodeId) ?? []) entry.batch.end();
+    this.unanswered.delete(nodeId);
+  }
+
+  /**
    * For the commit of a prepared upload, whose chunks went to their nodes before any hold: false if a
    * deletion of one of `copies` may be under way on a node the commit names (the copy may be gone
    * or about to go); otherwise no deletion of these hashes begins until `release` is called, once the

@@ -92,6 +92,29 @@ describe('node.forget', () => {
     expect(await listed()).toEqual(['n1']);
   });
 
+  it('admits no registration of a node while it is being forgotten, and forgets none that is registering', async () => {
+    await register('n1');
+    await untilDead('n1');
+    let finish!: () => void;
+    const held = new Promise<void>((resolve) => (finish = resolve));
+    const forgetNode = catalog.forgetNode.bind(catalog);
+    jest.spyOn(catalog, 'forgetNode').mockImplementation(async (id) => {
+      await held;
+      return forgetNode(id);
+    });
+
+    const forgetting = admin('node.forget', { nodeId: 'n1' });
+    await sleep(20);
+    expect(() => cluster.admit('n1', '127.0.0.1:7701', nodeLink())).toThrow(expect.objectContaining({ code: 'E_UNAVAILABLE' }));
+    finish();
+    await forgetting;
+
+    await register('n2');
+    await untilDead('n2');
+    cluster.admit('n2', '127.0.0.1:7702', nodeLink()); // its registration begins, not written yet
+    await expect(admin('node.forget', { nodeId: 'n2' })).rejects.toMatchObject({ code: 'E_USAGE', message: expect.stringMatching(/registering again/) });
+  });
+
   it('lists a forgotten node again once it registers again, and drops nothing more of it', async () => {
     await register('n1');
     await untilDead('n1');

@@ -1,7 +1,7 @@
 import './young-generation'; // first: it must run before the rest of the controller is loaded
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_CONTROL_FRAME_SIZE } from '@cairn/protocol';
+import { MAX_CONTROL_FRAME_SIZE, clusterKey } from '@cairn/protocol';
 import { openSqliteCatalog } from '@cairn/registry';
 import {
   RpcPeer,
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   mkdirSync(config.data, { recursive: true, mode: 0o700 });
   const lock = await lockDataDirectory(config.data, 'controller'); // before anything in it is read or written
   const keys = await loadControllerKeys(config.data);
+  clusterKey(keys.clusterSecret); // stretched once here (~0.1 s), not during the first node's handshake
   const grants = new GrantSigner(keys.grantPrivateKey);
   const catalog = await openSqliteCatalog({
     path: join(config.data, 'catalog.db'),

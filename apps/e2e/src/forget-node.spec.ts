@@ -35,6 +35,8 @@ describe('forget a dead node', () => {
     const status = JSON.parse((await cluster.cli(['status', '--json'])).stdout.toString());
     expect(status.nodes).toMatchObject({ alive: 2, dead: 0 });
     await waitUntil(async () => (await cluster.sdk.status()).underReplicated === 0, 20_000);
+    const holders = async () => (JSON.parse((await cluster.cli(['stat', 'kept.bin', '--json'])).stdout.toString()).chunks as Array<{ nodes: string[] }>).flatMap((c) => c.nodes);
+    await waitUntil(async () => !(await holders()).includes(gone.id), 10_000); // its copies unlisted, in the background
     const back = join(cluster.root, 'kept-back.bin');
     expect((await cluster.cli(['get', 'kept.bin', back])).code).toBe(0);
     expect(await sha256File(back)).toBe(hash);

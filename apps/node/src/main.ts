@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
+import { clusterKey } from '@cairn/protocol';
 import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, lockDataDirectory, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
   const nodeId = await loadOrCreateNodeId(config.data);
   const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'node', node: nodeId } });
   const clusterSecret = await loadClusterSecret(config.clusterSecretFile);
+  clusterKey(clusterSecret); // stretched once here (~0.1 s), not during the handshake or the first put
   const ca = config.ca ? await readFile(config.ca) : undefined;
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
 

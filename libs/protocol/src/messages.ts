@@ -129,9 +129,9 @@ export const MESSAGES = {
     }),
   ),
   'chunk.bad': control(0x2c, z.object({ hash: f.sha256Hex, nodeId: f.nodeId, reason: z.string().max(200) })),
-  /** Admin: retire a node (its chunks are copied elsewhere, then it holds no required replica) or undo it. */
-  /** An admin's word that a dead node is gone for good: no longer listed, its copies unlisted. */
+  /** Admin: a dead node is gone for good: no longer listed, its copies unlisted. */
   'node.forget': control(0x2d, z.object({ nodeId: f.nodeId })),
+  /** Admin: retire a node (its chunks are copied elsewhere, then it holds no required replica) or undo it. */
   'node.drain': control(0x2e, z.object({ nodeId: f.nodeId, draining: z.boolean() })),
 
   // --- admin → controller: tokens ---

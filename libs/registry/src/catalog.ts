@@ -184,16 +184,18 @@ export interface CatalogStore {
    * Forgets a node, an operator's word that it is gone for good: `listNodes` no longer lists it, and
    * its replica rows, which count for nothing (its copies are repaired elsewhere once it is dead), are
    * dropped by `dropForgottenReplicas` in steps. A node that registers again (`upsertNode`) is listed
-   * again at once, and the dropping stops; its chunk report lists again what it holds. E_NOT_FOUND
-   * for a node not listed.
+   * again at once (so is one that begins a chunk report), and the dropping stops; its chunk report
+   * lists again what it holds. E_NOT_FOUND for a node not listed.
    */
   forgetNode(nodeId: string): Promise<void>;
   /** Forgotten nodes whose replica rows are not all dropped yet (a controller resumes them at start). */
   listForgottenNodes(): Promise<string[]>;
   /**
-   * Drops up to `limit` replica rows of a forgotten node, and with the last of them the node itself
-   * (and any chunk report of it left unfinished). Nothing for a node not forgotten, or registered
-   * again since. Returns the rows dropped, and whether nothing of the node is left to drop.
+   * Drops up to `limit` rows of a forgotten node: first the hashes of a chunk report it left
+   * unfinished, then its replica rows. Once none is left its row stays as a mark (not listed), so that
+   * no replica of it is recorded again (an upload it once took chunks for, aborted or committed late);
+   * `beginNodeReport` or `upsertNode` of it lifts the mark. Nothing for a node not forgotten, or back
+   * since. Returns the replica rows dropped, and whether nothing of the node is left to drop.
    */
   dropForgottenReplicas(nodeId: string, limit: number): Promise<{ dropped: number; done: boolean }>;
 
@@ -342,7 +344,7 @@ export interface CatalogStore {
    * prefix, as for `listFiles`; '' for any file): whether a client limited to that prefix may read
    * the chunk, and so report a copy of it bad. Open uploads, holds and removed files do not count.
    * Walks the files referencing the chunk (the chunk-hash index), never the files under the prefix,
-   * and stops at the first one under it, or after the first 10 000 references (a file of zeros may
+   * and stops at the first one under it, or after the first 1 000 references (a file of zeros may
    * reference one chunk thousands of times): false then, so that a request about a chunk shared by
    * millions of files costs no more than that.
    */

@@ -290,7 +290,17 @@ export const MIGRATIONS: readonly Migration[] = [
   // 6: each file's manifest hash (the SHA-256 of its chunk list), kept from its commit on. Files
   // committed before have none (NULL): their readers check the whole file's SHA-256 instead.
   (db) => db.exec(`ALTER TABLE files ADD COLUMN manifest_sha256 TEXT;`),
-  // 7: an operator may forget a dead node (`forgetNode`): it leaves the node list at once, its replica
-  // rows go in steps (`dropForgottenReplicas`), and the last step takes its row.
-  (db) => db.exec(`ALTER TABLE nodes ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0 CHECK (forgotten IN (0, 1));`),
+  // 7: an operator may forget a dead node (`forgetNode`): 1 while its rows are being dropped in steps
+  // (`dropForgottenReplicas`), 2 once they are gone. Its row stays, so that no replica of it is recorded
+  // again (an upload it took chunks for, aborted or committed late, would list them): the trigger
+  // skips any such insert, until the node registers again (0).
+  (db) =>
+    db.exec(`
+      ALTER TABLE nodes ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0 CHECK (forgotten IN (0, 1, 2));
+      CREATE TRIGGER no_replica_on_forgotten_node BEFORE INSERT ON chunk_replicas
+      WHEN EXISTS (SELECT 1 FROM nodes WHERE id = NEW.node_id AND forgotten <> 0)
+      BEGIN
+        SELECT RAISE(IGNORE);
+      END;
+    `),
 ];

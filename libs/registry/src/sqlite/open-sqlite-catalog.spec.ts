@@ -52,7 +52,7 @@ describe('opening the SQLite catalog: its creation is durable', () => {
     expect(synced()).toEqual([dir]);
   });
 
-  it('fsyncs nothing when it opens the catalog again, and finds what was committed', async () => {
+  it("fsyncs only the catalog's directory when it opens the catalog again, and finds what was committed", async () => {
     const path = join(base, 'data', 'controller', 'catalog.db');
     const created = await openSqliteCatalog({ path });
     await put(created, 'kept', [chunk(0, 'kept', 1, ['n1', 'n2'])]);
@@ -61,7 +61,8 @@ describe('opening the SQLite catalog: its creation is durable', () => {
 
     const reopened = await openSqliteCatalog({ path });
     try {
-      expect(synced()).toEqual([]);
+      // A first open cut short before its fsync (a crash, a failed fsync) is made durable by the next.
+      expect(synced()).toEqual([join(base, 'data', 'controller')]);
       expect((await reopened.getFile('kept'))?.name).toBe('kept');
       expect(await reopened.chunkReplicas(hashOf('kept'))).toEqual(['n1', 'n2']);
     } finally {

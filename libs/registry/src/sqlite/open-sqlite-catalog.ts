@@ -1,4 +1,4 @@
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import type { CatalogStore } from '../catalog';
@@ -11,8 +11,8 @@ import { fromSqliteError } from './sqlite-errors';
 export interface SqliteCatalogOptions {
   /**
    * The database file; its directory is created (mode 0700: file names are private) if missing.
-   * What its first open creates (directories, the database file) is fsynced into its parent
-   * directory, so that a power cut right after the first start does not lose the catalog.
+   * Directories it creates are fsynced into their parents, and the database file's directory at every
+   * open, so that a power cut right after the first start does not lose the catalog.
    */
   path: string;
   /**
@@ -36,7 +36,6 @@ export async function openSqliteCatalog(
 ): Promise<CatalogStore> {
   const dir = dirname(resolve(options.path));
   await makeDirectoryTree(dir);
-  const creating = !(await exists(options.path));
   let db;
   let catalog: CatalogStore;
   try {
@@ -47,15 +46,14 @@ export async function openSqliteCatalog(
     db?.close();
     throw fromSqliteError(err);
   }
-  // SQLite fsyncs its files (and the WAL's directory entry, once), not the database file's entry.
-  // Only at creation: a later open finds the entry durable already.
-  if (creating) {
-    try {
-      await durably(dir, 'the new catalog in its directory');
-    } catch (err) {
-      await catalog.close();
-      throw err;
-    }
+  // SQLite fsyncs its files (and the WAL's directory entry, once), not the database file's entry. At
+  // every open, not only at creation: a crash (or a failed fsync) right after a first open would
+  // otherwise leave an entry that no later open makes durable. One fsync per start.
+  try {
+    await durably(dir, 'the catalog in its directory');
+  } catch (err) {
+    await catalog.close();
+    throw err;
   }
   return catalog;
 }
@@ -89,11 +87,3 @@ async function durably(dir: string, what: string): Promise<void> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

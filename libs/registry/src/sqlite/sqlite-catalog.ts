@@ -200,11 +200,17 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       if (!Number.isSafeInteger(limit) || limit < 1) throw new CairnError('E_INTERNAL', `invalid limit ${limit}: an integer >= 1`);
       return this.write(() => {
-        if (this.sql.isForgotten.get(nodeId) !== 1) return { dropped: 0, done: true }; // back, or gone already
+        if (this.sql.isForgotten.get(nodeId) !== 1) return { dropped: 0, done: true }; // back, or dropped already
+        if (this.sql.hasReportSession.get(nodeId) === 1) {
+          // A report it died in the middle of goes first, in steps too (it may stage the node's whole
+          // listing); left in place, every replica row dropped would add a row to it (its trigger).
+          const staged = this.sql.dropNodeReportHashes.run({ node: nodeId, limit }).changes;
+          if (staged < limit) this.sql.dropNodeReport.run(nodeId);
+          return { dropped: 0, done: false };
+        }
         const dropped = this.sql.dropNodeReplicas.run({ node: nodeId, limit }).changes;
         if (dropped === limit) return { dropped, done: false };
-        this.sql.dropNodeReport.run(nodeId);
-        this.sql.dropForgottenNode.run(nodeId);
+        this.sql.markNodeDropped.run(nodeId);
         return { dropped, done: true };
       });
     });
@@ -606,6 +612,7 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => {
       checkNodeId(nodeId);
       this.write(() => {
+        this.sql.rememberNode.run(nodeId); // a forgotten node reporting is back: its rows are no longer dropped
         this.sql.endReportSession.run(nodeId); // cascades to the staged hashes
         this.sql.beginReportSession.run(nodeId);
       });

@@ -172,7 +172,7 @@ function query<Params extends unknown[], Row = never>(
 const TOKEN_COLUMNS = `id, secret_hash AS secretHash, scope, prefix, created_at AS createdAt, revoked_at AS revokedAt`;
 
 /** How many of a chunk's references `chunkReferencedUnder` looks at, at most. */
-export const REFERENCES_PROBED = 10_000;
+export const REFERENCES_PROBED = 1_000;
 
 /**
  * Every statement the catalog runs, prepared once. A LIMIT bound at run time is spelled `LIMIT +?`
@@ -218,6 +218,20 @@ export function prepareStatements(db: Database.Database) {
     forgottenNodes: query<[], string>(
       db.prepare(`SELECT id FROM nodes WHERE forgotten = 1 ORDER BY id`).pluck(),
     ),
+    rememberNode: prepare<[string]>(
+      `UPDATE nodes SET forgotten = 0 WHERE id = ? AND forgotten <> 0`,
+    ),
+    markNodeDropped: prepare<[string]>(
+      `UPDATE nodes SET forgotten = 2 WHERE id = ? AND forgotten = 1`,
+    ),
+    hasReportSession: query<[string], 1>(
+      db.prepare(`SELECT 1 FROM node_report_sessions WHERE node_id = ?`).pluck(),
+    ),
+    /** Up to @limit hashes staged by an unfinished chunk report of node @node. */
+    dropNodeReportHashes: prepare<[{ node: string; limit: number }]>(
+      `DELETE FROM node_report_hashes WHERE node_id = @node
+         AND hash IN (SELECT hash FROM node_report_hashes WHERE node_id = @node LIMIT +@limit)`,
+    ),
     isForgotten: query<[string], 0 | 1>(
       db.prepare(`SELECT forgotten FROM nodes WHERE id = ?`).pluck(),
     ),
@@ -225,9 +239,6 @@ export function prepareStatements(db: Database.Database) {
     dropNodeReplicas: prepare<[{ node: string; limit: number }]>(
       `DELETE FROM chunk_replicas WHERE node_id = @node
          AND hash IN (SELECT hash FROM chunk_replicas WHERE node_id = @node LIMIT +@limit)`,
-    ),
-    dropForgottenNode: prepare<[string]>(
-      `DELETE FROM nodes WHERE id = ? AND forgotten = 1`,
     ),
     dropNodeReport: prepare<[string]>(
       `DELETE FROM node_report_sessions WHERE node_id = ?`,
