@@ -245,7 +245,7 @@ export class ControllerLink {
     const challenge = expectFrame(await peer.request('node.hello', { nodeId, nonce: nodeNonce }), 'node.challenge').body;
     const transcript = { nodeId, nodeNonce, controllerNonce: challenge.nonce, grantPublicKey: challenge.grantPublicKey };
     if (!proofsEqual(controllerProof(clusterSecret, transcript), challenge.proof)) {
-      throw new CairnError('E_AUTH', 'the controller could not prove it knows the cluster secret');
+      throw new CairnError('E_AUTH', 'the controller could not prove it knows the cluster secret (a wrong secret, or a controller of another Cairn version)');
     }
     this.proven.add(peer);
     this.grantPublicKey = createPublicKey(challenge.grantPublicKey);

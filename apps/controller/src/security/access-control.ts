@@ -178,7 +178,7 @@ export class AccessControl {
         : undefined;
     if (!expected || !proofsEqual(expected, proof)) {
       this.limiter.recordFailure(address);
-      this.log.warn({ remote: address, node: nodeId }, 'node refused: it does not know the cluster secret (or replayed a handshake)');
+      this.log.warn({ remote: address, node: nodeId }, 'node refused: it does not know the cluster secret (or replayed a handshake, or runs another Cairn version)');
       throw new CairnError('E_AUTH', 'node handshake failed');
     }
     this.setSession(peer, { kind: 'node', nodeId });
