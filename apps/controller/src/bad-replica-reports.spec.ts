@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CatalogStore } from '@cairn/registry';
+import { MAX_BAD_REPORTS_PER_SECOND } from './handlers';
 import { type HandlerFixture, startHandlerFixture } from './testing/handler-fixture';
 import { answer } from './testing/reply-body';
 
@@ -126,5 +127,17 @@ describe('chunk.bad: a report is acted on only for a chunk the token may read', 
     await root.reportBad(hash, 'n9');
     await teamA.reportBad(hash, 'n9');
     expect(checked).toEqual([]);
+  });
+
+  it('acts on at most MAX_BAD_REPORTS_PER_SECOND reports of one connection in a second', async () => {
+    const { root } = await readers();
+    const hashes = await committed('many.bin', ...Array.from({ length: MAX_BAD_REPORTS_PER_SECOND + 8 }, (_, i) => `chunk-${i}`));
+
+    for (const hash of hashes) expect(await root.reportBad(hash)).toEqual({ type: 'ack', body: {} });
+
+    expect(checked).toHaveLength(MAX_BAD_REPORTS_PER_SECOND);
+    const another = (await readers()).root; // a connection of its own counts apart
+    await another.reportBad(hashes[hashes.length - 1]);
+    expect(checked).toHaveLength(MAX_BAD_REPORTS_PER_SECOND + 1);
   });
 });

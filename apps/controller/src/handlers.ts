@@ -9,6 +9,7 @@ import { AccessControl, Session, checkNameAllowed, effectivePrefix, requireUnres
 import { GrantSigner } from './security/grant-signer';
 import { clusterStatus, reusedTotals } from './cluster-status';
 import { fitListPage } from './list-page';
+import { ConnectionRate } from './connection-rate';
 import { dropForgottenNode } from './forgotten-nodes';
 import { MAX_OPEN_PREPARED_UPLOADS, type PreparedUpload, PreparedUploads } from './prepared-uploads';
 
@@ -31,10 +32,15 @@ export type AddressOf = (peer: RpcPeer) => string;
  * control), then validates what the schema cannot (does the upload exist, are the nodes known, is the
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
+/** `chunk.bad` reports acted on per connection and second (ConnectionRate); those over it are acknowledged only. */
+export const MAX_BAD_REPORTS_PER_SECOND = 32;
+
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
   // `cluster.status` is open to any token, and its totals read the whole catalog: many at once share
   // one computation, and the answers are reused in proportion to their cost (reusedTotals).
   const totals = reusedTotals(ctx.catalog);
+  /** Reports of bad copies a connection may make per second: each costs catalog look-ups on this thread. */
+  const badReports = new ConnectionRate(MAX_BAD_REPORTS_PER_SECOND);
   /**
    * Ends prepared uploads no commit will name: left by a closed connection, or too old. A node may
    * have taken an upload's chunk meanwhile, and only that node knows which: it is asked, so that GC
@@ -244,6 +250,12 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       case 'chunk.bad': {
         // A reader's word is not proof: ask the node itself to re-verify; only its answer drops the replica.
         const { hash, nodeId, reason } = frame.body;
+        if (!badReports.take(peer)) {
+          // A reader meets a bad copy now and then, not hundreds a second: the rest wait for the
+          // node's scrub, or for a reader's report in a later second.
+          ctx.log.debug({ hash, node: nodeId, reason }, 'report over the rate of one connection: not acted on');
+          return { type: 'ack', body: {} };
+        }
         if (!(await chunkReadable(ctx.catalog, session, hash))) {
           // Only a chunk of a committed file this token may read: one limited to a prefix must not have
           // copies of other files' chunks checked, nor learn that they exist, so this is answered as a
