@@ -40,6 +40,8 @@ describe('nameKey', () => {
     expect(nameKey('a.txt', caseless)).not.toBe(nameKey('b.txt', caseless));
     expect(nameKey('ΟΔΟΣ', caseless)).toBe(nameKey('οδοσ', caseless)); // a final sigma too, as APFS and NTFS fold it
     expect(nameKey('ΟΔΟΣ', caseless)).toBe(nameKey('οδος', caseless));
+    expect(nameKey('straße', caseless)).not.toBe(nameKey('strasse', caseless)); // no letter becomes two
+    expect(nameKey('STRAẞE', caseless)).toBe(nameKey('straße', caseless));
   });
 
   it('gives one key to composed and decomposed spellings, and to both cases, on a macOS-like file system', () => {

@@ -37,8 +37,25 @@ export async function probeNameFolding(dir: string): Promise<NameFolding> {
 /** The key under which such a file system files `path`: two paths with one key are one file there. */
 export function nameKey(path: string, folding: NameFolding): string {
   const composed = folding.ignoresNormalisation ? path.normalize('NFC') : path;
-  // Upper then lower: lower alone folds by context (a final sigma), where a file system folds each letter.
-  return folding.ignoresCase ? composed.toUpperCase().toLowerCase() : composed;
+  return folding.ignoresCase ? foldCase(composed) : composed;
+}
+
+/**
+ * Case folded letter by letter, as a file system's table does: upper, then lower, each only where it
+ * gives one letter. Lower alone folds by context (a final sigma); a whole-string upper expands some
+ * letters (ß to SS), which would take `straße` and `strasse` for one name.
+ */
+function foldCase(name: string): string {
+  let folded = '';
+  for (const letter of name) {
+    const upper = oneLetter(letter.toUpperCase(), letter);
+    folded += oneLetter(upper.toLowerCase(), upper);
+  }
+  return folded;
+}
+
+function oneLetter(mapped: string, original: string): string {
+  return [...mapped].length === 1 ? mapped : original;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -76,8 +76,8 @@ export class DeletionsInFlight {
 
   /**
    * `nodeId` was forgotten: the deletions it never answered end now. No report will come to end them,
-   * and no replica of it can be recorded again (the catalog skips a forgotten node's), which is what
-   * their marks were guarding against.
+   * and while it is forgotten no replica of it is recorded (the catalog skips a forgotten node's),
+   * which is what their marks were guarding against. Should it come back, its report reconciles it.
    */
   nodeForgotten(nodeId: string): void {
     for (const entry of this.unanswered.get(nodeId) ?? []) entry.batch.end();

@@ -7,9 +7,9 @@ import type { CatalogStore } from '@cairn/registry';
 export const DROP_STEP = 10_000;
 
 /**
- * Drops the replica rows of a node forgotten (`node.forget`), a step at a time with other work in
- * between, and with the last step the node itself. Stops, having changed nothing more, if the node
- * registers again meanwhile. A controller stopped midway goes on at its next start
+ * Drops the rows of a node forgotten (`node.forget`), a step at a time with other work in between:
+ * a chunk report it left unfinished, then its replica rows; the catalog keeps its row as a mark. Stops,
+ * having changed nothing more, if the node registers again meanwhile. A controller stopped midway goes on at its next start
  * (`resumeForgottenNodes`). Never rejects: a failure is logged, and the next start tries again.
  */
 export async function dropForgottenNode(catalog: CatalogStore, nodeId: string, log: Logger, step = DROP_STEP): Promise<void> {

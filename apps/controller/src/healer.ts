@@ -752,7 +752,9 @@ export class Healer {
         const code = toCairnError(err).code;
         if (code === 'E_TIMEOUT' || !peer.isOpen) {
           answered = false;
-          this.deleting.endAtReport(batch, peer);
+          // Forgotten meanwhile (its link closed by the forget): no report of it will end the batch.
+          if (this.options.cluster.isKnown(nodeId)) this.deleting.endAtReport(batch, peer);
+          else batch.end();
           peer.close(4000, 'no answer to a deletion');
           log.warn({ node: nodeId, chunks: unlisted.length, code }, 'chunk deletion unanswered; link closed, the node reports again');
         } else {

@@ -151,6 +151,20 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         expect((await store.listNodes()).map((n) => n.id)).toEqual(['n2']);
       });
 
+      it("refuses a commit whose chunk is short of its copies once a forgotten node's are left out, even while its rows are dropped", async () => {
+        await store.upsertNode(node('n1'));
+        await store.upsertNode(node('n2'));
+        await put(store, 'kept', [chunk(0, 'kept', 1, ['n1'])], { replicas: 1 });
+        await store.beginUpload({ id: 'thin', name: 'thin', replicas: 1, createdAt: 1 });
+        await store.recordUploadChunks('thin', [chunk(0, 'thin', 1, ['n1'])]);
+        await store.forgetNode('n1'); // marked, its rows not dropped yet
+
+        await store.addReplica(hashOf('other'), 'n1');
+        expect(await store.chunkReplicas(hashOf('other'))).toEqual([]);
+        expect(await codeOf(store.commitUpload('thin', { size: 1, sha256: hashOf('thin-file'), chunkCount: 1, now: 2 }))).toBe('E_UPLOAD_INVALID');
+        expect(await store.getFile('thin')).toBeUndefined();
+      });
+
       it('takes a forgotten node back when it begins a chunk report, before its registration is written', async () => {
         await store.upsertNode(node('n1'));
         await store.forgetNode('n1');

@@ -92,7 +92,19 @@ interface Pending {
 interface SentRequest {
   /** When an answer last came to a request sent before this one: it stood ahead on the wire. */
   olderAnswered: number;
+  /** When an answer to a later one last counted for it (`laterAnswersLeft`). */
+  laterAnswered: number;
+  /** Answers to later requests that may still count for it, until one to an earlier request comes. */
+  laterAnswersLeft: number;
 }
+
+/**
+ * Answers to requests sent after a request that count as progress for it, between two answers to
+ * requests sent before it. A peer may answer out of order (a node's reads finish on two threads in
+ * any order, and it answers up to 8 reads at once): a request overtaken by a few is not stalled.
+ * One overtaken for ever, by heartbeats say, is: it fails after this many and its timeout.
+ */
+const LATER_ANSWERS_COUNTED = MAX_REQUESTS_ANSWERED_AT_ONCE;
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
@@ -225,12 +237,13 @@ export class RpcPeer {
    * a lack of progress, not for the whole wait, so that a slow link does not fail requests that merely
    * queue behind others (a put keeps tens of MiB in flight: at 8 Mbit/s, a minute of sending). Until
    * the request has gone into the socket, its clock restarts whenever one of our requests finishes
-   * going in or an answer comes back (the peer reads). Once it has, only when an answer comes to a
-   * request sent before it, which stood ahead of it on the wire: answers to later ones (heartbeats,
-   * say) say nothing of this one, and on a fast link a write finishes at once and proves nothing. So a
-   * peer that stops reading or answering fails everything that waits on it `timeoutMs` after it went
-   * quiet, and one that takes a request and never answers it fails it `timeoutMs` after the requests
-   * ahead of it were answered, however busy the connection is with others.
+   * going in or an answer comes back (the peer reads). Once it has, when an answer comes to a request
+   * sent before it, which stood ahead of it on the wire; and to a later one, a few times at most
+   * between two of those (LATER_ANSWERS_COUNTED: a peer may answer out of order, but heartbeats
+   * answered say nothing of this request; nor does a write, which on a fast link finishes at once). So
+   * a peer that stops reading or answering fails everything that waits on it `timeoutMs` after it went
+   * quiet, and one that takes a request and never answers it fails it soon after the requests ahead of
+   * it were answered, however busy the connection is with others.
    */
   private send(build: (id: number) => Uint8Array[], options: RequestOptions): Promise<Frame> {
     if (this.closedError) return Promise.reject(this.closedError);
@@ -243,9 +256,10 @@ export class RpcPeer {
       const startedAt = Date.now();
       let writtenAt: number | undefined;
       const lastProgress = () => {
-        const olderAnswered = this.sent.get(order)?.olderAnswered ?? 0;
-        if (writtenAt !== undefined) return Math.max(writtenAt, olderAnswered);
-        return Math.max(startedAt, this.lastWritten, order === 0 ? this.lastAnswered : olderAnswered);
+        const request = this.sent.get(order);
+        const answered = request ? Math.max(request.olderAnswered, request.laterAnswered) : 0;
+        if (writtenAt !== undefined) return Math.max(writtenAt, answered);
+        return Math.max(startedAt, this.lastWritten, order === 0 ? this.lastAnswered : answered);
       };
       const onTimer = () => {
         const left = lastProgress() + timeoutMs - Date.now();
@@ -276,7 +290,7 @@ export class RpcPeer {
           const parts = build(requestId);
           id = requestId;
           order = ++this.sendOrder;
-          this.sent.set(order, { olderAnswered: 0 });
+          this.sent.set(order, { olderAnswered: 0, laterAnswered: 0, laterAnswersLeft: LATER_ANSWERS_COUNTED });
           this.pending.set(id, { resolve: settle, reject: settle, order });
           this.lastActivity = Date.now();
           this.sendMessage(parts, (err) => {
@@ -289,9 +303,20 @@ export class RpcPeer {
     });
   }
 
-  /** An answer came to the request sent `order`-th: progress for every request sent after it (`send`). */
+  /**
+   * An answer came to the request sent `order`-th: progress for every request sent after it, and for
+   * those sent before it while their count of later answers lasts (`send`, LATER_ANSWERS_COUNTED).
+   */
   private answeredAhead(order: number, at: number): void {
-    for (const [later, request] of this.sent) if (later > order) request.olderAnswered = at;
+    for (const [other, request] of this.sent) {
+      if (other > order) {
+        request.olderAnswered = at;
+        request.laterAnswersLeft = LATER_ANSWERS_COUNTED;
+      } else if (other < order && request.laterAnswersLeft > 0) {
+        request.laterAnswersLeft--;
+        request.laterAnswered = at;
+      }
+    }
   }
 
   /** One frame as one WebSocket message; a data frame's header and chunk go out without being joined. */

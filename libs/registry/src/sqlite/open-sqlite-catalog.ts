@@ -48,9 +48,11 @@ export async function openSqliteCatalog(
   }
   // SQLite fsyncs its files (and the WAL's directory entry, once), not the database file's entry. At
   // every open, not only at creation: a crash (or a failed fsync) right after a first open would
-  // otherwise leave an entry that no later open makes durable. One fsync per start.
+  // otherwise leave an entry that no later open makes durable. The directory's own entry too: its
+  // owner (a controller's data directory) may have made it without an fsync. Two fsyncs per start.
   try {
     await durably(dir, 'the catalog in its directory');
+    await durably(dirname(dir), `the directory ${dir}`);
   } catch (err) {
     await catalog.close();
     throw err;

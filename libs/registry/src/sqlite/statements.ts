@@ -232,7 +232,7 @@ export function prepareStatements(db: Database.Database) {
       `DELETE FROM node_report_hashes WHERE node_id = @node
          AND hash IN (SELECT hash FROM node_report_hashes WHERE node_id = @node LIMIT +@limit)`,
     ),
-    isForgotten: query<[string], 0 | 1>(
+    isForgotten: query<[string], 0 | 1 | 2>(
       db.prepare(`SELECT forgotten FROM nodes WHERE id = ?`).pluck(),
     ),
     /** Up to @limit replica rows of node @node (its index, chunk_replicas_by_node, finds them). */
@@ -324,8 +324,10 @@ export function prepareStatements(db: Database.Database) {
       [string, number],
       { index: number; nodes: number }
     >(
+      // A forgotten node's copy does not count: no replica row of it would be recorded (a trigger).
       `SELECT idx AS "index",
-         (SELECT COUNT(*) FROM upload_chunk_nodes n WHERE n.upload_id = c.upload_id AND n.idx = c.idx) AS nodes
+         (SELECT COUNT(*) FROM upload_chunk_nodes n WHERE n.upload_id = c.upload_id AND n.idx = c.idx
+            AND NOT EXISTS (SELECT 1 FROM nodes f WHERE f.id = n.node_id AND f.forgotten <> 0)) AS nodes
        FROM upload_chunks c WHERE c.upload_id = ? AND nodes < ? ORDER BY idx LIMIT 1`,
     ),
 
