@@ -27,14 +27,14 @@ export interface HandlerContext {
 /** The remote address of a connection, for the failed-authentication cap and logs. */
 export type AddressOf = (peer: RpcPeer) => string;
 
+/** `chunk.bad` reports acted on per connection and second (ConnectionRate); those over it are acknowledged only. */
+export const MAX_BAD_REPORTS_PER_SECOND = 32;
+
 /**
  * The controller's request handlers: each one first checks the connection may send it (access
  * control), then validates what the schema cannot (does the upload exist, are the nodes known, is the
  * name under the token's prefix), asks the registry, and answers. No storage knowledge lives here.
  */
-/** `chunk.bad` reports acted on per connection and second (ConnectionRate); those over it are acknowledged only. */
-export const MAX_BAD_REPORTS_PER_SECOND = 32;
-
 export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) {
   // `cluster.status` is open to any token, and its totals read the whole catalog: many at once share
   // one computation, and the answers are reused in proportion to their cost (reusedTotals).
