@@ -297,8 +297,7 @@ export class Healer {
   /** `nodeId` was forgotten (Cluster.forget): nothing of it is to be checked or listed again. */
   nodeForgotten(nodeId: string): void {
     this.unlisted.dropNode(nodeId);
-    this.deleting.nodeForgotten(nodeId);
-    this.checksPerNode.delete(nodeId);
+    this.deleting.nodeForgotten(nodeId); // its checks under way end with its closed link, and count down then
     this.schedule.changed();
   }
 

@@ -90,10 +90,11 @@ interface Pending {
 
 /** A request sent and not settled yet, as its timeout sees it (`RpcPeer.sent`). */
 interface SentRequest {
-  /** When an answer last came to a request sent before this one: it stood ahead on the wire. */
-  olderAnswered: number;
-  /** When an answer to a later one last counted for it (`laterAnswersLeft`). */
-  laterAnswered: number;
+  /**
+   * When an answer last counted as progress for it: one to a request sent before it (which stood
+   * ahead of it on the wire), or one to a later request while `laterAnswersLeft` lasted.
+   */
+  answeredAt: number;
   /** Answers to later requests that may still count for it, until one to an earlier request comes. */
   laterAnswersLeft: number;
 }
@@ -256,8 +257,7 @@ export class RpcPeer {
       const startedAt = Date.now();
       let writtenAt: number | undefined;
       const lastProgress = () => {
-        const request = this.sent.get(order);
-        const answered = request ? Math.max(request.olderAnswered, request.laterAnswered) : 0;
+        const answered = this.sent.get(order)?.answeredAt ?? 0;
         if (writtenAt !== undefined) return Math.max(writtenAt, answered);
         return Math.max(startedAt, this.lastWritten, order === 0 ? this.lastAnswered : answered);
       };
@@ -290,7 +290,7 @@ export class RpcPeer {
           const parts = build(requestId);
           id = requestId;
           order = ++this.sendOrder;
-          this.sent.set(order, { olderAnswered: 0, laterAnswered: 0, laterAnswersLeft: LATER_ANSWERS_COUNTED });
+          this.sent.set(order, { answeredAt: 0, laterAnswersLeft: LATER_ANSWERS_COUNTED });
           this.pending.set(id, { resolve: settle, reject: settle, order });
           this.lastActivity = Date.now();
           this.sendMessage(parts, (err) => {
@@ -310,11 +310,11 @@ export class RpcPeer {
   private answeredAhead(order: number, at: number): void {
     for (const [other, request] of this.sent) {
       if (other > order) {
-        request.olderAnswered = at;
+        request.answeredAt = at;
         request.laterAnswersLeft = LATER_ANSWERS_COUNTED;
       } else if (other < order && request.laterAnswersLeft > 0) {
         request.laterAnswersLeft--;
-        request.laterAnswered = at;
+        request.answeredAt = at;
       }
     }
   }
