@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { CairnError, type FileInfo } from '@cairn/protocol';
-import { CairnClient, PutOptions, createProcessLogger } from '@cairn/transfer';
-import { CommandContext, drainCommand, putCommand, tokenRevokeCommand } from './commands';
+import { CairnClient, PutOptions, createProcessLogger, writeFileAtomically } from '@cairn/transfer';
+import { CommandContext, drainCommand, getCommand, putCommand, tokenRevokeCommand } from './commands';
 
 const STORED: FileInfo = { id: 7, name: 'docs/a.txt', size: 5, sha256: 'a'.repeat(64), replicas: 2, chunkCount: 1, createdAt: 0, updatedAt: 0 };
 
@@ -52,7 +52,7 @@ describe('putCommand logging', () => {
       expect.objectContaining({ msg: 'upload begun', name: 'docs/a.txt', uploadId: 'up-42', role: 'client' }),
       expect.objectContaining({ msg: 'file stored', name: 'docs/a.txt', uploadId: 'up-42', size: 5, chunks: 1 }),
     ]);
-    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunks, 2 replicas)\n');
+    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunk, 2 replicas)\n');
   });
 
   it('at the default level (warn), logs nothing: the output is as it always was', async () => {
@@ -61,7 +61,7 @@ describe('putCommand logging', () => {
     await putCommand(ctx, file, 'docs/a.txt');
 
     expect(logs()).toEqual([]);
-    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunks, 2 replicas)\n');
+    expect(out()).toBe('stored docs/a.txt (5 bytes, 1 chunk, 2 replicas)\n');
   });
 });
 
@@ -96,5 +96,66 @@ describe('admin commands check their ids before asking the controller', () => {
     expect(calls).toEqual([]);
     await tokenRevokeCommand(ctx(), '3f2a9c0e11d4b5a6');
     expect(calls).toEqual(['revoke 3f2a9c0e11d4b5a6']);
+  });
+});
+
+describe('put and get report local file-system errors in one line with a stable code, naming the user\'s path', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-client-local-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const ONE_BYTE: FileInfo = { ...STORED, name: 'm4', size: 1, chunkCount: 1, replicas: 1 };
+  /** A client that stores anything as ONE_BYTE, and writes a get as the SDK does: through a temp file beside the destination. */
+  const client = {
+    put: async () => ONE_BYTE,
+    stat: async () => ONE_BYTE,
+    getToFile: async (_name: string, dest: string) => {
+      await writeFileAtomically(dest, [Buffer.from('x')]);
+      return ONE_BYTE;
+    },
+  } as unknown as CairnClient;
+  const printed: string[] = [];
+  const ctx = (): CommandContext => {
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => printed.push(chunk.toString()));
+    return { client, json: false, quiet: true, out, log: createProcessLogger({ level: 'warn', format: 'json', base: {}, destination: new PassThrough() }) };
+  };
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'resolved',
+      (err: CairnError) => `${err.message} (${err.code})`,
+    );
+  beforeEach(() => printed.splice(0));
+
+  it('put of a file that is not there: E_NOT_FOUND, not Node\'s ENOENT', async () => {
+    const missing = join(dir, 'nonexist.txt');
+    expect(await failure(putCommand(ctx(), missing, undefined))).toBe(`cannot read ${missing}: no such file (E_NOT_FOUND)`);
+  });
+
+  it('put of a directory: E_USAGE, pointing to put -r', async () => {
+    expect(await failure(putCommand(ctx(), dir, 'f'))).toBe(`${dir} is a directory: store a tree with put -r ${dir} <prefix> (E_USAGE)`);
+  });
+
+  it('get into a directory that is not there: E_NOT_FOUND naming it, never the temp file', async () => {
+    const dest = join(dir, 'nonexist', 'x');
+    expect(await failure(getCommand(ctx(), 'm4', dest))).toBe(`cannot write ${dest}: no such directory ${join(dir, 'nonexist')} (E_NOT_FOUND)`);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('get below a regular file: E_NOT_FOUND too, as there is no such directory', async () => {
+    await writeFile(join(dir, 'afile'), 'a');
+    const dest = join(dir, 'afile', 'x');
+    expect(await failure(getCommand(ctx(), 'm4', dest))).toBe(`cannot write ${dest}: no such directory ${join(dir, 'afile')} (E_NOT_FOUND)`);
+  });
+
+  it('counts in the singular where there is one: 1 byte, 1 chunk, 1 replica', async () => {
+    const src = join(dir, 'one');
+    await writeFile(src, 'x');
+    await mkdir(join(dir, 'into'));
+    await putCommand(ctx(), src, 'm4');
+    await getCommand(ctx(), 'm4', join(dir, 'into'));
+    expect(printed).toEqual(['stored m4 (1 byte, 1 chunk, 1 replica)\n', `saved m4 to ${join(dir, 'into', 'm4')} (1 byte)\n`]);
   });
 });

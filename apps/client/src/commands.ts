@@ -4,7 +4,8 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CairnError, isNodeId, isTokenId, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat, TransferProgress } from '@cairn/transfer';
-import { formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
+import { count, formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
+import { noDirectoryFor, withLocalErrors } from './local-errors';
 import { createProgress } from './progress';
 import { formatTreeSummary, getTree, putTree } from './tree-transfer';
 import { uploadLog } from './upload-log';
@@ -32,7 +33,7 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
   const target = name === undefined ? basename(source) : name.endsWith('/') ? `${name}${basename(source)}` : name;
   validateName(target);
   const path = resolve(source);
-  const total = fromStdin ? undefined : (await stat(path)).size;
+  const total = fromStdin ? undefined : await sizeToPut(source);
   const progress = createProgress(`put ${target}`, total, ctx);
   const logged = uploadLog(ctx.log, target);
   let skippedChunks = 0;
@@ -40,12 +41,20 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
     skippedChunks = p.skippedChunks;
     progress.update(p.bytes, p.skippedChunks);
   };
-  const file = await ctx.client
-    .put(target, fromStdin ? process.stdin : { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin })
-    .finally(() => progress.stop());
+  const putting = ctx.client.put(target, fromStdin ? process.stdin : { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin });
+  const file = await withLocalErrors(`read ${source}`, putting, NO_FILE).finally(() => progress.stop());
   logged.stored(file);
   if (ctx.json) printJson(ctx, { ...file, skippedChunks });
-  else print(ctx, `stored ${printable(file.name)} (${file.size} bytes, ${file.chunkCount} chunks, ${file.replicas} replicas${skippedNote(skippedChunks)})`);
+  else print(ctx, `stored ${printable(file.name)} (${count(file.size, 'byte')}, ${count(file.chunkCount, 'chunk')}, ${count(file.replicas, 'replica')}${skippedNote(skippedChunks)})`);
+}
+
+const NO_FILE = { ENOENT: 'no such file' };
+
+/** The size of the file a put reads; a directory is refused, pointing to `put -r`. */
+async function sizeToPut(source: string): Promise<number> {
+  const stats = await withLocalErrors(`read ${source}`, stat(source), NO_FILE);
+  if (stats.isDirectory()) throw new CairnError('E_USAGE', `${source} is a directory: store a tree with put -r ${source} <prefix>`);
+  return stats.size;
 }
 
 /**
@@ -57,21 +66,24 @@ export async function putCommand(ctx: CommandContext, source: string, name: stri
 export async function getCommand(ctx: CommandContext, name: string, dest: string | undefined): Promise<void> {
   validateName(name);
   if (dest === '-' || (dest !== undefined && (await isStandardOutput(dest)))) return catCommand(ctx, name);
-  const path = await downloadPath(name, dest);
+  const local = await downloadPath(name, dest);
+  const path = resolve(local);
   const { size } = await ctx.client.stat(name, { withChunks: false });
   const progress = createProgress(`get ${name}`, size, ctx);
-  const file = await ctx.client.getToFile(name, path, { onProgress: (p) => progress.update(p.bytes) }).finally(() => progress.stop());
+  const getting = ctx.client.getToFile(name, path, { onProgress: (p) => progress.update(p.bytes) });
+  const file = await withLocalErrors(`write ${local}`, getting, noDirectoryFor(local)).finally(() => progress.stop());
   if (ctx.json) printJson(ctx, { ...file, path });
-  else print(ctx, `saved ${printable(file.name)} to ${printable(path)} (${file.size} bytes)`);
+  else print(ctx, `saved ${printable(file.name)} to ${printable(path)} (${count(file.size, 'byte')})`);
 }
 
+/** Where a get writes, spelled as the user gave it (for the messages about it). */
 async function downloadPath(name: string, dest: string | undefined): Promise<string> {
-  if (dest === undefined) return resolve(basename(name));
+  if (dest === undefined) return basename(name);
   const isDirectory = await stat(dest).then((s) => s.isDirectory(), () => false);
-  if (isDirectory) return resolve(join(dest, basename(name)));
+  if (isDirectory) return join(dest, basename(name));
   // As `cp`: a trailing slash names a directory, and there is none.
   if (dest.endsWith('/')) throw new CairnError('E_USAGE', `${dest} is not a directory`);
-  return resolve(dest);
+  return dest;
 }
 
 async function isStandardOutput(dest: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { formatBytes, formatFileLine, formatNodes, formatStat, printable } from './format';
+import { count, formatBytes, formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
 
 describe('formatBytes', () => {
   it.each([
@@ -46,19 +46,58 @@ describe('printable', () => {
     expect(printable('photos/été 2024 ✓.jpg')).toBe('photos/été 2024 ✓.jpg');
   });
 
-  it('leaves no control character in anything, and changes nothing without one', () => {
+  it('leaves no control character in anything, and changes nothing without one or a backslash', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), (text) => {
         const shown = printable(text);
         expect(hasControl(shown)).toBe(false);
-        if (!hasControl(text)) expect(shown).toBe(text);
+        if (!hasControl(text) && !text.includes('\\')) expect(shown).toBe(text);
       }),
     );
+  });
+
+  it('doubles a backslash, so that a name holding a newline and one holding the two characters \\n are told apart', () => {
+    expect(printable('a\nb')).toBe('a\\nb');
+    expect(printable('a\\nb')).toBe('a\\\\nb');
+    expect(printable('C:\\x1b')).toBe('C:\\\\x1b');
+  });
+
+  it('shows two different texts differently', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (a, b) => {
+        if (a !== b) expect(printable(a)).not.toBe(printable(b));
+      }),
+    );
+    expect(printable('\u001b')).not.toBe(printable('\\x1b'));
   });
 
   it('is used for the names in ls and stat lines', () => {
     const name = 'evil\n     1.0 KiB  2026-01-01T00:00:00.000Z  fake';
     expect(formatFileLine({ name, size: 1, sha256: 'a'.repeat(64), chunkCount: 1, replicas: 2, updatedAt: 0 } as never).split('\n')).toHaveLength(1);
     expect(formatStat({ name, size: 1, sha256: 'a'.repeat(64), chunkCount: 0, replicas: 2, updatedAt: 0, chunks: [] } as never)).toContain('name:     evil\\n');
+  });
+});
+
+describe('counts', () => {
+  it('name one thing in the singular, and any other number in the plural', () => {
+    expect([0, 1, 2].map((n) => count(n, 'file'))).toEqual(['0 files', '1 file', '2 files']);
+    expect(skippedNote(0)).toBe('');
+    expect(skippedNote(1)).toBe('; skipped 1 chunk the nodes already had');
+    expect(skippedNote(3)).toBe('; skipped 3 chunks the nodes already had');
+  });
+
+  it('in status', () => {
+    const status = { nodes: { alive: 3, suspect: 0, dead: 0, draining: 0 }, files: 1, bytes: 1, chunks: 1, underReplicated: 0, lost: 0, repair: { queued: 0, running: 0, copiedChunks: 1, copiedBytes: 1 }, gc: { pendingChunks: 1, deletedChunks: 0 } };
+    const lines = formatStatus(status as never).split('\n');
+    expect(lines).toContain('repair:           0 queued, 0 running, 1 chunk (1 B) copied');
+    expect(lines).toContain('garbage:          1 chunk in grace period, 0 deleted');
+  });
+});
+
+describe('formatStat', () => {
+  it('says where a chunk with no copy left lives: on no live node (lost)', () => {
+    const chunk = (index: number, nodes: string[]) => ({ index, hash: 'a934'.padEnd(64, '0'), size: 639_900, nodes });
+    const lines = formatStat({ name: 'f', size: 1, sha256: 'a'.repeat(64), chunkCount: 2, replicas: 2, updatedAt: 0, chunks: [chunk(6, ['n1', 'n2']), chunk(7, [])] } as never).split('\n');
+    expect(lines.slice(-2)).toEqual(['  #6 a934000000000000… 624.9 KiB on n1, n2', '  #7 a934000000000000… 624.9 KiB on no live node (lost)']);
   });
 });

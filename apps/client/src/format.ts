@@ -1,19 +1,25 @@
 import type { FileInfo, NodeInfo } from '@cairn/protocol';
 import type { ClusterStatus, FileStat } from '@cairn/transfer';
 
-/** Control characters: C0, DEL and C1. */
+/** Control characters (C0, DEL and C1), and the backslash that starts an escape. */
 // eslint-disable-next-line no-control-regex -- matching them is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const ESCAPED = /[\\\u0000-\u001f\u007f-\u009f]/g;
+const NAMED: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /**
  * `text` with its control characters written out (`\n`, `\x1b`): for a name or a peer's message in
  * the CLI's human output. A file name may hold any of them but NUL, and one with a newline or an
  * escape sequence, printed as it is, could forge lines of `ls` or drive the terminal of whoever lists
- * the files. `--json` needs none of this: JSON escapes them itself.
+ * the files. A backslash is doubled, so that a name holding the two characters `\n` is not shown as
+ * one holding a newline. `--json` needs none of this: JSON escapes them itself.
  */
 export function printable(text: string): string {
-  return text.replace(CONTROL, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(ESCAPED, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** `n` and a noun for what it counts, in the plural unless it is one: `1 chunk`, `0 files`. */
+export function count(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
 }
 
 /** Human-readable output of the CLI; `--json` output is the SDK's objects as they are. */
@@ -41,8 +47,13 @@ export function formatStat(stat: FileStat): string {
     `chunks:   ${stat.chunkCount}`,
     `updated:  ${new Date(stat.updatedAt).toISOString()}`,
   ];
-  for (const c of stat.chunks) lines.push(`  #${c.index} ${c.hash.slice(0, 16)}… ${formatBytes(c.size)} on ${c.nodes.join(', ')}`);
+  for (const c of stat.chunks) lines.push(`  #${c.index} ${c.hash.slice(0, 16)}… ${formatBytes(c.size)} on ${whereChunkIs(c.nodes)}`);
   return lines.join('\n');
+}
+
+/** The nodes holding a chunk's copies; the controller lists none where every copy is gone. */
+function whereChunkIs(nodes: string[]): string {
+  return nodes.length > 0 ? nodes.join(', ') : 'no live node (lost)';
 }
 
 export function formatNodes(nodes: NodeInfo[]): string {
@@ -59,8 +70,8 @@ export function formatStatus(s: ClusterStatus): string {
     `chunks:           ${s.chunks}`,
     `under-replicated: ${s.underReplicated}`,
     `lost:             ${s.lost}`,
-    `repair:           ${s.repair.queued} queued, ${s.repair.running} running, ${s.repair.copiedChunks} chunks (${formatBytes(s.repair.copiedBytes)}) copied`,
-    `garbage:          ${s.gc.pendingChunks} chunks in grace period, ${s.gc.deletedChunks} deleted`,
+    `repair:           ${s.repair.queued} queued, ${s.repair.running} running, ${count(s.repair.copiedChunks, 'chunk')} (${formatBytes(s.repair.copiedBytes)}) copied`,
+    `garbage:          ${count(s.gc.pendingChunks, 'chunk')} in grace period, ${s.gc.deletedChunks} deleted`,
   ].join('\n');
 }
 
@@ -72,5 +83,5 @@ function table(header: string[], rows: string[][]): string {
 
 /** A resumed put (or content the cluster already has) sends only what the nodes lack; says how much. */
 export function skippedNote(chunks: number): string {
-  return chunks > 0 ? `; skipped ${chunks} chunks the nodes already had` : '';
+  return chunks > 0 ? `; skipped ${count(chunks, 'chunk')} the nodes already had` : '';
 }

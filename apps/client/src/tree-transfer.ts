@@ -3,9 +3,11 @@ import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CairnError, isCairnError, validateName, type FileInfo } from '@cairn/protocol';
 import type { CommandContext } from './commands';
 import type { TransferProgress } from '@cairn/transfer';
-import { formatBytes, printable, skippedNote } from './format';
+import { count, formatBytes, printable, skippedNote } from './format';
+import { localFileError, noDirectoryFor, withLocalErrors } from './local-errors';
 import { createProgress } from './progress';
-import { nameKey, probeNameFolding } from './name-folding';
+import { probeNameFolding } from './name-folding';
+import { TreeClaims } from './tree-claims';
 import { uploadLog } from './upload-log';
 
 /** Files transferred at once by `put -r` / `get -r`. */
@@ -26,7 +28,7 @@ export interface TreeSummary {
  * listed; one inside is skipped too (its target is stored under its own name already).
  */
 export async function putTree(ctx: CommandContext, dir: string, prefix: string): Promise<TreeSummary> {
-  const root = await realpath(resolve(dir));
+  const root = await withLocalErrors(`read ${dir}`, realpath(resolve(dir)), { ENOENT: 'no such directory' });
   if (!(await lstat(root)).isDirectory()) throw new CairnError('E_USAGE', `${dir} is not a directory`);
   const base = normalisePrefix(prefix);
   const started = Date.now();
@@ -49,7 +51,7 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
       try {
         logged.stored(await ctx.client.put(name, { path }, { replicas: ctx.replicas, onProgress, onBegin: logged.onBegin }));
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw localFileError(err, `read ${path}`);
         summary.skipped.push(path); // removed since the walk found it
         done.delete(path);
         report();
@@ -73,11 +75,12 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
  * as `put -r` stored them), written under `dir` at its name relative to the prefix; a file named
  * `prefix` itself is fetched too, under its base name. Whatever the stored names are, nothing is
  * written outside `dir`, and no two files are written to one path (the second is skipped and listed),
- * paths that differ only in case or Unicode normalisation counting as one where the file system does.
+ * paths that differ only in case or Unicode normalisation counting as one where the file system does,
+ * nor a file where another needs a directory (`x/a` and `x/a/b`): the first in name order is fetched.
  */
 export async function getTree(ctx: CommandContext, prefix: string, dir: string): Promise<TreeSummary> {
   const root = resolve(dir);
-  await mkdir(root, { recursive: true });
+  await withLocalErrors(`fetch into ${dir}`, mkdir(root, { recursive: true }), { EEXIST: 'not a directory' });
   const realRoot = await realpath(root);
   const base = normalisePrefix(prefix);
   const started = Date.now();
@@ -85,21 +88,20 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
   const progress = createProgress(`get -r ${prefix || '/'}`, 0, ctx);
   const done = new Map<string, number>();
   const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
-  // Keyed as the file system compares names: on macOS `A.txt` and `a.txt` are one file.
-  const folding = await probeNameFolding(realRoot);
-  const taken = new Set<string>();
+  const claims = new TreeClaims(await probeNameFolding(realRoot));
   try {
     await runBounded(filesUnder(ctx, prefix, base), async (file) => {
       const rel = file.name === prefix ? basenameOf(file.name) : file.name.slice(base.length);
       const inside = relative(root, resolve(root, ...rel.split('/')));
       const outside = inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside);
-      const key = nameKey(inside, folding);
-      if (inside === '' || outside || taken.has(key)) {
+      // Claimed before anything is awaited, so in the order the names are listed: which of two
+      // clashing names is fetched does not hang on which download ends first.
+      if (inside === '' || outside || !claims.claim(inside)) {
         summary.skipped.push(file.name);
         return;
       }
-      taken.add(key);
-      if (!(await makeDirectoriesInside(realRoot, dirname(inside)))) {
+      const local = join(dir, inside);
+      if (!(await withLocalErrors(`write ${local}`, makeDirectoriesInside(realRoot, dirname(inside))))) {
         summary.skipped.push(file.name);
         return;
       }
@@ -108,7 +110,7 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
         // A link, device or FIFO already at its name is replaced, never written through.
         await ctx.client.getToFile(file.name, join(realRoot, inside), { plainPath: true, onProgress: (p) => (done.set(file.name, p.bytes), report()) });
       } catch (err) {
-        if (!isCairnError(err, 'E_NOT_FOUND')) throw err;
+        if (!isCairnError(err, 'E_NOT_FOUND')) throw localFileError(err, `write ${local}`, noDirectoryFor(local));
         summary.skipped.push(file.name); // removed since it was listed
         done.delete(file.name);
         report();
@@ -165,7 +167,7 @@ async function makeDirectoriesInside(realRoot: string, rel: string): Promise<boo
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {
   const skipped = s.skipped.length > 0 ? `; skipped ${s.skipped.length}: ${s.skipped.slice(0, 5).map(printable).join(', ')}${s.skipped.length > 5 ? ', …' : ''}` : '';
-  return `${verb} ${s.files} files (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}${skippedNote(s.skippedChunks ?? 0)}`;
+  return `${verb} ${count(s.files, 'file')} (${formatBytes(s.bytes)}) in ${s.seconds.toFixed(1)} s${skipped}${skippedNote(s.skippedChunks ?? 0)}`;
 }
 
 function normalisePrefix(prefix: string): string {
@@ -175,7 +177,7 @@ function normalisePrefix(prefix: string): string {
 
 /** Regular files under `dir`, depth first, without following symbolic links. */
 async function* walk(dir: string, skipped: string[]): AsyncGenerator<{ path: string; size: number }> {
-  for await (const entry of await opendir(dir)) {
+  for await (const entry of await withLocalErrors(`read ${dir}`, opendir(dir))) {
     const path = join(dir, entry.name);
     if (entry.isSymbolicLink()) skipped.push(path);
     else if (entry.isDirectory()) yield* walk(path, skipped);
@@ -183,7 +185,7 @@ async function* walk(dir: string, skipped: string[]): AsyncGenerator<{ path: str
       const size = await lstat(path).then(
         (stats) => stats.size,
         (err: NodeJS.ErrnoException) => {
-          if (err.code !== 'ENOENT') throw err;
+          if (err.code !== 'ENOENT') throw localFileError(err, `read ${path}`);
           skipped.push(path); // removed since the directory was read
           return undefined;
         },

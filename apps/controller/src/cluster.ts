@@ -1,4 +1,4 @@
-import { CairnError, NodeInfo, NodeRef, NodeState } from '@cairn/protocol';
+import { CLOSE_CODES, CairnError, NodeInfo, NodeRef, NodeState } from '@cairn/protocol';
 import { CatalogStore, Liveness, NodeRecord, PlacementCandidate } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import { RecentEvents } from './recent-events';
@@ -81,7 +81,7 @@ export class Cluster {
     this.liveness.heartbeat(node.id);
     this.reported.delete(node.id);
     this.registeredAt.set(node.id, performance.now());
-    this.peers.get(node.id)?.close(4000, 'replaced by a new connection');
+    this.peers.get(node.id)?.close(CLOSE_CODES.closedByController, 'replaced by a new connection');
     this.peers.set(node.id, peer);
     void peer.closed.then(() => {
       if (this.peers.get(node.id) === peer) this.peers.delete(node.id);
@@ -128,7 +128,7 @@ export class Cluster {
       this.forgetting.delete(id);
     }
     this.nodes.delete(id);
-    this.peers.get(id)?.close(4000, 'forgotten'); // a link left open by a node that froze
+    this.peers.get(id)?.close(CLOSE_CODES.closedByController, 'forgotten'); // a link left open by a node that froze
     this.peers.delete(id);
     this.links.delete(id);
     this.reported.delete(id);

@@ -147,6 +147,13 @@ describe('parseControllerConfig', () => {
     expect(codeOf(() => parseControllerConfig(argv))).toBe('E_USAGE');
   });
 
+  it('refuses a node timeout or idle timeout longer than a timer takes (24.8 days); a GC grace may be longer', () => {
+    for (const flag of ['--node-timeout', '--idle-timeout']) {
+      expect(() => parseControllerConfig([flag, '30d'])).toThrow(`${flag} must be at most 24.8d, got 30d`);
+    }
+    expect(parseControllerConfig(['--gc-grace', '30d']).gcGraceMs).toBe(30 * 86_400_000);
+  });
+
   it('refuses an invalid value from the environment with E_USAGE', () => {
     process.env['CAIRN_REPLICAS'] = '0';
     expect(codeOf(() => parseControllerConfig([]))).toBe('E_USAGE');

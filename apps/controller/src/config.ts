@@ -1,6 +1,6 @@
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
-import { CairnError, envToFlags, parseByteSize, MAX_REPLICAS, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, parseByteSize, MAX_REPLICAS, parseDuration, parseTimerDuration } from '@cairn/protocol';
 
 export interface ControllerConfig {
   host: string;
@@ -62,7 +62,8 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   }
   const port = args.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
-  const nodeTimeoutMs = parseDuration(args.nodeTimeout, '--node-timeout');
+  // Timers' delays (a longer one would fire at once); --gc-grace is compared with ages, so it may be longer.
+  const nodeTimeoutMs = parseTimerDuration(args.nodeTimeout, '--node-timeout');
   if (nodeTimeoutMs < 100) throw new CairnError('E_USAGE', '--node-timeout must be at least 100ms');
   const gcGraceMs = parseDuration(args.gcGrace, '--gc-grace');
   const repairConcurrency = args.repairConcurrency;
@@ -71,5 +72,5 @@ export function parseControllerConfig(argv: string[]): ControllerConfig {
   }
   if (Boolean(args.tlsCert) !== Boolean(args.tlsKey)) throw new CairnError('E_USAGE', '--tls-cert and --tls-key go together');
   const tls = args.tlsCert && args.tlsKey ? { cert: args.tlsCert, key: args.tlsKey } : undefined;
-  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, repairBytesPerSecond: parseByteSize(args.repairRate, '--repair-rate'), tls, idleTimeoutMs: parseDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel, logFormat: args.logFormat as LogFormat };
+  return { host: args.host, port, data: args.data, replicas, nodeTimeoutMs, gcGraceMs, repairConcurrency, repairBytesPerSecond: parseByteSize(args.repairRate, '--repair-rate'), tls, idleTimeoutMs: parseTimerDuration(args.idleTimeout, '--idle-timeout'), logLevel: args.logLevel, logFormat: args.logFormat as LogFormat };
 }

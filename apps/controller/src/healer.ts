@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CairnError, type NodeInfo, isCairnError, toCairnError } from '@cairn/protocol';
+import { CLOSE_CODES, CairnError, type NodeInfo, isCairnError, toCairnError } from '@cairn/protocol';
 import { CatalogStore, ChunkHealth, placeChunk } from '@cairn/registry';
 import { expectFrame, type RpcPeer } from '@cairn/transfer';
 import { Cluster } from './cluster';
@@ -754,7 +754,7 @@ export class Healer {
           // Forgotten meanwhile (its link closed by the forget): no report of it will end the batch.
           if (this.options.cluster.isKnown(nodeId)) this.deleting.endAtReport(batch, peer);
           else batch.end();
-          peer.close(4000, 'no answer to a deletion');
+          peer.close(CLOSE_CODES.closedByController, 'no answer to a deletion');
           log.warn({ node: nodeId, chunks: unlisted.length, code }, 'chunk deletion unanswered; link closed, the node reports again');
         } else {
           this.unlisted.add(nodeId, unlisted);

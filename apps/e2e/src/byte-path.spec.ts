@@ -242,7 +242,7 @@ describe('put and get through the CLI', () => {
     const both = join(cluster.root, 'tree-back-t4');
     const clash = await cluster.cli(['get', '-r', 'trees/t4', both]);
     expect(clash.code).toBe(0);
-    expect(clash.stdout.toString()).toMatch(/fetched 1 files .* skipped 1: trees\/t4/);
+    expect(clash.stdout.toString()).toMatch(/fetched 1 file .* skipped 1: trees\/t4/);
     expect(['file', 'inside']).toContain(await readFile(join(both, 't4'), 'utf8'));
   });
 

@@ -452,6 +452,49 @@ describe('security', () => {
       expect(await names('revoke/')).toEqual(['revoke/before.bin']);
     });
 
+    it('a get under way when its token is revoked stops with E_AUTH, without the chunks it had not fetched yet', async () => {
+      const body = randomBytes(64 * 1024 * 1024); // 16 chunks: twice the SDK's window ahead of its reader
+      await cluster.sdk.put('revoke/big.bin', body);
+      const { id, token } = await createToken('read', 'revoke/');
+      const sdk = cluster.client(token);
+      try {
+        const reading = sdk.read('revoke/big.bin');
+        const first = await reading.next(); // under way: its chunks' grant handed out, the next chunks in flight
+        expect(first.done).toBe(false);
+        expect((await cli(['token', 'revoke', id])).code).toBe(0);
+        let received = (first.value as Buffer).length;
+        const outcome = await (async () => {
+          try {
+            for await (const chunk of reading) received += chunk.length;
+            return 'read to the end';
+          } catch (err) {
+            return (err as { code?: string }).code;
+          }
+        })();
+        expect(outcome).toBe('E_AUTH');
+        expect(received).toBeLessThan(body.length);
+      } finally {
+        await sdk.close();
+      }
+    });
+
+    it('a token prefix must be a start some name can have, and not empty: no token is minted otherwise', async () => {
+      for (const prefix of ['', '/abs/', 'a/../b/']) {
+        const refused = await cli(['token', 'create', '--scope', 'write', '--prefix', prefix]);
+        expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/\(E_NAME_INVALID\)\n$/) });
+      }
+      // Past the CLI's own check, the controller refuses it too.
+      const peer = await rawPeer(cluster.controllerAddress);
+      try {
+        expectFrameType(await peer.request('session.auth', { token: cluster.adminToken }), 'session.info');
+        expect(await errorCode(() => peer.request('token.create', { scope: 'write', prefix: '' }))).toBe('E_NAME_INVALID');
+      } finally {
+        peer.close();
+      }
+      const listed = json(await cli(['token', 'list', '--json'])) as Array<{ prefix: string | null }>;
+      expect(listed.map((t) => t.prefix)).not.toContain('');
+    });
+
     it('after 10 failed authentications an address is refused for the minute, even with a good token; other addresses are not', async () => {
       const peer = await rawPeer(cluster.controllerAddress, { localAddress: '127.0.0.3' });
       try {

@@ -192,6 +192,13 @@ describe('parseNodeConfig', () => {
     }
   });
 
+  it('refuses a scrub interval or idle timeout longer than a timer takes (24.8 days), which would fire at once', () => {
+    expect(parseNodeConfig(['--scrub-interval', '24d']).scrubIntervalMs).toBe(24 * 86_400_000);
+    for (const flag of ['--scrub-interval', '--idle-timeout']) {
+      expect(() => parseNodeConfig([flag, '30d'])).toThrow(`${flag} must be at most 24.8d, got 30d`);
+    }
+  });
+
   it('refuses an invalid value from the environment with E_USAGE', () => {
     process.env['CAIRN_CAPACITY'] = 'lots';
     expect(codeOf(() => parseNodeConfig([]))).toBe('E_USAGE');

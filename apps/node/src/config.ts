@@ -1,6 +1,6 @@
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, defaultConfigPath, readConfigFile } from '@cairn/transfer';
 import yargs from 'yargs';
-import { CairnError, envToFlags, isNodeAddress, parseByteSize, parseDuration } from '@cairn/protocol';
+import { CairnError, envToFlags, isNodeAddress, parseByteSize, parseTimerDuration } from '@cairn/protocol';
 
 export interface NodeConfig {
   host: string;
@@ -89,7 +89,7 @@ export function parseNodeConfig(argv: string[]): NodeConfig {
 }
 
 function positiveDuration(value: string, flag: string): number {
-  const ms = parseDuration(value, flag);
+  const ms = parseTimerDuration(value, flag); // a timer's delay: a longer one would fire at once
   if (ms < 100) throw new CairnError('E_USAGE', `${flag} must be at least 100ms`);
   return ms;
 }

@@ -1,6 +1,7 @@
 export * from './errors';
 export * from './limits';
 export * from './names';
+export * from './close-codes';
 export { MAX_REQUEST_ID, HASH_BYTES, OFFSET_VERSION } from './frame-layout';
 export { sha256Hex, fileName, isNodeAddress, isNodeId } from './schemas';
 export {

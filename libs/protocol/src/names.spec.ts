@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { CairnError } from './errors';
 import { MAX_NAME_BYTES } from './limits';
-import { decodeName, isValidName, validateName, validatePrefix } from './names';
+import { decodeName, isValidName, validateName, validatePrefix, validateTokenPrefix } from './names';
 import { namePrefix } from './schemas';
 
 // A failing property must report quickly: stop generating and shrinking after 4 s and fail anyway
@@ -134,6 +134,35 @@ describe('name properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('validateTokenPrefix accepts exactly the non-empty starts of valid names (E_NAME_INVALID otherwise)', () => {
+    const startsSomeName = (text: string) => text.length > 0 && (isValidName(text) || isValidName(`${text}x`));
+    fc.assert(
+      fc.property(candidate, fc.nat(), (text, cut) => {
+        let accepted = true;
+        try {
+          expect(validateTokenPrefix(text)).toBe(text);
+        } catch (err) {
+          expect(err).toBeInstanceOf(CairnError);
+          expect((err as CairnError).code).toBe('E_NAME_INVALID');
+          accepted = false;
+        }
+        expect(accepted).toBe(startsSomeName(text));
+        // Every start of a valid name that does not split a surrogate pair is a token prefix.
+        const start = text.slice(0, 1 + (cut % Math.max(1, text.length)));
+        if (isValidName(text) && !/[\uD800-\uDBFF]$/.test(start)) expect(validateTokenPrefix(start)).toBe(start);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('validateTokenPrefix says why a prefix can match no name', () => {
+    expect(() => validateTokenPrefix('')).toThrow('a token prefix must not be empty');
+    expect(() => validateTokenPrefix('/abs')).toThrow('no name can start with "/abs" (a name must not start with "/")');
+    expect(() => validateTokenPrefix('a/../')).toThrow('no name can start with "a/../" ("a/../x" has a ".." segment)');
+    expect(() => validateTokenPrefix(`${'a'.repeat(1023)}/`)).toThrow(/at most 1024 bytes/);
+    expect(validateTokenPrefix('photos/')).toBe('photos/');
   });
 
   it('either returns the string unchanged or throws E_NAME_INVALID, nothing else', () => {

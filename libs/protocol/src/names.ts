@@ -36,6 +36,26 @@ export function validatePrefix(prefix: unknown): string {
   return prefix;
 }
 
+/**
+ * A token's prefix: a start that some valid name can have, and not an empty one. An empty prefix
+ * would limit nothing (a script passing an unset variable would mint a token for every name), and a
+ * prefix no name can start with (`/abs`, `a/../`, longer than any name) would mint a token that can do
+ * nothing. A prefix passes when it is a valid name, or would be one with a character more: its last
+ * segment may be unfinished (`photos/`, `photos/.`, `photos/2024-`).
+ */
+export function validateTokenPrefix(prefix: unknown): string {
+  const text = validatePrefix(prefix);
+  if (text.length === 0) throw invalid('a token prefix must not be empty (leave it out for a token of every name)');
+  const lastSegment = text.slice(text.lastIndexOf('/') + 1);
+  const shortestName = lastSegment === '' || lastSegment === '.' || lastSegment === '..' ? `${text}x` : text;
+  try {
+    validateName(shortestName);
+  } catch (err) {
+    throw invalid(`no name can start with "${printable(text)}" (${(err as Error).message}), so a token limited to it could do nothing`);
+  }
+  return text;
+}
+
 /** Checks raw bytes are valid UTF-8 and returns the decoded name (for names read off a wire or disk). */
 export function decodeName(bytes: Uint8Array): string {
   let text: string;

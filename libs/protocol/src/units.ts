@@ -19,6 +19,19 @@ export function parseDuration(value: string | number, what = 'duration'): number
   return checkFinite(Number(match[1]) * DURATION_UNITS[(match[2] ?? 'ms').toLowerCase()], what, value);
 }
 
+/**
+ * The longest delay a Node timer takes: 2^31-1 ms, about 24.8 days. A longer one fires at once, with a
+ * TimeoutOverflowWarning on stderr.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration that becomes a timer's delay, so at most MAX_TIMER_MS. */
+export function parseTimerDuration(value: string | number, what = 'duration'): number {
+  const ms = parseDuration(value, what);
+  if (ms > MAX_TIMER_MS) throw new CairnError('E_USAGE', `${what} must be at most 24.8d, got ${value}`);
+  return ms;
+}
+
 export function parseByteSize(value: string | number, what = 'size'): number {
   if (typeof value === 'number') return checkFinite(value, what, String(value));
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);

@@ -42,4 +42,19 @@ describe('abortScope', () => {
     scope.close();
     expect(getEventListeners(outer.signal, 'abort')).toHaveLength(0);
   });
+  it('follows every signal given, aborting with the reason of the first to abort, and stops following all once closed', () => {
+    const caller = new AbortController();
+    const revocation = new AbortController();
+    const scope = abortScope(caller.signal, undefined, revocation.signal);
+    revocation.abort(new Error('revoked'));
+    caller.abort(new Error('stop'));
+    expect((scope.signal?.reason as Error).message).toBe('revoked');
+
+    const later = new AbortController();
+    const closed = abortScope(undefined, later.signal);
+    closed.close();
+    expect(getEventListeners(later.signal, 'abort')).toHaveLength(0);
+    later.abort();
+    expect(closed.signal?.aborted).toBe(false);
+  });
 });

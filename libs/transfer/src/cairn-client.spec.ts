@@ -751,7 +751,7 @@ describe('CairnClient', () => {
     const failure = await sdk.put('doomed', randomBytes(2 * CHUNK_SIZE)).catch((err: unknown) => err);
     expect(failure).toMatchObject({ code: 'E_NO_NODES' });
     // It says what went wrong on the node that dropped out, not only that too few were left.
-    expect((failure as Error).message).toMatch(/after failing on node node-1: disk on fire \(E_DISK\)$/);
+    expect((failure as Error).message).toMatch(/after failing on node node-1 \(E_DISK disk on fire\)$/);
     expect(cluster.aborted).toHaveLength(1);
     expect(cluster.files.has('doomed')).toBe(false);
   });
@@ -788,7 +788,7 @@ describe('CairnClient', () => {
     const failure = (await sdk.put('noisy', randomBytes(CHUNK_SIZE)).catch((err: unknown) => err)) as Error;
     expect(failure.message).not.toMatch(/[\n\t]/);
     expect(failure.message).not.toContain('\u0007');
-    expect(failure.message).toMatch(/after failing on node node-1: disk on fire !{187} \(E_DISK\)$/);
+    expect(failure.message).toMatch(/after failing on node node-1 \(E_DISK disk on fire !{187}\)$/);
   });
 
   it('begins no upload when the source fails within its first chunk', async () => {

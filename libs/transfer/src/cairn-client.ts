@@ -1,6 +1,8 @@
+import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import {
   Body,
+  CLOSE_CODES,
   CairnError,
   ControlFrame,
   ControlType,
@@ -9,6 +11,7 @@ import {
   NodeInfo,
   validateName,
   validatePrefix,
+  validateTokenPrefix,
 } from '@cairn/protocol';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { connectPeer } from './connect';
@@ -21,7 +24,7 @@ import { isFileSource } from './file-chunks';
 import { defaultToken } from './credentials';
 import { DEFAULT_CONTROLLER } from './endpoint';
 import { ReceiveBuffers } from './receive-buffers';
-import { abortable } from './abort-scope';
+import { type AbortScope, abortScope, abortable } from './abort-scope';
 import { requestController } from './controller-link';
 
 export interface CairnClientOptions {
@@ -96,19 +99,30 @@ export class CairnClient {
   private readonly window: number;
   /** Uploads prepared for small puts, per controller connection (they are bound to it). */
   private readonly preparedPools = new WeakMap<RpcPeer, PreparedUploadPool>();
+  /**
+   * Aborted once the controller closes our connection because the token was revoked: every transfer
+   * under way stops then (`transferScope`), not only at its next request to the controller. A get's
+   * chunks come from the nodes with grants handed out before, which stay valid until they expire.
+   */
+  private readonly revocation = new AbortController();
 
   constructor(private readonly options: CairnClientOptions = {}) {
     this.window = options.window ?? DEFAULT_WINDOW;
     this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca, receiveBuffers: this.receiveBuffers });
+    setMaxListeners(Infinity, this.revocation.signal); // one per transfer under way, removed as it ends
   }
 
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
   async put(name: string, source: PutSource, options: PutOptions = {}): Promise<FileInfo> {
     validateName(name);
     const stream = isFileSource(source) ? source : toIterable(source);
+    const scope = this.transferScope(options.signal);
     try {
-      return await uploadStream(this.transferContext(), name, stream, options);
+      return await uploadStream(this.transferContext(), name, stream, { ...options, signal: scope.signal });
+    } catch (err) {
+      throw this.revokedOr(err);
     } finally {
+      scope.close();
       if (stream instanceof Readable) stream.destroy();
     }
   }
@@ -122,7 +136,14 @@ export class CairnClient {
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
     validateName(name);
     const ctx = this.transferContext();
-    yield* downloadFile(ctx, await openFile(ctx, name, options.signal), options);
+    const scope = this.transferScope(options.signal);
+    try {
+      yield* downloadFile(ctx, await openFile(ctx, name, scope.signal), { ...options, signal: scope.signal });
+    } catch (err) {
+      throw this.revokedOr(err);
+    } finally {
+      scope.close();
+    }
   }
 
   /**
@@ -134,9 +155,17 @@ export class CairnClient {
   async getToFile(name: string, dest: string, options: GetOptions & { plainPath?: boolean } = {}): Promise<FileInfo> {
     validateName(name);
     const ctx = this.transferContext();
-    const opened = await openFile(ctx, name, options.signal);
-    await writeDownload(dest, downloadFile(ctx, opened, options), { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
-    return opened.file;
+    const scope = this.transferScope(options.signal);
+    try {
+      const opened = await openFile(ctx, name, scope.signal);
+      const chunks = downloadFile(ctx, opened, { ...options, signal: scope.signal });
+      await writeDownload(dest, chunks, { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
+      return opened.file;
+    } catch (err) {
+      throw this.revokedOr(err);
+    } finally {
+      scope.close();
+    }
   }
 
   /**
@@ -200,7 +229,7 @@ export class CairnClient {
 
   /** Admin: creates a token limited to `scope` (and to names under `prefix`); the token is shown only here. */
   async createToken(scope: 'read' | 'write' | 'admin', prefix?: string, options: CallOptions = {}): Promise<{ id: string; token: string }> {
-    if (prefix !== undefined) validatePrefix(prefix);
+    if (prefix !== undefined) validateTokenPrefix(prefix);
     return this.ask('token.create', { scope, prefix }, 'token.created', options);
   }
 
@@ -257,6 +286,7 @@ export class CairnClient {
           if (this.controllerPeer === connecting) this.connected = peer;
           void peer.closed.then((reason) => {
             this.log?.debug({ controller: this.endpoint, reason: reason.message }, 'controller connection closed');
+            if (reason.details?.closeCode === CLOSE_CODES.tokenRevoked) this.revocation.abort(new CairnError('E_AUTH', 'the token was revoked'));
             this.dropController(connecting);
           });
         },
@@ -295,6 +325,16 @@ export class CairnClient {
     if (this.controllerPeer !== peer) return;
     this.controllerPeer = undefined;
     this.connected = undefined;
+  }
+
+  /** A transfer's signal: it aborts when the caller's does, or when the token is revoked. */
+  private transferScope(signal: AbortSignal | undefined): AbortScope {
+    return abortScope(signal, this.revocation.signal);
+  }
+
+  /** What a transfer that failed reports: the revocation, if it came meanwhile (the failure is then its doing). */
+  private revokedOr(err: unknown): unknown {
+    return this.revocation.signal.aborted ? this.revocation.signal.reason : err;
   }
 
   /** What the uploader and downloader need; a request's `signal` also covers waiting for the controller connection. */

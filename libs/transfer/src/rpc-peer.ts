@@ -160,7 +160,9 @@ export class RpcPeer {
     socket.binaryType = 'nodebuffer';
     const events = socket as PeerSocketEvents;
     events.on('message', (data, isBinary) => this.receive(data, isBinary));
-    const closedBy = (code: number, reason: Buffer) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`));
+    // The code stays readable (details.closeCode): a client learns from it that its token was revoked.
+    const closedBy = (code: number, reason: Buffer) =>
+      this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`, { closeCode: code }));
     events.on('closing', closedBy);
     events.on('close', closedBy);
     events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));

@@ -63,8 +63,9 @@ interface StoredRecord {
 function withFailures(err: unknown, failed: ReadonlyMap<string, CairnError>): unknown {
   if (failed.size === 0 || !isCairnError(err) || (err.code !== 'E_NO_NODES' && err.code !== 'E_UNAVAILABLE')) return err;
   // A node's message came over the wire: one line of it (the CLI prints errors as one line), 200 characters at most.
+  // Its code goes in front, so that the line still ends with the put's own code, the one its exit code follows.
   const line = (message: string) => message.replace(/[\s\p{Cc}]+/gu, ' ').slice(0, 200);
-  const why = [...failed].map(([node, reason]) => `node ${node}: ${line(reason.message)} (${reason.code})`).join('; ');
+  const why = [...failed].map(([node, reason]) => `node ${node} (${reason.code} ${line(reason.message)})`).join('; ');
   return new CairnError(err.code, `${err.message}, after failing on ${why}`, err.details);
 }
 

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { Logger } from 'pino';
-import { mintToken } from '@cairn/protocol';
+import { CLOSE_CODES, mintToken } from '@cairn/protocol';
 import type { CatalogStore, TokenRecord } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import { AccessControl, type Session } from './access-control';
@@ -73,7 +73,7 @@ describe('AccessControl and a connection that sends handshake after handshake', 
     expect(peer.watchers).toBe(1);
 
     await access.revokeToken(BOOTSTRAP, 'admin');
-    expect(peer.closes).toEqual([4001]);
+    expect(peer.closes).toEqual([CLOSE_CODES.tokenRevoked]);
   });
 
   it('forgets a client connection that turned to a node handshake, so a revocation later closes nothing', async () => {
@@ -143,5 +143,48 @@ describe("AccessControl's connections by token", () => {
     toNode.closeNow();
     await settle();
     expect(tokensKept(access)).toBe(0);
+  });
+});
+
+describe("AccessControl's token prefixes", () => {
+  function setupMinting() {
+    const created: TokenRecord[] = [];
+    const { access } = setup();
+    // createToken writes through the catalog; this one keeps what it is given.
+    Object.assign((access as unknown as { catalog: CatalogStore }).catalog, { createToken: async (record: TokenRecord) => void created.push(record) });
+    return { access, created };
+  }
+
+  it.each([
+    ['""', '', /must not be empty/],
+    ['"/photos/"', '/photos/', /must not start with "\/"/],
+    ['"a//b"', 'a//b', /empty segment/],
+    ['"a/../b"', 'a/../b', /a "\.\." segment/],
+    ['"./a"', './a', /a "\." segment/],
+    ['of 1025 bytes', 'x'.repeat(1025), /at most 1024 bytes/],
+  ])('refuses to mint a token for a prefix %s, which limits nothing or which no name can start with', async (_label, prefix, message) => {
+    const { access, created } = setupMinting();
+    await expect(access.createToken(BOOTSTRAP, 'write', prefix)).rejects.toMatchObject({ code: 'E_NAME_INVALID', message: expect.stringMatching(message) });
+    expect(created).toEqual([]);
+  });
+
+  it.each(['photos/', 'photos', 'photos/2024-', 'a/..b', 'a/.', 'é/'])('mints a token for prefix %j', async (prefix) => {
+    const { access, created } = setupMinting();
+    await access.createToken(BOOTSTRAP, 'read', prefix);
+    expect(created.map((record) => record.prefix)).toEqual([prefix]);
+  });
+
+  it('mints an unrestricted token when no prefix is asked, and a limited admin one for its own prefix', async () => {
+    const { access, created } = setupMinting();
+    await access.createToken(BOOTSTRAP, 'read', null);
+    await access.createToken({ kind: 'client', tokenId: 'x', scope: 'admin', prefix: 'team/' }, 'read', null);
+    expect(created.map((record) => record.prefix)).toEqual([null, 'team/']);
+  });
+
+  it('says "an admin token" when a request needs one', () => {
+    const { access } = setup();
+    const peer = fakePeer();
+    (access as unknown as { sessions: WeakMap<RpcPeer, Session> }).sessions.set(peer, { kind: 'client', tokenId: 'x', scope: 'read', prefix: null });
+    expect(() => access.authorize(peer, 'token.create')).toThrow('token.create needs an admin token, this one is read');
   });
 });

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
+  CLOSE_CODES,
   CairnError,
   ControlType,
   TokenScope,
@@ -12,6 +13,7 @@ import {
   scopeAllows,
   secretMatches,
   storeReceipt,
+  validateTokenPrefix,
 } from '@cairn/protocol';
 import type { CatalogStore } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
@@ -120,7 +122,7 @@ export class AccessControl {
       return session;
     }
     if (session.kind !== 'client') throw new CairnError('E_FORBIDDEN', `${type} is for clients`);
-    if (!scopeAllows(session.scope, need)) throw new CairnError('E_FORBIDDEN', `${type} needs a ${need} token, this one is ${session.scope}`);
+    if (!scopeAllows(session.scope, need)) throw new CairnError('E_FORBIDDEN', `${type} needs ${need === 'admin' ? 'an' : 'a'} ${need} token, this one is ${session.scope}`);
     return session;
   }
 
@@ -238,7 +240,7 @@ export class AccessControl {
    */
   async createToken(session: Session | undefined, scope: TokenScope, asked: string | null): Promise<{ id: string; token: string }> {
     const own = clientPrefix(session);
-    const prefix = asked ?? own;
+    const prefix = asked === null ? own : validateTokenPrefix(asked);
     if (!tokenWithin(session, prefix)) throw new CairnError('E_FORBIDDEN', `this token may only create tokens limited to names under "${own}"`);
     const { id, token, secretHash } = mintToken();
     await this.catalog.createToken({ id, secretHash, scope, prefix, createdAt: Date.now(), revokedAt: null });
@@ -256,7 +258,7 @@ export class AccessControl {
       if (!record || !tokenWithin(session, record.prefix)) throw new CairnError('E_NOT_FOUND', `no active token ${id}`);
     }
     if (!(await this.catalog.revokeToken(id, Date.now()))) throw new CairnError('E_NOT_FOUND', `no active token ${id}`);
-    for (const peer of this.peersByToken.get(id) ?? []) peer.close(4001, 'token revoked');
+    for (const peer of this.peersByToken.get(id) ?? []) peer.close(CLOSE_CODES.tokenRevoked, 'token revoked');
     this.peersByToken.delete(id);
     this.log.info({ tokenId: id }, 'token revoked');
   }
