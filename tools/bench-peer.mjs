@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-export const PEER_NAMES = ['moosefs', 'glusterfs'];
+export const PEER_NAMES = ['moosefs', 'moosefs-sync', 'glusterfs'];
 export const PEERS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../shared/peers');
 
 const MiB = 1024 * 1024;
@@ -37,6 +37,19 @@ const PEER_SPECS = {
     netns: (env) => env.MFS_NETNS,
     replicaRange: [1, 9], // up.sh: goal 1..9
   },
+  // MooseFS with its master's metadata changes fsynced as they are made (CHANGELOG_SAVE_MODE = 2), as
+  // Cairn's catalog commits are. Its default (0, what `moosefs` runs) hands them to a background
+  // process that writes them without fsync, so a small write acknowledged by close() can lose its
+  // file's metadata in a power cut. Same harness, one setting changed after up.sh.
+  'moosefs-sync': {
+    title: 'MooseFS, metadata fsynced',
+    harness: 'moosefs',
+    prefix: 'mfs',
+    env: (dir) => ({ MFS_NETNS: `cbmfs${process.pid}`, RAWDIR: join(dir, 'raw') }),
+    netns: (env) => env.MFS_NETNS,
+    replicaRange: [1, 9],
+    afterUp: fsyncMooseFsMetadata,
+  },
   glusterfs: {
     title: 'GlusterFS',
     prefix: 'gl',
@@ -45,6 +58,31 @@ const PEER_SPECS = {
     replicaRange: [2, 6], // up.sh: replica 2..6
   },
 };
+
+/** A peer's display name. */
+export function peerTitle(name) {
+  return PEER_SPECS[name]?.title ?? name;
+}
+
+/** Where a peer's scripts are: its own directory, or the one it shares (`moosefs-sync` runs moosefs's). */
+function harnessDir(name) {
+  return join(PEERS_DIR, PEER_SPECS[name].harness ?? name);
+}
+
+/**
+ * Sets the running MooseFS master's CHANGELOG_SAVE_MODE to 2 (fsync after each metadata change) in the
+ * config up.sh wrote, and has it reload its config (`mfsmaster reload`, which re-reads that setting).
+ */
+async function fsyncMooseFsMetadata(ctx, log) {
+  const cfg = join(ctx.dir, 'master', 'mfsmaster.cfg');
+  log(`${ctx.name}: CHANGELOG_SAVE_MODE = 2 in ${cfg}, mfsmaster reload`);
+  const set = rootSync('sh', ['-c', `sed -i '/^CHANGELOG_SAVE_MODE/d' "$0" && echo 'CHANGELOG_SAVE_MODE = 2' >> "$0"`, cfg]);
+  if (set.status !== 0) throw new Error(`cannot set CHANGELOG_SAVE_MODE in ${cfg}: ${set.stderr?.trim()}`);
+  const reload = rootSync('mfsmaster', ['-c', cfg, 'reload']);
+  if (reload.status !== 0) throw new Error(`mfsmaster reload failed: ${(reload.stderr || reload.stdout)?.trim()}`);
+  await sleep(2000); // the master re-reads its config on its next loop
+  return { changelogSaveMode: 2 };
+}
 
 // The peer being run now (at most one at a time): what the signal and exit handlers must clean up.
 let active = null; // { name, dir, env, script, upStarted, down, keep }
@@ -79,9 +117,9 @@ function rootSync(cmd, args, env) {
  * script and runs down.sh in order, instead of killing daemons and mounts half-way.
  */
 function runScript(ctx, script, args, { timeoutMs, log, interruptible = true }) {
-  const c = asRoot(join(PEERS_DIR, ctx.name, script), args, ctx.env);
+  const c = asRoot(join(harnessDir(ctx.name), script), args, ctx.env);
   const t0 = now();
-  const child = spawn(c.file, c.args, { cwd: join(PEERS_DIR, ctx.name), env: c.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(c.file, c.args, { cwd: harnessDir(ctx.name), env: c.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const run = { script, child, stdout: '', stderrLines: [], timedOut: false };
   if (interruptible) ctx.script = run; // what stopPeers stops before bringing the peer down
   child.stdout.on('data', (d) => (run.stdout += d.toString()));
@@ -350,7 +388,7 @@ export function stopPeersSync() {
   const ctx = active;
   if (!ctx?.upStarted || ctx.down) return;
   if (ctx.script) killGroup(ctx.script);
-  const c = asRoot(join(PEERS_DIR, ctx.name, 'down.sh'), [ctx.dir, ...(ctx.keep ? [] : ['--purge'])], ctx.env);
+  const c = asRoot(join(harnessDir(ctx.name), 'down.sh'), [ctx.dir, ...(ctx.keep ? [] : ['--purge'])], ctx.env);
   spawnSync(c.file, c.args, { env: c.env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
 }
 
@@ -364,10 +402,10 @@ export function stopPeersSync() {
 export async function runPeer(name, { replicas, sizeBytes, files, runs, parentDir, keep }, log = (m) => console.error(`bench: ${m}`)) {
   const spec = PEER_SPECS[name];
   const sizeMiB = sizeBytes / MiB;
-  const result = { peer: name, config: { replicas, sizeBytes, files, runs, scripts: join(PEERS_DIR, name) }, timings: {} };
+  const result = { peer: name, config: { replicas, sizeBytes, files, runs, scripts: harnessDir(name) }, timings: {} };
   const [lo, hi] = spec.replicaRange;
-  const problem = !existsSync(join(PEERS_DIR, name, 'bench.sh'))
-    ? `no harness at ${join(PEERS_DIR, name)}`
+  const problem = !existsSync(join(harnessDir(name), 'bench.sh'))
+    ? `no harness at ${harnessDir(name)}`
     : !Number.isInteger(sizeMiB)
       ? `its bench.sh takes whole MiB; the size is ${sizeBytes} bytes`
       : replicas < lo || replicas > hi
@@ -395,6 +433,7 @@ export async function runPeer(name, { replicas, sizeBytes, files, runs, parentDi
     const up = await mustRun(ctx, 'up.sh', [dir, String(replicas)], { timeoutMs: 15 * 60_000, log });
     result.timings.upS = up.wallS;
     result.up = up.stdout.trim();
+    if (spec.afterUp) Object.assign(result.config, await spec.afterUp(ctx, log));
 
     log(`${name}: bench.sh -r ${runs} -s ${sizeMiB} -n ${files}`);
     // anything slower than 5 MB/s (a write, a read and the raw copy of the file) or 10 files/s is a hang

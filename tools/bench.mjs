@@ -39,7 +39,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { PEERS_DIR, PEER_NAMES, mergePeerRuns, runPeer, stopPeers, stopPeersSync, strayPeerDirs } from './bench-peer.mjs';
+import { PEERS_DIR, PEER_NAMES, mergePeerRuns, peerTitle, runPeer, stopPeers, stopPeersSync, strayPeerDirs } from './bench-peer.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BUILT = {
@@ -86,7 +86,10 @@ const USAGE = `usage: npm run bench -- [options]
                        s per GiB of <runs> more writes (glusterfs: its cpu.sh; moosefs: /proc of
                        its processes + dd, the same way), and down.sh DIR --purge, which runs also
                        on failure and on Ctrl-C. Prints the peer's table and Cairn/peer ratios.
-                       NAME is ${PEER_NAMES.join(' or ')}; repeat the option or give a comma list.
+                       NAME is ${PEER_NAMES.join(', ')}; moosefs-sync is MooseFS with its master's
+                       metadata changes fsynced as made (CHANGELOG_SAVE_MODE = 2), as Cairn's catalog
+                       commits are (its default writes them in the background, unsynced). Repeat the
+                       option or give a comma list.
                        Needs root (or sudo -n); up.sh may apt-get install the peer's packages. A
                        peer that fails is reported (JSON: peers.NAME.error), not a failure
   --interleave         with --peer: take turns instead, run by run: Cairn's run 1, then one turn
@@ -1386,7 +1389,7 @@ function peerComparison(med, peer) {
 }
 
 function printPeer(options, peer, comparison) {
-  const title = { moosefs: 'MooseFS', glusterfs: 'GlusterFS' }[peer.peer];
+  const title = peerTitle(peer.peer);
   console.log('');
   if (peer.error) {
     console.log(`${title}: NOT MEASURED: ${peer.error.split('\n')[0]}`);
