@@ -96,8 +96,17 @@ describe('counts', () => {
 
 describe('formatStat', () => {
   it('says where a chunk with no copy left lives: on no live node (lost)', () => {
-    const chunk = (index: number, nodes: string[]) => ({ index, hash: 'a934'.padEnd(64, '0'), size: 639_900, nodes });
+    const chunk = (index: number, nodes: string[]) => ({ index, hash: 'a934'.padEnd(64, '0'), size: 639_900, nodes, nodeStates: Object.fromEntries(nodes.map((id) => [id, 'alive'])) });
     const lines = formatStat({ name: 'f', size: 1, sha256: 'a'.repeat(64), chunkCount: 2, replicas: 2, updatedAt: 0, chunks: [chunk(6, ['n1', 'n2']), chunk(7, [])] } as never).split('\n');
     expect(lines.slice(-2)).toEqual(['  #6 a934000000000000… 624.9 KiB on n1, n2', '  #7 a934000000000000… 624.9 KiB on no live node (lost)']);
+  });
+
+  it('marks a copy on a node that is not alive with its state, and says when no copy is on a live node', () => {
+    const chunk = (index: number, nodeStates: Record<string, string>) => ({ index, hash: 'b'.repeat(64), size: 10, nodes: Object.keys(nodeStates), nodeStates });
+    const stat = { name: 'f', size: 1, sha256: 'a'.repeat(64), chunkCount: 2, replicas: 2, updatedAt: 0, chunks: [chunk(0, { n1: 'alive', n2: 'dead' }), chunk(1, { n2: 'dead', n3: 'suspect' })] };
+    expect(formatStat(stat as never).split('\n').slice(-2)).toEqual([
+      '  #0 bbbbbbbbbbbbbbbb… 10 B on n1, n2 (dead)',
+      '  #1 bbbbbbbbbbbbbbbb… 10 B on n2 (dead), n3 (suspect): no live copy',
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import type { FileInfo, NodeInfo } from '@cairn/protocol';
-import type { ClusterStatus, FileStat } from '@cairn/transfer';
+import type { ClusterStatus, FileStat, StatChunk } from '@cairn/transfer';
 
 /** Control characters (C0, DEL and C1), and the backslash that starts an escape. */
 // eslint-disable-next-line no-control-regex -- matching them is the point
@@ -47,13 +47,18 @@ export function formatStat(stat: FileStat): string {
     `chunks:   ${stat.chunkCount}`,
     `updated:  ${new Date(stat.updatedAt).toISOString()}`,
   ];
-  for (const c of stat.chunks) lines.push(`  #${c.index} ${c.hash.slice(0, 16)}… ${formatBytes(c.size)} on ${whereChunkIs(c.nodes)}`);
+  for (const c of stat.chunks) lines.push(`  #${c.index} ${c.hash.slice(0, 16)}… ${formatBytes(c.size)} on ${whereChunkIs(c)}`);
   return lines.join('\n');
 }
 
-/** The nodes holding a chunk's copies; the controller lists none where every copy is gone. */
-function whereChunkIs(nodes: string[]): string {
-  return nodes.length > 0 ? nodes.join(', ') : 'no live node (lost)';
+/**
+ * The nodes holding a chunk's copies, each not alive marked with its state (`n-2 (dead)`), and said
+ * when none is alive; the controller lists none where every copy is gone.
+ */
+function whereChunkIs({ nodes, nodeStates }: StatChunk): string {
+  if (nodes.length === 0) return 'no live node (lost)';
+  const listed = nodes.map((id) => (nodeStates[id] === undefined || nodeStates[id] === 'alive' ? id : `${id} (${nodeStates[id]})`)).join(', ');
+  return nodes.some((id) => nodeStates[id] === 'alive') ? listed : `${listed}: no live copy`;
 }
 
 export function formatNodes(nodes: NodeInfo[]): string {

@@ -281,6 +281,12 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         ctx.healer.requestPass();
         return { type: 'ack', body: {} };
       }
+      case 'node.chunks': {
+        // Only its own: the node is the connection's (its current one), never named in the request.
+        const { after, limit } = frame.body;
+        const hashes = await ctx.catalog.nodeChunks(nodeOf(), after, limit);
+        return { type: 'node.chunk-page', body: { hashes, next: hashes.length === limit ? hashes[limit - 1] : undefined } };
+      }
       case 'node.drain': {
         requireUnrestricted(session, 'draining a node');
         await ctx.cluster.setDraining(frame.body.nodeId, frame.body.draining);

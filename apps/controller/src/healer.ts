@@ -143,6 +143,8 @@ export class Healer {
   /** The nodes' view as a pass last saw it (nodeView), and when a pass first saw it so. */
   private lastView: string | undefined;
   private viewChangedAt = -Infinity;
+  /** Runs at the start of every pass, which waits for it (`observePasses`). */
+  private observer: (() => Promise<void>) | undefined;
 
   constructor(private readonly options: HealerOptions) {
     this.unlisted = new UnlistedCopies({ catalog: options.catalog, cluster: options.cluster, log: options.log });
@@ -157,6 +159,15 @@ export class Healer {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.preparedCopies.stop();
+  }
+
+  /**
+   * Has `observe` run at the start of every pass, before anything is planned: the health log, which must
+   * see chunks short of copies before a repair of a few milliseconds has made them whole again. It must
+   * not reject.
+   */
+  observePasses(observe: () => Promise<void>): void {
+    this.observer = observe;
   }
 
   /**
@@ -371,6 +382,7 @@ export class Healer {
     this.passing = true;
     let goOn = false; // work went well and more is waiting
     try {
+      await this.observer?.();
       if ((await this.unlisted.confirm()) > 0) this.schedule.changed(); // a copy listed again may be surplus
       const view = this.nodeView();
       if (view !== this.lastView) {

@@ -9,6 +9,7 @@ import {
   createHttpHandler,
   createProcessLogger,
   createProcessServer,
+  listen,
   requireAuthorized,
   runMain,
   stopOnSignals,
@@ -22,6 +23,7 @@ import { startUploadSweeper } from './upload-sweeper';
 import { Healer } from './healer';
 import { resumeForgottenNodes } from './forgotten-nodes';
 import { createControllerMetrics } from './metrics';
+import { HealthLog } from './health-log';
 import { reusedTotals } from './cluster-status';
 import { controllerSources, createDashboard } from './dashboard';
 import { loadControllerKeys } from './security/key-files';
@@ -71,12 +73,16 @@ async function main(): Promise<void> {
   );
 
   const stopSweeper = startUploadSweeper(catalog, log, config.gcGraceMs, (hashes) => healer.checkAbandonedCopies(hashes));
+  const totals = reusedTotals(catalog);
+  const healthLog = new HealthLog({ catalog: totals, cluster, healer, log });
+  healer.observePasses(() => healthLog.check());
+  healthLog.start(heartbeatInterval(config.nodeTimeoutMs)); // often enough to see a node suspect (from half the timeout)
   healer.start();
   void resumeForgottenNodes(catalog, log); // nodes forgotten before a stop whose rows are not all gone
   // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
   // /metrics and the dashboard's /api/* need the admin token (`Authorization: Bearer …`); probes never do.
-  const authorize: HttpAuthorizer = (request) => access.isAdminBearer(request.headers.authorization);
-  const totals = reusedTotals(catalog);
+  // A wrong token counts against its address as a failed session.auth does (AccessControl.authorizeHttp).
+  const authorize: HttpAuthorizer = (request) => access.authorizeHttp(request.headers.authorization, request.socket.remoteAddress ?? 'unknown');
   const metrics = createControllerMetrics({ catalog: totals, cluster, healer });
   const dashboard = createDashboard({
     sources: controllerSources({ catalog: { ...totals, listFiles: catalog.listFiles.bind(catalog) }, cluster, healer }),
@@ -106,10 +112,7 @@ async function main(): Promise<void> {
         `protocol error from a peer: ${err.message}`,
       ),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listen(server, config.host, config.port);
   const address = server.address();
   const port =
     typeof address === 'object' && address ? address.port : config.port;
@@ -118,6 +121,7 @@ async function main(): Promise<void> {
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     stopSweeper();
+    healthLog.stop();
     healer.stop();
     catalogOpen = false;
     dashboard.close();

@@ -425,3 +425,39 @@ describe('controller link: quarantined chunks are reported until the controller 
     expect(controller.connections[0].quarantined).toEqual([gone]);
   });
 });
+
+describe('controller link: registered only while its connection to the controller lasts', () => {
+  let dir: string;
+  let store: ChunkStore;
+  let link: ControllerLink | undefined;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-node-link-'));
+    store = await openChunkStore({ dir });
+  });
+
+  afterEach(async () => {
+    link?.stop();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is registered once the handshake is done, no longer once the controller is gone, and again when it is back', async () => {
+    const first = await fakeController();
+    link = linkTo(first.address, store, serviceOn(store));
+    expect(link.registered).toBe(false);
+    link.start();
+    await until('the node to register', () => link?.registered === true);
+
+    await first.stop(); // as a controller killed: its connections drop
+    await until('the node to see the link lost', () => link?.registered === false);
+
+    const back = await fakeController({ port: Number(first.address.split(':')[1]) });
+    try {
+      await until('the node to register again', () => back.connections[0]?.registered === true && link?.registered === true);
+    } finally {
+      link.stop();
+      await back.stop();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { KeyObject, createPublicKey, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type ErrorCode, type Frame } from '@cairn/protocol';
+import { CairnError, MAX_PAGE, NONCE_BYTES, controllerProof, nodeProof, proofsEqual, toCairnError, type Body, type ErrorCode, type Frame } from '@cairn/protocol';
 import type { ChunkStore } from '@cairn/chunk-store';
 import { RpcPeer, RequestHandler, connectPeer, expectFrame, type Reply } from '@cairn/transfer';
 import { MAX_UNACKNOWLEDGED_QUARANTINES, UnacknowledgedQuarantines, type QuarantineNote } from './unacknowledged-quarantines';
@@ -31,6 +31,8 @@ const QUARANTINE_RETRY_MAX_MS = 30_000;
 /** Quarantines reported in one go, one request at a time, before the next go. */
 const QUARANTINE_REPORT_BATCH = 32;
 const QUARANTINE_REPORT_TIMEOUT_MS = 10_000;
+/** A page of the chunks listed on this node: an index range on the controller, answered in milliseconds. */
+const LISTED_CHUNKS_TIMEOUT_MS = 10_000;
 
 /**
  * What a quarantine report that failed comes to, by its error's code (`afterFailedReport`):
@@ -67,13 +69,12 @@ export class ControllerLink {
   private timer: NodeJS.Timeout | undefined;
   /** Ends the current pause early (`stop`). */
   private wake: (() => void) | undefined;
-  private registeredOnce = false;
   private grantPublicKey: KeyObject | undefined;
   /** Deletions the controller asked for that are still running, whatever connection they came on. */
   private readonly deletions = new Set<Promise<unknown>>();
   /** Connections whose controller has proved it knows the cluster secret: the only ones whose orders are served. */
   private readonly proven = new WeakSet<RpcPeer>();
-  /** The connection the node last registered over: the one quarantines are reported on. */
+  /** The connection the node last registered over: the one quarantines are reported on, and `registered` while open. */
   private registeredPeer: RpcPeer | undefined;
   /** Quarantined chunks the controller has not heard of yet (`notifyQuarantined`). */
   private readonly unacknowledged = new UnacknowledgedQuarantines();
@@ -87,8 +88,9 @@ export class ControllerLink {
     this.quarantineBackoff = this.firstQuarantineRetryMs;
   }
 
+  /** Registered right now: the connection the node last registered over is still open (README: `/readyz`). */
   get registered(): boolean {
-    return this.registeredOnce;
+    return this.registeredPeer?.isOpen ?? false;
   }
 
   /** The controller's grant key, once a handshake has authenticated it. */
@@ -196,6 +198,16 @@ export class ControllerLink {
     expectFrame(await peer.request('chunk.quarantined', { hash, reason }, { timeoutMs: QUARANTINE_REPORT_TIMEOUT_MS }), 'ack');
   }
 
+  /**
+   * A page of the chunks the controller's catalog lists on this node (`node.chunks`), asked over the
+   * registered connection: E_UNAVAILABLE while there is none.
+   */
+  async listedChunks(after: string | undefined, limit: number, signal: AbortSignal): Promise<Body<'node.chunk-page'>> {
+    const peer = this.registeredPeer;
+    if (this.stopped || !peer?.isOpen) throw new CairnError('E_UNAVAILABLE', 'not registered with the controller');
+    return expectFrame(await peer.request('node.chunks', { after, limit }, { signal, timeoutMs: LISTED_CHUNKS_TIMEOUT_MS }), 'node.chunk-page').body;
+  }
+
   /** Once registered over a new connection: quarantines still unacknowledged are reported there at once. */
   private reportQuarantinesOver(peer: RpcPeer): void {
     this.registeredPeer = peer;
@@ -252,7 +264,6 @@ export class ControllerLink {
     const proof = nodeProof(clusterSecret, transcript);
     const answer = await peer.request('node.register', { nodeId, address, zone, ...store.stats(), proof });
     const { heartbeatMs } = expectFrame(answer, 'node.registered').body;
-    this.registeredOnce = true;
     this.options.log.info({ controller: this.options.controller, nodeId }, 'registered with the controller');
     return heartbeatMs;
   }

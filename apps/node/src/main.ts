@@ -2,12 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDirectoryTree, openChunkStore } from '@cairn/chunk-store';
 import { clusterKey } from '@cairn/protocol';
-import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, lockDataDirectory, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
+import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, listen, lockDataDirectory, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
 import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
+import { checkListedChunks } from './listed-chunks-check';
 import { loadClusterSecret } from './cluster-secret';
 import { createNodeMetrics } from './metrics';
 import { UNCHECKED_MESSAGE_BYTES, UNCHECKED_MESSAGE_BYTES_PER_ADDRESS, chunkReceiveMemory } from './receive-memory';
@@ -76,10 +77,7 @@ async function main(): Promise<void> {
     idleTimeoutMs: config.idleTimeoutMs,
     onProtocolError: (err) => log.warn({ code: err.code }, `protocol error from a peer: ${err.message}`),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listen(server, config.host, config.port);
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : config.port;
   const hostPort = `${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -89,7 +87,9 @@ async function main(): Promise<void> {
   const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
   late.link = link;
   link.start();
-  const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));
+  const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'), (signal) =>
+    checkListedChunks({ link, store, log, signal }),
+  );
 
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');

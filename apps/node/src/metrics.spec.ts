@@ -69,6 +69,7 @@ function setup() {
     inbound,
     unchecked,
     handle,
+    instrument: metrics.instrument,
     statsCalls: () => stats,
     setRegistered: (value: boolean) => (registered = value),
     scrape: async () => parseMetrics(await metrics.registry.metrics()),
@@ -146,6 +147,19 @@ describe('node metrics', () => {
     expect(value(samples, 'cairn_node_chunks_out_total', { type: 'chunk.get' })).toBe(1);
   });
 
+  it('counts only the chunks it takes in: puts refused for their grant move no traffic counter', async () => {
+    const node = setup();
+    const refuse = node.instrument(async () => {
+      throw new CairnError('E_FORBIDDEN', 'grant signature invalid');
+    });
+    for (let i = 0; i < 3; i++) await expect(refuse(put(4096), peer)).rejects.toMatchObject({ code: 'E_FORBIDDEN' });
+    await node.handle(put(1000), peer);
+    const { samples } = await node.scrape();
+    expect(value(samples, 'cairn_node_chunks_in_total', { type: 'chunk.put' })).toBe(1);
+    expect(value(samples, 'cairn_node_bytes_in_total', { type: 'chunk.put' })).toBe(1000);
+    expect(value(samples, 'cairn_rpc_errors_total', { type: 'chunk.put', code: 'E_FORBIDDEN' })).toBe(3);
+  });
+
   it('times requests per message type and counts errors by type and code', async () => {
     const node = setup();
     await node.handle(put(10), peer);
@@ -159,8 +173,7 @@ describe('node metrics', () => {
     expect(value(samples, 'cairn_rpc_errors_total', { type: 'chunk.put', code: 'E_HASH_MISMATCH' })).toBe(1);
     expect(value(samples, 'cairn_rpc_errors_total', { type: 'chunk.get', code: 'E_NOT_FOUND' })).toBe(1);
     expect(value(samples, 'cairn_rpc_errors_total', { type: 'chunk.has', code: 'E_INTERNAL' })).toBe(1);
-    // A refused put still crossed the wire: its bytes count as received.
-    expect(value(samples, 'cairn_node_chunks_in_total', { type: 'chunk.put' })).toBe(2);
+    expect(value(samples, 'cairn_node_chunks_in_total', { type: 'chunk.put' })).toBe(1); // the refused put is not one
     expect(value(samples, 'cairn_node_bytes_out_total', { type: 'chunk.get' })).toBe(0);
   });
 

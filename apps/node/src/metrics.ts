@@ -22,8 +22,8 @@ export interface NodeMetrics {
   readonly registry: Registry;
   /**
    * Wraps the chunk service's request handler: latency per message type, errors per type and code,
-   * and the chunk bytes and chunks that come in (`chunk.put` payloads, chunks pulled by
-   * `chunk.replicate`) and go out (`chunk.data` replies).
+   * and the chunk bytes and chunks taken in (`chunk.put` payloads accepted, chunks pulled by
+   * `chunk.replicate`) and sent out (`chunk.data` replies).
    */
   instrument(handler: RequestHandler): RequestHandler;
   /** `GET /metrics` in the Prometheus text format (guard it with `requireAuthorized`). */
@@ -42,11 +42,11 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
   const rpc = createRpcMetrics(registry);
   const bytesIn = new Counter({
     name: 'cairn_node_bytes_in_total',
-    help: 'Chunk bytes received: chunk.put payloads, and chunks pulled from other nodes by chunk.replicate.',
+    help: 'Chunk bytes taken in: chunks stored (or already held) by chunk.put, and chunks pulled from other nodes by chunk.replicate. Refused puts do not count.',
     labelNames: ['type'],
     registers,
   });
-  const chunksIn = new Counter({ name: 'cairn_node_chunks_in_total', help: 'Chunks received (as cairn_node_bytes_in_total).', labelNames: ['type'], registers });
+  const chunksIn = new Counter({ name: 'cairn_node_chunks_in_total', help: 'Chunks taken in (as cairn_node_bytes_in_total).', labelNames: ['type'], registers });
   const bytesOut = new Counter({ name: 'cairn_node_bytes_out_total', help: 'Chunk bytes sent in chunk.data replies.', labelNames: ['type'], registers });
   const chunksOut = new Counter({ name: 'cairn_node_chunks_out_total', help: 'Chunks sent in chunk.data replies.', labelNames: ['type'], registers });
   // Label sets known up front, so a fresh node exports zeros instead of nothing.
@@ -138,15 +138,13 @@ export function createNodeMetrics(sources: NodeMetricsSources, options: NodeMetr
     instrument: (handler) =>
       rpc.instrument(async (frame, peer) => {
         const type = frame.type;
-        if (frame.type === 'chunk.put') {
-          bytesIn.inc({ type }, frame.payload.length);
-          chunksIn.inc({ type });
-        }
         const reply = await handler(frame, peer);
         if (reply.type === 'chunk.data') {
           bytesOut.inc({ type }, reply.payload.length);
           chunksOut.inc({ type });
-        } else if (frame.type === 'chunk.replicate' && reply.type === 'chunk.stored') {
+        } else if ((type === 'chunk.put' || type === 'chunk.replicate') && reply.type === 'chunk.stored') {
+          // Only chunks taken in: a put refused (a bad grant, a wrong hash) must not move what anyone
+          // who reaches the port could otherwise inflate at will.
           bytesIn.inc({ type }, reply.body.size);
           chunksIn.inc({ type });
         }

@@ -240,6 +240,8 @@ const CONTROL_BODIES: { [K in ControlType]: fc.Arbitrary<Body<K>> } = {
   'node.heartbeat': record({ capacity: byteSize, used: byteSize, chunks: count }),
   'node.report': record({ hashes: page(hex64), first: fc.boolean(), done: fc.boolean() }),
   'chunk.quarantined': record({ hash: hex64, reason: text(200) }),
+  'node.chunks': record({ after: hex64, limit: fc.integer({ min: 1, max: MAX_PAGE }) }, { requiredKeys: ['limit'] }),
+  'node.chunk-page': record({ hashes: page(hex64), next: hex64 }, { requiredKeys: ['hashes'] }),
   'chunk.stored': record({ hash: hex64, size: chunkSize, stored: fc.boolean(), receipt: hex64 }, { requiredKeys: ['hash', 'size', 'stored'] }),
   'chunk.get': record({ hash: hex64, grant }),
   'chunk.has': record({ hashes: page(hex64), grant }),
@@ -659,6 +661,9 @@ describe('decodeFrame refusals', () => {
     ['a token prefix with a NUL', 'token.create', { scope: 'read', prefix: 'a\0' }],
     ['a token record without revokedAt', 'token.listed', { tokens: [{ id: 'x', scope: 'read', prefix: null, createdAt: 0 }] }],
     ['a name that is not a string', 'file.stat', { name: 5 }],
+    ['a node.chunks limit of 0', 'node.chunks', { limit: 0 }],
+    ['a node.chunks limit over MAX_PAGE', 'node.chunks', { limit: MAX_PAGE + 1 }],
+    ['a node.chunks cursor that is not a hash', 'node.chunks', { after: 'z', limit: 10 }],
   ] as const)('a body that breaks its schema (%s) is E_BAD_MESSAGE', (_what, type, body) => {
     const err = refusal(() => decodeFrame(controlFrame(type, body, 77)));
     expect(err.code).toBe('E_BAD_MESSAGE');

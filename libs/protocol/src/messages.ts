@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import * as f from './schemas';
 import { MAX_GRANT_BYTES } from './grants';
-import { MAX_PREPARED_UPLOADS } from './limits';
+import { MAX_PAGE, MAX_PREPARED_UPLOADS } from './limits';
 
 const grant = z.string().min(1).max(MAX_GRANT_BYTES);
 
@@ -170,6 +170,13 @@ export const MESSAGES = {
   'node.report': control(0x34, z.object({ hashes: f.page(f.sha256Hex), first: z.boolean(), done: z.boolean() })),
   /** A node found a chunk bad (scrub or read) and moved it aside; the controller repairs it elsewhere. */
   'chunk.quarantined': control(0x36, z.object({ hash: f.sha256Hex, reason: z.string().max(200) })),
+  /**
+   * The chunks the catalog lists on the asking node (the connection's own, never named here), in hash
+   * order after `after`: the node checks each is on its disk, and reports one gone as quarantined.
+   * `next`: pass as `after` for the next page; absent on the last page.
+   */
+  'node.chunks': control(0x35, z.object({ after: f.sha256Hex.optional(), limit: z.number().int().min(1).max(MAX_PAGE) })),
+  'node.chunk-page': control(0x37, z.object({ hashes: f.page(f.sha256Hex), next: f.sha256Hex.optional() })),
 
   // --- client ↔ node: chunks ---
   'chunk.put': data(0x40),
@@ -265,6 +272,7 @@ const RESPONSE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   'nodes.info',
   'cluster.info',
   'node.registered',
+  'node.chunk-page',
   'chunk.stored',
   'chunk.data',
   'chunk.present',

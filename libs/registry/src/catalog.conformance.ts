@@ -2,6 +2,7 @@ import { CairnError, manifestSha256 } from '@cairn/protocol';
 import type { CatalogStore, FileRecord, StoredChunk } from './catalog';
 import { describeDeletionConformance } from './catalog-deletion.conformance';
 import { describeHealingConformance } from './catalog-healing.conformance';
+import { MAX_PAGE_ROWS } from './limits';
 import {
   bytewise,
   chunk,
@@ -1027,6 +1028,35 @@ export function describeCatalogConformance<F extends CatalogFixture>(
         await store.removeReplica(h, 'n2');
         expect(await store.chunkReplicas(h)).toEqual(['n1']);
         expect(await store.chunkReplicas(hashOf('unknown'))).toEqual([]);
+      });
+
+      it("nodeChunks pages through one node's replica rows in hash order, after a cursor, at most `limit`", async () => {
+        const mine = ['a', 'b', 'c', 'd', 'e'].map(hashOf).sort();
+        for (const hash of mine) await store.addReplica(hash, 'n1');
+        await store.addReplica(hashOf('elsewhere'), 'n2');
+        await store.addReplica(mine[2], 'n2');
+        // A committed file's copies are replica rows too.
+        await put(store, 'f', [chunk(0, 'filed', 1, ['n1', 'n2'])]);
+        const all = [...mine, hashOf('filed')].sort();
+
+        const first = await store.nodeChunks('n1', undefined, 4);
+        expect(first).toEqual(all.slice(0, 4));
+        expect(await store.nodeChunks('n1', first[3], 4)).toEqual(all.slice(4));
+        expect(await store.nodeChunks('n1', all[5], 4)).toEqual([]);
+        expect(await store.nodeChunks('n1', undefined, 0)).toEqual([]);
+        expect(await store.nodeChunks('n2', undefined, 10)).toEqual([mine[2], hashOf('elsewhere'), hashOf('filed')].sort());
+        expect(await store.nodeChunks('n3', undefined, 10)).toEqual([]);
+
+        await store.removeReplica(all[1], 'n1');
+        expect(await store.nodeChunks('n1', all[0], 2)).toEqual([all[2], all[3]]);
+      });
+
+      it('nodeChunks refuses a bad node id, cursor or limit', async () => {
+        expect(await codeOf(store.nodeChunks('', undefined, 1))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.nodeChunks('n1', 'not-a-hash', 1))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.nodeChunks('n1', undefined, -1))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.nodeChunks('n1', undefined, 1.5))).toBe('E_BAD_MESSAGE');
+        expect(await codeOf(store.nodeChunks('n1', undefined, MAX_PAGE_ROWS + 1))).toBe('E_BAD_MESSAGE');
       });
 
       it('chunkHolders: replicas and the nodes open uploads recorded the chunk on, sorted, once each', async () => {

@@ -334,6 +334,14 @@ export interface CatalogStore {
   /** Node ids holding `hash`, sorted. */
   chunkReplicas(hash: string): Promise<string[]>;
   /**
+   * The hashes `nodeId` has a replica row of, after `after` (from the first with undefined), in hash
+   * order, at most `limit` (0..MAX_PAGE_ROWS): the node pages through them to check that each copy is
+   * still on its disk, since a file deleted behind the node's back is found by nothing else (its scrub
+   * walks the files that are there). Found through an index by node, whatever the catalog's size. A
+   * bad node id, cursor (not a lowercase hex SHA-256) or limit → E_BAD_MESSAGE.
+   */
+  nodeChunks(nodeId: string, after: string | undefined, limit: number): Promise<string[]>;
+  /**
    * Node ids believed to hold a durable copy of `hash`, sorted: its replicas, and the nodes open
    * uploads recorded it on (an interrupted put, not yet swept). Placement prefers them, so a put run
    * again sends only what the nodes lack.

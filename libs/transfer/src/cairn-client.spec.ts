@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, manifestSha256, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
+import { NodePool } from './node-pool';
 import { ReceiveBuffers } from './receive-buffers';
 import { Reply, RequestHandler, RpcPeer } from './rpc-peer';
 import { attachRpcServer } from './rpc-server';
@@ -46,6 +47,7 @@ async function serve(onRequest: RequestHandler, idleTimeoutMs?: number): Promise
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const never = () => new Promise<never>(() => undefined);
 
 /** A copy with its first byte changed, whatever it was (a fixed value would match it one time in 256). */
 function flipFirstByte(bytes: Buffer): Buffer {
@@ -54,7 +56,8 @@ function flipFirstByte(bytes: Buffer): Buffer {
   return copy;
 }
 
-type NodeMode = 'ok' | 'refuse-puts' | 'refuse-puts-noisily' | 'corrupt-reads' | 'wrong-key';
+/** `hang`: takes chunk requests and never answers them, as a frozen node (SIGSTOP) looks to its clients. */
+type NodeMode = 'ok' | 'refuse-puts' | 'refuse-puts-noisily' | 'corrupt-reads' | 'wrong-key' | 'hang';
 
 class FakeNode {
   readonly chunks = new Map<string, Buffer>();
@@ -76,6 +79,7 @@ class FakeNode {
   async start(): Promise<void> {
     const server = await serve(async (frame) => {
       if (frame.type === 'chunk.put') {
+        if (this.mode === 'hang') return never();
         this.cluster.putsInFlight++;
         this.cluster.peakPutsInFlight = Math.max(this.cluster.peakPutsInFlight, this.cluster.putsInFlight);
         try {
@@ -92,6 +96,7 @@ class FakeNode {
       }
       if (frame.type === 'chunk.get') {
         this.gets++;
+        if (this.mode === 'hang') return never();
         if (this.getDelayMs) await sleep(this.getDelayMs);
         this.check('get', frame.body.grant, frame.body.hash);
         const bytes = this.chunks.get(frame.body.hash);
@@ -941,6 +946,104 @@ describe('CairnClient', () => {
 
     expect(await codeOf(sdk.stat('anything'))).toBe('E_UNAVAILABLE');
     expect(await codeOf(sdk.put('anything', Buffer.from('x')))).toBe('E_UNAVAILABLE');
+  });
+});
+
+describe('CairnClient and a node that stops answering', () => {
+  /** Requests time out quickly; debug lines are kept. */
+  function impatientClient(cluster: FakeCluster) {
+    const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const sdk = new CairnClient({
+      controller: cluster.controller,
+      token: cluster.token,
+      window: 8,
+      requestTimeoutMs: 500,
+      log: { debug: (fields, message) => lines.push({ fields: fields as Record<string, unknown>, message }) },
+    });
+    cleanups.push(() => sdk.close());
+    return { sdk, lines };
+  }
+
+  /** How many requests the SDK has sent `node` (a frozen node takes only a few of them off the wire). */
+  function requestsTo(node: FakeNode): () => number {
+    const use = jest.spyOn(NodePool.prototype, 'use');
+    cleanups.push(() => use.mockRestore());
+    return () => use.mock.calls.filter(([address]) => address === node.ref.address).length;
+  }
+
+  it('asks a node that timed out for no further chunk of the get, nor of the next get, while another replica has them', async () => {
+    const cluster = await FakeCluster.start(2);
+    const { sdk, lines } = impatientClient(cluster);
+    const data = randomBytes(32 * CHUNK_SIZE);
+    await sdk.put('frozen', data);
+    const frozen = cluster.node('node-1');
+    frozen.mode = 'hang';
+    cluster.suspect.add('node-2'); // so node-1, listed alive, comes first for every chunk
+    const requests = requestsTo(frozen);
+
+    expect((await readAll(sdk.read('frozen'))).equals(data)).toBe(true);
+    const asked = requests();
+    // The chunks of the first window, all failed over together once the first timed out; not one per chunk.
+    expect(asked).toBeGreaterThan(0);
+    expect(asked).toBeLessThanOrEqual(8);
+    expect((await readAll(sdk.read('frozen'))).equals(data)).toBe(true);
+    expect(requests()).toBe(asked);
+
+    const failOvers = lines.filter((l) => l.message.startsWith('a replica failed a chunk read'));
+    expect(failOvers).toHaveLength(asked);
+    for (const { fields } of failOvers) expect(fields).toMatchObject({ node: 'node-1', address: frozen.ref.address, next: 'node-2' });
+    expect(failOvers.map((l) => l.fields['code'])).toContain('E_TIMEOUT');
+    expect(failOvers.every((l) => ['E_TIMEOUT', 'E_UNAVAILABLE'].includes(l.fields['code'] as string))).toBe(true);
+    expect(new Set(failOvers.map((l) => l.fields['chunk'])).size).toBe(asked);
+  });
+
+  it('still reads from a node that timed out as a last resort, when no other replica gives the chunk', async () => {
+    const cluster = await FakeCluster.start(2);
+    const { sdk } = impatientClient(cluster);
+    const data = randomBytes(4 * CHUNK_SIZE);
+    await sdk.put('resort', data);
+    cluster.node('node-1').mode = 'hang';
+    cluster.suspect.add('node-2');
+    expect((await readAll(sdk.read('resort'))).equals(data)).toBe(true);
+
+    cluster.node('node-1').mode = 'ok'; // back from its pause, and still remembered as unresponsive
+    await cluster.node('node-2').stop();
+
+    expect((await readAll(sdk.read('resort'))).equals(data)).toBe(true);
+  });
+
+  it('places no further chunk of the put, nor of the next put, on a node that timed out, and says so at debug', async () => {
+    const cluster = await FakeCluster.start(3);
+    const { sdk, lines } = impatientClient(cluster);
+    const frozen = cluster.node('node-3');
+    frozen.mode = 'hang';
+    const requests = requestsTo(frozen);
+
+    await sdk.put('around', randomBytes(32 * CHUNK_SIZE), { replicas: 2 });
+    const asked = requests();
+    expect(asked).toBeGreaterThan(0); // placed at random: 2 of 3 nodes per chunk
+    expect(asked).toBeLessThanOrEqual(8); // at most a window's chunks, stuck together and failed over together
+    await sdk.put('around-again', randomBytes(32 * CHUNK_SIZE), { replicas: 2 });
+    expect(requests()).toBe(asked);
+    expect(cluster.files.get('around')?.chunks.every((c) => c.nodes.length === 2 && !c.nodes.includes('node-3'))).toBe(true);
+
+    const failOvers = lines.filter((l) => l.message.startsWith('a node failed a chunk put'));
+    expect(failOvers).toHaveLength(asked);
+    for (const { fields } of failOvers) expect(fields).toMatchObject({ node: 'node-3', address: frozen.ref.address });
+  });
+
+  it('places a chunk on a node that timed out as a last resort, when too few others are left', async () => {
+    const cluster = await FakeCluster.start(3);
+    const { sdk } = impatientClient(cluster);
+    cluster.node('node-3').mode = 'hang';
+    const requests = requestsTo(cluster.node('node-3'));
+    await sdk.put('two', randomBytes(16 * CHUNK_SIZE), { replicas: 2 });
+    expect(requests()).toBeGreaterThan(0);
+    cluster.node('node-3').mode = 'ok';
+
+    await sdk.put('three', randomBytes(4 * CHUNK_SIZE), { replicas: 3 });
+
+    expect(cluster.files.get('three')?.chunks.every((c) => c.nodes.length === 3)).toBe(true);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   FileInfo,
   Frame,
   NodeInfo,
+  NodeState,
   validateName,
   validatePrefix,
   validateTokenPrefix,
@@ -46,8 +47,8 @@ export interface CairnClientOptions {
    */
   token?: string;
   /**
-   * Where the client says what it does (connecting to and authenticating with the controller) at
-   * `debug` level. A pino logger fits; default: silent. Tokens are never logged.
+   * Where the client says what it does (connecting to and authenticating with the controller, failing
+   * over from a node to another replica) at `debug` level. A pino logger fits; default: silent. Tokens are never logged.
    */
   log?: CairnLogger;
 }
@@ -69,7 +70,10 @@ export interface StatChunk {
   index: number;
   hash: string;
   size: number;
+  /** The ids of the nodes the catalog lists a copy on, whatever their state. */
   nodes: string[];
+  /** Each of those nodes' state as the controller sees it: a copy on a dead node is no copy to read. */
+  nodeStates: Record<string, NodeState>;
 }
 
 export type FileStat = FileInfo & { chunks: StatChunk[] };
@@ -188,7 +192,9 @@ export class CairnClient {
     for (let from = 0; from < file.chunkCount; from += LIST_PAGE) {
       const page = expectFrame(await this.readRequest('file.chunks', { name, fileId: file.id, from, limit: LIST_PAGE }, signal), 'file.chunk-page');
       if (page.body.chunks.length === 0) throw new CairnError('E_NOT_FOUND', `${name} changed while it was being read`);
-      for (const c of page.body.chunks) chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id) });
+      for (const c of page.body.chunks) {
+        chunks.push({ index: c.index, hash: c.hash, size: c.size, nodes: c.nodes.map((n) => n.id), nodeStates: Object.fromEntries(c.nodes.map((n) => [n.id, n.state])) });
+      }
     }
     return { ...file, chunks };
   }
@@ -345,6 +351,7 @@ export class CairnClient {
       nodes: this.nodes,
       window: this.window,
       holdUntil: (chunk: Buffer, until: Promise<unknown>) => this.receiveBuffers.holdUntil(chunk, until),
+      log: this.log,
     };
   }
 

@@ -1,7 +1,8 @@
 import { Body, CairnError, FileInfo, GRANT_EXPIRED, ManifestSha256, NodeState, toCairnError, unverifiedGrantExpiry } from '@cairn/protocol';
 import { expectFrame } from './rpc-peer';
 import { type ControllerLink, requestController } from './controller-link';
-import { NodePool } from './node-pool';
+import { NodePool, isUnresponsiveError } from './node-pool';
+import type { CairnLogger } from './cairn-client';
 import { chunkDigests, inlineChunkDigests, type ChunkDigests } from './chunk-digests';
 import { wholeFileSha256 } from './running-sha256';
 import { abortScope } from './abort-scope';
@@ -18,12 +19,19 @@ export interface DownloadContext {
   window: number;
   /** Keeps a chunk's memory from reuse until `until` settles (ReceiveBuffers.holdUntil). */
   holdUntil?: (chunk: Buffer, until: Promise<unknown>) => void;
+  /** Told (debug) of each replica that failed a chunk, and why. */
+  log?: CairnLogger;
 }
 
-/** What a get checks its chunks with: `digests` for each chunk's SHA-256. */
+/** What a get checks its chunks with, `digests` for each chunk's SHA-256, and what it learnt of the nodes so far. */
 interface ChunkCheck {
   digests: ChunkDigests;
   signal?: AbortSignal;
+  /**
+   * Addresses of the nodes that timed out or lost their connection during this get: asked for no
+   * chunk while another replica of it is there, for as long as the get runs (the pool forgets sooner).
+   */
+  unresponsive: Set<string>;
 }
 
 interface ReplicaRef {
@@ -92,10 +100,11 @@ export async function* downloadFile(ctx: DownloadContext, opened: OpenedFile, op
   if (options.signal?.aborted) follow();
   else options.signal?.addEventListener('abort', follow, { once: true });
   const scope = abortScope(ended.signal); // one listener, however many requests wait
+  const unresponsive = new Set<string>();
   try {
     for await (const entry of manifest(ctx, file, firstPage, scope.signal)) {
       listed?.add(entry.hash, entry.size);
-      const fetching = fetchChunk(ctx, entry, { digests, signal: scope.signal });
+      const fetching = fetchChunk(ctx, entry, { digests, signal: scope.signal, unresponsive });
       fetching.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
       ahead.push(fetching);
       if (ahead.length >= ctx.window) yield await emit(await ahead.shift()!);
@@ -243,10 +252,11 @@ async function readReplicas(
   ctx: DownloadContext,
   entry: ManifestEntry,
   grant: string,
-  { digests, signal }: ChunkCheck,
+  { digests, signal, unresponsive }: ChunkCheck,
   failures: ReplicaFailure[],
 ): Promise<Buffer | undefined> {
-  for (const node of replicaOrder(ctx.nodes, entry.page.chunks[entry.at].nodes)) {
+  const order = replicaOrder(ctx.nodes, entry.page.chunks[entry.at].nodes, unresponsive);
+  for (const [at, node] of order.entries()) {
     if (signal?.aborted) throw new CairnError('E_ABORTED', 'aborted');
     try {
       const answer = await ctx.nodes.use(node.address, (peer) => peer.request('chunk.get', { hash: entry.hash, grant }, { signal }));
@@ -260,6 +270,8 @@ async function readReplicas(
       const error = toCairnError(err);
       if (error.code === 'E_ABORTED') throw error;
       failures.push({ node: node.id, error });
+      if (isUnresponsiveError(error)) unresponsive.add(node.address);
+      logFailOver(ctx, entry, node, error, order[at + 1]);
       if (error.code === 'E_CORRUPT' || error.code === 'E_NOT_FOUND') {
         // A replica that lost or rotted the chunk: tell the controller so it can repair it.
         void requestController(ctx.controller, 'chunk.bad', { hash: entry.hash, nodeId: node.id, reason: error.code }, { timeoutMs: 5_000 }).catch(
@@ -270,6 +282,13 @@ async function readReplicas(
     }
   }
   return undefined;
+}
+
+function logFailOver(ctx: DownloadContext, entry: ManifestEntry, node: ReplicaRef, error: CairnError, next: ReplicaRef | undefined): void {
+  ctx.log?.debug(
+    { node: node.id, address: node.address, chunk: entry.index, hash: entry.hash, code: error.code, reason: error.message, next: next?.id ?? null },
+    next ? 'a replica failed a chunk read: trying the next' : 'a replica failed a chunk read, and no other is left',
+  );
 }
 
 /**
@@ -293,12 +312,16 @@ function unreadable(entry: ManifestEntry, failures: readonly ReplicaFailure[]): 
   );
 }
 
-/** Live replicas first, least busy first among them, so a hot file spreads over its replicas. */
-function replicaOrder(pool: NodePool, replicas: readonly ReplicaRef[]): ReplicaRef[] {
-  const rank = (r: ReplicaRef) => (r.state === 'dead' ? 2 : r.state === 'suspect' ? 1 : 0);
+/**
+ * Live replicas first, least busy first among them, so a hot file spreads over its replicas; last, as a
+ * last resort, the nodes that stopped answering this get, or any transfer of this client lately
+ * (NodePool.isUnresponsive), which the controller may not have noticed yet.
+ */
+function replicaOrder(pool: NodePool, replicas: readonly ReplicaRef[], unresponsive: ReadonlySet<string>): ReplicaRef[] {
+  const rank = (r: ReplicaRef) =>
+    unresponsive.has(r.address) || pool.isUnresponsive(r.address) ? 3 : r.state === 'dead' ? 2 : r.state === 'suspect' ? 1 : 0;
   return [...replicas]
     .map((r) => ({ r, tie: Math.random() }))
     .sort((a, b) => rank(a.r) - rank(b.r) || pool.load(a.r.address) - pool.load(b.r.address) || a.tie - b.tie)
     .map(({ r }) => r);
 }
-

@@ -5,7 +5,8 @@ import { abortScope } from './abort-scope';
 import { RpcPeer, expectFrame } from './rpc-peer';
 import { type ControllerLink, requestController } from './controller-link';
 import { AbortableReads } from './abortable-reads';
-import { NodePool } from './node-pool';
+import { NodePool, isUnresponsiveError } from './node-pool';
+import type { CairnLogger } from './cairn-client';
 import { fixedChunks } from './chunker';
 import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
@@ -45,6 +46,8 @@ export interface UploadContext {
   nodes: NodePool;
   /** Chunks in flight at once; with the chunk size this bounds memory (invariant 5). */
   window: number;
+  /** Told (debug) of each node that failed a chunk, and why. */
+  log?: CairnLogger;
 }
 
 /** A chunk durably stored on `nodes`, with each node's receipt (same order). */
@@ -264,6 +267,11 @@ class Upload {
   private flushTimer: NodeJS.Timeout | undefined;
   /** Set once sending has failed: chunks still finishing are then kept for `recordLeftovers`. */
   private stopped = false;
+  /**
+   * Ids of the nodes that timed out or lost their connection during this put, or that the pool found
+   * so lately: no chunk is placed on them while other nodes can take it (`place`).
+   */
+  private readonly unresponsive = new Set<string>();
   private readonly progress: TransferProgress = { bytes: 0, chunks: 0, skippedChunks: 0 };
 
   constructor(
@@ -340,12 +348,12 @@ class Upload {
     try {
       for (let attempt = 0; attempt < MAX_PLACEMENT_ATTEMPTS && stored.size < this.replicas; attempt++) {
         this.throwIfStopped();
-        const placement =
-          attempt === 0 && given
-            ? given
-            : await this.place(index, hash, data.length, this.replicas - stored.size, [...stored.keys(), ...failed.keys()]).catch((err: unknown) => {
-                throw withFailures(err, failed);
-              });
+        const exclude = [...stored.keys(), ...failed.keys()];
+        const placement = await this.placement(index, hash, data.length, this.replicas - stored.size, exclude, attempt === 0 ? given : undefined).catch(
+          (err: unknown) => {
+            throw withFailures(err, failed);
+          },
+        );
         const held = new Set(placement.held);
         const results = await Promise.allSettled(placement.nodes.map((node) => this.storeOn(node, hash, data, placement.grant, held.has(node.id))));
         results.forEach((result, i) => {
@@ -354,7 +362,7 @@ class Upload {
             stored.set(node.id, result.value.receipt);
             sent ||= result.value.sent;
           } else if (isCairnError(result.reason, 'E_HASH_MISMATCH')) throw result.reason;
-          else failed.set(node.id, toCairnError(result.reason));
+          else this.failedOn(node, index, toCairnError(result.reason), failed);
         });
       }
       if (stored.size < this.replicas) {
@@ -395,8 +403,53 @@ class Upload {
     return this.receiptFrom(node, expectFrame(answer, 'chunk.stored').body, hash, data.length);
   }
 
-  /** Where to send a chunk, with the controller's signed grant that lets those nodes accept it. */
+  /** Notes why `node` did not store chunk `index`: the chunk goes elsewhere, and so do later ones if it stopped answering. */
+  private failedOn(node: NodeRef, index: number, error: CairnError, failed: Map<string, CairnError>): void {
+    failed.set(node.id, error);
+    if (isUnresponsiveError(error)) this.unresponsive.add(node.id);
+    if (error.code === 'E_ABORTED') return; // the put is over, not failing over
+    this.ctx.log?.debug(
+      { node: node.id, address: node.address, chunk: index, code: error.code, reason: error.message, upload: this.uploadId },
+      'a node failed a chunk put: placing it elsewhere',
+    );
+  }
+
+  /**
+   * Where to send a chunk: `given` (the begin's or a prepared upload's placement) or a new one; placed
+   * (again) where it names a node found unresponsive that it was not placed away from: one the pool
+   * remembers from an earlier transfer (a put after one that met a frozen node starts away from it), or
+   * one that failed while this placement was being asked for.
+   */
+  private async placement(index: number, hash: string, size: number, count: number, exclude: string[], given?: Placement): Promise<Placement> {
+    const avoided = new Set(given ? [] : this.unresponsive); // what `place` keeps the chunk away from, if it can
+    const placement = given ?? (await this.place(index, hash, size, count, exclude));
+    const unnoticed = placement.nodes.filter((node) => !avoided.has(node.id) && this.isUnresponsive(node));
+    if (unnoticed.length === 0) return placement;
+    for (const node of unnoticed) this.unresponsive.add(node.id);
+    return this.place(index, hash, size, count, exclude);
+  }
+
+  private isUnresponsive(node: NodeRef): boolean {
+    return this.unresponsive.has(node.id) || this.ctx.nodes.isUnresponsive(node.address);
+  }
+
+  /**
+   * Where to send a chunk, with the controller's signed grant that lets those nodes accept it: away
+   * from `exclude` (this chunk's own nodes, stored or failed) and from the nodes found unresponsive,
+   * unless too few are left without those, which are then a last resort.
+   */
   private async place(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<Placement> {
+    const avoided = [...this.unresponsive].filter((id) => !exclude.includes(id));
+    if (avoided.length === 0) return this.askPlacement(index, hash, size, count, exclude);
+    try {
+      return await this.askPlacement(index, hash, size, count, [...exclude, ...avoided]);
+    } catch (err) {
+      if (!isCairnError(err, 'E_NO_NODES')) throw err;
+      return this.askPlacement(index, hash, size, count, exclude);
+    }
+  }
+
+  private async askPlacement(index: number, hash: string, size: number, count: number, exclude: string[]): Promise<Placement> {
     const placed = await requestController(
       this.controller,
       'upload.place',

@@ -5,6 +5,7 @@ import type { CatalogStore, TokenRecord } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import { AccessControl, type Session } from './access-control';
 import type { ControllerKeys } from './key-files';
+import { MAX_FAILED_AUTH } from './failed-auth-limiter';
 
 /** A connection as AccessControl sees one: its close, and how often something asked to hear of it. */
 function fakePeer() {
@@ -186,5 +187,32 @@ describe("AccessControl's token prefixes", () => {
     const peer = fakePeer();
     (access as unknown as { sessions: WeakMap<RpcPeer, Session> }).sessions.set(peer, { kind: 'client', tokenId: 'x', scope: 'read', prefix: null });
     expect(() => access.authorize(peer, 'token.create')).toThrow('token.create needs an admin token, this one is read');
+  });
+});
+
+describe('AccessControl and HTTP requests for /metrics and the dashboard API', () => {
+  const ADMIN = 'Bearer cairn_admin_test';
+  const WRONG = `Bearer cairn_0123456789abcdef_${'A'.repeat(43)}`;
+
+  it('counts a wrong bearer token as a failed authentication, and locks the address out of HTTP and WebSocket alike', async () => {
+    const { access, warnings } = setup();
+    for (let i = 0; i < MAX_FAILED_AUTH; i++) expect(await access.authorizeHttp(WRONG, '192.0.2.7')).toBe(false);
+
+    await expect(access.authorizeHttp(ADMIN, '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
+    await expect(access.authenticateClient(fakePeer(), 'cairn_admin_test', '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
+    expect(await access.authorizeHttp(ADMIN, '192.0.2.8')).toBe(true); // another address is not
+    expect(warnings).toHaveLength(MAX_FAILED_AUTH);
+    expect(JSON.stringify(warnings)).not.toContain('cairn_0123456789abcdef');
+  });
+
+  it('counts neither a request without a bearer token nor a valid token short of admin', async () => {
+    const { access, issue } = setup();
+    const readToken = issue();
+    for (let i = 0; i < 2 * MAX_FAILED_AUTH; i++) {
+      expect(await access.authorizeHttp(undefined, '192.0.2.7')).toBe(false);
+      expect(await access.authorizeHttp('cairn_admin_test', '192.0.2.7')).toBe(false); // no "Bearer": never a credential
+      expect(await access.authorizeHttp(`Bearer ${readToken}`, '192.0.2.7')).toBe(false);
+    }
+    expect(await access.authorizeHttp(ADMIN, '192.0.2.7')).toBe(true);
   });
 });

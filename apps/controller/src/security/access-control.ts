@@ -59,6 +59,7 @@ const REQUIREMENTS: Record<Exclude<ControlType, ResponseTypes>, Requirement> = {
   'node.heartbeat': 'node',
   'node.report': 'node',
   'chunk.quarantined': 'node',
+  'node.chunks': 'node',
   // Requests a controller never serves (node-side); refused here like anything unauthorised.
   'chunk.get': 'node',
   'chunk.has': 'node',
@@ -83,6 +84,7 @@ type ResponseTypes =
   | 'cluster.info'
   | 'node.registered'
   | 'node.challenge'
+  | 'node.chunk-page'
   | 'chunk.stored'
   | 'chunk.present'
   | 'chunk.deleted'
@@ -263,11 +265,23 @@ export class AccessControl {
     this.log.info({ tokenId: id }, 'token revoked');
   }
 
-  /** Whether an HTTP request carries the admin token (`Authorization: Bearer …`), for /metrics and the dashboard API. */
-  isAdminBearer(authorization: string | undefined): boolean {
-    const match = /^Bearer (\S+)$/.exec(authorization ?? '');
-    if (!match) return false;
-    return timingSafeEqual(createHash('sha256').update(match[1]).digest(), this.adminTokenHash);
+  /**
+   * Whether an HTTP request from `address` may see /metrics and the dashboard API: it carries the admin
+   * token as `Authorization: Bearer …`. A bearer token that is no valid token is a failed authentication
+   * of its address, as in `session.auth`, and an address locked out is refused (E_AUTH) whatever it
+   * sends. Refused without counting: no bearer token (nothing tried: the dashboard before sign-in) and
+   * a valid token without the admin's powers (it proved itself; it is only not enough here).
+   */
+  async authorizeHttp(authorization: string | undefined, address: string): Promise<boolean> {
+    this.refuseIfBlocked(address);
+    const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    if (token === undefined) return false;
+    const session = await this.resolveToken(token);
+    if (!session) {
+      this.limiter.recordFailure(address);
+      this.log.warn({ remote: address }, 'HTTP authentication failed');
+    }
+    return session?.tokenId === ADMIN_TOKEN_ID;
   }
 
   private async resolveToken(token: string): Promise<(Session & { kind: 'client' }) | undefined> {

@@ -3,11 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { Body, ControlType, Frame } from '@cairn/protocol';
+import { nodeProof, type Body, type ControlType, type Frame } from '@cairn/protocol';
 import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
 import type { Reply, RpcPeer } from '@cairn/transfer';
 import { type HandlerContext, createRequestHandler } from '../handlers';
 import { AccessControl } from '../security/access-control';
+import { answer } from './reply-body';
 
 type HandlerContextParts = Record<string, unknown>;
 
@@ -25,6 +26,11 @@ export interface HandlerFixture {
   adminToken: string;
   /** A client connection authenticated with `token` (the admin token by default). */
   connect(token?: string): Promise<SendRequest>;
+  /**
+   * A node's connection, through the handshake (`node.hello`, `node.register`) as node `nodeId`: the
+   * context needs a cluster that can register it (a real Cluster, say).
+   */
+  connectNode(nodeId: string): Promise<SendRequest>;
   close(): Promise<void>;
 }
 
@@ -43,13 +49,24 @@ export async function startHandlerFixture(context: HandlerContextParts | ((catal
   const ctx = { ...parts, catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
   const handle = createRequestHandler(ctx, () => '127.0.0.1');
   let requestId = 0;
+  const open = (): SendRequest => {
+    const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
+    return async (type, body) => handle({ type, requestId: ++requestId, body } as Frame, peer);
+  };
   return {
     catalog,
     adminToken,
     connect: async (token = adminToken) => {
-      const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
-      const send: SendRequest = async (type, body) => handle({ type, requestId: ++requestId, body } as Frame, peer);
+      const send = open();
       await send('session.auth', { token });
+      return send;
+    },
+    connectNode: async (nodeId) => {
+      const send = open();
+      const nodeNonce = 'a'.repeat(64);
+      const challenge = answer(await send('node.hello', { nodeId, nonce: nodeNonce }), 'node.challenge');
+      const proof = nodeProof(keys.clusterSecret, { nodeId, nodeNonce, controllerNonce: challenge.nonce, grantPublicKey: challenge.grantPublicKey });
+      await send('node.register', { nodeId, address: '127.0.0.1:7701', zone: null, capacity: 1e9, used: 0, chunks: 0, proof });
       return send;
     },
     close: async () => {

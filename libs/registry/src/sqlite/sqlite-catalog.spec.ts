@@ -453,6 +453,11 @@ describe('SQLite catalog', () => {
       ).toEqual([]);
     });
 
+    it("nodeChunks reads a range of the node's index, already in hash order (no sort, whatever the catalog's size)", () => {
+      const steps = plan('nodeChunks');
+      expect(steps).toEqual([expect.stringMatching(/^SEARCH chunk_replicas USING (COVERING )?INDEX chunk_replicas_by_node \(node_id=\? AND hash>\?\)$/)]);
+    });
+
     it.each<keyof Statements>(['underReplicated', 'surplus', 'underSpread', 'replicationHealth'])(
       '%s walks a range of the chunk-hash index once and probes replicas by index',
       (name) => {

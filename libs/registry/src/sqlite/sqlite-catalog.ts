@@ -578,6 +578,15 @@ export class SqliteCatalog implements CatalogStore {
     return this.run(() => this.sql.replicasOf.all(hash));
   }
 
+  nodeChunks(nodeId: string, after: string | undefined, limit: number): Promise<string[]> {
+    return this.run(() => {
+      checkNodeId(nodeId);
+      checkPage(0, limit);
+      if (after !== undefined) checkHashes('a page cursor', [after], 'E_BAD_MESSAGE');
+      return this.sql.nodeChunks.all({ node: nodeId, after: after ?? '', limit });
+    });
+  }
+
   chunkHolders(hash: string): Promise<string[]> {
     return this.run(() => this.sql.holdersOf.all(hash, hash));
   }

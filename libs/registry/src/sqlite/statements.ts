@@ -407,6 +407,14 @@ export function prepareStatements(db: Database.Database) {
       `SELECT 1 AS found FROM (SELECT file_id FROM file_chunks WHERE hash = @hash LIMIT ${REFERENCES_PROBED}) c
        CROSS JOIN files f ON f.id = c.file_id WHERE f.name >= @from LIMIT 1`,
     ),
+    /** A page of node @node's replica rows after @after: a range of chunk_replicas_by_node, already in hash order. */
+    nodeChunks: query<[{ node: string; after: string; limit: number }], string>(
+      db
+        .prepare(
+          `SELECT hash FROM chunk_replicas WHERE node_id = @node AND hash > @after ORDER BY hash LIMIT +@limit`,
+        )
+        .pluck(),
+    ),
     replicasOf: query<[string], string>(
       db
         .prepare(
