@@ -31,7 +31,7 @@ export function bindWords(synopsis: string, words: readonly string[]): readonly 
   const command = parts.filter((p) => !isParam(p)).join(' ');
   const required = params.filter((p) => p.startsWith('<')).length;
   if (words.length < required) throw new CairnError('E_USAGE', `${command} needs ${params[words.length]} (cairn ${synopsis})`);
-  if (words.length > params.length) throw new CairnError('E_USAGE', `${command} takes no argument ${JSON.stringify(words[params.length])} there (cairn ${synopsis})`);
+  if (words.length > params.length) throw new CairnError('E_USAGE', `${command} takes no argument "${words[params.length]}" there (cairn ${synopsis})`);
   return words;
 }
 
@@ -62,7 +62,7 @@ export function unknownCommand(parent: string, words: readonly string[], command
   const [word] = words;
   if (word === undefined) return new CairnError('E_USAGE', parent ? `${parent} needs a command: ${commands.join(' | ')}` : 'name a command (see --help)');
   const nearest = nearestWord(word, commands);
-  const said = JSON.stringify(parent ? `${parent} ${word}` : word);
+  const said = `"${parent ? `${parent} ${word}` : word}"`;
   return new CairnError('E_USAGE', `unknown command ${said}${nearest ? `; did you mean ${parent ? `${parent} ` : ''}${nearest}?` : ' (see --help)'}`);
 }
 

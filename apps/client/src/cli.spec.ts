@@ -211,7 +211,7 @@ describe('the config file', () => {
   it.each([
     [{ controller: 1234 }, 'controller must be a string, not a number'],
     [{ controller: ['a'] }, 'controller must be a string, not an array'],
-    [{ timeout: {} }, 'timeout must be a string, not an object'],
+    [{ timeout: {} }, 'timeout must be a duration (a string such as "30s", or a number of milliseconds), not an object'],
     [{ ca: 5 }, 'ca must be a string, not a number'],
     [{ json: 'yes' }, 'json must be a boolean, not a string'],
     [{ replicas: '2' }, 'replicas must be a number, not a string'],
@@ -219,6 +219,11 @@ describe('the config file', () => {
   ])('refuses a value of the wrong type, naming the file and the key: %j', async (values, message) => {
     const path = configFile(values);
     expect(await usageError(['ls', '--config', path])).toBe(`config file ${path}: ${message}`);
+  });
+
+  it('takes a timeout as a duration or, as the flag takes a bare number, milliseconds', async () => {
+    expect((await settingsOf(['ls', '--config', configFile({ timeout: 30_000 })])).requestTimeoutMs).toBe(30_000);
+    expect((await settingsOf(['ls', '--config', configFile({ timeout: '2m' })])).requestTimeoutMs).toBe(120_000);
   });
 
   it('refuses a key that is no global option', async () => {
@@ -320,6 +325,11 @@ describe('the nx targets', () => {
     expect(commands.getCommand).toHaveBeenCalledWith(CTX, 'notes/a.txt', 'copy.txt');
     await parse(['put', '--file', 'a.txt']);
     expect(commands.putCommand).toHaveBeenCalledWith(CTX, 'a.txt', undefined);
+  });
+
+  it('leave a --file= after -- alone: it is a name', async () => {
+    await parse(['put', 'a.txt', '--', '--file=x']);
+    expect(commands.putCommand).toHaveBeenCalledWith(CTX, 'a.txt', '--file=x');
   });
 });
 

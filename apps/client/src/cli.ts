@@ -225,10 +225,16 @@ function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, ' ').trim();
 }
 
-/** The nx targets pass `--file=…` (and `--out=…`); map them onto the positional arguments. */
-function fromNxTarget(argv: string[]): string[] {
+/**
+ * The nx targets pass `--file=…` (and `--out=…`); map them onto the positional arguments. Only before
+ * `--`: after it, `--file=x` is a name.
+ */
+function fromNxTarget(commandLine: string[]): string[] {
+  const end = commandLine.indexOf('--');
+  const argv = end < 0 ? commandLine : commandLine.slice(0, end);
+  const afterEnd = end < 0 ? [] : commandLine.slice(end);
   const at = argv.findIndex((a) => a === 'put' || a === 'get');
-  if (at < 0 || !argv.some((a) => a === '--file' || a.startsWith('--file='))) return argv;
+  if (at < 0 || !argv.some((a) => a === '--file' || a.startsWith('--file='))) return commandLine;
   const before = argv.slice(0, at);
   const [command, ...rest] = argv.slice(at);
   const take = (flag: string) => {
@@ -238,7 +244,7 @@ function fromNxTarget(argv: string[]): string[] {
     return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest.splice(i, 1)[0];
   };
   const file = take('file');
-  if (file === undefined) return argv;
+  if (file === undefined) return commandLine;
   const out = take('out');
-  return [...before, command, file, ...(out !== undefined ? [out] : []), ...rest];
+  return [...before, command, file, ...(out !== undefined ? [out] : []), ...rest, ...afterEnd];
 }

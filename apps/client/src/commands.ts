@@ -139,9 +139,12 @@ export async function statusCommand(ctx: CommandContext): Promise<void> {
 }
 
 
-/** An argument quoted for an error line: control characters escaped, at most 70 characters of it. */
+/**
+ * An argument quoted for an error line, at most 70 characters of it. Not escaped here: the error line
+ * is printed through `printable`, which escapes control characters and backslashes once.
+ */
 function quoted(arg: string): string {
-  return JSON.stringify(arg.length > 70 ? `${arg.slice(0, 70)}…` : arg);
+  return `"${arg.length > 70 ? `${arg.slice(0, 70)}…` : arg}"`;
 }
 
 /** `drain <node-id>`: move a node's chunks elsewhere before retiring it; `--undo` takes it back. */

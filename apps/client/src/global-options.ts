@@ -13,7 +13,7 @@ export const GLOBAL_OPTIONS = {
   quiet: 'boolean',
   replicas: 'number',
   ca: 'string',
-  timeout: 'string',
+  timeout: 'duration',
   'log-level': 'string',
   'log-format': 'string',
 } as const;
@@ -38,12 +38,26 @@ export function checkConfig({ path, values }: LoadedConfig): LoadedConfig {
   for (const [key, value] of Object.entries(values)) {
     const option = kebabCase(key);
     if (option === 'config' || !(option in GLOBAL_OPTIONS)) {
-      throw new CairnError('E_USAGE', `config file ${path}: unknown key ${JSON.stringify(key)} (the keys are the global options: ${GLOBAL_OPTION_NAMES.filter((o) => o !== 'config').join(', ')})`);
+      throw new CairnError('E_USAGE', `config file ${path}: unknown key "${key}" (the keys are the global options: ${GLOBAL_OPTION_NAMES.filter((o) => o !== 'config').join(', ')})`);
     }
     const kind = GLOBAL_OPTIONS[option as GlobalOption];
-    if (typeof value !== kind) throw new CairnError('E_USAGE', `config file ${path}: ${key} must be a ${kind}, not ${kindOf(value)}`);
+    if (!isOfKind(value, kind)) throw new CairnError('E_USAGE', `config file ${path}: ${key} must be ${KIND_NAMES[kind]}, not ${kindOf(value)}`);
   }
   return { path, values };
+}
+
+type Kind = (typeof GLOBAL_OPTIONS)[GlobalOption];
+
+/** A duration is a string (`30s`) or, as the flag's bare number is, a number of milliseconds. */
+const KIND_NAMES: Readonly<Record<Kind, string>> = {
+  string: 'a string',
+  boolean: 'a boolean',
+  number: 'a number',
+  duration: 'a duration (a string such as "30s", or a number of milliseconds)',
+};
+
+function isOfKind(value: unknown, kind: Kind): boolean {
+  return kind === 'duration' ? typeof value === 'string' || typeof value === 'number' : typeof value === kind;
 }
 
 function kebabCase(key: string): string {

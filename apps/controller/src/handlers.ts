@@ -181,6 +181,10 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         const hold = preparedAt !== undefined ? ctx.healer.holdPreparedCommit(preparedAt, chunks ?? []) : undefined;
         let file: FileRecord;
         try {
+          // Access was checked when the request arrived; a revocation during the awaits above closed
+          // the connection, and must not see the file committed after it (its answer would be lost).
+          // The commit's own write can still race a revocation, as any answer a closed connection loses.
+          ctx.access.requireStillAuthorized(peer, session);
           file = await ctx.catalog.commitUpload(uploadId, { name, size, sha256, manifestSha256, chunkCount, now: Date.now(), chunks });
         } finally {
           hold?.release();
@@ -276,7 +280,10 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
       }
       case 'chunk.quarantined': {
         const nodeId = nodeOf();
-        ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, 'node quarantined a bad chunk');
+        // `missing`: the node's check of its listed chunks found no file (listed-chunks-check.ts); any
+        // other reason is a bad copy the node set aside (a scrub, a read, a check).
+        const what = frame.body.reason === 'missing' ? 'a copy listed on the node is missing from its disk' : 'node quarantined a bad copy of a chunk';
+        ctx.log.warn({ hash: frame.body.hash, node: nodeId, reason: frame.body.reason }, what);
         await ctx.healer.removeReplica(frame.body.hash, nodeId);
         ctx.healer.requestPass();
         return { type: 'ack', body: {} };

@@ -67,7 +67,7 @@ describe('healer: deletion never races re-use of a chunk', () => {
 
   function handlerAccess(): AccessControl {
     const nodeOf = (peer: RpcPeer) => [...nodes.values()].find((n) => n.owns(peer))?.id;
-    const access = { authorize: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf };
+    const access = { authorize: () => undefined, requireStillAuthorized: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf };
     return access as unknown as AccessControl;
   }
 

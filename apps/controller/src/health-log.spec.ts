@@ -110,6 +110,39 @@ describe('the health log', () => {
     expect(back.filter((l) => /lost/.test(l.msg))).toEqual([expect.objectContaining({ level: 30, msg: 'no chunk is lost any more', lost: 0, was: 5 })]);
   });
 
+  it('says nothing of the start-up grace after a restart ending, and logs every later change', async () => {
+    const cluster = setup(['n1', 'n2', 'n3']);
+    for (const id of ['n1', 'n2', 'n3']) cluster.states.set(id, 'suspect'); // as Cluster.load leaves them
+    expect(await cluster.check()).toEqual([]);
+
+    cluster.states.set('n1', 'alive'); // its first heartbeat
+    expect(await cluster.check()).toEqual([]);
+    cluster.states.set('n1', 'suspect');
+    expect((await cluster.check()).map((l) => l.msg)).toEqual(['node n1 is suspect (was alive)']);
+    cluster.states.set('n1', 'alive');
+    expect((await cluster.check()).map((l) => l.msg)).toEqual(['node n1 is alive (was suspect)']);
+
+    // One that never came back: its death is news, and so is its return.
+    cluster.states.set('n2', 'dead');
+    expect((await cluster.check()).filter((l) => l['node'] === 'n2')).toEqual([expect.objectContaining({ level: WARN, from: 'suspect', to: 'dead' })]);
+    cluster.states.set('n2', 'alive');
+    expect((await cluster.check()).filter((l) => l['node'] === 'n2').map((l) => l.msg)).toEqual(['node n2 is alive (was dead)']);
+  });
+
+  it('counts one chunk in the singular', async () => {
+    const cluster = setup(['n1', 'n2']);
+    await cluster.check();
+    cluster.states.set('n1', 'dead');
+    Object.assign(cluster.health, { underReplicated: 1, lost: 1 });
+    const msgs = (await cluster.check()).map((l) => l.msg);
+    expect(msgs).toContain('repair begun of n1: 1 chunk under-replicated');
+    expect(msgs.find((m) => m.includes('lost'))).toMatch(/^1 chunk lost: no healthy copy left/);
+
+    Object.assign(cluster.counters, { copiedChunks: 1, copiedBytes: 1000 });
+    Object.assign(cluster.health, { underReplicated: 0, lost: 0 });
+    expect((await cluster.check()).map((l) => l.msg)).toContain('repair done: full redundancy restored (1 chunk copy made in 0 s)');
+  });
+
   it('reads replication health only when the healthy nodes change while nothing is wrong', async () => {
     const cluster = setup(['n1', 'n2']);
     await cluster.check(5);

@@ -32,6 +32,11 @@ interface Repair {
  */
 export class HealthLog {
   private readonly states = new Map<string, NodeState>();
+  /**
+   * Nodes first seen suspect that have not changed state since: after a controller's restart every
+   * known node is suspect until its first heartbeat, and that grace ending is no news.
+   */
+  private readonly firstSeenSuspect = new Set<string>();
   private repair: Repair | undefined;
   private lost = 0;
   /**
@@ -79,15 +84,26 @@ export class HealthLog {
     this.noteLost(lost);
   }
 
-  /** A node first seen says nothing here: its registration, or the controller's start, is logged already. */
+  /**
+   * A node first seen says nothing here: its registration, or the controller's start, is logged
+   * already. Nor does a node first seen suspect that turns alive: the start-up grace of a restarted
+   * controller ending with the node's first heartbeat.
+   */
   private noteStates(nodes: readonly NodeInfo[]): void {
     const { log } = this.sources;
     const listed = new Set(nodes.map((n) => n.id));
-    for (const id of this.states.keys()) if (!listed.has(id)) this.states.delete(id); // forgotten
+    for (const id of this.states.keys()) {
+      if (listed.has(id)) continue;
+      this.states.delete(id); // forgotten
+      this.firstSeenSuspect.delete(id);
+    }
     for (const { id, address, state } of nodes) {
       const was = this.states.get(id);
       this.states.set(id, state);
+      if (was === undefined && state === 'suspect') this.firstSeenSuspect.add(id);
       if (was === undefined || was === state) continue;
+      const graceEnded = this.firstSeenSuspect.delete(id) && state === 'alive';
+      if (graceEnded) continue;
       const fields = { node: id, address, from: was, to: state };
       if (state === 'dead') log.warn(fields, `node ${id} is dead (was ${was}): no heartbeat for --node-timeout, its copies no longer count`);
       else log.info(fields, `node ${id} is ${state} (was ${was})`);
@@ -112,7 +128,7 @@ export class HealthLog {
     this.repair ??= { startedAt: this.now(), copiedChunks, copiedBytes, nodes: new Set() };
     for (const id of newlyDown) this.repair.nodes.add(id);
     const of = newlyDown.length > 0 ? ` of ${newlyDown.join(', ')}` : '';
-    log.warn({ underReplicated, lost, nodes: newlyDown }, `repair begun${of}: ${underReplicated} chunks under-replicated`);
+    log.warn({ underReplicated, lost, nodes: newlyDown }, `repair begun${of}: ${count(underReplicated, 'chunk')} under-replicated`);
   }
 
   private logRestored(repair: Repair): void {
@@ -121,7 +137,7 @@ export class HealthLog {
     const seconds = Math.round((this.now() - repair.startedAt) / 100) / 10;
     this.sources.log.info(
       { copiedChunks: copies, copiedBytes: copiedBytes - repair.copiedBytes, seconds, nodes: [...repair.nodes] },
-      `repair done: full redundancy restored (${copies} chunk copies made in ${seconds} s)`,
+      `repair done: full redundancy restored (${count(copies, 'chunk copy', 'chunk copies')} made in ${seconds} s)`,
     );
   }
 
@@ -129,11 +145,16 @@ export class HealthLog {
     if (lost === this.lost) return;
     const was = this.lost;
     this.lost = lost;
-    if (lost > 0) this.sources.log.error({ lost, was }, `${lost} chunks lost: no healthy copy left; their files cannot be read until a node holding them comes back`);
+    if (lost > 0) this.sources.log.error({ lost, was }, `${count(lost, 'chunk')} lost: no healthy copy left; their files cannot be read until a node holding them comes back`);
     else this.sources.log.info({ lost, was }, 'no chunk is lost any more');
   }
 
   private now(): number {
     return this.sources.now?.() ?? performance.now();
   }
+}
+
+/** `n` and a noun for what it counts, in the plural unless it is one: `1 chunk`, `0 chunks`. */
+function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import pino from 'pino';
 import { Cluster } from './cluster';
 import { type HandlerFixture, startHandlerFixture } from './testing/handler-fixture';
 import { answer } from './testing/reply-body';
@@ -44,5 +45,36 @@ describe('node.chunks', () => {
     const old = await fixture.connectNode('n1');
     await fixture.connectNode('n1');
     await expect(old('node.chunks', { limit: 10 })).rejects.toMatchObject({ code: 'E_AUTH' });
+  });
+});
+
+/** `chunk.quarantined`: the controller's log says what the node found, a copy gone or a bad one set aside. */
+describe('chunk.quarantined', () => {
+  let fixture: HandlerFixture;
+  const lines: Array<{ msg: string; reason: string; node: string; hash: string }> = [];
+  const dropped: string[] = [];
+
+  beforeEach(async () => {
+    lines.length = dropped.length = 0;
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const healer = { removeReplica: async (hash: string, nodeId: string) => void dropped.push(`${hash}@${nodeId}`), requestPass: () => undefined };
+    fixture = await startHandlerFixture(async (catalog) => ({ cluster: await Cluster.load(catalog, 10_000), healer, log }));
+  });
+
+  afterEach(async () => {
+    await fixture.close();
+  });
+
+  it('words the line by its reason: a copy missing from the disk, or a bad copy quarantined', async () => {
+    const node = await fixture.connectNode('n1');
+    await node('chunk.quarantined', { hash: hashOf('gone'), reason: 'missing' });
+    await node('chunk.quarantined', { hash: hashOf('rot'), reason: 'scrub' });
+
+    expect(dropped).toEqual([`${hashOf('gone')}@n1`, `${hashOf('rot')}@n1`]);
+    const about = lines.filter((line) => line.reason !== undefined).map(({ msg, reason, node: id }) => ({ msg, reason, node: id }));
+    expect(about).toEqual([
+      { msg: 'a copy listed on the node is missing from its disk', reason: 'missing', node: 'n1' },
+      { msg: 'node quarantined a bad copy of a chunk', reason: 'scrub', node: 'n1' },
+    ]);
   });
 });

@@ -43,7 +43,7 @@ describe('placement with a suspect node', () => {
     nodes = new Map(NODES.map((id) => [id, new MemoryNode(id)]));
     const grants = new GrantSigner(generateKeyPairSync('ed25519').privateKey);
     const healer = new Healer({ catalog, cluster, log, gcGraceMs: 60_000, grants, repairConcurrency: 1, repairBytesPerSecond: 0, intervalMs: 60_000 });
-    const access = { authorize: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf: (peer: RpcPeer) => [...nodes.values()].find((n) => n.owns(peer))?.id };
+    const access = { authorize: () => undefined, requireStillAuthorized: () => undefined, verifyNode: () => undefined, verifyReceipts: () => undefined, nodeOf: (peer: RpcPeer) => [...nodes.values()].find((n) => n.owns(peer))?.id };
     handle = createRequestHandler({ catalog, cluster, healer, access: access as unknown as AccessControl, grants, defaultReplicas: 2, heartbeatMs: 100, log }, () => 'test');
     for (const id of NODES) {
       const body = { nodeId: id, address: `127.0.0.1:${7701 + NODES.indexOf(id)}`, zone: null, capacity: 1 << 30, used: 0, chunks: 0, proof: 'p' };

@@ -105,7 +105,7 @@ describe('CLI arguments', () => {
     it.each([
       [{ controller: 1234 }, 'controller must be a string, not a number'],
       [{ controller: ['a'] }, 'controller must be a string, not an array'],
-      [{ timeout: {} }, 'timeout must be a string, not an object'],
+      [{ timeout: {} }, 'timeout must be a duration (a string such as "30s", or a number of milliseconds), not an object'],
       [{ ca: 5 }, 'ca must be a string, not a number'],
     ])('a config value of the wrong type is a usage error naming the file and the key: %j', async (values, message) => {
       const config = join(cluster.root, 'typed.json');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, waitUntil } from './support/test-cluster';
 import { MAIN, Spawned, spawnProcess, waitForLog } from './support/processes';
-import { errorCode, rawPeer } from './support/raw';
+import { rawPeer } from './support/raw';
 
 /**
  * What an operator sees of a running cluster without a client: the controller's log of failures and
@@ -66,7 +66,7 @@ describe('the controller logs failures and healing, one line per change', () => 
 
     const { controller } = cluster;
     await waitForLog(controller, (e) => e['node'] === victim.id && e['to'] === 'dead' && e['level'] === WARN);
-    const begun = await waitForLog(controller, message(new RegExp(`^repair begun of ${victim.id}: \\d+ chunks under-replicated$`)));
+    const begun = await waitForLog(controller, message(new RegExp(`^repair begun of ${victim.id}: \\d+ chunks? under-replicated$`)));
     expect(begun).toMatchObject({ level: WARN, nodes: [victim.id] });
     const done = await waitForLog(controller, message(/^repair done: full redundancy restored/), 30_000);
     expect(done['copiedChunks']).toBeGreaterThanOrEqual(1);
@@ -74,7 +74,11 @@ describe('the controller logs failures and healing, one line per change', () => 
     const lines = controller.lines.map((l) => JSON.parse(l) as Entry);
     const about = (to: string) => lines.filter((e) => e['node'] === victim.id && e['to'] === to);
     expect([about('suspect').length, about('dead').length]).toEqual([1, 1]);
-    expect(lines.filter(message(/^repair (begun|done)/))).toHaveLength(2);
+    // Only the lines about this node: on a loaded machine another node may miss heartbeats for the 3 s
+    // node timeout, and its own repair lines come and go meanwhile.
+    const aboutVictim = (e: Entry) => Array.isArray(e['nodes']) && e['nodes'].includes(victim.id);
+    const repairs = lines.filter(aboutVictim).map((e) => /^repair (begun|done)/.exec(String(e['msg']))?.[1]).filter(Boolean);
+    expect(repairs).toEqual(['begun', 'done']);
   });
 
   it('chunks with no healthy copy left: an error line, and another once the node holding them is back', async () => {
@@ -83,7 +87,7 @@ describe('the controller logs failures and healing, one line per change', () => 
     await cluster.killNode(node.index);
 
     const lost = await waitForLog(cluster.controller, (e) => e['level'] === ERROR && typeof e['lost'] === 'number', 15_000);
-    expect(lost['msg']).toMatch(/^\d+ chunks lost: no healthy copy left/);
+    expect(lost['msg']).toMatch(/^\d+ chunks? lost: no healthy copy left/);
 
     await cluster.startNode(node.index);
     await waitForLog(cluster.controller, (e) => e['node'] === node.id && e['from'] === 'dead' && e['to'] === 'alive');
@@ -124,16 +128,18 @@ describe('a node and the controller, seen from outside', () => {
     }
   });
 
-  it('wrong bearer tokens on /metrics count as failed authentications: the address is locked out, WebSocket too', async () => {
+  it('wrong bearer tokens on /metrics count as failed authentications: the address is locked out of HTTP, not the WebSocket', async () => {
     const from = { localAddress: '127.0.0.7' };
     const wrong = `Bearer cairn_0123456789abcdef_${'A'.repeat(43)}`;
     for (let i = 0; i < 10; i++) expect((await httpGet(cluster.controllerPort, '/metrics', { ...from, authorization: wrong })).status).toBe(401);
 
     const admin = `Bearer ${cluster.adminToken}`;
     expect((await httpGet(cluster.controllerPort, '/api/overview', { ...from, authorization: admin })).status).toBe(401);
+    // A scraper with a stale token must not lock the nodes and clients of its host out (on the quick
+    // start they all come from 127.0.0.1): the WebSocket counts its failures apart.
     const peer = await rawPeer(cluster.controllerAddress, from);
     try {
-      expect(await errorCode(() => peer.request('session.auth', { token: cluster.adminToken }))).toBe('E_AUTH');
+      expect((await peer.request('session.auth', { token: cluster.adminToken })).type).toBe('session.info');
     } finally {
       peer.close();
     }

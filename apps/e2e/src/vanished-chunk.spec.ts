@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_CHUNK_SIZE } from '@cairn/protocol';
 import { type TestNode, TestCluster, waitUntil } from './support/test-cluster';
@@ -12,9 +12,10 @@ interface StatChunk {
 
 /**
  * Invariant 4 for a copy that vanished from a running node's disk (`rm` of its chunk file): the
- * node's scrub walks the files that are there and cannot see it, so after each scrub pass the node
- * checks the chunks the controller lists on it against its disk, and reports the missing one; the
- * controller repairs it from the other copy. No read is made before the repair.
+ * node's scrub walks the files that are there and cannot see it, so every min(--scrub-interval, 1 h)
+ * the node checks the chunks the controller lists on it against its disk, and reports the missing
+ * one; the controller repairs it from the other copy. No read is made before the repair. A disk that
+ * looks gone as a whole (its chunk directory missing) is reported as nothing: an error line instead.
  */
 describe('a chunk file deleted from a running node', () => {
   let cluster: TestCluster;
@@ -50,7 +51,7 @@ describe('a chunk file deleted from a running node', () => {
     const victim = nodeById(chunk.nodes[0]);
     await rm(chunkPath(victim, chunk.hash));
 
-    // The victim's check (after a scrub pass, every 2 s here) finds it; the controller hears of it.
+    // The victim's check (every --scrub-interval, 2 s here) finds it; the controller hears of it.
     const reported = () => victim.proc.lines.some((line) => line.includes('missing from the disk') && line.includes(chunk.hash));
     await waitUntil(reported, 20_000);
     // Repaired: on 2 nodes again, each with the chunk's file, and nothing short in the cluster.
@@ -60,5 +61,21 @@ describe('a chunk file deleted from a running node', () => {
     const dest = join(cluster.root, 'vanish-back.bin');
     expect((await cluster.cli(['get', 'vanish.bin', dest])).code).toBe(0);
     expect(await sha256File(dest)).toBe(hash);
+  });
+
+  it('reports nothing while the chunk directory is gone (a dropped mount), and logs an error instead', async () => {
+    const node = cluster.nodes.find((n) => existsSync(join(n.data, 'store', 'chunks')) && n.proc.lines.length > 0);
+    if (!node) throw new Error('no running test node');
+    const chunks = join(node.data, 'store', 'chunks');
+    const before = node.proc.lines.length;
+    await rename(chunks, `${chunks}.away`);
+    try {
+      const since = () => node.proc.lines.slice(before);
+      await waitUntil(() => since().some((line) => line.includes('the data directory looks absent or damaged')), 20_000);
+      expect(since().filter((line) => line.includes('missing from the disk'))).toEqual([]);
+    } finally {
+      await rename(`${chunks}.away`, chunks);
+    }
+    expect(await cluster.sdk.status()).toMatchObject({ underReplicated: 0, lost: 0 });
   });
 });

@@ -8,7 +8,7 @@ import { loadOrCreateNodeId } from './node-identity';
 import { createChunkService } from './chunk-service';
 import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
-import { checkListedChunks } from './listed-chunks-check';
+import { scheduleListedChunksCheck } from './listed-chunks-check';
 import { loadClusterSecret } from './cluster-secret';
 import { createNodeMetrics } from './metrics';
 import { UNCHECKED_MESSAGE_BYTES, UNCHECKED_MESSAGE_BYTES_PER_ADDRESS, chunkReceiveMemory } from './receive-memory';
@@ -87,13 +87,14 @@ async function main(): Promise<void> {
   const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
   late.link = link;
   link.start();
-  const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'), (signal) =>
-    checkListedChunks({ link, store, log, signal }),
-  );
+  const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));
+  // Chunk files gone from the disk, which no scrub finds: every min(--scrub-interval, 1 h).
+  const stopListedCheck = scheduleListedChunksCheck({ link, store, log }, config.scrubIntervalMs);
 
   stopOnSignals(async (signal) => {
     log.info({ signal }, 'shutting down');
     stopScrub();
+    stopListedCheck();
     link.stop();
     await nodes.close();
     server.closeAllConnections();

@@ -1,30 +1,23 @@
 import type { Logger } from 'pino';
 import { toCairnError } from '@cairn/protocol';
 import { ChunkStore, scrubChunks } from '@cairn/chunk-store';
+import { scheduleRounds } from './repeated-rounds';
 
 /** Scrub reads at most this fast, leaving the disk to clients. */
 const SCRUB_BYTES_PER_SECOND = 64 * 1024 * 1024;
 
 /**
- * Re-verifies every stored chunk once per `intervalMs` (the first pass one interval after start-up).
- * Bad chunks are quarantined by the scrub and reported through `onBad`. `afterPass` runs after each
- * pass, before the next is timed (the check of the chunks the controller lists here, which finds the
- * files a scrub cannot: those gone); it must not reject, and should end soon once `signal` aborts.
+ * Re-verifies every stored chunk once per `intervalMs` (the first pass one interval after start-up,
+ * each next one an interval after the last ended). Bad chunks are quarantined by the scrub and
+ * reported through `onBad`. Chunks gone from the disk are no scrub's to find: see listed-chunks-check.ts,
+ * which runs on a schedule of its own.
  */
-export function scheduleScrub(
-  store: ChunkStore,
-  intervalMs: number,
-  log: Logger,
-  onBad: (hash: string) => void,
-  afterPass?: (signal: AbortSignal) => Promise<unknown>,
-): () => void {
-  const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const pass = async () => {
+export function scheduleScrub(store: ChunkStore, intervalMs: number, log: Logger, onBad: (hash: string) => void): () => void {
+  return scheduleRounds(intervalMs, async (signal) => {
     try {
       const report = await scrubChunks(store, {
         bytesPerSecond: SCRUB_BYTES_PER_SECOND,
-        signal: abort.signal,
+        signal,
         onBad: (hash) => {
           log.warn({ hash }, 'scrub found a bad chunk; quarantined');
           onBad(hash);
@@ -32,14 +25,7 @@ export function scheduleScrub(
       });
       log.info(report, 'scrub pass finished');
     } catch (err) {
-      if (!abort.signal.aborted) log.warn({ code: toCairnError(err).code }, `scrub pass failed: ${toCairnError(err).message}`);
+      if (!signal.aborted) log.warn({ code: toCairnError(err).code }, `scrub pass failed: ${toCairnError(err).message}`);
     }
-    if (!abort.signal.aborted) await afterPass?.(abort.signal);
-    if (!abort.signal.aborted) timer = setTimeout(() => void pass(), intervalMs);
-  };
-  timer = setTimeout(() => void pass(), intervalMs);
-  return () => {
-    abort.abort();
-    if (timer) clearTimeout(timer);
-  };
+  });
 }

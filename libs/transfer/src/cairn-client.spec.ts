@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, manifestSha256, mintToken, signGrant } from '@cairn/protocol';
+import { CLOSE_CODES, CairnError, DEFAULT_CHUNK_SIZE, FileInfo, Frame, GRANT_TTL_MS, NodeRef, checkGrant, manifestSha256, mintToken, signGrant } from '@cairn/protocol';
 import { CairnClient } from './cairn-client';
 import { NodePool } from './node-pool';
 import { ReceiveBuffers } from './receive-buffers';
@@ -153,7 +153,7 @@ class FakeCluster {
   grantTtlMs = GRANT_TTL_MS;
   controller!: string;
   /** The token the controller accepts (a real, minted one). */
-  readonly token = mintToken().token;
+  token = mintToken().token;
   /** The type of the first request of each controller connection, in order. */
   readonly firstRequests: string[] = [];
   /** Every request the controller answered, by type, after authentication. */
@@ -205,6 +205,16 @@ class FakeCluster {
   /** Closes every client connection from the controller's side, as a restart or a network failure would. */
   dropConnections(): void {
     for (const peer of this.connections) if (peer.isOpen) peer.close(1001, 'going away');
+  }
+
+  /**
+   * Revokes the token, as `token revoke` does: every client connection closes with the code that says
+   * so, and only a new token, returned, is accepted from now on.
+   */
+  revokeToken(): string {
+    this.token = mintToken().token;
+    for (const peer of this.connections) if (peer.isOpen) peer.close(CLOSE_CODES.tokenRevoked, 'token revoked');
+    return this.token;
   }
 
   private answer(frame: Frame, peer: RpcPeer): Reply {
@@ -350,8 +360,9 @@ class FakeCluster {
   }
 }
 
-function client(cluster: FakeCluster, window?: number, token: string | undefined = cluster.token): CairnClient {
-  const sdk = new CairnClient({ controller: cluster.controller, window, requestTimeoutMs: 5_000, token });
+/** `token: null` gives the client none, so that it finds its own (CAIRN_TOKEN, a local admin token) for each connection. */
+function client(cluster: FakeCluster, window?: number, token: string | null = cluster.token): CairnClient {
+  const sdk = new CairnClient({ controller: cluster.controller, window, requestTimeoutMs: 5_000, token: token ?? undefined });
   cleanups.push(() => sdk.close());
   return sdk;
 }
@@ -950,14 +961,22 @@ describe('CairnClient', () => {
 });
 
 describe('CairnClient and a node that stops answering', () => {
-  /** Requests time out quickly; debug lines are kept. */
+  /**
+   * The client's request timeout: short enough to wait out once per test, long enough that a healthy
+   * node or controller on a loaded machine never misses it (the request counts below assume so).
+   */
+  const TIMEOUT_MS = 2_000;
+  /** A test's own limit: a few request timeouts. */
+  const TEST_MS = 30_000;
+
+  /** Requests time out after TIMEOUT_MS; debug lines are kept. */
   function impatientClient(cluster: FakeCluster) {
     const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
     const sdk = new CairnClient({
       controller: cluster.controller,
       token: cluster.token,
       window: 8,
-      requestTimeoutMs: 500,
+      requestTimeoutMs: TIMEOUT_MS,
       log: { debug: (fields, message) => lines.push({ fields: fields as Record<string, unknown>, message }) },
     });
     cleanups.push(() => sdk.close());
@@ -995,7 +1014,7 @@ describe('CairnClient and a node that stops answering', () => {
     expect(failOvers.map((l) => l.fields['code'])).toContain('E_TIMEOUT');
     expect(failOvers.every((l) => ['E_TIMEOUT', 'E_UNAVAILABLE'].includes(l.fields['code'] as string))).toBe(true);
     expect(new Set(failOvers.map((l) => l.fields['chunk'])).size).toBe(asked);
-  });
+  }, TEST_MS);
 
   it('still reads from a node that timed out as a last resort, when no other replica gives the chunk', async () => {
     const cluster = await FakeCluster.start(2);
@@ -1010,7 +1029,7 @@ describe('CairnClient and a node that stops answering', () => {
     await cluster.node('node-2').stop();
 
     expect((await readAll(sdk.read('resort'))).equals(data)).toBe(true);
-  });
+  }, TEST_MS);
 
   it('places no further chunk of the put, nor of the next put, on a node that timed out, and says so at debug', async () => {
     const cluster = await FakeCluster.start(3);
@@ -1030,7 +1049,7 @@ describe('CairnClient and a node that stops answering', () => {
     const failOvers = lines.filter((l) => l.message.startsWith('a node failed a chunk put'));
     expect(failOvers).toHaveLength(asked);
     for (const { fields } of failOvers) expect(fields).toMatchObject({ node: 'node-3', address: frozen.ref.address });
-  });
+  }, TEST_MS);
 
   it('places a chunk on a node that timed out as a last resort, when too few others are left', async () => {
     const cluster = await FakeCluster.start(3);
@@ -1044,7 +1063,7 @@ describe('CairnClient and a node that stops answering', () => {
     await sdk.put('three', randomBytes(4 * CHUNK_SIZE), { replicas: 3 });
 
     expect(cluster.files.get('three')?.chunks.every((c) => c.nodes.length === 3)).toBe(true);
-  });
+  }, TEST_MS);
 });
 
 describe('CairnClient security', () => {
@@ -1075,6 +1094,39 @@ describe('CairnClient security', () => {
 
     expect(code).toBe('E_NOT_FOUND'); // answered, so authenticated again
     expect(cluster.firstRequests).toEqual(['session.auth', 'session.auth']);
+  });
+
+  it('fails a transfer under way with E_AUTH when its token is revoked, and goes on with a new token on a new connection', async () => {
+    const cluster = await FakeCluster.start(2);
+    ambientCredentials(await tempDir(), { CAIRN_TOKEN: cluster.token });
+    const sdk = client(cluster, undefined, null); // reads CAIRN_TOKEN for each connection
+    const data = randomBytes(4 * CHUNK_SIZE);
+    await sdk.put('kept', data);
+    /** A get that waits on nodes that do not answer, until its token is revoked: its code, once it has reached them. */
+    const getUnderWay = async (): Promise<{ code: Promise<string> }> => {
+      for (const node of cluster.nodes) node.mode = 'hang';
+      const gets = cluster.nodes.reduce((sum, node) => sum + node.gets, 0);
+      const underWay = codeOf(readAll(sdk.read('kept')));
+      await waitUntil(() => cluster.nodes.reduce((sum, node) => sum + node.gets, 0) > gets);
+      return { code: underWay };
+    };
+
+    const first = await getUnderWay();
+    process.env['CAIRN_TOKEN'] = cluster.revokeToken(); // the user rotates the token
+
+    expect(await first.code).toBe('E_AUTH'); // at once, not after the nodes' request timeout
+    for (const node of cluster.nodes) node.mode = 'ok';
+    expect((await readAll(sdk.read('kept'))).equals(data)).toBe(true);
+    await sdk.put('after', data);
+    expect((await readAll(sdk.read('after'))).equals(data)).toBe(true);
+    // A later transfer's failure is its own, not the revocation of a connection it never used.
+    expect(await codeOf(readAll(sdk.read('missing')))).toBe('E_NOT_FOUND');
+    expect(cluster.firstRequests).toEqual(['session.auth', 'session.auth']);
+
+    // The new connection's token revoked in turn stops what is under way on it.
+    const second = await getUnderWay();
+    cluster.revokeToken();
+    expect(await second.code).toBe('E_AUTH');
   });
 
   it('tells its logger (debug) about connecting and authenticating, never the token', async () => {
@@ -1128,7 +1180,7 @@ describe('CairnClient security', () => {
   it('uses CAIRN_TOKEN when no token is given', async () => {
     const cluster = await FakeCluster.start(1);
     ambientCredentials(await tempDir(), { CAIRN_TOKEN: cluster.token });
-    const sdk = client(cluster, undefined, undefined);
+    const sdk = client(cluster, undefined, null);
 
     expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND'); // past authentication
     expect(cluster.firstRequests).toEqual(['session.auth']);
@@ -1141,7 +1193,7 @@ describe('CairnClient security', () => {
     await writeFile(join(root, '.cairn', 'controller', 'admin-token'), `${cluster.token}\n`);
     await mkdir(join(root, 'some', 'project'), { recursive: true });
     ambientCredentials(join(root, 'some', 'project'));
-    const sdk = client(cluster, undefined, undefined);
+    const sdk = client(cluster, undefined, null);
 
     expect(await codeOf(sdk.stat('nope'))).toBe('E_NOT_FOUND');
   });

@@ -104,16 +104,21 @@ export class CairnClient {
   /** Uploads prepared for small puts, per controller connection (they are bound to it). */
   private readonly preparedPools = new WeakMap<RpcPeer, PreparedUploadPool>();
   /**
-   * Aborted once the controller closes our connection because the token was revoked: every transfer
-   * under way stops then (`transferScope`), not only at its next request to the controller. A get's
-   * chunks come from the nodes with grants handed out before, which stay valid until they expire.
+   * What a transfer that starts now follows (`transferScope`): aborted with E_AUTH once the controller
+   * closes the connection it belongs to because the token was revoked, so that every transfer under way
+   * stops then, not only at its next request to the controller (a get's chunks come from the nodes with
+   * grants handed out before, which stay valid until they expire). It belongs to one authenticated
+   * connection at a time, and to the next one once that closed for another reason (a transfer
+   * outlives an idle connection). Once aborted it is replaced at once: the token is read again for each
+   * new connection (CAIRN_TOKEN), and a client whose token was rotated goes on with the new one.
    */
-  private readonly revocation = new AbortController();
+  private revocation = newRevocation();
+  /** The open connection `revocation` belongs to; none before the first, nor once it has closed. */
+  private revocationHolder: RpcPeer | undefined;
 
   constructor(private readonly options: CairnClientOptions = {}) {
     this.window = options.window ?? DEFAULT_WINDOW;
     this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca, receiveBuffers: this.receiveBuffers });
-    setMaxListeners(Infinity, this.revocation.signal); // one per transfer under way, removed as it ends
   }
 
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
@@ -124,7 +129,7 @@ export class CairnClient {
     try {
       return await uploadStream(this.transferContext(), name, stream, { ...options, signal: scope.signal });
     } catch (err) {
-      throw this.revokedOr(err);
+      throw revokedOr(scope.revocation, err);
     } finally {
       scope.close();
       if (stream instanceof Readable) stream.destroy();
@@ -144,7 +149,7 @@ export class CairnClient {
     try {
       yield* downloadFile(ctx, await openFile(ctx, name, scope.signal), { ...options, signal: scope.signal });
     } catch (err) {
-      throw this.revokedOr(err);
+      throw revokedOr(scope.revocation, err);
     } finally {
       scope.close();
     }
@@ -166,7 +171,7 @@ export class CairnClient {
       await writeDownload(dest, chunks, { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
       return opened.file;
     } catch (err) {
-      throw this.revokedOr(err);
+      throw revokedOr(scope.revocation, err);
     } finally {
       scope.close();
     }
@@ -290,9 +295,11 @@ export class CairnClient {
       connecting.then(
         (peer) => {
           if (this.controllerPeer === connecting) this.connected = peer;
+          const revocation = this.takeRevocation(peer);
           void peer.closed.then((reason) => {
             this.log?.debug({ controller: this.endpoint, reason: reason.message }, 'controller connection closed');
-            if (reason.details?.closeCode === CLOSE_CODES.tokenRevoked) this.revocation.abort(new CairnError('E_AUTH', 'the token was revoked'));
+            if (this.revocationHolder === peer) this.revocationHolder = undefined;
+            if (reason.details?.closeCode === CLOSE_CODES.tokenRevoked) this.revoke(revocation);
             this.dropController(connecting);
           });
         },
@@ -333,14 +340,28 @@ export class CairnClient {
     this.connected = undefined;
   }
 
-  /** A transfer's signal: it aborts when the caller's does, or when the token is revoked. */
-  private transferScope(signal: AbortSignal | undefined): AbortScope {
-    return abortScope(signal, this.revocation.signal);
+  /**
+   * The revocation a connection just authenticated belongs to: the current one, which the transfers
+   * started meanwhile follow, unless another connection still holds it. That one may have been closed
+   * for a revoked token without the close being seen yet (`ws` tells it only once the TCP connection
+   * has closed), and must not take the transfers of this one with it.
+   */
+  private takeRevocation(peer: RpcPeer): AbortController {
+    if (this.revocationHolder !== undefined) this.revocation = newRevocation();
+    this.revocationHolder = peer;
+    return this.revocation;
   }
 
-  /** What a transfer that failed reports: the revocation, if it came meanwhile (the failure is then its doing). */
-  private revokedOr(err: unknown): unknown {
-    return this.revocation.signal.aborted ? this.revocation.signal.reason : err;
+  /** Stops the transfers that follow `revocation`; those that start from now on follow the next connection's. */
+  private revoke(revocation: AbortController): void {
+    if (this.revocation === revocation) this.revocation = newRevocation();
+    revocation.abort(new CairnError('E_AUTH', 'the token was revoked'));
+  }
+
+  /** A transfer's signal: it aborts when the caller's does, or when the token is revoked (`revocation`, as it is now). */
+  private transferScope(signal: AbortSignal | undefined): AbortScope & { revocation: AbortSignal } {
+    const revocation = this.revocation.signal;
+    return { ...abortScope(signal, revocation), revocation };
   }
 
   /** What the uploader and downloader need; a request's `signal` also covers waiting for the controller connection. */
@@ -371,6 +392,20 @@ export class CairnClient {
   private get log(): CairnLogger | undefined {
     return this.options.log;
   }
+}
+
+function newRevocation(): AbortController {
+  const revocation = new AbortController();
+  setMaxListeners(Infinity, revocation.signal); // one per transfer under way, removed as it ends
+  return revocation;
+}
+
+/**
+ * What a transfer that failed reports: the revocation of its own token, if it came meanwhile (the
+ * failure is then its doing); never one that came to a connection it did not start under.
+ */
+function revokedOr(revocation: AbortSignal, err: unknown): unknown {
+  return revocation.aborted ? revocation.reason : err;
 }
 
 function toIterable(source: Exclude<PutSource, { path: string }>): Readable | AsyncIterable<Uint8Array> {

@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { CairnError, MAX_FRAME_SIZE } from '@cairn/protocol';
 import { LeanWebSocket } from './lean-websocket';
 import type { ReceiveBuffers } from './receive-buffers';
-import { RpcPeer, RpcPeerOptions } from './rpc-peer';
+import { RpcPeer, RpcPeerOptions, transportError } from './rpc-peer';
 import { toWebSocketUrl } from './endpoint';
 import { PONG_BACKLOG_LIMIT } from './websocket-connection';
 
@@ -48,10 +48,10 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
       reject(err);
     };
     const onAbort = () => fail(new CairnError('E_ABORTED', 'aborted'));
-    const onError = (err: Error) => fail(new CairnError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describe(err)}`));
+    const onError = (err: Error) => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describe(err)}`));
     // Closed before the upgrade was answered, with no error (a node killed right after accepting sends a
     // FIN): without this the promise would wait forever, its handshake timer already cleared.
-    const onClose = () => fail(new CairnError('E_UNAVAILABLE', `cannot reach ${endpoint}: the connection closed during the WebSocket handshake`));
+    const onClose = () => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: the connection closed during the WebSocket handshake`));
     const onOpen = () => {
       cleanup();
       resolve(new RpcPeer(socket, options));

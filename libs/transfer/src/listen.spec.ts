@@ -19,4 +19,17 @@ describe('listen', () => {
       await close(taken);
     }
   });
+
+  it('leaves no error listener of its own once listening: a later error is not swallowed', async () => {
+    const server = createServer();
+    await listen(server, '127.0.0.1', 0);
+    try {
+      expect(server.listenerCount('error')).toBe(0);
+      // With no listener of the owner's, an 'error' throws (and would end the process), as Node means it to.
+      const later = new Error('later');
+      expect(() => server.emit('error', later)).toThrow(/later/);
+    } finally {
+      await close(server);
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { isCairnError } from '@cairn/protocol';
-import { RpcPeer } from './rpc-peer';
+import { RpcPeer, isTransportError } from './rpc-peer';
 import { ConnectOptions, connectPeer } from './connect';
 
 /**
@@ -10,6 +10,13 @@ import { ConnectOptions, connectPeer } from './connect';
  * its share again; a request it serves ends it at once.
  */
 const UNRESPONSIVE_FOR_MS = 30_000;
+
+/**
+ * How much of a request's timeout its connection must have been quiet for (`RpcPeer.quietForMs`) to be
+ * ended when the request times out: the whole timeout, less a tenth for the requests that went out in
+ * the moments before the node froze, whose answers were never coming either.
+ */
+const QUIET_SHARE_TO_GIVE_UP = 0.9;
 
 /**
  * One connection per storage node, opened on first use and dropped when it closes. It also counts
@@ -38,9 +45,9 @@ export class NodePool {
   }
 
   /**
-   * Runs `fn` against a node's connection, counting it as in flight meanwhile. A failure for want of an
-   * answer (E_TIMEOUT) or of a connection (E_UNAVAILABLE) makes the node unresponsive for a while; a
-   * timeout also ends its connection (`giveUp`).
+   * Runs `fn` against a node's connection, counting it as in flight meanwhile. A failure of the transport
+   * (`isUnresponsiveError`) makes the node unresponsive for a while; a timeout on a connection that has
+   * gone quiet also ends it (`giveUpIfQuiet`).
    */
   async use<T>(address: string, fn: (peer: RpcPeer) => Promise<T>): Promise<T> {
     this.inFlight.set(address, (this.inFlight.get(address) ?? 0) + 1);
@@ -52,7 +59,7 @@ export class NodePool {
       return result;
     } catch (err) {
       if (isUnresponsiveError(err)) this.markUnresponsive(address);
-      if (peer && isCairnError(err, 'E_TIMEOUT')) giveUp(peer);
+      if (peer && isTransportError(err) && err.code === 'E_TIMEOUT') giveUpIfQuiet(peer, err.details?.['timeoutMs']);
       throw err;
     } finally {
       this.inFlight.set(address, (this.inFlight.get(address) ?? 1) - 1);
@@ -89,16 +96,25 @@ export class NodePool {
   }
 }
 
-/** What a request that failed says of its node: it did not answer (E_TIMEOUT), or its connection is gone (E_UNAVAILABLE). */
+/**
+ * What a request that failed says of its node: it did not answer (E_TIMEOUT), or its connection is gone
+ * or could not be opened (E_UNAVAILABLE), as found here (`isTransportError`). Not an error the node
+ * sent, whatever its code: a node that says E_UNAVAILABLE ("not joined the cluster yet") answers.
+ */
 export function isUnresponsiveError(err: unknown): boolean {
-  return isCairnError(err, 'E_TIMEOUT') || isCairnError(err, 'E_UNAVAILABLE');
+  return isTransportError(err) && (isCairnError(err, 'E_TIMEOUT') || isCairnError(err, 'E_UNAVAILABLE'));
 }
 
 /**
- * Ends the connection of a node that let a request time out: it has neither answered nor read for a
- * whole timeout (RpcPeer), so the other requests waiting on it would each wait out theirs too. Closed,
- * they all fail now with E_UNAVAILABLE and go to other replicas; a later request connects anew.
+ * Ends the connection of a node that let a request time out, if the connection itself went quiet too:
+ * no answer came on it and nothing we sent finished going out for about that timeout (the node froze,
+ * or the link died). The other requests waiting on it would each wait out theirs too; closed, they all
+ * fail now with E_UNAVAILABLE and go to other replicas, and a later request connects anew. A request
+ * can also time out on a connection that answers others (the node stuck on that one read): closing
+ * that one would fail every other request on it for nothing, and a storage node's repair copies,
+ * which use this pool too, have no other replica to go to.
  */
-function giveUp(peer: RpcPeer): void {
+function giveUpIfQuiet(peer: RpcPeer, timeoutMs: unknown): void {
+  if (typeof timeoutMs !== 'number' || peer.quietForMs() < timeoutMs * QUIET_SHARE_TO_GIVE_UP) return;
   peer.close(1000, 'no answer within the request timeout', { discardQueued: true });
 }

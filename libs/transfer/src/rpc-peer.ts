@@ -123,6 +123,21 @@ export const WS_CLOSE_GRACE_MS = 2_000;
 const CLOSE_TOO_BIG = 1009;
 
 /**
+ * Makes an error about the connection itself: a request timed out, the socket closed or failed, a send
+ * failed, it could not be opened. The peer's own `error` frames may carry the same codes (a node that
+ * has not joined its cluster yet answers E_UNAVAILABLE) but say that it answers; `isTransportError`
+ * tells the two apart (`details.transport`).
+ */
+export function transportError(code: 'E_TIMEOUT' | 'E_UNAVAILABLE', message: string, details: Record<string, unknown> = {}): CairnError {
+  return new CairnError(code, message, { ...details, transport: true });
+}
+
+/** Whether `err` was made here about the connection (`transportError`), not sent by the peer. */
+export function isTransportError(err: unknown): err is CairnError {
+  return err instanceof CairnError && err.details?.['transport'] === true;
+}
+
+/**
  * Request/response over one WebSocket, both ways: each side numbers its own requests, responses carry
  * the request's id, and many requests may be in flight at once. Every failure surfaces as a
  * CairnError; a closed socket fails every pending request with E_UNAVAILABLE.
@@ -162,10 +177,10 @@ export class RpcPeer {
     events.on('message', (data, isBinary) => this.receive(data, isBinary));
     // The code stays readable (details.closeCode): a client learns from it that its token was revoked.
     const closedBy = (code: number, reason: Buffer) =>
-      this.shutdown(new CairnError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`, { closeCode: code }));
+      this.shutdown(transportError('E_UNAVAILABLE', `connection closed (${code}${reason.length ? ` ${reason}` : ''})`, { closeCode: code }));
     events.on('closing', closedBy);
     events.on('close', closedBy);
-    events.on('error', (err) => this.shutdown(new CairnError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
+    events.on('error', (err) => this.shutdown(transportError('E_UNAVAILABLE', `connection failed: ${err.message}`)));
     this.readPauses = new ReadPauses(socket);
     const budget = options.inboundBudget;
     if (budget) {
@@ -185,6 +200,16 @@ export class RpcPeer {
    */
   get isOpen(): boolean {
     return this.closedError === undefined && this.socket.readyState === OPEN;
+  }
+
+  /**
+   * How long this connection has carried nothing of ours: no answer to one of our requests has come,
+   * and none of our requests has finished going out, for this many ms. A request can time out on a
+   * connection that is not quiet (a peer stuck on that one request while it answers others); NodePool
+   * ends a connection only once it is quiet.
+   */
+  quietForMs(now = Date.now()): number {
+    return now - Math.max(this.lastAnswered, this.lastWritten);
   }
 
   /** Sends a control request and resolves with the response frame (an `error` frame rejects). */
@@ -215,7 +240,7 @@ export class RpcPeer {
    * answers it queued, and its close code, still reach the peer.
    */
   close(code = 1000, reason = '', { discardQueued = false } = {}): void {
-    this.shutdown(new CairnError('E_UNAVAILABLE', 'connection closed'));
+    this.shutdown(transportError('E_UNAVAILABLE', 'connection closed'));
     if (discardQueued && this.socket.bufferedAmount > 0) {
       // A CLI whose node stopped reading would otherwise wait for the close's own timeout before it exits.
       this.socket.terminate();
@@ -266,7 +291,7 @@ export class RpcPeer {
       const onTimer = () => {
         const left = lastProgress() + timeoutMs - Date.now();
         if (left > 0) timer = setTimeout(onTimer, left);
-        else settle(new CairnError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`));
+        else settle(transportError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`, { timeoutMs }));
       };
       const settle = (outcome: Frame | CairnError) => {
         if (settled) return;
@@ -296,7 +321,7 @@ export class RpcPeer {
           this.pending.set(id, { resolve: settle, reject: settle, order });
           this.lastActivity = Date.now();
           this.sendMessage(parts, (err) => {
-            if (err) settle(new CairnError('E_UNAVAILABLE', `send failed: ${err.message}`));
+            if (err) settle(transportError('E_UNAVAILABLE', `send failed: ${err.message}`));
             else this.lastWritten = writtenAt = Date.now();
           });
         })
@@ -508,7 +533,7 @@ export class RpcPeer {
 
   private shutdown(err: CairnError): void {
     if (this.closedError) return;
-    this.closedError = err.code === 'E_UNAVAILABLE' ? err : new CairnError('E_UNAVAILABLE', err.message);
+    this.closedError = isTransportError(err) && err.code === 'E_UNAVAILABLE' ? err : transportError('E_UNAVAILABLE', err.message);
     for (const pending of [...this.pending.values()]) pending.reject(this.closedError);
     this.pending.clear();
     this.flushDrainWaiters();

@@ -190,19 +190,48 @@ describe("AccessControl's token prefixes", () => {
   });
 });
 
+describe('AccessControl and a request that awaited before it acts', () => {
+  it('still lets it act while its connection is open and its token stands, and refuses it (E_AUTH) once either ended', async () => {
+    const { access, issue } = setup();
+    const open = (peer: RpcPeer) => Object.assign(peer, { isOpen: true });
+    const [kept, revoked, closed] = [open(fakePeer()), open(fakePeer()), open(fakePeer())];
+    const keptSession = await access.authenticateClient(kept, issue(), '192.0.2.7');
+    const revokedSession = await access.authenticateClient(revoked, issue(), '192.0.2.7');
+    const closedSession = await access.authenticateClient(closed, issue(), '192.0.2.7');
+
+    await access.revokeToken(BOOTSTRAP, revokedSession.tokenId);
+    Object.assign(closed, { isOpen: false });
+
+    expect(() => access.requireStillAuthorized(kept, keptSession)).not.toThrow();
+    expect(() => access.requireStillAuthorized(revoked, revokedSession)).toThrow(expect.objectContaining({ code: 'E_AUTH' }));
+    expect(() => access.requireStillAuthorized(closed, closedSession)).toThrow(expect.objectContaining({ code: 'E_AUTH' }));
+  });
+});
+
 describe('AccessControl and HTTP requests for /metrics and the dashboard API', () => {
   const ADMIN = 'Bearer cairn_admin_test';
   const WRONG = `Bearer cairn_0123456789abcdef_${'A'.repeat(43)}`;
 
-  it('counts a wrong bearer token as a failed authentication, and locks the address out of HTTP and WebSocket alike', async () => {
+  it('counts a wrong bearer token as a failed authentication, and locks the address out of HTTP only', async () => {
     const { access, warnings } = setup();
     for (let i = 0; i < MAX_FAILED_AUTH; i++) expect(await access.authorizeHttp(WRONG, '192.0.2.7')).toBe(false);
 
     await expect(access.authorizeHttp(ADMIN, '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
-    await expect(access.authenticateClient(fakePeer(), 'cairn_admin_test', '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
     expect(await access.authorizeHttp(ADMIN, '192.0.2.8')).toBe(true); // another address is not
+    // A scraper with a stale token on the nodes' host leaves them their handshake, and clients their tokens.
+    expect(access.nodeHello(fakePeer(), 'n1', 'a'.repeat(64), '192.0.2.7').nonce).toMatch(/^[0-9a-f]{64}$/);
+    expect(await access.authenticateClient(fakePeer(), 'cairn_admin_test', '192.0.2.7')).toMatchObject({ tokenId: 'admin' });
     expect(warnings).toHaveLength(MAX_FAILED_AUTH);
     expect(JSON.stringify(warnings)).not.toContain('cairn_0123456789abcdef');
+  });
+
+  it('leaves HTTP open to an address locked out of the WebSocket, which stays locked for nodes and clients alike', async () => {
+    const { access } = setup();
+    for (let i = 0; i < MAX_FAILED_AUTH; i++) await expect(access.authenticateClient(fakePeer(), 'cairn_wrong', '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
+
+    expect(() => access.nodeHello(fakePeer(), 'n1', 'a'.repeat(64), '192.0.2.7')).toThrow(expect.objectContaining({ code: 'E_AUTH' }));
+    await expect(access.authenticateClient(fakePeer(), 'cairn_admin_test', '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
+    expect(await access.authorizeHttp(ADMIN, '192.0.2.7')).toBe(true);
   });
 
   it('counts neither a request without a bearer token nor a valid token short of admin', async () => {

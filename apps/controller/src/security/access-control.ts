@@ -101,7 +101,13 @@ export class AccessControl {
   private readonly peersByToken = new Map<string, Set<RpcPeer>>();
   /** Connections whose close is watched (`watchClose`). */
   private readonly watched = new WeakSet<RpcPeer>();
+  /** Failed authentications over WebSocket: clients' tokens and nodes' handshakes share it. */
   private readonly limiter = new FailedAuthLimiter();
+  /**
+   * Failed bearer tokens on the HTTP routes, apart: a scraper with a stale token (on the quick start,
+   * from the nodes' own 127.0.0.1) must not lock the nodes out of registering, and be declared dead.
+   */
+  private readonly httpLimiter = new FailedAuthLimiter();
   private readonly adminTokenHash: Buffer;
 
   constructor(
@@ -126,6 +132,18 @@ export class AccessControl {
     if (session.kind !== 'client') throw new CairnError('E_FORBIDDEN', `${type} is for clients`);
     if (!scopeAllows(session.scope, need)) throw new CairnError('E_FORBIDDEN', `${type} needs ${need === 'admin' ? 'an' : 'a'} ${need} token, this one is ${session.scope}`);
     return session;
+  }
+
+  /**
+   * Refuses (E_AUTH) a request `authorize` let in whose connection has closed since, or whose token
+   * was revoked since (a revocation closes its connections at once, and takes them off its token's
+   * list): for a request that awaited before it acts (a commit), so that the act does not outlive the
+   * authorization it was let in under.
+   */
+  requireStillAuthorized(peer: RpcPeer, session: Session | undefined): void {
+    const current = this.sessions.get(peer);
+    const stillListed = current?.kind !== 'client' || (this.peersByToken.get(current.tokenId)?.has(peer) ?? false);
+    if (!peer.isOpen || current !== session || !stillListed) throw new CairnError('E_AUTH', 'the connection closed or its token was revoked');
   }
 
   /** `session.auth`: a bearer token, compared in constant time against stored hashes. */
@@ -268,17 +286,19 @@ export class AccessControl {
   /**
    * Whether an HTTP request from `address` may see /metrics and the dashboard API: it carries the admin
    * token as `Authorization: Bearer …`. A bearer token that is no valid token is a failed authentication
-   * of its address, as in `session.auth`, and an address locked out is refused (E_AUTH) whatever it
-   * sends. Refused without counting: no bearer token (nothing tried: the dashboard before sign-in) and
-   * a valid token without the admin's powers (it proved itself; it is only not enough here).
+   * of its address, counted apart from the WebSocket's (`httpLimiter`): enough of them lock that address
+   * out of HTTP only, refused (E_AUTH) whatever it sends, while its nodes and clients still connect (and
+   * failures on the WebSocket leave its HTTP open). Refused without counting: no bearer token (nothing
+   * tried: the dashboard before sign-in) and a valid token without the admin's powers (it proved
+   * itself; it is only not enough here).
    */
   async authorizeHttp(authorization: string | undefined, address: string): Promise<boolean> {
-    this.refuseIfBlocked(address);
+    this.refuseIfBlocked(address, this.httpLimiter);
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
     if (token === undefined) return false;
     const session = await this.resolveToken(token);
     if (!session) {
-      this.limiter.recordFailure(address);
+      this.httpLimiter.recordFailure(address);
       this.log.warn({ remote: address }, 'HTTP authentication failed');
     }
     return session?.tokenId === ADMIN_TOKEN_ID;
@@ -295,8 +315,8 @@ export class AccessControl {
     return { kind: 'client', tokenId: record.id, scope: record.scope, prefix: record.prefix };
   }
 
-  private refuseIfBlocked(address: string): void {
-    if (this.limiter.isBlocked(address)) throw new CairnError('E_AUTH', 'too many failed attempts from this address; try later');
+  private refuseIfBlocked(address: string, limiter = this.limiter): void {
+    if (limiter.isBlocked(address)) throw new CairnError('E_AUTH', 'too many failed attempts from this address; try later');
   }
 }
 

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { nodeProof, type Body, type ControlType, type Frame } from '@cairn/protocol';
 import { openSqliteCatalog, type CatalogStore } from '@cairn/registry';
 import type { Reply, RpcPeer } from '@cairn/transfer';
@@ -35,22 +35,27 @@ export interface HandlerFixture {
 }
 
 /**
- * `context`: the parts of the handlers' context besides the catalog, access control and log, stand-ins
- * as a rule; or a function making them from the catalog (a real Cluster, say).
+ * `context`: the parts of the handlers' context besides the catalog and access control, stand-ins
+ * as a rule; or a function making them from the catalog (a real Cluster, say). The log is a silent
+ * one unless `log` is given.
  */
 export async function startHandlerFixture(context: HandlerContextParts | ((catalog: CatalogStore) => Promise<HandlerContextParts>) = {}): Promise<HandlerFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-handlers-'));
   const catalog = await openSqliteCatalog({ path: join(dir, 'catalog.db') });
   const adminToken = 'cairn_admin_handler_fixture';
-  const log = pino({ level: 'silent' });
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keys = { clusterSecret: 's'.repeat(64), adminToken, grantPrivateKey: privateKey, grantPublicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
   const parts = typeof context === 'function' ? await context(catalog) : context;
+  const log = (parts['log'] as Logger | undefined) ?? pino({ level: 'silent' });
   const ctx = { ...parts, catalog, access: new AccessControl(catalog, keys, log), log } as unknown as HandlerContext;
   const handle = createRequestHandler(ctx, () => '127.0.0.1');
   let requestId = 0;
   const open = (): SendRequest => {
-    const peer = { isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined } as unknown as RpcPeer;
+    // Closed as a revocation closes it: at once, its requests under way still running.
+    let markClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (markClosed = resolve));
+    const state = { isOpen: true, closed, close: () => ((state.isOpen = false), markClosed()) };
+    const peer = state as unknown as RpcPeer;
     return async (type, body) => handle({ type, requestId: ++requestId, body } as Frame, peer);
   };
   return {
