@@ -1,9 +1,8 @@
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { MAX_PAGE, toCairnError, type Body } from '@cairn/protocol';
-import type { ChunkStore } from '@cairn/chunk-store';
+import { chunksDirOf, type ChunkStore } from '@cairn/chunk-store';
 import { scheduleRounds } from './repeated-rounds';
 
 /**
@@ -81,7 +80,7 @@ export async function checkListedChunks(options: ListedChunksCheckOptions): Prom
   const { link, store, log, signal, checksPerSecond = LISTED_CHECKS_PER_SECOND, pageSize = MAX_PAGE } = options;
   const round: ListedChunksRound = { checked: 0, missing: 0, complete: false };
   const started = performance.now();
-  const chunksDir = join(store.dir, 'chunks'); // the store's layout (libs/chunk-store/src/layout.ts)
+  const chunksDir = chunksDirOf(store.dir);
   const halt = (why: NonNullable<ListedChunksRound['halted']>, fields: Record<string, unknown>) => {
     round.halted = why;
     const what = why === 'no-chunk-directory' ? `${chunksDir} is missing or unreadable` : 'too many listed chunks are missing from one page';

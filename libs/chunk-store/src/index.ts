@@ -20,3 +20,4 @@ export { makeDirectoryTree } from './directories';
 export { isUnreadableCopy } from './disk-errors';
 export { scrubChunks, type ScrubOptions, type ScrubReport } from './scrub';
 export { openChunkStore } from './open-chunk-store';
+export { chunksDirOf } from './layout';

@@ -19,6 +19,11 @@ export interface ChunkLocation {
   file: string;
 }
 
+/** Where a store rooted at `root` keeps its chunk files (`<root>/chunks`), for whoever must look there. */
+export function chunksDirOf(root: string): string {
+  return join(root, 'chunks');
+}
+
 /**
  * The on-disk shape of a store, and nothing else (no I/O here):
  *
@@ -51,7 +56,7 @@ export class ChunkLayout {
   private tempCount = 0;
 
   constructor(readonly root: string) {
-    this.chunksDir = join(root, 'chunks');
+    this.chunksDir = chunksDirOf(root);
     this.tmpDir = join(root, 'tmp');
     this.blanksDir = join(root, 'blanks');
     this.quarantineDir = join(root, 'quarantine');
