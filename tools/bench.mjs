@@ -63,7 +63,10 @@ const USAGE = `usage: npm run bench -- [options]
 
   --size LIST          big file size(s): bytes or with a unit (256MiB, 1GiB, 1G = GiB); a comma list
                        (100MiB,1GiB,4GiB) runs the raw disk and put + get phase once per size and
-                       reports each size and whether peak client RSS stays flat; default 1GiB
+                       reports each size and whether peak client, controller and node RSS stay
+                       flat; each run after the first starts one size further on in the list, so
+                       that with --runs 3 every size is measured first, in the middle and last;
+                       default 1GiB
   --files N            number of 4 KiB files for the small-file phase; default 2000 (each phase then
                        gets as many again of the first 100 of them: a hot set read over and over)
   --replicas N         replication factor for every put (and the peers' goal/replica count); default 2
@@ -1270,6 +1273,11 @@ function rssFlatness(med) {
     put: flatness('putPeakClientRssMiB'),
     get: flatness('getPeakClientRssMiB'),
     getStdout: flatness('getStdoutPeakClientRssMiB'),
+    // The servers' memory must not follow the file either (no buffer sized by it), judged the same way.
+    controllerPut: flatness('putMaxControllerRssMiB'),
+    controllerGet: flatness('getMaxControllerRssMiB'),
+    nodePut: flatness('putMaxNodeRssMiB'),
+    nodeGet: flatness('getMaxNodeRssMiB'),
   };
 }
 
@@ -1280,6 +1288,18 @@ function flatnessLine(f) {
     `max/min ${round(p.maxOverMin, 2)}: ${p.flat ? 'FLAT (within 10%)' : 'NOT flat (more than 10% apart)'}` +
     ` [put ${round(f.put.maxOverMin, 2)}, get ${round(f.get.maxOverMin, 2)}, get to stdout ${round(f.getStdout.maxOverMin, 2)}]`
   );
+}
+
+function serverFlatnessLine(f) {
+  const each = [
+    ['controller during puts', f.controllerPut],
+    ['during gets', f.controllerGet],
+    ['any node during puts', f.nodePut],
+    ['during gets', f.nodeGet],
+  ];
+  const parts = each.map(([what, x]) => `${what} ${round(x.minMiB, 0)}..${round(x.maxMiB, 0)} MiB (${round(x.maxOverMin, 2)})`);
+  const flat = each.every(([, x]) => x.flat);
+  return `max server RSS across sizes: ${parts.join(', ')}: ${flat ? 'FLAT (each within 10%)' : 'NOT flat (some more than 10% apart)'}`;
 }
 
 /** One column per --size: the big-file figures of every size side by side. */
@@ -1310,6 +1330,8 @@ function printSizesTable(options, runs, med, flat) {
   printGrid([{ title: 'measure' }, ...options.sizes.map((s) => ({ title: formatSize(s), right: true })), { title: 'unit' }], rows);
   console.log('');
   console.log(flatnessLine(flat));
+  console.log(serverFlatnessLine(flat));
+  if (runs.length === 1) console.log('one run: the sizes were taken in the order given, so the last carries the most history (--runs 3 rotates them)');
 }
 
 /** The --clients phase: N clients at once against one alone, for puts and for gets. */
@@ -1460,17 +1482,18 @@ async function measureRun(options, cluster, run, placement) {
   const src = join(cluster.root, 'source.bin');
   const rawSmall = await rawSmallFiles(options, cluster.root, run);
   const sizes = [];
-  for (const [i, size] of options.sizes.entries()) {
+  for (const [position, i] of sizeOrder(options.sizes.length, run).entries()) {
+    const size = options.sizes[i];
     console.error(`${tag} generating ${formatSize(size)} of random data (not timed)`);
     const srcSha = makeRandomFile(src, size); // new content every run and size: chunks are content-addressed
     console.error(`${tag} raw disk, ${formatSize(size)}`);
     const raw = await rawDisk(options, size, src, cluster.root);
-    if (i === 0) placement.dropCaches = raw.rawReadCold;
+    if (position === 0) placement.dropCaches = raw.rawReadCold;
     console.error(`${tag} put + get ${formatSize(size)}`);
     const name = options.sizes.length > 1 ? `bench/run-${run}/big-${i + 1}.bin` : `bench/run-${run}/big.bin`;
     const big = await bigFile(options, size, cluster, src, srcSha, name);
     unlinkSync(src);
-    sizes.push({ size, ...raw, ...big });
+    sizes[i] = { size, ...raw, ...big };
   }
   const cliStartupS = await cliOverhead(cluster);
   if (run === 1 && options.warmup > 0) {
@@ -1489,6 +1512,16 @@ async function measureRun(options, cluster, run, placement) {
   }
   const { size: _first, ...firstSize } = sizes[0];
   return { ...firstSize, ...rawSmall, cliStartupS, sizes, small, ...(clients ? { clients } : {}) };
+}
+
+/**
+ * The order a run takes the --size list in: as given in the first run, then each run starts one size
+ * further on (1, 2, 3; 2, 3, 1; 3, 1, 2). A process's memory follows what it has served before, so in
+ * a fixed order the last size would carry the most history; rotated, each size comes first, in the
+ * middle and last once in 3 runs, and its median says what its size does, not its place.
+ */
+function sizeOrder(count, run) {
+  return Array.from({ length: count }, (_, k) => (k + run - 1) % count);
 }
 
 /** A ratio with two decimals; one that is not a finite number (a peer's zero, say) as it is. */

@@ -88,7 +88,7 @@ describe('the CLI on local paths', () => {
   });
 
   // Last: it kills a node.
-  it('stat of a chunk with no copy left says so: on no live node (lost)', async () => {
+  it('stat and get of a chunk with no copy left say so: lost', async () => {
     expect((await cluster.cli(['put', '-', 'lost/one', '--replicas', '1'], { input: Buffer.from('x') })).code).toBe(0);
     const stat = JSON.parse((await cli(['stat', 'lost/one', '--json'])).stdout.toString()) as { chunks: Array<{ nodes: string[] }> };
     const holder = cluster.nodes.find((n) => n.id === stat.chunks[0].nodes[0]);
@@ -100,5 +100,9 @@ describe('the CLI on local paths', () => {
     let shown = '';
     await waitUntil(async () => (shown = (await cli(['stat', 'lost/one'])).stdout.toString()).includes('on no live node (lost)'), 10_000);
     expect(shown).toMatch(/ {2}#0 [0-9a-f]{16}… 1 B on no live node \(lost\)\n$/);
+    // A get says the chunk is lost, not that it could not be read from "0 replicas".
+    const get = await cli(['get', 'lost/one', '-']);
+    expect(get.code).not.toBe(0);
+    expect(get.stderr).toMatch(/^cairn: .*chunk 0 has no copy left on any node \(lost\) \(E_UNAVAILABLE\)\n$/);
   });
 });

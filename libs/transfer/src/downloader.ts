@@ -306,9 +306,12 @@ function unreadable(entry: ManifestEntry, failures: readonly ReplicaFailure[]): 
   const codes = failures.map((f) => f.error.code);
   const corrupt = codes.includes('E_CORRUPT') && codes.every((code) => code === 'E_CORRUPT' || code === 'E_NOT_FOUND');
   const why = failures.map((f) => `${f.node}: ${f.error.code}`).join(', ');
+  const listed = entry.page.chunks[entry.at].nodes.length;
+  // The controller lists every copy it knows, on nodes dead or alive: none at all is a lost chunk.
+  if (listed === 0) return new CairnError('E_UNAVAILABLE', `chunk ${entry.index} has no copy left on any node (lost)`);
   return new CairnError(
     corrupt ? 'E_CORRUPT' : 'E_UNAVAILABLE',
-    `chunk ${entry.index} of ${entry.page.chunks[entry.at].nodes.length} replica(s) could not be read${why ? ` (${why})` : ''}`,
+    `chunk ${entry.index} could not be read from ${listed === 1 ? 'its only replica' : `any of its ${listed} replicas`}${why ? ` (${why})` : ''}`,
   );
 }
 
