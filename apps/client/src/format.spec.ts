@@ -92,6 +92,11 @@ describe('counts', () => {
     expect(lines).toContain('repair:           0 queued, 0 running, 1 chunk (1 B) copied');
     expect(lines).toContain('garbage:          1 chunk in grace period, 0 deleted');
   });
+
+  it('in status, repair waiting for room is said on its line', () => {
+    const status = { nodes: { alive: 2, suspect: 0, dead: 0, draining: 1 }, files: 1, bytes: 1, chunks: 5, underReplicated: 5, lost: 0, repair: { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, waitingForRoom: 5 }, gc: { pendingChunks: 0, deletedChunks: 0 } };
+    expect(formatStatus(status as never).split('\n')).toContain('repair:           0 queued, 0 running, 0 chunks (0 B) copied; 5 chunks waiting for room (no node can take another copy)');
+  });
 });
 
 describe('formatStat', () => {

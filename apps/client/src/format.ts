@@ -75,9 +75,14 @@ export function formatStatus(s: ClusterStatus): string {
     `chunks:           ${s.chunks}`,
     `under-replicated: ${s.underReplicated}`,
     `lost:             ${s.lost}`,
-    `repair:           ${s.repair.queued} queued, ${s.repair.running} running, ${count(s.repair.copiedChunks, 'chunk')} (${formatBytes(s.repair.copiedBytes)}) copied`,
+    `repair:           ${s.repair.queued} queued, ${s.repair.running} running, ${count(s.repair.copiedChunks, 'chunk')} (${formatBytes(s.repair.copiedBytes)}) copied${waitingNote(s.repair.waitingForRoom ?? 0)}`,
     `garbage:          ${count(s.gc.pendingChunks, 'chunk')} in grace period, ${s.gc.deletedChunks} deleted`,
   ].join('\n');
+}
+
+/** Repair that cannot go on for lack of room is said on its line, not left to look like slow progress. */
+function waitingNote(chunks: number): string {
+  return chunks > 0 ? `; ${count(chunks, 'chunk')} waiting for room (no node can take another copy)` : '';
 }
 
 function table(header: string[], rows: string[][]): string {

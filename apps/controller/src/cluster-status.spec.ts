@@ -9,7 +9,7 @@ import { clusterStatus } from './cluster-status';
 
 const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
 const link = () => ({ isOpen: true, closed: new Promise<void>(() => undefined), close: () => undefined }) as unknown as RpcPeer;
-const idle = { counters: { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 } };
+const idle = { counters: { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0, waitingForRoom: 0 } };
 
 describe('cluster status: replication health as the healer counts it', () => {
   let dir: string;

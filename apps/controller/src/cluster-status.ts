@@ -23,12 +23,12 @@ export async function clusterStatus({ catalog, cluster, healer }: ClusterStatusS
   const count = (state: string) => nodes.filter((n) => n.state === state).length;
   // Healthy as the healer counts them: a draining node's copies no longer count, though it still has them.
   const [stats, health, gc] = await Promise.all([catalog.stats(), catalog.replicationHealth(cluster.healthyNodeIds()), catalog.gcStats()]);
-  const { queued, running, copiedChunks, copiedBytes, deletedChunks } = healer.counters;
+  const { queued, running, copiedChunks, copiedBytes, deletedChunks, waitingForRoom } = healer.counters;
   return {
     nodes: { alive: count('alive'), suspect: count('suspect'), dead: count('dead'), draining: count('draining') },
     ...stats,
     ...health,
-    repair: { queued, running, copiedChunks, copiedBytes },
+    repair: { queued, running, copiedChunks, copiedBytes, waitingForRoom },
     gc: { pendingChunks: gc.pendingChunks, deletedChunks },
   };
 }

@@ -31,6 +31,8 @@ export class Cluster {
   private readonly links = new Map<string, RpcPeer>();
   /** Nodes being forgotten right now (`forget`): a registration of one waits until it is done. */
   private readonly forgetting = new Set<string>();
+  /** Dead nodes the catalog knows dead (`recordDeaths`), so that a restart does not take them for suspect. */
+  private readonly recordedDead = new Set<string>();
 
   private constructor(
     private readonly catalog: CatalogStore,
@@ -39,11 +41,33 @@ export class Cluster {
 
   static async load(catalog: CatalogStore, nodeTimeoutMs: number): Promise<Cluster> {
     const cluster = new Cluster(catalog, new Liveness({ timeoutMs: nodeTimeoutMs }));
+    const dead = new Set(await catalog.listDeadNodes());
     for (const node of await catalog.listNodes()) {
       cluster.nodes.set(node.id, node);
-      cluster.liveness.expect(node.id); // suspect, not dead, until it re-registers or a timeout passes
+      // Suspect, not dead, until it re-registers or a timeout passes; one that was dead already stays so.
+      if (dead.has(node.id)) cluster.recordedDead.add(node.id);
+      else cluster.liveness.expect(node.id);
     }
     return cluster;
+  }
+
+  /**
+   * Writes down the nodes that have died since the last call, with what their last heartbeat said
+   * (`recordNodeDeath`): a controller restarted later knows them dead at once, with those figures,
+   * instead of suspect for a --node-timeout with the figures of their registration (and its
+   * under-replicated count at 0 all that while). Called on a timer; a registration ends the mark.
+   */
+  async recordDeaths(): Promise<void> {
+    for (const [id, node] of this.nodes) {
+      if (this.recordedDead.has(id) || this.liveness.state(id) !== 'dead') continue;
+      this.recordedDead.add(id);
+      try {
+        await this.catalog.recordNodeDeath(id, { used: node.used, chunks: node.chunks, lastSeen: node.lastSeen });
+      } catch (err) {
+        this.recordedDead.delete(id); // tried again at the next call
+        throw err;
+      }
+    }
   }
 
   /**
@@ -76,8 +100,9 @@ export class Cluster {
   ): Promise<void> {
     const known = this.nodes.get(node.id);
     const record: NodeRecord = { ...node, draining: known?.draining ?? false, firstSeen: known?.firstSeen ?? now, lastSeen: now };
-    await this.catalog.upsertNode(record);
+    await this.catalog.upsertNode(record); // which ends a recorded death
     this.nodes.set(node.id, record);
+    this.recordedDead.delete(node.id);
     this.liveness.heartbeat(node.id);
     this.reported.delete(node.id);
     this.registeredAt.set(node.id, performance.now());
@@ -133,6 +158,7 @@ export class Cluster {
     this.links.delete(id);
     this.reported.delete(id);
     this.registeredAt.delete(id);
+    this.recordedDead.delete(id);
     this.liveness.forget(id);
   }
 

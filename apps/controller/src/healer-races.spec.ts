@@ -739,6 +739,27 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(replicas).toEqual(expect.arrayContaining(['n1', 'n3']));
     });
 
+    it('count the short chunks no node has room for, say so once when repair starts and stops waiting, not per chunk', async () => {
+      for (const name of ['a', 'b', 'c']) await committed(name, `a chunk waiting for room: ${name}`, ['n1', 'n2']);
+      await setUsed('n3', 999);
+      await setUsed('n4', 999);
+      const warn = jest.spyOn(log, 'warn');
+      const info = jest.spyOn(log, 'info');
+      await request('node.drain', { nodeId: 'n1', draining: true });
+      await healer.pass();
+      await healer.pass();
+      expect(healer.counters.waitingForRoom).toBe(3);
+      const waiting = warn.mock.calls.filter(([, message]) => String(message).startsWith('cannot repair'));
+      expect(waiting).toHaveLength(1);
+      expect(waiting[0]).toEqual([{ chunks: 3 }, expect.stringMatching(/^cannot repair 3 chunks yet: .*; waiting for room/)]);
+
+      await setUsed('n3', 0);
+      await healer.pass();
+      expect(healer.counters.waitingForRoom).toBe(0);
+      expect(info.mock.calls.filter(([message]) => message === 'repair no longer waits for room')).toHaveLength(1);
+      expect(answer(await request('cluster.status', {}), 'cluster.info')).toMatchObject({ underReplicated: 0, repair: { waitingForRoom: 0 } });
+    });
+
     it('repair from draining nodes a chunk they alone hold', async () => {
       const hash = await committed('retiring', 'a chunk on two retiring nodes', ['n3', 'n4']);
       await request('node.drain', { nodeId: 'n3', draining: true });

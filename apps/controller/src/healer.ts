@@ -103,6 +103,8 @@ export interface HealerCounters {
   copiedChunks: number;
   copiedBytes: number;
   deletedChunks: number;
+  /** Short chunks the last repair plan could not place a copy of: no node had room (at least this many). */
+  waitingForRoom: number;
 }
 
 /**
@@ -117,7 +119,9 @@ export interface HealerCounters {
  * by the next one at once, not a tick later (PlanStep.moreAtOnce).
  */
 export class Healer {
-  readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
+  readonly counters: HealerCounters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0, waitingForRoom: 0 };
+  /** The current repair plan's chunks that found no node with room, and why the first did not. */
+  private noRoom = { chunks: 0, why: '' };
   private timer: NodeJS.Timeout | undefined;
   private passing = false;
   /** A pass was asked for while one was under way: run another once it ends. */
@@ -130,7 +134,6 @@ export class Healer {
   private readonly sound = new SoundCopies();
   /** The pacing clock: when the next copy may start under the repair rate cap. */
   private nextCopyAt = 0;
-  private readonly warned = new Set<string>();
   private readonly deleting = new DeletionsInFlight();
   /** Copies unlisted for a deletion the node did not confirm: checked and listed again if there. */
   private readonly unlisted: UnlistedCopies;
@@ -452,9 +455,30 @@ export class Healer {
       sourceNodes: cluster.sourceNodeIds(),
     });
     const scanMs = performance.now() - started;
-    return this.copyEach(chunks, { scanMs, page }, (chunk) => Math.max(1, chunk.required - chunk.healthy.length), (chunk) =>
+    this.noRoom = { chunks: 0, why: '' };
+    const step = await this.copyEach(chunks, { scanMs, page }, (chunk) => Math.max(1, chunk.required - chunk.healthy.length), (chunk) =>
       this.repairChunk(chunk),
     );
+    this.noteWaitingForRoom();
+    return step;
+  }
+
+  /**
+   * Says when repair begins and ends waiting for room (one line each, not one per chunk: a full
+   * cluster has thousands), and keeps the count `status` shows.
+   */
+  private noteWaitingForRoom(): void {
+    const { chunks, why } = this.noRoom;
+    const before = this.counters.waitingForRoom;
+    this.counters.waitingForRoom = chunks;
+    if (chunks > 0 && before === 0) {
+      this.options.log.warn(
+        { chunks },
+        `cannot repair ${chunks === 1 ? '1 chunk' : `${chunks} chunks`} yet: ${why}; waiting for room (add a node or capacity, or remove files)`,
+      );
+    } else if (chunks === 0 && before > 0) {
+      this.options.log.info('repair no longer waits for room');
+    }
   }
 
   /**
@@ -562,7 +586,8 @@ export class Healer {
       });
     } catch (err) {
       if (!isCairnError(err, 'E_NO_NODES')) throw err;
-      this.warnOnce(`place:${chunk.hash}`, { hash: chunk.hash }, `cannot repair yet: ${err.message}`);
+      if (this.noRoom.chunks++ === 0) this.noRoom.why = err.message;
+      this.options.log.debug({ hash: chunk.hash }, `cannot repair yet: ${err.message}`);
       this.schedule.retryForRoom(performance.now()); // room comes with heartbeats, which the view leaves out
       return false;
     }
@@ -788,12 +813,5 @@ export class Healer {
   /** The node's open link, if it is live and has finished its chunk report since it registered. */
   private deletablePeer(nodeId: string): RpcPeer | undefined {
     return this.options.cluster.hasReported(nodeId) ? this.options.cluster.peer(nodeId) : undefined;
-  }
-
-  private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
-    if (this.warned.has(key)) return;
-    if (this.warned.size > 10_000) this.warned.clear();
-    this.warned.add(key);
-    this.options.log.warn(fields, message);
   }
 }

@@ -18,7 +18,7 @@ const ERROR = 50;
 function setup(ids: string[]) {
   const states = new Map<string, NodeState>(ids.map((id) => [id, 'alive']));
   const health = { underReplicated: 0, lost: 0 };
-  const counters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0 };
+  const counters = { queued: 0, running: 0, copiedChunks: 0, copiedBytes: 0, deletedChunks: 0, waitingForRoom: 0 };
   let clock = 0;
   let reads = 0;
   const lines: Line[] = [];

@@ -77,6 +77,10 @@ async function main(): Promise<void> {
   const healthLog = new HealthLog({ catalog: totals, cluster, healer, log });
   healer.observePasses(() => healthLog.check());
   healthLog.start(heartbeatInterval(config.nodeTimeoutMs)); // often enough to see a node suspect (from half the timeout)
+  const deaths = setInterval(
+    () => void cluster.recordDeaths().catch((err: unknown) => log.warn({ err }, 'could not record a dead node in the catalog')),
+    heartbeatInterval(config.nodeTimeoutMs),
+  );
   healer.start();
   void resumeForgottenNodes(catalog, log); // nodes forgotten before a stop whose rows are not all gone
   // Plain HTTP on the same port: probes (never behind auth), /metrics and the dashboard (README: Dashboard and metrics).
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'shutting down');
     stopSweeper();
     healthLog.stop();
+    clearInterval(deaths);
     healer.stop();
     catalogOpen = false;
     dashboard.close();

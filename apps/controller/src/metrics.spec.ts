@@ -44,7 +44,7 @@ const node = (id: string, state: NodeInfo['state'], used: number, zone: string |
 
 function fakeSources() {
   const calls = { stats: 0, health: 0, gc: 0 };
-  const counters: HealerCounters = { queued: 7, running: 2, copiedChunks: 11, copiedBytes: 11_534_336, deletedChunks: 5 };
+  const counters: HealerCounters = { queued: 7, running: 2, copiedChunks: 11, copiedBytes: 11_534_336, deletedChunks: 5, waitingForRoom: 3 };
   let nodes = [node('n1', 'alive', 100, 'a'), node('n2', 'dead', 250, 'b'), node('n3', 'suspect', 30)];
   return {
     calls,
@@ -83,6 +83,7 @@ describe('controller metrics', () => {
     expect(value(samples, 'cairn_chunks_lost')).toBe(1);
     expect(value(samples, 'cairn_repair_queue_chunks')).toBe(7);
     expect(value(samples, 'cairn_repair_running_copies')).toBe(2);
+    expect(value(samples, 'cairn_repair_waiting_for_room_chunks')).toBe(3);
     expect(value(samples, 'cairn_repair_copied_chunks_total')).toBe(11);
     expect(value(samples, 'cairn_repair_copied_bytes_total')).toBe(11_534_336);
     expect(value(samples, 'cairn_gc_pending_chunks')).toBe(9);

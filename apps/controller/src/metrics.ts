@@ -92,6 +92,12 @@ export function createControllerMetrics(sources: ClusterStatusSources, options: 
     collect: fromStatus((s) => s.repair.queued),
   });
   new Gauge({ name: 'cairn_repair_running_copies', help: 'Node-to-node chunk copies in flight.', registers, collect: fromStatus((s) => s.repair.running) });
+  new Gauge({
+    name: 'cairn_repair_waiting_for_room_chunks',
+    help: 'Under-replicated chunks the last repair plan found no node with room for.',
+    registers,
+    collect: fromStatus((s) => s.repair.waitingForRoom ?? 0),
+  });
   new Counter({
     name: 'cairn_repair_copied_chunks_total',
     help: 'Chunk replicas repaired (copied node to node) since the controller started.',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { type IncomingHttpHeaders, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, waitUntil } from './support/test-cluster';
@@ -18,15 +18,19 @@ const ERROR = 50;
 
 const message = (pattern: RegExp) => (e: Entry) => typeof e['msg'] === 'string' && pattern.test(e['msg']);
 
-/** A GET on a process's plain HTTP side; its status and body. */
-function httpGet(port: number, path: string, options: { authorization?: string; localAddress?: string } = {}): Promise<{ status: number; body: string }> {
+/** A GET on a process's plain HTTP side; its status, headers and body. */
+function httpGet(
+  port: number,
+  path: string,
+  options: { authorization?: string; localAddress?: string } = {},
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const headers = options.authorization ? { authorization: options.authorization } : {};
     const req = request({ host: '127.0.0.1', port, path, headers, localAddress: options.localAddress, agent: false, timeout: 5_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (part: string) => (body += part));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', reject);
@@ -134,7 +138,11 @@ describe('a node and the controller, seen from outside', () => {
     for (let i = 0; i < 10; i++) expect((await httpGet(cluster.controllerPort, '/metrics', { ...from, authorization: wrong })).status).toBe(401);
 
     const admin = `Bearer ${cluster.adminToken}`;
-    expect((await httpGet(cluster.controllerPort, '/api/overview', { ...from, authorization: admin })).status).toBe(401);
+    // Locked out, even with the right token: 429 with how long to wait, not "your token is wrong".
+    const locked = await httpGet(cluster.controllerPort, '/api/overview', { ...from, authorization: admin });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Number(locked.headers['retry-after'])).toBeLessThanOrEqual(60);
     // A scraper with a stale token must not lock the nodes and clients of its host out (on the quick
     // start they all come from 127.0.0.1): the WebSocket counts its failures apart.
     const peer = await rawPeer(cluster.controllerAddress, from);

@@ -654,17 +654,24 @@ describe('security', () => {
     });
   });
 
-  it("the controller's dashboard API and /metrics need the admin token (401 without it)", async () => {
+  it("the controller's dashboard API and /metrics need the admin token (401 without it, 403 for a valid token short of it)", async () => {
     const paths = ['/api/files', '/api/overview', '/metrics'];
     const { token: readToken } = await createToken('read');
     for (const [who, authorization] of [
       ['no token', undefined],
       ['a wrong token', 'Bearer cairn_0123456789abcdef_' + 'A'.repeat(43)],
-      ['a read token', `Bearer ${readToken}`],
       ['the admin token without "Bearer"', cluster.adminToken],
     ] as const) {
       const statuses = await Promise.all(paths.map((path) => httpGetStatus(cluster.controllerPort, path, authorization)));
       expect({ who, statuses }).toEqual({ who, statuses: [401, 401, 401] });
+    }
+    const { token: adminScoped } = await createToken('admin');
+    for (const [who, authorization] of [
+      ['a read token', `Bearer ${readToken}`],
+      ['an admin-scoped token made with token create', `Bearer ${adminScoped}`],
+    ] as const) {
+      const statuses = await Promise.all(paths.map((path) => httpGetStatus(cluster.controllerPort, path, authorization)));
+      expect({ who, statuses }).toEqual({ who, statuses: [403, 403, 403] });
     }
     const allowed = await Promise.all(paths.map((path) => httpGetStatus(cluster.controllerPort, path, `Bearer ${cluster.adminToken}`)));
     expect(allowed).toEqual([200, 200, 200]);

@@ -124,7 +124,8 @@ export const MESSAGES = {
       chunks: f.count,
       underReplicated: f.count,
       lost: f.count,
-      repair: z.object({ queued: f.count, running: f.count, copiedChunks: f.count, copiedBytes: f.count }),
+      // waitingForRoom: optional, as a controller before it did not send it.
+      repair: z.object({ queued: f.count, running: f.count, copiedChunks: f.count, copiedBytes: f.count, waitingForRoom: f.count.optional() }),
       gc: z.object({ pendingChunks: f.count, deletedChunks: f.count }),
     }),
   ),

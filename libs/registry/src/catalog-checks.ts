@@ -54,6 +54,14 @@ export function checkNode(node: NodeRecord): void {
   }
 }
 
+/** A dead node's last heartbeat as `recordNodeDeath` takes it: sizes and a time, integers >= 0. */
+export function checkLastHeartbeat(nodeId: string, last: { used: number; chunks: number; lastSeen: number }): void {
+  checkNodeId(nodeId);
+  if (![last.used, last.chunks, last.lastSeen].every(isCount)) {
+    throw new CairnError('E_BAD_MESSAGE', `invalid last heartbeat of node ${nodeId}: needs integer sizes and a time >= 0`);
+  }
+}
+
 export function checkNodeId(nodeId: string): void {
   if (!isNonEmptyString(nodeId)) {
     throw new CairnError(

@@ -56,6 +56,43 @@ export function describeHealingConformance(ctx: HealingContext): void {
     });
   });
 
+  describe('dead nodes', () => {
+    it('recordNodeDeath keeps the last heartbeat and the mark across a reopen; a registration ends it', async () => {
+      await store().upsertNode(node('n1'));
+      await store().upsertNode(node('n2'));
+      await store().recordNodeDeath('n2', { used: 500, chunks: 7, lastSeen: 90 });
+      expect(await store().listDeadNodes()).toEqual(['n2']);
+      expect(await store().listNodes()).toEqual([node('n1'), { ...node('n2'), used: 500, chunks: 7, lastSeen: 90 }]);
+
+      const reopened = await ctx.reopen();
+      expect(await reopened.listDeadNodes()).toEqual(['n2']);
+      expect((await reopened.listNodes())[1]).toEqual({ ...node('n2'), used: 500, chunks: 7, lastSeen: 90 });
+
+      await reopened.upsertNode({ ...node('n2'), lastSeen: 100 });
+      expect(await reopened.listDeadNodes()).toEqual([]);
+    });
+
+    it('never over a registration written since, nor for an unknown or forgotten node', async () => {
+      await store().upsertNode({ ...node('n1'), lastSeen: 100 }); // it registered again meanwhile
+      await store().recordNodeDeath('n1', { used: 500, chunks: 7, lastSeen: 90 });
+      expect(await store().listDeadNodes()).toEqual([]);
+      expect(await store().listNodes()).toEqual([{ ...node('n1'), lastSeen: 100 }]);
+
+      await store().recordNodeDeath('ghost', { used: 1, chunks: 1, lastSeen: 1 });
+      await store().upsertNode(node('n2'));
+      await store().forgetNode('n2');
+      await store().recordNodeDeath('n2', { used: 1, chunks: 1, lastSeen: 5 });
+      expect(await store().listDeadNodes()).toEqual([]);
+    });
+
+    it('refuses figures that are not integers >= 0', async () => {
+      await store().upsertNode(node('n1'));
+      expect(await codeOf(store().recordNodeDeath('n1', { used: -1, chunks: 0, lastSeen: 5 }))).toBe('E_BAD_MESSAGE');
+      expect(await codeOf(store().recordNodeDeath('', { used: 1, chunks: 0, lastSeen: 5 }))).toBe('E_BAD_MESSAGE');
+      expect(await store().listDeadNodes()).toEqual([]);
+    });
+  });
+
   describe('upload activity', () => {
     it('recordUploadChunks with a time and touchUpload mark the upload active', async () => {
       await store().beginUpload({

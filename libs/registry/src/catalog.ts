@@ -181,6 +181,15 @@ export interface CatalogStore {
   /** Sets or clears the node's `draining` flag; an unknown (or forgotten) node is E_NOT_FOUND. */
   setNodeDraining(nodeId: string, draining: boolean): Promise<void>;
   /**
+   * Notes that the controller declared the node dead, with what its last heartbeat said, so that a
+   * restarted controller knows it dead from the start (`listDeadNodes`) and shows those figures. Not
+   * over a registration written since (a later `lastSeen`), which ends it, as `upsertNode` always does.
+   * Nothing for an unknown or forgotten node.
+   */
+  recordNodeDeath(nodeId: string, last: { used: number; chunks: number; lastSeen: number }): Promise<void>;
+  /** Nodes recorded dead (`recordNodeDeath`) and not registered or forgotten since, ordered by id. */
+  listDeadNodes(): Promise<string[]>;
+  /**
    * Forgets a node, an operator's word that it is gone for good: `listNodes` no longer lists it, and
    * its replica rows, which count for nothing (its copies are repaired elsewhere once it is dead), are
    * dropped by `dropForgottenReplicas` in steps. A node that registers again (`upsertNode`) is listed

@@ -2,9 +2,10 @@ import { CairnError } from '@cairn/protocol';
 
 /**
  * How the controller sees a storage node, judged only by the time since its last heartbeat
- * (`timeoutMs` is the controller's `--node-timeout`). Held in memory only, which is why nothing here
- * is persisted: after a restart the nodes the catalog knows are `expect`ed, and count as suspect until
- * they heartbeat (within a second) or a timeout has passed since the start.
+ * (`timeoutMs` is the controller's `--node-timeout`). Held in memory only: after a restart the nodes
+ * the catalog knows are `expect`ed, and count as suspect until they heartbeat (within a second) or a
+ * timeout has passed since the start; those it recorded dead (`recordNodeDeath`) are not expected,
+ * and so are dead from the start.
  *
  * - `alive`: heard from within the last `timeoutMs / 2`. Gets new chunks; serves reads.
  * - `suspect`: silent for at least `timeoutMs / 2` but less than `timeoutMs`: one or two missed

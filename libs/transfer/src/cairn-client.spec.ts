@@ -918,6 +918,22 @@ describe('CairnClient', () => {
     expect(await codeOf(readAll(sdk.read('rotten')))).toBe('E_UNAVAILABLE'); // a replica unreached: not known to be lost
   });
 
+  it('fails with E_NOT_FOUND, not E_UNAVAILABLE, when the version being read is removed and its chunks collected meanwhile', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('slow', randomBytes(200 * CHUNK_SIZE));
+    const reading = sdk.read('slow')[Symbol.asyncIterator]();
+    expect((await reading.next()).done).toBe(false);
+    // As a read slower than --gc-grace meets it: the file removed, then its chunks deleted by GC.
+    cluster.files.delete('slow');
+    for (const node of cluster.nodes) node.chunks.clear();
+
+    const failed = await (async () => {
+      for (let part = await reading.next(); !part.done; part = await reading.next());
+    })().catch((err: unknown) => err);
+    expect(failed).toMatchObject({ code: 'E_NOT_FOUND', message: 'slow was replaced or removed while being read, and the old version\'s chunks were collected' });
+  });
+
   it('fails with E_NOT_FOUND for a file that does not exist', async () => {
     const cluster = await FakeCluster.start(1);
     const sdk = client(cluster);

@@ -1,4 +1,4 @@
-import { Body, CairnError, FileInfo, GRANT_EXPIRED, ManifestSha256, NodeState, toCairnError, unverifiedGrantExpiry } from '@cairn/protocol';
+import { Body, CairnError, FileInfo, GRANT_EXPIRED, ManifestSha256, NodeState, isCairnError, toCairnError, unverifiedGrantExpiry } from '@cairn/protocol';
 import { expectFrame } from './rpc-peer';
 import { type ControllerLink, requestController } from './controller-link';
 import { NodePool, isUnresponsiveError } from './node-pool';
@@ -214,6 +214,23 @@ class ListedPage {
     return this.current.grant;
   }
 
+  get fileName(): string {
+    return this.file.name;
+  }
+
+  /**
+   * Whether the version being read is gone: replaced or removed since it was opened (the controller
+   * says not found for its pinned id). False when the controller cannot say.
+   */
+  async versionGone(): Promise<boolean> {
+    try {
+      await this.askAgain();
+      return false;
+    } catch (err) {
+      return isCairnError(err, 'E_NOT_FOUND');
+    }
+  }
+
   /** A fresh grant in place of `stale`, unless another chunk of the page has already had one. */
   renew(stale: string): Promise<void> {
     if (this.current.grant !== stale) return Promise.resolve();
@@ -242,7 +259,14 @@ async function fetchChunk(ctx: DownloadContext, entry: ManifestEntry, check: Chu
     const failures: ReplicaFailure[] = [];
     const payload = await readReplicas(ctx, entry, grant, check, failures);
     if (payload) return payload;
-    if (renewals === MAX_GRANT_RENEWALS || !failures.some((f) => refusedAsExpired(f.error, grant))) throw unreadable(entry, failures);
+    if (renewals === MAX_GRANT_RENEWALS || !failures.some((f) => refusedAsExpired(f.error, grant))) {
+      // Replicas without the chunk may mean a version replaced or removed during a read longer than
+      // the controller's --gc-grace, its chunks collected since: say that, not "cluster unavailable".
+      if (failures.some((f) => f.error.code === 'E_NOT_FOUND') && (await entry.page.versionGone())) {
+        throw new CairnError('E_NOT_FOUND', `${entry.page.fileName} was replaced or removed while being read, and the old version's chunks were collected`);
+      }
+      throw unreadable(entry, failures);
+    }
     await entry.page.renew(grant);
   }
 }

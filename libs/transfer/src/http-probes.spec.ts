@@ -43,6 +43,8 @@ describe('createHttpHandler', () => {
   const authorize = (req: IncomingMessage) => {
     seen.push(req);
     if (req.headers.authorization === 'Bearer banned') throw new CairnError('E_FORBIDDEN', 'not for you');
+    if (req.headers.authorization === 'Bearer locked') throw new CairnError('E_AUTH', 'too many failed attempts', { retryAfterMs: 41_200 });
+    if (req.headers.authorization === 'Bearer refused') throw new CairnError('E_AUTH', 'no');
     return req.headers.authorization === 'Bearer good';
   };
 
@@ -102,6 +104,12 @@ describe('createHttpHandler', () => {
     expect((await call(port, 'GET', '/')).status).toBe(404);
   });
 
+  it('takes a target starting with // as a path, not as another host, and reads an absolute-form target by its path', async () => {
+    expect((await call(port, 'GET', '//hello')).status).toBe(404); // resolved, it would have been `/` of host "hello"
+    expect((await call(port, 'GET', '//healthz')).status).toBe(404);
+    expect(await call(port, 'GET', 'http://elsewhere.example/hello?who=proxy')).toMatchObject({ status: 200, body: 'hello proxy\n' });
+  });
+
   it('answers other methods with 405, naming the allowed ones', async () => {
     const post = await call(port, 'POST', '/healthz');
     expect(post.status).toBe(405);
@@ -136,6 +144,14 @@ describe('createHttpHandler', () => {
       const answer = await call(port, 'GET', '/secret', { authorization: 'Bearer banned' });
       expect(answer.status).toBe(403);
       expect(JSON.parse(answer.body).error.code).toBe('E_FORBIDDEN');
+    });
+
+    it('answers 429 with Retry-After in whole seconds when the authorizer says the address is locked out', async () => {
+      const answer = await call(port, 'GET', '/secret', { authorization: 'Bearer locked' });
+      expect(answer.status).toBe(429);
+      expect(answer.headers['retry-after']).toBe('42');
+      expect(JSON.parse(answer.body)).toEqual({ error: { code: 'E_AUTH', message: 'too many failed attempts' } });
+      expect((await call(port, 'GET', '/secret', { authorization: 'Bearer refused' })).status).toBe(401); // E_AUTH without a wait
     });
 
     it('never guards the probes', async () => {

@@ -10,7 +10,8 @@ export type HttpRoute = (request: IncomingMessage, response: ServerResponse, url
 /**
  * Decides whether a request may see a protected route (`/metrics`, the dashboard's `/api/*`). It reads
  * what it needs from the request (e.g. `Authorization: Bearer <token>`). `false` answers 401; throwing
- * a `CairnError` with `E_FORBIDDEN` answers 403, with `E_AUTH` 401.
+ * a `CairnError` with `E_FORBIDDEN` answers 403, with `E_AUTH` 401 (429 when its details carry
+ * `retryAfterMs`).
  */
 export type HttpAuthorizer = (request: IncomingMessage) => boolean | Promise<boolean>;
 
@@ -37,7 +38,10 @@ export function createHttpHandler({ isReady, routes = {}, onError }: HttpHandler
   return (request: IncomingMessage, response: ServerResponse): void => {
     let url: URL;
     try {
-      url = new URL(request.url ?? '/', 'http://localhost');
+      // A path is appended, not resolved: `//app.js` is a path here, not another host's `/`. Anything
+      // else must be a whole URL (absolute form), of which only the path and query count.
+      const target = request.url ?? '/';
+      url = target.startsWith('/') ? new URL(`http://localhost${target}`) : new URL(target);
     } catch {
       return sendText(response, 400, 'bad request\n');
     }
@@ -66,7 +70,8 @@ export function createProbeHandler(isReady: () => boolean) {
 
 /**
  * Wraps a route so it runs only for requests `authorize` accepts; others get 401 (with
- * `WWW-Authenticate: Bearer`) or 403, as JSON `{error: {code, message}}`.
+ * `WWW-Authenticate: Bearer`), 403, or, for an `E_AUTH` whose details carry `retryAfterMs` (an address
+ * locked out), 429 with `Retry-After`, as JSON `{error: {code, message}}`.
  */
 export function requireAuthorized(authorize: HttpAuthorizer, route: HttpRoute): HttpRoute {
   return async (request, response, url) => {
@@ -76,6 +81,12 @@ export function requireAuthorized(authorize: HttpAuthorizer, route: HttpRoute): 
     } catch (err) {
       if (isCairnError(err, 'E_FORBIDDEN')) return sendJson(response, 403, { error: { code: 'E_FORBIDDEN', message: err.message } });
       if (!isCairnError(err, 'E_AUTH')) throw err;
+      const retryAfterMs = err.details?.['retryAfterMs'];
+      if (typeof retryAfterMs === 'number' && retryAfterMs > 0) {
+        // Locked out for a while, whatever the token: not "your token is wrong", which a right one is not.
+        response.setHeader('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+        return sendJson(response, 429, { error: { code: 'E_AUTH', message: err.message } });
+      }
       allowed = false;
     }
     if (!allowed) {

@@ -137,6 +137,8 @@ describe('dashboard routes', () => {
       expect(style.headers['content-type']).toBe('text/css; charset=utf-8');
       const page = await call(port, '/');
       expect(page.body).not.toMatch(/(src|href)="(https?:)?\/\//);
+      // The policy allows no inline code or style: none may be written into the page (it would not run).
+      expect(page.body).not.toMatch(/\sstyle=|<style|<script(?![^>]*\ssrc=)|\son[a-z]+=/i);
     });
 
     it('is public: it holds no data, so it is served without asking the authorizer', async () => {
@@ -182,28 +184,50 @@ describe('dashboard routes', () => {
       expect(listCalls).toHaveLength(0);
     });
 
-    it('/api/files lists by prefix, hands back names untouched, and gives `next` when the page is full', async () => {
+    it('/api/files lists by prefix, hands back names untouched, and gives `next` only when more files follow', async () => {
       const all = JSON.parse((await call(port, '/api/files')).body);
       expect(all.files.map((f: FileSummary) => f.name)).toEqual(names);
-      expect(all.next).toBeUndefined();
-      expect(listCalls.at(-1)).toEqual(['', undefined, 100]);
+      expect(all).toHaveProperty('next', null); // present, and null: this is the last page
+      expect(listCalls.at(-1)).toEqual(['', undefined, 101]); // one more than the page, to know whether more follow
 
       const page = JSON.parse((await call(port, `/api/files?prefix=${encodeURIComponent('a/')}&limit=2`)).body);
       expect(page).toEqual({ files: [file('a/1'), file('a/2')], next: 'a/2' });
       const rest = JSON.parse((await call(port, `/api/files?prefix=a%2F&limit=2&after=${encodeURIComponent(page.next)}`)).body);
-      expect(rest.files.map((f: FileSummary) => f.name)).toEqual(['a/3']);
-      expect(listCalls.at(-1)).toEqual(['a/', 'a/2', 2]);
+      expect(rest).toEqual({ files: [file('a/3')], next: null });
+      expect(listCalls.at(-1)).toEqual(['a/', 'a/2', 3]);
 
       const odd = JSON.parse((await call(port, `/api/files?prefix=${encodeURIComponent('b/<img')}`)).body);
       expect(odd.files[0].name).toBe('b/<img src=x onerror=alert(1)>');
     });
 
+    it('/api/files gives no `next` when exactly `limit` files remain: no empty page to fetch', async () => {
+      const page = JSON.parse((await call(port, `/api/files?prefix=${encodeURIComponent('a/')}&limit=3`)).body);
+      expect(page).toEqual({ files: [file('a/1'), file('a/2'), file('a/3')], next: null });
+      const whole = JSON.parse((await call(port, `/api/files?limit=${names.length}`)).body);
+      expect(whole.files).toHaveLength(names.length);
+      expect(whole.next).toBeNull();
+      const short = JSON.parse((await call(port, `/api/files?limit=${names.length - 1}`)).body);
+      expect(short.next).toBe(names[names.length - 2]);
+    });
+
+    it('/api/files takes limit from 1 to 1000 in plain decimal digits', async () => {
+      for (const [limit, asked] of [['1', 2], ['9', 10], ['10', 11], ['1000', 1001]] as const) {
+        const answer = await call(port, `/api/files?limit=${limit}`);
+        expect(answer.status).toBe(200);
+        expect(listCalls.at(-1)?.[2]).toBe(asked);
+      }
+      expect(JSON.parse((await call(port, '/api/files?limit=')).body).files).toHaveLength(names.length); // empty: the default
+      expect(listCalls.at(-1)?.[2]).toBe(101);
+    });
+
     it('/api/files refuses a bad limit or prefix with 400 E_BAD_MESSAGE', async () => {
-      for (const query of ['limit=0', 'limit=1001', 'limit=abc', 'limit=1.5', 'prefix=%00', `prefix=${'x'.repeat(1025)}`]) {
+      const badLimits = ['0', '1001', '9999', '10000', 'abc', '1.5', '1e2', '0x10', '+5', '-5', ' 1', '1 ', '010', '00', '1_000', '１', 'Infinity', 'NaN'];
+      for (const query of [...badLimits.map((l) => `limit=${encodeURIComponent(l)}`), 'prefix=%00', `prefix=${'x'.repeat(1025)}`]) {
         const answer = await call(port, `/api/files?${query}`);
-        expect(answer.status).toBe(400);
+        expect({ query, status: answer.status }).toEqual({ query, status: 400 });
         expect(JSON.parse(answer.body).error.code).toBe('E_BAD_MESSAGE');
       }
+      expect(JSON.parse((await call(port, '/api/files?limit=1e2')).body).error.message).toMatch(/limit must be a whole number from 1 to 1000/);
       expect(listCalls).toHaveLength(0);
     });
 
@@ -257,7 +281,7 @@ describe('controllerSources', () => {
         listFiles: async () => [record],
       },
       cluster: { list: () => overview(0).nodes, healthyNodeIds: () => ['n1'] },
-      healer: { counters: { queued: 0, running: 0, copiedChunks: 2, copiedBytes: 20, deletedChunks: 1 } },
+      healer: { counters: { queued: 0, running: 0, copiedChunks: 2, copiedBytes: 20, deletedChunks: 1, waitingForRoom: 0 } },
     });
     const now = Date.now();
     const result = await sources.overview();

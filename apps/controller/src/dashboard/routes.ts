@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { MAX_NAME_BYTES } from '@cairn/protocol';
 import { type HttpAuthorizer, type HttpRoute, requireAuthorized, sendJson } from '@cairn/transfer';
-import type { DashboardSources } from './overview';
+import type { DashboardSources, FileSummary } from './overview';
 import { OverviewStream } from './events';
 
 /** Files per `/api/files` page unless `limit` says otherwise, and the most it allows. */
@@ -79,16 +79,34 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   routes['/api/files'] = requireAuthorized(authorize, async (_request, response, url) => {
     const query = parseFilesQuery(url.searchParams);
     if (typeof query === 'string') return badRequest(response, query);
-    const files = await sources.listFiles(query.prefix, query.after, query.limit);
-    const next = files.length === query.limit ? files[files.length - 1].name : undefined;
-    sendJson(response, 200, { files, next });
+    sendJson(response, 200, await filesPage(sources, query));
   });
 
   return { routes, close: () => stream.close() };
 }
 
+/**
+ * One `/api/files` page: `next` is the name to pass as `after` for the following page, and null on the
+ * last one (always present, so a client can tell "last page" from "old server"). One row more than
+ * `limit` is asked for, so a page that ends exactly at the last file is known to be the last.
+ */
+async function filesPage(sources: DashboardSources, query: FilesQuery): Promise<{ files: FileSummary[]; next: string | null }> {
+  const rows = await sources.listFiles(query.prefix, query.after, query.limit + 1);
+  const files = rows.slice(0, query.limit);
+  return { files, next: rows.length > query.limit ? files[files.length - 1].name : null };
+}
+
+interface FilesQuery {
+  prefix: string;
+  after: string | undefined;
+  limit: number;
+}
+
+/** `limit` as sent: plain decimal digits without a leading zero (no `1e2`, `0x10`, `+5`, ` 1` or `010`). */
+const LIMIT_PATTERN = /^[1-9][0-9]{0,3}$/;
+
 /** `prefix` (default ''), `after` and `limit` of `/api/files`, or what is wrong with them. */
-function parseFilesQuery(params: URLSearchParams): { prefix: string; after: string | undefined; limit: number } | string {
+function parseFilesQuery(params: URLSearchParams): FilesQuery | string {
   const prefix = params.get('prefix') ?? '';
   const after = params.get('after') ?? undefined;
   for (const [key, value] of [['prefix', prefix], ['after', after ?? '']]) {
@@ -96,8 +114,9 @@ function parseFilesQuery(params: URLSearchParams): { prefix: string; after: stri
     if (value.includes('\0')) return `${key} contains NUL`;
   }
   const rawLimit = params.get('limit');
-  const limit = rawLimit === null || rawLimit === '' ? DEFAULT_FILES_LIMIT : Number(rawLimit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_FILES_LIMIT) return `limit must be an integer from 1 to ${MAX_FILES_LIMIT}`;
+  if (rawLimit === null || rawLimit === '') return { prefix, after, limit: DEFAULT_FILES_LIMIT };
+  const limit = LIMIT_PATTERN.test(rawLimit) ? Number(rawLimit) : NaN;
+  if (!(limit >= 1 && limit <= MAX_FILES_LIMIT)) return `limit must be a whole number from 1 to ${MAX_FILES_LIMIT}, in plain digits`;
   return { prefix, after, limit };
 }
 

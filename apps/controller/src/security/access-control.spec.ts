@@ -5,7 +5,7 @@ import type { CatalogStore, TokenRecord } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import { AccessControl, type Session } from './access-control';
 import type { ControllerKeys } from './key-files';
-import { MAX_FAILED_AUTH } from './failed-auth-limiter';
+import { FAILED_AUTH_WINDOW_MS, MAX_FAILED_AUTH } from './failed-auth-limiter';
 
 /** A connection as AccessControl sees one: its close, and how often something asked to hear of it. */
 function fakePeer() {
@@ -216,12 +216,18 @@ describe('AccessControl and HTTP requests for /metrics and the dashboard API', (
     const { access, warnings } = setup();
     for (let i = 0; i < MAX_FAILED_AUTH; i++) expect(await access.authorizeHttp(WRONG, '192.0.2.7')).toBe(false);
 
-    await expect(access.authorizeHttp(ADMIN, '192.0.2.7')).rejects.toMatchObject({ code: 'E_AUTH' });
+    // Locked out, for how long the window has left (answered 429 with Retry-After), even with the right token.
+    const locked = await access.authorizeHttp(ADMIN, '192.0.2.7').catch((err: unknown) => err);
+    expect(locked).toMatchObject({ code: 'E_AUTH', details: { retryAfterMs: expect.any(Number) } });
+    expect((locked as { details: { retryAfterMs: number } }).details.retryAfterMs).toBeGreaterThan(0);
+    expect((locked as { details: { retryAfterMs: number } }).details.retryAfterMs).toBeLessThanOrEqual(FAILED_AUTH_WINDOW_MS);
     expect(await access.authorizeHttp(ADMIN, '192.0.2.8')).toBe(true); // another address is not
     // A scraper with a stale token on the nodes' host leaves them their handshake, and clients their tokens.
     expect(access.nodeHello(fakePeer(), 'n1', 'a'.repeat(64), '192.0.2.7').nonce).toMatch(/^[0-9a-f]{64}$/);
     expect(await access.authenticateClient(fakePeer(), 'cairn_admin_test', '192.0.2.7')).toMatchObject({ tokenId: 'admin' });
-    expect(warnings).toHaveLength(MAX_FAILED_AUTH);
+    // One line per failure, and one when the address was locked out.
+    expect(warnings).toHaveLength(MAX_FAILED_AUTH + 1);
+    expect(JSON.stringify(warnings.at(-1))).toContain('locked out of HTTP');
     expect(JSON.stringify(warnings)).not.toContain('cairn_0123456789abcdef');
   });
 
@@ -234,14 +240,24 @@ describe('AccessControl and HTTP requests for /metrics and the dashboard API', (
     expect(await access.authorizeHttp(ADMIN, '192.0.2.7')).toBe(true);
   });
 
-  it('counts neither a request without a bearer token nor a valid token short of admin', async () => {
+  it('counts neither a request without a bearer token nor a valid token short of admin, which is told it is valid but not enough', async () => {
     const { access, issue } = setup();
     const readToken = issue();
     for (let i = 0; i < 2 * MAX_FAILED_AUTH; i++) {
       expect(await access.authorizeHttp(undefined, '192.0.2.7')).toBe(false);
       expect(await access.authorizeHttp('cairn_admin_test', '192.0.2.7')).toBe(false); // no "Bearer": never a credential
-      expect(await access.authorizeHttp(`Bearer ${readToken}`, '192.0.2.7')).toBe(false);
+      await expect(access.authorizeHttp(`Bearer ${readToken}`, '192.0.2.7')).rejects.toMatchObject({
+        code: 'E_FORBIDDEN',
+        message: expect.stringContaining('take only the admin token'),
+      });
     }
     expect(await access.authorizeHttp(ADMIN, '192.0.2.7')).toBe(true);
+  });
+
+  it('reads the Bearer scheme whatever its case, as HTTP says', async () => {
+    const { access } = setup();
+    for (const header of ['bearer cairn_admin_test', 'BEARER cairn_admin_test', 'Bearer  cairn_admin_test']) {
+      expect(await access.authorizeHttp(header, '192.0.2.7')).toBe(true);
+    }
   });
 });

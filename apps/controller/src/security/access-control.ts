@@ -18,7 +18,7 @@ import {
 import type { CatalogStore } from '@cairn/registry';
 import type { RpcPeer } from '@cairn/transfer';
 import type { ControllerKeys } from './key-files';
-import { FailedAuthLimiter } from './failed-auth-limiter';
+import { FailedAuthLimiter, MAX_FAILED_AUTH } from './failed-auth-limiter';
 
 /**
  * Who a connection is. Every connection starts anonymous and may only authenticate:
@@ -151,8 +151,8 @@ export class AccessControl {
     this.refuseIfBlocked(address);
     const session = await this.resolveToken(token);
     if (!session) {
-      this.limiter.recordFailure(address);
       this.log.warn({ remote: address }, 'client authentication failed');
+      this.recordFailure(address, this.limiter, 'the WebSocket (clients and nodes)');
       throw new CairnError('E_AUTH', 'invalid or revoked token');
     }
     this.setSession(peer, session);
@@ -199,8 +199,8 @@ export class AccessControl {
         ? nodeProof(this.keys.clusterSecret, { ...pending, grantPublicKey: this.keys.grantPublicKeyPem })
         : undefined;
     if (!expected || !proofsEqual(expected, proof)) {
-      this.limiter.recordFailure(address);
       this.log.warn({ remote: address, node: nodeId }, 'node refused: it does not know the cluster secret (or replayed a handshake, or runs another Cairn version)');
+      this.recordFailure(address, this.limiter, 'the WebSocket (clients and nodes)');
       throw new CairnError('E_AUTH', 'node handshake failed');
     }
     this.setSession(peer, { kind: 'node', nodeId });
@@ -287,21 +287,33 @@ export class AccessControl {
    * Whether an HTTP request from `address` may see /metrics and the dashboard API: it carries the admin
    * token as `Authorization: Bearer …`. A bearer token that is no valid token is a failed authentication
    * of its address, counted apart from the WebSocket's (`httpLimiter`): enough of them lock that address
-   * out of HTTP only, refused (E_AUTH) whatever it sends, while its nodes and clients still connect (and
-   * failures on the WebSocket leave its HTTP open). Refused without counting: no bearer token (nothing
-   * tried: the dashboard before sign-in) and a valid token without the admin's powers (it proved
-   * itself; it is only not enough here).
+   * out of HTTP only, refused (E_AUTH, with how long: HTTP 429) whatever it sends, while its nodes and
+   * clients still connect (and failures on the WebSocket leave its HTTP open). Refused without
+   * counting: no bearer token (nothing tried: the dashboard before sign-in), and a valid token without
+   * the admin's powers, which is told so (E_FORBIDDEN: it proved itself; it is only not enough here).
    */
   async authorizeHttp(authorization: string | undefined, address: string): Promise<boolean> {
     this.refuseIfBlocked(address, this.httpLimiter);
-    const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    // The scheme's name is case-insensitive (RFC 9110, 11.1).
+    const token = /^bearer +(\S+) *$/i.exec(authorization ?? '')?.[1];
     if (token === undefined) return false;
     const session = await this.resolveToken(token);
     if (!session) {
-      this.httpLimiter.recordFailure(address);
       this.log.warn({ remote: address }, 'HTTP authentication failed');
+      this.recordFailure(address, this.httpLimiter, 'HTTP (/metrics and /api/*)');
+      return false;
     }
-    return session?.tokenId === ADMIN_TOKEN_ID;
+    if (session.tokenId !== ADMIN_TOKEN_ID) {
+      throw new CairnError('E_FORBIDDEN', 'this token is valid, but /metrics and /api/* take only the admin token (the controller\'s admin-token file or CAIRN_ADMIN_TOKEN), not one made with "cairn token create"');
+    }
+    return true;
+  }
+
+  /** Counts a failed authentication; the one that locks `address` out is logged, once per lock-out. */
+  private recordFailure(address: string, limiter: FailedAuthLimiter, of: string): void {
+    if (limiter.recordFailure(address)) {
+      this.log.warn({ remote: address }, `address locked out of ${of} for a minute after ${MAX_FAILED_AUTH} failed authentications`);
+    }
   }
 
   private async resolveToken(token: string): Promise<(Session & { kind: 'client' }) | undefined> {
@@ -316,7 +328,8 @@ export class AccessControl {
   }
 
   private refuseIfBlocked(address: string, limiter = this.limiter): void {
-    if (limiter.isBlocked(address)) throw new CairnError('E_AUTH', 'too many failed attempts from this address; try later');
+    const retryAfterMs = limiter.blockedForMs(address);
+    if (retryAfterMs > 0) throw new CairnError('E_AUTH', 'too many failed attempts from this address; try later', { retryAfterMs });
   }
 }
 

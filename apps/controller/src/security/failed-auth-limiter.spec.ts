@@ -28,6 +28,18 @@ describe('FailedAuthLimiter', () => {
     expect(limiter.isBlocked('192.0.2.7')).toBe(false);
   });
 
+  it('says which failure locks the address out, once, and how long it stays locked', () => {
+    const locking = Array.from({ length: MAX_FAILED_AUTH + 2 }, () => limiter.recordFailure('192.0.2.7'));
+    expect(locking.filter(Boolean)).toHaveLength(1);
+    expect(locking[MAX_FAILED_AUTH - 1]).toBe(true);
+    expect(limiter.blockedForMs('192.0.2.7')).toBe(FAILED_AUTH_WINDOW_MS);
+    now += 15_000;
+    expect(limiter.blockedForMs('192.0.2.7')).toBe(FAILED_AUTH_WINDOW_MS - 15_000);
+    expect(limiter.blockedForMs('192.0.2.8')).toBe(0);
+    now += FAILED_AUTH_WINDOW_MS;
+    expect(limiter.blockedForMs('192.0.2.7')).toBe(0);
+  });
+
   it('counts failures from anywhere in an IPv6 /64 together: one host may use any address in it', () => {
     failTimes(limiter, (i) => `2001:db8:1:2::${(i + 1).toString(16)}`);
     expect(limiter.isBlocked('2001:db8:1:2:abcd::99')).toBe(true);

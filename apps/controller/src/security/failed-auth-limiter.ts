@@ -17,11 +17,18 @@ export class FailedAuthLimiter {
   constructor(private readonly now: () => number = Date.now) {}
 
   isBlocked(address: string): boolean {
-    const entry = this.current(addressGroup(address));
-    return entry !== undefined && entry.count >= MAX_FAILED_AUTH;
+    return this.blockedForMs(address) > 0;
   }
 
-  recordFailure(remoteAddress: string): void {
+  /** How long `address` stays refused from now: 0 when it is not. */
+  blockedForMs(address: string): number {
+    const entry = this.current(addressGroup(address));
+    if (entry === undefined || entry.count < MAX_FAILED_AUTH) return 0;
+    return Math.max(1, entry.since + FAILED_AUTH_WINDOW_MS - this.now());
+  }
+
+  /** Counts a failure of `remoteAddress`; true when it is the one that locks the address out. */
+  recordFailure(remoteAddress: string): boolean {
     const address = addressGroup(remoteAddress);
     const entry = this.current(address) ?? { count: 0, since: this.now() };
     entry.count++;
@@ -30,6 +37,7 @@ export class FailedAuthLimiter {
       if (oldest !== undefined) this.failures.delete(oldest);
     }
     this.failures.set(address, entry);
+    return entry.count === MAX_FAILED_AUTH;
   }
 
   private current(address: string) {

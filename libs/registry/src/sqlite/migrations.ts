@@ -303,4 +303,7 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT RAISE(IGNORE);
       END;
     `),
+  // 8: a node declared dead (`recordNodeDeath`) stays dead across a controller's restart, with what its
+  // last heartbeat said, until it registers again (0).
+  (db) => db.exec(`ALTER TABLE nodes ADD COLUMN dead INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1));`),
 ];

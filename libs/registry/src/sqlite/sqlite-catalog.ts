@@ -19,6 +19,7 @@ import type {
 import {
   checkCommit,
   checkHashes,
+  checkLastHeartbeat,
   checkNode,
   checkNodeId,
   checkNodeIds,
@@ -184,6 +185,17 @@ export class SqliteCatalog implements CatalogStore {
         throw new CairnError('E_NOT_FOUND', `no node ${nodeId}`);
       }
     });
+  }
+
+  recordNodeDeath(nodeId: string, last: { used: number; chunks: number; lastSeen: number }): Promise<void> {
+    return this.run(() => {
+      checkLastHeartbeat(nodeId, last);
+      this.sql.recordNodeDeath.run({ id: nodeId, used: last.used, chunks: last.chunks, lastSeen: last.lastSeen });
+    });
+  }
+
+  listDeadNodes(): Promise<string[]> {
+    return this.run(() => this.sql.deadNodes.all());
   }
 
   forgetNode(nodeId: string): Promise<void> {

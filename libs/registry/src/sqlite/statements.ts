@@ -204,8 +204,14 @@ export function prepareStatements(db: Database.Database) {
        ON CONFLICT (id) DO UPDATE SET address = excluded.address, zone = excluded.zone,
          capacity = excluded.capacity, used = excluded.used, chunks = excluded.chunks,
          first_seen = excluded.first_seen, last_seen = excluded.last_seen,
-         draining = excluded.draining, forgotten = 0`,
+         draining = excluded.draining, forgotten = 0, dead = 0`,
     ),
+    // Only over what the node's registration wrote last: one written since (a newer last_seen) wins.
+    recordNodeDeath: prepare<[{ id: string; used: number; chunks: number; lastSeen: number }]>(
+      `UPDATE nodes SET dead = 1, used = @used, chunks = @chunks, last_seen = @lastSeen
+       WHERE id = @id AND forgotten = 0 AND last_seen <= @lastSeen`,
+    ),
+    deadNodes: query<[], string>(db.prepare(`SELECT id FROM nodes WHERE dead = 1 AND forgotten = 0 ORDER BY id`).pluck()),
     listNodes: prepare<[], NodeRow>(
       `SELECT ${NODE_COLUMNS} FROM nodes WHERE forgotten = 0 ORDER BY id`,
     ),
