@@ -2,9 +2,8 @@ import { lstat, mkdir, opendir, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CairnError, isCairnError, validateName, type FileInfo } from '@cairn/protocol';
 import type { CommandContext } from './commands';
-import type { TransferProgress } from '@cairn/transfer';
+import { type TransferProgress, localFileError, noDirectoryFor, withLocalErrors } from '@cairn/transfer';
 import { count, formatBytes, printable, skippedNote } from './format';
-import { localFileError, noDirectoryFor, withLocalErrors } from './local-errors';
 import { createProgress } from './progress';
 import { probeNameFolding } from './name-folding';
 import { TreeClaims } from './tree-claims';
@@ -110,7 +109,8 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
         // A link, device or FIFO already at its name is replaced, never written through.
         await ctx.client.getToFile(file.name, join(realRoot, inside), { plainPath: true, onProgress: (p) => (done.set(file.name, p.bytes), report()) });
       } catch (err) {
-        if (!isCairnError(err, 'E_NOT_FOUND')) throw localFileError(err, `write ${local}`, noDirectoryFor(local));
+        // Not found on the cluster (removed since listed); a local path not found is an error of this get.
+        if (!isCairnError(err, 'E_NOT_FOUND') || err.details?.['localError']) throw localFileError(err, `write ${local}`, noDirectoryFor(local));
         summary.skipped.push(file.name); // removed since it was listed
         done.delete(file.name);
         report();

@@ -41,11 +41,33 @@ function pieces(data: Buffer): Readable {
   );
 }
 
-async function startUploader(controller: string, token: string): Promise<{ proc: Spawned; port: number }> {
+async function startUploader(controller: string, token: string, ...flags: string[]): Promise<{ proc: Spawned; port: number }> {
   // The app's CairnClient reads CAIRN_TOKEN by itself, as any embedding app's would.
-  const proc = spawnProcess(UPLOADER, ['--port', '0', '--controller', controller], { CAIRN_TOKEN: token });
+  const proc = spawnProcess(UPLOADER, ['--port', '0', '--controller', controller, ...flags], { CAIRN_TOKEN: token });
   const ready = await waitForLog(proc, (e) => e['msg'] === 'example-uploader listening');
   return { proc, port: ready['port'] as number };
+}
+
+/**
+ * A PUT whose body the test writes, begun with a chunk and a bit (the SDK reads a whole chunk before it
+ * begins the upload); resolves once the app logged the upload's id (at `--log-level debug`), i.e. the
+ * put is under way in Cairn.
+ */
+async function putUnderWay(uploader: { proc: Spawned; port: number }, path: string, first: Buffer) {
+  const req = request({ host: '127.0.0.1', port: uploader.port, method: 'PUT', path, agent: false });
+  const answer = new Promise<Answer>((resolve, reject) => {
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (part: Buffer) => parts.push(part));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  answer.catch(() => undefined); // awaited, or meant to fail, by the test
+  req.write(first);
+  const begun = await waitForLog(uploader.proc, (e) => e['msg'] === 'upload begun' && e['url'] === path, 60_000);
+  return { req, answer, uploadId: begun['uploadId'] as string };
 }
 
 async function stopUploader(proc: Spawned): Promise<void> {
@@ -147,12 +169,79 @@ describe('example-uploader against a real cluster', () => {
     }
   });
 
-  it('answers 503 while the controller is down, and keeps running', async () => {
+  it('logs a client that disconnected mid-PUT as such, not as a 200, and commits nothing', async () => {
+    const debug = await startUploader(cluster.controllerAddress, cluster.adminToken, '--log-level', 'debug');
+    try {
+      const path = '/files/uploads/abandoned.bin';
+      const put = await putUnderWay(debug, path, randomBytes(DEFAULT_CHUNK_SIZE + 1));
+      put.req.destroy(); // the client goes away half-way through its body
+      const access = await waitForLog(debug.proc, (e) => e['msg'] === 'request' && e['url'] === path, 60_000);
+      expect(access).toMatchObject({ method: 'PUT', completed: false, aborted: 'client disconnected', code: 'E_ABORTED', uploadId: put.uploadId });
+      expect(access['status']).toBeUndefined(); // no status line was ever sent
+      expect((await cluster.sdk.stat('uploads/abandoned.bin').catch((err) => err)).code).toBe('E_NOT_FOUND');
+    } finally {
+      await stopUploader(debug.proc);
+    }
+  });
+
+  it('on SIGTERM, lets an upload in flight complete and commit, then exits 0', async () => {
+    const draining = await startUploader(cluster.controllerAddress, cluster.adminToken, '--log-level', 'debug');
+    const path = '/files/uploads/during-shutdown.bin';
+    const whole = randomBytes(DEFAULT_CHUNK_SIZE + 300_000);
+    const put = await putUnderWay(draining, path, whole.subarray(0, DEFAULT_CHUNK_SIZE + 1));
+
+    draining.proc.child.kill('SIGTERM');
+    expect(await waitForLog(draining.proc, (e) => e['msg'] === 'shutting down')).toMatchObject({ signal: 'SIGTERM', inFlight: 1 });
+    // No new connection is taken while the upload drains (one the kernel had queued as the listener
+    // closed is reset rather than refused)...
+    await expect(call(draining.port, 'GET', '/healthz')).rejects.toMatchObject({ code: expect.stringMatching(/^(ECONNREFUSED|ECONNRESET)$/) });
+    // ...but the one in flight sends the rest of its body and is answered.
+    const accessLogged = waitForLog(draining.proc, (e) => e['msg'] === 'request' && e['url'] === path, 60_000);
+    put.req.end(whole.subarray(DEFAULT_CHUNK_SIZE + 1));
+    const answer = await put.answer;
+    expect(answer.status).toBe(201);
+    expect(json(answer)).toMatchObject({ name: 'uploads/during-shutdown.bin', size: whole.length, sha256: sha256(whole) });
+    expect((await cluster.sdk.stat('uploads/during-shutdown.bin')).sha256).toBe(sha256(whole));
+
+    expect(await accessLogged).toMatchObject({ status: 201, completed: true, uploadId: put.uploadId });
+    expect(await draining.proc.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('on SIGTERM, aborts an upload still running at the drain deadline: 503, nothing committed, exit 0', async () => {
+    const draining = await startUploader(cluster.controllerAddress, cluster.adminToken, '--log-level', 'debug', '--drain-timeout', '200ms');
+    const path = '/files/uploads/never-finished.bin';
+    const put = await putUnderWay(draining, path, randomBytes(DEFAULT_CHUNK_SIZE + 1)); // the rest never comes
+    draining.proc.child.kill('SIGTERM');
+    const answer = await put.answer;
+    expect(answer.status).toBe(503);
+    expect(json(answer).code).toBe('E_UNAVAILABLE');
+    expect(await waitForLog(draining.proc, (e) => e['msg'] === 'request' && e['url'] === path)).toMatchObject({ status: 503, aborted: 'drain deadline' });
+    expect(await draining.proc.exited).toEqual({ code: 0, signal: null });
+    expect((await cluster.sdk.stat('uploads/never-finished.bin').catch((err) => err)).code).toBe('E_NOT_FOUND');
+  });
+
+  it('stops at once on a second signal during the drain', async () => {
+    const draining = await startUploader(cluster.controllerAddress, cluster.adminToken, '--log-level', 'debug');
+    const put = await putUnderWay(draining, '/files/uploads/interrupted.bin', randomBytes(DEFAULT_CHUNK_SIZE + 1));
+    draining.proc.child.kill('SIGTERM');
+    await waitForLog(draining.proc, (e) => e['msg'] === 'shutting down');
+    draining.proc.child.kill('SIGINT');
+    expect(await draining.proc.exited).toEqual({ code: 1, signal: null });
+    await expect(put.answer).rejects.toThrow();
+    expect((await cluster.sdk.stat('uploads/interrupted.bin').catch((err) => err)).code).toBe('E_NOT_FOUND');
+  });
+
+  it('answers 503 while the controller is down, logs it as one line without a stack, and keeps running', async () => {
     await cluster.killController();
     const answer = await call(port, 'GET', '/files');
     expect(answer.status).toBe(503);
     expect(json(answer).code).toBe('E_UNAVAILABLE');
     expect(uploader.child.exitCode).toBeNull();
+    // An expected operational error: its code and message, on one line, with no stack trace.
+    const failed = await waitForLog(uploader, (e) => e['msg'] === 'request failed' && e['url'] === '/files' && e['code'] === 'E_UNAVAILABLE');
+    expect(failed).toMatchObject({ level: 40, message: expect.any(String) });
+    expect(failed['err']).toBeUndefined();
+    expect(uploader.lines.filter((line) => /"stack"|\\n\s+at /.test(line))).toEqual([]);
   });
 
   it('stops cleanly on SIGTERM', async () => {

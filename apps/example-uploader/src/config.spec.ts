@@ -2,7 +2,7 @@ import { parseUploaderConfig } from './config';
 
 describe('parseUploaderConfig', () => {
   it('has loopback defaults', () => {
-    expect(parseUploaderConfig([], {})).toEqual({ host: '127.0.0.1', port: 7780, controller: '127.0.0.1:7700', logLevel: 'info', logFormat: 'json' });
+    expect(parseUploaderConfig([], {})).toEqual({ host: '127.0.0.1', port: 7780, controller: '127.0.0.1:7700', logLevel: 'info', logFormat: 'json', drainTimeoutMs: 10_000 });
   });
 
   it('reads flags in either form', () => {
@@ -23,6 +23,13 @@ describe('parseUploaderConfig', () => {
     expect(parseUploaderConfig(['--log-format', 'pretty'], {}).logFormat).toBe('pretty');
     expect(parseUploaderConfig([], { CAIRN_EXAMPLE_LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
     expect(parseUploaderConfig([], { CAIRN_LOG_FORMAT: 'pretty' }).logFormat).toBe('json'); // its own prefix, like its other options
+  });
+
+  it('reads the drain time as a duration, by flag or CAIRN_EXAMPLE_DRAIN_TIMEOUT', () => {
+    expect(parseUploaderConfig(['--drain-timeout', '30s'], {}).drainTimeoutMs).toBe(30_000);
+    expect(parseUploaderConfig([], { CAIRN_EXAMPLE_DRAIN_TIMEOUT: '2m' }).drainTimeoutMs).toBe(120_000);
+    expect(parseUploaderConfig(['--drain-timeout=0'], {}).drainTimeoutMs).toBe(0);
+    expect(() => parseUploaderConfig(['--drain-timeout', 'soon'], {})).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
 
   it('refuses a bad port', () => {

@@ -1,5 +1,5 @@
 import yargs from 'yargs';
-import { CairnError, envToFlags } from '@cairn/protocol';
+import { CairnError, envToFlags, parseTimerDuration } from '@cairn/protocol';
 import { DEFAULT_CONTROLLER, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '@cairn/transfer';
 
 export interface UploaderConfig {
@@ -8,10 +8,12 @@ export interface UploaderConfig {
   controller: string;
   logLevel: string;
   logFormat: LogFormat;
+  /** On SIGTERM or SIGINT, how long requests in flight may run on before they are aborted. */
+  drainTimeoutMs: number;
 }
 
 /** Every option, each also read from CAIRN_EXAMPLE_<OPTION> in the environment. */
-const OPTION_NAMES = ['host', 'port', 'controller', 'log-level', 'log-format'];
+const OPTION_NAMES = ['host', 'port', 'controller', 'log-level', 'log-format', 'drain-timeout'];
 const ENV_PREFIX = 'CAIRN_EXAMPLE_';
 
 /** Flags > CAIRN_EXAMPLE_* environment > defaults. */
@@ -24,6 +26,7 @@ export function parseUploaderConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     .option('controller', { type: 'string', default: DEFAULT_CONTROLLER, describe: 'Cairn controller: host:port, ws(s):// or http(s):// (CAIRN_EXAMPLE_CONTROLLER)' })
     .option('log-level', { type: 'string', default: 'info', choices: LOG_LEVELS, describe: 'log level (CAIRN_EXAMPLE_LOG_LEVEL)' })
     .option('log-format', { type: 'string', default: 'json', choices: LOG_FORMATS, describe: 'json lines, or pretty for reading at a terminal (CAIRN_EXAMPLE_LOG_FORMAT)' })
+    .option('drain-timeout', { type: 'string', default: '10s', describe: 'on SIGTERM/SIGINT, let requests in flight run this long (e.g. 10s, 2m; 0: abort them at once) before aborting them (CAIRN_EXAMPLE_DRAIN_TIMEOUT)' })
     .example('$0 --port 7780 --controller 127.0.0.1:7700', 'the defaults, spelled out')
     .example('CAIRN_EXAMPLE_PORT=8080 $0', 'listen on 8080')
     .strictOptions()
@@ -34,5 +37,6 @@ export function parseUploaderConfig(argv: string[], env: NodeJS.ProcessEnv = pro
     .parseSync();
   const port = args.port;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CairnError('E_USAGE', '--port must be 0-65535');
-  return { host: args.host, port, controller: args.controller, logLevel: args.logLevel, logFormat: args.logFormat as LogFormat };
+  const drainTimeoutMs = parseTimerDuration(args.drainTimeout, '--drain-timeout');
+  return { host: args.host, port, controller: args.controller, logLevel: args.logLevel, logFormat: args.logFormat as LogFormat, drainTimeoutMs };
 }

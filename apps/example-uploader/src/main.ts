@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
-import { CairnClient, createProcessLogger, runMain, stopOnSignals } from '@cairn/transfer';
+import { CairnClient, createProcessLogger, runMain } from '@cairn/transfer';
 import { parseUploaderConfig } from './config';
+import { stopGracefully } from './graceful-stop';
+import { InFlightRequests } from './in-flight';
 import { createUploaderHandler } from './server';
 
 /**
@@ -12,7 +14,8 @@ async function main(): Promise<void> {
   const log = createProcessLogger({ level: config.logLevel, format: config.logFormat, base: { role: 'example-uploader' } });
   const client = new CairnClient({ controller: config.controller, log });
 
-  const server = createServer(createUploaderHandler(client, log));
+  const requests = new InFlightRequests();
+  const server = createServer(createUploaderHandler(client, log, requests));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -20,12 +23,31 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
-  stopOnSignals(async (signal) => {
-    log.info({ signal }, 'shutting down');
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await client.close();
-  });
+  // The first SIGTERM or SIGINT drains: requests in flight finish (for up to --drain-timeout), then the
+  // client closes and the process exits 0. A second one, while draining, exits 1 at once.
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal, inFlight: requests.size }, 'second signal while draining: stopping at once');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, inFlight: requests.size, drainMs: config.drainTimeoutMs }, 'shutting down');
+    stopGracefully(server, requests, { drainMs: config.drainTimeoutMs, log })
+      .then(() => client.close())
+      .then(
+        () => {
+          log.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'failed to stop cleanly');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // Announced only once a SIGTERM would be handled: a supervisor may stop us as soon as it reads this.
   log.info({ host: config.host, port, controller: config.controller }, 'example-uploader listening');
 }

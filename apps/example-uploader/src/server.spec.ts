@@ -2,103 +2,27 @@ import { Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import pino from 'pino';
-import { CairnError, FileInfo, validateName } from '@cairn/protocol';
+import { CairnError, FileInfo } from '@cairn/protocol';
+import { InFlightRequests } from './in-flight';
 import { FileStore, createUploaderHandler, decodeName, encodeName } from './server';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-
-/** One HTTP exchange with node:http (it sends the path exactly as given, `..` and `%2F` included). */
-function call(port: number, method: string, path: string, body?: Buffer | Readable): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (part: Buffer) => parts.push(part));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (body instanceof Readable) body.pipe(req);
-    else req.end(body);
-  });
-}
-
-const json = (answer: Answer) => JSON.parse(answer.body.toString('utf8'));
-
-/** An in-memory stand-in for CairnClient with the same name rules and error codes. */
-class FakeStore {
-  readonly files = new Map<string, Buffer>();
-  /** Bytes the current put has pulled from its source so far. */
-  pulled = 0;
-  onPull: ((pulled: number) => void) | undefined;
-  failPutAfterFirstPart: CairnError | undefined;
-  failPutBeforeReading: CairnError | undefined;
-  private nextId = 1;
-
-  async put(name: string, source: AsyncIterable<Uint8Array>): Promise<FileInfo> {
-    validateName(name);
-    const parts: Buffer[] = [];
-    this.pulled = 0;
-    try {
-      if (this.failPutBeforeReading) throw this.failPutBeforeReading; // e.g. refused by the controller
-      for await (const part of source) {
-        parts.push(Buffer.from(part));
-        this.pulled += part.length;
-        this.onPull?.(this.pulled);
-        if (this.failPutAfterFirstPart) throw this.failPutAfterFirstPart;
-      }
-    } finally {
-      if (source instanceof Readable) source.destroy(); // as CairnClient.put does
-    }
-    this.files.set(name, Buffer.concat(parts));
-    return this.info(name);
-  }
-
-  get(name: string): Readable {
-    const data = this.files.get(name);
-    return Readable.from(
-      (async function* () {
-        if (!data) throw new CairnError('E_NOT_FOUND', `no file named ${name}`);
-        for (let at = 0; at < data.length; at += 64 * 1024) yield data.subarray(at, at + 64 * 1024);
-      })(),
-    );
-  }
-
-  async stat(name: string): Promise<FileInfo> {
-    validateName(name);
-    return this.info(name);
-  }
-
-  async *ls(prefix = ''): AsyncGenerator<FileInfo> {
-    for (const name of [...this.files.keys()].sort()) if (name.startsWith(prefix)) yield this.info(name);
-  }
-
-  async rm(name: string): Promise<FileInfo> {
-    const info = this.info(validateName(name));
-    this.files.delete(name);
-    return info;
-  }
-
-  private info(name: string): FileInfo {
-    const data = this.files.get(name);
-    if (!data) throw new CairnError('E_NOT_FOUND', `no file named ${name}`);
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    return { id: this.nextId++, name, size: data.length, sha256, replicas: 2, chunkCount: Math.ceil(data.length / 1048576), createdAt: 1, updatedAt: 1 } as FileInfo;
-  }
-}
+import { FakeStore } from './testing/fake-store';
+import { LogLine, call, capturedLog, json, logged } from './testing/http';
 
 describe('the uploader HTTP API', () => {
   let store: FakeStore;
   let server: Server;
   let port: number;
+  let requests: InFlightRequests;
+  let lines: LogLine[];
+  /** The access log line of the request to `url`, once it is written. */
+  const accessLine = (url: string) => logged(lines, (line) => line['msg'] === 'request' && line['url'] === url);
 
   beforeEach(async () => {
     store = new FakeStore();
-    server = createServer(createUploaderHandler(store as unknown as FileStore, pino({ level: 'silent' })));
+    requests = new InFlightRequests();
+    const captured = capturedLog();
+    lines = captured.lines;
+    server = createServer(createUploaderHandler(store as unknown as FileStore, captured.log, requests));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -210,7 +134,7 @@ describe('the uploader HTTP API', () => {
     const firstPartArrived = new Promise<void>((resolve) => (store.onPull = () => resolve()));
     const putFailed = new Promise<unknown>((resolve) => {
       const put = store.put.bind(store);
-      store.put = (name, source) => put(name, source).catch((err: unknown) => (resolve(err), Promise.reject(err)));
+      store.put = (name, source, options) => put(name, source, options).catch((err: unknown) => (resolve(err), Promise.reject(err)));
     });
     const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/files/cut.bin', agent: false });
     req.on('error', () => undefined);
@@ -220,6 +144,68 @@ describe('the uploader HTTP API', () => {
     await putFailed;
     expect(store.files.has('cut.bin')).toBe(false);
     expect((await call(port, 'GET', '/healthz')).status).toBe(200);
+    // The access log says no response was sent, and why; the client's leaving is no server failure.
+    const access = await accessLine('/files/cut.bin');
+    expect(access).toMatchObject({ method: 'PUT', completed: false, aborted: 'client disconnected', code: 'E_ABORTED' });
+    expect(access).not.toHaveProperty('status');
+    expect(lines.filter((line) => line['msg'] === 'request failed')).toEqual([]);
+  });
+
+  describe('the access log', () => {
+    it('gives the status of a response sent in full', async () => {
+      await call(port, 'PUT', '/files/logged.txt', Buffer.from('x'));
+      expect(await accessLine('/files/logged.txt')).toMatchObject({ method: 'PUT', status: 201, completed: true, level: 30 });
+      await call(port, 'GET', '/files/missing.txt');
+      const missing = await accessLine('/files/missing.txt');
+      expect(missing).toMatchObject({ status: 404, completed: true, code: 'E_NOT_FOUND' });
+      expect(missing).not.toHaveProperty('aborted');
+    });
+
+    it('says a GET that failed after its first bytes was cut short, not a plain 200', async () => {
+      store.files.set('big.bin', Buffer.alloc(1024 * 1024, 5));
+      store.failGetAfter = { bytes: 256 * 1024, error: new CairnError('E_UNAVAILABLE', 'no replica of chunk 0 answers') };
+      const received = await new Promise<{ status: number; bytes: number; whole: boolean }>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, method: 'GET', path: '/files/big.bin', agent: false }, (res) => {
+          let bytes = 0;
+          res.on('data', (part: Buffer) => (bytes += part.length));
+          res.on('close', () => resolve({ status: res.statusCode ?? 0, bytes, whole: res.complete }));
+        });
+        req.on('error', () => undefined);
+        req.end();
+      });
+      expect(received).toMatchObject({ status: 200, whole: false });
+      expect(received.bytes).toBeLessThan(1024 * 1024);
+      expect(await accessLine('/files/big.bin')).toMatchObject({ status: 200, completed: false, aborted: 'failed mid-response', code: 'E_UNAVAILABLE' });
+    });
+
+    it('logs an expected Cairn error as one line with its code and message, without a stack', async () => {
+      store.stat = async () => {
+        throw new CairnError('E_NO_NODES', 'no storage node is up');
+      };
+      expect((await call(port, 'GET', '/files/x')).status).toBe(503);
+      const failed = await logged(lines, (line) => line['msg'] === 'request failed');
+      expect(failed).toMatchObject({ level: 40, code: 'E_NO_NODES', message: 'no storage node is up', url: '/files/x' });
+      expect(failed).not.toHaveProperty('err');
+      expect(JSON.stringify(failed)).not.toMatch(/stack|\n\s+at /);
+    });
+
+    it('keeps the stack of an unexpected error', async () => {
+      store.stat = async () => {
+        throw new TypeError('cannot read properties of undefined');
+      };
+      expect((await call(port, 'GET', '/files/x')).status).toBe(500);
+      const failed = await logged(lines, (line) => line['msg'] === 'request failed');
+      expect(failed).toMatchObject({ level: 50, code: 'E_INTERNAL', err: { type: 'TypeError', message: 'cannot read properties of undefined' } });
+      expect((failed['err'] as { stack: string }).stack).toMatch(/\n\s+at /);
+    });
+  });
+
+  it('answers 503 and closes the connection once the service is stopping', async () => {
+    requests.stop();
+    const answer = await call(port, 'GET', '/healthz');
+    expect(answer.status).toBe(503);
+    expect(answer.headers['connection']).toBe('close');
+    expect(json(answer)).toEqual({ code: 'E_UNAVAILABLE', message: 'the service is shutting down' });
   });
 
   it('answers 500 E_INTERNAL for an unexpected failure, without its message', async () => {

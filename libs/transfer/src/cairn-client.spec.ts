@@ -1713,3 +1713,108 @@ async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<v
     await sleep(20);
   }
 }
+
+describe('CairnClient in an application: every failure a CairnError, many calls at once, close', () => {
+  /** The error a promise rejects with (fails the test if it resolves). */
+  async function failureOf(promise: Promise<unknown>): Promise<CairnError> {
+    const outcome = await promise.then(
+      () => new Error('resolved'),
+      (err: unknown) => err,
+    );
+    if (!(outcome instanceof CairnError)) throw new Error(`not a CairnError: ${String(outcome)}`);
+    return outcome;
+  }
+
+  it('reports local files it cannot read or write with a stable code, naming the path it was given', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const dir = await tempDir();
+    await sdk.put('there', Buffer.from('x'));
+
+    expect(await failureOf(sdk.put('a', { path: join(dir, 'missing') }))).toMatchObject({ code: 'E_NOT_FOUND', message: `cannot read ${join(dir, 'missing')}: no such file` });
+    expect(await failureOf(sdk.put('a', { path: dir }))).toMatchObject({ code: 'E_USAGE', message: `cannot read ${dir}: is a directory` });
+    const dest = join(dir, 'no-dir', 'x');
+    expect(await failureOf(sdk.getToFile('there', dest))).toMatchObject({ code: 'E_NOT_FOUND', message: `cannot write ${dest}: no such directory ${join(dir, 'no-dir')}` });
+    expect(await failureOf(sdk.put('a', null as never))).toMatchObject({ code: 'E_USAGE' });
+    expect(await failureOf(sdk.put('a', 42 as never))).toMatchObject({ code: 'E_USAGE' });
+    expect(await readAll(sdk.read('there'))).toEqual(Buffer.from('x')); // nothing else changed
+  });
+
+  it('stores a string as its UTF-8 bytes, and bytes from a plain iterable', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('text', 'café');
+    await sdk.put('parts', [Buffer.from('a'), Buffer.from('b')] as never);
+    expect((await readAll(sdk.read('text'))).toString('utf8')).toBe('café');
+    expect((await readAll(sdk.read('parts'))).toString()).toBe('ab');
+  });
+
+  it('reports a source that fails as E_ABORTED with its error as the cause, however far it got; a CairnError of its own as it is', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const boom = Object.assign(new Error('boom'), { code: 'EBOOM' });
+    async function* failingAfter(chunks: number): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < chunks; i++) yield randomBytes(CHUNK_SIZE);
+      throw boom;
+    }
+    for (const chunks of [0, 1, 20]) {
+      const failure = await failureOf(sdk.put(`src-${chunks}`, failingAfter(chunks)));
+      expect({ chunks, code: failure.code, message: failure.message, cause: failure.details?.['cause'] }).toEqual({ chunks, code: 'E_ABORTED', message: 'the source failed: boom', cause: boom });
+    }
+    async function* refusing(): AsyncGenerator<Uint8Array> {
+      yield randomBytes(CHUNK_SIZE);
+      throw new CairnError('E_FORBIDDEN', 'its own');
+    }
+    expect(await failureOf(sdk.put('own', refusing()))).toMatchObject({ code: 'E_FORBIDDEN', message: 'its own' });
+    const destroyed = new Readable({ read: () => undefined });
+    setImmediate(() => destroyed.destroy());
+    expect(await failureOf(sdk.put('destroyed', destroyed))).toMatchObject({ code: 'E_ABORTED' });
+    expect(cluster.files.size).toBe(0); // nothing became visible
+  });
+
+  it('takes 200 calls at once on one client: those beyond what a connection carries wait their turn', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => sdk.put(`many/${i}`, Buffer.from(`file ${i}`))));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    const stats = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => sdk.stat(`many/${i}`, { withChunks: false })));
+    expect(stats.filter((r) => r.status === 'rejected')).toEqual([]);
+  });
+
+  it('refuses options it cannot use when it is made, not as a bug in the first transfer', () => {
+    for (const options of [{ window: 0 }, { window: 1.5 }, { window: '4' }, { window: NaN }, { requestTimeoutMs: 0 }, { requestTimeoutMs: -5 }, { requestTimeoutMs: 'abc' }, { requestTimeoutMs: 1e12 }, { controller: '' }, { token: '' }]) {
+      expect(() => new CairnClient(options as never)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    }
+  });
+
+  it('close() fails the transfers under way with E_ABORTED, and any call after it with E_USAGE', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    await sdk.put('big', randomBytes(300 * CHUNK_SIZE));
+    let more = 400;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      while (more-- > 0) {
+        yield randomBytes(CHUNK_SIZE);
+        await sleep(1);
+      }
+    }
+    const putting = failureOf(sdk.put('cut', endless()));
+    const reading = sdk.read('big')[Symbol.asyncIterator]();
+    await reading.next();
+    await sleep(20);
+    await sdk.close();
+
+    expect(await putting).toMatchObject({ code: 'E_ABORTED', message: 'the client was closed' });
+    const read = await (async () => {
+      for (let part = await reading.next(); !part.done; part = await reading.next());
+    })().then(
+      () => 'read to the end',
+      (err: unknown) => err,
+    );
+    expect(read).toMatchObject({ code: 'E_ABORTED', message: 'the client was closed' });
+    expect(await failureOf(sdk.stat('big'))).toMatchObject({ code: 'E_USAGE' });
+    expect(await failureOf(sdk.put('after', Buffer.from('x')))).toMatchObject({ code: 'E_USAGE' });
+    expect(cluster.files.has('cut')).toBe(false);
+    await sdk.close(); // again: nothing
+  });
+});

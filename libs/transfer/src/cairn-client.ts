@@ -8,6 +8,8 @@ import {
   ControlType,
   FileInfo,
   Frame,
+  MAX_REQUESTS_IN_FLIGHT,
+  MAX_TIMER_MS,
   NodeInfo,
   NodeState,
   validateName,
@@ -27,6 +29,7 @@ import { DEFAULT_CONTROLLER } from './endpoint';
 import { ReceiveBuffers } from './receive-buffers';
 import { type AbortScope, abortScope, abortable } from './abort-scope';
 import { requestController } from './controller-link';
+import { noDirectoryFor, withLocalErrors } from './local-errors';
 
 export interface CairnClientOptions {
   /** `host:port`, `ws(s)://…` or `http(s)://…`; default `127.0.0.1:7700`. */
@@ -63,8 +66,8 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-/** Where a put reads from: bytes in memory, a stream, or a file on disk. */
-export type PutSource = Uint8Array | Readable | AsyncIterable<Uint8Array> | { path: string };
+/** Where a put reads from: bytes in memory (a string as its UTF-8), a stream, or a file on disk. */
+export type PutSource = Uint8Array | string | Readable | AsyncIterable<Uint8Array> | { path: string };
 
 export interface StatChunk {
   index: number;
@@ -115,21 +118,26 @@ export class CairnClient {
   private revocation = newRevocation();
   /** The open connection `revocation` belongs to; none before the first, nor once it has closed. */
   private revocationHolder: RpcPeer | undefined;
+  /** Aborted by `close()`: every transfer under way follows it, and nothing starts after it. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: CairnClientOptions = {}) {
+    checkOptions(options);
+    setMaxListeners(Infinity, this.closing.signal); // one per transfer under way, removed as it ends
     this.window = options.window ?? DEFAULT_WINDOW;
     this.nodes = new NodePool({ requestTimeoutMs: options.requestTimeoutMs, ca: options.ca, receiveBuffers: this.receiveBuffers });
   }
 
   /** Stores `source` under `name`, replacing any file of that name atomically once every chunk is durable. */
   async put(name: string, source: PutSource, options: PutOptions = {}): Promise<FileInfo> {
+    this.requireOpen();
     validateName(name);
     const stream = isFileSource(source) ? source : toIterable(source);
     const scope = this.transferScope(options.signal);
     try {
       return await uploadStream(this.transferContext(), name, stream, { ...options, signal: scope.signal });
     } catch (err) {
-      throw revokedOr(scope.revocation, err);
+      throw scope.failure(err);
     } finally {
       scope.close();
       if (stream instanceof Readable) stream.destroy();
@@ -143,13 +151,14 @@ export class CairnClient {
 
   /** The file's bytes as an async iterator of verified chunks. */
   async *read(name: string, options: GetOptions = {}): AsyncGenerator<Buffer> {
+    this.requireOpen();
     validateName(name);
     const ctx = this.transferContext();
     const scope = this.transferScope(options.signal);
     try {
       yield* downloadFile(ctx, await openFile(ctx, name, scope.signal), { ...options, signal: scope.signal });
     } catch (err) {
-      throw revokedOr(scope.revocation, err);
+      throw scope.failure(err);
     } finally {
       scope.close();
     }
@@ -162,16 +171,18 @@ export class CairnClient {
    * device or FIFO at `dest` is replaced instead (download-target.ts).
    */
   async getToFile(name: string, dest: string, options: GetOptions & { plainPath?: boolean } = {}): Promise<FileInfo> {
+    this.requireOpen();
     validateName(name);
     const ctx = this.transferContext();
     const scope = this.transferScope(options.signal);
     try {
       const opened = await openFile(ctx, name, scope.signal);
       const chunks = downloadFile(ctx, opened, { ...options, signal: scope.signal });
-      await writeDownload(dest, chunks, { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
+      const written = writeDownload(dest, chunks, { onWritten: (chunk) => this.recycle(chunk), plainPath: options.plainPath });
+      await withLocalErrors(`write ${dest}`, written, noDirectoryFor(dest));
       return opened.file;
     } catch (err) {
-      throw revokedOr(scope.revocation, err);
+      throw scope.failure(err);
     } finally {
       scope.close();
     }
@@ -267,7 +278,12 @@ export class CairnClient {
     await this.ask('node.forget', { nodeId }, 'ack', options);
   }
 
+  /**
+   * Ends the client: transfers under way fail with E_ABORTED, every connection is closed, and any call
+   * after it fails with E_USAGE (a process whose client is closed can exit). Closing again does nothing.
+   */
   async close(): Promise<void> {
+    this.closing.abort(new CairnError('E_ABORTED', 'the client was closed'));
     const controller = this.controllerPeer;
     this.controllerPeer = undefined;
     this.connected = undefined;
@@ -285,7 +301,16 @@ export class CairnClient {
    * The controller connection, authenticated with the token before any other request. It is shared:
    * a caller's `signal` stops that caller's wait (E_ABORTED), never the connection others wait for.
    */
+  private requireOpen(): void {
+    if (this.closing.signal.aborted) throw new CairnError('E_USAGE', 'this CairnClient was closed: make a new one');
+  }
+
   private controller(signal?: AbortSignal): Promise<RpcPeer> {
+    try {
+      this.requireOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     // A closed connection is dropped here too, not only once its close is handled: a transfer's request
     // that failed with the close asks for a connection again before that (controller-link.ts).
     if (this.controllerPeer && this.connected?.isOpen === false) this.dropController(this.controllerPeer);
@@ -358,10 +383,17 @@ export class CairnClient {
     revocation.abort(new CairnError('E_AUTH', 'the token was revoked'));
   }
 
-  /** A transfer's signal: it aborts when the caller's does, or when the token is revoked (`revocation`, as it is now). */
-  private transferScope(signal: AbortSignal | undefined): AbortScope & { revocation: AbortSignal } {
+  /**
+   * A transfer's signal: it aborts when the caller's does, when the token is revoked (`revocation`, as
+   * it is now), or when the client is closed. `failure` says what a transfer that failed reports: the
+   * revocation or the close, if one came meanwhile (the failure is then its doing); never a revocation
+   * that came to a connection it did not start under.
+   */
+  private transferScope(signal: AbortSignal | undefined): AbortScope & { failure: (err: unknown) => unknown } {
     const revocation = this.revocation.signal;
-    return { ...abortScope(signal, revocation), revocation };
+    const closing = this.closing.signal;
+    const failure = (err: unknown) => (revocation.aborted ? revocation.reason : closing.aborted ? closing.reason : err);
+    return { ...abortScope(signal, revocation, closing), failure };
   }
 
   /** What the uploader and downloader need; a request's `signal` also covers waiting for the controller connection. */
@@ -400,15 +432,24 @@ function newRevocation(): AbortController {
   return revocation;
 }
 
-/**
- * What a transfer that failed reports: the revocation of its own token, if it came meanwhile (the
- * failure is then its doing); never one that came to a connection it did not start under.
- */
-function revokedOr(revocation: AbortSignal, err: unknown): unknown {
-  return revocation.aborted ? revocation.reason : err;
-}
-
 function toIterable(source: Exclude<PutSource, { path: string }>): Readable | AsyncIterable<Uint8Array> {
   if (source instanceof Uint8Array) return Readable.from([source], { objectMode: false });
+  if (typeof source === 'string') return Readable.from([Buffer.from(source, 'utf8')], { objectMode: false });
+  const iterable = source as Partial<AsyncIterable<Uint8Array> & Iterable<Uint8Array>> | null;
+  if (typeof iterable?.[Symbol.asyncIterator] !== 'function' && typeof iterable?.[Symbol.iterator] !== 'function') {
+    throw new CairnError('E_USAGE', 'a put reads bytes (a Buffer, a Uint8Array or a string), a Readable, an iterable of bytes, or {path}');
+  }
   return source;
+}
+
+/** Options a caller got wrong fail here (E_USAGE), not as a bug in the first transfer. */
+function checkOptions({ window, requestTimeoutMs, controller, token }: CairnClientOptions): void {
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1 && window <= MAX_REQUESTS_IN_FLIGHT)) {
+    throw new CairnError('E_USAGE', `window must be a whole number of chunks from 1 to ${MAX_REQUESTS_IN_FLIGHT}, got ${String(window)}`);
+  }
+  if (requestTimeoutMs !== undefined && !(Number.isInteger(requestTimeoutMs) && requestTimeoutMs >= 1 && requestTimeoutMs <= MAX_TIMER_MS)) {
+    throw new CairnError('E_USAGE', `requestTimeoutMs must be a whole number of ms from 1 to ${MAX_TIMER_MS} (24.8 days), got ${String(requestTimeoutMs)}`);
+  }
+  if (controller !== undefined && (typeof controller !== 'string' || controller === '')) throw new CairnError('E_USAGE', 'controller must be host:port or a ws(s):// or http(s):// URL');
+  if (token !== undefined && (typeof token !== 'string' || token === '')) throw new CairnError('E_USAGE', 'token must be a non-empty string');
 }

@@ -37,6 +37,7 @@ export {
 } from './http-probes';
 export { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, type TlsFiles } from './process-server';
 export { listen } from './listen';
+export { localFileError, noDirectoryFor, withLocalErrors, type Reasons } from './local-errors';
 export { defaultToken, readTokenFile, LOCAL_ADMIN_TOKEN_PATH } from './credentials';
 export { defaultConfigPath, readConfigFile } from './config-file';
 export { RPC_LATENCY_BUCKETS, createRpcMetrics, serveMetrics } from './rpc-metrics';

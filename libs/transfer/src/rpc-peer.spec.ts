@@ -1254,7 +1254,8 @@ describe('attachRpcServer limits', () => {
         return { type: 'nodes.info', body: { nodes: [] } };
       },
     });
-    const client = await connect(server.address);
+    // A peer of its own making: ours would not send the extra request before a slot is free.
+    const client = await connect(server.address, { maxRequestsInFlight: MAX_REQUESTS_IN_FLIGHT + 10 });
 
     const held = Array.from({ length: MAX_REQUESTS_IN_FLIGHT }, () => codeOf(client.request('nodes.list', {})));
     const over = codeOf(client.request('nodes.list', {}));
@@ -1268,6 +1269,36 @@ describe('attachRpcServer limits', () => {
     never.open();
     expect(new Set(await Promise.all(held))).toEqual(new Set(['resolved']));
     expect(await stat(client, 'after')).toBe('after');
+  });
+
+  it(`queues its own requests beyond ${MAX_REQUESTS_IN_FLIGHT} in flight instead of having them refused; one aborted or timed out while queued leaves the queue`, async () => {
+    const held = gate();
+    let handling = 0;
+    let most = 0;
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type !== 'nodes.list') return echoHandler(frame, peer);
+        most = Math.max(most, ++handling);
+        await held.opened;
+        handling--;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address, { requestTimeoutMs: 60_000 });
+
+    const many = Array.from({ length: 3 * MAX_REQUESTS_IN_FLIGHT }, () => codeOf(client.request('nodes.list', {})));
+    const aborter = new AbortController();
+    const aborted = codeOf(client.request('nodes.list', {}, { signal: aborter.signal }));
+    const timedOut = codeOf(client.request('nodes.list', {}, { timeoutMs: 50 })); // no progress while all wait
+    while (handling < MAX_REQUESTS_IN_FLIGHT) await sleep(5);
+    aborter.abort();
+    expect(await aborted).toBe('E_ABORTED');
+    expect(await timedOut).toBe('E_TIMEOUT');
+
+    held.open();
+    expect(new Set(await Promise.all(many))).toEqual(new Set(['resolved']));
+    expect(most).toBe(MAX_REQUESTS_IN_FLIGHT);
+    expect(await stat(client, 'after')).toBe('after'); // the slots of the two that left are free again
   });
 
   it(`works on ${MAX_REQUESTS_ANSWERED_AT_ONCE} chunk reads of a connection at once; the others wait their turn, and all are answered`, async () => {

@@ -48,6 +48,11 @@ export interface RpcPeerOptions {
   /** Answers requests that arrive from the other side; without one, requests get E_UNKNOWN_TYPE. */
   onRequest?: RequestHandler;
   requestTimeoutMs?: number;
+  /**
+   * Our requests in flight at most (sent, or being sent, and not answered); more wait their turn.
+   * Default MAX_REQUESTS_IN_FLIGHT, what the other side takes (tests of its refusal set more).
+   */
+  maxRequestsInFlight?: number;
   /** Pause sending while the socket buffers more than this many bytes (backpressure). */
   maxBufferedBytes?: number;
   /** Told about frames that could not even be attributed to a request (then the socket is closed). */
@@ -160,6 +165,9 @@ export class RpcPeer {
   private lastAnswered = 0;
   /** Requests sent and not settled, by the order they were sent in (a Map keeps it). */
   private readonly sent = new Map<number, SentRequest>();
+  /** Our requests holding one of the MAX_REQUESTS_IN_FLIGHT slots (`send`), and those waiting for one. */
+  private slotsTaken = 0;
+  private readonly slotWaiters: Array<{ taken: () => void; resolve: () => void }> = [];
   private sendOrder = 0;
   private drainTimer: NodeJS.Timeout | undefined;
   /** Why this connection is not being read: the inbound budget is spent, or the peer does not read our answers. */
@@ -293,11 +301,15 @@ export class RpcPeer {
         if (left > 0) timer = setTimeout(onTimer, left);
         else settle(transportError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`, { timeoutMs }));
       };
+      let holdsSlot = false;
+      const onSlot = () => (holdsSlot = true);
       const settle = (outcome: Frame | CairnError) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
+        if (holdsSlot) this.releaseSlot();
+        else this.leaveSlotQueue(onSlot);
         if (id !== 0) this.pending.delete(id);
         this.sent.delete(order);
         if (outcome instanceof CairnError) reject(outcome);
@@ -307,7 +319,8 @@ export class RpcPeer {
       const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
-      void this.drained()
+      void this.takeSlot(onSlot)
+        .then(() => this.drained())
         .then(() => {
           if (settled) return; // timed out or aborted while waiting: never sent
           if (this.closedError) return settle(this.closedError);
@@ -328,6 +341,38 @@ export class RpcPeer {
         // Nothing in the chain may reject unhandled: that would end the process, an embedding app's too.
         .catch((err: unknown) => settle(toCairnError(err)));
     });
+  }
+
+  /**
+   * Waits until fewer than MAX_REQUESTS_IN_FLIGHT of our requests are in flight here, then calls
+   * `taken` (synchronously, so the request knows it holds a slot before anything else runs). The other
+   * side answers E_UNAVAILABLE to a request over that many: an SDK shared by a busy service would
+   * otherwise fail its requests beyond the 64th instead of queueing them. Slots go in request order.
+   */
+  private takeSlot(taken: () => void): Promise<void> {
+    if (this.slotsTaken < (this.options.maxRequestsInFlight ?? MAX_REQUESTS_IN_FLIGHT)) {
+      this.slotsTaken++;
+      taken();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.slotWaiters.push({ taken, resolve }));
+  }
+
+  /** A settled request's slot goes to the first waiting, or back. */
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (!next) {
+      this.slotsTaken--;
+      return;
+    }
+    next.taken();
+    next.resolve();
+  }
+
+  /** A request settled (timed out, aborted) while it waited for a slot leaves the queue. */
+  private leaveSlotQueue(taken: () => void): void {
+    const at = this.slotWaiters.findIndex((waiter) => waiter.taken === taken);
+    if (at >= 0) this.slotWaiters.splice(at, 1);
   }
 
   /**

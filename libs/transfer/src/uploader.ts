@@ -8,6 +8,7 @@ import { AbortableReads } from './abortable-reads';
 import { NodePool, isUnresponsiveError } from './node-pool';
 import type { CairnLogger } from './cairn-client';
 import { fixedChunks } from './chunker';
+import { sourceErrors } from './source-errors';
 import { ChunkBuffers, fileChunks, isFileSource } from './file-chunks';
 import { Window } from './window';
 import { sha256 } from './hashing';
@@ -104,7 +105,9 @@ export async function uploadStream(
   // ignores). Shared memory, which that hash, on its own thread for a big file, reads where it lies.
   const buffers = new ChunkBuffers(DEFAULT_CHUNK_SIZE);
   const scope = abortScope(options.signal);
-  const read = isFileSource(source) ? fileChunks(source.path, buffers) : fixedChunks(source, DEFAULT_CHUNK_SIZE);
+  const read = isFileSource(source)
+    ? sourceErrors(fileChunks(source.path, buffers), source.path)
+    : sourceErrors(fixedChunks(source, DEFAULT_CHUNK_SIZE), undefined);
   const chunks = new AbortableReads(read[Symbol.asyncIterator](), scope.signal);
   try {
     return await putChunks(ctx, name, chunks, whole, { ...options, signal: scope.signal, recycle: (chunk) => buffers.give(chunk) });

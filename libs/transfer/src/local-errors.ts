@@ -1,6 +1,6 @@
 import { getSystemErrorMap } from 'node:util';
 import { dirname } from 'node:path';
-import { CairnError, type ErrorCode } from '@cairn/protocol';
+import { CairnError, type ErrorCode, isCairnError } from '@cairn/protocol';
 
 /**
  * The stable code of a local file-system error: a path that is not there is E_NOT_FOUND, a path of
@@ -36,15 +36,24 @@ function systemReason(err: NodeJS.ErrnoException): string {
 }
 
 /**
- * `err` as the CLI reports it when it came from the local file system while it was doing `what`
- * (`read photos/a.jpg`): one line naming the user's path, never Node's text, which names the syscall
- * and whatever path it was given (a download's internal temp file), and a stable code. Errors that
- * are not the file system's, a CairnError from the cluster included, are given back as they are.
+ * `err` as a CairnError when it came from the local file system while the SDK or the CLI was doing
+ * `what` (`read photos/a.jpg`): one line naming the caller's path, never Node's text, which names the
+ * syscall and whatever path it was given (a download's internal temp file), and a stable code. The
+ * system's error stays in `details.localError`, so that a caller that spells the path its own way
+ * (the CLI, as the user typed it) can say it again with its words. Errors that are not the file
+ * system's, a CairnError from the cluster included, are given back as they are.
  */
 export function localFileError(err: unknown, what: string, reasons: Reasons = {}): unknown {
-  if (!isSystemError(err)) return err;
-  const code = err.code as string;
-  return new CairnError(CODES[code] ?? 'E_DISK', `cannot ${what}: ${reasons[code] ?? PLAINER[code] ?? systemReason(err)}`);
+  const system = isSystemError(err) ? err : localErrorOf(err);
+  if (!system) return err;
+  const code = system.code as string;
+  return new CairnError(CODES[code] ?? 'E_DISK', `cannot ${what}: ${reasons[code] ?? PLAINER[code] ?? systemReason(system)}`, { localError: system });
+}
+
+/** The file-system error a CairnError of `localFileError` was made from. */
+function localErrorOf(err: unknown): NodeJS.ErrnoException | undefined {
+  const inner = isCairnError(err) ? err.details?.['localError'] : undefined;
+  return isSystemError(inner) ? inner : undefined;
 }
 
 /** `work`, its local file-system errors reported by `localFileError`. */
