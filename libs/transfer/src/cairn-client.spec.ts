@@ -1781,6 +1781,23 @@ describe('CairnClient in an application: every failure a CairnError, many calls 
     expect(stats.filter((r) => r.status === 'rejected')).toEqual([]);
   });
 
+  it('get() hands over copies of the chunks it received, and gives the received buffers back at once', async () => {
+    const cluster = await FakeCluster.start(2);
+    const sdk = client(cluster);
+    const data = randomBytes(64 * CHUNK_SIZE);
+    await sdk.put('big', data);
+    const recycled: Uint8Array[] = [];
+    const recycle = jest.spyOn(sdk, 'recycle').mockImplementation((chunk) => void recycled.push(chunk));
+    const viaGet: Buffer[] = [];
+    for await (const chunk of sdk.get('big')) viaGet.push(chunk as Buffer);
+    recycle.mockRestore();
+    expect(Buffer.concat(viaGet).equals(data)).toBe(true);
+    // Each received chunk was given back, and the consumer got a copy of each, never one the client reuses.
+    expect(recycled).toHaveLength(viaGet.length);
+    expect(viaGet.filter((chunk) => recycled.includes(chunk))).toEqual([]);
+    expect(Buffer.concat(recycled.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)))).toHaveLength(data.length);
+  });
+
   it('refuses options it cannot use when it is made, not as a bug in the first transfer', () => {
     for (const options of [{ window: 0 }, { window: 1.5 }, { window: '4' }, { window: NaN }, { requestTimeoutMs: 0 }, { requestTimeoutMs: -5 }, { requestTimeoutMs: 'abc' }, { requestTimeoutMs: 1e12 }, { controller: '' }, { token: '' }]) {
       expect(() => new CairnClient(options as never)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));

@@ -144,9 +144,24 @@ export class CairnClient {
     }
   }
 
-  /** The file's bytes as a stream; it errors with E_CORRUPT if they are not the file committed (downloader.ts). */
+  /**
+   * The file's bytes as a stream; it errors with E_CORRUPT if they are not the file committed
+   * (downloader.ts). Each chunk is handed over as a copy of its own and the buffer it was received into
+   * is reused at once: a stream's consumer cannot say when it is done with a chunk, and received
+   * buffers are shared memory, which V8 does not count, so chunks left to the garbage collector piled
+   * up to the file's size before a full collection came (a slow reader of a 300 MiB file held ~300
+   * MiB). A copy is memory V8 counts and collects in time. `read()` with `recycle()` avoids the copy.
+   */
   get(name: string, options: GetOptions = {}): Readable {
-    return Readable.from(this.read(name, options), { objectMode: false });
+    return Readable.from(this.copiedOut(this.read(name, options)), { objectMode: false });
+  }
+
+  private async *copiedOut(chunks: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of chunks) {
+      const copy = Buffer.from(chunk);
+      this.recycle(chunk);
+      yield copy;
+    }
   }
 
   /** The file's bytes as an async iterator of verified chunks. */
