@@ -115,7 +115,7 @@ export function buildCli(commandLine: string[], env: NodeJS.ProcessEnv, run: Run
             return (ctx) => cmd.tokenCreateCommand(ctx, a.scope, a.prefix);
           }),
         )
-        .command('list', 'list tokens (ids, scopes, prefixes; never secrets)', (t) => t.example('$0 token list', 'every token and whether it is revoked'), act(2, (_a, words) => noWords(SYNOPSIS.tokenList, words, cmd.tokenListCommand)))
+        .command('list', 'list tokens (ids, scopes, prefixes, dates; never secrets)', (t) => t.example('$0 token list', 'every token and whether it is revoked'), act(2, (_a, words) => noWords(SYNOPSIS.tokenList, words, cmd.tokenListCommand)))
         .command(
           'revoke',
           `revoke a token; its open connections close at once: ${SYNOPSIS.tokenRevoke}`,

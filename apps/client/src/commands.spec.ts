@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { CairnError, type FileInfo } from '@cairn/protocol';
 import { CairnClient, PutOptions, createProcessLogger, writeFileAtomically } from '@cairn/transfer';
-import { CommandContext, drainCommand, getCommand, putCommand, tokenRevokeCommand } from './commands';
+import { CommandContext, drainCommand, getCommand, putCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands';
 import { printable } from './format';
 
 const STORED: FileInfo = { id: 7, name: 'docs/a.txt', size: 5, sha256: 'a'.repeat(64), replicas: 2, chunkCount: 1, createdAt: 0, updatedAt: 0 };
@@ -159,5 +159,72 @@ describe('put and get report local file-system errors in one line with a stable 
     await putCommand(ctx(), src, 'm4');
     await getCommand(ctx(), 'm4', join(dir, 'into'));
     expect(printed).toEqual(['stored m4 (1 byte, 1 chunk, 1 replica)\n', `saved m4 to ${join(dir, 'into', 'm4')} (1 byte)\n`]);
+  });
+});
+
+describe('token create says the prefix the controller gave the token', () => {
+  const TOKEN = `cairn_cca473f6f419a05f_${'s'.repeat(43)}`;
+  /** A controller that limits a token made without --prefix to `own` (the creating token's prefix), as it does. */
+  function controller(own: string | null, listing: 'works' | 'fails' = 'works') {
+    const tokens: Array<{ id: string; scope: 'read' | 'write' | 'admin'; prefix: string | null; createdAt: number; revokedAt: number | null }> = [
+      { id: '7d1197dec68e00ea', scope: 'read', prefix: null, createdAt: 1, revokedAt: null },
+    ];
+    const calls: string[] = [];
+    const client = {
+      createToken: async (scope: 'read' | 'write' | 'admin', prefix?: string) => {
+        calls.push('create');
+        tokens.push({ id: 'cca473f6f419a05f', scope, prefix: prefix ?? own, createdAt: 2, revokedAt: null });
+        return { id: 'cca473f6f419a05f', token: TOKEN };
+      },
+      listTokens: async () => {
+        calls.push('list');
+        if (listing === 'fails') throw new CairnError('E_UNAVAILABLE', 'connection closed (1006)');
+        return tokens;
+      },
+    } as unknown as CairnClient;
+    let printed = '';
+    const out = new PassThrough();
+    out.on('data', (chunk: Buffer) => (printed += chunk.toString()));
+    const ctx = (json = false): CommandContext => ({ client, json, quiet: true, out, log: createProcessLogger({ level: 'warn', format: 'json', base: {}, destination: new PassThrough() }) });
+    return { ctx, calls, printed: () => printed };
+  }
+
+  it('without --prefix, from an admin limited to w2/: names under "w2/", read back from token list by id', async () => {
+    const { ctx, printed, calls } = controller('w2/');
+    await tokenCreateCommand(ctx(), 'read', undefined);
+    expect(printed()).toBe(`token cca473f6f419a05f (read, names under "w2/"):\n${TOKEN}\nIt is shown only now: store it as a secret.\n`);
+    expect(calls).toEqual(['create', 'list']);
+  });
+
+  it('without --prefix, from an admin of every name: every name; with --json, prefix null beside id and token', async () => {
+    const { ctx, printed } = controller(null);
+    await tokenCreateCommand(ctx(), 'write', undefined);
+    await tokenCreateCommand(ctx(true), 'write', undefined);
+    const [human, json] = printed().split('It is shown only now: store it as a secret.\n');
+    expect(human).toBe(`token cca473f6f419a05f (write, every name):\n${TOKEN}\n`);
+    expect(JSON.parse(json)).toEqual({ id: 'cca473f6f419a05f', token: TOKEN, prefix: null });
+  });
+
+  it('with --prefix: that prefix, asked for nothing more', async () => {
+    const { ctx, printed, calls } = controller('w2/');
+    await tokenCreateCommand(ctx(), 'write', 'w2/w3/');
+    expect(printed()).toMatch(/^token cca473f6f419a05f \(write, names under "w2\/w3\/"\):\n/);
+    expect(calls).toEqual(['create']);
+  });
+
+  it('prints the token, shown only now, even where its prefix cannot be read back', async () => {
+    const { ctx, printed } = controller('w2/', 'fails');
+    await tokenCreateCommand(ctx(), 'read', undefined);
+    expect(printed()).toBe(`token cca473f6f419a05f (read; its names: see cairn token list):\n${TOKEN}\nIt is shown only now: store it as a secret.\n`);
+    await tokenCreateCommand(ctx(true), 'read', undefined);
+    expect(JSON.parse(printed().split('\n').at(-2) as string)).toEqual({ id: 'cca473f6f419a05f', token: TOKEN });
+  });
+
+  it('token list: a table with the dates; --json the records as they are', async () => {
+    const { ctx, printed } = controller(null);
+    await tokenListCommand(ctx());
+    expect(printed()).toBe('ID                SCOPE  PREFIX  STATE   CREATED                   REVOKED\n7d1197dec68e00ea  read   *       active  1970-01-01T00:00:00.001Z  -\n');
+    await tokenListCommand(ctx(true));
+    expect(JSON.parse(printed().split('\n').at(-2) as string)).toEqual([{ id: '7d1197dec68e00ea', scope: 'read', prefix: null, createdAt: 1, revokedAt: null }]);
   });
 });

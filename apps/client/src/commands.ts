@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { CairnError, isNodeId, isTokenId, validateName } from '@cairn/protocol';
 import { CairnClient, FileStat, TransferProgress, noDirectoryFor, withLocalErrors } from '@cairn/transfer';
-import { count, formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
+import { count, formatFileLine, formatNodes, formatStat, formatStatus, formatTokens, printable, skippedNote } from './format';
 import { createProgress } from './progress';
 import { formatTreeSummary, getTree, putTree } from './tree-transfer';
 import { uploadLog } from './upload-log';
@@ -17,6 +17,8 @@ export interface CommandContext {
   replicas?: number;
   /** Where output goes; tests and embedding may swap it. */
   out: NodeJS.WritableStream;
+  /** Where a note beside an error line goes (what a failed `put -r` had stored): stderr unless swapped. */
+  err?: NodeJS.WritableStream;
   /** The CLI's logger (stderr; silent below --log-level warn unless asked). */
   log: Logger;
 }
@@ -166,21 +168,35 @@ function requireNodeId(command: string, nodeId: string): void {
   if (!isNodeId(nodeId)) throw new CairnError('E_USAGE', `${command} needs a node id (1-64 of A-Z a-z 0-9 _ -, as \`cairn nodes\` shows), not ${quoted(nodeId)}`);
 }
 
-/** `token create --scope S [--prefix P]`: prints the new token once (with --json: {id, token}). */
+/**
+ * `token create --scope S [--prefix P]`: prints the new token once (with --json: {id, token, prefix}).
+ * Without --prefix, the controller limits the token to the creating token's own prefix, if it has one;
+ * `token.created` does not say which, so it is read back from `token list` by id (only after the token
+ * was made: that failing leaves the prefix unsaid, and the token is printed all the same).
+ */
 export async function tokenCreateCommand(ctx: CommandContext, scope: 'read' | 'write' | 'admin', prefix: string | undefined): Promise<void> {
   const created = await ctx.client.createToken(scope, prefix);
-  if (ctx.json) printJson(ctx, created);
-  else print(ctx, `token ${created.id} (${scope}${prefix ? `, names under "${printable(prefix)}"` : ''}):\n${created.token}\nIt is shown only now: store it as a secret.`);
+  const given = prefix !== undefined ? prefix : await prefixOfToken(ctx, created.id);
+  if (ctx.json) return void printJson(ctx, { ...created, ...(given !== undefined ? { prefix: given } : {}) });
+  const names = given === undefined ? '; its names: see cairn token list' : given === null ? ', every name' : `, names under "${printable(given)}"`;
+  print(ctx, `token ${created.id} (${scope}${names}):\n${created.token}\nIt is shown only now: store it as a secret.`);
 }
 
+/** The prefix the controller gave token `id` (null: every name), or undefined where it cannot be read. */
+async function prefixOfToken(ctx: CommandContext, id: string): Promise<string | null | undefined> {
+  try {
+    return (await ctx.client.listTokens()).find((t) => t.id === id)?.prefix;
+  } catch (err) {
+    ctx.log.info({ tokenId: id, err: (err as Error).message }, 'cannot read the new token\'s prefix back');
+    return undefined;
+  }
+}
+
+/** `token list`: a table of ids, scopes, prefixes and dates (with --json: the records as they are). */
 export async function tokenListCommand(ctx: CommandContext): Promise<void> {
   const tokens = await ctx.client.listTokens();
   if (ctx.json) return void printJson(ctx, tokens);
-  if (tokens.length === 0) return void print(ctx, 'no tokens (the admin token is not listed)');
-  for (const t of tokens) {
-    const state = t.revokedAt === null ? 'active' : `revoked ${new Date(t.revokedAt).toISOString()}`;
-    print(ctx, `${t.id}  ${t.scope.padEnd(5)}  ${t.prefix === null ? '*' : printable(t.prefix)}  ${state}`);
-  }
+  print(ctx, formatTokens(tokens));
 }
 
 export async function tokenRevokeCommand(ctx: CommandContext, id: string): Promise<void> {

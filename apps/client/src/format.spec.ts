@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { count, formatBytes, formatFileLine, formatNodes, formatStat, formatStatus, printable, skippedNote } from './format';
+import { count, formatBytes, formatFileLine, formatNodes, formatStat, formatStatus, formatTokens, printable, skippedNote } from './format';
 
 describe('formatBytes', () => {
   it.each([
@@ -13,6 +13,27 @@ describe('formatBytes', () => {
     [2 ** 50, '1024.0 TiB'],
   ])('%i bytes → %s', (n, text) => {
     expect(formatBytes(n)).toBe(text);
+  });
+});
+
+describe('formatTokens', () => {
+  it('says so when there is none', () => {
+    expect(formatTokens([])).toBe('no tokens (the admin token is not listed)');
+  });
+
+  it('prints one aligned row per token under a header, with its dates as ls gives them', () => {
+    const created = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    const revoked = Date.UTC(2026, 1, 3, 4, 5, 6, 7);
+    expect(
+      formatTokens([
+        { id: '7d1197dec68e00ea', scope: 'read', prefix: null, createdAt: created, revokedAt: null },
+        { id: 'cca473f6f419a05f', scope: 'admin', prefix: 'w2/\n', createdAt: created, revokedAt: revoked },
+      ]).split('\n'),
+    ).toEqual([
+      'ID                SCOPE  PREFIX  STATE    CREATED                   REVOKED',
+      '7d1197dec68e00ea  read   *       active   2026-01-02T03:04:05.006Z  -',
+      'cca473f6f419a05f  admin  w2/\\n   revoked  2026-01-02T03:04:05.006Z  2026-02-03T04:05:06.007Z',
+    ]);
   });
 });
 

@@ -1,5 +1,8 @@
 import type { FileInfo, NodeInfo } from '@cairn/protocol';
-import type { ClusterStatus, FileStat, StatChunk } from '@cairn/transfer';
+import type { CairnClient, ClusterStatus, FileStat, StatChunk } from '@cairn/transfer';
+
+/** A token as `token list` gives it: id, scope, prefix (null: every name), createdAt, revokedAt. */
+export type TokenRecord = Awaited<ReturnType<CairnClient['listTokens']>>[number];
 
 /** Control characters (C0, DEL and C1), and the backslash that starts an escape. */
 // eslint-disable-next-line no-control-regex -- matching them is the point
@@ -65,6 +68,17 @@ export function formatNodes(nodes: NodeInfo[]): string {
   if (nodes.length === 0) return 'no nodes have registered';
   const rows = nodes.map((n) => [n.id, n.address, n.zone ?? '-', n.state, `${formatBytes(n.used)} / ${formatBytes(n.capacity)}`, String(n.chunks)]);
   return table(['ID', 'ADDRESS', 'ZONE', 'STATE', 'USED / CAPACITY', 'CHUNKS'], rows);
+}
+
+/**
+ * `token list`: one row a token, with a header as `nodes` has; dates as `ls` gives them (ISO 8601, UTC).
+ * A token of every name shows `*` as its prefix, an active one `-` as its revocation date.
+ */
+export function formatTokens(tokens: readonly TokenRecord[]): string {
+  if (tokens.length === 0) return 'no tokens (the admin token is not listed)';
+  const date = (at: number | null) => (at === null ? '-' : new Date(at).toISOString());
+  const rows = tokens.map((t) => [t.id, t.scope, t.prefix === null ? '*' : printable(t.prefix), t.revokedAt === null ? 'active' : 'revoked', date(t.createdAt), date(t.revokedAt)]);
+  return table(['ID', 'SCOPE', 'PREFIX', 'STATE', 'CREATED', 'REVOKED'], rows);
 }
 
 export function formatStatus(s: ClusterStatus): string {

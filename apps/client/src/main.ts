@@ -17,7 +17,7 @@ const run: Run = async (action, settings, command) => {
   const client = new CairnClient({ controller: settings.controller, ca: settings.ca, requestTimeoutMs: settings.requestTimeoutMs, log });
   try {
     // A progress bar would be torn apart by log lines on the same stderr: logging turns it off.
-    await action({ client, json: settings.json, quiet: settings.quiet || log.isLevelEnabled('info'), replicas: settings.replicas, out: process.stdout, log });
+    await action({ client, json: settings.json, quiet: settings.quiet || log.isLevelEnabled('info'), replicas: settings.replicas, out: process.stdout, err: process.stderr, log });
     log.info({ command, ms: Date.now() - started }, 'command finished');
   } catch (err) {
     // The one-line error on stderr is the user's; this line is for whoever follows the logs.

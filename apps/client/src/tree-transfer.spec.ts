@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +91,84 @@ describe('get -r', () => {
 describe('put -r', () => {
   it('of a directory that is not there: E_NOT_FOUND naming it', async () => {
     expect(await failure(putTree(context(clientOf([])), 'nonexist-tree-for-cairn', 't4'))).toBe('cannot read nonexist-tree-for-cairn: no such directory (E_NOT_FOUND)');
+  });
+});
+
+describe('a tree transfer that fails midway', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-tree-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  const closed = () => new CairnError('E_UNAVAILABLE', 'connection closed (1006)');
+
+  /** A context whose stdout and stderr are kept. */
+  function watched(client: CairnClient, json = false) {
+    const ctx = { ...context(client), json, out: new PassThrough(), err: new PassThrough() };
+    const text = (stream: PassThrough) => {
+      let got = '';
+      stream.on('data', (chunk: Buffer) => (got += chunk.toString()));
+      return () => got;
+    };
+    return { ctx, stdout: text(ctx.out), stderr: text(ctx.err) };
+  }
+
+  /**
+   * A client whose puts from the `failFrom`th on fail (E_UNAVAILABLE), as with a controller killed then:
+   * after sending their bytes, or (`sending: false`) before.
+   */
+  function putting(failFrom: number, { sending = true } = {}): CairnClient {
+    let calls = 0;
+    return {
+      put: async (name: string, _source: unknown, options: { onProgress?: (p: { bytes: number; skippedChunks: number }) => void }) => {
+        const call = ++calls;
+        await sleep(5);
+        if (call >= failFrom && !sending) throw closed();
+        options.onProgress?.({ bytes: 5, skippedChunks: 0 });
+        if (call >= failFrom) throw closed();
+        return stored(name);
+      },
+    } as unknown as CairnClient;
+  }
+
+  async function sixFiles(): Promise<string> {
+    const tree = join(dir, 'tree');
+    await mkdir(tree);
+    for (const n of [1, 2, 3, 4, 5, 6]) await writeFile(join(tree, `f${n}`), 'fiver');
+    return tree;
+  }
+
+  it('put -r: says on stderr how many files and bytes it stored, and that running it again resumes; nothing on stdout, --json or not', async () => {
+    const tree = await sixFiles();
+    for (const json of [false, true]) {
+      // 4 at a time: the first 3 are stored, the 4th fails, and no more are begun.
+      const { ctx, stdout, stderr } = watched(putting(4), json);
+      expect(await failure(putTree(ctx, tree, 'w2'))).toBe('connection closed (1006) (E_UNAVAILABLE)');
+      expect(stderr()).toBe('cairn: put -r stored 3 files (15 B) before it stopped; running the same command again resumes: it skips the chunks already stored\n');
+      expect(stdout()).toBe('');
+    }
+  });
+
+  it('put -r: a failure before anything was sent stays the one error line', async () => {
+    const { ctx, stderr } = watched(putting(1, { sending: false }));
+    expect(await failure(putTree(ctx, await sixFiles(), 'w2'))).toBe('connection closed (1006) (E_UNAVAILABLE)');
+    expect(stderr()).toBe('');
+  });
+
+  it('get -r: says how many files it fetched, each whole, and that running it again fetches them all again', async () => {
+    const names = ['x/1', 'x/2', 'x/3', 'x/4']; // 4 at a time: all begun at once, the last to end fails
+    const { ctx, stdout, stderr } = watched(clientOf(names, { 'x/4': 20 }, (name) => name === 'x/4' && closed()));
+    expect(await failure(getTree(ctx, 'x', join(dir, 'out')))).toBe('connection closed (1006) (E_UNAVAILABLE)');
+    expect(stderr()).toBe('cairn: get -r fetched 3 files (9 B) before it stopped, each one whole; running the same command again fetches them all again\n');
+    expect(stdout()).toBe('');
+    expect(await tree(join(dir, 'out'))).toEqual(['1 = x/1', '2 = x/2', '3 = x/3']);
+  });
+
+  it('get -r: a failure before any file was written stays the one error line', async () => {
+    const { ctx, stderr } = watched(clientOf(['x/1'], {}, () => closed()));
+    expect(await failure(getTree(ctx, 'x', join(dir, 'out')))).toBe('connection closed (1006) (E_UNAVAILABLE)');
+    expect(stderr()).toBe('');
   });
 });
 

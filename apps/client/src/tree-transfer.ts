@@ -35,6 +35,7 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
   const progress = createProgress(`put -r ${base || '/'}`, 0, ctx);
   const done = new Map<string, number>();
   const report = () => progress.update([...done.values()].reduce((a, b) => a + b, 0));
+  let sent = false; // any chunk sent or claimed: a run again has something to resume
   try {
     await runBounded(walk(root, summary.skipped), async ({ path, size }) => {
       const name = `${base}${relative(root, path).split(sep).join('/')}`;
@@ -43,6 +44,7 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
       const logged = uploadLog(ctx.log, name);
       let skippedChunks = 0;
       const onProgress = (p: TransferProgress) => {
+        sent ||= p.bytes > 0;
         done.set(path, p.bytes);
         skippedChunks = p.skippedChunks;
         report();
@@ -62,6 +64,10 @@ export async function putTree(ctx: CommandContext, dir: string, prefix: string):
       summary.files++;
       summary.bytes += size;
     });
+  } catch (err) {
+    progress.stop(); // first: the bar shares stderr with the note
+    if (sent || summary.files > 0) tell(ctx, stoppedNote('put -r', summary));
+    throw err;
   } finally {
     progress.stop();
   }
@@ -121,6 +127,10 @@ export async function getTree(ctx: CommandContext, prefix: string, dir: string):
       summary.files++;
       summary.bytes += file.size;
     });
+  } catch (err) {
+    progress.stop(); // first: the bar shares stderr with the note
+    if (summary.files > 0) tell(ctx, stoppedNote('get -r', summary));
+    throw err;
   } finally {
     progress.stop();
   }
@@ -163,6 +173,25 @@ async function makeDirectoriesInside(realRoot: string, rel: string): Promise<boo
     if (!(await lstat(path)).isDirectory()) return false;
   }
   return true;
+}
+
+/**
+ * What a tree transfer that failed midway had done, for stderr before its error line (stdout stays
+ * empty, --json or not: the summary is printed only for a whole tree). Said only where it had done
+ * something (a put -r sent a chunk, a get -r wrote a file): a failure at once stays one line. A put -r
+ * run again resumes: the files stored are put again, sending only the chunks not stored yet. A get -r
+ * writes each file whole or not at all, and fetches every file again.
+ */
+export function stoppedNote(command: 'put -r' | 'get -r', s: Pick<TreeSummary, 'files' | 'bytes'>): string {
+  const done = `${count(s.files, 'file')} (${formatBytes(s.bytes)})`;
+  return command === 'put -r'
+    ? `put -r stored ${done} before it stopped; running the same command again resumes: it skips the chunks already stored`
+    : `get -r fetched ${done} before it stopped, each one whole; running the same command again fetches them all again`;
+}
+
+/** A line on stderr beside the error line, as the error line is written: `cairn: …`. */
+function tell(ctx: CommandContext, note: string): void {
+  (ctx.err ?? process.stderr).write(`cairn: ${note}\n`);
 }
 
 export function formatTreeSummary(verb: string, s: TreeSummary): string {

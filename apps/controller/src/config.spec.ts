@@ -1,10 +1,22 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { parseControllerConfig } from './config';
 
-// yargs exits the process on --help and on unknown options, so those paths are not exercised here.
+// yargs exits the process on --help, so that path is not exercised here (apps/e2e/src/startup-errors.spec.ts).
+
+/** The E_USAGE message `fn` fails with (anything else fails the test). */
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CairnError && err.code === 'E_USAGE') return err.message;
+    throw err;
+  }
+  throw new Error('expected a usage error, got none');
+}
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -31,9 +43,9 @@ describe('parseControllerConfig', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function configFile(contents: object): Promise<string> {
+  async function configFile(contents: object | string): Promise<string> {
     const path = join(dir, 'controller.json');
-    await writeFile(path, JSON.stringify(contents));
+    await writeFile(path, typeof contents === 'string' ? contents : JSON.stringify(contents));
     return path;
   }
 
@@ -109,6 +121,13 @@ describe('parseControllerConfig', () => {
     expect(parseControllerConfig(['--port', '7800', '--node-timeout=5s'])).toMatchObject({ port: 7800, nodeTimeoutMs: 5000 });
   });
 
+  it('lets a flag of 1 override the environment (yargs would add the two up)', () => {
+    process.env['CAIRN_REPLICAS'] = '2';
+    process.env['CAIRN_REPAIR_CONCURRENCY'] = 'many';
+
+    expect(parseControllerConfig(['--replicas', '1', '--repair-concurrency=1'])).toMatchObject({ replicas: 1, repairConcurrency: 1 });
+  });
+
   it('reads a --config JSON file, below the environment and the flags', async () => {
     const path = await configFile({ host: '10.0.0.5', port: 7600, replicas: 3, 'node-timeout': '10s', data: '/from/file' });
 
@@ -161,5 +180,79 @@ describe('parseControllerConfig', () => {
     process.env['CAIRN_REPLICAS'] = '2';
     process.env['CAIRN_NODE_TIMEOUT'] = 'whenever';
     expect(codeOf(() => parseControllerConfig([]))).toBe('E_USAGE');
+  });
+
+  describe('mistakes are one line naming the flag, variable or config key (as the client)', () => {
+    it('refuses an unknown flag, pointing to --help', () => {
+      expect(usageMessage(() => parseControllerConfig(['--bogus', '1']))).toBe('unknown option --bogus (see cairn-controller --help)');
+      expect(usageMessage(() => parseControllerConfig(['--no-port']))).toBe('unknown option --no-port (see cairn-controller --help)');
+      expect(usageMessage(() => parseControllerConfig(['--bogus', '-x']))).toBe('unknown options --bogus, -x (see cairn-controller --help)');
+    });
+
+    it('refuses a word that is no option, and a flag without its value', () => {
+      expect(usageMessage(() => parseControllerConfig(['--port', '7700', 'extra']))).toBe('unexpected argument "extra": cairn-controller takes options only (see cairn-controller --help)');
+      expect(usageMessage(() => parseControllerConfig(['--', '--port']))).toMatch(/^unexpected argument "--port"/);
+      expect(usageMessage(() => parseControllerConfig(['--port']))).toBe('Not enough arguments following: port (see cairn-controller --help)');
+    });
+
+    it('names where a bad value came from: the flag, the variable or the config file and key', async () => {
+      const path = await configFile({ port: 70000, 'log-level': 'loud' });
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toBe(`port in config file ${path} must be 0-65535`);
+      process.env['CAIRN_PORT'] = 'abc';
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toBe('CAIRN_PORT must be 0-65535');
+      expect(usageMessage(() => parseControllerConfig(['--config', path, '--port=http']))).toBe('--port must be 0-65535');
+      expect(usageMessage(() => parseControllerConfig(['--config', path, '--port', '7800']))).toBe(`log-level in config file ${path} must be one of fatal, error, warn, info, debug, trace, silent, got "loud"`);
+      process.env['CAIRN_NODE_TIMEOUT'] = 'soon';
+      expect(usageMessage(() => parseControllerConfig(['--port', '7800']))).toBe('CAIRN_NODE_TIMEOUT: "soon" is not a duration (e.g. 500ms, 3s, 2m)');
+    });
+
+    it('refuses a config file that is not a JSON object of known options of the right type, naming it', async () => {
+      expect(usageMessage(() => parseControllerConfig(['--config', '/dev/null']))).toMatch(/^config file \/dev\/null: /);
+      let path = await configFile('[1, 2]');
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toBe(`config file ${path} must hold a JSON object`);
+      path = await configFile({ port: 7700, bogus: 1 });
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toMatch(new RegExp(`^config file ${path}: unknown key "bogus" \\(the keys are the options: host, port, `));
+      path = await configFile({ config: '/elsewhere.json' });
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toMatch(new RegExp(`^config file ${path}: unknown key "config"`));
+      path = await configFile({ port: 'abc' });
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toBe(`config file ${path}: port must be a number, not a string`);
+      path = await configFile({ 'node-timeout': ['3s'] });
+      expect(usageMessage(() => parseControllerConfig(['--config', path]))).toMatch(new RegExp(`^config file ${path}: node-timeout must be a duration .*, not an array$`));
+    });
+
+    it('takes config keys in camelCase too, and durations and sizes as numbers', async () => {
+      const path = await configFile({ nodeTimeout: 3000, 'repair-rate': 1024, gcGrace: '2h' });
+      expect(parseControllerConfig(['--config', path])).toMatchObject({ nodeTimeoutMs: 3000, repairBytesPerSecond: 1024, gcGraceMs: 7_200_000 });
+    });
+  });
+
+  describe('files the options name are checked before anything starts', () => {
+    it('refuses a --data that is a file, or under one', async () => {
+      const file = join(dir, 'afile');
+      await writeFile(file, 'x');
+      expect(usageMessage(() => parseControllerConfig(['--data', file]))).toBe(`${file} (--data) is not a directory`);
+      expect(usageMessage(() => parseControllerConfig(['--data', join(file, 'sub')]))).toBe(`${join(file, 'sub')} (--data): part of the path is a file, not a directory`);
+      process.env['CAIRN_DATA'] = file;
+      expect(usageMessage(() => parseControllerConfig([]))).toBe(`${file} (CAIRN_DATA) is not a directory`);
+    });
+
+    it('takes a --data that is a directory, or not there yet', async () => {
+      await mkdir(join(dir, 'data'));
+      expect(parseControllerConfig(['--data', join(dir, 'data')]).data).toBe(join(dir, 'data'));
+      expect(parseControllerConfig(['--data', join(dir, 'new', 'data')]).data).toBe(join(dir, 'new', 'data'));
+    });
+
+    it('refuses TLS files that cannot be read, or are not a certificate and a key', async () => {
+      const key = join(dir, 'host.key');
+      await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      const missing = join(dir, 'missing.pem');
+      expect(usageMessage(() => parseControllerConfig(['--tls-cert', missing, '--tls-key', key]))).toBe(`cannot read the TLS certificate ${missing} (--tls-cert): no such file or directory`);
+      // A key given for the certificate: most likely the two swapped.
+      expect(usageMessage(() => parseControllerConfig(['--tls-cert', key, '--tls-key', key]))).toBe(`${key} (--tls-cert) is not a PEM certificate: it holds a private key (are --tls-cert and --tls-key swapped?)`);
+      const garbage = join(dir, 'garbage.pem');
+      await writeFile(garbage, 'not a PEM file\n');
+      expect(usageMessage(() => parseControllerConfig(['--tls-cert', garbage, '--tls-key', key]))).toBe(`${garbage} (--tls-cert) is not a PEM certificate`);
+      expect(usageMessage(() => parseControllerConfig(['--tls-cert', key]))).toBe('--tls-cert and --tls-key go together');
+    });
   });
 });

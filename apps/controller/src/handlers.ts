@@ -22,6 +22,8 @@ export interface HandlerContext {
   defaultReplicas: number;
   heartbeatMs: number;
   log: Logger;
+  /** The catalog's cluster id, told to nodes in the handshake (`catalog.clusterId()`). */
+  clusterId?: string;
 }
 
 /** The remote address of a connection, for the failed-authentication cap and logs. */
@@ -86,7 +88,7 @@ export function createRequestHandler(ctx: HandlerContext, addressOf: AddressOf) 
         return { type: 'session.info', body: { scope: client.scope, prefix: client.prefix } };
       }
       case 'node.hello':
-        return { type: 'node.challenge', body: ctx.access.nodeHello(peer, frame.body.nodeId, frame.body.nonce, addressOf(peer)) };
+        return { type: 'node.challenge', body: { ...ctx.access.nodeHello(peer, frame.body.nodeId, frame.body.nonce, addressOf(peer)), clusterId: ctx.clusterId } };
       case 'token.create': {
         const created = await ctx.access.createToken(session, frame.body.scope, frame.body.prefix ?? null);
         return { type: 'token.created', body: created };

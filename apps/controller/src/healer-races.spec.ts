@@ -751,7 +751,7 @@ describe('healer: deletion never races re-use of a chunk', () => {
       expect(healer.counters.waitingForRoom).toBe(3);
       const waiting = warn.mock.calls.filter(([, message]) => String(message).startsWith('cannot repair'));
       expect(waiting).toHaveLength(1);
-      expect(waiting[0]).toEqual([{ chunks: 3 }, expect.stringMatching(/^cannot repair 3 chunks yet: .*; waiting for room/)]);
+      expect(waiting[0]).toEqual([{ chunks: 3 }, expect.stringMatching(/^cannot repair 3 chunks yet: .*; they wait for a node to take them/)]);
 
       await setUsed('n3', 0);
       await healer.pass();

@@ -103,7 +103,7 @@ export interface HealerCounters {
   copiedChunks: number;
   copiedBytes: number;
   deletedChunks: number;
-  /** Short chunks the last repair plan could not place a copy of: no node had room (at least this many). */
+  /** Short chunks the last repair plan could not place a copy of: no node could take one, for room or for too few nodes (at least this many). */
   waitingForRoom: number;
 }
 
@@ -474,7 +474,7 @@ export class Healer {
     if (chunks > 0 && before === 0) {
       this.options.log.warn(
         { chunks },
-        `cannot repair ${chunks === 1 ? '1 chunk' : `${chunks} chunks`} yet: ${why}; waiting for room (add a node or capacity, or remove files)`,
+        `cannot repair ${chunks === 1 ? '1 chunk' : `${chunks} chunks`} yet: ${why}; they wait for a node to take them (add a node or capacity, or remove files)`,
       );
     } else if (chunks === 0 && before > 0) {
       this.options.log.info('repair no longer waits for room');

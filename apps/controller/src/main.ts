@@ -68,6 +68,7 @@ async function main(): Promise<void> {
       defaultReplicas: config.replicas,
       heartbeatMs: heartbeatInterval(config.nodeTimeoutMs),
       log,
+      clusterId: await catalog.clusterId(),
     },
     (peer) => remoteAddresses.get(peer) ?? 'unknown',
   );

@@ -1,13 +1,25 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CairnError } from '@cairn/protocol';
 import { parseNodeConfig } from './config';
 
-// yargs exits the process on --help and on unknown options, so those paths are not exercised here.
+// yargs exits the process on --help, so that path is not exercised here (apps/e2e/src/startup-errors.spec.ts).
 
 const GiB = 2 ** 30;
 const HOUR = 3_600_000;
+
+/** The E_USAGE message `fn` fails with (anything else fails the test). */
+function usageMessage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CairnError && err.code === 'E_USAGE') return err.message;
+    throw err;
+  }
+  throw new Error('expected a usage error, got none');
+}
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -34,9 +46,9 @@ describe('parseNodeConfig', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function configFile(contents: object): Promise<string> {
+  async function configFile(contents: object | string): Promise<string> {
     const path = join(dir, 'node.json');
-    await writeFile(path, JSON.stringify(contents));
+    await writeFile(path, typeof contents === 'string' ? contents : JSON.stringify(contents));
     return path;
   }
 
@@ -174,6 +186,8 @@ describe('parseNodeConfig', () => {
     [['--capacity', 'lots']],
     [['--capacity', '10 parsecs']],
     [['--capacity=-5']],
+    [['--capacity', '0']],
+    [['--capacity', '0GiB']],
     [['--scrub-interval', 'often']],
     [['--zone', 'rack a']],
     [['--zone', 'x'.repeat(65)]],
@@ -202,5 +216,83 @@ describe('parseNodeConfig', () => {
   it('refuses an invalid value from the environment with E_USAGE', () => {
     process.env['CAIRN_CAPACITY'] = 'lots';
     expect(codeOf(() => parseNodeConfig([]))).toBe('E_USAGE');
+  });
+
+  it('refuses a capacity of 0 wherever it comes from, naming where', async () => {
+    expect(usageMessage(() => parseNodeConfig(['--capacity', '0']))).toBe('--capacity must be more than 0, got 0');
+    process.env['CAIRN_CAPACITY'] = '0';
+    expect(usageMessage(() => parseNodeConfig([]))).toBe('CAIRN_CAPACITY must be more than 0, got 0');
+    delete process.env['CAIRN_CAPACITY'];
+    const path = await configFile({ capacity: 0 });
+    expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe(`capacity in config file ${path} must be more than 0, got 0`);
+    expect(parseNodeConfig(['--config', path, '--capacity', '1']).capacity).toBe(1);
+  });
+
+  describe('mistakes are one line naming the flag, variable or config key (as the client)', () => {
+    it('refuses an unknown flag, pointing to --help', () => {
+      expect(usageMessage(() => parseNodeConfig(['--bogus', '1']))).toBe('unknown option --bogus (see cairn-node --help)');
+      expect(usageMessage(() => parseNodeConfig(['--no-capacity']))).toBe('unknown option --no-capacity (see cairn-node --help)');
+    });
+
+    it('refuses a word that is no option, and a flag without its value', () => {
+      expect(usageMessage(() => parseNodeConfig(['--port', '7701', 'extra']))).toBe('unexpected argument "extra": cairn-node takes options only (see cairn-node --help)');
+      expect(usageMessage(() => parseNodeConfig(['--capacity']))).toBe('Not enough arguments following: capacity (see cairn-node --help)');
+    });
+
+    it('names where a bad value came from: the flag, the variable or the config file and key', async () => {
+      const path = await configFile({ port: 70000, zone: 'rack a' });
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe(`port in config file ${path} must be 0-65535`);
+      process.env['CAIRN_PORT'] = 'abc';
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe('CAIRN_PORT must be 0-65535');
+      expect(usageMessage(() => parseNodeConfig(['--config', path, '--port=http']))).toBe('--port must be 0-65535');
+      expect(usageMessage(() => parseNodeConfig(['--config', path, '--port', '1']))).toBe(`zone in config file ${path} must be 1-64 of [A-Za-z0-9_.-]`);
+      process.env['CAIRN_SCRUB_INTERVAL'] = 'often';
+      expect(usageMessage(() => parseNodeConfig(['--port', '1']))).toBe('CAIRN_SCRUB_INTERVAL: "often" is not a duration (e.g. 500ms, 3s, 2m)');
+      expect(usageMessage(() => parseNodeConfig(['--port', '1', '--scrub-interval', '30s', '--log-format', 'xml']))).toBe('--log-format must be one of json, pretty, got "xml"');
+    });
+
+    it('refuses a config file that is not a JSON object of known options of the right type, naming it', async () => {
+      expect(usageMessage(() => parseNodeConfig(['--config', '/dev/null']))).toMatch(/^config file \/dev\/null: /);
+      let path = await configFile('["port"]');
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe(`config file ${path} must hold a JSON object`);
+      path = await configFile({ capacityy: '1GiB' });
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toMatch(new RegExp(`^config file ${path}: unknown key "capacityy" \\(the keys are the options: host, port, `));
+      path = await configFile({ port: '7701' });
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe(`config file ${path}: port must be a number, not a string`);
+    });
+
+    it('takes config keys in camelCase too, and sizes and durations as numbers', async () => {
+      const path = await configFile({ scrubInterval: 60_000, capacity: 1024, 'cluster-secret-file': '/etc/cairn/secret' });
+      expect(parseNodeConfig(['--config', path])).toMatchObject({ scrubIntervalMs: 60_000, capacity: 1024, clusterSecretFile: '/etc/cairn/secret' });
+    });
+  });
+
+  describe('files the options name are checked before anything starts', () => {
+    it('refuses a --data that is a file, or under one', async () => {
+      const file = join(dir, 'afile');
+      await writeFile(file, 'x');
+      expect(usageMessage(() => parseNodeConfig(['--data', file]))).toBe(`${file} (--data) is not a directory`);
+      expect(usageMessage(() => parseNodeConfig(['--data', join(file, 'n1')]))).toBe(`${join(file, 'n1')} (--data): part of the path is a file, not a directory`);
+      const path = await configFile({ data: file });
+      expect(usageMessage(() => parseNodeConfig(['--config', path]))).toBe(`${file} (data in config file ${path}) is not a directory`);
+    });
+
+    it('refuses a --ca that cannot be read or is no certificate, naming where it came from (as the client)', async () => {
+      const missing = join(dir, 'missing.pem');
+      expect(usageMessage(() => parseNodeConfig(['--ca', missing]))).toBe(`cannot read the CA file ${missing} (--ca): no such file or directory`);
+      process.env['CAIRN_CA'] = dir;
+      expect(usageMessage(() => parseNodeConfig([]))).toBe(`cannot read the CA file ${dir} (CAIRN_CA): is a directory`);
+      const notPem = join(dir, 'ca.pem');
+      await writeFile(notPem, 'hello\n');
+      expect(usageMessage(() => parseNodeConfig(['--ca', notPem]))).toBe(`${notPem} (--ca) is not a PEM certificate`);
+    });
+
+    it('refuses TLS files that cannot be read, or are not a certificate and a key', async () => {
+      const key = join(dir, 'host.key');
+      await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+      const missing = join(dir, 'missing.key');
+      expect(usageMessage(() => parseNodeConfig(['--tls-cert', key, '--tls-key', missing]))).toBe(`cannot read the TLS key ${missing} (--tls-key): no such file or directory`);
+      expect(usageMessage(() => parseNodeConfig(['--tls-cert', key, '--tls-key', key]))).toBe(`${key} (--tls-cert) is not a PEM certificate: it holds a private key (are --tls-cert and --tls-key swapped?)`);
+    });
   });
 });

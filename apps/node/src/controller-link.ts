@@ -20,6 +20,8 @@ export interface ControllerLinkOptions {
   ca?: Buffer;
   /** The first wait before reporting again a quarantine the controller did not acknowledge (QUARANTINE_RETRY_MIN_MS; tests shorten it). */
   quarantineRetryMs?: number;
+  /** Told the cluster id a proven controller gave, before registering: refuses (throws) to bring this node's chunks to another cluster. */
+  membership?: { join(clusterId: string): Promise<void> };
 }
 
 const RECONNECT_MIN_MS = 100;
@@ -238,7 +240,10 @@ export class ControllerLink {
         await this.heartbeatUntilClosed(peer, heartbeatMs);
       } catch (err) {
         if (this.stopped) return;
-        this.options.log.warn({ code: toCairnError(err).code }, `controller link: ${toCairnError(err).message}`);
+        const { code, message } = toCairnError(err);
+        // A refusal to join is no passing trouble of the link: said as an error, at every try.
+        if (code === 'E_FORBIDDEN') this.options.log.error({ code }, `controller link: ${message}`);
+        else this.options.log.warn({ code }, `controller link: ${message}`);
       }
       this.peer?.close();
       if (this.stopped) return;
@@ -259,6 +264,7 @@ export class ControllerLink {
     if (!proofsEqual(controllerProof(clusterSecret, transcript), challenge.proof)) {
       throw new CairnError('E_AUTH', 'the controller could not prove it knows the cluster secret (a wrong secret, or a controller of another Cairn version)');
     }
+    if (challenge.clusterId !== undefined) await this.options.membership?.join(challenge.clusterId);
     this.proven.add(peer);
     this.grantPublicKey = createPublicKey(challenge.grantPublicKey);
     const proof = nodeProof(clusterSecret, transcript);

@@ -5,11 +5,13 @@ import { clusterKey } from '@cairn/protocol';
 import { InboundBudget, NodePool, UncheckedMessages, attachRpcServer, createHttpHandler, createProcessLogger, createProcessServer, listen, lockDataDirectory, requireAuthorized, runMain, stopOnSignals, tuneGarbageCollectorForChunks, type HttpAuthorizer } from '@cairn/transfer';
 import { parseNodeConfig } from './config';
 import { loadOrCreateNodeId } from './node-identity';
+import { ClusterMembership } from './cluster-membership';
 import { createChunkService } from './chunk-service';
 import { ControllerLink } from './controller-link';
 import { scheduleScrub } from './scrub-schedule';
 import { scheduleListedChunksCheck } from './listed-chunks-check';
 import { loadClusterSecret } from './cluster-secret';
+import { overCapacityWarning } from './startup-checks';
 import { createNodeMetrics } from './metrics';
 import { UNCHECKED_MESSAGE_BYTES, UNCHECKED_MESSAGE_BYTES_PER_ADDRESS, chunkReceiveMemory } from './receive-memory';
 
@@ -31,6 +33,8 @@ async function main(): Promise<void> {
   clusterKey(clusterSecret); // stretched once here (~0.1 s), not during the handshake or the first put
   const ca = config.ca ? await readFile(config.ca) : undefined;
   const store = await openChunkStore({ dir: join(config.data, 'store'), capacity: config.capacity });
+  const overCapacity = overCapacityWarning(store.stats(), config.capacity);
+  if (overCapacity) log.warn(store.stats(), overCapacity);
 
   // The link needs the server's bound address, and the server's handlers need the link: a late binding.
   const late: { link?: ControllerLink } = {};
@@ -84,7 +88,8 @@ async function main(): Promise<void> {
   const listening = config.tls ? `wss://${hostPort}` : hostPort;
   const address = config.advertise ?? listening; // what clients are told to connect to
 
-  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca });
+  const membership = new ClusterMembership(config.data, () => store.stats().chunks);
+  const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca, membership });
   late.link = link;
   link.start();
   const stopScrub = scheduleScrub(store, config.scrubIntervalMs, log, (hash) => link.notifyQuarantined(hash, 'scrub'));

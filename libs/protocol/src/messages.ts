@@ -152,7 +152,12 @@ export const MESSAGES = {
   // --- node → controller ---
   /** Opens the node handshake: the node's fresh nonce (docs/security.md). */
   'node.hello': control(0x2f, z.object({ nodeId: f.nodeId, nonce: f.nonce })),
-  'node.challenge': control(0x33, z.object({ nonce: f.nonce, proof: f.sha256Hex, grantPublicKey: z.string().max(1024) })),
+  // clusterId: the catalog's identity (optional: a controller before it sent none), not in the proof's
+  // transcript: a node only refuses to bring its chunks to another cluster on it (node/cluster-membership.ts).
+  'node.challenge': control(
+    0x33,
+    z.object({ nonce: f.nonce, proof: f.sha256Hex, grantPublicKey: z.string().max(1024), clusterId: z.string().regex(/^[0-9a-f]{32}$/).optional() }),
+  ),
   'node.register': control(
     0x30,
     z.object({

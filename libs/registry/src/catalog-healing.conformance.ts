@@ -56,6 +56,14 @@ export function describeHealingConformance(ctx: HealingContext): void {
     });
   });
 
+  describe('the cluster id', () => {
+    it('is made once with the catalog, 32 hex digits, and stays the same when the catalog is opened again', async () => {
+      const id = await store().clusterId();
+      expect(id).toMatch(/^[0-9a-f]{32}$/);
+      expect(await (await ctx.reopen()).clusterId()).toBe(id);
+    });
+  });
+
   describe('dead nodes', () => {
     it('recordNodeDeath keeps the last heartbeat and the mark across a reopen; a registration ends it', async () => {
       await store().upsertNode(node('n1'));

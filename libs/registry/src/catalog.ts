@@ -189,6 +189,8 @@ export interface CatalogStore {
   recordNodeDeath(nodeId: string, last: { used: number; chunks: number; lastSeen: number }): Promise<void>;
   /** Nodes recorded dead (`recordNodeDeath`) and not registered or forgotten since, ordered by id. */
   listDeadNodes(): Promise<string[]>;
+  /** The cluster's identity (32 hex digits), made once with the catalog and never changed. */
+  clusterId(): Promise<string>;
   /**
    * Forgets a node, an operator's word that it is gone for good: `listNodes` no longer lists it, and
    * its replica rows, which count for nothing (its copies are repaired elsewhere once it is dead), are

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isCairnError } from '@cairn/protocol';
+import { type CairnError, isCairnError } from '@cairn/protocol';
 import { placeChunk, type PlacementCandidate } from './placement';
 
 /** A small seeded PRNG (mulberry32), so every run draws the same numbers. */
@@ -109,21 +109,68 @@ describe('placeChunk', () => {
     }
   });
 
-  it('reports how many nodes it needed and found', () => {
+  /** The E_NO_NODES a placement fails with: its message and details. */
+  function refusal(request: Parameters<typeof placeChunk>[0]): { message: string; details: Record<string, unknown> | undefined } {
+    try {
+      placeChunk(request);
+    } catch (err) {
+      expect(isCairnError(err, 'E_NO_NODES')).toBe(true);
+      return { message: (err as Error).message, details: (err as CairnError).details };
+    }
+    throw new Error('placed');
+  }
+
+  it('blames room when enough nodes lack the chunk but too few of them have room for it, saying how many lack it', () => {
     const candidates: PlacementCandidate[] = [
       { id: 'n1', zone: null, capacity: 100, used: 0 },
       { id: 'n2', zone: null, capacity: 100, used: 95 },
       { id: 'n3', zone: null, capacity: 100, used: 0 },
     ];
-    let error: unknown;
-    try {
-      placeChunk({ replicas: 2, size: 10, candidates, exclude: ['n3'] });
-    } catch (err) {
-      error = err;
-    }
-    expect(isCairnError(error, 'E_NO_NODES')).toBe(true);
-    expect((error as Error).message).toBe(
-      'need 2 nodes with room for 10 bytes, 1 available',
+    expect(refusal({ replicas: 2, size: 10, candidates, exclude: ['n3'] })).toEqual({
+      message: 'no room: need 2 nodes with room for 10 bytes, 1 available (3 live nodes: 1 without room, 1 left out)',
+      details: { needed: 2, available: 1, size: 10, reason: 'no-room', live: 3, holding: 0, withoutRoom: 1, leftOut: 1 },
+    });
+  });
+
+  it('blames the number of nodes when the nodes without a copy are too few, whatever their room (a repair with every live node holding one)', () => {
+    // As the healer asks: the holders are not candidates, their copies are `placed`; both have room.
+    const holders: PlacementCandidate[] = [
+      { id: 'h1', zone: null, capacity: 1_000_000, used: 100_000 },
+      { id: 'h2', zone: null, capacity: 1_000_000, used: 100_000 },
+    ];
+    expect(refusal({ replicas: 1, size: 7, candidates: [], placed: holders }).message).toBe(
+      'too few nodes: need 1 node that holds no copy of it yet, 0 available (2 live nodes: 2 already holding a copy)',
+    );
+    // As a put asks: the holders are candidates, excluded and placed.
+    expect(refusal({ replicas: 2, size: 7, candidates: [...holders, { id: 'n3', zone: null, capacity: 1_000_000, used: 0 }], exclude: ['h1', 'h2'], placed: holders }).message).toBe(
+      'too few nodes: need 2 nodes that hold no copy of it yet, 1 available (3 live nodes: 2 already holding a copy)',
+    );
+  });
+
+  it('blames the number of nodes for a new chunk wanting more replicas than there are nodes, even where one also lacks room', () => {
+    const candidates: PlacementCandidate[] = [
+      { id: 'n1', zone: null, capacity: 100, used: 0 },
+      { id: 'n2', zone: null, capacity: 100, used: 100 },
+    ];
+    expect(refusal({ replicas: 3, size: 7, candidates })).toMatchObject({
+      message: 'too few nodes: need 3 distinct nodes, 1 available (2 live nodes: 1 without room)',
+      details: { reason: 'too-few-nodes', needed: 3, available: 1 },
+    });
+    expect(refusal({ replicas: 1, size: 7, candidates: [] }).message).toBe('too few nodes: need 1 node, 0 available (0 live nodes)');
+  });
+
+  it('says room is the problem exactly when the nodes without a copy would be enough had they room', () => {
+    fc.assert(
+      fc.property(request, ({ candidates, replicas, size, exclude }) => {
+        const apart = candidates.filter((c) => !exclude.includes(c.id));
+        const withRoom = apart.filter((c) => c.capacity - c.used >= size);
+        fc.pre(withRoom.length < replicas);
+        const { message, details } = refusal({ replicas, size, candidates, exclude });
+        const tooFew = apart.length < replicas;
+        expect(details).toMatchObject({ reason: tooFew ? 'too-few-nodes' : 'no-room', available: withRoom.length, withoutRoom: apart.length - withRoom.length });
+        expect(message.startsWith(tooFew ? 'too few nodes: ' : `no room: need ${replicas} node${replicas === 1 ? '' : 's'} with room for ${size} bytes`)).toBe(true);
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -54,7 +54,7 @@ function pickWeighted(
  * Picks `replicas` distinct nodes for one chunk. Each pick prefers the failure domains not used yet
  * (so no two replicas share a zone while another zone has a node with room), and within them
  * chooses at random weighted by free space, so emptier nodes fill faster and the cluster evens out.
- * Fewer eligible nodes than `replicas` is E_NO_NODES.
+ * Fewer eligible nodes than `replicas` is E_NO_NODES, saying why (see `noNodes`).
  */
 export function placeChunk(request: PlacementRequest): string[] {
   const {
@@ -78,23 +78,14 @@ export function placeChunk(request: PlacementRequest): string[] {
   const excluded = new Set(exclude);
   const seen = new Set<string>();
   const remaining: PlacementCandidate[] = [];
+  const lacking: PlacementCandidate[] = [];
   for (const node of candidates) {
-    if (
-      excluded.has(node.id) ||
-      seen.has(node.id) ||
-      !(freeSpace(node) >= size)
-    )
-      continue;
+    if (excluded.has(node.id) || seen.has(node.id)) continue;
     seen.add(node.id);
-    remaining.push(node);
+    if (freeSpace(node) >= size) remaining.push(node);
+    else lacking.push(node);
   }
-  if (remaining.length < replicas) {
-    throw new CairnError(
-      'E_NO_NODES',
-      `need ${replicas} node${replicas === 1 ? '' : 's'} with room for ${size} bytes, ${remaining.length} available`,
-      { needed: replicas, available: remaining.length, size },
-    );
-  }
+  if (remaining.length < replicas) throw noNodes(request, remaining.length, lacking.length);
 
   const usedDomains = new Set<string>((request.placed ?? []).map(domainOf));
   const picked: string[] = [];
@@ -106,4 +97,37 @@ export function placeChunk(request: PlacementRequest): string[] {
     remaining.splice(remaining.indexOf(node), 1);
   }
   return picked;
+}
+
+/**
+ * E_NO_NODES for a placement that found `available` eligible nodes, fewer than it needs, saying which
+ * lack it is, for whoever reads the repair log or a put's error: too few nodes (the nodes that do not
+ * hold the chunk yet are fewer than the copies wanted, whatever their room: adding capacity would not
+ * help, adding a node would), or not enough room (there are enough such nodes, but `lacking` of them
+ * have less free space than the chunk). With how many nodes placement saw, how many of them hold a
+ * copy already (`placed`, and the `exclude`d that are among them), lack room, or were left out.
+ */
+function noNodes(request: PlacementRequest, available: number, lacking: number): CairnError {
+  const { replicas, size, candidates, exclude = [], placed = [] } = request;
+  const holders = new Set(placed.map((node) => node.id));
+  const excluded = new Set(exclude);
+  const live = new Set([...candidates.map((node) => node.id), ...holders]);
+  const leftOut = [...new Set(candidates.map((node) => node.id))].filter((id) => excluded.has(id) && !holders.has(id)).length;
+  const holding = holders.size;
+  const tooFew = available + lacking < replicas;
+  const nodes = (n: number) => `${n} node${n === 1 ? '' : 's'}`;
+  const apart = holding > 0 ? `${nodes(replicas)} that hold${replicas === 1 ? 's' : ''} no copy of it yet` : replicas === 1 ? '1 node' : `${replicas} distinct nodes`;
+  const wanted = tooFew ? `too few nodes: need ${apart}` : `no room: need ${nodes(replicas)} with room for ${size} bytes`;
+  const why = [...(holding > 0 ? [`${holding} already holding a copy`] : []), ...(lacking > 0 ? [`${lacking} without room`] : []), ...(leftOut > 0 ? [`${leftOut} left out`] : [])];
+  const seen = `${live.size} live node${live.size === 1 ? '' : 's'}${why.length > 0 ? `: ${why.join(', ')}` : ''}`;
+  return new CairnError('E_NO_NODES', `${wanted}, ${available} available (${seen})`, {
+    needed: replicas,
+    available,
+    size,
+    reason: tooFew ? 'too-few-nodes' : 'no-room',
+    live: live.size,
+    holding,
+    withoutRoom: lacking,
+    leftOut,
+  });
 }

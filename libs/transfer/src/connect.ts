@@ -48,10 +48,10 @@ export function connectPeer(endpoint: string, options: ConnectOptions = {}): Pro
       reject(err);
     };
     const onAbort = () => fail(new CairnError('E_ABORTED', 'aborted'));
-    const onError = (err: Error) => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describe(err)}`));
+    const onError = (err: Error) => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: ${describeConnectError(err, url)}`));
     // Closed before the upgrade was answered, with no error (a node killed right after accepting sends a
     // FIN): without this the promise would wait forever, its handshake timer already cleared.
-    const onClose = () => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: the connection closed during the WebSocket handshake`));
+    const onClose = () => fail(transportError('E_UNAVAILABLE', `cannot reach ${endpoint}: the connection closed during the WebSocket handshake${plainToTlsHint(url)}`));
     const onOpen = () => {
       cleanup();
       resolve(new RpcPeer(socket, options));
@@ -80,7 +80,56 @@ function answerPingsWhileReadBack(socket: WebSocket): void {
   });
 }
 
-function describe(err: Error): string {
+/**
+ * Certificate checks that fail because the client does not trust who signed the server's certificate:
+ * a private CA, or a self-signed certificate, not given as `ca`.
+ */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+]);
+
+/** Certificate checks that fail for a reason of the certificate's own, which `ca` does not mend. */
+const CERTIFICATE_REASONS: Record<string, string> = {
+  CERT_HAS_EXPIRED: "the server's certificate has expired: renew it (--tls-cert on the server)",
+  CERT_NOT_YET_VALID: "the server's certificate is not valid yet: is a clock wrong?",
+  CERT_REVOKED: "the server's certificate was revoked",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate is not for this address: connect by a host name or IP address it lists",
+};
+
+/** Errors of a plain connection cut by the server in the handshake: what a TLS port does to plain bytes. */
+const CUT_IN_HANDSHAKE = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * Why a connection to `url` failed, as its error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or else its
+ * message, with a hint where the cause is a common mistake: a server's certificate the client does not
+ * trust (pass its CA), one expired or for another name, plain ws:// to a port serving TLS (or wss:// to
+ * one that does not).
+ */
+export function describeConnectError(err: Error, url: string): string {
   const code = (err as NodeJS.ErrnoException).code;
-  return code ? `${code}` : err.message;
+  const what = code ? `${code}` : err.message;
+  if (code === undefined) return what;
+  if (UNTRUSTED_CERTIFICATE.has(code)) return `${what}: the server's certificate is not trusted: pass --ca with the CA that signed it (CAIRN_CA)`;
+  const reason = CERTIFICATE_REASONS[code];
+  if (reason) {
+    const detail = (err as Error & { reason?: unknown }).reason;
+    return `${what}: ${reason}${typeof detail === 'string' && detail !== '' ? ` (${detail})` : ''}`;
+  }
+  if (CUT_IN_HANDSHAKE.has(code)) return `${what}${plainToTlsHint(url)}`;
+  if (url.startsWith('wss:') && (code === 'EPROTO' || code.startsWith('ERR_SSL_')) && /wrong version number|packet length too long|http request/i.test(err.message)) {
+    return `${what}: that port does not seem to serve TLS (if it serves plain WebSocket, use ws:// or host:port)`;
+  }
+  return what;
+}
+
+/** For a plain ws:// connection the server cut in the handshake: the port may serve TLS. */
+function plainToTlsHint(url: string): string {
+  return url.startsWith('ws:') ? ' (if that port serves TLS, use wss://)' : '';
 }

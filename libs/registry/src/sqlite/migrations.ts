@@ -306,4 +306,11 @@ export const MIGRATIONS: readonly Migration[] = [
   // 8: a node declared dead (`recordNodeDeath`) stays dead across a controller's restart, with what its
   // last heartbeat said, until it registers again (0).
   (db) => db.exec(`ALTER TABLE nodes ADD COLUMN dead INTEGER NOT NULL DEFAULT 0 CHECK (dead IN (0, 1));`),
+  // 9: the cluster's identity, made once with the catalog: a node keeps the id of the cluster whose
+  // chunks it holds, and refuses to bring them to another, which would collect them as orphans.
+  (db) =>
+    db.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('cluster_id', lower(hex(randomblob(16))));
+    `),
 ];

@@ -1,4 +1,6 @@
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashOf } from '../catalog.conformance';
@@ -11,6 +13,8 @@ jest.mock('./fsync-directory', () => {
   const actual = jest.requireActual('./fsync-directory');
   return { ...actual, fsyncDirectory: jest.fn(actual.fsyncDirectory) };
 });
+
+const run = promisify(execFile);
 
 const synced = () => jest.mocked(fsyncDirectory).mock.calls.map(([path]) => path);
 
@@ -92,5 +96,45 @@ describe('opening the SQLite catalog: its creation is durable', () => {
     await expect(openSqliteCatalog({ path: join(dir, 'catalog.db') })).rejects.toMatchObject({ name: 'CairnError', code: 'E_DISK' });
     // Its connection was closed: the last one to close checkpoints the WAL and removes it.
     expect(await readdir(dir)).toEqual(['catalog.db']);
+  });
+});
+
+/**
+ * A catalog that can be read but not written (its file made immutable, its disk read-only) is refused
+ * at open with one line saying so: SQLite would open it for reading, and every write would fail later.
+ */
+describe('opening the SQLite catalog: one that cannot be written is refused at once', () => {
+  let base: string;
+  let path: string;
+
+  beforeEach(async () => {
+    base = await mkdtemp(join(tmpdir(), 'cairn-catalog-readonly-'));
+    path = join(base, 'catalog.db');
+    await (await openSqliteCatalog({ path })).close();
+  });
+
+  afterEach(async () => {
+    await setWritable(path, true);
+    await rm(base, { recursive: true, force: true });
+  });
+
+  /** Root writes through file modes: the file is made immutable instead (ext4, as here and in CI). */
+  async function setWritable(file: string, writable: boolean): Promise<void> {
+    if (process.getuid?.() === 0) await run('chattr', [writable ? '-i' : '+i', file]);
+    else await chmod(file, writable ? 0o600 : 0o400);
+  }
+
+  it('with E_DISK naming the file, and opens again once it can be written', async () => {
+    await setWritable(path, false);
+    const refused = await openSqliteCatalog({ path }).then(
+      (catalog) => catalog.close().then(() => 'opened'),
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ code: 'E_DISK', message: expect.stringContaining(`the catalog ${path} cannot be written`) });
+
+    await setWritable(path, true);
+    const catalog = await openSqliteCatalog({ path });
+    expect(await catalog.clusterId()).toMatch(/^[0-9a-f]{32}$/);
+    await catalog.close();
   });
 });

@@ -41,10 +41,12 @@ export async function openSqliteCatalog(
   try {
     db = openConnection(options.path);
     migrate(db);
-    catalog = new SqliteCatalog(db, checkedScanStep(options.scanStep));
+    const sqlite = new SqliteCatalog(db, checkedScanStep(options.scanStep));
+    sqlite.checkWritable();
+    catalog = sqlite;
   } catch (err) {
     db?.close();
-    throw fromSqliteError(err);
+    throw unwritable(fromSqliteError(err), options.path);
   }
   // SQLite fsyncs its files (and the WAL's directory entry, once), not the database file's entry. At
   // every open, not only at creation: a crash (or a failed fsync) right after a first open would
@@ -58,6 +60,15 @@ export async function openSqliteCatalog(
     throw err;
   }
   return catalog;
+}
+
+/**
+ * A catalog SQLite could open only for reading (its file, its directory or its disk read-only) is
+ * refused at start with what to fix: opened as it is, reads worked and every write failed.
+ */
+function unwritable(err: CairnError, path: string): CairnError {
+  if (!/readonly|read-only/i.test(err.message)) return err;
+  return new CairnError('E_DISK', `the catalog ${path} cannot be written (${err.message}): check its permissions and those of its directory and disk`);
 }
 
 /**

@@ -194,6 +194,19 @@ export class SqliteCatalog implements CatalogStore {
     });
   }
 
+  clusterId(): Promise<string> {
+    return this.run(() => {
+      const id = this.sql.clusterId.get();
+      if (id === undefined) throw new CairnError('E_INTERNAL', 'the catalog has no cluster id');
+      return id;
+    });
+  }
+
+  /** Whether a write goes through: a catalog opened read-only (a file or disk it may not write) fails here, at start. */
+  checkWritable(): void {
+    this.write(() => this.sql.touchMeta.run());
+  }
+
   listDeadNodes(): Promise<string[]> {
     return this.run(() => this.sql.deadNodes.all());
   }

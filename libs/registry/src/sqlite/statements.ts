@@ -212,6 +212,9 @@ export function prepareStatements(db: Database.Database) {
        WHERE id = @id AND forgotten = 0 AND last_seen <= @lastSeen`,
     ),
     deadNodes: query<[], string>(db.prepare(`SELECT id FROM nodes WHERE dead = 1 AND forgotten = 0 ORDER BY id`).pluck()),
+    clusterId: query<[], string>(db.prepare(`SELECT value FROM meta WHERE key = 'cluster_id'`).pluck()),
+    // Writes the row back as it is: a write that changes nothing, to learn at start whether writes work.
+    touchMeta: prepare<[]>(`UPDATE meta SET value = value WHERE key = 'cluster_id'`),
     listNodes: prepare<[], NodeRow>(
       `SELECT ${NODE_COLUMNS} FROM nodes WHERE forgotten = 0 ORDER BY id`,
     ),
