@@ -459,7 +459,8 @@ export class Healer {
     const step = await this.copyEach(chunks, { scanMs, page }, (chunk) => Math.max(1, chunk.required - chunk.healthy.length), (chunk) =>
       this.repairChunk(chunk),
     );
-    this.noteWaitingForRoom();
+    // A plan cut short before it tried a chunk (its slice over) decides nothing: the count stays.
+    if (this.noRoom.chunks > 0 || chunks.length === 0 || step.copied > 0) this.noteWaitingForRoom();
     return step;
   }
 

@@ -53,6 +53,13 @@ describe('ClusterMembership', () => {
     expect(await kept()).toBe(B);
   });
 
+  it('joins, with a warning, when the id cannot be kept (a full or read-only disk)', async () => {
+    const warnings: string[] = [];
+    const blocked = new ClusterMembership(join(dir, 'no-such-dir'), () => 3, (message) => warnings.push(message));
+    await blocked.join(A);
+    expect(warnings).toEqual([expect.stringContaining('cannot keep the cluster id')]);
+  });
+
   it('refuses to guess over a file that holds no cluster id', async () => {
     await writeFile(join(dir, CLUSTER_ID_FILE), 'garbage\n');
     await expect(membership.join(A)).rejects.toMatchObject({ code: 'E_DISK' });

@@ -22,6 +22,8 @@ export class ClusterMembership {
     dataDir: string,
     /** How many chunks the node holds now. */
     private readonly chunks: () => number,
+    /** Told when the id cannot be kept (a full or read-only disk): the node joins all the same. */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {
     this.path = join(dataDir, CLUSTER_ID_FILE);
   }
@@ -35,11 +37,17 @@ export class ClusterMembership {
       throw new CairnError(
         'E_FORBIDDEN',
         `refused to join: this node's ${held} chunk(s) belong to cluster ${kept}, and this controller's cluster is ${clusterId}; ` +
-          `joining would have them collected as orphans. Point the node at its own controller, or give it an empty --data ` +
-          `(or, if its chunks are no longer wanted, delete ${this.path})`,
+          `joining would have them collected as orphans. Point the node at its own controller, or give it an empty --data. ` +
+          `If it does belong to this cluster (its catalog was restored from a backup older than cluster ids, or made anew), ` +
+          `delete ${this.path} and start it again: its chunks are then reconciled, and those no file uses collected`,
       );
     }
-    await writeFileAtomically(this.path, [Buffer.from(`${clusterId}\n`)]);
+    try {
+      await writeFileAtomically(this.path, [Buffer.from(`${clusterId}\n`)]);
+    } catch (err) {
+      // Nothing is lost by joining without it: a node that kept no id, or holds no chunk, has nothing it would protect.
+      this.warn(`cannot keep the cluster id in ${this.path} (${(err as Error).message}): joining without it, it is tried again at the next registration`);
+    }
   }
 
   private async kept(): Promise<string | undefined> {

@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const listening = config.tls ? `wss://${hostPort}` : hostPort;
   const address = config.advertise ?? listening; // what clients are told to connect to
 
-  const membership = new ClusterMembership(config.data, () => store.stats().chunks);
+  const membership = new ClusterMembership(config.data, () => store.stats().chunks, (message) => log.warn(message));
   const link = new ControllerLink({ controller: config.controller, nodeId, address, zone: config.zone, store, log, onRequest: metrics.instrument(service.forController), clusterSecret, ca, membership });
   late.link = link;
   link.start();

@@ -1737,6 +1737,8 @@ describe('CairnClient in an application: every failure a CairnError, many calls 
     expect(await failureOf(sdk.getToFile('there', dest))).toMatchObject({ code: 'E_NOT_FOUND', message: `cannot write ${dest}: no such directory ${join(dir, 'no-dir')}` });
     expect(await failureOf(sdk.put('a', null as never))).toMatchObject({ code: 'E_USAGE' });
     expect(await failureOf(sdk.put('a', 42 as never))).toMatchObject({ code: 'E_USAGE' });
+    expect(await failureOf(sdk.put('a', [1, 2, 3] as never))).toMatchObject({ code: 'E_USAGE', message: "a put's source gave a number, not bytes (a Buffer, a Uint8Array or a string)" });
+    expect(cluster.files.has('a')).toBe(false);
     expect(await readAll(sdk.read('there'))).toEqual(Buffer.from('x')); // nothing else changed
   });
 

@@ -1,5 +1,6 @@
 import { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { CairnError } from '@cairn/protocol';
 
 /**
  * Cuts a byte stream into fixed-size chunks (the last one may be shorter; an empty stream gives none).
@@ -16,6 +17,8 @@ export async function* fixedChunks(source: Readable | AsyncIterable<Uint8Array>,
   let cutOne = false;
   for await (const piece of source as AsyncIterable<Uint8Array | string>) {
     let bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
+    // Anything else (numbers, objects of an object-mode stream) has no bytes to store: not an empty file.
+    if (!(bytes instanceof Uint8Array)) throw new CairnError('E_USAGE', `a put's source gave ${describe(piece)}, not bytes (a Buffer, a Uint8Array or a string)`);
     while (fresh && filled === 0 && bytes.length >= chunkSize) {
       yield Buffer.from(bytes.buffer, bytes.byteOffset, chunkSize);
       cutOne = true;
@@ -47,4 +50,10 @@ export async function* fixedChunks(source: Readable | AsyncIterable<Uint8Array>,
 function movedTo(to: Buffer, from: Buffer | undefined, filled: number): Buffer {
   from?.copy(to, 0, 0, filled);
   return to;
+}
+
+function describe(piece: unknown): string {
+  if (piece === null) return 'null';
+  if (Array.isArray(piece)) return 'an array';
+  return typeof piece === 'object' ? 'an object' : `a ${typeof piece}`;
 }

@@ -83,6 +83,15 @@ describe('HashingThread', () => {
     }
   });
 
+  it('lets go too in each of several threads started at once (they take turns with the process-wide flag)', async () => {
+    const threads = Array.from({ length: 4 }, () => new HashingThread());
+    for (const thread of threads) closing.push(() => thread.close(new Error('the test has ended')));
+    for (const thread of threads) {
+      expect(await memoryLeftBy((chunk) => thread.request({ bytes: chunk, alone: true }))).toBeLessThan(HELD_AT_MOST);
+    }
+    expect(runInNewContext('typeof gc')).toBe('undefined');
+  });
+
   it('gives the right answers while collecting, and leaves the flags of the process as they were', async () => {
     const thread = new HashingThread();
     closing.push(() => thread.close(new Error('the test has ended')));

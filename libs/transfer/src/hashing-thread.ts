@@ -31,7 +31,7 @@ export const COLLECT_AFTER_SHARED_BYTES = 16 * 1024 * 1024;
  * heap), which frees them: none of them is reachable by then.
  */
 const THREAD_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const collect = youngCollector();
 let sharedBytesIn = 0;
@@ -67,6 +67,10 @@ function youngCollector() {
   if (named && typeof globalThis[named[1]] === 'function') return () => globalThis[named[1]]({ type: 'minor' });
   if (/expose[-_]gc/.test(given)) return () => undefined; // set by the process, in a way not understood here: left alone
   const { setFlagsFromString } = require('node:v8');
+  // V8's flags are the process's: two threads starting at once must not unset the flag between the
+  // other's setting it and making its context (which would then have no gc). One at a time, then.
+  const lock = workerData.flagLock;
+  while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 5);
   setFlagsFromString('--expose-gc');
   try {
     const collectGarbage = require('node:vm').runInNewContext('gc');
@@ -75,9 +79,14 @@ function youngCollector() {
     return () => undefined;
   } finally {
     setFlagsFromString('--no-expose-gc');
+    Atomics.store(lock, 0, 0);
+    Atomics.notify(lock, 0);
   }
 }
 `;
+
+/** One lock for every hashing thread of the process, held while one of them sets V8's expose-gc flag. */
+const FLAG_LOCK = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * A thread that computes SHA-256s for its owner (running-sha256.ts, chunk-digests.ts), so that a big
@@ -90,7 +99,7 @@ function youngCollector() {
  * closed, must not hang its process.
  */
 export class HashingThread {
-  private readonly worker = new Worker(THREAD_SOURCE, { eval: true });
+  private readonly worker = new Worker(THREAD_SOURCE, { eval: true, workerData: { flagLock: FLAG_LOCK } });
   /** Requests in the order they were sent, which is the order of the answers. */
   private readonly waiting: Array<{ resolve: (digest?: string) => void; reject: (err: Error) => void }> = [];
   private failure: Error | undefined;

@@ -1301,6 +1301,34 @@ describe('attachRpcServer limits', () => {
     expect(await stat(client, 'after')).toBe('after'); // the slots of the two that left are free again
   });
 
+  it('keeps the slot of a request it gave up after sending until the other side answers it, so that the next is not refused', async () => {
+    const held = gate();
+    let handling = 0;
+    const server = await startServer({
+      onRequest: async (frame, peer) => {
+        if (frame.type !== 'nodes.list') return echoHandler(frame, peer);
+        handling++;
+        await held.opened;
+        handling--;
+        return { type: 'nodes.info', body: { nodes: [] } };
+      },
+    });
+    const client = await connect(server.address, { requestTimeoutMs: 60_000 });
+    const aborters = Array.from({ length: MAX_REQUESTS_IN_FLIGHT }, () => new AbortController());
+    const sent = aborters.map((aborter) => codeOf(client.request('nodes.list', {}, { signal: aborter.signal })));
+    while (handling < MAX_REQUESTS_IN_FLIGHT) await sleep(5);
+    for (const aborter of aborters.slice(0, 10)) aborter.abort(); // given up here, still counted there
+    const next = codeOf(client.request('nodes.list', {}));
+
+    expect(new Set(await Promise.all(sent.slice(0, 10)))).toEqual(new Set(['E_ABORTED']));
+    await sleep(50);
+    expect(handling).toBe(MAX_REQUESTS_IN_FLIGHT); // the next one waits: it was not sent to be refused
+    held.open();
+    expect(await next).toBe('resolved');
+    expect(new Set(await Promise.all(sent.slice(10)))).toEqual(new Set(['resolved']));
+    expect(await stat(client, 'after')).toBe('after'); // the slots came back with the late answers
+  });
+
   it(`works on ${MAX_REQUESTS_ANSWERED_AT_ONCE} chunk reads of a connection at once; the others wait their turn, and all are answered`, async () => {
     const held = gate();
     let reading = 0;

@@ -299,24 +299,26 @@ export class RpcPeer {
       const onTimer = () => {
         const left = lastProgress() + timeoutMs - Date.now();
         if (left > 0) timer = setTimeout(onTimer, left);
-        else settle(transportError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`, { timeoutMs }));
+        else settle(transportError('E_TIMEOUT', `no answer, and no progress on the connection, for ${timeoutMs} ms`, { timeoutMs }), true);
       };
       let holdsSlot = false;
       const onSlot = () => (holdsSlot = true);
-      const settle = (outcome: Frame | CairnError) => {
+      /** `givenUp`: aborted or timed out here, not answered: the other side may still be working on it. */
+      const settle = (outcome: Frame | CairnError, givenUp = false) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        if (holdsSlot) this.releaseSlot();
-        else this.leaveSlotQueue(onSlot);
-        if (id !== 0) this.pending.delete(id);
+        if (!holdsSlot) this.leaveSlotQueue(onSlot);
+        else if (givenUp && id !== 0 && this.pending.has(id)) this.keepSlotUntilAnswered(id, order);
+        else this.releaseSlot();
+        if (id !== 0 && !givenUp) this.pending.delete(id);
         this.sent.delete(order);
         if (outcome instanceof CairnError) reject(outcome);
         else resolve(outcome);
       };
       let timer = setTimeout(onTimer, timeoutMs);
-      const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'));
+      const onAbort = () => settle(new CairnError('E_ABORTED', 'aborted'), true);
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
       void this.takeSlot(onSlot)
@@ -356,6 +358,19 @@ export class RpcPeer {
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => this.slotWaiters.push({ taken, resolve }));
+  }
+
+  /**
+   * A request sent and then given up here (aborted, timed out) still counts on the other side until it
+   * answers, which refuses requests over MAX_REQUESTS_IN_FLIGHT: its slot is kept until that late answer
+   * comes (dropped) or the connection closes, so that what waits behind it is not sent to be refused.
+   */
+  private keepSlotUntilAnswered(id: number, order: number): void {
+    const release = () => {
+      this.pending.delete(id);
+      this.releaseSlot();
+    };
+    this.pending.set(id, { resolve: release, reject: release, order });
   }
 
   /** A settled request's slot goes to the first waiting, or back. */

@@ -312,7 +312,8 @@ export class AccessControl {
   /** Counts a failed authentication; the one that locks `address` out is logged, once per lock-out. */
   private recordFailure(address: string, limiter: FailedAuthLimiter, of: string): void {
     if (limiter.recordFailure(address)) {
-      this.log.warn({ remote: address }, `address locked out of ${of} for a minute after ${MAX_FAILED_AUTH} failed authentications`);
+      const seconds = Math.ceil(limiter.blockedForMs(address) / 1000);
+      this.log.warn({ remote: address, seconds }, `address locked out of ${of} for ${seconds} s after ${MAX_FAILED_AUTH} failed authentications within a minute`);
     }
   }
 

@@ -67,7 +67,9 @@ export async function openSqliteCatalog(
  * refused at start with what to fix: opened as it is, reads worked and every write failed.
  */
 function unwritable(err: CairnError, path: string): CairnError {
-  if (!/readonly|read-only/i.test(err.message)) return err;
+  const code = err.details?.['sqliteCode'];
+  // SQLITE_READONLY*: the file, or its disk; SQLITE_CANTOPEN: a file it needs beside it (the WAL's) it may not create.
+  if (typeof code !== 'string' || !/^SQLITE_(READONLY|CANTOPEN)/.test(code)) return err;
   return new CairnError('E_DISK', `the catalog ${path} cannot be written (${err.message}): check its permissions and those of its directory and disk`);
 }
 
