@@ -68,8 +68,10 @@ export async function openSqliteCatalog(
  */
 function unwritable(err: CairnError, path: string): CairnError {
   const code = err.details?.['sqliteCode'];
-  // SQLITE_READONLY*: the file, or its disk; SQLITE_CANTOPEN: a file it needs beside it (the WAL's) it may not create.
-  if (typeof code !== 'string' || !/^SQLITE_(READONLY|CANTOPEN)/.test(code)) return err;
+  // SQLITE_READONLY*: the file, or its disk; SQLITE_CANTOPEN: a file it needs beside it (the WAL's) it
+  // may not create. By SQLite's words too: an error that reached here without its code says them.
+  const byCode = typeof code === 'string' && /^SQLITE_(READONLY|CANTOPEN)/.test(code);
+  if (!byCode && !/readonly database|unable to open database file/i.test(err.message)) return err;
   return new CairnError('E_DISK', `the catalog ${path} cannot be written (${err.message}): check its permissions and those of its directory and disk`);
 }
 
