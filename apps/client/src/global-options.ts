@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { CairnError, MAX_REPLICAS, envName, parseTimerDuration } from '@cairn/protocol';
-import type { LogFormat } from '@cairn/transfer';
+import { type LoadedConfig, type LogFormat, type OptionKind, checkConfigFile, kebabCase } from '@cairn/transfer';
 
 /**
  * The global options and the kind of value each takes. Each is also CAIRN_<NAME> in the environment
@@ -16,58 +16,21 @@ export const GLOBAL_OPTIONS = {
   timeout: 'duration',
   'log-level': 'string',
   'log-format': 'string',
-} as const;
+} as const satisfies Record<string, OptionKind>;
 
 export type GlobalOption = keyof typeof GLOBAL_OPTIONS;
 
 export const GLOBAL_OPTION_NAMES = Object.keys(GLOBAL_OPTIONS) as GlobalOption[];
 export const SWITCHES = GLOBAL_OPTION_NAMES.filter((option) => GLOBAL_OPTIONS[option] === 'boolean');
 
-/** A config file as read, kept to name it in errors about its values. */
-export interface LoadedConfig {
-  path: string;
-  values: Record<string, unknown>;
-}
+export type { LoadedConfig };
 
 /**
  * Checks a config file's keys and the type of each value (a string, a boolean or a number, as the flag
  * takes): a wrong one is a usage error naming the file and the key, not a crash or a value ignored.
- * Keys are spelled as the flags (`log-level`), or in camelCase as yargs also takes them.
  */
-export function checkConfig({ path, values }: LoadedConfig): LoadedConfig {
-  for (const [key, value] of Object.entries(values)) {
-    const option = kebabCase(key);
-    if (option === 'config' || !(option in GLOBAL_OPTIONS)) {
-      throw new CairnError('E_USAGE', `config file ${path}: unknown key "${key}" (the keys are the global options: ${GLOBAL_OPTION_NAMES.filter((o) => o !== 'config').join(', ')})`);
-    }
-    const kind = GLOBAL_OPTIONS[option as GlobalOption];
-    if (!isOfKind(value, kind)) throw new CairnError('E_USAGE', `config file ${path}: ${key} must be ${KIND_NAMES[kind]}, not ${kindOf(value)}`);
-  }
-  return { path, values };
-}
-
-type Kind = (typeof GLOBAL_OPTIONS)[GlobalOption];
-
-/** A duration is a string (`30s`) or, as the flag's bare number is, a number of milliseconds. */
-const KIND_NAMES: Readonly<Record<Kind, string>> = {
-  string: 'a string',
-  boolean: 'a boolean',
-  number: 'a number',
-  duration: 'a duration (a string such as "30s", or a number of milliseconds)',
-};
-
-function isOfKind(value: unknown, kind: Kind): boolean {
-  return kind === 'duration' ? typeof value === 'string' || typeof value === 'number' : typeof value === kind;
-}
-
-function kebabCase(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+export function checkConfig(config: LoadedConfig): LoadedConfig {
+  return checkConfigFile(config, GLOBAL_OPTIONS, 'global options');
 }
 
 /**

@@ -38,7 +38,7 @@ export {
 export { createProcessServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, type TlsFiles } from './process-server';
 export { listen } from './listen';
 export { localFileError, noDirectoryFor, withLocalErrors, type Reasons } from './local-errors';
-export { checkConfigFile, isFlagGiven, oneOf, optionSource, refuseStrayWords, yargsUsageError, type LoadedConfig, type OptionKind } from './server-options';
+export { checkConfigFile, isFlagGiven, kebabCase, oneOf, optionSource, refuseStrayWords, yargsUsageError, type LoadedConfig, type OptionKind } from './server-options';
 export { checkCaFile, checkDataDirectory, checkTlsFiles } from './option-files';
 export { defaultToken, readTokenFile, LOCAL_ADMIN_TOKEN_PATH } from './credentials';
 export { defaultConfigPath, readConfigFile } from './config-file';

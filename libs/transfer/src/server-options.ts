@@ -2,12 +2,13 @@ import { CairnError, envName, isCairnError } from '@cairn/protocol';
 
 /**
  * What the controller's and a node's option parsing share (their yargs setups differ in the options
- * only): a config file checked key by key, where a value came from, and yargs' complaints as one line.
- * Flags > CAIRN_* environment > config file > defaults (DESIGN.md, stable surface).
+ * only), and the client's its config file: a config file checked key by key, where a value came from,
+ * and yargs' complaints as one line. Flags > CAIRN_* environment > config file > defaults (DESIGN.md,
+ * stable surface).
  */
 
 /** The kind of value an option takes. A duration or a size is a string (`30s`, `10MiB`) or a number (ms, bytes). */
-export type OptionKind = 'string' | 'number' | 'duration' | 'size';
+export type OptionKind = 'string' | 'boolean' | 'number' | 'duration' | 'size';
 
 /** A config file as read, kept to name it in errors about its values. */
 export interface LoadedConfig {
@@ -17,6 +18,7 @@ export interface LoadedConfig {
 
 const KIND_NAMES: Readonly<Record<OptionKind, string>> = {
   string: 'a string',
+  boolean: 'a boolean',
   number: 'a number',
   duration: 'a duration (a string such as "30s", or a number of milliseconds)',
   size: 'a size (a string such as "10GiB", or a number of bytes)',
@@ -25,15 +27,15 @@ const KIND_NAMES: Readonly<Record<OptionKind, string>> = {
 /**
  * Checks a config file's keys and the type of each value against `options` (every option and its
  * kind; `config` is never a key): an unknown key, or a value of the wrong type, is a usage error naming
- * the file and the key (as the client's config file). Keys are spelled as the flags (`node-timeout`),
- * or in camelCase as yargs also takes them.
+ * the file and the key. Keys are spelled as the flags (`node-timeout`), or in camelCase as yargs also
+ * takes them. `what` names the options in the message (the client's are its `global options`).
  */
-export function checkConfigFile({ path, values }: LoadedConfig, options: Readonly<Record<string, OptionKind>>): LoadedConfig {
+export function checkConfigFile({ path, values }: LoadedConfig, options: Readonly<Record<string, OptionKind>>, what = 'options'): LoadedConfig {
   const keys = Object.keys(options).filter((o) => o !== 'config');
   for (const [key, value] of Object.entries(values)) {
     const option = kebabCase(key);
     if (!keys.includes(option)) {
-      throw new CairnError('E_USAGE', `config file ${path}: unknown key "${key}" (the keys are the options: ${keys.join(', ')})`);
+      throw new CairnError('E_USAGE', `config file ${path}: unknown key "${key}" (the keys are the ${what}: ${keys.join(', ')})`);
     }
     const kind = options[option];
     if (!isOfKind(value, kind)) throw new CairnError('E_USAGE', `config file ${path}: ${key} must be ${KIND_NAMES[kind]}, not ${kindOf(value)}`);
@@ -45,7 +47,8 @@ function isOfKind(value: unknown, kind: OptionKind): boolean {
   return kind === 'duration' || kind === 'size' ? typeof value === 'string' || typeof value === 'number' : typeof value === kind;
 }
 
-function kebabCase(key: string): string {
+/** `nodeTimeout` as `node-timeout`: a config key or yargs' spelling as the flag is named. */
+export function kebabCase(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
